@@ -1,0 +1,113 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Capstan.Core.Yaml;
+
+namespace Capstan.Core.Kubernetes;
+
+/// <summary>
+/// The one serializer for Kubernetes objects: typed object → JSON tree (camelCase, nulls omitted,
+/// <c>apiVersion</c>, <c>kind</c>, <c>metadata</c> first, then fields in declaration order, maps sorted) → YAML or
+/// JSON text with <c>\n</c> newlines. The same object always gives the same bytes.
+/// </summary>
+public static class KubeSerializer
+{
+    private static readonly JsonSerializerOptions Options = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    private static readonly JsonWriterOptions WriterOptions = new()
+    {
+        Indented = true,
+        NewLine = "\n",
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    /// <summary>The JSON tree of an object.</summary>
+    public static JsonObject ToNode(IKubeObject obj)
+    {
+        var result = new JsonObject
+        {
+            ["apiVersion"] = obj.ApiVersion,
+            ["kind"] = obj.Kind,
+            ["metadata"] = JsonSerializer.SerializeToNode(obj.Metadata, Options),
+        };
+
+        var body = obj is UntypedObject untyped
+            ? untyped.Body
+            : (JsonObject)JsonSerializer.SerializeToNode(obj, obj.GetType(), Options)!;
+        foreach (var (key, value) in body)
+        {
+            if (key is "apiVersion" or "kind" or "metadata")
+            {
+                continue;
+            }
+
+            result[key] = value?.DeepClone();
+        }
+
+        return result;
+    }
+
+    /// <summary>The YAML of an object; Secret values are masked unless <paramref name="revealSecrets"/>.</summary>
+    public static string ToYaml(IKubeObject obj, bool revealSecrets = false)
+    {
+        var node = ToNode(obj);
+        return YamlEmitter.Emit(revealSecrets ? node : SecretMasker.Mask(node));
+    }
+
+    /// <summary>Indented JSON of any tree, with <c>\n</c> newlines and no trailing newline.</summary>
+    public static string ToJson(JsonNode node)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(stream, WriterOptions))
+        {
+            node.WriteTo(writer);
+        }
+
+        return Encoding.UTF8.GetString(stream.ToArray());
+    }
+}
+
+/// <summary>
+/// Replaces the values of Secret objects with a short fingerprint, so output can be shown and diffed
+/// without printing a secret. The same value always masks to the same text, so a change is still visible.
+/// </summary>
+public static class SecretMasker
+{
+    /// <summary>The fingerprint text that stands for a secret value.</summary>
+    public static string Fingerprint(string value)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(value));
+        return "<masked sha256:" + Convert.ToHexStringLower(hash.AsSpan(0, 6)) + ">";
+    }
+
+    /// <summary>A copy of the tree with secret values masked (the tree itself when it is not a Secret).</summary>
+    public static JsonObject Mask(JsonObject node)
+    {
+        if (node["kind"]?.GetValue<string>() != "Secret")
+        {
+            return node;
+        }
+
+        var copy = (JsonObject)node.DeepClone();
+        foreach (var field in new[] { "data", "stringData" })
+        {
+            if (copy[field] is JsonObject data)
+            {
+                foreach (var key in data.Select(kv => kv.Key).ToList())
+                {
+                    data[key] = Fingerprint(data[key]?.ToJsonString() ?? string.Empty);
+                }
+            }
+        }
+
+        return copy;
+    }
+}

@@ -1,0 +1,186 @@
+using Capstan.Core.Config;
+using Capstan.Core.Diagnostics;
+using Capstan.Core.Kubernetes;
+using Capstan.Core.State;
+using Capstan.Core.Values;
+
+namespace Capstan.Core.Rendering;
+
+/// <summary>
+/// Renders a farm, or a selection of it: for each datacenter, group and release, layer the values, bind them and
+/// run the release kind's renderer. A pure function of the repo, the selection and the dynamic state.
+/// </summary>
+public sealed class FarmRenderer
+{
+    private static readonly string[] KindOrder =
+        ["Namespace", "NetworkPolicy", "ConfigMap", "Secret", "Service", "Deployment", "CronJob", "Job"];
+
+    private readonly FarmModel _model;
+    private readonly IRepoFiles _files;
+    private readonly ValuesResolver _resolver;
+
+    /// <summary>Creates a renderer for a loaded farm.</summary>
+    public FarmRenderer(FarmModel model, IRepoFiles files)
+    {
+        _model = model;
+        _files = files;
+        _resolver = new ValuesResolver(files, model.Values);
+    }
+
+    /// <summary>
+    /// Checks a selection against the farm and throws <see cref="UserInputException"/> naming the allowed values when
+    /// it names something that does not exist.
+    /// </summary>
+    public void CheckSelection(RenderSelection selection)
+    {
+        if (selection.Datacenter is { } dc && !_model.DatacenterNames.Contains(dc))
+        {
+            throw new UserInputException($"unknown datacenter '{dc}' (allowed: {string.Join(", ", _model.DatacenterNames)})");
+        }
+
+        if (selection.Namespace is { } ns && _model.FindGroup(ns) is null)
+        {
+            throw new UserInputException($"unknown namespace '{ns}' (allowed: {string.Join(", ", _model.Groups.Select(g => g.Namespace))})");
+        }
+
+        if (selection.Environment is { } env && _model.Environments.All(e => e.Name != env))
+        {
+            throw new UserInputException($"unknown environment '{env}' (allowed: {string.Join(", ", _model.Environments.Select(e => e.Name))})");
+        }
+
+        if (selection.Release is { } release)
+        {
+            var candidates = _model.Groups.Where(g => selection.Namespace is null || g.Namespace == selection.Namespace)
+                .SelectMany(g => g.Releases.Select(r => r.Name)).Distinct().ToList();
+            if (!candidates.Contains(release))
+            {
+                throw new UserInputException($"unknown release '{release}'{(selection.Namespace is null ? string.Empty : $" in {selection.Namespace}")} (allowed: {string.Join(", ", candidates)})");
+            }
+        }
+    }
+
+    /// <summary>The (datacenter, group, release) triples a selection covers, in farm order.</summary>
+    public IEnumerable<(string Dc, ServerGroup Group, ReleaseSpec Release)> Select(RenderSelection selection)
+    {
+        var env = selection.Environment is null ? null : _model.Environments.First(e => e.Name == selection.Environment);
+        foreach (var dc in _model.DatacenterNames)
+        {
+            if (selection.Datacenter is not null && selection.Datacenter != dc)
+            {
+                continue;
+            }
+
+            foreach (var (group, release) in _model.AllReleases())
+            {
+                if ((selection.Namespace is null || selection.Namespace == group.Namespace) &&
+                    (selection.Release is null || selection.Release == release.Name) &&
+                    release.RunsIn(dc) &&
+                    (env is null || env.Includes(dc, new ReleaseRef(group.Namespace, release.Name))))
+                {
+                    yield return (dc, group, release);
+                }
+            }
+        }
+    }
+
+    /// <summary>Renders a selection. Throws <see cref="RepoValidationException"/> for bad values, listing every problem.</summary>
+    public RenderResult Render(RenderSelection selection, DynamicState? state)
+    {
+        CheckSelection(selection);
+        var releases = new List<RenderedRelease>();
+        var missing = new SortedSet<string>(StringComparer.Ordinal);
+        var errors = new List<Diagnostic>();
+        foreach (var (dc, group, release) in Select(selection))
+        {
+            try
+            {
+                var resolved = _resolver.Resolve(dc, group.Namespace, release.Name);
+                missing.UnionWith(resolved.FilesMissing);
+                var values = ValuesBinder.Bind(resolved.Tree, group.Traits);
+                releases.Add(RenderRelease(new ReleaseContext(_model, dc, group, release, values, state)));
+            }
+            catch (RepoValidationException ex)
+            {
+                errors.AddRange(ex.Diagnostics);
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new RepoValidationException([.. errors.Distinct()]);
+        }
+
+        var namespaces = selection.Release is null
+            ? releases.Select(r => (r.Datacenter, r.Namespace)).Distinct()
+                .Select(p => (p.Datacenter, new Namespace(new ObjectMeta(p.Namespace, Labels: SortedMap.Of(
+                    ("app.kubernetes.io/managed-by", ObjectLabels.ManagedBy),
+                    ("app.kubernetes.io/part-of", _model.Project))))))
+                .ToList()
+            : [];
+        return new RenderResult(releases, namespaces, [.. missing]);
+    }
+
+    private RenderedRelease RenderRelease(ReleaseContext ctx)
+    {
+        var objects = ctx.Release.Kind switch
+        {
+            ReleaseKind.StatsdExporter => StatsdExporterRenderer.Render(ctx),
+            ReleaseKind.MediaWikiCommon => MediaWikiCommonRenderer.Render(ctx),
+            ReleaseKind.Manifests => ManifestsRenderer.Render(ctx, _files),
+            _ => MediaWikiRenderer.Render(ctx),
+        };
+        var common = ObjectLabels.Common(_model.Project, ctx.Namespace, ctx.Release.Name, ctx.Release.Kind);
+        var labelled = objects
+            .Select(o => ObjectLabels.Apply(o, common))
+            .OrderBy(o => KindRank(o.Kind))
+            .ThenBy(o => o.Kind, StringComparer.Ordinal)
+            .ThenBy(o => o.Metadata.Name, StringComparer.Ordinal)
+            .ToList();
+        CheckNames(ctx, labelled);
+        return new RenderedRelease(ctx.Datacenter, ctx.Namespace, ctx.Release.Name, ctx.Release.Kind, labelled);
+    }
+
+    private static int KindRank(string kind)
+    {
+        var index = Array.IndexOf(KindOrder, kind);
+        return index < 0 ? KindOrder.Length : index;
+    }
+
+    private static void CheckNames(ReleaseContext ctx, IReadOnlyList<IKubeObject> objects)
+    {
+        var problems = new List<string>();
+        var seen = new HashSet<(string, string)>();
+        foreach (var obj in objects)
+        {
+            var name = obj.Metadata.Name;
+            if (!seen.Add((obj.Kind, name)))
+            {
+                problems.Add($"two {obj.Kind} objects are named '{name}'");
+            }
+
+            var why = obj.Kind switch
+            {
+                "Service" or "Namespace" => KubeNames.CheckDnsLabel(name),
+                "CronJob" => KubeNames.CheckDnsLabel(name, KubeNames.MaxCronJobNameLength),
+                _ => KubeNames.CheckDnsSubdomain(name),
+            };
+            if (why is not null)
+            {
+                problems.Add($"{obj.Kind} name '{name}' {why}");
+            }
+
+            foreach (var (key, value) in obj.Metadata.Labels ?? SortedMap.Empty)
+            {
+                if (KubeNames.CheckLabelValue(value) is { } bad)
+                {
+                    problems.Add($"label {key}={value} on {obj.Kind} {name} {bad}");
+                }
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw MediaWikiRenderer.Error(ctx, $"release {ctx.Namespace}/{ctx.Release.Name} renders invalid objects: {string.Join("; ", problems)}");
+        }
+    }
+}

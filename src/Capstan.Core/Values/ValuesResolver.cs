@@ -1,0 +1,90 @@
+using System.Collections.Concurrent;
+using Capstan.Core.Config;
+using Capstan.Core.Diagnostics;
+using Capstan.Core.Yaml;
+
+namespace Capstan.Core.Values;
+
+/// <summary>The merged values of one release in one datacenter, and the layer files that were read or missing.</summary>
+public sealed record ResolvedValues(ValueMap Tree, IReadOnlyList<string> FilesRead, IReadOnlyList<string> FilesMissing);
+
+/// <summary>
+/// Finds, parses (once per file) and merges the values layers of a release in a datacenter, in the order of
+/// <see cref="ValuesLayer"/>. A missing file is not an error: it is listed, and callers report it as a warning.
+/// Only the secrets layer may set <c>secrets</c>, and it may set nothing else, so a secret can never leak into a
+/// ConfigMap through an ordinary values file.
+/// </summary>
+public sealed class ValuesResolver(IRepoFiles files, ValuesLayout layout)
+{
+    private readonly ConcurrentDictionary<string, ParsedFile> _cache = new(StringComparer.Ordinal);
+
+    private sealed record ParsedFile(ValueMap? Tree, IReadOnlyList<Diagnostic> Diagnostics);
+
+    /// <summary>The layered values of a release; throws <see cref="RepoValidationException"/> for broken files.</summary>
+    public ResolvedValues Resolve(string dc, string ns, string release)
+    {
+        ValueNode merged = new ValueMap([], SourceLocation.OfFile("(defaults)"));
+        var read = new List<string>();
+        var missing = new List<string>();
+        var errors = new List<Diagnostic>();
+        foreach (var (_, layer) in ValuesLayout.LayerNames)
+        {
+            foreach (var template in layout.For(layer))
+            {
+                var expanded = ValuesLayout.Expand(template, dc, ns, release);
+                var matches = RepoLoader.ListPattern(files, expanded);
+                if (matches.Count == 0)
+                {
+                    missing.Add(expanded);
+                    continue;
+                }
+
+                foreach (var path in matches)
+                {
+                    var parsed = _cache.GetOrAdd(path, p => Parse(p, layer));
+                    errors.AddRange(parsed.Diagnostics);
+                    read.Add(path);
+                    merged = ValuesMerger.Merge(merged, parsed.Tree)!;
+                }
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new RepoValidationException([.. errors.Distinct()]);
+        }
+
+        return new ResolvedValues((ValueMap)merged, read, missing);
+    }
+
+    private ParsedFile Parse(string path, ValuesLayer layer)
+    {
+        var diagnostics = new DiagnosticBag();
+        var node = YamlReader.ReadSingle(files.ReadText(path), path, diagnostics);
+        if (node is null)
+        {
+            return new ParsedFile(null, diagnostics.Sorted());
+        }
+
+        if (node is not ValueMap map)
+        {
+            diagnostics.Error(node.Location, $"a values file must be a mapping, not {node.Describe()}");
+            return new ParsedFile(null, diagnostics.Sorted());
+        }
+
+        foreach (var entry in map.Entries)
+        {
+            if (layer == ValuesLayer.Secrets && entry.Key != "secrets")
+            {
+                diagnostics.Error(entry.KeyLocation, $"the secrets file may only set 'secrets', not '{entry.Key}'");
+            }
+            else if (layer != ValuesLayer.Secrets && entry.Key == "secrets")
+            {
+                diagnostics.Error(entry.KeyLocation,
+                    $"'secrets' may only be set in the secrets layer ({string.Join(", ", layout.For(ValuesLayer.Secrets))}), not in the {ValuesLayout.NameOf(layer)} layer");
+            }
+        }
+
+        return new ParsedFile(map, diagnostics.Sorted());
+    }
+}

@@ -1,0 +1,146 @@
+using Capstan.Core.Diagnostics;
+using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
+
+namespace Capstan.Core.Yaml;
+
+/// <summary>
+/// Reads YAML text into <see cref="ValueNode"/> trees that keep their source locations. Syntax errors and
+/// duplicate keys become diagnostics at the offending line; anchors and aliases are resolved.
+/// </summary>
+public static class YamlReader
+{
+    /// <summary>Reads every document of a YAML stream. Returns null documents for empty ones.</summary>
+    public static IReadOnlyList<ValueNode?> ReadAll(string text, string file, DiagnosticBag diagnostics)
+    {
+        var documents = new List<ValueNode?>();
+        var parser = new Parser(new StringReader(text));
+        var anchors = new Dictionary<string, ValueNode>(StringComparer.Ordinal);
+        try
+        {
+            parser.Consume<StreamStart>();
+            while (parser.TryConsume<DocumentStart>(out _))
+            {
+                anchors.Clear();
+                var root = ReadNode(parser, file, anchors, diagnostics);
+                parser.Consume<DocumentEnd>();
+                documents.Add(root is ValueScalar { IsNull: true } ? null : root);
+            }
+
+            parser.Consume<StreamEnd>();
+        }
+        catch (YamlException ex)
+        {
+            var location = new SourceLocation(file, (int)ex.Start.Line, (int)ex.Start.Column);
+            diagnostics.Error(location, $"invalid YAML: {CleanMessage(ex)}");
+        }
+
+        return documents;
+    }
+
+    /// <summary>Reads a file that must hold exactly one document; an empty file gives null.</summary>
+    public static ValueNode? ReadSingle(string text, string file, DiagnosticBag diagnostics)
+    {
+        var documents = ReadAll(text, file, diagnostics);
+        if (documents.Count > 1)
+        {
+            diagnostics.Error(SourceLocation.OfFile(file), "expected a single YAML document, found " + documents.Count);
+        }
+
+        return documents.Count > 0 ? documents[0] : null;
+    }
+
+    private static ValueNode ReadNode(IParser parser, string file, Dictionary<string, ValueNode> anchors, DiagnosticBag diagnostics)
+    {
+        var current = parser.Current ?? throw new YamlException("unexpected end of input");
+        var location = new SourceLocation(file, (int)current.Start.Line, (int)current.Start.Column);
+        ValueNode node;
+        string anchor;
+        switch (current)
+        {
+            case AnchorAlias alias:
+                parser.MoveNext();
+                if (!anchors.TryGetValue(alias.Value.Value, out var target))
+                {
+                    throw new YamlException(current.Start, current.End, $"alias *{alias.Value.Value} names no anchor");
+                }
+
+                return target;
+
+            case Scalar scalar:
+                parser.MoveNext();
+                node = new ValueScalar(scalar.Value, scalar.Style == ScalarStyle.Plain, location);
+                anchor = scalar.Anchor.IsEmpty ? string.Empty : scalar.Anchor.Value;
+                break;
+
+            case SequenceStart sequenceStart:
+                parser.MoveNext();
+                var items = new List<ValueNode>();
+                while (!parser.TryConsume<SequenceEnd>(out _))
+                {
+                    items.Add(ReadNode(parser, file, anchors, diagnostics));
+                }
+
+                node = new ValueList(items, location);
+                anchor = sequenceStart.Anchor.IsEmpty ? string.Empty : sequenceStart.Anchor.Value;
+                break;
+
+            case MappingStart mappingStart:
+                parser.MoveNext();
+                node = ReadMapping(parser, file, anchors, diagnostics, location);
+                anchor = mappingStart.Anchor.IsEmpty ? string.Empty : mappingStart.Anchor.Value;
+                break;
+
+            default:
+                throw new YamlException(current.Start, current.End, $"unexpected {current.GetType().Name}");
+        }
+
+        if (anchor.Length > 0)
+        {
+            anchors[anchor] = node;
+        }
+
+        return node;
+    }
+
+    private static ValueMap ReadMapping(
+        IParser parser, string file, Dictionary<string, ValueNode> anchors, DiagnosticBag diagnostics, SourceLocation location)
+    {
+        var entries = new List<MapEntry>();
+        var seen = new Dictionary<string, SourceLocation>(StringComparer.Ordinal);
+        while (!parser.TryConsume<MappingEnd>(out _))
+        {
+            var keyNode = ReadNode(parser, file, anchors, diagnostics);
+            var value = ReadNode(parser, file, anchors, diagnostics);
+            if (keyNode is not ValueScalar key)
+            {
+                diagnostics.Error(keyNode.Location, "mapping keys must be plain strings");
+                continue;
+            }
+
+            if (seen.TryGetValue(key.Text, out var first))
+            {
+                diagnostics.Error(key.Location, $"duplicate key '{key.Text}' (first defined at line {first.Line})");
+                continue;
+            }
+
+            seen[key.Text] = key.Location;
+            entries.Add(new MapEntry(key.Text, key.Location, value));
+        }
+
+        return new ValueMap(entries, location);
+    }
+
+    private static string CleanMessage(YamlException ex)
+    {
+        // YamlDotNet prefixes messages with "(Line: x, Col: y, Idx: z) - (Line: ...): "; the location is reported separately.
+        var message = ex.Message;
+        var marker = message.LastIndexOf("): ", StringComparison.Ordinal);
+        if (message.StartsWith("(Line:", StringComparison.Ordinal) && marker >= 0)
+        {
+            message = message[(marker + 3)..];
+        }
+
+        return message.TrimEnd('.').Trim();
+    }
+}

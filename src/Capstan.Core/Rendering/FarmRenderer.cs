@@ -83,6 +83,10 @@ public sealed class FarmRenderer
         }
     }
 
+    /// <summary>The bound values of one release in one datacenter.</summary>
+    public MediaWikiValues ResolveValues(string dc, ServerGroup group, ReleaseSpec release) =>
+        ValuesBinder.Bind(_resolver.Resolve(dc, group.Namespace, release.Name).Tree, group.Traits);
+
     /// <summary>Renders a selection. Throws <see cref="RepoValidationException"/> for bad values, listing every problem.</summary>
     public RenderResult Render(RenderSelection selection, DynamicState? state)
     {

@@ -1,0 +1,73 @@
+using System.CommandLine;
+using Capstan.Cli.Commands;
+using Capstan.Core.Diagnostics;
+using Spectre.Console;
+
+namespace Capstan.Cli;
+
+/// <summary>
+/// The capstan command line: builds the command tree, parses, runs the chosen command and turns user mistakes into
+/// one clear line on stderr and exit code 2. Everything it touches is injected, so tests run it in-process.
+/// </summary>
+public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironment env)
+{
+    /// <summary>Runs capstan with the given arguments and returns the exit code.</summary>
+    public int Run(IReadOnlyList<string> args)
+    {
+        var root = new RootCommand("Capstan: render, plan, build, deploy, gate and switch over MediaWiki on Kubernetes")
+        {
+            new RenderCommand(console, error, env).Build(),
+            new ValidateCommand(console, error, env).Build(),
+            new ReleasesCommand(console, env).Build(),
+        };
+
+        var parse = root.Parse(args);
+        var config = new InvocationConfiguration
+        {
+            Output = console.Profile.Out.Writer,
+            Error = error,
+            EnableDefaultExceptionHandler = false,
+        };
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var parseError in parse.Errors)
+            {
+                error.WriteLine($"capstan: {parseError.Message}");
+            }
+
+            error.WriteLine("Run 'capstan --help' for usage.");
+            return ExitCodes.UserError;
+        }
+
+        try
+        {
+            return parse.Invoke(config);
+        }
+        catch (RepoValidationException ex)
+        {
+            foreach (var diagnostic in ex.Diagnostics)
+            {
+                error.WriteLine(diagnostic.ToString());
+            }
+
+            var count = ex.Diagnostics.Count(d => d.Severity == Severity.Error);
+            error.WriteLine($"capstan: {count} error{(count == 1 ? string.Empty : "s")}; nothing was changed");
+            return ExitCodes.UserError;
+        }
+        catch (UserInputException ex)
+        {
+            error.WriteLine($"capstan: error: {ex.Message}");
+            return ExitCodes.UserError;
+        }
+        catch (IOException ex)
+        {
+            error.WriteLine($"capstan: error: {ex.Message}");
+            return ExitCodes.Failure;
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            error.WriteLine($"capstan: error: {ex.Message}");
+            return ExitCodes.Failure;
+        }
+    }
+}

@@ -1,0 +1,23 @@
+namespace Capstan.Cli;
+
+/// <summary>The process environment a command sees: working directory and variables. Injected so tests run in parallel.</summary>
+public sealed record CliEnvironment(string CurrentDirectory, IReadOnlyDictionary<string, string> Variables)
+{
+    /// <summary>The real process environment.</summary>
+    public static CliEnvironment FromProcess()
+    {
+        var variables = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
+        {
+            variables[(string)entry.Key] = (string?)entry.Value ?? string.Empty;
+        }
+
+        return new CliEnvironment(Directory.GetCurrentDirectory(), variables);
+    }
+
+    /// <summary>A variable, or null when unset or empty.</summary>
+    public string? Get(string name) => Variables.TryGetValue(name, out var value) && value.Length > 0 ? value : null;
+
+    /// <summary>A path made absolute against the working directory.</summary>
+    public string Resolve(string path) => Path.GetFullPath(Path.Combine(CurrentDirectory, path));
+}

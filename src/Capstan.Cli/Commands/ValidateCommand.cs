@@ -1,0 +1,91 @@
+using System.CommandLine;
+using System.Collections.Immutable;
+using System.Text.Json.Nodes;
+using Capstan.Core.Config;
+using Capstan.Core.Diagnostics;
+using Capstan.Core.Kubernetes;
+using Capstan.Core.Rendering;
+using Capstan.Core.State;
+using Spectre.Console;
+
+namespace Capstan.Cli.Commands;
+
+/// <summary><c>capstan validate</c>: load the repo and render every release, reporting every problem with its location.</summary>
+internal sealed class ValidateCommand(IAnsiConsole console, TextWriter error, CliEnvironment env)
+{
+    private readonly Option<string?> _repo = CommonOptions.Repo();
+    private readonly Option<string?> _stateFile = CommonOptions.StateFile();
+    private readonly Option<string> _output = CommonOptions.Output("text", "json");
+
+    public Command Build()
+    {
+        var command = new Command("validate", "Check the deployment repo: schema, names, needs, cycles, values of every release")
+        {
+            _repo, _stateFile, _output,
+        };
+        command.SetAction(Execute);
+        return command;
+    }
+
+    private int Execute(ParseResult parse)
+    {
+        var json = parse.GetValue(_output) == "json";
+        var findings = new List<Diagnostic>();
+        RepoSession? session = null;
+        try
+        {
+            session = RepoSession.Open(env, parse.GetValue(_repo));
+            findings.AddRange(session.Warnings);
+            var state = session.ReadState(env, parse.GetValue(_stateFile));
+            if (state is null)
+            {
+                findings.Add(new Diagnostic(Severity.Warning, SourceLocation.OfFile(RepoLoader.MainFile),
+                    "no dynamic state found; periodic releases were checked with maintenance disabled"));
+                var dcs = session.Model.DatacenterNames.ToList();
+                state = new DynamicState(dcs[0], ImmutableSortedDictionary<string, string?>.Empty.WithComparers(StringComparer.Ordinal), false);
+            }
+
+            foreach (var problem in state.Incoherences())
+            {
+                findings.Add(new Diagnostic(Severity.Warning, SourceLocation.OfFile(session.Model.StateEndpoint), problem));
+            }
+
+            var result = session.Renderer.Render(new RenderSelection(), state);
+            findings.AddRange(result.MissingValuesFiles.Select(f =>
+                new Diagnostic(Severity.Warning, SourceLocation.OfFile(RepoLoader.MainFile), $"optional values file '{f}' does not exist")));
+        }
+        catch (RepoValidationException ex) when (json)
+        {
+            findings.AddRange(ex.Diagnostics);
+        }
+
+        var errors = findings.Count(f => f.Severity == Severity.Error);
+        if (json)
+        {
+            var doc = new JsonObject
+            {
+                ["valid"] = errors == 0,
+                ["findings"] = new JsonArray([.. findings.Select(f => (JsonNode)new JsonObject
+                {
+                    ["severity"] = f.Severity == Severity.Error ? "error" : "warning",
+                    ["file"] = f.Location.File,
+                    ["line"] = f.Location.Line,
+                    ["column"] = f.Location.Column,
+                    ["message"] = f.Message,
+                })]),
+            };
+            console.Profile.Out.Writer.WriteLine(KubeSerializer.ToJson(doc));
+            return errors == 0 ? ExitCodes.Success : ExitCodes.UserError;
+        }
+
+        foreach (var warning in findings)
+        {
+            error.WriteLine(warning.ToString());
+        }
+
+        var model = session!.Model;
+        console.Profile.Out.Writer.WriteLine(
+            $"{model.Project}: valid ({model.Datacenters.Count} datacenters, {model.Groups.Count} server groups, {model.AllReleases().Count()} releases, {findings.Count} warnings)");
+        return ExitCodes.Success;
+    }
+}

@@ -1,0 +1,17 @@
+namespace Capstan.Cli;
+
+/// <summary>What capstan's exit status means.</summary>
+public static class ExitCodes
+{
+    /// <summary>The command did what was asked.</summary>
+    public const int Success = 0;
+
+    /// <summary>Something outside the user's input failed (I/O, a server).</summary>
+    public const int Failure = 1;
+
+    /// <summary>The user's input is wrong: bad arguments, an invalid repo, an unknown release. Nothing was changed.</summary>
+    public const int UserError = 2;
+
+    /// <summary>The command was interrupted (Ctrl-C).</summary>
+    public const int Interrupted = 130;
+}

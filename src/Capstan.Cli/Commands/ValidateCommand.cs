@@ -52,7 +52,7 @@ internal sealed class ValidateCommand(IAnsiConsole console, TextWriter error, Cl
 
             var result = session.Renderer.Render(new RenderSelection(), state);
             findings.AddRange(result.MissingValuesFiles.Select(f =>
-                new Diagnostic(Severity.Warning, SourceLocation.OfFile(RepoLoader.MainFile), $"optional values file '{f}' does not exist")));
+                new Diagnostic(Severity.Warning, SourceLocation.OfFile(RepoLoader.MainFile), f.ToString())));
         }
         catch (RepoValidationException ex) when (json)
         {

@@ -56,7 +56,8 @@ public sealed record ServerGroup(
     GroupTraits Traits,
     IReadOnlyList<ReleaseSpec> Releases,
     string File,
-    int? TlsPort);
+    int? TlsPort,
+    SourceLocation TlsPortLocation);
 
 /// <summary>How a group's pods serve: web requests, async jobs over HTTP, or command-line runs.</summary>
 public enum ServingKind

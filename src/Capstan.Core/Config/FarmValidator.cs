@@ -138,7 +138,7 @@ internal static class FarmValidator
 
             if (seen.TryGetValue(port, out var other))
             {
-                diagnostics.Error(Diagnostics.SourceLocation.OfFile(group.File), $"tls-port {port} is already used by server group '{other}'");
+                diagnostics.Error(group.TlsPortLocation, $"tls-port {port} of server group '{group.Namespace}' is already used by server group '{other}'");
             }
             else
             {

@@ -55,7 +55,7 @@ internal static class GroupFileReader
         var tlsPort = reader.Int(root["tls-port"], "tls-port", 1, 65535);
         if (traits.Serving != ServingKind.Cli && root["tls-port"] is null)
         {
-            reader.Missing(root, "tls-port", $"server group '{ns}' (it serves {traits.Serving.ToString().ToUpperInvariant()} traffic)");
+            reader.Missing(root, "tls-port", $"server group '{ns}' ({traits.Serving.ToString().ToLowerInvariant()} groups terminate TLS)");
         }
 
         var releasesMap = reader.Map(root["releases"], "releases");
@@ -78,7 +78,7 @@ internal static class GroupFileReader
             }
         }
 
-        return new ServerGroup(ns, traits, releases, file, tlsPort);
+        return new ServerGroup(ns, traits, releases, file, tlsPort, root["tls-port"]?.Location ?? SourceLocation.OfFile(file));
     }
 
     private static GroupTraits ReadTraits(NodeReader reader, ValueNode? node, GroupTraits derived)
@@ -115,6 +115,12 @@ internal static class GroupFileReader
         }
 
         var kind = reader.Enum(map["kind"], $"{what}: kind", KindWords) ?? ReleaseKind.MediaWiki;
+        if (map["kind"] is not null && reader.Diagnostics.HasErrors && !KindWords.Any(k => map["kind"] is ValueScalar s && s.Text == k.Item1))
+        {
+            // An unknown kind was reported; checking the shape of a guessed kind would only add noise.
+            return null;
+        }
+
         if (kind == ReleaseKind.MediaWiki && ("mediawiki-" + name + LongestContainerSuffix).Length > KubeNames.MaxLabelLength)
         {
             diagnostics.Error(entry.KeyLocation,

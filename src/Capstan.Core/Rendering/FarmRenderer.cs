@@ -92,7 +92,7 @@ public sealed class FarmRenderer
     {
         CheckSelection(selection);
         var releases = new List<RenderedRelease>();
-        var missing = new SortedSet<string>(StringComparer.Ordinal);
+        var missing = new HashSet<MissingValuesFile>();
         var errors = new List<Diagnostic>();
         foreach (var (dc, group, release) in Select(selection))
         {
@@ -121,7 +121,7 @@ public sealed class FarmRenderer
                     ("app.kubernetes.io/part-of", _model.Project))))))
                 .ToList()
             : [];
-        return new RenderResult(releases, namespaces, [.. missing]);
+        return new RenderResult(releases, namespaces, [.. missing.OrderBy(m => m.Path, StringComparer.Ordinal)]);
     }
 
     private RenderedRelease RenderRelease(ReleaseContext ctx)

@@ -17,4 +17,4 @@ public sealed record RenderedRelease(string Datacenter, string Namespace, string
 public sealed record RenderSelection(string? Datacenter = null, string? Namespace = null, string? Release = null, string? Environment = null);
 
 /// <summary>The output of a render: releases and, for each selected group and datacenter, its Namespace object.</summary>
-public sealed record RenderResult(IReadOnlyList<RenderedRelease> Releases, IReadOnlyList<(string Datacenter, Kubernetes.Namespace Namespace)> Namespaces, IReadOnlyList<string> MissingValuesFiles);
+public sealed record RenderResult(IReadOnlyList<RenderedRelease> Releases, IReadOnlyList<(string Datacenter, Kubernetes.Namespace Namespace)> Namespaces, IReadOnlyList<Values.MissingValuesFile> MissingValuesFiles);

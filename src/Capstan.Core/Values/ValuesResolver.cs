@@ -6,7 +6,14 @@ using Capstan.Core.Yaml;
 namespace Capstan.Core.Values;
 
 /// <summary>The merged values of one release in one datacenter, and the layer files that were read or missing.</summary>
-public sealed record ResolvedValues(ValueMap Tree, IReadOnlyList<string> FilesRead, IReadOnlyList<string> FilesMissing);
+public sealed record ResolvedValues(ValueMap Tree, IReadOnlyList<string> FilesRead, IReadOnlyList<MissingValuesFile> FilesMissing);
+
+/// <summary>An optional values file that does not exist, and the layer that would have read it.</summary>
+public sealed record MissingValuesFile(string Path, ValuesLayer Layer)
+{
+    /// <inheritdoc/>
+    public override string ToString() => $"optional values file '{Path}' ({ValuesLayout.NameOf(Layer)} layer) does not exist";
+}
 
 /// <summary>
 /// Finds, parses (once per file) and merges the values layers of a release in a datacenter, in the order of
@@ -25,7 +32,7 @@ public sealed class ValuesResolver(IRepoFiles files, ValuesLayout layout)
     {
         ValueNode merged = new ValueMap([], SourceLocation.OfFile("(defaults)"));
         var read = new List<string>();
-        var missing = new List<string>();
+        var missing = new List<MissingValuesFile>();
         var errors = new List<Diagnostic>();
         foreach (var (_, layer) in ValuesLayout.LayerNames)
         {
@@ -35,7 +42,7 @@ public sealed class ValuesResolver(IRepoFiles files, ValuesLayout layout)
                 var matches = RepoLoader.ListPattern(files, expanded);
                 if (matches.Count == 0)
                 {
-                    missing.Add(expanded);
+                    missing.Add(new MissingValuesFile(expanded, layer));
                     continue;
                 }
 

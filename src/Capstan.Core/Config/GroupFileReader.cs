@@ -114,13 +114,11 @@ internal static class GroupFileReader
             return null;
         }
 
-        var kind = reader.Enum(map["kind"], $"{what}: kind", KindWords) ?? ReleaseKind.MediaWiki;
-        if (map["kind"] is not null && reader.Diagnostics.HasErrors && !KindWords.Any(k => map["kind"] is ValueScalar s && s.Text == k.Item1))
-        {
-            // An unknown kind was reported; checking the shape of a guessed kind would only add noise.
-            return null;
-        }
+        var readKind = reader.Enum(map["kind"], $"{what}: kind", KindWords);
 
+        // An unknown kind is reported above; checking the shape of a guessed kind would only add noise.
+        var kindKnown = readKind is not null || map["kind"] is null;
+        var kind = readKind ?? ReleaseKind.MediaWiki;
         if (kind == ReleaseKind.MediaWiki && ("mediawiki-" + name + LongestContainerSuffix).Length > KubeNames.MaxLabelLength)
         {
             diagnostics.Error(entry.KeyLocation,
@@ -164,7 +162,7 @@ internal static class GroupFileReader
             diagnostics.Error(pathEntry.KeyLocation, $"{what}: 'path' applies only to manifests releases");
         }
 
-        if (kind == ReleaseKind.MediaWiki)
+        if (kind == ReleaseKind.MediaWiki && kindKnown)
         {
             CheckMediaWikiShape(reader, map, traits, what, replicas, canary, cronjobs);
         }

@@ -1,0 +1,58 @@
+using Spectre.Console;
+
+namespace Capstan.Cli.Tests;
+
+/// <summary>Runs the CLI in-process with captured output and an injected environment.</summary>
+internal static class CliRunner
+{
+    public static string Root { get; } = FindRoot();
+
+    public static string ExampleFarm => Path.Combine(Root, "examples", "wikifarm");
+
+    public sealed record Result(int ExitCode, string Out, string Err);
+
+    public static Result Run(IReadOnlyDictionary<string, string>? variables, params string[] args)
+    {
+        var stdout = new StringWriter { NewLine = "\n" };
+        var stderr = new StringWriter { NewLine = "\n" };
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(stdout),
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+        });
+        var env = new CliEnvironment(Root, variables ?? new Dictionary<string, string>());
+        var code = new CliApp(console, stderr, env).Run(args);
+        return new Result(code, stdout.ToString(), stderr.ToString());
+    }
+
+    public static Result Run(params string[] args) => Run(null, args);
+
+    private static string FindRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Capstan.slnx")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir?.FullName ?? throw new InvalidOperationException("cannot find the checkout root above " + AppContext.BaseDirectory);
+    }
+}
+
+/// <summary>A temporary directory removed at the end of a test.</summary>
+internal sealed class TempDir : IDisposable
+{
+    public TempDir() => Directory.CreateDirectory(Path);
+
+    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "capstan-test-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(Path))
+        {
+            Directory.Delete(Path, recursive: true);
+        }
+    }
+}

@@ -76,13 +76,9 @@ internal sealed class RenderCommand(IAnsiConsole console, TextWriter error, CliE
             sb.Append(KubeSerializer.ToYaml(ns, reveal));
         }
 
-        foreach (var release in result.Releases)
+        foreach (var item in ManifestText.ToYaml(result.Releases, reveal))
         {
-            foreach (var obj in release.Objects)
-            {
-                sb.Append("---\n# Source: ").Append(release.Id).Append('\n');
-                sb.Append(KubeSerializer.ToYaml(obj, reveal));
-            }
+            sb.Append("---\n# Source: ").Append(item.Release.Id).Append('\n').Append(item.Text);
         }
 
         return sb.ToString();
@@ -126,15 +122,15 @@ internal sealed class RenderCommand(IAnsiConsole console, TextWriter error, CliE
             count++;
         }
 
-        foreach (var release in result.Releases)
+        var texts = json
+            ? result.Releases.SelectMany(r => r.Objects.Select(o => new ObjectText(r, o, Serialize(o, json: true, reveal)))).ToList()
+            : ManifestText.ToYaml(result.Releases, reveal);
+        foreach (var item in texts)
         {
-            var dir = Path.Combine(root, release.Datacenter, release.Namespace, release.Release);
+            var dir = Path.Combine(root, item.Release.Datacenter, item.Release.Namespace, item.Release.Release);
             Directory.CreateDirectory(dir);
-            foreach (var obj in release.Objects)
-            {
-                File.WriteAllText(Path.Combine(dir, FileName(obj) + extension), Serialize(obj, json, reveal));
-                count++;
-            }
+            File.WriteAllText(Path.Combine(dir, FileName(item.Object) + extension), item.Text);
+            count++;
         }
 
         return count;

@@ -1,14 +1,17 @@
 using System.Collections.Immutable;
+using System.Text.Json.Serialization;
 
 namespace Capstan.Core.Kubernetes;
 
 /// <summary>A v1 Namespace.</summary>
-public sealed record Namespace(ObjectMeta Metadata) : IKubeObject
+public sealed record Namespace([property: JsonPropertyOrder(-1)] ObjectMeta Metadata) : IKubeObject
 {
     /// <inheritdoc/>
+    [JsonPropertyOrder(-3)]
     public string ApiVersion => "v1";
 
     /// <inheritdoc/>
+    [JsonPropertyOrder(-2)]
     public string Kind => "Namespace";
 
     /// <inheritdoc/>
@@ -16,12 +19,14 @@ public sealed record Namespace(ObjectMeta Metadata) : IKubeObject
 }
 
 /// <summary>A v1 ConfigMap. Never holds secret values: those go to <see cref="Secret"/>.</summary>
-public sealed record ConfigMap(ObjectMeta Metadata, ImmutableSortedDictionary<string, string> Data) : IKubeObject
+public sealed record ConfigMap([property: JsonPropertyOrder(-1)] ObjectMeta Metadata, ImmutableSortedDictionary<string, string> Data) : IKubeObject
 {
     /// <inheritdoc/>
+    [JsonPropertyOrder(-3)]
     public string ApiVersion => "v1";
 
     /// <inheritdoc/>
+    [JsonPropertyOrder(-2)]
     public string Kind => "ConfigMap";
 
     /// <inheritdoc/>
@@ -29,12 +34,14 @@ public sealed record ConfigMap(ObjectMeta Metadata, ImmutableSortedDictionary<st
 }
 
 /// <summary>A v1 Secret; <see cref="Data"/> values are base64, as the API server stores and returns them.</summary>
-public sealed record Secret(ObjectMeta Metadata, string Type, ImmutableSortedDictionary<string, string> Data) : IKubeObject
+public sealed record Secret([property: JsonPropertyOrder(-1)] ObjectMeta Metadata, string Type, ImmutableSortedDictionary<string, string> Data) : IKubeObject
 {
     /// <inheritdoc/>
+    [JsonPropertyOrder(-3)]
     public string ApiVersion => "v1";
 
     /// <inheritdoc/>
+    [JsonPropertyOrder(-2)]
     public string Kind => "Secret";
 
     /// <summary>Builds a Secret from plain-text values, encoding them as the API expects.</summary>
@@ -47,12 +54,14 @@ public sealed record Secret(ObjectMeta Metadata, string Type, ImmutableSortedDic
 }
 
 /// <summary>A v1 Service.</summary>
-public sealed record Service(ObjectMeta Metadata, ServiceSpec Spec) : IKubeObject
+public sealed record Service([property: JsonPropertyOrder(-1)] ObjectMeta Metadata, ServiceSpec Spec) : IKubeObject
 {
     /// <inheritdoc/>
+    [JsonPropertyOrder(-3)]
     public string ApiVersion => "v1";
 
     /// <inheritdoc/>
+    [JsonPropertyOrder(-2)]
     public string Kind => "Service";
 
     /// <inheritdoc/>

@@ -29,38 +29,46 @@ public static class KubeSerializer
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
-    /// <summary>The JSON tree of an object.</summary>
+    /// <summary>The JSON of an object as an immutable element: the fast path to YAML.</summary>
+    public static JsonElement ToElement(IKubeObject obj) =>
+        obj is UntypedObject
+            ? JsonSerializer.SerializeToElement(ToNode(obj), Options)
+            : JsonSerializer.SerializeToElement(obj, obj.GetType(), Options);
+
+    /// <summary>The JSON tree of an object, for callers that change it.</summary>
     public static JsonObject ToNode(IKubeObject obj)
     {
+        if (obj is not UntypedObject untyped)
+        {
+            return (JsonObject)JsonSerializer.SerializeToNode(obj, obj.GetType(), Options)!;
+        }
+
         var result = new JsonObject
         {
             ["apiVersion"] = obj.ApiVersion,
             ["kind"] = obj.Kind,
             ["metadata"] = JsonSerializer.SerializeToNode(obj.Metadata, Options),
         };
-
-        var body = obj is UntypedObject untyped
-            ? untyped.Body
-            : (JsonObject)JsonSerializer.SerializeToNode(obj, obj.GetType(), Options)!;
-        foreach (var (key, value) in body)
+        foreach (var (key, value) in untyped.Body)
         {
-            if (key is "apiVersion" or "kind" or "metadata")
+            if (key is not ("apiVersion" or "kind" or "metadata"))
             {
-                continue;
+                result[key] = value?.DeepClone();
             }
-
-            result[key] = value?.DeepClone();
         }
 
         return result;
     }
 
+    /// <summary>The JSON bytes of an object (for hashing).</summary>
+    public static byte[] ToUtf8Bytes(IKubeObject obj) =>
+        obj is UntypedObject ? JsonSerializer.SerializeToUtf8Bytes(ToNode(obj), Options) : JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), Options);
+
     /// <summary>The YAML of an object; Secret values are masked unless <paramref name="revealSecrets"/>.</summary>
-    public static string ToYaml(IKubeObject obj, bool revealSecrets = false)
-    {
-        var node = ToNode(obj);
-        return YamlEmitter.Emit(revealSecrets ? node : SecretMasker.Mask(node));
-    }
+    public static string ToYaml(IKubeObject obj, bool revealSecrets = false) =>
+        !revealSecrets && obj.Kind == "Secret"
+            ? YamlEmitter.Emit(SecretMasker.Mask(ToNode(obj)))
+            : YamlEmitter.Emit(ToElement(obj));
 
     /// <summary>Indented JSON of any tree, with <c>\n</c> newlines and no trailing newline.</summary>
     public static string ToJson(JsonNode node)

@@ -1,14 +1,17 @@
 using System.Collections.Immutable;
+using System.Text.Json.Serialization;
 
 namespace Capstan.Core.Kubernetes;
 
 /// <summary>An apps/v1 Deployment.</summary>
-public sealed record Deployment(ObjectMeta Metadata, DeploymentSpec Spec) : IKubeObject
+public sealed record Deployment([property: JsonPropertyOrder(-1)] ObjectMeta Metadata, DeploymentSpec Spec) : IKubeObject
 {
     /// <inheritdoc/>
+    [JsonPropertyOrder(-3)]
     public string ApiVersion => "apps/v1";
 
     /// <inheritdoc/>
+    [JsonPropertyOrder(-2)]
     public string Kind => "Deployment";
 
     /// <inheritdoc/>
@@ -43,12 +46,14 @@ public sealed record DeploymentStrategy(string Type, RollingUpdateDeployment? Ro
 public sealed record RollingUpdateDeployment(IntOrString MaxSurge, IntOrString MaxUnavailable);
 
 /// <summary>A batch/v1 Job.</summary>
-public sealed record Job(ObjectMeta Metadata, JobSpec Spec) : IKubeObject
+public sealed record Job([property: JsonPropertyOrder(-1)] ObjectMeta Metadata, JobSpec Spec) : IKubeObject
 {
     /// <inheritdoc/>
+    [JsonPropertyOrder(-3)]
     public string ApiVersion => "batch/v1";
 
     /// <inheritdoc/>
+    [JsonPropertyOrder(-2)]
     public string Kind => "Job";
 
     /// <inheritdoc/>
@@ -63,12 +68,14 @@ public sealed record JobSpec(
     long? ActiveDeadlineSeconds = null);
 
 /// <summary>A batch/v1 CronJob.</summary>
-public sealed record CronJob(ObjectMeta Metadata, CronJobSpec Spec) : IKubeObject
+public sealed record CronJob([property: JsonPropertyOrder(-1)] ObjectMeta Metadata, CronJobSpec Spec) : IKubeObject
 {
     /// <inheritdoc/>
+    [JsonPropertyOrder(-3)]
     public string ApiVersion => "batch/v1";
 
     /// <inheritdoc/>
+    [JsonPropertyOrder(-2)]
     public string Kind => "CronJob";
 
     /// <inheritdoc/>
@@ -89,12 +96,14 @@ public sealed record CronJobSpec(
 public sealed record JobTemplateSpec(TemplateMeta? Metadata, JobSpec Spec);
 
 /// <summary>A networking.k8s.io/v1 NetworkPolicy.</summary>
-public sealed record NetworkPolicy(ObjectMeta Metadata, NetworkPolicySpec Spec) : IKubeObject
+public sealed record NetworkPolicy([property: JsonPropertyOrder(-1)] ObjectMeta Metadata, NetworkPolicySpec Spec) : IKubeObject
 {
     /// <inheritdoc/>
+    [JsonPropertyOrder(-3)]
     public string ApiVersion => "networking.k8s.io/v1";
 
     /// <inheritdoc/>
+    [JsonPropertyOrder(-2)]
     public string Kind => "NetworkPolicy";
 
     /// <inheritdoc/>

@@ -91,28 +91,37 @@ public sealed class FarmRenderer
     public RenderResult Render(RenderSelection selection, DynamicState? state)
     {
         CheckSelection(selection);
-        var releases = new List<RenderedRelease>();
-        var missing = new HashSet<MissingValuesFile>();
-        var errors = new List<Diagnostic>();
-        foreach (var (dc, group, release) in Select(selection))
+        var work = Select(selection).ToList();
+        var rendered = new RenderedRelease?[work.Count];
+        var missing = new IReadOnlyList<MissingValuesFile>[work.Count];
+        var failures = new IReadOnlyList<Diagnostic>?[work.Count];
+
+        // Releases are independent: render them on every core, then put the results back in farm order.
+        Parallel.For(0, work.Count, i =>
         {
+            var (dc, group, release) = work[i];
             try
             {
                 var resolved = _resolver.Resolve(dc, group.Namespace, release.Name);
-                missing.UnionWith(resolved.FilesMissing);
+                missing[i] = resolved.FilesMissing;
                 var values = ValuesBinder.Bind(resolved.Tree, group.Traits);
-                releases.Add(RenderRelease(new ReleaseContext(_model, dc, group, release, values, state)));
+                rendered[i] = RenderRelease(new ReleaseContext(_model, dc, group, release, values, state));
             }
             catch (RepoValidationException ex)
             {
-                errors.AddRange(ex.Diagnostics);
+                missing[i] = [];
+                failures[i] = ex.Diagnostics;
             }
-        }
+        });
 
+        var errors = failures.Where(f => f is not null).SelectMany(f => f!).Distinct().ToList();
         if (errors.Count > 0)
         {
-            throw new RepoValidationException([.. errors.Distinct()]);
+            throw new RepoValidationException(errors);
         }
+
+        var releases = rendered.Select(r => r!).ToList();
+        var missingFiles = missing.SelectMany(m => m).Distinct().OrderBy(m => m.Path, StringComparer.Ordinal).ToList();
 
         var namespaces = selection.Release is null
             ? releases.Select(r => (r.Datacenter, r.Namespace)).Distinct()
@@ -121,7 +130,7 @@ public sealed class FarmRenderer
                     ("app.kubernetes.io/part-of", _model.Project))))))
                 .ToList()
             : [];
-        return new RenderResult(releases, namespaces, [.. missing.OrderBy(m => m.Path, StringComparer.Ordinal)]);
+        return new RenderResult(releases, namespaces, missingFiles);
     }
 
     private RenderedRelease RenderRelease(ReleaseContext ctx)

@@ -1,7 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Security.Cryptography;
-using System.Text;
 using Capstan.Core.Config;
 using Capstan.Core.Diagnostics;
 using Capstan.Core.Kubernetes;
@@ -210,13 +209,13 @@ public static class MediaWikiRenderer
 
     private static string Checksum(IEnumerable<IKubeObject> objects)
     {
-        var sb = new StringBuilder();
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         foreach (var obj in objects)
         {
-            sb.Append(KubeSerializer.ToYaml(obj, revealSecrets: true)).Append("---\n");
+            hash.AppendData(KubeSerializer.ToUtf8Bytes(obj));
         }
 
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())))[..16];
+        return Convert.ToHexStringLower(hash.GetHashAndReset())[..16];
     }
 
     internal static RepoValidationException Error(ReleaseContext ctx, string message) =>

@@ -13,35 +13,44 @@ namespace Capstan.Core.Yaml;
 public static class YamlEmitter
 {
     /// <summary>Emits one document (no leading <c>---</c>).</summary>
-    public static string Emit(JsonNode? node)
+    public static string Emit(JsonNode? node) => Emit(JsonSerializer.SerializeToElement(node));
+
+    /// <summary>Emits one document (no leading <c>---</c>).</summary>
+    public static string Emit(JsonElement element)
     {
         var sb = new StringBuilder(1024);
-        Write(sb, node);
+        Write(sb, element);
         return sb.ToString();
     }
 
     /// <summary>Appends one document to a builder.</summary>
-    public static void Write(StringBuilder sb, JsonNode? node)
+    public static void Write(StringBuilder sb, JsonElement element)
     {
-        switch (node)
+        switch (element.ValueKind)
         {
-            case JsonObject obj when obj.Count > 0:
-                WriteMapping(sb, obj, 0);
+            case JsonValueKind.Object when HasItems(element):
+                WriteMapping(sb, element, 0);
                 break;
-            case JsonArray arr when arr.Count > 0:
-                WriteSequence(sb, arr, 0);
+            case JsonValueKind.Array when element.GetArrayLength() > 0:
+                WriteSequence(sb, element, 0);
                 break;
             default:
-                WriteInline(sb, node, 0);
+                WriteInline(sb, element, 0);
                 sb.Append('\n');
                 break;
         }
     }
 
-    private static void WriteMapping(StringBuilder sb, JsonObject obj, int indent)
+    private static bool HasItems(JsonElement obj)
+    {
+        using var e = obj.EnumerateObject();
+        return e.MoveNext();
+    }
+
+    private static void WriteMapping(StringBuilder sb, JsonElement obj, int indent)
     {
         var first = true;
-        foreach (var (key, value) in obj)
+        foreach (var property in obj.EnumerateObject())
         {
             if (!first)
             {
@@ -49,36 +58,32 @@ public static class YamlEmitter
             }
 
             first = false;
-            WriteKeyAndValue(sb, key, value, indent);
-        }
-    }
-
-    private static void WriteKeyAndValue(StringBuilder sb, string key, JsonNode? value, int indent)
-    {
-        AppendScalarString(sb, key, indent, allowBlock: false);
-        sb.Append(':');
-        switch (value)
-        {
-            case JsonObject child when child.Count > 0:
+            AppendScalarString(sb, property.Name, indent, allowBlock: false);
+            sb.Append(':');
+            var value = property.Value;
+            if (value.ValueKind == JsonValueKind.Object && HasItems(value))
+            {
                 sb.Append('\n').Append(' ', indent + 2);
-                WriteMapping(sb, child, indent + 2);
-                break;
-            case JsonArray list when list.Count > 0:
+                WriteMapping(sb, value, indent + 2);
+            }
+            else if (value.ValueKind == JsonValueKind.Array && value.GetArrayLength() > 0)
+            {
                 sb.Append('\n').Append(' ', indent);
-                WriteSequence(sb, list, indent);
-                break;
-            default:
+                WriteSequence(sb, value, indent);
+            }
+            else
+            {
                 sb.Append(' ');
                 WriteInline(sb, value, indent + 2);
                 sb.Append('\n');
-                break;
+            }
         }
     }
 
-    private static void WriteSequence(StringBuilder sb, JsonArray arr, int indent)
+    private static void WriteSequence(StringBuilder sb, JsonElement arr, int indent)
     {
         var first = true;
-        foreach (var item in arr)
+        foreach (var item in arr.EnumerateArray())
         {
             if (!first)
             {
@@ -87,47 +92,34 @@ public static class YamlEmitter
 
             first = false;
             sb.Append("- ");
-            switch (item)
+            if (item.ValueKind == JsonValueKind.Object && HasItems(item))
             {
-                case JsonObject child when child.Count > 0:
-                    WriteMapping(sb, child, indent + 2);
-                    break;
-                case JsonArray list when list.Count > 0:
-                    WriteSequence(sb, list, indent + 2);
-                    break;
-                default:
-                    WriteInline(sb, item, indent + 2);
-                    sb.Append('\n');
-                    break;
+                WriteMapping(sb, item, indent + 2);
+            }
+            else if (item.ValueKind == JsonValueKind.Array && item.GetArrayLength() > 0)
+            {
+                WriteSequence(sb, item, indent + 2);
+            }
+            else
+            {
+                WriteInline(sb, item, indent + 2);
+                sb.Append('\n');
             }
         }
     }
 
-    private static void WriteInline(StringBuilder sb, JsonNode? node, int blockIndent)
+    private static void WriteInline(StringBuilder sb, JsonElement value, int blockIndent)
     {
-        switch (node)
+        switch (value.ValueKind)
         {
-            case null:
-                sb.Append("null");
-                break;
-            case JsonObject:
+            case JsonValueKind.Object:
                 sb.Append("{}");
                 break;
-            case JsonArray:
+            case JsonValueKind.Array:
                 sb.Append("[]");
                 break;
-            case JsonValue value:
-                WriteValue(sb, value, blockIndent);
-                break;
-        }
-    }
-
-    private static void WriteValue(StringBuilder sb, JsonValue value, int blockIndent)
-    {
-        switch (value.GetValueKind())
-        {
             case JsonValueKind.String:
-                AppendScalarString(sb, value.GetValue<string>(), blockIndent, allowBlock: true);
+                AppendScalarString(sb, value.GetString()!, blockIndent, allowBlock: true);
                 break;
             case JsonValueKind.True:
                 sb.Append("true");
@@ -136,7 +128,7 @@ public static class YamlEmitter
                 sb.Append("false");
                 break;
             case JsonValueKind.Number:
-                sb.Append(value.ToJsonString());
+                sb.Append(value.GetRawText());
                 break;
             default:
                 sb.Append("null");

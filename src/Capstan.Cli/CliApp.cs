@@ -69,5 +69,16 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
             error.WriteLine($"capstan: error: {ex.Message}");
             return ExitCodes.Failure;
         }
+        catch (OperationCanceledException)
+        {
+            error.WriteLine("capstan: interrupted");
+            return ExitCodes.Interrupted;
+        }
+        catch (Exception ex) when (env.Get("CAPSTAN_DEBUG") is null)
+        {
+            // A bug, not a user mistake: say so in one line; CAPSTAN_DEBUG=1 lets the stack trace through.
+            error.WriteLine($"capstan: internal error: {ex.GetType().Name}: {ex.Message} (set CAPSTAN_DEBUG=1 for details)");
+            return ExitCodes.Failure;
+        }
     }
 }

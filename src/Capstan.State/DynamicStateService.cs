@@ -1,0 +1,147 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Capstan.Core.State;
+
+namespace Capstan.State;
+
+/// <summary>What a read of the state found: the document (null when the store holds none yet) and its revision.</summary>
+public sealed record StateRead(StateDocument? Document, long ModRevision)
+{
+    /// <summary>The state, or null when not initialised.</summary>
+    public DynamicState? State => Document?.State;
+}
+
+/// <summary>The result of a write: the change, whether anything was written, and the new document.</summary>
+public sealed record StateWrite(string Description, bool Written, StateDocument Document);
+
+/// <summary>Someone else changed the state between our read and our write; nothing was written.</summary>
+public sealed class StateConflictException(string message) : StateStoreException(message);
+
+/// <summary>A write the rules refuse (unknown datacenter, empty reason, a nonsense result without --force).</summary>
+public sealed class StateRefusedException(string message) : Exception(message);
+
+/// <summary>
+/// The typed dynamic state over a store: one document per farm, written with compare-and-swap on its mod revision,
+/// with a history entry added in the same transaction. Reads are strict: a document that does not parse, or that
+/// names datacenters the repo does not have, is an error (fail closed), never a guess.
+/// </summary>
+public sealed class DynamicStateService(IStateStore store, string project, IReadOnlyList<string> datacenters, TimeProvider time)
+{
+    private string StateKey => $"{project}/state";
+
+    private string HistoryPrefix => $"{project}/state-history/";
+
+    /// <summary>The store's address, for messages.</summary>
+    public string Address => store.Address;
+
+    /// <summary>Reads the state.</summary>
+    public async Task<StateRead> ReadAsync(CancellationToken cancellationToken)
+    {
+        var stored = await store.GetAsync(StateKey, cancellationToken);
+        return stored is null ? new StateRead(null, 0) : new StateRead(Parse(stored.Value), stored.ModRevision);
+    }
+
+    /// <summary>Reads the state and fails when there is none.</summary>
+    public async Task<DynamicState> ReadRequiredAsync(CancellationToken cancellationToken) =>
+        (await ReadAsync(cancellationToken)).State
+        ?? throw new StateStoreException($"the dynamic state has not been initialised in {store.Address}; run 'capstan state init --primary-dc DC --reason …'");
+
+    /// <summary>
+    /// Applies a change with compare-and-swap. Throws <see cref="StateRefusedException"/> when the rules refuse it and
+    /// <see cref="StateConflictException"/> when the state changed since it was read; in both cases nothing is written.
+    /// </summary>
+    public async Task<StateWrite> ChangeAsync(StateChange change, string actor, string reason, bool force, CancellationToken cancellationToken)
+    {
+        var current = await ReadAsync(cancellationToken);
+        var outcome = StateRules.Apply(current.State, change, datacenters, reason, force);
+        if (!outcome.Accepted)
+        {
+            throw new StateRefusedException(outcome.Refusal!);
+        }
+
+        if (outcome.Unchanged)
+        {
+            return new StateWrite(outcome.Description, false, current.Document!);
+        }
+
+        var stamp = new ChangeStamp(actor, time.GetUtcNow(), reason);
+        var sequence = (current.Document?.Sequence ?? 0) + 1;
+        var document = new StateDocument(outcome.NewState!, sequence, stamp);
+        var forced = force && outcome.NewState!.Incoherences().Count > 0;
+        var history = new StateHistoryEntry(sequence, stamp, outcome.Description, forced, current.State, outcome.NewState!);
+        var txn = new StoreTxn(
+            [new StoreCompare(StateKey, current.ModRevision)],
+            [
+                new StoreOp.Put(StateKey, StateJson.Write(document)),
+                new StoreOp.Put(HistoryPrefix + sequence.ToString("D12", CultureInfo.InvariantCulture), StateJson.Write(history)),
+            ]);
+        var result = await store.CommitAsync(txn, cancellationToken);
+        if (!result.Succeeded)
+        {
+            // A retried request may have landed the first time: if the store holds exactly our document, it is ours.
+            var now = await ReadAsync(cancellationToken);
+            if (now.Document is { } d && d.Sequence == sequence && d.Updated == stamp)
+            {
+                return new StateWrite(outcome.Description, true, d);
+            }
+
+            throw new StateConflictException(
+                $"the state changed under you (someone wrote it after we read it); nothing was written. Check 'capstan state get' and run the command again");
+        }
+
+        return new StateWrite(outcome.Description, true, document);
+    }
+
+    /// <summary>The history, oldest first.</summary>
+    public async Task<IReadOnlyList<StateHistoryEntry>> HistoryAsync(CancellationToken cancellationToken)
+    {
+        var (items, _) = await store.ListAsync(HistoryPrefix, cancellationToken);
+        var entries = new List<StateHistoryEntry>(items.Count);
+        foreach (var item in items)
+        {
+            try
+            {
+                entries.Add(StateJson.ReadHistory(item.Value));
+            }
+            catch (FormatException ex)
+            {
+                throw new StateStoreException($"history entry {item.Key} in {store.Address} is corrupt: {ex.Message}", ex);
+            }
+        }
+
+        return entries;
+    }
+
+    /// <summary>Each new state document as it is written, from the current revision on, until cancelled.</summary>
+    public async IAsyncEnumerable<(StateDocument Document, long Revision)> WatchAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var (_, revision) = await store.ListAsync(StateKey, cancellationToken);
+        await foreach (var e in store.WatchAsync(StateKey, revision + 1, cancellationToken))
+        {
+            if (e.Key == StateKey && e.Type == WatchEventType.Put && e.Value is not null)
+            {
+                yield return (Parse(e.Value), e.ModRevision);
+            }
+        }
+    }
+
+    private StateDocument Parse(string json)
+    {
+        StateDocument doc;
+        try
+        {
+            doc = StateJson.ReadDocument(json);
+        }
+        catch (FormatException ex)
+        {
+            throw new StateStoreException($"the dynamic state in {store.Address} is corrupt ({ex.Message}); refusing to act on it", ex);
+        }
+
+        if (StateRules.Check(doc.State, datacenters) is { } bad)
+        {
+            throw new StateStoreException($"the dynamic state in {store.Address} does not fit this repo ({bad}); refusing to act on it");
+        }
+
+        return doc;
+    }
+}

@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Capstan.State.Tests;
+
+/// <summary>
+/// A real etcd (Debian's etcd-server) on free loopback ports with a temporary data directory, started for the tests
+/// and stopped after them.
+/// </summary>
+public sealed class EtcdServer : IAsyncLifetime
+{
+    private Process? _process;
+
+    public string DataDir { get; } = Path.Combine(Path.GetTempPath(), "capstan-etcd-" + Guid.NewGuid().ToString("N"));
+
+    public int ClientPort { get; private set; }
+
+    public int PeerPort { get; private set; }
+
+    public Uri Endpoint => new($"http://127.0.0.1:{ClientPort}");
+
+    public string Address => $"etcd://127.0.0.1:{ClientPort}";
+
+    public static string Binary()
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':').Append("/usr/bin"))
+        {
+            var candidate = Path.Combine(dir, "etcd");
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        throw new InvalidOperationException("etcd is not installed: run 'apt-get install etcd-server' (.ci/run does)");
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async Task InitializeAsync()
+    {
+        ClientPort = FreePort();
+        PeerPort = FreePort();
+        await StartAsync();
+    }
+
+    public async Task StartAsync()
+    {
+        var psi = new ProcessStartInfo(Binary())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[]
+                 {
+                     "--name", "capstan-test", "--data-dir", DataDir,
+                     "--listen-client-urls", $"http://127.0.0.1:{ClientPort}", "--advertise-client-urls", $"http://127.0.0.1:{ClientPort}",
+                     "--listen-peer-urls", $"http://127.0.0.1:{PeerPort}", "--initial-advertise-peer-urls", $"http://127.0.0.1:{PeerPort}",
+                     "--initial-cluster", $"capstan-test=http://127.0.0.1:{PeerPort}",
+                 })
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        _process = Process.Start(psi)!;
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(1) };
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                var response = await http.GetAsync(new Uri(Endpoint, "/health"));
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"etcd exited with code {_process.ExitCode}");
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new InvalidOperationException("etcd did not become healthy within 20 s");
+    }
+
+    public void Kill()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+        }
+    }
+
+    public Task DisposeAsync()
+    {
+        Kill();
+        _process?.Dispose();
+        if (Directory.Exists(DataDir))
+        {
+            Directory.Delete(DataDir, recursive: true);
+        }
+
+        return Task.CompletedTask;
+    }
+}

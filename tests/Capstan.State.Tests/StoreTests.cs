@@ -1,0 +1,104 @@
+using Capstan.State.Etcd;
+using Capstan.State.Files;
+
+namespace Capstan.State.Tests;
+
+[CollectionDefinition("etcd")]
+public sealed class EtcdCollection : ICollectionFixture<EtcdServer>;
+
+[Collection("etcd")]
+public sealed class EtcdStoreContractTests(EtcdServer etcd) : StoreContract
+{
+    protected override IStateStore CreateStore() => new EtcdStateStore([etcd.Endpoint], "/capstan-test");
+}
+
+public sealed class FileStoreContractTests : StoreContract, IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "capstan-store-" + Guid.NewGuid().ToString("N"));
+
+    protected override IStateStore CreateStore() => new FileStateStore(_dir, pollInterval: TimeSpan.FromMilliseconds(10));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_dir))
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_corrupt_file_is_an_error_and_is_left_alone()
+    {
+        Directory.CreateDirectory(_dir);
+        var file = Path.Combine(_dir, "store.json");
+        await File.WriteAllTextAsync(file, "{ not json");
+        await using var store = CreateStore();
+        var ex = await Assert.ThrowsAsync<StateStoreException>(() => store.GetAsync("k", default));
+        Assert.Contains("corrupt", ex.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<StateStoreException>(() => store.CommitAsync(new StoreTxn([], [new StoreOp.Put("k", "v")]), default));
+        Assert.Equal("{ not json", await File.ReadAllTextAsync(file));
+    }
+}
+
+[Collection("etcd")]
+public sealed class EtcdFailureTests(EtcdServer etcd)
+{
+    private static readonly EtcdOptions Quick = new() { RequestTimeout = TimeSpan.FromSeconds(1), ConnectTimeout = TimeSpan.FromMilliseconds(500), Rounds = 2, Backoff = TimeSpan.FromMilliseconds(50) };
+
+    [Fact]
+    public async Task A_dead_endpoint_listed_first_is_skipped()
+    {
+        var dead = new Uri($"http://127.0.0.1:{EtcdServer.FreePort()}");
+        await using var store = new EtcdStateStore([dead, etcd.Endpoint], "/capstan-failover", Quick);
+        var result = await store.CommitAsync(new StoreTxn([], [new StoreOp.Put("k", "v")]), default);
+        Assert.True(result.Succeeded);
+        Assert.Equal("v", (await store.GetAsync("k", default))!.Value);
+    }
+
+    [Fact]
+    public async Task Unreachable_etcd_names_every_endpoint_it_tried()
+    {
+        var a = EtcdServer.FreePort();
+        var b = EtcdServer.FreePort();
+        await using var store = new EtcdStateStore([new Uri($"http://127.0.0.1:{a}"), new Uri($"http://127.0.0.1:{b}")], "/x", Quick);
+        var ex = await Assert.ThrowsAsync<StateStoreException>(() => store.GetAsync("k", default));
+        Assert.StartsWith("etcd is unreachable", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"127.0.0.1:{a}", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"127.0.0.1:{b}", ex.Message, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>Kills its own etcd, so it does not share the collection's.</summary>
+public sealed class EtcdKilledTests : IAsyncLifetime
+{
+    private readonly EtcdServer _etcd = new();
+
+    public Task InitializeAsync() => _etcd.InitializeAsync();
+
+    public Task DisposeAsync() => _etcd.DisposeAsync();
+
+    [Fact]
+    public async Task Etcd_killed_mid_command_gives_a_clear_error_and_then_recovers()
+    {
+        var options = new EtcdOptions { RequestTimeout = TimeSpan.FromSeconds(1), ConnectTimeout = TimeSpan.FromMilliseconds(500), Rounds = 2, Backoff = TimeSpan.FromMilliseconds(50) };
+        await using var store = new EtcdStateStore([_etcd.Endpoint], "/capstan-kill", options);
+        Assert.True((await store.CommitAsync(new StoreTxn([], [new StoreOp.Put("k", "before")]), default)).Succeeded);
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var watch = Task.Run(async () =>
+        {
+            await foreach (var _ in store.WatchAsync("k", 1, cts.Token))
+            {
+            }
+        });
+        _etcd.Kill();
+        var ex = await Assert.ThrowsAsync<StateStoreException>(() => store.GetAsync("k", default));
+        Assert.Contains("unreachable", ex.Message, StringComparison.Ordinal);
+        var watchError = await Assert.ThrowsAsync<StateStoreException>(() => watch.WaitAsync(cts.Token));
+        Assert.Contains("cannot watch", watchError.Message, StringComparison.Ordinal);
+
+        // Same data directory: the value written before the crash is still there.
+        await _etcd.StartAsync();
+        Assert.Equal("before", (await store.GetAsync("k", default))!.Value);
+    }
+}

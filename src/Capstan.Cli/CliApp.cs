@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Capstan.Cli.Commands;
 using Capstan.Core.Diagnostics;
+using Capstan.State;
 using Spectre.Console;
 
 namespace Capstan.Cli;
@@ -12,13 +13,18 @@ namespace Capstan.Cli;
 public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironment env)
 {
     /// <summary>Runs capstan with the given arguments and returns the exit code.</summary>
-    public int Run(IReadOnlyList<string> args)
+    public int Run(IReadOnlyList<string> args) => RunAsync(args, CancellationToken.None).GetAwaiter().GetResult();
+
+    /// <summary>Runs capstan with the given arguments and returns the exit code.</summary>
+    public async Task<int> RunAsync(IReadOnlyList<string> args, CancellationToken cancellationToken)
     {
         var root = new RootCommand("Capstan: render, plan, build, deploy, gate and switch over MediaWiki on Kubernetes")
         {
             new RenderCommand(console, error, env).Build(),
             new ValidateCommand(console, error, env).Build(),
             new ReleasesCommand(console, env).Build(),
+            new StateCommand(console, error, env).Build(),
+            new MaintenanceCommand(console, env).Build(),
         };
 
         var parse = root.Parse(args);
@@ -41,7 +47,7 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
 
         try
         {
-            return parse.Invoke(config);
+            return await parse.InvokeAsync(config, cancellationToken);
         }
         catch (RepoValidationException ex)
         {
@@ -58,6 +64,21 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
         {
             error.WriteLine($"capstan: error: {ex.Message}");
             return ExitCodes.UserError;
+        }
+        catch (StateRefusedException ex)
+        {
+            error.WriteLine($"capstan: error: {ex.Message}; nothing was written");
+            return ExitCodes.UserError;
+        }
+        catch (StateConflictException ex)
+        {
+            error.WriteLine($"capstan: error: {ex.Message}");
+            return ExitCodes.Conflict;
+        }
+        catch (StateStoreException ex)
+        {
+            error.WriteLine($"capstan: error: {ex.Message}");
+            return ExitCodes.Failure;
         }
         catch (IOException ex)
         {

@@ -29,6 +29,24 @@ internal static class CommonOptions
         HelpName = "FILE",
     };
 
+    public static Option<string?> State() => new("--state")
+    {
+        Description = "The state store (etcd://host:port[,host:port][?prefix=/capstan] or file://PATH); default: $CAPSTAN_STATE, else capstan.yaml's state",
+        HelpName = "URL",
+    };
+
+    public static Option<string?> Reason() => new("--reason")
+    {
+        Description = "Why: recorded in the state's history (required)",
+        HelpName = "TEXT",
+    };
+
+    public static Option<string?> Actor() => new("--actor")
+    {
+        Description = "Who: recorded in the state's history (default: the OS user)",
+        HelpName = "NAME",
+    };
+
     public static Option<string> Output(params string[] formats)
     {
         var option = new Option<string>("--output", "-o")

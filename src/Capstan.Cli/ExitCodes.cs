@@ -12,6 +12,9 @@ public static class ExitCodes
     /// <summary>The user's input is wrong: bad arguments, an invalid repo, an unknown release. Nothing was changed.</summary>
     public const int UserError = 2;
 
+    /// <summary>Someone else changed the state between our read and our write; nothing was written. Run again.</summary>
+    public const int Conflict = 3;
+
     /// <summary>The command was interrupted (Ctrl-C).</summary>
     public const int Interrupted = 130;
 }

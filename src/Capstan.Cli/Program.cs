@@ -10,4 +10,4 @@ var console = AnsiConsole.Create(new AnsiConsoleSettings
         : ColorSystemSupport.Detect,
 });
 
-return new CliApp(console, Console.Error, CliEnvironment.FromProcess()).Run(args);
+return await new CliApp(console, Console.Error, CliEnvironment.FromProcess()).RunAsync(args, CancellationToken.None);

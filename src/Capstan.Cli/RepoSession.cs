@@ -2,18 +2,20 @@ using Capstan.Core.Config;
 using Capstan.Core.Diagnostics;
 using Capstan.Core.Rendering;
 using Capstan.Core.State;
+using Capstan.State;
 
 namespace Capstan.Cli;
 
-/// <summary>A loaded deployment repo for one command: where it is, its model, and how to read its dynamic state.</summary>
+/// <summary>A loaded deployment repo for one command: where it is, its model, and how to reach its dynamic state.</summary>
 internal sealed class RepoSession
 {
-    private RepoSession(DirectoryRepoFiles files, FarmModel model, IReadOnlyList<Diagnostic> warnings)
+    private RepoSession(DirectoryRepoFiles files, FarmModel model, IReadOnlyList<Diagnostic> warnings, CliEnvironment env)
     {
         Files = files;
         Model = model;
         Warnings = warnings;
         Renderer = new FarmRenderer(model, files);
+        Env = env;
     }
 
     public DirectoryRepoFiles Files { get; }
@@ -23,6 +25,8 @@ internal sealed class RepoSession
     public IReadOnlyList<Diagnostic> Warnings { get; }
 
     public FarmRenderer Renderer { get; }
+
+    private CliEnvironment Env { get; }
 
     /// <summary>Finds and loads the repo: --repo, else $CAPSTAN_REPO, else the working directory.</summary>
     public static RepoSession Open(CliEnvironment env, string? repoOption)
@@ -35,41 +39,69 @@ internal sealed class RepoSession
 
         var files = new DirectoryRepoFiles(dir);
         var (model, warnings) = RepoLoader.Load(files);
-        return new RepoSession(files, model, warnings);
+        return new RepoSession(files, model, warnings, env);
+    }
+
+    /// <summary>The state store address: --state, else $CAPSTAN_STATE, else capstan.yaml's <c>state</c>.</summary>
+    public string StateAddress(string? stateOption) => stateOption ?? Env.Get("CAPSTAN_STATE") ?? Model.StateEndpoint;
+
+    /// <summary>Opens the dynamic state service on the selected store.</summary>
+    public (IStateStore Store, DynamicStateService Service) OpenState(string? stateOption)
+    {
+        var store = StateStoreAddress.Open(StateAddress(stateOption), Files.Root);
+        return (store, new DynamicStateService(store, Model.Project, [.. Model.DatacenterNames], TimeProvider.System));
     }
 
     /// <summary>
-    /// Reads the dynamic state: from <paramref name="stateFile"/> when given, else from the repo's <c>state</c> endpoint
-    /// when it is a <c>file://</c> YAML file. Returns null when neither exists; the renderer then refuses to render
-    /// anything that depends on the state (fail closed).
+    /// Reads the dynamic state: from <paramref name="stateFile"/> (an explicit YAML override) when given, else from the
+    /// store. An empty store is initialised from the repo's <c>state-seed</c> when it names one; otherwise an empty or
+    /// unreadable store is an error, so nothing is ever rendered from a guessed state.
     /// </summary>
-    public DynamicState? ReadState(CliEnvironment env, string? stateFile)
+    public async Task<DynamicState> ReadStateAsync(string? stateFile, string? stateOption, CancellationToken cancellationToken)
     {
-        string path;
-        string display;
         if (stateFile is not null)
         {
-            path = env.Resolve(stateFile);
-            display = stateFile;
+            var path = Env.Resolve(stateFile);
             if (!File.Exists(path))
             {
                 throw new UserInputException($"state file '{stateFile}' does not exist");
             }
-        }
-        else if (Model.StateEndpoint.StartsWith("file://", StringComparison.Ordinal))
-        {
-            display = Model.StateEndpoint["file://".Length..];
-            path = Path.Combine(Files.Root, display);
-            if (!File.Exists(path))
-            {
-                return null;
-            }
-        }
-        else
-        {
-            throw new UserInputException($"state store '{Model.StateEndpoint}' is not supported yet; pass --state-file FILE");
+
+            return DynamicStateFile.Parse(await File.ReadAllTextAsync(path, cancellationToken), stateFile, [.. Model.DatacenterNames]);
         }
 
-        return DynamicStateFile.Parse(File.ReadAllText(path), display, [.. Model.DatacenterNames]);
+        var (store, service) = OpenState(stateOption);
+        await using (store)
+        {
+            var read = await service.ReadAsync(cancellationToken);
+            if (read.State is { } state)
+            {
+                return state;
+            }
+
+            if (Model.StateSeed is not { } seedFile)
+            {
+                return await service.ReadRequiredAsync(cancellationToken);
+            }
+
+            var seed = DynamicStateFile.Parse(Files.ReadText(seedFile), seedFile, [.. Model.DatacenterNames]);
+            try
+            {
+                await service.ChangeAsync(new StateChange.Initialize(seed), "capstan", $"initialised from {seedFile} (state-seed)", force: false, cancellationToken);
+            }
+            catch (StateConflictException)
+            {
+                // Another process seeded the store first; its state is the one to use.
+            }
+            catch (StateRefusedException ex)
+            {
+                throw new UserInputException($"{seedFile}: {ex.Message}");
+            }
+
+            return await service.ReadRequiredAsync(cancellationToken);
+        }
     }
+
+    /// <summary>Who is acting: --actor, else the OS user.</summary>
+    public string Actor(string? actorOption) => actorOption ?? Env.Get("USER") ?? Environment.UserName;
 }

@@ -29,6 +29,59 @@ internal static class CliRunner
 
     public static Result Run(params string[] args) => Run(null, args);
 
+    /// <summary>Starts a long-running command; its output is read while it runs and it stops when cancelled.</summary>
+    public static (Task<int> Running, Func<string> Out) Start(CancellationToken cancellationToken, params string[] args)
+    {
+        var stdout = new SynchronizedWriter();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(stdout),
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+        });
+        var env = new CliEnvironment(Root, new Dictionary<string, string>());
+        var running = Task.Run(() => new CliApp(console, TextWriter.Null, env).RunAsync(args, cancellationToken), CancellationToken.None);
+        return (running, stdout.Text);
+    }
+
+    private sealed class SynchronizedWriter : StringWriter
+    {
+        private readonly Lock _lock = new();
+
+        public override void Write(char value)
+        {
+            lock (_lock)
+            {
+                base.Write(value);
+            }
+        }
+
+        public override void Write(string? value)
+        {
+            lock (_lock)
+            {
+                base.Write(value);
+            }
+        }
+
+        public override void WriteLine(string? value)
+        {
+            lock (_lock)
+            {
+                base.WriteLine(value);
+            }
+        }
+
+        public string Text()
+        {
+            lock (_lock)
+            {
+                return ToString();
+            }
+        }
+    }
+
     private static string FindRoot()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);

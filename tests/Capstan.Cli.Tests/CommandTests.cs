@@ -62,11 +62,11 @@ public sealed class CommandTests
     [Fact]
     public void Validate_accepts_the_example_farm()
     {
-        var result = CliRunner.Run("validate", "--repo", "examples/wikifarm");
+        var result = CliRunner.Run("validate", "--repo", "examples/wikifarm", "--state-file", "examples/wikifarm/state.yaml");
         Assert.Equal(0, result.ExitCode);
         Assert.StartsWith("wikifarm: valid", result.Out, StringComparison.Ordinal);
 
-        var json = CliRunner.Run("validate", "--repo", "examples/wikifarm", "--output", "json");
+        var json = CliRunner.Run("validate", "--repo", "examples/wikifarm", "--state-file", "examples/wikifarm/state.yaml", "--output", "json");
         using var doc = JsonDocument.Parse(json.Out);
         Assert.True(doc.RootElement.GetProperty("valid").GetBoolean());
     }
@@ -124,6 +124,10 @@ public sealed class CommandTests
 
     [Theory]
     [InlineData("--help")]
+    [InlineData("state", "--help")]
+    [InlineData("state", "set", "--help")]
+    [InlineData("state", "watch", "--help")]
+    [InlineData("maintenance", "disable", "--help")]
     [InlineData("render", "--help")]
     [InlineData("validate", "--help")]
     [InlineData("releases", "--help")]
@@ -144,9 +148,10 @@ public sealed class CommandTests
         Assert.Equal(0, closed.ExitCode);
         Assert.DoesNotContain("kind: CronJob", closed.Out, StringComparison.Ordinal);
 
-        var open = CliRunner.Run("render", "--repo", "examples/wikifarm", "-n", "mw-cron", "--dc", "eqiad");
+        var store = "file://" + Path.Combine(temp.Path, "store");
+        var open = CliRunner.Run("render", "--repo", "examples/wikifarm", "-n", "mw-cron", "--dc", "eqiad", "--state", store);
         Assert.Contains("kind: CronJob", open.Out, StringComparison.Ordinal);
-        var secondary = CliRunner.Run("render", "--repo", "examples/wikifarm", "-n", "mw-cron", "--dc", "codfw");
+        var secondary = CliRunner.Run("render", "--repo", "examples/wikifarm", "-n", "mw-cron", "--dc", "codfw", "--state", store);
         Assert.DoesNotContain("kind: CronJob", secondary.Out, StringComparison.Ordinal);
     }
 
@@ -156,7 +161,7 @@ public sealed class CommandTests
         using var temp = new TempDir();
         var precious = Path.Combine(temp.Path, "notes.txt");
         File.WriteAllText(precious, "keep me");
-        var result = CliRunner.Run("render", "--repo", "examples/wikifarm", "--out", temp.Path);
+        var result = CliRunner.Run("render", "--repo", "examples/wikifarm", "--state-file", "examples/wikifarm/state.yaml", "--out", temp.Path);
         Assert.Equal(2, result.ExitCode);
         Assert.Equal(["notes.txt"], Directory.EnumerateFileSystemEntries(temp.Path).Select(Path.GetFileName));
     }
@@ -166,7 +171,7 @@ public sealed class CommandTests
     {
         using var temp = new TempDir();
         var dir = Path.Combine(temp.Path, "r");
-        Assert.Equal(0, CliRunner.Run("render", "--repo", "examples/wikifarm", "--out", dir).ExitCode);
+        Assert.Equal(0, CliRunner.Run("render", "--repo", "examples/wikifarm", "--state-file", "examples/wikifarm/state.yaml", "--out", dir).ExitCode);
         Assert.Equal(0, CliRunner.Run("render", "--repo", "examples/wikifarm", "-n", "mw-debug", "--out", dir).ExitCode);
         Assert.Equal(["mw-debug"], Directory.GetDirectories(Path.Combine(dir, "eqiad")).Select(Path.GetFileName));
         Assert.True(File.Exists(Path.Combine(dir, "eqiad", "mw-debug", "pinkunicorn", "deployment-mw-debug.eqiad.pinkunicorn.yaml")));

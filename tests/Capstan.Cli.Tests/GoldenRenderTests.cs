@@ -6,14 +6,14 @@ namespace Capstan.Cli.Tests;
 /// </summary>
 public sealed class GoldenRenderTests
 {
-    private const string Regenerate = "./capstan render --repo examples/wikifarm --out tests/golden/wikifarm";
+    private const string Regenerate = "./capstan render --repo examples/wikifarm --state-file examples/wikifarm/state.yaml --out tests/golden/wikifarm";
 
     [Fact]
     public void Rendered_example_farm_matches_the_golden_files()
     {
         using var temp = new TempDir();
         var outDir = Path.Combine(temp.Path, "out");
-        var result = CliRunner.Run("render", "--repo", "examples/wikifarm", "--out", outDir);
+        var result = CliRunner.Run("render", "--repo", "examples/wikifarm", "--state-file", "examples/wikifarm/state.yaml", "--out", outDir);
         Assert.True(result.ExitCode == 0, result.Err);
 
         var golden = Path.Combine(CliRunner.Root, "tests", "golden", "wikifarm");

@@ -1,6 +1,7 @@
 using Capstan.Core.State;
 using Capstan.State.Etcd;
 using Capstan.State.Files;
+using Capstan.Testing;
 
 namespace Capstan.State.Tests;
 

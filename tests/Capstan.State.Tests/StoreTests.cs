@@ -1,5 +1,6 @@
 using Capstan.State.Etcd;
 using Capstan.State.Files;
+using Capstan.Testing;
 
 namespace Capstan.State.Tests;
 

@@ -20,6 +20,7 @@ internal sealed class RenderCommand(IAnsiConsole console, TextWriter error, CliE
     private readonly Option<string?> _release = CommonOptions.Release();
     private readonly Option<string?> _environment = CommonOptions.Environment();
     private readonly Option<string?> _stateFile = CommonOptions.StateFile();
+    private readonly Option<string?> _state = CommonOptions.State();
     private readonly Option<string> _output = CommonOptions.Output("yaml", "json");
     private readonly Option<string?> _out = new("--out") { Description = "Write one file per object under DIR/<dc>/<namespace>/<release>/ instead of printing", HelpName = "DIR" };
     private readonly Option<bool> _revealSecrets = new("--reveal-secrets") { Description = "Print Secret values instead of masking them" };
@@ -28,18 +29,20 @@ internal sealed class RenderCommand(IAnsiConsole console, TextWriter error, CliE
     {
         var command = new Command("render", "Render the Kubernetes objects of the farm (every release in every datacenter unless narrowed)")
         {
-            _repo, _dc, _namespace, _release, _environment, _stateFile, _output, _out, _revealSecrets,
+            _repo, _dc, _namespace, _release, _environment, _state, _stateFile, _output, _out, _revealSecrets,
         };
-        command.SetAction(Execute);
+        command.SetAction(ExecuteAsync);
         return command;
     }
 
-    private int Execute(ParseResult parse)
+    private async Task<int> ExecuteAsync(ParseResult parse, CancellationToken cancellationToken)
     {
         var session = RepoSession.Open(env, parse.GetValue(_repo));
         var selection = new RenderSelection(parse.GetValue(_dc), parse.GetValue(_namespace), parse.GetValue(_release), parse.GetValue(_environment));
         session.Renderer.CheckSelection(selection);
-        var state = session.ReadState(env, parse.GetValue(_stateFile));
+        var state = parse.GetValue(_stateFile) is not null || session.Renderer.NeedsState(selection)
+            ? await session.ReadStateAsync(parse.GetValue(_stateFile), parse.GetValue(_state), cancellationToken)
+            : null;
         var result = session.Renderer.Render(selection, state);
         if (result.Releases.Count == 0)
         {

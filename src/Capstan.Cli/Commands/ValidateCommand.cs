@@ -1,11 +1,11 @@
 using System.CommandLine;
-using System.Collections.Immutable;
 using System.Text.Json.Nodes;
 using Capstan.Core.Config;
 using Capstan.Core.Diagnostics;
 using Capstan.Core.Kubernetes;
 using Capstan.Core.Rendering;
 using Capstan.Core.State;
+using Capstan.State;
 using Spectre.Console;
 
 namespace Capstan.Cli.Commands;
@@ -15,19 +15,20 @@ internal sealed class ValidateCommand(IAnsiConsole console, TextWriter error, Cl
 {
     private readonly Option<string?> _repo = CommonOptions.Repo();
     private readonly Option<string?> _stateFile = CommonOptions.StateFile();
+    private readonly Option<string?> _state = CommonOptions.State();
     private readonly Option<string> _output = CommonOptions.Output("text", "json");
 
     public Command Build()
     {
         var command = new Command("validate", "Check the deployment repo: schema, names, needs, cycles, values of every release")
         {
-            _repo, _stateFile, _output,
+            _repo, _state, _stateFile, _output,
         };
-        command.SetAction(Execute);
+        command.SetAction(ExecuteAsync);
         return command;
     }
 
-    private int Execute(ParseResult parse)
+    private async Task<int> ExecuteAsync(ParseResult parse, CancellationToken cancellationToken)
     {
         var json = parse.GetValue(_output) == "json";
         var findings = new List<Diagnostic>();
@@ -36,13 +37,17 @@ internal sealed class ValidateCommand(IAnsiConsole console, TextWriter error, Cl
         {
             session = RepoSession.Open(env, parse.GetValue(_repo));
             findings.AddRange(session.Warnings);
-            var state = session.ReadState(env, parse.GetValue(_stateFile));
-            if (state is null)
+            DynamicState state;
+            try
             {
+                state = await session.ReadStateAsync(parse.GetValue(_stateFile), parse.GetValue(_state), cancellationToken);
+            }
+            catch (StateStoreException ex)
+            {
+                // Validation checks the repo; an unreachable store is reported, and the repo is checked without it.
                 findings.Add(new Diagnostic(Severity.Warning, SourceLocation.OfFile(RepoLoader.MainFile),
-                    "no dynamic state found; periodic releases were checked with maintenance disabled"));
-                var dcs = session.Model.DatacenterNames.ToList();
-                state = new DynamicState(dcs[0], ImmutableSortedDictionary<string, string?>.Empty.WithComparers(StringComparer.Ordinal), false);
+                    $"dynamic state not read ({ex.Message}); periodic releases were checked with maintenance disabled"));
+                state = StateRules.Fresh(session.Model.Datacenters[0].Name, [.. session.Model.DatacenterNames]) with { MaintenanceEnabled = false };
             }
 
             foreach (var problem in state.Incoherences())

@@ -8,6 +8,7 @@ public sealed record FarmModel(
     string RepoRoot,
     IReadOnlyList<DatacenterSpec> Datacenters,
     string StateEndpoint,
+    string? StateSeed,
     string Registry,
     ValuesLayout Values,
     IReadOnlyList<ServerGroup> Groups,

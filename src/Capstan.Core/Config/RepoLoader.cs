@@ -13,7 +13,7 @@ public static class RepoLoader
     /// <summary>The repo's main file.</summary>
     public const string MainFile = "capstan.yaml";
 
-    private static readonly string[] TopKeys = ["project", "datacenters", "state", "registry", "groups", "values", "environments"];
+    private static readonly string[] TopKeys = ["project", "datacenters", "state", "state-seed", "registry", "groups", "values", "environments"];
     private static readonly string[] DatacenterKeys = ["cluster"];
     private static readonly string[] EnvironmentKeys = ["datacenters", "releases"];
 
@@ -64,6 +64,11 @@ public static class RepoLoader
         var datacenters = ReadDatacenters(reader, root);
         var dcNames = datacenters.Select(d => d.Name).ToList();
         var state = reader.String(root["state"], "state") ?? "file://.capstan/state";
+        var stateSeed = reader.String(root["state-seed"], "state-seed");
+        if (stateSeed is not null && !files.FileExists(stateSeed))
+        {
+            diagnostics.Error(root["state-seed"]!.Location, $"state-seed file '{stateSeed}' does not exist");
+        }
         var registry = reader.String(root["registry"], "registry") ?? "oci-layout://.capstan/images";
         var layout = ReadValuesLayout(reader, root["values"]);
         var groupPattern = reader.String(root["groups"], "groups") ?? "groups/*.yaml";
@@ -95,7 +100,7 @@ public static class RepoLoader
         }
 
         var environments = ReadEnvironments(reader, root["environments"], dcNames);
-        var model = new FarmModel(project ?? "invalid", files.Root, datacenters, state, registry, layout, groups, environments);
+        var model = new FarmModel(project ?? "invalid", files.Root, datacenters, state, stateSeed, registry, layout, groups, environments);
         FarmValidator.Validate(model, files, diagnostics);
         return model;
     }

@@ -83,6 +83,10 @@ public sealed class FarmRenderer
         }
     }
 
+    /// <summary>True when rendering the selection needs the dynamic state (it covers a periodic MediaWiki release).</summary>
+    public bool NeedsState(RenderSelection selection) =>
+        Select(selection).Any(t => t.Group.Traits.Periodic && t.Release.Kind == ReleaseKind.MediaWiki);
+
     /// <summary>The bound values of one release in one datacenter.</summary>
     public MediaWikiValues ResolveValues(string dc, ServerGroup group, ReleaseSpec release) =>
         ValuesBinder.Bind(_resolver.Resolve(dc, group.Namespace, release.Name).Tree, group.Traits);

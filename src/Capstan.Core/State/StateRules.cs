@@ -121,6 +121,33 @@ public static class StateRules
     public static DynamicState Fresh(string primaryDc, IReadOnlyList<string> datacenters) =>
         new(primaryDc, ImmutableSortedDictionary.CreateRange(StringComparer.Ordinal, datacenters.Select(dc => KeyValuePair.Create(dc, (string?)null))), true);
 
+    /// <summary>What differs between two states, one "key: old -> new" line per changed value.</summary>
+    public static IReadOnlyList<string> Differences(DynamicState? before, DynamicState after)
+    {
+        var lines = new List<string>();
+        if (before?.PrimaryDc != after.PrimaryDc)
+        {
+            lines.Add($"primary_dc: {before?.PrimaryDc ?? "(none)"} -> {after.PrimaryDc}");
+        }
+
+        foreach (var dc in after.ReadOnly.Keys.Union(before?.ReadOnly.Keys ?? []).Order(StringComparer.Ordinal))
+        {
+            var old = before?.ReadOnly.GetValueOrDefault(dc);
+            var now = after.ReadOnly.GetValueOrDefault(dc);
+            if (before is null || old != now)
+            {
+                lines.Add($"read_only.{dc}: {(before is null ? "(none)" : Show(old))} -> {Show(now)}");
+            }
+        }
+
+        if (before is null || before.MaintenanceEnabled != after.MaintenanceEnabled)
+        {
+            lines.Add($"maintenance_enabled: {(before is null ? "(none)" : Bool(before.MaintenanceEnabled))} -> {Bool(after.MaintenanceEnabled)}");
+        }
+
+        return lines;
+    }
+
     /// <summary>A one-line summary of a state.</summary>
     public static string Summary(DynamicState s) =>
         $"primary_dc={s.PrimaryDc} read_only={{{string.Join(", ", s.ReadOnly.Select(kv => $"{kv.Key}: {Show(kv.Value)}"))}}} maintenance_enabled={Bool(s.MaintenanceEnabled)}";

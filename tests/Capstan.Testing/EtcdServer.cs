@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace Capstan.State.Tests;
+namespace Capstan.Testing;
 
 /// <summary>
 /// A real etcd (Debian's etcd-server) on free loopback ports with a temporary data directory, started for the tests

@@ -1,0 +1,274 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Capstan.Core.Diagnostics;
+using Capstan.Core.Kubernetes;
+using Capstan.Core.State;
+using Capstan.State;
+using Spectre.Console;
+
+namespace Capstan.Cli.Commands;
+
+/// <summary><c>capstan state get | set | init | history | watch</c>: the dynamic state in the repo's state store.</summary>
+internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEnvironment env)
+{
+    private static readonly string[] SetKeys = ["primary-dc", "read-only", "maintenance"];
+
+    public Command Build()
+    {
+        var command = new Command("state", "Read and change the dynamic state: primary_dc, read_only per datacenter, maintenance_enabled")
+        {
+            BuildGet(), BuildSet(), BuildInit(), BuildHistory(), BuildWatch(),
+        };
+        return command;
+    }
+
+    private Command BuildGet()
+    {
+        var repo = CommonOptions.Repo();
+        var state = CommonOptions.State();
+        var output = CommonOptions.Output("table", "json");
+        var command = new Command("get", "Show the whole state, flagging a nonsense combination") { repo, state, output };
+        command.SetAction(async (parse, ct) =>
+        {
+            var session = RepoSession.Open(env, parse.GetValue(repo));
+
+            // Reading through the session initialises an empty store from the repo's state-seed, as render does.
+            await session.ReadStateAsync(null, parse.GetValue(state), ct);
+            var (store, service) = session.OpenState(parse.GetValue(state));
+            await using (store)
+            {
+                var read = await service.ReadAsync(ct);
+                if (read.Document is not { } doc)
+                {
+                    throw new StateStoreException($"the dynamic state has not been initialised in {store.Address}; run 'capstan state init --primary-dc DC --reason …'");
+                }
+
+                var problems = doc.State.Incoherences();
+                if (parse.GetValue(output) == "json")
+                {
+                    var node = StateJson.StateNode(doc.State);
+                    node["sequence"] = doc.Sequence;
+                    node["updated"] = new JsonObject { ["actor"] = doc.Updated.Actor, ["at"] = Stamp(doc.Updated.At), ["reason"] = doc.Updated.Reason };
+                    node["store"] = store.Address;
+                    node["incoherences"] = new JsonArray([.. problems.Select(p => (JsonNode)JsonValue.Create(p))]);
+                    console.Profile.Out.Writer.WriteLine(KubeSerializer.ToJson(node));
+                }
+                else
+                {
+                    var table = new PlainTable("KEY", "VALUE");
+                    table.Add("primary_dc", doc.State.PrimaryDc);
+                    foreach (var (dc, reason) in doc.State.ReadOnly)
+                    {
+                        table.Add($"read_only.{dc}", reason is null ? "false" : $"\"{reason}\"");
+                    }
+
+                    table.Add("maintenance_enabled", doc.State.MaintenanceEnabled ? "true" : $"false ({doc.State.MaintenanceReason})");
+                    table.Add("updated", $"{Stamp(doc.Updated.At)} by {doc.Updated.Actor}: {doc.Updated.Reason}");
+                    table.Add("store", store.Address);
+                    console.Profile.Out.Writer.Write(table.ToString());
+                }
+
+                foreach (var problem in problems)
+                {
+                    error.WriteLine($"capstan: warning: nonsense state: {problem}");
+                }
+
+                return ExitCodes.Success;
+            }
+        });
+        return command;
+    }
+
+    private Command BuildSet()
+    {
+        var repo = CommonOptions.Repo();
+        var state = CommonOptions.State();
+        var reason = CommonOptions.Reason();
+        var actor = CommonOptions.Actor();
+        var force = new Option<bool>("--force") { Description = "Write even when the result is a nonsense state" };
+        var key = new Argument<string>("key") { Description = $"What to set: {string.Join(", ", SetKeys)}" };
+        var values = new Argument<string[]>("value")
+        {
+            Description = "primary-dc DC | read-only DC REASON|false | maintenance true|false",
+            Arity = new ArgumentArity(1, 2),
+        };
+        var command = new Command("set", "Change one value of the state (compare-and-swap; recorded in the history)") { key, values, repo, state, reason, actor, force };
+        command.SetAction(async (parse, ct) =>
+        {
+            var change = ParseChange(parse.GetValue(key)!, parse.GetValue(values)!);
+            return await WriteAsync(parse, repo, state, reason, actor, change, parse.GetValue(force), ct);
+        });
+        return command;
+    }
+
+    private Command BuildInit()
+    {
+        var repo = CommonOptions.Repo();
+        var state = CommonOptions.State();
+        var reason = CommonOptions.Reason();
+        var actor = CommonOptions.Actor();
+        var primary = new Option<string>("--primary-dc") { Description = "The primary datacenter", Required = true, HelpName = "DC" };
+        var command = new Command("init", "Write the first state into an empty store: the primary datacenter, every datacenter read-write, maintenance enabled")
+        {
+            primary, repo, state, reason, actor,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var session = RepoSession.Open(env, parse.GetValue(repo));
+            var change = new StateChange.Initialize(StateRules.Fresh(parse.GetValue(primary)!, [.. session.Model.DatacenterNames]));
+            return await WriteAsync(parse, repo, state, reason, actor, change, force: false, ct);
+        });
+        return command;
+    }
+
+    private Command BuildHistory()
+    {
+        var repo = CommonOptions.Repo();
+        var state = CommonOptions.State();
+        var output = CommonOptions.Output("table", "json");
+        var limit = new Option<int>("--limit") { Description = "Show only the last N changes", DefaultValueFactory = _ => 50, HelpName = "N" };
+        var command = new Command("history", "Every change of the state: who, when, why and what changed") { repo, state, limit, output };
+        command.SetAction(async (parse, ct) =>
+        {
+            var session = RepoSession.Open(env, parse.GetValue(repo));
+            await session.ReadStateAsync(null, parse.GetValue(state), ct);
+            var (store, service) = session.OpenState(parse.GetValue(state));
+            await using (store)
+            {
+                var entries = (await service.HistoryAsync(ct)).TakeLast(Math.Max(1, parse.GetValue(limit))).ToList();
+                if (parse.GetValue(output) == "json")
+                {
+                    var array = new JsonArray([.. entries.Select(e => JsonNode.Parse(StateJson.Write(e)))]);
+                    console.Profile.Out.Writer.WriteLine(KubeSerializer.ToJson(array));
+                    return ExitCodes.Success;
+                }
+
+                var table = new PlainTable("SEQ", "AT", "ACTOR", "CHANGE", "REASON");
+                foreach (var e in entries)
+                {
+                    table.Add(e.Sequence.ToString(CultureInfo.InvariantCulture), Stamp(e.Stamp.At), e.Stamp.Actor, e.Change + (e.Forced ? " (forced)" : string.Empty), e.Stamp.Reason);
+                }
+
+                console.Profile.Out.Writer.Write(table.ToString());
+                return ExitCodes.Success;
+            }
+        });
+        return command;
+    }
+
+    private Command BuildWatch()
+    {
+        var repo = CommonOptions.Repo();
+        var state = CommonOptions.State();
+        var output = CommonOptions.Output("text", "json");
+        var command = new Command("watch", "Print each change of the state as it happens, until interrupted") { repo, state, output };
+        command.SetAction(async (parse, ct) =>
+        {
+            var session = RepoSession.Open(env, parse.GetValue(repo));
+            await session.ReadStateAsync(null, parse.GetValue(state), ct);
+            var (store, service) = session.OpenState(parse.GetValue(state));
+            await using (store)
+            {
+                var previous = (await service.ReadAsync(ct)).State;
+                var writer = console.Profile.Out.Writer;
+                error.WriteLine($"capstan: watching {store.Address} (Ctrl-C to stop)");
+                try
+                {
+                    await foreach (var (doc, revision) in service.WatchAsync(ct))
+                    {
+                        if (parse.GetValue(output) == "json")
+                        {
+                            var node = StateJson.StateNode(doc.State);
+                            node["revision"] = revision;
+                            node["actor"] = doc.Updated.Actor;
+                            node["at"] = Stamp(doc.Updated.At);
+                            node["reason"] = doc.Updated.Reason;
+                            writer.WriteLine(node.ToJsonString());
+                        }
+                        else
+                        {
+                            var changes = StateRules.Differences(previous, doc.State);
+                            writer.WriteLine($"{Stamp(doc.Updated.At)}  {doc.Updated.Actor}  {string.Join(", ", changes)}  ({doc.Updated.Reason})");
+                        }
+
+                        writer.Flush();
+                        previous = doc.State;
+                    }
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                }
+
+                return ExitCodes.Success;
+            }
+        });
+        return command;
+    }
+
+    private async Task<int> WriteAsync(
+        ParseResult parse, Option<string?> repo, Option<string?> state, Option<string?> reason, Option<string?> actor,
+        StateChange change, bool force, CancellationToken ct)
+    {
+        var session = RepoSession.Open(env, parse.GetValue(repo));
+        return await StateWriter.WriteAsync(session, console, parse.GetValue(state), session.Actor(parse.GetValue(actor)), parse.GetValue(reason), change, force, ct);
+    }
+
+    private static StateChange ParseChange(string key, string[] values)
+    {
+        switch (key)
+        {
+            case "primary-dc" when values.Length == 1:
+                return new StateChange.SetPrimaryDc(values[0]);
+            case "read-only" when values.Length == 2:
+                return values[1] switch
+                {
+                    "false" => new StateChange.SetReadOnly(values[0], null),
+                    "true" => throw new UserInputException("read-only takes the reason itself (a string), or false; not true"),
+                    var r => new StateChange.SetReadOnly(values[0], r),
+                };
+            case "maintenance" when values.Length == 1:
+                return values[0] switch
+                {
+                    "true" => new StateChange.SetMaintenance(true),
+                    "false" => new StateChange.SetMaintenance(false),
+                    var other => throw new UserInputException($"maintenance must be true or false, not '{other}'"),
+                };
+            case "primary-dc" or "read-only" or "maintenance":
+                throw new UserInputException("usage: capstan state set primary-dc DC | read-only DC REASON|false | maintenance true|false");
+            default:
+                throw new UserInputException($"unknown state key '{key}' (allowed: {string.Join(", ", SetKeys)})");
+        }
+    }
+
+    internal static string Stamp(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+}
+
+/// <summary>Writes a change of the state and reports it; shared by <c>state</c> and <c>maintenance</c>.</summary>
+internal static class StateWriter
+{
+    public static async Task<int> WriteAsync(
+        RepoSession session, IAnsiConsole console, string? stateOption, string actor, string? reason, StateChange change, bool force, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(reason))
+        {
+            throw new UserInputException("--reason is required: every change of the state records why");
+        }
+
+        if (change is not StateChange.Initialize)
+        {
+            // An empty store is initialised from the repo's state-seed first, as every reader does.
+            await session.ReadStateAsync(null, stateOption, ct);
+        }
+
+        var (store, service) = session.OpenState(stateOption);
+        await using (store)
+        {
+            var write = await service.ChangeAsync(change, actor, reason, force, ct);
+            console.Profile.Out.Writer.WriteLine(write.Written
+                ? $"{write.Description} (change {write.Document.Sequence} by {actor}, in {store.Address})"
+                : $"{write.Description}: nothing written");
+            return ExitCodes.Success;
+        }
+    }
+}

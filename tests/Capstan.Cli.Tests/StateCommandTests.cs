@@ -1,0 +1,175 @@
+using System.Text.Json;
+using Capstan.Testing;
+
+namespace Capstan.Cli.Tests;
+
+/// <summary><c>capstan state</c> and <c>capstan maintenance</c> on the file store, and the render following the state.</summary>
+public sealed class StateCommandTests : IDisposable
+{
+    private readonly TempDir _temp = new();
+
+    private string Store => "file://" + Path.Combine(_temp.Path, "store");
+
+    private CliRunner.Result Run(params string[] args) => CliRunner.Run([.. args, "--repo", "examples/wikifarm", "--state", Store]);
+
+    public void Dispose() => _temp.Dispose();
+
+    private int HistoryCount()
+    {
+        var history = Run("state", "history", "-o", "json");
+        Assert.Equal(0, history.ExitCode);
+        using var doc = JsonDocument.Parse(history.Out);
+        return doc.RootElement.GetArrayLength();
+    }
+
+    [Fact]
+    public void An_empty_store_is_initialised_from_the_seed_and_recorded()
+    {
+        var get = Run("state", "get", "-o", "json");
+        Assert.Equal(0, get.ExitCode);
+        using var doc = JsonDocument.Parse(get.Out);
+        Assert.Equal("eqiad", doc.RootElement.GetProperty("primary_dc").GetString());
+        Assert.Equal("capstan", doc.RootElement.GetProperty("updated").GetProperty("actor").GetString());
+        Assert.Equal(1, HistoryCount());
+    }
+
+    [Fact]
+    public void Disabling_maintenance_removes_cron_jobs_from_the_render()
+    {
+        Assert.Contains("kind: CronJob", Run("render", "-n", "mw-cron", "--dc", "eqiad").Out, StringComparison.Ordinal);
+        var disable = CliRunner.Run("maintenance", "disable", "--repo", "examples/wikifarm", "--state", Store, "--reason", "switchover", "--actor", "alice");
+        Assert.Equal(0, disable.ExitCode);
+        Assert.Contains("maintenance_enabled: true -> false", disable.Out, StringComparison.Ordinal);
+        var render = Run("render", "-n", "mw-cron");
+        Assert.Equal(0, render.ExitCode);
+        Assert.DoesNotContain("kind: CronJob", render.Out, StringComparison.Ordinal);
+
+        var history = Run("state", "history");
+        Assert.Contains("alice", history.Out, StringComparison.Ordinal);
+        Assert.Contains("switchover", history.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Switching_the_primary_moves_the_cron_jobs()
+    {
+        Assert.Equal(0, Run("maintenance", "disable", "--reason", "switch").ExitCode);
+        Assert.Equal(0, Run("state", "set", "primary-dc", "codfw", "--reason", "switch").ExitCode);
+        Assert.Equal(0, Run("maintenance", "enable", "--reason", "switch").ExitCode);
+        Assert.DoesNotContain("kind: CronJob", Run("render", "-n", "mw-cron", "--dc", "eqiad").Out, StringComparison.Ordinal);
+        Assert.Contains("kind: CronJob", Run("render", "-n", "mw-cron", "--dc", "codfw").Out, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(2, "unknown state key 'primary' (allowed: primary-dc, read-only, maintenance)", "state", "set", "primary", "codfw", "--reason", "r")]
+    [InlineData(2, "unknown datacenter 'ulsfo' (allowed: eqiad, codfw); nothing was written", "state", "set", "primary-dc", "ulsfo", "--reason", "r")]
+    [InlineData(2, "maintenance must be true or false, not 'yes'", "state", "set", "maintenance", "yes", "--reason", "r")]
+    [InlineData(2, "read-only takes the reason itself (a string), or false; not true", "state", "set", "read-only", "eqiad", "true", "--reason", "r")]
+    [InlineData(2, "--reason is required: every change of the state records why", "state", "set", "primary-dc", "codfw")]
+    [InlineData(2, "--reason is required: every change of the state records why", "maintenance", "disable", "--reason", " ")]
+    [InlineData(2, "unknown datacenter 'ulsfo' (allowed: eqiad, codfw); nothing was written", "state", "set", "read-only", "ulsfo", "x", "--reason", "r")]
+    public void Bad_input_is_refused_and_nothing_is_written(int code, string message, params string[] args)
+    {
+        Assert.Equal(1, HistoryCount());
+        var result = Run(args);
+        Assert.Equal(code, result.ExitCode);
+        Assert.Equal($"capstan: error: {message}\n", result.Err);
+        Assert.Equal(1, HistoryCount());
+    }
+
+    [Fact]
+    public void A_nonsense_state_needs_force_and_get_flags_it()
+    {
+        var refused = Run("state", "set", "read-only", "eqiad", "maintenance window", "--reason", "r");
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("--force", refused.Err, StringComparison.Ordinal);
+
+        Assert.Equal(0, Run("state", "set", "read-only", "eqiad", "maintenance window", "--reason", "r", "--force").ExitCode);
+        var get = Run("state", "get");
+        Assert.Equal(0, get.ExitCode);
+        Assert.Contains("warning: nonsense state", get.Err, StringComparison.Ordinal);
+
+        // The gate still closes: no CronJobs render in a read-only primary.
+        Assert.DoesNotContain("kind: CronJob", Run("render", "-n", "mw-cron").Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Watch_prints_each_change_as_it_happens()
+    {
+        Assert.Equal(1, HistoryCount());
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var (running, output) = CliRunner.Start(cts.Token, "state", "watch", "--repo", "examples/wikifarm", "--state", Store);
+        await Task.Delay(1000, cts.Token);
+        Assert.Equal(0, Run("maintenance", "disable", "--reason", "drill one", "--actor", "dora").ExitCode);
+        Assert.Equal(0, Run("state", "set", "read-only", "codfw", "drill", "--reason", "drill two").ExitCode);
+        while (!output().Contains("drill two", StringComparison.Ordinal))
+        {
+            await Task.Delay(50, cts.Token);
+        }
+
+        await cts.CancelAsync();
+        Assert.Equal(0, await running);
+        var lines = output().TrimEnd('\n').Split('\n');
+        Assert.Equal(2, lines.Length);
+        Assert.Contains("dora  maintenance_enabled: true -> false  (drill one)", lines[0], StringComparison.Ordinal);
+        Assert.Contains("read_only.codfw: false -> \"drill\"  (drill two)", lines[1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_corrupt_store_fails_closed()
+    {
+        Directory.CreateDirectory(Path.Combine(_temp.Path, "store"));
+        File.WriteAllText(Path.Combine(_temp.Path, "store", "store.json"), "garbage");
+        var render = Run("render", "-n", "mw-cron");
+        Assert.Equal(1, render.ExitCode);
+        Assert.Empty(render.Out);
+        Assert.Contains("corrupt", render.Err, StringComparison.Ordinal);
+
+        // Releases that do not depend on the state still render.
+        Assert.Equal(0, Run("render", "-n", "mw-web").ExitCode);
+    }
+
+    [Fact]
+    public void An_unreachable_etcd_fails_closed_with_the_endpoint_named()
+    {
+        var port = EtcdServer.FreePort();
+        var result = CliRunner.Run(
+            new Dictionary<string, string> { ["CAPSTAN_STATE"] = $"etcd://127.0.0.1:{port}" },
+            "render", "--repo", "examples/wikifarm", "-n", "mw-cron");
+        Assert.Equal(1, result.ExitCode);
+        Assert.Empty(result.Out);
+        Assert.StartsWith("capstan: error: etcd is unreachable", result.Err, StringComparison.Ordinal);
+        Assert.Contains($"127.0.0.1:{port}", result.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Bad_store_addresses_are_user_errors()
+    {
+        var result = CliRunner.Run("state", "get", "--repo", "examples/wikifarm", "--state", "redis://x:1");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("not supported", result.Err, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>The same commands against a real etcd, chosen through CAPSTAN_STATE.</summary>
+public sealed class EtcdStateCommandTests : IAsyncLifetime
+{
+    private readonly EtcdServer _etcd = new();
+
+    public Task InitializeAsync() => _etcd.InitializeAsync();
+
+    public Task DisposeAsync() => _etcd.DisposeAsync();
+
+    [Fact]
+    public void State_lives_in_etcd_when_capstan_state_points_there()
+    {
+        var env = new Dictionary<string, string> { ["CAPSTAN_STATE"] = _etcd.Address + "?prefix=/cli-test" };
+        var set = CliRunner.Run(env, "state", "set", "read-only", "codfw", "rack move", "--repo", "examples/wikifarm", "--reason", "dc-ops", "--actor", "bob");
+        Assert.Equal(0, set.ExitCode);
+        Assert.Contains("etcd://127.0.0.1", set.Out, StringComparison.Ordinal);
+
+        var get = CliRunner.Run(env, "state", "get", "--repo", "examples/wikifarm", "-o", "json");
+        using var doc = JsonDocument.Parse(get.Out);
+        Assert.Equal("rack move", doc.RootElement.GetProperty("read_only").GetProperty("codfw").GetString());
+        Assert.Equal("bob", doc.RootElement.GetProperty("updated").GetProperty("actor").GetString());
+    }
+}

@@ -1,11 +1,15 @@
 using Capstan.Bench;
 
-return args.Length > 0 && args[0] is "render"
-    ? RenderBenchmark.Run(args[1..])
-    : Usage();
+return args.Length == 0 ? Usage() : args[0] switch
+{
+    "render" => RenderBenchmark.Run(args[1..]),
+    "state" => await StateBenchmark.RunAsync(args[1..]),
+    _ => Usage(),
+};
 
 static int Usage()
 {
     Console.Error.WriteLine("usage: capstan-bench render [--repo DIR] [--iterations N] [--helm PATH --chart DIR]");
+    Console.Error.WriteLine("       capstan-bench state [--repo DIR] [--iterations N]");
     return 2;
 }

@@ -1,0 +1,69 @@
+using System.Text.Json.Nodes;
+
+namespace Capstan.LocalCluster.Store;
+
+/// <summary>An error the API server answers with: an HTTP code and a Kubernetes Status object.</summary>
+public sealed class ApiError(int code, string reason, string message, JsonArray? causes = null, string? kind = null, string? name = null) : Exception(message)
+{
+    /// <summary>The HTTP status code.</summary>
+    public int Code { get; } = code;
+
+    /// <summary>The Status reason (NotFound, AlreadyExists, Conflict, Invalid, BadRequest, Forbidden, Gone…).</summary>
+    public string Reason { get; } = reason;
+
+    /// <summary>The Status object, as the real API server writes it.</summary>
+    public JsonObject ToStatus()
+    {
+        var details = new JsonObject();
+        if (name is not null)
+        {
+            details["name"] = name;
+        }
+
+        if (kind is not null)
+        {
+            details["kind"] = kind;
+        }
+
+        if (causes is not null)
+        {
+            details["causes"] = causes.DeepClone();
+        }
+
+        return new JsonObject
+        {
+            ["kind"] = "Status",
+            ["apiVersion"] = "v1",
+            ["metadata"] = new JsonObject(),
+            ["status"] = "Failure",
+            ["message"] = Message,
+            ["reason"] = Reason,
+            ["details"] = details,
+            ["code"] = Code,
+        };
+    }
+
+    /// <summary>404 for a missing object.</summary>
+    public static ApiError NotFound(ResourceType type, string name) =>
+        new(404, "NotFound", $"{type.Plural}{GroupSuffix(type)} \"{name}\" not found", kind: type.Plural, name: name);
+
+    /// <summary>409 for an object that exists already.</summary>
+    public static ApiError AlreadyExists(ResourceType type, string name) =>
+        new(409, "AlreadyExists", $"{type.Plural}{GroupSuffix(type)} \"{name}\" already exists", kind: type.Plural, name: name);
+
+    /// <summary>409 for a write based on an old resourceVersion.</summary>
+    public static ApiError Conflict(ResourceType type, string name, string why) =>
+        new(409, "Conflict", $"Operation cannot be fulfilled on {type.Plural}{GroupSuffix(type)} \"{name}\": {why}", kind: type.Plural, name: name);
+
+    /// <summary>422 for an invalid object, with its causes.</summary>
+    public static ApiError Invalid(ResourceType type, string name, params (string Field, string Message)[] causes) =>
+        new(422, "Invalid",
+            $"{type.Kind} \"{name}\" is invalid: {string.Join(", ", causes.Select(c => $"{c.Field}: {c.Message}"))}",
+            new JsonArray([.. causes.Select(c => (JsonNode)new JsonObject { ["reason"] = "FieldValueInvalid", ["message"] = c.Message, ["field"] = c.Field })]),
+            type.Kind, name);
+
+    /// <summary>400 for a request that makes no sense.</summary>
+    public static ApiError BadRequest(string message) => new(400, "BadRequest", message);
+
+    private static string GroupSuffix(ResourceType type) => type.Group.Length == 0 ? string.Empty : "." + type.Group;
+}

@@ -1,0 +1,72 @@
+using System.Text.Json.Nodes;
+
+namespace Capstan.LocalCluster.Store;
+
+/// <summary>The defaults the real API server fills in on create, for the fields Capstan's objects leave out.</summary>
+internal static class Defaults
+{
+    private static int _nextServiceIp = 10;
+
+    public static JsonObject Apply(ResourceType type, JsonObject obj)
+    {
+        var spec = obj["spec"] as JsonObject;
+        switch (type.Kind)
+        {
+            case "Deployment" when spec is not null:
+                spec["replicas"] ??= 1;
+                spec["revisionHistoryLimit"] ??= 10;
+                spec["progressDeadlineSeconds"] ??= 600;
+                spec["strategy"] ??= new JsonObject { ["type"] = "RollingUpdate", ["rollingUpdate"] = new JsonObject { ["maxSurge"] = "25%", ["maxUnavailable"] = "25%" } };
+                PodSpec(spec["template"]?["spec"] as JsonObject, "Always");
+                break;
+            case "ReplicaSet" when spec is not null:
+                spec["replicas"] ??= 1;
+                break;
+            case "Service" when spec is not null:
+                spec["type"] ??= "ClusterIP";
+                spec["sessionAffinity"] ??= "None";
+                if (spec["clusterIP"] is null)
+                {
+                    var n = Interlocked.Increment(ref _nextServiceIp);
+                    spec["clusterIP"] = $"10.96.{n / 250}.{(n % 250) + 1}";
+                }
+
+                foreach (var port in spec["ports"] as JsonArray ?? [])
+                {
+                    port!["protocol"] ??= "TCP";
+                    port["targetPort"] ??= port["port"]?.DeepClone();
+                }
+
+                break;
+            case "Job" when spec is not null:
+                spec["backoffLimit"] ??= 6;
+                spec["completions"] ??= 1;
+                spec["parallelism"] ??= 1;
+                PodSpec(spec["template"]?["spec"] as JsonObject, "Never");
+                break;
+            case "CronJob" when spec is not null:
+                spec["concurrencyPolicy"] ??= "Allow";
+                spec["suspend"] ??= false;
+                spec["successfulJobsHistoryLimit"] ??= 3;
+                spec["failedJobsHistoryLimit"] ??= 1;
+                break;
+            case "Pod" when spec is not null:
+                PodSpec(spec, "Always");
+                break;
+        }
+
+        return obj;
+    }
+
+    private static void PodSpec(JsonObject? spec, string restartPolicy)
+    {
+        if (spec is null)
+        {
+            return;
+        }
+
+        spec["restartPolicy"] ??= restartPolicy;
+        spec["terminationGracePeriodSeconds"] ??= 30;
+        spec["dnsPolicy"] ??= "ClusterFirst";
+    }
+}

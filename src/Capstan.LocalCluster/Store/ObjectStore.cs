@@ -1,0 +1,657 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using Capstan.Core.Kubernetes;
+
+namespace Capstan.LocalCluster.Store;
+
+/// <summary>A change as a watch reports it.</summary>
+public sealed record StoreEvent(string Type, ResourceType Resource, JsonObject Object, long ResourceVersion);
+
+/// <summary>
+/// The objects of the local cluster with the API server's bookkeeping: one resourceVersion counter, uid, generation,
+/// creationTimestamp, optimistic concurrency, server-side apply with field ownership, deletion with finalizers, and a
+/// history of changes that watches replay from a resourceVersion. Every read returns a copy.
+/// </summary>
+public sealed class ObjectStore
+{
+    private const int KeptEvents = 20_000;
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<(string Type, string Ns, string Name), JsonObject> _objects = [];
+    private readonly List<StoreEvent> _history = [];
+    private readonly List<(ResourceType Type, string? Ns, Channel<StoreEvent> Channel)> _watchers = [];
+    private readonly TimeProvider _time;
+    private long _resourceVersion = 1;
+    private long _oldestKept = 1;
+
+    /// <summary>Creates an empty store.</summary>
+    public ObjectStore(TimeProvider time) => _time = time;
+
+    /// <summary>Raised after every change, outside the store's lock (controllers wake up on it).</summary>
+    public event Action? Changed;
+
+    /// <summary>The current resourceVersion.</summary>
+    public long ResourceVersion
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _resourceVersion;
+            }
+        }
+    }
+
+    /// <summary>An object, or null.</summary>
+    public JsonObject? Get(ResourceType type, string? ns, string name)
+    {
+        lock (_lock)
+        {
+            return _objects.TryGetValue(Key(type, ns, name), out var obj) ? (JsonObject)obj.DeepClone() : null;
+        }
+    }
+
+    /// <summary>Objects of a type (in a namespace, or all), filtered, sorted by namespace and name.</summary>
+    public (List<JsonObject> Items, long ResourceVersion) List(ResourceType type, string? ns, LabelQuery? labels = null, Func<JsonObject, bool>? filter = null)
+    {
+        lock (_lock)
+        {
+            var items = _objects
+                .Where(kv => kv.Key.Type == TypeKey(type) && (ns is null || kv.Key.Ns == ns))
+                .OrderBy(kv => kv.Key.Ns, StringComparer.Ordinal)
+                .ThenBy(kv => kv.Key.Name, StringComparer.Ordinal)
+                .Select(kv => kv.Value)
+                .Where(o => (labels?.Matches(o) ?? true) && (filter?.Invoke(o) ?? true))
+                .Select(o => (JsonObject)o.DeepClone())
+                .ToList();
+            return (items, _resourceVersion);
+        }
+    }
+
+    /// <summary>Creates an object; 409 when it exists, 404 when its namespace does not.</summary>
+    public JsonObject Create(ResourceType type, string? ns, JsonObject obj, string manager = "unknown")
+    {
+        var name = Validate(type, ns, obj);
+        lock (_lock)
+        {
+            RequireNamespace(type, ns);
+            if (_objects.ContainsKey(Key(type, ns, name)))
+            {
+                throw ApiError.AlreadyExists(type, name);
+            }
+
+            var created = Prepare(type, ns, obj);
+            FieldOwnership.Write(created, [(manager, "Update", FieldOwnership.Paths(created, includeStatus: false))], type.ApiVersion, Now());
+            Commit(type, ns, name, created, "ADDED");
+        }
+
+        return Notify(type, ns, name);
+    }
+
+    /// <summary>
+    /// Replaces an object (PUT). A stale <c>metadata.resourceVersion</c> is a 409; the main resource ignores status
+    /// and the status subresource ignores everything but status, as the real server does.
+    /// </summary>
+    public JsonObject Update(ResourceType type, string? ns, string name, JsonObject obj, bool statusOnly, string manager = "unknown")
+    {
+        lock (_lock)
+        {
+            var live = _objects.GetValueOrDefault(Key(type, ns, name)) ?? throw ApiError.NotFound(type, name);
+            if (obj["metadata"]?["resourceVersion"]?.GetValue<string>() is { Length: > 0 } rv && rv != Rv(live))
+            {
+                throw ApiError.Conflict(type, name, "the object has been modified; please apply your changes to the latest version and try again");
+            }
+
+            JsonObject next;
+            if (statusOnly)
+            {
+                next = (JsonObject)live.DeepClone();
+                next["status"] = obj["status"]?.DeepClone();
+            }
+            else
+            {
+                Validate(type, ns, obj);
+                next = (JsonObject)obj.DeepClone();
+                CopySystemMetadata(live, next);
+                if (type.HasStatus)
+                {
+                    next["status"] = live["status"]?.DeepClone();
+                }
+
+                var owners = FieldOwnership.Read(live);
+                var changed = FieldOwnership.Paths(next, false).Where(p => !JsonNode.DeepEquals(FieldOwnership.Get(live, p), FieldOwnership.Get(next, p))).ToHashSet(StringComparer.Ordinal);
+                owners = [.. owners.Select(o => (o.Manager, o.Operation, new HashSet<string>(o.Paths.Except(changed), StringComparer.Ordinal)))];
+                var mine = owners.FindIndex(o => o.Manager == manager && o.Operation == "Update");
+                if (mine < 0)
+                {
+                    owners.Add((manager, "Update", changed));
+                }
+                else
+                {
+                    owners[mine].Paths.UnionWith(changed);
+                }
+
+                FieldOwnership.Write(next, owners, type.ApiVersion, Now());
+            }
+
+            BumpGeneration(live, next);
+            if (!JsonNode.DeepEquals(Comparable(live), Comparable(next)))
+            {
+                Commit(type, ns, name, next, "MODIFIED");
+            }
+        }
+
+        return Notify(type, ns, name);
+    }
+
+    /// <summary>
+    /// Server-side apply. Creates the object when absent; otherwise merges the applied configuration, removes the fields
+    /// this manager set before and no longer sets, and refuses (409) to change a field another manager owns unless forced.
+    /// </summary>
+    public JsonObject Apply(ResourceType type, string? ns, string name, JsonObject applied, string manager, bool force, bool statusOnly = false)
+    {
+        if (applied["metadata"]?["name"]?.GetValue<string>() is { } bodyName && bodyName != name)
+        {
+            throw ApiError.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({name})");
+        }
+
+        var body = (JsonObject)applied.DeepClone();
+        if (body["metadata"] is not JsonObject meta)
+        {
+            meta = [];
+            body["metadata"] = meta;
+        }
+
+        meta["name"] = name;
+        if (type.Namespaced)
+        {
+            meta["namespace"] = ns;
+        }
+
+        Validate(type, ns, body);
+        lock (_lock)
+        {
+            if (!_objects.TryGetValue(Key(type, ns, name), out var live))
+            {
+                RequireNamespace(type, ns);
+                var created = Prepare(type, ns, body);
+                FieldOwnership.Write(created, [(manager, "Apply", FieldOwnership.Paths(body, includeStatus: statusOnly))], type.ApiVersion, Now());
+                Commit(type, ns, name, created, "ADDED");
+            }
+            else
+            {
+                ApplyToLive(type, ns, name, live, body, manager, force, statusOnly);
+            }
+        }
+
+        return Notify(type, ns, name);
+    }
+
+    private void ApplyToLive(ResourceType type, string? ns, string name, JsonObject live, JsonObject body, string manager, bool force, bool statusOnly)
+    {
+        var newPaths = statusOnly
+            ? FieldOwnership.Paths(new JsonObject { ["status"] = body["status"]?.DeepClone() }, includeStatus: true)
+            : FieldOwnership.Paths(body, includeStatus: false);
+        var owners = FieldOwnership.Read(live);
+        var conflicts = new List<(string Path, string Manager)>();
+        foreach (var path in newPaths)
+        {
+            foreach (var other in owners.Where(o => o.Manager != manager && o.Paths.Contains(path)))
+            {
+                if (!JsonNode.DeepEquals(FieldOwnership.Get(live, path), FieldOwnership.Get(body, path)))
+                {
+                    conflicts.Add((path, other.Manager));
+                }
+            }
+        }
+
+        if (conflicts.Count > 0 && !force)
+        {
+            var causes = new JsonArray([.. conflicts.Select(c => (JsonNode)new JsonObject
+            {
+                ["reason"] = "FieldManagerConflict",
+                ["message"] = $"conflict with \"{c.Manager}\"",
+                ["field"] = FieldOwnership.Display(c.Path),
+            })]);
+            throw new ApiError(409, "Conflict",
+                $"Apply failed with {conflicts.Count} conflict{(conflicts.Count == 1 ? string.Empty : "s")}: " +
+                string.Join("; ", conflicts.Select(c => $"conflict with \"{c.Manager}\": {FieldOwnership.Display(c.Path)}")),
+                causes, type.Kind, name);
+        }
+
+        var next = (JsonObject)live.DeepClone();
+        var mine = owners.Where(o => o.Manager == manager && o.Operation == "Apply").SelectMany(o => o.Paths).ToHashSet(StringComparer.Ordinal);
+        foreach (var dropped in mine.Except(newPaths))
+        {
+            if (!owners.Any(o => o.Manager != manager && o.Paths.Contains(dropped)))
+            {
+                FieldOwnership.Remove(next, dropped);
+            }
+        }
+
+        if (statusOnly)
+        {
+            if (body["status"] is JsonObject status)
+            {
+                if (next["status"] is not JsonObject liveStatus)
+                {
+                    next["status"] = status.DeepClone();
+                }
+                else
+                {
+                    FieldOwnership.Merge(liveStatus, status);
+                }
+            }
+        }
+        else
+        {
+            body.Remove("status");
+            FieldOwnership.Merge(next, body);
+        }
+
+        // Forced fields change hands; everyone else keeps what they own.
+        var updated = owners
+            .Where(o => !(o.Manager == manager && o.Operation == "Apply"))
+            .Select(o => (o.Manager, o.Operation, new HashSet<string>(o.Paths.Except(newPaths.Where(p => conflicts.Any(c => c.Path == p && c.Manager == o.Manager))), StringComparer.Ordinal)))
+            .Append((manager, "Apply", newPaths))
+            .ToList();
+        FieldOwnership.Write(next, updated, type.ApiVersion, Now());
+        BumpGeneration(live, next);
+        if (!JsonNode.DeepEquals(Comparable(live), Comparable(next)))
+        {
+            Commit(type, ns, name, next, "MODIFIED");
+        }
+    }
+
+    /// <summary>A JSON merge patch (also used for strategic merge patches, whose list merging is not simulated).</summary>
+    public JsonObject MergePatch(ResourceType type, string? ns, string name, JsonObject patch, bool statusOnly, string manager = "unknown")
+    {
+        JsonObject next;
+        lock (_lock)
+        {
+            var live = _objects.GetValueOrDefault(Key(type, ns, name)) ?? throw ApiError.NotFound(type, name);
+            next = (JsonObject)live.DeepClone();
+            ApplyMergePatch(next, patch);
+        }
+
+        return Update(type, ns, name, next, statusOnly, manager);
+    }
+
+    /// <summary>
+    /// Deletes an object. With dependents and <c>Foreground</c> it is only marked (deletionTimestamp and the
+    /// foregroundDeletion finalizer) until the garbage collector has removed them; <c>Orphan</c> releases the
+    /// dependents first. Returns the deleted (or marked) object.
+    /// </summary>
+    public JsonObject Delete(ResourceType type, string? ns, string name, string propagation = "Background")
+    {
+        lock (_lock)
+        {
+            var key = Key(type, ns, name);
+            var live = _objects.GetValueOrDefault(key) ?? throw ApiError.NotFound(type, name);
+            var uid = live["metadata"]!["uid"]!.GetValue<string>();
+            if (propagation == "Orphan")
+            {
+                foreach (var (depKey, dependent) in DependentsOf(uid).ToList())
+                {
+                    var copy = (JsonObject)dependent.DeepClone();
+                    var refs = (JsonArray)copy["metadata"]!["ownerReferences"]!;
+                    foreach (var r in refs.Where(r => r!["uid"]?.GetValue<string>() == uid).ToList())
+                    {
+                        refs.Remove(r);
+                    }
+
+                    Commit(ResourceTypes.All.First(t => TypeKey(t) == depKey.Type), depKey.Ns.Length == 0 ? null : depKey.Ns, depKey.Name, copy, "MODIFIED");
+                }
+            }
+
+            var marked = (type.Kind == "Namespace") || (propagation == "Foreground" && DependentsOf(uid).Any());
+            if (marked)
+            {
+                if (live["metadata"]?["deletionTimestamp"] is null)
+                {
+                    var copy = (JsonObject)live.DeepClone();
+                    copy["metadata"]!["deletionTimestamp"] = Now();
+                    if (type.Kind == "Namespace")
+                    {
+                        copy["status"] = new JsonObject { ["phase"] = "Terminating" };
+                    }
+                    else
+                    {
+                        copy["metadata"]!["finalizers"] = new JsonArray("foregroundDeletion");
+                    }
+
+                    Commit(type, ns, name, copy, "MODIFIED");
+                }
+            }
+            else
+            {
+                _objects.Remove(key);
+                Record("DELETED", type, live);
+            }
+        }
+
+        Changed?.Invoke();
+        return Get(type, ns, name) ?? new JsonObject { ["kind"] = "Status", ["apiVersion"] = "v1", ["status"] = "Success" };
+    }
+
+    /// <summary>Removes an object at once (the garbage collector finishing a deletion).</summary>
+    internal void Remove(ResourceType type, string? ns, string name)
+    {
+        lock (_lock)
+        {
+            if (_objects.Remove(Key(type, ns, name), out var live))
+            {
+                Record("DELETED", type, live);
+            }
+        }
+
+        Changed?.Invoke();
+    }
+
+    /// <summary>Every object with its type (for the garbage collector and persistence).</summary>
+    internal List<(ResourceType Type, JsonObject Object)> All()
+    {
+        lock (_lock)
+        {
+            return [.. _objects.Select(kv => (ResourceTypes.All.First(t => TypeKey(t) == kv.Key.Type), (JsonObject)kv.Value.DeepClone()))];
+        }
+    }
+
+    /// <summary>
+    /// Subscribes to changes of a type from <paramref name="fromResourceVersion"/> on (0: the current objects as ADDED
+    /// first). A version older than the kept history is 410 Gone, as on a real server.
+    /// </summary>
+    public ChannelReader<StoreEvent> Watch(ResourceType type, string? ns, long fromResourceVersion, CancellationToken cancellationToken)
+    {
+        var channel = Channel.CreateUnbounded<StoreEvent>(new UnboundedChannelOptions { SingleReader = true });
+        lock (_lock)
+        {
+            if (fromResourceVersion <= 0)
+            {
+                foreach (var kv in _objects.Where(kv => kv.Key.Type == TypeKey(type) && (ns is null || kv.Key.Ns == ns)).OrderBy(kv => kv.Key.Name, StringComparer.Ordinal))
+                {
+                    channel.Writer.TryWrite(new StoreEvent("ADDED", type, (JsonObject)kv.Value.DeepClone(), _resourceVersion));
+                }
+            }
+            else
+            {
+                if (fromResourceVersion < _oldestKept - 1)
+                {
+                    throw new ApiError(410, "Expired", $"too old resource version: {fromResourceVersion} ({_oldestKept})");
+                }
+
+                foreach (var e in _history.Where(e => e.ResourceVersion > fromResourceVersion && e.Resource == type && Matches(e, ns)))
+                {
+                    channel.Writer.TryWrite(e with { Object = (JsonObject)e.Object.DeepClone() });
+                }
+            }
+
+            var entry = (type, ns, channel);
+            _watchers.Add(entry);
+            cancellationToken.Register(() =>
+            {
+                lock (_lock)
+                {
+                    _watchers.Remove(entry);
+                }
+
+                channel.Writer.TryComplete();
+            });
+        }
+
+        return channel.Reader;
+    }
+
+    /// <summary>Writes the objects and resourceVersion as JSON (for the on-disk state of a local cluster).</summary>
+    public JsonObject Snapshot()
+    {
+        lock (_lock)
+        {
+            return new JsonObject
+            {
+                ["resourceVersion"] = _resourceVersion,
+                ["objects"] = new JsonArray([.. _objects.OrderBy(kv => kv.Key.Type, StringComparer.Ordinal).ThenBy(kv => kv.Key.Ns, StringComparer.Ordinal).ThenBy(kv => kv.Key.Name, StringComparer.Ordinal).Select(kv => kv.Value.DeepClone())]),
+            };
+        }
+    }
+
+    /// <summary>Loads a snapshot into an empty store.</summary>
+    public void Restore(JsonObject snapshot)
+    {
+        lock (_lock)
+        {
+            _resourceVersion = snapshot["resourceVersion"]?.GetValue<long>() ?? 1;
+            _oldestKept = _resourceVersion + 1;
+            foreach (var node in snapshot["objects"] as JsonArray ?? [])
+            {
+                var obj = node!.AsObject();
+                var type = ResourceTypes.All.FirstOrDefault(t => t.ApiVersion == obj["apiVersion"]?.GetValue<string>() && t.Kind == obj["kind"]?.GetValue<string>());
+                if (type is not null)
+                {
+                    _objects[Key(type, obj["metadata"]?["namespace"]?.GetValue<string>(), obj["metadata"]!["name"]!.GetValue<string>())] = (JsonObject)obj.DeepClone();
+                }
+            }
+        }
+    }
+
+    private JsonObject Notify(ResourceType type, string? ns, string name)
+    {
+        Changed?.Invoke();
+        return Get(type, ns, name) ?? throw ApiError.NotFound(type, name);
+    }
+
+    private IEnumerable<((string Type, string Ns, string Name) Key, JsonObject Obj)> DependentsOf(string uid) =>
+        _objects.Where(kv => (kv.Value["metadata"]?["ownerReferences"] as JsonArray ?? []).Any(r => r!["uid"]?.GetValue<string>() == uid))
+            .Select(kv => (kv.Key, kv.Value));
+
+    private void RequireNamespace(ResourceType type, string? ns)
+    {
+        if (!type.Namespaced)
+        {
+            return;
+        }
+
+        var nsType = ResourceTypes.ByKind("Namespace")!;
+        if (!_objects.TryGetValue(Key(nsType, null, ns!), out var namespaceObj))
+        {
+            throw new ApiError(404, "NotFound", $"namespaces \"{ns}\" not found", kind: "namespaces", name: ns);
+        }
+
+        if (namespaceObj["metadata"]?["deletionTimestamp"] is not null)
+        {
+            throw new ApiError(403, "Forbidden", $"unable to create new content in namespace {ns} because it is being terminated");
+        }
+    }
+
+    private string Validate(ResourceType type, string? ns, JsonObject obj)
+    {
+        var name = obj["metadata"]?["name"]?.GetValue<string>();
+        if (string.IsNullOrEmpty(name) && obj["metadata"]?["generateName"]?.GetValue<string>() is { } generate)
+        {
+            name = generate + Convert.ToHexStringLower(Guid.NewGuid().ToByteArray())[..5];
+            obj["metadata"]!["name"] = name;
+        }
+
+        if (string.IsNullOrEmpty(name))
+        {
+            throw ApiError.Invalid(type, string.Empty, ("metadata.name", "Required value: name or generateName is required"));
+        }
+
+        var why = type.Kind is "Namespace" or "Service" ? KubeNames.CheckDnsLabel(name) : KubeNames.CheckDnsSubdomain(name);
+        if (why is not null)
+        {
+            throw ApiError.Invalid(type, name, ("metadata.name", $"Invalid value: \"{name}\": {why}"));
+        }
+
+        if (obj["kind"]?.GetValue<string>() is { } kind && kind != type.Kind)
+        {
+            throw ApiError.BadRequest($"the kind of the object ({kind}) does not match the URL ({type.Kind})");
+        }
+
+        if (obj["apiVersion"]?.GetValue<string>() is { } apiVersion && apiVersion != type.ApiVersion)
+        {
+            throw ApiError.BadRequest($"the API version of the object ({apiVersion}) does not match the URL ({type.ApiVersion})");
+        }
+
+        if (type.Namespaced && obj["metadata"]?["namespace"]?.GetValue<string>() is { } objNs && objNs != ns)
+        {
+            throw ApiError.BadRequest($"the namespace of the object ({objNs}) does not match the namespace on the request ({ns})");
+        }
+
+        foreach (var (key, value) in obj["metadata"]?["labels"] as JsonObject ?? [])
+        {
+            if (value?.GetValueKind() != System.Text.Json.JsonValueKind.String || KubeNames.CheckLabelValue(value.GetValue<string>()) is not null)
+            {
+                throw ApiError.Invalid(type, name, ($"metadata.labels[{key}]", "Invalid value: a label value must be a string of at most 63 letters, digits, '-', '_' or '.'"));
+            }
+        }
+
+        return name;
+    }
+
+    private JsonObject Prepare(ResourceType type, string? ns, JsonObject obj)
+    {
+        var copy = (JsonObject)obj.DeepClone();
+        copy["apiVersion"] = type.ApiVersion;
+        copy["kind"] = type.Kind;
+        var meta = (JsonObject)copy["metadata"]!;
+        if (type.Namespaced)
+        {
+            meta["namespace"] = ns;
+        }
+        else
+        {
+            meta.Remove("namespace");
+        }
+
+        meta["uid"] = Guid.NewGuid().ToString();
+        meta["creationTimestamp"] = Now();
+        if (copy["spec"] is not null)
+        {
+            meta["generation"] = 1;
+        }
+
+        if (!type.HasStatus)
+        {
+            return Defaults.Apply(type, copy);
+        }
+
+        copy.Remove("status");
+        if (type.Kind == "Namespace")
+        {
+            copy["spec"] = new JsonObject { ["finalizers"] = new JsonArray("kubernetes") };
+            copy["status"] = new JsonObject { ["phase"] = "Active" };
+            meta.Remove("generation");
+            var labels = meta["labels"] as JsonObject ?? [];
+            labels["kubernetes.io/metadata.name"] = meta["name"]!.GetValue<string>();
+            meta["labels"] = labels;
+        }
+
+        return Defaults.Apply(type, copy);
+    }
+
+    private static void CopySystemMetadata(JsonObject live, JsonObject next)
+    {
+        next["apiVersion"] = live["apiVersion"]!.DeepClone();
+        next["kind"] = live["kind"]!.DeepClone();
+        var meta = next["metadata"] as JsonObject ?? [];
+        next["metadata"] = meta;
+        foreach (var key in new[] { "name", "namespace", "uid", "creationTimestamp", "generation", "deletionTimestamp", "finalizers" })
+        {
+            if (live["metadata"]?[key] is { } value && (key != "finalizers" || meta["finalizers"] is null))
+            {
+                meta[key] = value.DeepClone();
+            }
+        }
+    }
+
+    private static void BumpGeneration(JsonObject live, JsonObject next)
+    {
+        if (next["spec"] is not null && !JsonNode.DeepEquals(live["spec"], next["spec"]))
+        {
+            next["metadata"]!["generation"] = (live["metadata"]?["generation"]?.GetValue<long>() ?? 0) + 1;
+        }
+    }
+
+    private static JsonObject Comparable(JsonObject obj)
+    {
+        var copy = (JsonObject)obj.DeepClone();
+        if (copy["metadata"] is JsonObject meta)
+        {
+            meta.Remove("resourceVersion");
+            if (meta["managedFields"] is JsonArray fields)
+            {
+                foreach (var f in fields)
+                {
+                    f!.AsObject().Remove("time");
+                }
+            }
+        }
+
+        return copy;
+    }
+
+    private void Commit(ResourceType type, string? ns, string name, JsonObject obj, string eventType)
+    {
+        _resourceVersion++;
+        obj["metadata"]!["resourceVersion"] = _resourceVersion.ToString(CultureInfo.InvariantCulture);
+        _objects[Key(type, ns, name)] = obj;
+        Record(eventType, type, obj);
+    }
+
+    private void Record(string eventType, ResourceType type, JsonObject obj)
+    {
+        if (eventType == "DELETED")
+        {
+            _resourceVersion++;
+            obj = (JsonObject)obj.DeepClone();
+            obj["metadata"]!["resourceVersion"] = _resourceVersion.ToString(CultureInfo.InvariantCulture);
+        }
+
+        var e = new StoreEvent(eventType, type, obj, _resourceVersion);
+        _history.Add(e);
+        if (_history.Count > KeptEvents)
+        {
+            _history.RemoveRange(0, _history.Count - KeptEvents);
+            _oldestKept = _history[0].ResourceVersion;
+        }
+
+        foreach (var (watchType, watchNs, channel) in _watchers)
+        {
+            if (watchType == type && Matches(e, watchNs))
+            {
+                channel.Writer.TryWrite(e with { Object = (JsonObject)obj.DeepClone() });
+            }
+        }
+    }
+
+    private static bool Matches(StoreEvent e, string? ns) => ns is null || e.Object["metadata"]?["namespace"]?.GetValue<string>() == ns;
+
+    private static void ApplyMergePatch(JsonObject target, JsonObject patch)
+    {
+        foreach (var (key, value) in patch)
+        {
+            if (value is null)
+            {
+                target.Remove(key);
+            }
+            else if (value is JsonObject child && target[key] is JsonObject existing)
+            {
+                ApplyMergePatch(existing, child);
+            }
+            else
+            {
+                target[key] = value.DeepClone();
+            }
+        }
+    }
+
+    private string Now() => _time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+
+    private static string Rv(JsonObject obj) => obj["metadata"]?["resourceVersion"]?.GetValue<string>() ?? string.Empty;
+
+    private static string TypeKey(ResourceType type) => type.ApiVersion + "/" + type.Plural;
+
+    private static (string, string, string) Key(ResourceType type, string? ns, string name) => (TypeKey(type), type.Namespaced ? ns ?? string.Empty : string.Empty, name);
+}

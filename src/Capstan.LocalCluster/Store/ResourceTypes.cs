@@ -1,0 +1,50 @@
+namespace Capstan.LocalCluster.Store;
+
+/// <summary>A resource the local cluster serves.</summary>
+public sealed record ResourceType(
+    string Group,
+    string Version,
+    string Kind,
+    string Plural,
+    bool Namespaced,
+    IReadOnlyList<string> ShortNames,
+    bool HasStatus)
+{
+    /// <summary><c>v1</c> or <c>apps/v1</c>.</summary>
+    public string ApiVersion => Group.Length == 0 ? Version : $"{Group}/{Version}";
+
+    /// <summary>The singular name (lower-case kind).</summary>
+    public string Singular => Kind.ToLowerInvariant();
+}
+
+/// <summary>The resources of the local cluster: those Capstan renders and the ones controllers create.</summary>
+public static class ResourceTypes
+{
+    /// <summary>Every served resource.</summary>
+    public static IReadOnlyList<ResourceType> All { get; } =
+    [
+        new(string.Empty, "v1", "Namespace", "namespaces", false, ["ns"], true),
+        new(string.Empty, "v1", "ConfigMap", "configmaps", true, ["cm"], false),
+        new(string.Empty, "v1", "Secret", "secrets", true, [], false),
+        new(string.Empty, "v1", "Service", "services", true, ["svc"], true),
+        new(string.Empty, "v1", "Pod", "pods", true, ["po"], true),
+        new(string.Empty, "v1", "Event", "events", true, ["ev"], false),
+        new(string.Empty, "v1", "LimitRange", "limitranges", true, ["limits"], false),
+        new(string.Empty, "v1", "ServiceAccount", "serviceaccounts", true, ["sa"], false),
+        new("apps", "v1", "Deployment", "deployments", true, ["deploy"], true),
+        new("apps", "v1", "ReplicaSet", "replicasets", true, ["rs"], true),
+        new("batch", "v1", "Job", "jobs", true, [], true),
+        new("batch", "v1", "CronJob", "cronjobs", true, ["cj"], true),
+        new("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, ["netpol"], false),
+    ];
+
+    /// <summary>The API groups in discovery order (the core group excluded).</summary>
+    public static IReadOnlyList<string> Groups { get; } = [.. All.Select(r => r.Group).Where(g => g.Length > 0).Distinct()];
+
+    /// <summary>A resource by group and plural, or null.</summary>
+    public static ResourceType? Find(string group, string version, string plural) =>
+        All.FirstOrDefault(r => r.Group == group && r.Version == version && r.Plural == plural);
+
+    /// <summary>A resource by kind, or null.</summary>
+    public static ResourceType? ByKind(string kind) => All.FirstOrDefault(r => r.Kind == kind);
+}

@@ -25,6 +25,7 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
             new ReleasesCommand(console, env).Build(),
             new StateCommand(console, error, env).Build(),
             new MaintenanceCommand(console, env).Build(),
+            new LocalCommand(console, error, env).Build(),
         };
 
         var parse = root.Parse(args);

@@ -149,7 +149,14 @@ public sealed class ObjectStore
     /// Server-side apply. Creates the object when absent; otherwise merges the applied configuration, removes the fields
     /// this manager set before and no longer sets, and refuses (409) to change a field another manager owns unless forced.
     /// </summary>
-    public JsonObject Apply(ResourceType type, string? ns, string name, JsonObject applied, string manager, bool force, bool statusOnly = false)
+    public JsonObject Apply(ResourceType type, string? ns, string name, JsonObject applied, string manager, bool force, bool statusOnly = false) =>
+        ApplyCore(type, ns, name, applied, manager, force, statusOnly, dryRun: false);
+
+    /// <summary>What <see cref="Apply"/> would store, without storing it (<c>?dryRun=All</c>).</summary>
+    public JsonObject DryRunApply(ResourceType type, string? ns, string name, JsonObject applied, string manager, bool force) =>
+        ApplyCore(type, ns, name, applied, manager, force, statusOnly: false, dryRun: true);
+
+    private JsonObject ApplyCore(ResourceType type, string? ns, string name, JsonObject applied, string manager, bool force, bool statusOnly, bool dryRun)
     {
         if (applied["metadata"]?["name"]?.GetValue<string>() is { } bodyName && bodyName != name)
         {
@@ -177,19 +184,34 @@ public sealed class ObjectStore
                 RequireNamespace(type, ns);
                 var created = Prepare(type, ns, body);
                 FieldOwnership.Write(created, [(manager, "Apply", FieldOwnership.Paths(body, includeStatus: statusOnly))], type.ApiVersion, Now());
+                if (dryRun)
+                {
+                    return created;
+                }
+
                 Commit(type, ns, name, created, "ADDED");
             }
             else
             {
-                ApplyToLive(type, ns, name, live, body, manager, force, statusOnly);
+                var next = ApplyToLive(type, live, body, manager, force, statusOnly);
+                if (dryRun)
+                {
+                    return next;
+                }
+
+                if (!JsonNode.DeepEquals(Comparable(live), Comparable(next)))
+                {
+                    Commit(type, ns, name, next, "MODIFIED");
+                }
             }
         }
 
         return Notify(type, ns, name);
     }
 
-    private void ApplyToLive(ResourceType type, string? ns, string name, JsonObject live, JsonObject body, string manager, bool force, bool statusOnly)
+    private JsonObject ApplyToLive(ResourceType type, JsonObject live, JsonObject body, string manager, bool force, bool statusOnly)
     {
+        var name = live["metadata"]!["name"]!.GetValue<string>();
         var newPaths = statusOnly
             ? FieldOwnership.Paths(new JsonObject { ["status"] = body["status"]?.DeepClone() }, includeStatus: true)
             : FieldOwnership.Paths(body, includeStatus: false);
@@ -258,10 +280,7 @@ public sealed class ObjectStore
             .ToList();
         FieldOwnership.Write(next, updated, type.ApiVersion, Now());
         BumpGeneration(live, next);
-        if (!JsonNode.DeepEquals(Comparable(live), Comparable(next)))
-        {
-            Commit(type, ns, name, next, "MODIFIED");
-        }
+        return next;
     }
 
     /// <summary>A JSON merge patch (also used for strategic merge patches, whose list merging is not simulated).</summary>
@@ -421,7 +440,7 @@ public sealed class ObjectStore
     {
         lock (_lock)
         {
-            _resourceVersion = snapshot["resourceVersion"]?.GetValue<long>() ?? 1;
+            _resourceVersion = JsonNumber.Long(snapshot["resourceVersion"]) ?? 1;
             _oldestKept = _resourceVersion + 1;
             foreach (var node in snapshot["objects"] as JsonArray ?? [])
             {
@@ -570,7 +589,7 @@ public sealed class ObjectStore
     {
         if (next["spec"] is not null && !JsonNode.DeepEquals(live["spec"], next["spec"]))
         {
-            next["metadata"]!["generation"] = (live["metadata"]?["generation"]?.GetValue<long>() ?? 0) + 1;
+            next["metadata"]!["generation"] = (JsonNumber.Long(live["metadata"]?["generation"]) ?? 0) + 1;
         }
     }
 

@@ -1,0 +1,90 @@
+using System.CommandLine;
+using Capstan.Core.Diagnostics;
+using Capstan.LocalCluster;
+using Spectre.Console;
+
+namespace Capstan.Cli.Commands;
+
+/// <summary><c>capstan local serve | reset</c>: the embedded Kubernetes API server of a datacenter.</summary>
+internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEnvironment env)
+{
+    public Command Build() => new("local", "The embedded local cluster (local://DC): serve it for kubectl and other clients, or wipe it")
+    {
+        BuildServe(), BuildReset(),
+    };
+
+    private Command BuildServe()
+    {
+        var repo = CommonOptions.Repo();
+        var dc = new Option<string>("--dc") { Description = "The datacenter whose local cluster to serve", Required = true, HelpName = "DC" };
+        var port = new Option<int>("--port") { Description = "The loopback port (default: a free one)", HelpName = "N" };
+        var kubeconfig = new Option<string?>("--kubeconfig") { Description = "Write a kubeconfig for the server to FILE", HelpName = "FILE" };
+        var realistic = new Option<bool>("--realistic") { Description = "Pods take seconds to start, as on a real cluster (default: instant)" };
+        var command = new Command("serve", "Run the local cluster's API server on 127.0.0.1 until interrupted") { dc, repo, port, kubeconfig, realistic };
+        command.SetAction(async (parse, ct) =>
+        {
+            var session = RepoSession.Open(env, parse.GetValue(repo));
+            var name = parse.GetValue(dc)!;
+            if (!session.Model.DatacenterNames.Contains(name))
+            {
+                throw new UserInputException($"unknown datacenter '{name}' (allowed: {string.Join(", ", session.Model.DatacenterNames)})");
+            }
+
+            var requestedPort = parse.GetValue(port);
+            if (requestedPort is < 0 or > 65535)
+            {
+                throw new UserInputException($"--port must be between 0 and 65535, not {requestedPort}");
+            }
+
+            var options = new LocalClusterOptions
+            {
+                Port = requestedPort,
+                Timing = parse.GetValue(realistic) ? SimulationTiming.Realistic : SimulationTiming.Instant,
+                Log = message => error.WriteLine($"capstan: local://{name}: {message}"),
+            };
+            await using var host = await LocalClusterHost.OpenAsync(LocalClusterHost.DirectoryFor(session.Files.Root, name), options, requireOwnServer: true, ct);
+            if (parse.GetValue(kubeconfig) is { } file)
+            {
+                var path = env.Resolve(file);
+                await File.WriteAllTextAsync(path, host.Kubeconfig($"capstan-local-{name}"), ct);
+                error.WriteLine($"capstan: wrote kubeconfig {file} (context capstan-local-{name})");
+            }
+
+            console.Profile.Out.Writer.WriteLine(host.Url.ToString().TrimEnd('/'));
+            console.Profile.Out.Writer.Flush();
+            error.WriteLine($"capstan: serving local://{name} on {host.Url} until interrupted (Ctrl-C)");
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            error.WriteLine("capstan: stopping; objects saved");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private Command BuildReset()
+    {
+        var repo = CommonOptions.Repo();
+        var dc = new Option<string>("--dc") { Description = "The datacenter whose local cluster to wipe", Required = true, HelpName = "DC" };
+        var command = new Command("reset", "Delete every object of a local cluster") { dc, repo };
+        command.SetAction(parse =>
+        {
+            var session = RepoSession.Open(env, parse.GetValue(repo));
+            var name = parse.GetValue(dc)!;
+            if (!session.Model.DatacenterNames.Contains(name))
+            {
+                throw new UserInputException($"unknown datacenter '{name}' (allowed: {string.Join(", ", session.Model.DatacenterNames)})");
+            }
+
+            LocalClusterHost.Reset(LocalClusterHost.DirectoryFor(session.Files.Root, name));
+            console.Profile.Out.Writer.WriteLine($"local://{name}: reset");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,385 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Capstan.Core.Diagnostics;
+using Capstan.Core.Yaml;
+using Capstan.LocalCluster.Store;
+using Microsoft.AspNetCore.Http;
+
+namespace Capstan.LocalCluster.Api;
+
+/// <summary>
+/// The Kubernetes REST API over the object store: discovery, CRUD, server-side apply, merge patch, status
+/// subresources, label and field selectors, watch streams with bookmarks, and the <c>/capstan/*</c> control endpoints.
+/// </summary>
+internal sealed class ApiHandler(ObjectStore store, FaultInjector faults, ImageCatalog images, SimulationTiming timing, Func<string> serverAddress)
+{
+    public async Task HandleAsync(HttpContext context)
+    {
+        var path = context.Request.Path.Value ?? "/";
+        try
+        {
+            if (!path.StartsWith("/capstan/", StringComparison.Ordinal) && faults.NextHttpFault(path) is { } fault)
+            {
+                if (fault.Hang > TimeSpan.Zero)
+                {
+                    await Task.Delay(fault.Hang, context.RequestAborted);
+                }
+                else
+                {
+                    if (fault.RetryAfterSeconds is { } retry)
+                    {
+                        context.Response.Headers.RetryAfter = retry.ToString(CultureInfo.InvariantCulture);
+                    }
+
+                    throw new ApiError(fault.Status, fault.Status == 429 ? "TooManyRequests" : "InternalError", $"injected fault: HTTP {fault.Status}");
+                }
+            }
+
+            await RouteAsync(context, path);
+        }
+        catch (ApiError error)
+        {
+            if (!context.Response.HasStarted)
+            {
+                await WriteAsync(context, error.Code, error.ToStatus());
+            }
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task RouteAsync(HttpContext context, string path)
+    {
+        var segments = path.Trim('/').Split('/', StringSplitOptions.RemoveEmptyEntries);
+        switch (segments)
+        {
+            case ["version"]:
+                await WriteAsync(context, 200, new JsonObject { ["major"] = "1", ["minor"] = "32", ["gitVersion"] = "v1.32.0-capstan-local", ["platform"] = "linux/amd64" });
+                return;
+            case ["healthz"] or ["readyz"] or ["livez"]:
+                context.Response.ContentType = "text/plain";
+                await context.Response.WriteAsync("ok", context.RequestAborted);
+                return;
+            case ["api"]:
+                await WriteAsync(context, 200, Discovery.CoreVersions(serverAddress()));
+                return;
+            case ["apis"]:
+                await WriteAsync(context, 200, Discovery.Groups());
+                return;
+            case ["api", "v1"]:
+                await WriteAsync(context, 200, Discovery.Resources(string.Empty, "v1"));
+                return;
+            case ["apis", var g]:
+                await WriteAsync(context, 200, Discovery.Group(g) ?? throw new ApiError(404, "NotFound", "the server could not find the requested resource"));
+                return;
+            case ["apis", var g, var v] when ResourceTypes.All.Any(r => r.Group == g && r.Version == v):
+                await WriteAsync(context, 200, Discovery.Resources(g, v));
+                return;
+            case ["capstan", "faults"]:
+                await FaultsAsync(context);
+                return;
+            case ["capstan", "images"]:
+                await ImagesAsync(context);
+                return;
+            case ["api", "v1", .. var rest]:
+                await ResourceAsync(context, string.Empty, "v1", rest);
+                return;
+            case ["apis", var group, var version, .. var rest]:
+                await ResourceAsync(context, group, version, rest);
+                return;
+            default:
+                throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+        }
+    }
+
+    private async Task ResourceAsync(HttpContext context, string group, string version, string[] rest)
+    {
+        string? ns = null;
+        string plural;
+        string? name = null;
+        var status = false;
+        switch (rest)
+        {
+            case ["namespaces", var n, var p, .. var tail] when p != "status":
+                ns = n;
+                plural = p;
+                name = tail.ElementAtOrDefault(0);
+                status = tail.ElementAtOrDefault(1) == "status";
+                if (tail.Length > 2 || (tail.Length == 2 && !status))
+                {
+                    throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+                }
+
+                break;
+            case [var p, .. var tail]:
+                plural = p;
+                name = tail.ElementAtOrDefault(0);
+                status = tail.ElementAtOrDefault(1) == "status";
+                break;
+            default:
+                throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+        }
+
+        var type = ResourceTypes.Find(group, version, plural) ?? throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+        if (type.Namespaced && ns is null && name is not null)
+        {
+            throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+        }
+
+        if (!type.Namespaced)
+        {
+            ns = null;
+        }
+
+        var request = context.Request;
+        var manager = request.Query["fieldManager"].FirstOrDefault();
+        switch (request.Method)
+        {
+            case "GET" when name is null && IsTrue(request.Query["watch"].FirstOrDefault()):
+                await WatchAsync(context, type, ns);
+                return;
+            case "GET" when name is null:
+                await ListAsync(context, type, ns);
+                return;
+            case "GET":
+                await WriteAsync(context, 200, store.Get(type, ns, name) ?? throw ApiError.NotFound(type, name));
+                return;
+            case "POST" when name is null:
+                await WriteAsync(context, 201, store.Create(type, ns, await ReadBodyAsync(context), manager ?? "unknown"));
+                return;
+            case "PUT" when name is not null:
+                await WriteAsync(context, 200, store.Update(type, ns, name, await ReadBodyAsync(context), status, manager ?? "unknown"));
+                return;
+            case "PATCH" when name is not null:
+                await PatchAsync(context, type, ns, name, status, manager);
+                return;
+            case "DELETE" when name is not null:
+                var options = request.ContentLength > 0 ? await ReadBodyAsync(context) : [];
+                var propagation = options["propagationPolicy"]?.GetValue<string>() ?? request.Query["propagationPolicy"].FirstOrDefault() ?? "Background";
+                if (propagation is not ("Background" or "Foreground" or "Orphan"))
+                {
+                    throw ApiError.BadRequest($"propagationPolicy must be Background, Foreground or Orphan, not {propagation}");
+                }
+
+                await WriteAsync(context, 200, store.Delete(type, ns, name, propagation));
+                return;
+            default:
+                throw new ApiError(405, "MethodNotAllowed", $"the server does not allow this method on the requested resource");
+        }
+    }
+
+    private async Task PatchAsync(HttpContext context, ResourceType type, string? ns, string name, bool status, string? manager)
+    {
+        var contentType = context.Request.ContentType?.Split(';')[0].Trim();
+        var body = await ReadBodyAsync(context);
+        var dryRun = context.Request.Query["dryRun"].FirstOrDefault() == "All";
+        switch (contentType)
+        {
+            case "application/apply-patch+yaml":
+                if (string.IsNullOrEmpty(manager))
+                {
+                    throw ApiError.BadRequest("PATCH with application/apply-patch+yaml requires a fieldManager");
+                }
+
+                var force = IsTrue(context.Request.Query["force"].FirstOrDefault());
+                await WriteAsync(context, 200, dryRun
+                    ? store.DryRunApply(type, ns, name, body, manager, force)
+                    : store.Apply(type, ns, name, body, manager, force, status));
+                return;
+            case "application/merge-patch+json" or "application/strategic-merge-patch+json":
+                await WriteAsync(context, 200, store.MergePatch(type, ns, name, body, status, manager ?? "unknown"));
+                return;
+            default:
+                throw new ApiError(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/apply-patch+yaml, application/merge-patch+json, application/strategic-merge-patch+json (got {contentType})");
+        }
+    }
+
+    private async Task ListAsync(HttpContext context, ResourceType type, string? ns)
+    {
+        var labels = LabelQuery.Parse(context.Request.Query["labelSelector"].FirstOrDefault());
+        var fields = FieldQuery(context.Request.Query["fieldSelector"].FirstOrDefault());
+        var (items, rv) = store.List(type, ns, labels, fields);
+        await WriteAsync(context, 200, new JsonObject
+        {
+            ["kind"] = type.Kind + "List",
+            ["apiVersion"] = type.ApiVersion,
+            ["metadata"] = new JsonObject { ["resourceVersion"] = rv.ToString(CultureInfo.InvariantCulture) },
+            ["items"] = new JsonArray([.. items]),
+        });
+    }
+
+    private async Task WatchAsync(HttpContext context, ResourceType type, string? ns)
+    {
+        var query = context.Request.Query;
+        var labels = LabelQuery.Parse(query["labelSelector"].FirstOrDefault());
+        var fields = FieldQuery(query["fieldSelector"].FirstOrDefault());
+        var from = long.TryParse(query["resourceVersion"].FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var rv) ? rv : 0;
+        var bookmarks = IsTrue(query["allowWatchBookmarks"].FirstOrDefault());
+        var timeout = int.TryParse(query["timeoutSeconds"].FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var t) && t > 0 ? TimeSpan.FromSeconds(t) : TimeSpan.FromMinutes(30);
+
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        cts.CancelAfter(timeout);
+        var reader = store.Watch(type, ns, from, cts.Token);
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/json";
+        await context.Response.Body.FlushAsync(cts.Token);
+        var lastRv = Math.Max(from, store.ResourceVersion);
+        try
+        {
+            while (!cts.IsCancellationRequested)
+            {
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
+                if (bookmarks)
+                {
+                    wait.CancelAfter(timing.Bookmark);
+                }
+
+                StoreEvent e;
+                try
+                {
+                    e = await reader.ReadAsync(wait.Token);
+                }
+                catch (OperationCanceledException) when (!cts.IsCancellationRequested)
+                {
+                    await WriteLineAsync(context, new JsonObject
+                    {
+                        ["type"] = "BOOKMARK",
+                        ["object"] = new JsonObject
+                        {
+                            ["kind"] = type.Kind,
+                            ["apiVersion"] = type.ApiVersion,
+                            ["metadata"] = new JsonObject { ["resourceVersion"] = Math.Max(lastRv, store.ResourceVersion).ToString(CultureInfo.InvariantCulture) },
+                        },
+                    }, cts.Token);
+                    continue;
+                }
+
+                lastRv = e.ResourceVersion;
+                if (labels.Matches(e.Object) && (fields?.Invoke(e.Object) ?? true))
+                {
+                    await WriteLineAsync(context, new JsonObject { ["type"] = e.Type, ["object"] = e.Object }, cts.Token);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (System.Threading.Channels.ChannelClosedException)
+        {
+        }
+    }
+
+    private async Task FaultsAsync(HttpContext context)
+    {
+        switch (context.Request.Method)
+        {
+            case "GET":
+                await WriteAsync(context, 200, faults.Describe());
+                return;
+            case "POST":
+                faults.Add(await ReadBodyAsync(context));
+                await WriteAsync(context, 200, faults.Describe());
+                return;
+            case "DELETE":
+                faults.Clear();
+                await WriteAsync(context, 200, faults.Describe());
+                return;
+            default:
+                throw new ApiError(405, "MethodNotAllowed", "GET, POST or DELETE");
+        }
+    }
+
+    private async Task ImagesAsync(HttpContext context)
+    {
+        if (context.Request.Method == "POST")
+        {
+            var body = await ReadBodyAsync(context);
+            images.Set(body["images"] is JsonArray list ? list.Select(i => i!.GetValue<string>()) : null);
+        }
+
+        await WriteAsync(context, 200, images.Describe());
+    }
+
+    private static Func<JsonObject, bool>? FieldQuery(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return null;
+        }
+
+        var tests = new List<Func<JsonObject, bool>>();
+        foreach (var term in text.Split(','))
+        {
+            var negate = term.Contains("!=", StringComparison.Ordinal);
+            var parts = term.Split(negate ? "!=" : term.Contains("==", StringComparison.Ordinal) ? "==" : "=", 2);
+            if (parts.Length != 2)
+            {
+                throw ApiError.BadRequest($"invalid field selector \"{text}\"");
+            }
+
+            var (field, value) = (parts[0].Trim(), parts[1].Trim());
+            Func<JsonObject, string?> get = field switch
+            {
+                "metadata.name" => o => o["metadata"]?["name"]?.GetValue<string>(),
+                "metadata.namespace" => o => o["metadata"]?["namespace"]?.GetValue<string>(),
+                "status.phase" => o => o["status"]?["phase"]?.GetValue<string>(),
+                "spec.nodeName" => o => o["spec"]?["nodeName"]?.GetValue<string>(),
+                _ => throw ApiError.BadRequest($"field label not supported: {field}"),
+            };
+            tests.Add(o => (get(o) == value) != negate);
+        }
+
+        return o => tests.TrueForAll(t => t(o));
+    }
+
+    private static bool IsTrue(string? value) => value is "true" or "1";
+
+    private static async Task<JsonObject> ReadBodyAsync(HttpContext context)
+    {
+        if (context.Request.ContentType?.Contains("protobuf", StringComparison.Ordinal) == true ||
+            context.Request.ContentType?.Contains("cbor", StringComparison.Ordinal) == true)
+        {
+            // Only JSON and YAML bodies are understood; clients that prefer protobuf fall back to JSON on 415.
+            throw new ApiError(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/merge-patch+json, application/strategic-merge-patch+json");
+        }
+
+        using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
+        var text = await reader.ReadToEndAsync(context.RequestAborted);
+        if (text.TrimStart().StartsWith('{'))
+        {
+            try
+            {
+                return JsonNode.Parse(text) as JsonObject ?? throw ApiError.BadRequest("the body must be an object");
+            }
+            catch (JsonException ex)
+            {
+                throw ApiError.BadRequest("the body is not valid JSON: " + ex.Message);
+            }
+        }
+
+        var diagnostics = new DiagnosticBag();
+        var node = YamlReader.ReadSingle(text, "body", diagnostics);
+        if (diagnostics.HasErrors || node is not ValueMap)
+        {
+            throw ApiError.BadRequest("the body is not a YAML or JSON object" + (diagnostics.HasErrors ? ": " + diagnostics.Items[0].Message : string.Empty));
+        }
+
+        return (JsonObject)ValueNodeJson.ToJson(node)!;
+    }
+
+    private static async Task WriteAsync(HttpContext context, int code, JsonObject body)
+    {
+        context.Response.StatusCode = code;
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(body.ToJsonString(), context.RequestAborted);
+    }
+
+    private static async Task WriteLineAsync(HttpContext context, JsonObject body, CancellationToken cancellationToken)
+    {
+        await context.Response.WriteAsync(body.ToJsonString() + "\n", cancellationToken);
+        await context.Response.Body.FlushAsync(cancellationToken);
+    }
+}

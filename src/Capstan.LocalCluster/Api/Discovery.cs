@@ -1,0 +1,78 @@
+using System.Text.Json.Nodes;
+using Capstan.LocalCluster.Store;
+
+namespace Capstan.LocalCluster.Api;
+
+/// <summary>The discovery documents kubectl and clients read first.</summary>
+internal static class Discovery
+{
+    private static readonly string[] Verbs = ["create", "delete", "get", "list", "patch", "update", "watch"];
+
+    public static JsonObject CoreVersions(string address) => new()
+    {
+        ["kind"] = "APIVersions",
+        ["versions"] = new JsonArray("v1"),
+        ["serverAddressByClientCIDRs"] = new JsonArray(new JsonObject { ["clientCIDR"] = "0.0.0.0/0", ["serverAddress"] = address }),
+    };
+
+    public static JsonObject Groups() => new()
+    {
+        ["kind"] = "APIGroupList",
+        ["apiVersion"] = "v1",
+        ["groups"] = new JsonArray([.. ResourceTypes.Groups.Select(g => (JsonNode)Group(g)!)]),
+    };
+
+    public static JsonObject? Group(string group)
+    {
+        var versions = ResourceTypes.All.Where(r => r.Group == group).Select(r => r.Version).Distinct().ToList();
+        if (versions.Count == 0)
+        {
+            return null;
+        }
+
+        return new JsonObject
+        {
+            ["kind"] = "APIGroup",
+            ["apiVersion"] = "v1",
+            ["name"] = group,
+            ["versions"] = new JsonArray([.. versions.Select(v => (JsonNode)new JsonObject { ["groupVersion"] = $"{group}/{v}", ["version"] = v })]),
+            ["preferredVersion"] = new JsonObject { ["groupVersion"] = $"{group}/{versions[0]}", ["version"] = versions[0] },
+        };
+    }
+
+    public static JsonObject Resources(string group, string version)
+    {
+        var resources = new JsonArray();
+        foreach (var r in ResourceTypes.All.Where(r => r.Group == group && r.Version == version))
+        {
+            resources.Add(new JsonObject
+            {
+                ["name"] = r.Plural,
+                ["singularName"] = r.Singular,
+                ["namespaced"] = r.Namespaced,
+                ["kind"] = r.Kind,
+                ["verbs"] = new JsonArray([.. Verbs.Select(v => (JsonNode)JsonValue.Create(v))]),
+                ["shortNames"] = new JsonArray([.. r.ShortNames.Select(s => (JsonNode)JsonValue.Create(s))]),
+            });
+            if (r.HasStatus)
+            {
+                resources.Add(new JsonObject
+                {
+                    ["name"] = r.Plural + "/status",
+                    ["singularName"] = string.Empty,
+                    ["namespaced"] = r.Namespaced,
+                    ["kind"] = r.Kind,
+                    ["verbs"] = new JsonArray("get", "patch", "update"),
+                });
+            }
+        }
+
+        return new JsonObject
+        {
+            ["kind"] = "APIResourceList",
+            ["apiVersion"] = "v1",
+            ["groupVersion"] = group.Length == 0 ? version : $"{group}/{version}",
+            ["resources"] = resources,
+        };
+    }
+}

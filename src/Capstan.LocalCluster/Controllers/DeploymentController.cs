@@ -1,0 +1,238 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using Capstan.LocalCluster.Store;
+
+namespace Capstan.LocalCluster.Controllers;
+
+/// <summary>
+/// Rolls Deployments out through ReplicaSets as the real controller does: a ReplicaSet per pod template (named by the
+/// template's hash, carrying a revision), RollingUpdate within maxSurge/maxUnavailable or Recreate, the Available and
+/// Progressing conditions, and ProgressDeadlineExceeded when no progress is made within progressDeadlineSeconds.
+/// </summary>
+internal sealed class DeploymentController(ObjectStore store, TimeProvider time)
+{
+    private const string Manager = "kube-controller-manager";
+    private const string RevisionAnnotation = "deployment.kubernetes.io/revision";
+    private static readonly ResourceType Deployments = ResourceTypes.ByKind("Deployment")!;
+    private static readonly ResourceType ReplicaSets = ResourceTypes.ByKind("ReplicaSet")!;
+    private readonly Dictionary<string, int> _newAvailableAtLastProgress = new(StringComparer.Ordinal);
+
+    public void Reconcile()
+    {
+        var allSets = store.List(ReplicaSets, null).Items;
+        foreach (var deployment in store.List(Deployments, null).Items)
+        {
+            if (!Json.Deleting(deployment))
+            {
+                Reconcile(deployment, allSets.Where(rs => Json.Namespace(rs) == Json.Namespace(deployment) && Json.OwnedBy(rs, Json.Uid(deployment))).ToList());
+            }
+        }
+    }
+
+    private void Reconcile(JsonObject deployment, List<JsonObject> sets)
+    {
+        var ns = Json.Namespace(deployment)!;
+        var spec = deployment["spec"]!.AsObject();
+        var replicas = Json.Int(spec["replicas"], 1);
+        var template = spec["template"]!.AsObject();
+        var hash = TemplateHash(template);
+        var newSet = sets.FirstOrDefault(rs => Json.Str(rs["metadata"]?["labels"]?["pod-template-hash"]) == hash);
+        var oldSets = sets.Where(rs => rs != newSet).ToList();
+        var maxRevision = sets.Select(Revision).DefaultIfEmpty(0).Max();
+
+        if (newSet is null)
+        {
+            newSet = CreateSet(deployment, template, hash, maxRevision + 1);
+        }
+        else if (Revision(newSet) < maxRevision)
+        {
+            // Rolling back to an earlier template: its ReplicaSet becomes the newest revision again.
+            store.MergePatch(ReplicaSets, ns, Json.Name(newSet), new JsonObject { ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [RevisionAnnotation] = (maxRevision + 1).ToString(CultureInfo.InvariantCulture) } } }, false, Manager);
+            newSet = store.Get(ReplicaSets, ns, Json.Name(newSet))!;
+        }
+
+        var strategy = spec["strategy"] as JsonObject;
+        var recreate = Json.Str(strategy?["type"]) == "Recreate";
+        var newReplicas = Json.Int(newSet["spec"]?["replicas"]);
+        var oldTotal = oldSets.Sum(rs => Json.Int(rs["spec"]?["replicas"]));
+        var oldPods = oldSets.Sum(rs => Json.Int(rs["status"]?["replicas"]));
+        if (recreate)
+        {
+            foreach (var rs in oldSets.Where(rs => Json.Int(rs["spec"]?["replicas"]) > 0))
+            {
+                Scale(rs, 0);
+            }
+
+            if (oldPods == 0 && newReplicas != replicas)
+            {
+                Scale(newSet, replicas);
+            }
+        }
+        else
+        {
+            var surge = Json.Scaled(strategy?["rollingUpdate"]?["maxSurge"], replicas, roundUp: true, 1);
+            var unavailable = Json.Scaled(strategy?["rollingUpdate"]?["maxUnavailable"], replicas, roundUp: false, 0);
+            if (surge == 0 && unavailable == 0)
+            {
+                unavailable = 1;
+            }
+
+            // Scale up the new set within the surge.
+            var total = newReplicas + oldTotal;
+            var target = Math.Min(replicas, newReplicas + Math.Max(0, replicas + surge - total));
+            if (newReplicas > replicas)
+            {
+                target = replicas;
+            }
+
+            if (target != newReplicas)
+            {
+                Scale(newSet, target);
+                newReplicas = target;
+            }
+
+            // Scale down old sets as far as availability allows; unavailable old pods can always go.
+            var available = Json.Int(newSet["status"]?["availableReplicas"]) + oldSets.Sum(rs => Json.Int(rs["status"]?["availableReplicas"]));
+            var canRemove = Math.Max(0, available - (replicas - unavailable));
+            foreach (var rs in oldSets.OrderBy(Revision))
+            {
+                var current = Json.Int(rs["spec"]?["replicas"]);
+                if (current == 0)
+                {
+                    continue;
+                }
+
+                var unhealthy = current - Json.Int(rs["status"]?["availableReplicas"]);
+                var remove = Math.Min(current, Math.Max(0, unhealthy) + canRemove);
+                if (remove > 0)
+                {
+                    canRemove -= Math.Max(0, remove - Math.Max(0, unhealthy));
+                    Scale(rs, current - remove);
+                }
+            }
+        }
+
+        CleanUpHistory(deployment, oldSets);
+        UpdateStatus(deployment, store.Get(ReplicaSets, ns, Json.Name(newSet)) ?? newSet, oldSets.Select(rs => store.Get(ReplicaSets, ns, Json.Name(rs))).OfType<JsonObject>().ToList(), replicas, strategy);
+    }
+
+    private JsonObject CreateSet(JsonObject deployment, JsonObject template, string hash, long revision)
+    {
+        var ns = Json.Namespace(deployment)!;
+        var labels = template["metadata"]?["labels"]?.DeepClone() as JsonObject ?? [];
+        labels["pod-template-hash"] = hash;
+        var podTemplate = (JsonObject)template.DeepClone();
+        podTemplate["metadata"] ??= new JsonObject();
+        podTemplate["metadata"]!["labels"] = labels.DeepClone();
+        var selector = deployment["spec"]?["selector"]?.DeepClone() as JsonObject ?? [];
+        var matchLabels = selector["matchLabels"] as JsonObject ?? [];
+        matchLabels["pod-template-hash"] = hash;
+        selector["matchLabels"] = matchLabels;
+        var rs = new JsonObject
+        {
+            ["apiVersion"] = "apps/v1",
+            ["kind"] = "ReplicaSet",
+            ["metadata"] = new JsonObject
+            {
+                ["name"] = $"{Json.Name(deployment)}-{hash}",
+                ["namespace"] = ns,
+                ["labels"] = labels,
+                ["annotations"] = new JsonObject { [RevisionAnnotation] = revision.ToString(CultureInfo.InvariantCulture) },
+                ["ownerReferences"] = new JsonArray(Json.OwnerReference(deployment)),
+            },
+            ["spec"] = new JsonObject { ["replicas"] = 0, ["selector"] = selector, ["template"] = podTemplate },
+        };
+        var created = store.Create(ReplicaSets, ns, rs, Manager);
+        store.MergePatch(Deployments, ns, Json.Name(deployment), new JsonObject { ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [RevisionAnnotation] = revision.ToString(CultureInfo.InvariantCulture) } } }, false, Manager);
+        return created;
+    }
+
+    private void Scale(JsonObject rs, int replicas) =>
+        store.MergePatch(ReplicaSets, Json.Namespace(rs), Json.Name(rs), new JsonObject { ["spec"] = new JsonObject { ["replicas"] = replicas } }, false, Manager);
+
+    private void CleanUpHistory(JsonObject deployment, List<JsonObject> oldSets)
+    {
+        var limit = Json.Int(deployment["spec"]?["revisionHistoryLimit"], 10);
+        var idle = oldSets.Where(rs => Json.Int(rs["spec"]?["replicas"]) == 0 && Json.Int(rs["status"]?["replicas"]) == 0).OrderBy(Revision).ToList();
+        foreach (var rs in idle.Take(Math.Max(0, idle.Count - limit)))
+        {
+            store.Delete(ReplicaSets, Json.Namespace(rs), Json.Name(rs));
+        }
+    }
+
+    private void UpdateStatus(JsonObject deployment, JsonObject newSet, List<JsonObject> oldSets, int replicas, JsonObject? strategy)
+    {
+        var ns = Json.Namespace(deployment)!;
+        var now = Json.Stamp(time.GetUtcNow());
+        var all = oldSets.Append(newSet).ToList();
+        var total = all.Sum(rs => Json.Int(rs["status"]?["replicas"]));
+        var ready = all.Sum(rs => Json.Int(rs["status"]?["readyReplicas"]));
+        var available = all.Sum(rs => Json.Int(rs["status"]?["availableReplicas"]));
+        var updated = Json.Int(newSet["status"]?["replicas"]);
+        var newAvailable = Json.Int(newSet["status"]?["availableReplicas"]);
+        var old = deployment["status"] as JsonObject;
+        var status = old?.DeepClone() as JsonObject ?? [];
+        status["observedGeneration"] = Json.Generation(deployment);
+        status["replicas"] = total;
+        status["updatedReplicas"] = updated;
+        status["readyReplicas"] = ready;
+        status["availableReplicas"] = available;
+        status["unavailableReplicas"] = Math.Max(0, total - available);
+
+        var maxUnavailable = Json.Str(strategy?["type"]) == "Recreate" ? 0 : Json.Scaled(strategy?["rollingUpdate"]?["maxUnavailable"], replicas, roundUp: false, 0);
+        var isAvailable = available >= replicas - maxUnavailable;
+        Json.SetCondition(status, "Available", isAvailable ? "True" : "False",
+            isAvailable ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable",
+            isAvailable ? "Deployment has minimum availability." : "Deployment does not have minimum availability.", now,
+            touchUpdate: Json.Str(Json.Condition(old, "Available")?["status"]) != (isAvailable ? "True" : "False"));
+
+        var complete = updated == replicas && newAvailable == replicas && total == replicas;
+        var setName = Json.Name(newSet);
+        var progressing = Json.Condition(old, "Progressing");
+        var uid = Json.Uid(deployment);
+        var previousNewAvailable = _newAvailableAtLastProgress.GetValueOrDefault(uid, -1);
+        var madeProgress = progressing is null || newAvailable != previousNewAvailable || Json.Str(progressing["message"])?.Contains(setName, StringComparison.Ordinal) != true;
+        if (complete)
+        {
+            Json.SetCondition(status, "Progressing", "True", "NewReplicaSetAvailable", $"ReplicaSet \"{setName}\" has successfully progressed.", now, touchUpdate: Json.Str(progressing?["reason"]) != "NewReplicaSetAvailable");
+        }
+        else if (madeProgress)
+        {
+            Json.SetCondition(status, "Progressing", "True", "ReplicaSetUpdated", $"ReplicaSet \"{setName}\" is progressing.", now);
+        }
+        else if (Json.Str(progressing?["reason"]) != "ProgressDeadlineExceeded")
+        {
+            var since = Json.Time(progressing?["lastUpdateTime"]) ?? time.GetUtcNow();
+            var deadline = Json.Int(deployment["spec"]?["progressDeadlineSeconds"], 600);
+            if (time.GetUtcNow() - since > TimeSpan.FromSeconds(deadline))
+            {
+                Json.SetCondition(status, "Progressing", "False", "ProgressDeadlineExceeded", $"ReplicaSet \"{setName}\" has timed out progressing.", now);
+            }
+        }
+
+        _newAvailableAtLastProgress[uid] = newAvailable;
+        if (!JsonNode.DeepEquals(status, old))
+        {
+            store.Update(Deployments, ns, Json.Name(deployment), new JsonObject { ["status"] = status }, statusOnly: true, Manager);
+        }
+    }
+
+    private static long Revision(JsonObject rs) =>
+        long.TryParse(Json.Str(rs["metadata"]?["annotations"]?[RevisionAnnotation]), NumberStyles.None, CultureInfo.InvariantCulture, out var r) ? r : 0;
+
+    /// <summary>A stable 10-character hash of a pod template, in the alphabet Kubernetes uses for pod-template-hash.</summary>
+    private static string TemplateHash(JsonObject template)
+    {
+        var bytes = SHA256.HashData(Encoding.UTF8.GetBytes(template.ToJsonString()));
+        const string Alphabet = "bcdfghjklmnpqrstvwxz2456789";
+        var sb = new StringBuilder(10);
+        for (var i = 0; i < 10; i++)
+        {
+            sb.Append(Alphabet[bytes[i] % Alphabet.Length]);
+        }
+
+        return sb.ToString();
+    }
+}

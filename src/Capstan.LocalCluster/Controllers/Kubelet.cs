@@ -1,0 +1,389 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using Capstan.Core.Kubernetes;
+using Capstan.LocalCluster.Store;
+
+namespace Capstan.LocalCluster.Controllers;
+
+/// <summary>
+/// The simulated node agent. It does not run containers; it gives each pod the status a real kubelet would:
+/// ErrImagePull/ImagePullBackOff for an image the catalog lacks, CreateContainerConfigError for a missing ConfigMap or
+/// Secret, CrashLoopBackOff for a container whose environment still holds an unresolved <c>$(VAR)</c> after expansion
+/// (service variables are those of the Services that existed when the pod was first seen, as the issue specifies; a
+/// real kubelet recomputes them when a container restarts), then Running and Ready after the configured delays. Job
+/// pods exit after their run time.
+/// </summary>
+internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCatalog images, SimulationTiming timing, TimeProvider time)
+{
+    private const string Manager = "kubelet";
+    private const string LinksAnnotation = "local.capstan.dev/service-links";
+    private static readonly ResourceType Pods = ResourceTypes.ByKind("Pod")!;
+    private static readonly ResourceType Services = ResourceTypes.ByKind("Service")!;
+    private static readonly ResourceType ConfigMaps = ResourceTypes.ByKind("ConfigMap")!;
+    private static readonly ResourceType Secrets = ResourceTypes.ByKind("Secret")!;
+
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _firstSeen = new(StringComparer.Ordinal);
+
+    public void Reconcile()
+    {
+        var now = time.GetUtcNow();
+        foreach (var pod in store.List(Pods, null).Items)
+        {
+            var ns = Json.Namespace(pod)!;
+            var name = Json.Name(pod);
+            if (Json.Deleting(pod))
+            {
+                store.Remove(Pods, ns, name);
+                _firstSeen.TryRemove(Json.Uid(pod), out _);
+                continue;
+            }
+
+            if (pod["metadata"]?["annotations"]?[LinksAnnotation] is null)
+            {
+                // First sight of the pod: freeze the Services whose variables its containers get.
+                var links = store.List(Services, ns).Items.Select(Json.Name).ToList();
+                store.MergePatch(Pods, ns, name, new JsonObject
+                {
+                    ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [LinksAnnotation] = string.Join(",", links) } },
+                    ["spec"] = new JsonObject { ["nodeName"] = "local-node-1" },
+                }, statusOnly: false, Manager);
+                continue;
+            }
+
+            var firstSeen = _firstSeen.GetOrAdd(Json.Uid(pod), _ => Json.Str(pod["status"]?["phase"]) is null ? now : now - TimeSpan.FromDays(1));
+            var status = Compute(pod, firstSeen, now);
+            if (!JsonNode.DeepEquals(status, pod["status"]))
+            {
+                store.Update(Pods, ns, name, new JsonObject { ["status"] = status }, statusOnly: true, Manager);
+            }
+        }
+    }
+
+    private JsonObject Compute(JsonObject pod, DateTimeOffset firstSeen, DateTimeOffset now)
+    {
+        var ns = Json.Namespace(pod)!;
+        var spec = pod["spec"]!.AsObject();
+        var restartPolicy = Json.Str(spec["restartPolicy"]) ?? "Always";
+        var containers = (spec["containers"] as JsonArray ?? []).Select(c => c!.AsObject()).ToList();
+        var initContainers = (spec["initContainers"] as JsonArray ?? []).Select(c => c!.AsObject()).ToList();
+        var slow = faults.ForPod(FaultInjector.PodFaultKind.Slow, pod)?.Delay ?? TimeSpan.Zero;
+        var startAt = firstSeen + timing.PodStart + slow;
+        var readyAt = startAt + timing.PodReady;
+        var podIp = "10.244." + (Math.Abs(Json.Uid(pod).GetHashCode(StringComparison.Ordinal)) % 250).ToString(CultureInfo.InvariantCulture) + "." +
+                    ((Math.Abs(Json.Uid(pod).GetHashCode(StringComparison.Ordinal)) / 250 % 250) + 2).ToString(CultureInfo.InvariantCulture);
+
+        var problem = ImageProblem(initContainers.Concat(containers), now - firstSeen)
+            ?? ConfigProblem(ns, spec, initContainers.Concat(containers));
+        var statuses = new JsonArray();
+        var initStatuses = new JsonArray();
+        string phase;
+        var ready = false;
+        var crash = faults.ForPod(FaultInjector.PodFaultKind.CrashLoop, pod) is not null;
+        var failJob = faults.ForPod(FaultInjector.PodFaultKind.FailJob, pod) is not null;
+
+        if (problem is { } p)
+        {
+            phase = "Pending";
+            foreach (var c in containers)
+            {
+                statuses.Add(Waiting(c, p.Reason, p.Message, 0));
+            }
+        }
+        else if (now < startAt)
+        {
+            phase = "Pending";
+            foreach (var c in containers)
+            {
+                statuses.Add(Waiting(c, "ContainerCreating", null, 0));
+            }
+        }
+        else
+        {
+            var services = Linked(pod);
+            var allRunning = true;
+            var finished = 0;
+            var failed = 0;
+            foreach (var c in containers)
+            {
+                var unresolved = Unresolved(c, services, pod, podIp);
+                if (crash || unresolved is not null)
+                {
+                    var why = unresolved is not null ? $"unresolved $({unresolved.Value.Var}) in env {unresolved.Value.Env}" : "injected crash";
+                    if (restartPolicy == "Never")
+                    {
+                        statuses.Add(Terminated(c, 1, "Error", why, startAt));
+                        failed++;
+                        continue;
+                    }
+
+                    var restarts = 1 + (int)((now - startAt).Ticks / Math.Max(1, timing.CrashRestart.Ticks));
+                    var waiting = Waiting(c, "CrashLoopBackOff", $"back-off restarting failed container {Json.Str(c["name"])}: {why}", restarts);
+                    waiting["lastState"] = new JsonObject { ["terminated"] = TerminatedState(1, "Error", why, startAt) };
+                    statuses.Add(waiting);
+                    allRunning = false;
+                    continue;
+                }
+
+                if (restartPolicy != "Always" && now >= startAt + timing.JobRun)
+                {
+                    var code = failJob ? 1 : 0;
+                    statuses.Add(Terminated(c, code, code == 0 ? "Completed" : "Error", null, startAt));
+                    finished++;
+                    failed += code;
+                    continue;
+                }
+
+                var isReady = now >= readyAt;
+                statuses.Add(Running(c, startAt, isReady));
+                allRunning &= isReady;
+            }
+
+            phase = failed > 0 && restartPolicy != "Always" && finished + failed == containers.Count ? "Failed"
+                : failed > 0 && restartPolicy == "Never" ? "Failed"
+                : finished == containers.Count && containers.Count > 0 ? "Succeeded"
+                : "Running";
+            ready = phase == "Running" && allRunning;
+            foreach (var ic in initContainers.Where(ic => Json.Str(ic["restartPolicy"]) == "Always"))
+            {
+                initStatuses.Add(phase == "Running" ? Running(ic, startAt, now >= readyAt) : Terminated(ic, 0, "Completed", null, startAt));
+            }
+        }
+
+        var status = new JsonObject
+        {
+            ["phase"] = phase,
+            ["conditions"] = new JsonArray(
+                Condition("PodScheduled", true),
+                Condition("Initialized", phase != "Pending" || problem is null),
+                Condition("ContainersReady", ready),
+                Condition("Ready", ready)),
+            ["hostIP"] = "10.0.0.1",
+            ["podIP"] = phase is "Running" or "Succeeded" or "Failed" ? podIp : null,
+            ["startTime"] = Json.Stamp(firstSeen),
+            ["containerStatuses"] = statuses,
+        };
+        if (initStatuses.Count > 0)
+        {
+            status["initContainerStatuses"] = initStatuses;
+        }
+
+        if (status["podIP"] is null)
+        {
+            status.Remove("podIP");
+        }
+
+        return status;
+    }
+
+    private (string Reason, string Message)? ImageProblem(IEnumerable<JsonObject> containers, TimeSpan sinceFirstSeen)
+    {
+        foreach (var c in containers)
+        {
+            var image = Json.Str(c["image"]) ?? string.Empty;
+            if (!images.Exists(image))
+            {
+                var reason = sinceFirstSeen < timing.CrashRestart ? "ErrImagePull" : "ImagePullBackOff";
+                return (reason, $"Back-off pulling image \"{image}\": not found in the image store (container {Json.Str(c["name"])})");
+            }
+        }
+
+        return null;
+    }
+
+    private (string Reason, string Message)? ConfigProblem(string ns, JsonObject spec, IEnumerable<JsonObject> containers)
+    {
+        foreach (var volume in spec["volumes"] as JsonArray ?? [])
+        {
+            if (volume?["configMap"] is JsonObject cm && !(cm["optional"]?.GetValue<bool>() ?? false) && store.Get(ConfigMaps, ns, Json.Str(cm["name"]) ?? string.Empty) is null)
+            {
+                return ("CreateContainerConfigError", $"configmap \"{Json.Str(cm["name"])}\" not found");
+            }
+
+            if (volume?["secret"] is JsonObject secret && !(secret["optional"]?.GetValue<bool>() ?? false) && store.Get(Secrets, ns, Json.Str(secret["secretName"]) ?? string.Empty) is null)
+            {
+                return ("CreateContainerConfigError", $"secret \"{Json.Str(secret["secretName"])}\" not found");
+            }
+        }
+
+        foreach (var c in containers)
+        {
+            foreach (var env in c["env"] as JsonArray ?? [])
+            {
+                foreach (var (kind, type, field) in new[] { ("configMapKeyRef", ConfigMaps, "configmap"), ("secretKeyRef", Secrets, "secret") })
+                {
+                    if (env?["valueFrom"]?[kind] is JsonObject reference && !(reference["optional"]?.GetValue<bool>() ?? false))
+                    {
+                        var obj = store.Get(type, ns, Json.Str(reference["name"]) ?? string.Empty);
+                        if (obj is null)
+                        {
+                            return ("CreateContainerConfigError", $"{field} \"{Json.Str(reference["name"])}\" not found");
+                        }
+
+                        if (obj["data"]?[Json.Str(reference["key"]) ?? string.Empty] is null)
+                        {
+                            return ("CreateContainerConfigError", $"couldn't find key {Json.Str(reference["key"])} in {field} {ns}/{Json.Str(reference["name"])}");
+                        }
+                    }
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private List<JsonObject> Linked(JsonObject pod)
+    {
+        if (pod["spec"]?["enableServiceLinks"]?.GetValue<bool>() == false)
+        {
+            return [];
+        }
+
+        var ns = Json.Namespace(pod)!;
+        var names = (Json.Str(pod["metadata"]?["annotations"]?[LinksAnnotation]) ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries);
+        return [.. names.Select(n => store.Get(Services, ns, n)).OfType<JsonObject>()];
+    }
+
+    /// <summary>The first reference left unresolved after Kubernetes' <c>$(VAR)</c> expansion, if any.</summary>
+    private static (string Env, string Var)? Unresolved(JsonObject container, List<JsonObject> services, JsonObject pod, string podIp)
+    {
+        var vars = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var svc in services)
+        {
+            var prefix = KubeNames.ServiceEnvPrefix(Json.Name(svc));
+            var ip = Json.Str(svc["spec"]?["clusterIP"]) ?? "10.96.0.1";
+            var ports = svc["spec"]?["ports"] as JsonArray ?? [];
+            vars[prefix + "_SERVICE_HOST"] = ip;
+            if (ports.Count > 0)
+            {
+                vars[prefix + "_SERVICE_PORT"] = Json.Int(ports[0]?["port"]).ToString(CultureInfo.InvariantCulture);
+            }
+
+            foreach (var port in ports)
+            {
+                if (Json.Str(port?["name"]) is { Length: > 0 } portName)
+                {
+                    vars[prefix + "_SERVICE_PORT_" + KubeNames.ServiceEnvPrefix(portName)] = Json.Int(port!["port"]).ToString(CultureInfo.InvariantCulture);
+                }
+            }
+        }
+
+        foreach (var env in container["env"] as JsonArray ?? [])
+        {
+            var name = Json.Str(env?["name"]) ?? string.Empty;
+            if (env?["value"] is { } value)
+            {
+                var (expanded, missing) = Expand(value.GetValue<string>(), vars);
+                if (missing is not null)
+                {
+                    return (name, missing);
+                }
+
+                vars[name] = expanded;
+            }
+            else if (env?["valueFrom"]?["fieldRef"]?["fieldPath"] is { } fieldPath)
+            {
+                vars[name] = fieldPath.GetValue<string>() switch
+                {
+                    "metadata.name" => Json.Name(pod),
+                    "metadata.namespace" => Json.Namespace(pod) ?? string.Empty,
+                    "spec.nodeName" => "local-node-1",
+                    "status.podIP" => podIp,
+                    _ => string.Empty,
+                };
+            }
+            else
+            {
+                vars[name] = string.Empty;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Expands <c>$(VAR)</c> as Kubernetes does: known variables are replaced, <c>$$</c> escapes, unknown ones stay.</summary>
+    internal static (string Value, string? Missing) Expand(string value, IReadOnlyDictionary<string, string> vars)
+    {
+        var sb = new StringBuilder(value.Length);
+        string? missing = null;
+        for (var i = 0; i < value.Length; i++)
+        {
+            if (value[i] == '$' && i + 1 < value.Length && value[i + 1] == '$')
+            {
+                sb.Append('$');
+                i++;
+            }
+            else if (value[i] == '$' && i + 1 < value.Length && value[i + 1] == '(' && value.IndexOf(')', i + 2) is var close and > 0)
+            {
+                var name = value[(i + 2)..close];
+                if (vars.TryGetValue(name, out var replacement))
+                {
+                    sb.Append(replacement);
+                }
+                else
+                {
+                    sb.Append(value, i, close - i + 1);
+                    missing ??= name;
+                }
+
+                i = close;
+            }
+            else
+            {
+                sb.Append(value[i]);
+            }
+        }
+
+        return (sb.ToString(), missing);
+    }
+
+    private static JsonObject Condition(string type, bool value) => new() { ["type"] = type, ["status"] = value ? "True" : "False" };
+
+    private static JsonObject Base(JsonObject c, bool ready, int restarts) => new()
+    {
+        ["name"] = Json.Str(c["name"]),
+        ["image"] = Json.Str(c["image"]),
+        ["ready"] = ready,
+        ["restartCount"] = restarts,
+    };
+
+    private static JsonObject Waiting(JsonObject c, string reason, string? message, int restarts)
+    {
+        var s = Base(c, false, restarts);
+        var waiting = new JsonObject { ["reason"] = reason };
+        if (message is not null)
+        {
+            waiting["message"] = message;
+        }
+
+        s["state"] = new JsonObject { ["waiting"] = waiting };
+        return s;
+    }
+
+    private static JsonObject Running(JsonObject c, DateTimeOffset started, bool ready)
+    {
+        var s = Base(c, ready, 0);
+        s["state"] = new JsonObject { ["running"] = new JsonObject { ["startedAt"] = Json.Stamp(started) } };
+        s["started"] = true;
+        return s;
+    }
+
+    private static JsonObject Terminated(JsonObject c, int code, string reason, string? message, DateTimeOffset started)
+    {
+        var s = Base(c, false, 0);
+        s["state"] = new JsonObject { ["terminated"] = TerminatedState(code, reason, message, started) };
+        return s;
+    }
+
+    private static JsonObject TerminatedState(int code, string reason, string? message, DateTimeOffset started)
+    {
+        var t = new JsonObject { ["exitCode"] = code, ["reason"] = reason, ["startedAt"] = Json.Stamp(started), ["finishedAt"] = Json.Stamp(started) };
+        if (message is not null)
+        {
+            t["message"] = message;
+        }
+
+        return t;
+    }
+}

@@ -1,0 +1,85 @@
+using System.Text.Json.Nodes;
+using Capstan.LocalCluster.Store;
+
+namespace Capstan.LocalCluster.Controllers;
+
+/// <summary>Keeps each ReplicaSet's pod count at its replicas and reports ready and available pods.</summary>
+internal sealed class ReplicaSetController(ObjectStore store)
+{
+    private const string Manager = "kube-controller-manager";
+    private static readonly ResourceType ReplicaSets = ResourceTypes.ByKind("ReplicaSet")!;
+    private static readonly ResourceType Pods = ResourceTypes.ByKind("Pod")!;
+
+    public void Reconcile()
+    {
+        var allPods = store.List(Pods, null).Items;
+        foreach (var rs in store.List(ReplicaSets, null).Items)
+        {
+            if (Json.Deleting(rs))
+            {
+                continue;
+            }
+
+            var ns = Json.Namespace(rs)!;
+            var uid = Json.Uid(rs);
+            var pods = allPods.Where(p => Json.Namespace(p) == ns && Json.OwnedBy(p, uid) && !Json.Deleting(p)).ToList();
+            var desired = Json.Int(rs["spec"]?["replicas"], 1);
+            if (pods.Count < desired)
+            {
+                for (var i = pods.Count; i < desired; i++)
+                {
+                    var template = rs["spec"]?["template"] as JsonObject ?? [];
+                    var pod = new JsonObject
+                    {
+                        ["apiVersion"] = "v1",
+                        ["kind"] = "Pod",
+                        ["metadata"] = new JsonObject
+                        {
+                            ["name"] = $"{Json.Name(rs)}-{Json.Suffix()}",
+                            ["namespace"] = ns,
+                            ["labels"] = template["metadata"]?["labels"]?.DeepClone(),
+                            ["annotations"] = template["metadata"]?["annotations"]?.DeepClone(),
+                            ["ownerReferences"] = new JsonArray(Json.OwnerReference(rs)),
+                        },
+                        ["spec"] = template["spec"]?.DeepClone(),
+                    };
+                    try
+                    {
+                        store.Create(Pods, ns, pod, Manager);
+                    }
+                    catch (ApiError)
+                    {
+                        // The namespace is going away, or a name collided: the next pass tries again.
+                    }
+                }
+            }
+            else if (pods.Count > desired)
+            {
+                // Not-ready pods go first, then the newest.
+                foreach (var pod in pods.OrderBy(Ready).ThenByDescending(p => Json.Str(p["metadata"]?["creationTimestamp"]), StringComparer.Ordinal).Take(pods.Count - desired))
+                {
+                    store.Remove(Pods, ns, Json.Name(pod));
+                }
+            }
+
+            var current = store.List(Pods, ns, filter: p => Json.OwnedBy(p, uid)).Items;
+            var ready = current.Count(p => Ready(p) == 1);
+            var status = new JsonObject
+            {
+                ["replicas"] = current.Count,
+                ["fullyLabeledReplicas"] = current.Count,
+                ["readyReplicas"] = ready,
+                ["availableReplicas"] = ready,
+                ["observedGeneration"] = Json.Generation(rs),
+            };
+            if (!JsonNode.DeepEquals(status, rs["status"]))
+            {
+                store.Update(ReplicaSets, ns, Json.Name(rs), new JsonObject { ["status"] = status }, statusOnly: true, Manager);
+            }
+        }
+    }
+
+    /// <summary>1 when the pod is ready, else 0.</summary>
+    public static int Ready(JsonObject pod) =>
+        Json.Str(Json.Condition(pod["status"] as JsonObject, "Ready")?["status"]) == "True" ? 1 : 0;
+}

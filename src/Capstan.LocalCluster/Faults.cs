@@ -1,0 +1,143 @@
+using System.Text.Json.Nodes;
+using Capstan.LocalCluster.Store;
+
+namespace Capstan.LocalCluster;
+
+/// <summary>
+/// Faults injected through <c>/capstan/faults</c>: HTTP errors or hangs for the next N requests, pods of a selector
+/// that crash-loop, Job pods that fail, and pods that start slowly.
+/// </summary>
+public sealed class FaultInjector
+{
+    private readonly Lock _lock = new();
+    private readonly List<HttpFault> _http = [];
+    private readonly List<PodFault> _pods = [];
+
+    /// <summary>An HTTP fault: answer <see cref="Status"/> (or hang for <see cref="Hang"/>) to the next <see cref="Count"/> requests.</summary>
+    public sealed record HttpFault(int Status, int Count, TimeSpan Hang, int? RetryAfterSeconds, string? PathContains)
+    {
+        /// <summary>How many requests are still to be hit.</summary>
+        public int Remaining { get; set; } = Count;
+    }
+
+    /// <summary>What happens to pods matching a selector.</summary>
+    public enum PodFaultKind
+    {
+        /// <summary>Containers crash at start and back off.</summary>
+        CrashLoop,
+
+        /// <summary>Job pods exit non-zero.</summary>
+        FailJob,
+
+        /// <summary>Pods take <see cref="PodFault.Delay"/> longer to become ready.</summary>
+        Slow,
+    }
+
+    /// <summary>A pod fault.</summary>
+    public sealed record PodFault(PodFaultKind Kind, string? Namespace, LabelQuery Selector, string SelectorText, TimeSpan Delay);
+
+    /// <summary>Takes the HTTP fault for the next request to <paramref name="path"/>, if any.</summary>
+    public HttpFault? NextHttpFault(string path)
+    {
+        lock (_lock)
+        {
+            var fault = _http.FirstOrDefault(f => f.Remaining > 0 && (f.PathContains is null || path.Contains(f.PathContains, StringComparison.Ordinal)));
+            if (fault is not null)
+            {
+                fault.Remaining--;
+            }
+
+            return fault;
+        }
+    }
+
+    /// <summary>The pod fault of a kind that matches a pod, if any.</summary>
+    public PodFault? ForPod(PodFaultKind kind, JsonObject pod)
+    {
+        lock (_lock)
+        {
+            var ns = pod["metadata"]?["namespace"]?.GetValue<string>();
+            return _pods.FirstOrDefault(f => f.Kind == kind && (f.Namespace is null || f.Namespace == ns) && f.Selector.Matches(pod));
+        }
+    }
+
+    /// <summary>Adds an HTTP fault.</summary>
+    public void Add(HttpFault fault)
+    {
+        lock (_lock)
+        {
+            _http.Add(fault);
+        }
+    }
+
+    /// <summary>Adds a pod fault.</summary>
+    public void Add(PodFault fault)
+    {
+        lock (_lock)
+        {
+            _pods.Add(fault);
+        }
+    }
+
+    /// <summary>Removes every fault.</summary>
+    public void Clear()
+    {
+        lock (_lock)
+        {
+            _http.Clear();
+            _pods.Clear();
+        }
+    }
+
+    /// <summary>The active faults as JSON.</summary>
+    public JsonObject Describe()
+    {
+        lock (_lock)
+        {
+            return new JsonObject
+            {
+                ["http"] = new JsonArray([.. _http.Where(f => f.Remaining > 0).Select(f => (JsonNode)new JsonObject
+                {
+                    ["status"] = f.Status,
+                    ["remaining"] = f.Remaining,
+                    ["hangSeconds"] = f.Hang.TotalSeconds,
+                    ["path"] = f.PathContains,
+                })]),
+                ["pods"] = new JsonArray([.. _pods.Select(f => (JsonNode)new JsonObject
+                {
+                    ["type"] = f.Kind.ToString(),
+                    ["namespace"] = f.Namespace,
+                    ["selector"] = f.SelectorText,
+                    ["delaySeconds"] = f.Delay.TotalSeconds,
+                })]),
+            };
+        }
+    }
+
+    /// <summary>
+    /// Adds a fault from its JSON: <c>{"type":"http","status":500,"count":3}</c>, <c>{"type":"hang","seconds":30,"count":1}</c>,
+    /// <c>{"type":"crashloop"|"fail-jobs"|"slow","namespace":"mw-web","selector":"release=canary","seconds":30}</c>.
+    /// </summary>
+    public void Add(JsonObject spec)
+    {
+        var type = spec["type"]?.GetValue<string>();
+        var count = (int?)JsonNumber.Long(spec["count"]) ?? 1;
+        var path = spec["path"]?.GetValue<string>();
+        switch (type)
+        {
+            case "http":
+                Add(new HttpFault((int?)JsonNumber.Long(spec["status"]) ?? 500, count, TimeSpan.Zero, (int?)JsonNumber.Long(spec["retryAfter"]), path));
+                break;
+            case "hang":
+                Add(new HttpFault(0, count, TimeSpan.FromSeconds(JsonNumber.Double(spec["seconds"]) ?? 30), null, path));
+                break;
+            case "crashloop" or "fail-jobs" or "slow":
+                var selector = spec["selector"]?.GetValue<string>() ?? string.Empty;
+                var kind = type switch { "crashloop" => PodFaultKind.CrashLoop, "fail-jobs" => PodFaultKind.FailJob, _ => PodFaultKind.Slow };
+                Add(new PodFault(kind, spec["namespace"]?.GetValue<string>(), LabelQuery.Parse(selector), selector, TimeSpan.FromSeconds(JsonNumber.Double(spec["seconds"]) ?? 0)));
+                break;
+            default:
+                throw ApiError.BadRequest("fault type must be one of http, hang, crashloop, fail-jobs, slow");
+        }
+    }
+}

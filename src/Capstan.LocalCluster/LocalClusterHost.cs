@@ -1,0 +1,143 @@
+using System.Text.Json.Nodes;
+using Capstan.Core.Diagnostics;
+
+namespace Capstan.LocalCluster;
+
+/// <summary>
+/// A connection to the local cluster of one datacenter (<c>local://eqiad</c>): either the server that
+/// <c>capstan local serve</c> runs (found through its lock and URL files), or a server hosted in this process for its
+/// duration. Only the process holding the directory's lock ever writes the directory.
+/// </summary>
+public sealed class LocalClusterHost : IAsyncDisposable
+{
+    private const string LockFile = "cluster.lock";
+    private const string ServerFile = "server.json";
+
+    private readonly FileStream? _lock;
+
+    private LocalClusterHost(Uri url, LocalClusterServer? server, FileStream? lockStream, string directory)
+    {
+        Url = url;
+        Server = server;
+        _lock = lockStream;
+        Directory = directory;
+    }
+
+    /// <summary>The API server's URL.</summary>
+    public Uri Url { get; }
+
+    /// <summary>The server when this process hosts it; null when another process does.</summary>
+    public LocalClusterServer? Server { get; }
+
+    /// <summary>The cluster's data directory.</summary>
+    public string Directory { get; }
+
+    /// <summary>The data directory of a datacenter's local cluster in a repo.</summary>
+    public static string DirectoryFor(string repoRoot, string dc) => Path.Combine(repoRoot, ".capstan", "clusters", dc);
+
+    /// <summary>
+    /// Connects to the running server of the directory, or starts one in this process when none runs. With
+    /// <paramref name="requireOwnServer"/> (for <c>local serve</c>) a running server is an error instead.
+    /// </summary>
+    public static async Task<LocalClusterHost> OpenAsync(string directory, LocalClusterOptions options, bool requireOwnServer, CancellationToken cancellationToken)
+    {
+        System.IO.Directory.CreateDirectory(directory);
+        var lockPath = Path.Combine(directory, LockFile);
+        FileStream? lockStream = null;
+        try
+        {
+            lockStream = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            var running = RunningServer(directory);
+            if (requireOwnServer || running is null)
+            {
+                throw new UserInputException(running is null
+                    ? $"the local cluster in {directory} is locked by another process"
+                    : $"a local cluster server already runs for {directory} at {running} (pid {ReadServer(directory)?["pid"]})");
+            }
+
+            return new LocalClusterHost(running, null, null, directory);
+        }
+
+        try
+        {
+            var server = await LocalClusterServer.StartAsync(options with { DataDirectory = directory }, cancellationToken);
+            await File.WriteAllTextAsync(Path.Combine(directory, ServerFile), new JsonObject
+            {
+                ["url"] = server.Url.ToString(),
+                ["pid"] = Environment.ProcessId,
+            }.ToJsonString(), cancellationToken);
+            return new LocalClusterHost(server.Url, server, lockStream, directory);
+        }
+        catch
+        {
+            await lockStream.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Deletes a local cluster's data; refuses while a server runs for it.</summary>
+    public static void Reset(string directory)
+    {
+        if (!System.IO.Directory.Exists(directory))
+        {
+            return;
+        }
+
+        try
+        {
+            using (new FileStream(Path.Combine(directory, LockFile), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+            {
+            }
+        }
+        catch (IOException)
+        {
+            throw new UserInputException($"the local cluster in {directory} is in use (a 'capstan local serve' runs for it); stop it first");
+        }
+
+        System.IO.Directory.Delete(directory, recursive: true);
+    }
+
+    private static Uri? RunningServer(string directory) =>
+        ReadServer(directory)?["url"]?.GetValue<string>() is { } url && Uri.TryCreate(url, UriKind.Absolute, out var uri) ? uri : null;
+
+    private static JsonObject? ReadServer(string directory)
+    {
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(Path.Combine(directory, ServerFile))) as JsonObject;
+        }
+        catch (Exception ex) when (ex is IOException or System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A kubeconfig for the server, for kubectl and other clients.</summary>
+    public string Kubeconfig(string name) => Capstan.Core.Yaml.YamlEmitter.Emit(new JsonObject
+    {
+        ["apiVersion"] = "v1",
+        ["kind"] = "Config",
+        ["clusters"] = new JsonArray(new JsonObject { ["name"] = name, ["cluster"] = new JsonObject { ["server"] = Url.ToString().TrimEnd('/') } }),
+        ["users"] = new JsonArray(new JsonObject { ["name"] = name, ["user"] = new JsonObject() }),
+        ["contexts"] = new JsonArray(new JsonObject { ["name"] = name, ["context"] = new JsonObject { ["cluster"] = name, ["user"] = name } }),
+        ["current-context"] = name,
+    });
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        if (Server is not null)
+        {
+            await Server.DisposeAsync();
+            File.Delete(Path.Combine(Directory, ServerFile));
+        }
+
+        if (_lock is not null)
+        {
+            await _lock.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,218 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Capstan.LocalCluster.Api;
+using Capstan.LocalCluster.Controllers;
+using Capstan.LocalCluster.Store;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Capstan.LocalCluster;
+
+/// <summary>Where and how a local cluster runs.</summary>
+public sealed record LocalClusterOptions
+{
+    /// <summary>The directory holding the cluster's objects between runs; null keeps everything in memory.</summary>
+    public string? DataDirectory { get; init; }
+
+    /// <summary>The loopback port; 0 picks a free one.</summary>
+    public int Port { get; init; }
+
+    /// <summary>How long simulated things take.</summary>
+    public SimulationTiming Timing { get; init; } = SimulationTiming.Instant;
+
+    /// <summary>The clock controllers decide by (schedules, readiness delays, progress deadlines).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>Where the server reports its own errors (controller failures); null drops them.</summary>
+    public Action<string>? Log { get; init; }
+}
+
+/// <summary>
+/// An embedded Kubernetes API server on 127.0.0.1 with simulated controllers. It serves the resources Capstan uses
+/// over real HTTP, so the same client code talks to it and to a real cluster.
+/// </summary>
+public sealed class LocalClusterServer : IAsyncDisposable
+{
+    private const string SnapshotFile = "objects.json";
+
+    private readonly LocalClusterOptions _options;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private WebApplication? _app;
+    private Task? _controllerLoop;
+    private Task? _persistLoop;
+    private int _dirty;
+
+    private LocalClusterServer(LocalClusterOptions options)
+    {
+        _options = options;
+        Store = new ObjectStore(options.Time);
+        Faults = new FaultInjector();
+        Images = new ImageCatalog();
+    }
+
+    /// <summary>The objects.</summary>
+    public ObjectStore Store { get; }
+
+    /// <summary>The fault injector (also reachable at <c>/capstan/faults</c>).</summary>
+    public FaultInjector Faults { get; }
+
+    /// <summary>The pullable images (also at <c>/capstan/images</c>).</summary>
+    public ImageCatalog Images { get; }
+
+    /// <summary>The server's URL, <c>http://127.0.0.1:PORT</c>.</summary>
+    public Uri Url { get; private set; } = new("http://127.0.0.1");
+
+    /// <summary>Starts a server; loads the data directory's objects when it has any.</summary>
+    public static async Task<LocalClusterServer> StartAsync(LocalClusterOptions options, CancellationToken cancellationToken)
+    {
+        var server = new LocalClusterServer(options);
+        await server.StartCoreAsync(cancellationToken);
+        return server;
+    }
+
+    /// <summary>Runs every controller once, now (tests use it with a manual clock).</summary>
+    public void RunControllers()
+    {
+        lock (_stop)
+        {
+            var time = _options.Time;
+            new GarbageCollector(Store).Reconcile();
+            _deployments.Reconcile();
+            new ReplicaSetController(Store).Reconcile();
+            _kubelet.Reconcile();
+            new JobController(Store, time).Reconcile();
+            new CronJobController(Store, time).Reconcile();
+        }
+    }
+
+    private DeploymentController _deployments = null!;
+    private Kubelet _kubelet = null!;
+
+    private async Task StartCoreAsync(CancellationToken cancellationToken)
+    {
+        _deployments = new DeploymentController(Store, _options.Time);
+        _kubelet = new Kubelet(Store, Faults, Images, _options.Timing, _options.Time);
+        if (_options.DataDirectory is { } dir && File.Exists(Path.Combine(dir, SnapshotFile)))
+        {
+            Store.Restore(JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(dir, SnapshotFile), cancellationToken))!.AsObject());
+        }
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(IPAddress.Loopback, _options.Port, o => o.Protocols = HttpProtocols.Http1);
+            k.Limits.MaxRequestBodySize = 16 * 1024 * 1024;
+        });
+        builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
+        var app = builder.Build();
+        var handler = new ApiHandler(Store, Faults, Images, _options.Timing, () => Url.Authority);
+        app.Run(handler.HandleAsync);
+        await app.StartAsync(cancellationToken);
+        _app = app;
+        var address = app.Urls.First();
+        Url = new Uri(address.Replace("[::1]", "127.0.0.1", StringComparison.Ordinal));
+
+        Store.Changed += () =>
+        {
+            Interlocked.Exchange(ref _dirty, 1);
+            if (_wake.CurrentCount == 0)
+            {
+                _wake.Release();
+            }
+        };
+        _controllerLoop = Task.Run(ControllerLoopAsync, CancellationToken.None);
+        _persistLoop = Task.Run(PersistLoopAsync, CancellationToken.None);
+    }
+
+    private async Task ControllerLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                await _wake.WaitAsync(_options.Timing.Tick, _stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            try
+            {
+                RunControllers();
+            }
+            catch (ApiError)
+            {
+                // A controller raced a user's write; the next pass sees the new state.
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or NullReferenceException or FormatException or KeyNotFoundException or ArgumentException)
+            {
+                // A controller bug must not stop the others; report it where the server's owner sees it.
+                _options.Log?.Invoke($"controller error: {ex}");
+            }
+        }
+    }
+
+    private async Task PersistLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200), _stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+
+            await FlushAsync();
+        }
+    }
+
+    /// <summary>Writes the objects to the data directory now, if anything changed.</summary>
+    public async Task FlushAsync()
+    {
+        if (_options.DataDirectory is not { } dir || Interlocked.Exchange(ref _dirty, 0) == 0)
+        {
+            return;
+        }
+
+        Directory.CreateDirectory(dir);
+        var path = Path.Combine(dir, SnapshotFile);
+        var temp = path + ".tmp";
+        await File.WriteAllTextAsync(temp, Store.Snapshot().ToJsonString());
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        if (_controllerLoop is not null)
+        {
+            await _controllerLoop;
+        }
+
+        if (_persistLoop is not null)
+        {
+            await _persistLoop;
+        }
+
+        Interlocked.Exchange(ref _dirty, 1);
+        await FlushAsync();
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+
+        _stop.Dispose();
+        _wake.Dispose();
+    }
+}

@@ -1,0 +1,36 @@
+namespace Capstan.LocalCluster;
+
+/// <summary>How long simulated things take. <see cref="Instant"/> for tests, <see cref="Realistic"/> for demos.</summary>
+public sealed record SimulationTiming
+{
+    /// <summary>Everything happens at the next controller pass.</summary>
+    public static SimulationTiming Instant { get; } = new();
+
+    /// <summary>Seconds, as on a small real cluster.</summary>
+    public static SimulationTiming Realistic { get; } = new()
+    {
+        PodStart = TimeSpan.FromSeconds(1.5),
+        PodReady = TimeSpan.FromSeconds(1),
+        JobRun = TimeSpan.FromSeconds(3),
+        CrashRestart = TimeSpan.FromSeconds(5),
+        Tick = TimeSpan.FromMilliseconds(200),
+    };
+
+    /// <summary>From pod creation to its containers running.</summary>
+    public TimeSpan PodStart { get; init; } = TimeSpan.Zero;
+
+    /// <summary>From running to ready.</summary>
+    public TimeSpan PodReady { get; init; } = TimeSpan.Zero;
+
+    /// <summary>How long a Job's pod runs before it exits.</summary>
+    public TimeSpan JobRun { get; init; } = TimeSpan.Zero;
+
+    /// <summary>Between restarts of a crash-looping container.</summary>
+    public TimeSpan CrashRestart { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often controllers run when nothing wakes them.</summary>
+    public TimeSpan Tick { get; init; } = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>How often a watch that asked for bookmarks gets one.</summary>
+    public TimeSpan Bookmark { get; init; } = TimeSpan.FromSeconds(5);
+}

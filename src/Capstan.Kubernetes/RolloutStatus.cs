@@ -1,0 +1,89 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+
+namespace Capstan.Kubernetes;
+
+/// <summary>
+/// A Deployment's rollout as <c>kubectl rollout status</c> judges it: done when the controller observed the newest
+/// generation and every replica of the newest ReplicaSet is updated and available, failed when the Progressing
+/// condition says ProgressDeadlineExceeded. <see cref="PodProblem"/> names the first pod-level reason.
+/// </summary>
+public sealed record RolloutStatus(
+    bool Done,
+    bool Failed,
+    int Desired,
+    int Updated,
+    int Available,
+    string? NewReplicaSet,
+    string Message,
+    string? PodProblem)
+{
+    internal static RolloutStatus From(JsonObject deployment, IReadOnlyList<JsonObject> replicaSets, IReadOnlyList<JsonObject> pods)
+    {
+        var spec = deployment["spec"] as JsonObject;
+        var status = deployment["status"] as JsonObject;
+        var desired = Number(spec?["replicas"], 1);
+        var generation = Number(deployment["metadata"]?["generation"], 0);
+        var observed = Number(status?["observedGeneration"], 0);
+        var revision = deployment["metadata"]?["annotations"]?["deployment.kubernetes.io/revision"]?.GetValue<string>();
+        var newSet = replicaSets.FirstOrDefault(rs => rs["metadata"]?["annotations"]?["deployment.kubernetes.io/revision"]?.GetValue<string>() == revision);
+        var newSetName = newSet?["metadata"]?["name"]?.GetValue<string>();
+        var newAvailable = Number(newSet?["status"]?["availableReplicas"], 0);
+        var updated = Number(status?["updatedReplicas"], 0);
+        var total = Number(status?["replicas"], 0);
+        var progressing = (status?["conditions"] as JsonArray ?? []).FirstOrDefault(c => c?["type"]?.GetValue<string>() == "Progressing");
+        var failed = progressing?["reason"]?.GetValue<string>() == "ProgressDeadlineExceeded";
+        var problem = PodProblemOf(newSet, pods);
+        var done = observed >= generation && newSet is not null && updated >= desired && newAvailable >= desired && total == updated;
+        var name = deployment["metadata"]?["name"]?.GetValue<string>();
+        var message = done
+            ? $"deployment \"{name}\" successfully rolled out"
+            : failed
+                ? $"deployment \"{name}\" exceeded its progress deadline" + (problem is null ? string.Empty : $": {problem}")
+                : $"waiting for deployment \"{name}\" rollout: {newAvailable} of {desired} new replicas available";
+        return new RolloutStatus(done, failed, desired, updated, newAvailable, newSetName, message, problem);
+    }
+
+    private static string? PodProblemOf(JsonObject? newSet, IReadOnlyList<JsonObject> pods)
+    {
+        var uid = newSet?["metadata"]?["uid"]?.GetValue<string>();
+        foreach (var pod in pods.Where(p => (p["metadata"]?["ownerReferences"] as JsonArray ?? []).Any(r => r?["uid"]?.GetValue<string>() == uid)))
+        {
+            foreach (var container in (pod["status"]?["containerStatuses"] as JsonArray ?? []).Concat(pod["status"]?["initContainerStatuses"] as JsonArray ?? []))
+            {
+                if (container?["state"]?["waiting"] is JsonObject waiting && waiting["reason"]?.GetValue<string>() is { } reason && reason is not ("ContainerCreating" or "PodInitializing"))
+                {
+                    var message = waiting["message"]?.GetValue<string>();
+                    return $"{reason} on {container["name"]?.GetValue<string>()}" + (message is null ? string.Empty : $": {message}");
+                }
+
+                if (container?["state"]?["terminated"] is JsonObject terminated && Number(terminated["exitCode"], 0) != 0)
+                {
+                    return $"{container["name"]?.GetValue<string>()} exited with code {Number(terminated["exitCode"], 0).ToString(CultureInfo.InvariantCulture)}";
+                }
+            }
+        }
+
+        return null;
+    }
+
+    internal static int Number(JsonNode? node, int fallback)
+    {
+        if (node is not JsonValue value)
+        {
+            return fallback;
+        }
+
+        if (value.TryGetValue<int>(out var i))
+        {
+            return i;
+        }
+
+        if (value.TryGetValue<long>(out var l))
+        {
+            return (int)l;
+        }
+
+        return value.TryGetValue<string>(out var s) && int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) ? parsed : fallback;
+    }
+}

@@ -1,0 +1,78 @@
+using System.Text.Json.Nodes;
+using Capstan.LocalCluster;
+
+namespace Capstan.Kubernetes.Tests;
+
+/// <summary>A clock tests move by hand.</summary>
+public sealed class ManualClock(DateTimeOffset start) : TimeProvider
+{
+    private DateTimeOffset _now = start;
+
+    public override DateTimeOffset GetUtcNow() => _now;
+
+    public void Advance(TimeSpan by) => _now += by;
+}
+
+/// <summary>A local cluster on a free loopback port and a client for it, per test.</summary>
+public sealed class Cluster : IAsyncDisposable
+{
+    private Cluster(LocalClusterServer server, KubeClient client)
+    {
+        Server = server;
+        Client = client;
+    }
+
+    public LocalClusterServer Server { get; }
+
+    public KubeClient Client { get; }
+
+    public static async Task<Cluster> StartAsync(LocalClusterOptions? options = null, KubeClientOptions? clientOptions = null)
+    {
+        var server = await LocalClusterServer.StartAsync(options ?? new LocalClusterOptions(), default);
+        return new Cluster(server, new KubeClient(new ClusterConnection(server.Url), clientOptions ?? new KubeClientOptions { Backoff = TimeSpan.FromMilliseconds(10) }));
+    }
+
+    public async Task<JsonObject> ApplyAsync(string yamlOrJson, bool force = false)
+    {
+        var obj = Yaml(yamlOrJson);
+        return await Client.ApplyAsync(obj, force, dryRun: false, default);
+    }
+
+    public async Task NamespaceAsync(string name) =>
+        await Client.ApplyAsync(new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Namespace", ["metadata"] = new JsonObject { ["name"] = name } }, false, false, default);
+
+    public static JsonObject Yaml(string text)
+    {
+        var diagnostics = new Core.Diagnostics.DiagnosticBag();
+        var node = Core.Yaml.YamlReader.ReadSingle(text, "test.yaml", diagnostics);
+        Assert.False(diagnostics.HasErrors, string.Join("\n", diagnostics.Items));
+        return (JsonObject)Core.Yaml.ValueNodeJson.ToJson(node!)!;
+    }
+
+    /// <summary>Polls until the condition holds (controllers run in the background), failing after a bound.</summary>
+    public static async Task<T> EventuallyAsync<T>(Func<Task<T?>> probe, string what, int seconds = 15)
+        where T : class
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (true)
+        {
+            if (await probe() is { } value)
+            {
+                return value;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"timed out waiting for {what}");
+            }
+
+            await Task.Delay(25);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Client.DisposeAsync();
+        await Server.DisposeAsync();
+    }
+}

@@ -101,6 +101,16 @@ public sealed class LocalClusterServer : IAsyncDisposable
             Store.Restore(JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(dir, SnapshotFile), cancellationToken))!.AsObject());
         }
 
+        // A fresh cluster has the namespaces every real cluster has.
+        var namespaces = ResourceTypes.ByKind("Namespace")!;
+        foreach (var name in new[] { "default", "kube-system", "kube-public" })
+        {
+            if (Store.Get(namespaces, null, name) is null)
+            {
+                Store.Create(namespaces, null, new JsonObject { ["metadata"] = new JsonObject { ["name"] = name } }, "kube-apiserver");
+            }
+        }
+
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>

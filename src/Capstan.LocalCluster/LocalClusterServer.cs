@@ -26,6 +26,9 @@ public sealed record LocalClusterOptions
     /// <summary>The clock controllers decide by (schedules, readiness delays, progress deadlines).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>Serve HTTPS with this certificate instead of plain HTTP on loopback.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? TlsCertificate { get; init; }
+
     /// <summary>Where the server reports its own errors (controller failures); null drops them.</summary>
     public Action<string>? Log { get; init; }
 }
@@ -115,7 +118,14 @@ public sealed class LocalClusterServer : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Listen(IPAddress.Loopback, _options.Port, o => o.Protocols = HttpProtocols.Http1);
+            k.Listen(IPAddress.Loopback, _options.Port, o =>
+            {
+                o.Protocols = HttpProtocols.Http1;
+                if (_options.TlsCertificate is { } certificate)
+                {
+                    o.UseHttps(certificate);
+                }
+            });
             k.Limits.MaxRequestBodySize = 16 * 1024 * 1024;
         });
         builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
@@ -125,7 +135,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         await app.StartAsync(cancellationToken);
         _app = app;
         var address = app.Urls.First();
-        Url = new Uri(address.Replace("[::1]", "127.0.0.1", StringComparison.Ordinal));
+        Url = new Uri(address.Replace("[::1]", "127.0.0.1", StringComparison.Ordinal).Replace("://127.0.0.1", _options.TlsCertificate is null ? "://127.0.0.1" : "://localhost", StringComparison.Ordinal));
 
         Store.Changed += () =>
         {

@@ -4,6 +4,7 @@ return args.Length == 0 ? Usage() : args[0] switch
 {
     "render" => RenderBenchmark.Run(args[1..]),
     "state" => await StateBenchmark.RunAsync(args[1..]),
+    "api" => await ApiBenchmark.RunAsync(args[1..]),
     _ => Usage(),
 };
 
@@ -11,5 +12,6 @@ static int Usage()
 {
     Console.Error.WriteLine("usage: capstan-bench render [--repo DIR] [--iterations N] [--helm PATH --chart DIR]");
     Console.Error.WriteLine("       capstan-bench state [--repo DIR] [--iterations N]");
+    Console.Error.WriteLine("       capstan-bench api [--objects N] [--parallel N]");
     return 2;
 }

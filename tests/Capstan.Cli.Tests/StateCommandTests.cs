@@ -173,3 +173,70 @@ public sealed class EtcdStateCommandTests : IAsyncLifetime
         Assert.Equal("bob", doc.RootElement.GetProperty("updated").GetProperty("actor").GetString());
     }
 }
+
+/// <summary><c>capstan local serve</c> and <c>local reset</c> on a copy of the example farm.</summary>
+public sealed class LocalCommandTests : IDisposable
+{
+    private readonly TempDir _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private string Repo()
+    {
+        var repo = Path.Combine(_temp.Path, "farm");
+        foreach (var file in Directory.EnumerateFiles(CliRunner.ExampleFarm, "*", SearchOption.AllDirectories).Where(f => !f.Contains(".capstan", StringComparison.Ordinal)))
+        {
+            var target = Path.Combine(repo, Path.GetRelativePath(CliRunner.ExampleFarm, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+
+        return repo;
+    }
+
+    [Fact]
+    public async Task Serve_runs_until_interrupted_writes_a_kubeconfig_and_keeps_objects()
+    {
+        var repo = Repo();
+        var kubeconfig = Path.Combine(_temp.Path, "kubeconfig");
+        using var cts = new CancellationTokenSource();
+        var (running, output) = CliRunner.Start(cts.Token, "local", "serve", "--dc", "eqiad", "--repo", repo, "--kubeconfig", kubeconfig);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!output().Contains("http://127.0.0.1:", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "serve printed no URL");
+            await Task.Delay(50);
+        }
+
+        var url = new Uri(output().Trim());
+        var connection = Capstan.Kubernetes.KubeConfig.LoadFiles([kubeconfig]).Resolve();
+        Assert.Equal(url, connection.Server);
+        await using (var client = new Capstan.Kubernetes.KubeClient(connection))
+        {
+            await client.ApplyAsync(new System.Text.Json.Nodes.JsonObject { ["apiVersion"] = "v1", ["kind"] = "Namespace", ["metadata"] = new System.Text.Json.Nodes.JsonObject { ["name"] = "mw-web" } }, false, false, default);
+        }
+
+        // While it runs, the cluster cannot be reset or served twice.
+        Assert.Equal(2, CliRunner.Run("local", "reset", "--dc", "eqiad", "--repo", repo).ExitCode);
+        var twice = CliRunner.Run("local", "serve", "--dc", "eqiad", "--repo", repo);
+        Assert.Equal(2, twice.ExitCode);
+        Assert.Contains("already runs", twice.Err, StringComparison.Ordinal);
+
+        await cts.CancelAsync();
+        Assert.Equal(0, await running);
+        var saved = File.ReadAllText(Path.Combine(repo, ".capstan", "clusters", "eqiad", "objects.json"));
+        Assert.Contains("\"mw-web\"", saved, StringComparison.Ordinal);
+
+        var reset = CliRunner.Run("local", "reset", "--dc", "eqiad", "--repo", repo);
+        Assert.Equal(0, reset.ExitCode);
+        Assert.False(Directory.Exists(Path.Combine(repo, ".capstan", "clusters", "eqiad")));
+    }
+
+    [Fact]
+    public void Serve_refuses_an_unknown_datacenter()
+    {
+        var result = CliRunner.Run("local", "serve", "--dc", "ulsfo", "--repo", "examples/wikifarm");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal("capstan: error: unknown datacenter 'ulsfo' (allowed: eqiad, codfw)\n", result.Err);
+    }
+}

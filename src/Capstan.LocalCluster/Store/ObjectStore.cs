@@ -368,14 +368,19 @@ public sealed class ObjectStore
         Changed?.Invoke();
     }
 
-    /// <summary>Every object with its type (for the garbage collector and persistence).</summary>
+    /// <summary>
+    /// Every object with its type, not copied: stored objects are replaced on every write, never changed in place, so
+    /// readers may share them as long as they do not modify them (the garbage collector only reads).
+    /// </summary>
     internal List<(ResourceType Type, JsonObject Object)> All()
     {
         lock (_lock)
         {
-            return [.. _objects.Select(kv => (ResourceTypes.All.First(t => TypeKey(t) == kv.Key.Type), (JsonObject)kv.Value.DeepClone()))];
+            return [.. _objects.Select(kv => (TypesByKey[kv.Key.Type], kv.Value))];
         }
     }
+
+    private static readonly Dictionary<string, ResourceType> TypesByKey = ResourceTypes.All.ToDictionary(TypeKey, StringComparer.Ordinal);
 
     /// <summary>
     /// Subscribes to changes of a type from <paramref name="fromResourceVersion"/> on (0: the current objects as ADDED

@@ -26,6 +26,8 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
             new StateCommand(console, error, env).Build(),
             new MaintenanceCommand(console, env).Build(),
             new LocalCommand(console, error, env).Build(),
+            new DeployCommand(console, error, env).Build(),
+            new DeployCommand(console, error, env).BuildBootstrap(),
         };
 
         var parse = root.Parse(args);
@@ -75,6 +77,16 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
         {
             error.WriteLine($"capstan: error: {ex.Message}");
             return ExitCodes.Conflict;
+        }
+        catch (Capstan.Kubernetes.KubeUnavailableException ex)
+        {
+            error.WriteLine($"capstan: error: {ex.Message}");
+            return ExitCodes.Failure;
+        }
+        catch (Capstan.Kubernetes.KubeApiException ex)
+        {
+            error.WriteLine($"capstan: error: the cluster refused: {ex.Message}");
+            return ExitCodes.Failure;
         }
         catch (StateStoreException ex)
         {

@@ -3,6 +3,12 @@ namespace Capstan.Cli;
 /// <summary>The process environment a command sees: working directory and variables. Injected so tests run in parallel.</summary>
 public sealed record CliEnvironment(string CurrentDirectory, IReadOnlyDictionary<string, string> Variables)
 {
+    /// <summary>True when a person can answer questions (stdin and stdout are terminals).</summary>
+    public bool Interactive { get; init; }
+
+    /// <summary>Where answers to questions come from.</summary>
+    public TextReader Input { get; init; } = TextReader.Null;
+
     /// <summary>The real process environment.</summary>
     public static CliEnvironment FromProcess()
     {
@@ -12,7 +18,11 @@ public sealed record CliEnvironment(string CurrentDirectory, IReadOnlyDictionary
             variables[(string)entry.Key] = (string?)entry.Value ?? string.Empty;
         }
 
-        return new CliEnvironment(Directory.GetCurrentDirectory(), variables);
+        return new CliEnvironment(Directory.GetCurrentDirectory(), variables)
+        {
+            Interactive = !Console.IsInputRedirected && !Console.IsOutputRedirected,
+            Input = Console.In,
+        };
     }
 
     /// <summary>A variable, or null when unset or empty.</summary>

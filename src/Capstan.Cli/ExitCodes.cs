@@ -15,6 +15,9 @@ public static class ExitCodes
     /// <summary>Someone else changed the state between our read and our write; nothing was written. Run again.</summary>
     public const int Conflict = 3;
 
+    /// <summary>Deploys are locked by someone else; nothing was changed.</summary>
+    public const int Locked = 4;
+
     /// <summary>The command was interrupted (Ctrl-C).</summary>
     public const int Interrupted = 130;
 }

@@ -95,7 +95,12 @@ public sealed class FarmRenderer
     public RenderResult Render(RenderSelection selection, DynamicState? state)
     {
         CheckSelection(selection);
-        var work = Select(selection).ToList();
+        return Render(Select(selection).ToList(), state, withNamespaces: selection.Release is null);
+    }
+
+    /// <summary>Renders the given releases (a selection widened by needs, for example).</summary>
+    public RenderResult Render(IReadOnlyList<(string Dc, ServerGroup Group, ReleaseSpec Release)> work, DynamicState? state, bool withNamespaces)
+    {
         var rendered = new RenderedRelease?[work.Count];
         var missing = new IReadOnlyList<MissingValuesFile>[work.Count];
         var failures = new IReadOnlyList<Diagnostic>?[work.Count];
@@ -127,7 +132,7 @@ public sealed class FarmRenderer
         var releases = rendered.Select(r => r!).ToList();
         var missingFiles = missing.SelectMany(m => m).Distinct().OrderBy(m => m.Path, StringComparer.Ordinal).ToList();
 
-        var namespaces = selection.Release is null
+        var namespaces = withNamespaces
             ? releases.Select(r => (r.Datacenter, r.Namespace)).Distinct()
                 .Select(p => (p.Datacenter, new Namespace(new ObjectMeta(p.Namespace, Labels: SortedMap.Of(
                     ("app.kubernetes.io/managed-by", ObjectLabels.ManagedBy),

@@ -201,14 +201,26 @@ internal sealed class ApiHandler(ObjectStore store, FaultInjector faults, ImageC
     {
         var labels = LabelQuery.Parse(context.Request.Query["labelSelector"].FirstOrDefault());
         var fields = FieldQuery(context.Request.Query["fieldSelector"].FirstOrDefault());
-        var (items, rv) = store.List(type, ns, labels, fields);
-        await WriteAsync(context, 200, new JsonObject
+        var (items, rv) = store.ListShared(type, ns, labels, fields);
+
+        // Written item by item: stored objects are shared, not copied, and a JSON node can only have one parent.
+        var sb = new StringBuilder(64 + (items.Count * 1024));
+        sb.Append("{\"kind\":\"").Append(type.Kind).Append("List\",\"apiVersion\":\"").Append(type.ApiVersion)
+            .Append("\",\"metadata\":{\"resourceVersion\":\"").Append(rv.ToString(CultureInfo.InvariantCulture)).Append("\"},\"items\":[");
+        for (var i = 0; i < items.Count; i++)
         {
-            ["kind"] = type.Kind + "List",
-            ["apiVersion"] = type.ApiVersion,
-            ["metadata"] = new JsonObject { ["resourceVersion"] = rv.ToString(CultureInfo.InvariantCulture) },
-            ["items"] = new JsonArray([.. items]),
-        });
+            if (i > 0)
+            {
+                sb.Append(',');
+            }
+
+            sb.Append(items[i].ToJsonString());
+        }
+
+        sb.Append("]}");
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(sb.ToString(), context.RequestAborted);
     }
 
     private async Task WatchAsync(HttpContext context, ResourceType type, string? ns)

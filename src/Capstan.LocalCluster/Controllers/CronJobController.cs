@@ -18,9 +18,9 @@ internal sealed class CronJobController(ObjectStore store, TimeProvider time)
 
     public void Reconcile()
     {
-        var allJobs = store.List(Jobs, null).Items;
+        var allJobs = store.ListShared(Jobs, null).Items;
         var now = time.GetUtcNow();
-        foreach (var cronJob in store.List(CronJobs, null).Items)
+        foreach (var cronJob in store.ListShared(CronJobs, null).Items)
         {
             if (Json.Deleting(cronJob))
             {

@@ -21,8 +21,8 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time)
 
     public void Reconcile()
     {
-        var allSets = store.List(ReplicaSets, null).Items;
-        foreach (var deployment in store.List(Deployments, null).Items)
+        var allSets = store.ListShared(ReplicaSets, null).Items;
+        foreach (var deployment in store.ListShared(Deployments, null).Items)
         {
             if (!Json.Deleting(deployment))
             {

@@ -12,8 +12,8 @@ internal sealed class JobController(ObjectStore store, TimeProvider time)
 
     public void Reconcile()
     {
-        var allPods = store.List(Pods, null).Items;
-        foreach (var job in store.List(Jobs, null).Items)
+        var allPods = store.ListShared(Pods, null).Items;
+        foreach (var job in store.ListShared(Jobs, null).Items)
         {
             if (Json.Deleting(job))
             {

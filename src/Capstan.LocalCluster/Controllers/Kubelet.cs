@@ -29,7 +29,7 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
     public void Reconcile()
     {
         var now = time.GetUtcNow();
-        foreach (var pod in store.List(Pods, null).Items)
+        foreach (var pod in store.ListShared(Pods, null).Items)
         {
             var ns = Json.Namespace(pod)!;
             var name = Json.Name(pod);
@@ -43,7 +43,7 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
             if (pod["metadata"]?["annotations"]?[LinksAnnotation] is null)
             {
                 // First sight of the pod: freeze the Services whose variables its containers get.
-                var links = store.List(Services, ns).Items.Select(Json.Name).ToList();
+                var links = store.ListShared(Services, ns).Items.Select(Json.Name).ToList();
                 store.MergePatch(Pods, ns, name, new JsonObject
                 {
                     ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [LinksAnnotation] = string.Join(",", links) } },

@@ -12,8 +12,8 @@ internal sealed class ReplicaSetController(ObjectStore store)
 
     public void Reconcile()
     {
-        var allPods = store.List(Pods, null).Items;
-        foreach (var rs in store.List(ReplicaSets, null).Items)
+        var allPods = store.ListShared(Pods, null).Items;
+        foreach (var rs in store.ListShared(ReplicaSets, null).Items)
         {
             if (Json.Deleting(rs))
             {
@@ -62,7 +62,7 @@ internal sealed class ReplicaSetController(ObjectStore store)
                 }
             }
 
-            var current = store.List(Pods, ns, filter: p => Json.OwnedBy(p, uid)).Items;
+            var current = store.ListShared(Pods, ns, filter: p => Json.OwnedBy(p, uid)).Items;
             var ready = current.Count(p => Ready(p) == 1);
             var status = new JsonObject
             {

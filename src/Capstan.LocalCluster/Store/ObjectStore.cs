@@ -19,6 +19,7 @@ public sealed class ObjectStore
 
     private readonly Lock _lock = new();
     private readonly Dictionary<(string Type, string Ns, string Name), JsonObject> _objects = [];
+    private readonly Dictionary<string, SortedDictionary<(string Ns, string Name), JsonObject>> _byType = new(StringComparer.Ordinal);
     private readonly List<StoreEvent> _history = [];
     private readonly List<(ResourceType Type, string? Ns, Channel<StoreEvent> Channel)> _watchers = [];
     private readonly TimeProvider _time;
@@ -55,15 +56,27 @@ public sealed class ObjectStore
     /// <summary>Objects of a type (in a namespace, or all), filtered, sorted by namespace and name.</summary>
     public (List<JsonObject> Items, long ResourceVersion) List(ResourceType type, string? ns, LabelQuery? labels = null, Func<JsonObject, bool>? filter = null)
     {
+        var (shared, rv) = ListShared(type, ns, labels, filter);
+        return ([.. shared.Select(o => (JsonObject)o.DeepClone())], rv);
+    }
+
+    /// <summary>
+    /// Like <see cref="List"/>, but the stored objects themselves, not copies: stored objects are replaced on every
+    /// write and never changed in place, so readers may share them as long as they do not modify them.
+    /// </summary>
+    internal (List<JsonObject> Items, long ResourceVersion) ListShared(ResourceType type, string? ns, LabelQuery? labels = null, Func<JsonObject, bool>? filter = null)
+    {
         lock (_lock)
         {
-            var items = _objects
-                .Where(kv => kv.Key.Type == TypeKey(type) && (ns is null || kv.Key.Ns == ns))
-                .OrderBy(kv => kv.Key.Ns, StringComparer.Ordinal)
-                .ThenBy(kv => kv.Key.Name, StringComparer.Ordinal)
+            if (!_byType.TryGetValue(TypeKey(type), out var objects))
+            {
+                return ([], _resourceVersion);
+            }
+
+            var items = objects
+                .Where(kv => ns is null || kv.Key.Ns == ns)
                 .Select(kv => kv.Value)
                 .Where(o => (labels?.Matches(o) ?? true) && (filter?.Invoke(o) ?? true))
-                .Select(o => (JsonObject)o.DeepClone())
                 .ToList();
             return (items, _resourceVersion);
         }
@@ -346,6 +359,7 @@ public sealed class ObjectStore
             else
             {
                 _objects.Remove(key);
+                Unindex(key);
                 Record("DELETED", type, live);
             }
         }
@@ -361,6 +375,7 @@ public sealed class ObjectStore
         {
             if (_objects.Remove(Key(type, ns, name), out var live))
             {
+                Unindex(Key(type, ns, name));
                 Record("DELETED", type, live);
             }
         }
@@ -453,7 +468,10 @@ public sealed class ObjectStore
                 var type = ResourceTypes.All.FirstOrDefault(t => t.ApiVersion == obj["apiVersion"]?.GetValue<string>() && t.Kind == obj["kind"]?.GetValue<string>());
                 if (type is not null)
                 {
-                    _objects[Key(type, obj["metadata"]?["namespace"]?.GetValue<string>(), obj["metadata"]!["name"]!.GetValue<string>())] = (JsonObject)obj.DeepClone();
+                    var key = Key(type, obj["metadata"]?["namespace"]?.GetValue<string>(), obj["metadata"]!["name"]!.GetValue<string>());
+                    var copy = (JsonObject)obj.DeepClone();
+                    _objects[key] = copy;
+                    Index(key, copy);
                 }
             }
         }
@@ -620,7 +638,9 @@ public sealed class ObjectStore
     {
         _resourceVersion++;
         obj["metadata"]!["resourceVersion"] = _resourceVersion.ToString(CultureInfo.InvariantCulture);
-        _objects[Key(type, ns, name)] = obj;
+        var key = Key(type, ns, name);
+        _objects[key] = obj;
+        Index(key, obj);
         Record(eventType, type, obj);
     }
 
@@ -647,6 +667,29 @@ public sealed class ObjectStore
             {
                 channel.Writer.TryWrite(e with { Object = (JsonObject)obj.DeepClone() });
             }
+        }
+    }
+
+    private void Index((string Type, string Ns, string Name) key, JsonObject obj)
+    {
+        if (!_byType.TryGetValue(key.Type, out var objects))
+        {
+            objects = new SortedDictionary<(string Ns, string Name), JsonObject>(Comparer<(string Ns, string Name)>.Create((a, b) =>
+            {
+                var c = string.CompareOrdinal(a.Ns, b.Ns);
+                return c != 0 ? c : string.CompareOrdinal(a.Name, b.Name);
+            }));
+            _byType[key.Type] = objects;
+        }
+
+        objects[(key.Ns, key.Name)] = obj;
+    }
+
+    private void Unindex((string Type, string Ns, string Name) key)
+    {
+        if (_byType.TryGetValue(key.Type, out var objects))
+        {
+            objects.Remove((key.Ns, key.Name));
         }
     }
 

@@ -1,0 +1,261 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Capstan.Core.Diagnostics;
+using Capstan.Core.Planning;
+using Capstan.Core.Rendering;
+using Capstan.Deploy;
+using Spectre.Console;
+
+namespace Capstan.Cli.Commands;
+
+/// <summary><c>capstan deploy</c> and <c>capstan bootstrap</c>: plan and run a deploy.</summary>
+internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliEnvironment env)
+{
+    public Command Build() => Make("deploy", "Render, plan and deploy the farm or a selection of it, in dependency and stage order, with rollback on failure", bootstrap: false);
+
+    public Command BuildBootstrap() => Make("bootstrap", "Bring up every release of a datacenter's cluster, empty or not: namespaces, support releases, then MediaWiki", bootstrap: true);
+
+    private Command Make(string name, string description, bool bootstrap)
+    {
+        var repo = CommonOptions.Repo();
+        var dc = bootstrap ? new Option<string?>("--dc") { Description = "The datacenter to bring up", Required = true, HelpName = "DC" } : CommonOptions.Datacenter();
+        var ns = CommonOptions.Namespace();
+        var release = CommonOptions.Release();
+        var environment = CommonOptions.Environment();
+        var state = CommonOptions.State();
+        var stateFile = CommonOptions.StateFile();
+        var reason = CommonOptions.Reason();
+        var actor = CommonOptions.Actor();
+        var output = CommonOptions.Output("text", "json");
+        var yes = new Option<bool>("--yes", "-y") { Description = "Deploy without asking (required when stdin is not a terminal)" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Compute and print the plan; change nothing" };
+        var noRollback = new Option<bool>("--no-rollback") { Description = "On failure leave everything as it is, for debugging" };
+        var includeNeeds = new Option<bool>("--include-needs") { Description = "Also deploy the releases the selection needs" };
+        var forceConflicts = new Option<bool>("--force-conflicts") { Description = "Take back fields that someone changed outside Capstan" };
+        var concurrency = new Option<int>("--concurrency") { Description = "Releases deployed at once per cluster", DefaultValueFactory = _ => Planner.DefaultConcurrency, HelpName = "N" };
+        var command = new Command(name, description) { repo, dc, environment, state, stateFile, reason, actor, output, yes, dryRun, noRollback, forceConflicts, concurrency };
+        if (!bootstrap)
+        {
+            command.Add(ns);
+            command.Add(release);
+            command.Add(includeNeeds);
+        }
+
+        command.SetAction(async (parse, ct) =>
+        {
+            var json = parse.GetValue(output) == "json";
+            if (parse.GetValue(concurrency) is < 1 or > 500)
+            {
+                throw new UserInputException("--concurrency must be between 1 and 500");
+            }
+
+            var selection = new RenderSelection(parse.GetValue(dc), bootstrap ? null : parse.GetValue(ns), bootstrap ? null : parse.GetValue(release), parse.GetValue(environment));
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, parse.GetValue(includeNeeds) || bootstrap, ct);
+            var actorName = session.Repo.Actor(parse.GetValue(actor));
+            var executorOptions = new ExecutorOptions
+            {
+                Actor = actorName,
+                Reason = parse.GetValue(reason) ?? (bootstrap ? $"bootstrap of {parse.GetValue(dc)}" : "deploy"),
+                NoRollback = parse.GetValue(noRollback),
+                ForceConflicts = parse.GetValue(forceConflicts),
+            };
+            var request = new DeployRequest(selection, parse.GetValue(includeNeeds) || bootstrap, parse.GetValue(dryRun), parse.GetValue(concurrency), executorOptions);
+            var service = session.Service();
+            PreparedDeploy prepared;
+            try
+            {
+                prepared = await service.PrepareAsync(request, session.State, ct);
+            }
+            catch (PreflightException ex)
+            {
+                foreach (var problem in ex.Problems)
+                {
+                    error.WriteLine($"capstan: preflight: {problem}");
+                }
+
+                error.WriteLine("capstan: nothing was applied");
+                return ExitCodes.UserError;
+            }
+
+            foreach (var note in prepared.Notes)
+            {
+                error.WriteLine($"capstan: note: {note}");
+            }
+
+            var plan = prepared.Plan;
+            var writer = console.Profile.Out.Writer;
+            if (json)
+            {
+                writer.WriteLine(PlanView.Json(plan).ToJsonString());
+            }
+            else
+            {
+                writer.Write(PlanView.Table(plan));
+            }
+
+            if (plan.IsNoOp)
+            {
+                error.WriteLine("capstan: nothing to do: every release matches its last deploy");
+                return ExitCodes.Success;
+            }
+
+            if (parse.GetValue(dryRun))
+            {
+                error.WriteLine("capstan: dry run: nothing was applied");
+                return ExitCodes.Success;
+            }
+
+            if (!parse.GetValue(yes))
+            {
+                if (!env.Interactive)
+                {
+                    throw new UserInputException("stdin is not a terminal, so nobody can confirm: pass --yes to deploy");
+                }
+
+                writer.Write($"Deploy {plan.Actions.Count(a => a.Change != ReleaseChange.NoOp)} releases as planned above? [y/N] ");
+                writer.Flush();
+                var answer = (await env.Input.ReadLineAsync(ct))?.Trim();
+                if (answer is not ("y" or "Y" or "yes"))
+                {
+                    error.WriteLine("capstan: not confirmed; nothing was applied");
+                    return ExitCodes.UserError;
+                }
+            }
+
+            IDeployObserver observer = json ? new JsonEventObserver(writer) : new LineObserver(writer);
+            DeployResult result;
+            try
+            {
+                result = await service.RunAsync(plan, executorOptions, observer, ct);
+            }
+            catch (DeployLockedException ex)
+            {
+                error.WriteLine($"capstan: error: {ex.Message}");
+                return ExitCodes.Locked;
+            }
+
+            if (json)
+            {
+                writer.WriteLine(PlanView.Json(result).ToJsonString());
+            }
+            else
+            {
+                writer.Write(PlanView.Summary(result));
+            }
+
+            writer.Flush();
+            return result.Succeeded ? ExitCodes.Success : ExitCodes.Failure;
+        });
+        return command;
+    }
+}
+
+/// <summary>Plain progress lines: one per event, timestamped.</summary>
+internal sealed class LineObserver(TextWriter writer) : IDeployObserver
+{
+    private readonly Lock _lock = new();
+
+    public void OnEvent(DeployEvent e)
+    {
+        lock (_lock)
+        {
+            writer.WriteLine($"{e.At.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture)}  {(e.Release?.ToString() ?? "-"),-36} {e.Message}");
+            writer.Flush();
+        }
+    }
+}
+
+/// <summary>Progress as JSON lines, for machines.</summary>
+internal sealed class JsonEventObserver(TextWriter writer) : IDeployObserver
+{
+    private readonly Lock _lock = new();
+
+    public void OnEvent(DeployEvent e)
+    {
+        var node = new JsonObject
+        {
+            ["event"] = "progress",
+            ["at"] = e.At.ToString("O", CultureInfo.InvariantCulture),
+            ["release"] = e.Release?.ToString(),
+            ["state"] = e.State?.ToString().ToLowerInvariant(),
+            ["message"] = e.Message,
+        };
+        lock (_lock)
+        {
+            writer.WriteLine(node.ToJsonString());
+            writer.Flush();
+        }
+    }
+}
+
+/// <summary>How plans and results print.</summary>
+internal static class PlanView
+{
+    public static string Table(Plan plan)
+    {
+        var table = new PlainTable("DC", "NAMESPACE", "RELEASE", "STAGE", "CHANGE", "APPLY", "PRUNE", "NEEDS");
+        foreach (var a in plan.Actions.OrderBy(a => a.Stage).ThenBy(a => a.Id.Datacenter, StringComparer.Ordinal))
+        {
+            table.Add(a.Id.Datacenter, a.Id.Namespace, a.Id.Release, a.Stage.ToString().ToLowerInvariant(), a.Change.ToString().ToLowerInvariant(),
+                a.Apply.Count.ToString(CultureInfo.InvariantCulture), a.Prune.Count.ToString(CultureInfo.InvariantCulture),
+                a.Needs.Count == 0 ? "-" : string.Join(",", a.Needs.Select(n => n.Namespace == a.Id.Namespace ? n.Release : $"{n.Namespace}/{n.Release}")));
+        }
+
+        var head = $"plan {plan.Id}: {plan.Actions.Count(a => a.Change != ReleaseChange.NoOp)} of {plan.Actions.Count} releases change" +
+                   (plan.Namespaces.Count > 0 ? $", {plan.Namespaces.Count} namespaces to create" : string.Empty) + "\n";
+        return head + table;
+    }
+
+    public static JsonObject Json(Plan plan) => new()
+    {
+        ["kind"] = "Plan",
+        ["id"] = plan.Id,
+        ["concurrencyPerCluster"] = plan.ConcurrencyPerCluster,
+        ["namespaces"] = new JsonArray([.. plan.Namespaces.Select(n => (JsonNode)$"{n.Datacenter}/{n.Namespace}")]),
+        ["releases"] = new JsonArray([.. plan.Actions.Select(a => (JsonNode)new JsonObject
+        {
+            ["release"] = a.Id.ToString(),
+            ["stage"] = a.Stage.ToString().ToLowerInvariant(),
+            ["change"] = a.Change.ToString().ToLowerInvariant(),
+            ["needs"] = new JsonArray([.. a.Needs.Select(n => (JsonNode)n.ToString())]),
+            ["apply"] = new JsonArray([.. a.Apply.Select(c => (JsonNode)new JsonObject { ["kind"] = c.Kind, ["name"] = c.Name, ["why"] = c.Why })]),
+            ["prune"] = new JsonArray([.. a.Prune.Select(p => (JsonNode)new JsonObject { ["kind"] = p.Kind, ["name"] = p.Name })]),
+            ["previousRevision"] = a.PreviousRevision,
+        })]),
+    };
+
+    public static string Summary(DeployResult result)
+    {
+        var table = new PlainTable("RELEASE", "RESULT", "REVISION", "DETAIL");
+        foreach (var r in result.Releases)
+        {
+            table.Add(r.Id.ToString(), Word(r.State), r.Revision?.ToString(CultureInfo.InvariantCulture) ?? "-", r.Detail);
+        }
+
+        return $"\n{table}{(result.Succeeded ? "deployed" : "FAILED")}: plan {result.PlanId} in {result.Duration.TotalSeconds:0.0} s\n";
+    }
+
+    public static JsonObject Json(DeployResult result) => new()
+    {
+        ["event"] = "result",
+        ["plan"] = result.PlanId,
+        ["succeeded"] = result.Succeeded,
+        ["seconds"] = Math.Round(result.Duration.TotalSeconds, 3),
+        ["releases"] = new JsonArray([.. result.Releases.Select(r => (JsonNode)new JsonObject
+        {
+            ["release"] = r.Id.ToString(),
+            ["result"] = Word(r.State),
+            ["revision"] = r.Revision,
+            ["detail"] = r.Detail,
+        })]),
+    };
+
+    private static string Word(ReleaseState state) => state switch
+    {
+        ReleaseState.Done => "deployed",
+        ReleaseState.RolledBack => "rolled back",
+        ReleaseState.NotStarted => "not started",
+        _ => state.ToString().ToLowerInvariant(),
+    };
+}

@@ -1,0 +1,50 @@
+using Capstan.Core.Rendering;
+using Capstan.Core.State;
+using Capstan.Deploy;
+using Capstan.LocalCluster;
+using Capstan.State;
+
+namespace Capstan.Cli;
+
+/// <summary>What deploy-like commands share: the repo, the dynamic state, the clusters and the state store.</summary>
+internal sealed class DeploySession : IAsyncDisposable
+{
+    private DeploySession(RepoSession repo, ClusterSet clusters, IStateStore store, DynamicState? state)
+    {
+        Repo = repo;
+        Clusters = clusters;
+        Store = store;
+        State = state;
+    }
+
+    public RepoSession Repo { get; }
+
+    public ClusterSet Clusters { get; }
+
+    public IStateStore Store { get; }
+
+    public DynamicState? State { get; }
+
+    public static async Task<DeploySession> OpenAsync(
+        CliEnvironment env, string? repoOption, string? stateOption, string? stateFile, RenderSelection selection, bool includeNeeds, CancellationToken cancellationToken)
+    {
+        var repo = RepoSession.Open(env, repoOption);
+        repo.Renderer.CheckSelection(selection);
+        var state = stateFile is not null || repo.Renderer.NeedsState(selection)
+            ? await repo.ReadStateAsync(stateFile, stateOption, cancellationToken)
+            : null;
+        var dcs = selection.Datacenter is { } dc ? [dc] : repo.Model.DatacenterNames.ToList();
+        var timing = env.Get("CAPSTAN_LOCAL_TIMING") == "realistic" ? SimulationTiming.Realistic : SimulationTiming.Instant;
+        var clusters = await ClusterSet.ConnectAsync(repo.Model, dcs, env.Get, new LocalClusterOptions { Timing = timing }, cancellationToken);
+        var (store, _) = repo.OpenState(stateOption);
+        return new DeploySession(repo, clusters, store, state);
+    }
+
+    public DeployService Service() => new(Repo.Model, Repo.Renderer, Clusters, Store, TimeProvider.System);
+
+    public async ValueTask DisposeAsync()
+    {
+        await Clusters.DisposeAsync();
+        await Store.DisposeAsync();
+    }
+}

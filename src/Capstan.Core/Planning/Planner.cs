@@ -1,0 +1,149 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Capstan.Core.Config;
+using Capstan.Core.Kubernetes;
+using Capstan.Core.Rendering;
+
+namespace Capstan.Core.Planning;
+
+/// <summary>
+/// Builds a <see cref="Plan"/> from the rendered (desired) releases and what the clusters hold (live), as a pure
+/// function: an object is applied when it is missing or any field Capstan sets differs from the live object; objects
+/// the last deploy made and this render no longer has are pruned; a release whose objects all match and whose last
+/// record is of the same manifest is a no-op.
+/// </summary>
+public static class Planner
+{
+    /// <summary>The default number of releases deployed at once per cluster.</summary>
+    public const int DefaultConcurrency = 20;
+
+    /// <summary>Builds the plan.</summary>
+    public static Plan Build(
+        FarmModel model,
+        IReadOnlyList<RenderedRelease> desired,
+        IReadOnlyDictionary<ReleaseId, LiveRelease> live,
+        IReadOnlyDictionary<string, IReadOnlySet<string>> liveNamespaces,
+        int concurrency = DefaultConcurrency,
+        string? planId = null)
+    {
+        var actions = new List<ReleaseAction>(desired.Count);
+        foreach (var release in desired)
+        {
+            var id = new ReleaseId(release.Datacenter, release.Namespace, release.Release);
+            var spec = model.FindRelease(release.Ref)!;
+            var objects = release.Objects.Select(KubeSerializer.ToNode).ToList();
+            var hash = ManifestHash(objects);
+            var current = live.GetValueOrDefault(id);
+            var apply = new List<ObjectChange>();
+            foreach (var obj in objects)
+            {
+                var kind = obj["kind"]!.GetValue<string>();
+                var name = obj["metadata"]!["name"]!.GetValue<string>();
+                var liveObj = current?.Objects.GetValueOrDefault(LiveRelease.Key(kind, name));
+                if (liveObj is null)
+                {
+                    apply.Add(new ObjectChange(kind, name, "new", obj, null));
+                }
+                else if (FirstDifference(obj, liveObj, string.Empty) is { } path)
+                {
+                    apply.Add(new ObjectChange(kind, name, "changed " + path, obj, liveObj));
+                }
+            }
+
+            var wanted = objects.Select(o => LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>())).ToHashSet(StringComparer.Ordinal);
+            var prune = (current?.LastRecord?.Manifest ?? [])
+                .Where(o => !wanted.Contains(LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>())))
+                .Select(o => new ObjectPrune(o["apiVersion"]!.GetValue<string>(), o["kind"]!.GetValue<string>(), o["metadata"]?["namespace"]?.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>()))
+                .ToList();
+            var change = current?.LastRecord is null
+                ? ReleaseChange.Install
+                : apply.Count == 0 && prune.Count == 0 && current.LastRecord.ManifestHash == hash ? ReleaseChange.NoOp : ReleaseChange.Upgrade;
+            var needs = spec.Needs.Select(n => new ReleaseId(release.Datacenter, n.Namespace, n.Release))
+                .Where(n => desired.Any(d => d.Datacenter == n.Datacenter && d.Namespace == n.Namespace && d.Release == n.Release))
+                .ToList();
+            actions.Add(new ReleaseAction(id, release.Kind, spec.Stage, change, objects, apply, prune, needs, hash, current?.LastRecord?.Revision));
+        }
+
+        var namespaces = desired.Select(r => (r.Datacenter, r.Namespace)).Distinct()
+            .Where(p => !(liveNamespaces.GetValueOrDefault(p.Datacenter)?.Contains(p.Namespace) ?? false))
+            .ToList();
+        return new Plan(planId ?? NewPlanId(), actions, namespaces, concurrency);
+    }
+
+    /// <summary>A short unique id for a plan.</summary>
+    public static string NewPlanId() =>
+        DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture) + "-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
+
+    /// <summary>The hash of a release's manifest: canonical JSON of its objects in order.</summary>
+    public static string ManifestHash(IEnumerable<JsonObject> objects)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var obj in objects)
+        {
+            hash.AppendData(Encoding.UTF8.GetBytes(obj.ToJsonString()));
+            hash.AppendData("\n"u8);
+        }
+
+        return Convert.ToHexStringLower(hash.GetHashAndReset())[..16];
+    }
+
+    /// <summary>
+    /// The first path where a desired field is missing from or differs from the live object; null when every field of
+    /// the desired object is live with the same value (fields only the server sets are ignored).
+    /// </summary>
+    public static string? FirstDifference(JsonNode? desired, JsonNode? live, string path)
+    {
+        switch (desired)
+        {
+            case JsonObject map:
+                if (live is not JsonObject liveMap)
+                {
+                    return path.Length == 0 ? "." : path;
+                }
+
+                foreach (var (key, value) in map)
+                {
+                    if (FirstDifference(value, liveMap[key], path + "." + key) is { } diff)
+                    {
+                        return diff;
+                    }
+                }
+
+                return null;
+            case JsonArray list:
+                if (live is not JsonArray liveList || liveList.Count != list.Count)
+                {
+                    return path;
+                }
+
+                for (var i = 0; i < list.Count; i++)
+                {
+                    if (FirstDifference(list[i], liveList[i], $"{path}[{i}]") is { } diff)
+                    {
+                        return diff;
+                    }
+                }
+
+                return null;
+            case null:
+                return live is null ? null : path;
+            default:
+                return ScalarEquals((JsonValue)desired, live) ? null : path;
+        }
+    }
+
+    private static bool ScalarEquals(JsonValue desired, JsonNode? live)
+    {
+        if (live is not JsonValue liveValue || desired.GetValueKind() != liveValue.GetValueKind())
+        {
+            return false;
+        }
+
+        return desired.GetValueKind() == JsonValueKind.Number
+            ? decimal.Parse(desired.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture) == decimal.Parse(liveValue.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture)
+            : desired.ToJsonString() == liveValue.ToJsonString();
+    }
+}

@@ -1,0 +1,47 @@
+using Capstan.Core.Planning;
+
+namespace Capstan.Deploy;
+
+/// <summary>Where a release stands during a deploy.</summary>
+public enum ReleaseState
+{
+    /// <summary>Waiting for its turn.</summary>
+    Pending,
+
+    /// <summary>Objects being applied.</summary>
+    Applying,
+
+    /// <summary>Waiting for the new revision to be ready.</summary>
+    Waiting,
+
+    /// <summary>Deployed (or unchanged).</summary>
+    Done,
+
+    /// <summary>Failed.</summary>
+    Failed,
+
+    /// <summary>Rolled back after a failure.</summary>
+    RolledBack,
+
+    /// <summary>Never started because an earlier release failed.</summary>
+    NotStarted,
+
+    /// <summary>Nothing to do.</summary>
+    Unchanged,
+}
+
+/// <summary>One progress event of a deploy.</summary>
+public sealed record DeployEvent(DateTimeOffset At, ReleaseId? Release, ReleaseState? State, string Message);
+
+/// <summary>Receives progress events (a terminal view, plain log lines, a JSON stream).</summary>
+public interface IDeployObserver
+{
+    /// <summary>Called for every event, from any thread.</summary>
+    void OnEvent(DeployEvent e);
+}
+
+/// <summary>The outcome of one release.</summary>
+public sealed record ReleaseOutcome(ReleaseId Id, ReleaseState State, int? Revision, string Detail);
+
+/// <summary>The outcome of a deploy.</summary>
+public sealed record DeployResult(string PlanId, bool Succeeded, IReadOnlyList<ReleaseOutcome> Releases, TimeSpan Duration);

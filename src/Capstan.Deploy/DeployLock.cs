@@ -1,0 +1,180 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Capstan.State;
+
+namespace Capstan.Deploy;
+
+/// <summary>Who holds the deploy lock.</summary>
+public sealed record LockHolder(string Actor, string Host, int Pid, DateTimeOffset Since, string Reason, bool Manual)
+{
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"{Actor} ({(Manual ? "operator lock" : $"pid {Pid.ToString(CultureInfo.InvariantCulture)} on {Host}")}) since {Since.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z: {Reason}";
+}
+
+/// <summary>The deploy lock is held by someone else.</summary>
+public sealed class DeployLockedException(LockHolder holder) : Exception($"deploys are locked by {holder}")
+{
+    /// <summary>The holder.</summary>
+    public LockHolder Holder { get; } = holder;
+}
+
+/// <summary>
+/// One deploy at a time per farm: a key in the state store attached to a lease that the deploying process keeps alive,
+/// so a crashed deploy releases the lock when its lease runs out (or at once, when the next deploy on the same host
+/// sees that the holder's process is gone). Operators can take a lease-less lock with <c>capstan lock</c>.
+/// </summary>
+public sealed class DeployLock : IAsyncDisposable
+{
+    private static readonly TimeSpan Ttl = TimeSpan.FromSeconds(15);
+
+    private readonly IStateStore _store;
+    private readonly string _key;
+    private readonly long _lease;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _keepAlive;
+
+    private DeployLock(IStateStore store, string key, long lease)
+    {
+        _store = store;
+        _key = key;
+        _lease = lease;
+        _keepAlive = Task.Run(KeepAliveAsync);
+    }
+
+    /// <summary>The state store key of a farm's lock.</summary>
+    public static string Key(string project) => $"{project}/deploy-lock";
+
+    /// <summary>Takes the lock for a deploy; throws <see cref="DeployLockedException"/> naming the holder.</summary>
+    public static async Task<DeployLock> AcquireAsync(IStateStore store, string project, string actor, string reason, CancellationToken cancellationToken)
+    {
+        var key = Key(project);
+        var lease = await store.GrantLeaseAsync(Ttl, cancellationToken);
+        var holder = new LockHolder(actor, Environment.MachineName, Environment.ProcessId, DateTimeOffset.UtcNow, reason, false);
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            var current = await store.GetAsync(key, cancellationToken);
+            if (current is not null)
+            {
+                var held = Parse(current.Value);
+                if (held.Manual || held.Host != Environment.MachineName || ProcessAlive(held.Pid))
+                {
+                    await store.RevokeLeaseAsync(lease, cancellationToken);
+                    throw new DeployLockedException(held);
+                }
+            }
+
+            // Free, or held by a process of this host that is gone: take it over with compare-and-swap.
+            var result = await store.CommitAsync(new StoreTxn([new StoreCompare(key, current?.ModRevision ?? 0)], [new StoreOp.Put(key, Write(holder), lease)]), cancellationToken);
+            if (result.Succeeded)
+            {
+                return new DeployLock(store, key, lease);
+            }
+        }
+
+        await store.RevokeLeaseAsync(lease, cancellationToken);
+        var now = await store.GetAsync(key, cancellationToken);
+        throw new DeployLockedException(now is null ? holder : Parse(now.Value));
+    }
+
+    /// <summary>The current holder, or null.</summary>
+    public static async Task<LockHolder?> HolderAsync(IStateStore store, string project, CancellationToken cancellationToken) =>
+        await store.GetAsync(Key(project), cancellationToken) is { } v ? Parse(v.Value) : null;
+
+    /// <summary>An operator lock: no lease, stays until <see cref="UnlockAsync"/>.</summary>
+    public static async Task LockAsync(IStateStore store, string project, string actor, string reason, CancellationToken cancellationToken)
+    {
+        var holder = new LockHolder(actor, Environment.MachineName, Environment.ProcessId, DateTimeOffset.UtcNow, reason, true);
+        var result = await store.CommitAsync(new StoreTxn([new StoreCompare(Key(project), 0)], [new StoreOp.Put(Key(project), Write(holder))]), cancellationToken);
+        if (!result.Succeeded && await HolderAsync(store, project, cancellationToken) is { } held)
+        {
+            throw new DeployLockedException(held);
+        }
+    }
+
+    /// <summary>Removes the lock, whoever holds it; returns the holder it removed.</summary>
+    public static async Task<LockHolder?> UnlockAsync(IStateStore store, string project, CancellationToken cancellationToken)
+    {
+        var current = await store.GetAsync(Key(project), cancellationToken);
+        if (current is null)
+        {
+            return null;
+        }
+
+        await store.CommitAsync(new StoreTxn([new StoreCompare(Key(project), current.ModRevision)], [new StoreOp.Delete(Key(project))]), cancellationToken);
+        return Parse(current.Value);
+    }
+
+    private async Task KeepAliveAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(Ttl / 3, _stop.Token);
+                await _store.KeepAliveAsync(_lease, _stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (StateStoreException)
+            {
+                // The store is unreachable for now; the next beat tries again, and the lease decides in the end.
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        await _keepAlive;
+        try
+        {
+            await _store.RevokeLeaseAsync(_lease, CancellationToken.None);
+        }
+        catch (StateStoreException)
+        {
+            // The lease expires by itself.
+        }
+
+        _stop.Dispose();
+    }
+
+    private static bool ProcessAlive(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private static string Write(LockHolder h) => new JsonObject
+    {
+        ["actor"] = h.Actor,
+        ["host"] = h.Host,
+        ["pid"] = h.Pid,
+        ["since"] = h.Since.ToString("O", CultureInfo.InvariantCulture),
+        ["reason"] = h.Reason,
+        ["manual"] = h.Manual,
+    }.ToJsonString();
+
+    private static LockHolder Parse(string json)
+    {
+        var node = JsonNode.Parse(json)!.AsObject();
+        return new LockHolder(
+            node["actor"]?.GetValue<string>() ?? "unknown",
+            node["host"]?.GetValue<string>() ?? "unknown",
+            node["pid"]?.GetValue<int>() ?? 0,
+            DateTimeOffset.Parse(node["since"]?.GetValue<string>() ?? "2000-01-01T00:00:00Z", CultureInfo.InvariantCulture),
+            node["reason"]?.GetValue<string>() ?? string.Empty,
+            node["manual"]?.GetValue<bool>() ?? false);
+    }
+}

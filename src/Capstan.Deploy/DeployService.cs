@@ -1,0 +1,216 @@
+using System.Text.Json.Nodes;
+using Capstan.Core.Config;
+using Capstan.Core.Diagnostics;
+using Capstan.Core.Planning;
+using Capstan.Core.Rendering;
+using Capstan.Core.State;
+using Capstan.Kubernetes;
+using Capstan.State;
+
+namespace Capstan.Deploy;
+
+/// <summary>What to deploy and how.</summary>
+public sealed record DeployRequest(
+    RenderSelection Selection,
+    bool IncludeNeeds,
+    bool DryRun,
+    int Concurrency,
+    ExecutorOptions Executor);
+
+/// <summary>A plan ready to run, with what was read to make it.</summary>
+public sealed record PreparedDeploy(Plan Plan, IReadOnlyList<string> Notes);
+
+/// <summary>
+/// The deploy pipeline: render the selection (widened by needs when asked), check that everything it needs is
+/// deployed and healthy (preflight, before anything is applied), read the clusters, plan, and run the plan under the
+/// farm's deploy lock with a journal in the state store.
+/// </summary>
+public sealed class DeployService(FarmModel model, FarmRenderer renderer, ClusterSet clusters, IStateStore store, TimeProvider time)
+{
+    private string JournalKey => $"{model.Project}/deploy-journal";
+
+    /// <summary>Renders, preflights and plans. Throws <see cref="PreflightException"/> when a need is missing.</summary>
+    public async Task<PreparedDeploy> PrepareAsync(DeployRequest request, DynamicState? state, CancellationToken cancellationToken)
+    {
+        renderer.CheckSelection(request.Selection);
+        var selected = renderer.Select(request.Selection).ToList();
+        if (selected.Count == 0)
+        {
+            throw new UserInputException("the selection matches no release");
+        }
+
+        var closure = NeedsClosure(selected);
+        var missing = closure.Where(n => !selected.Contains(n)).ToList();
+        var work = request.IncludeNeeds ? [.. selected, .. missing] : selected;
+        var result = renderer.Render(work, state, withNamespaces: true);
+        var live = new Dictionary<ReleaseId, LiveRelease>();
+        var namespaces = new Dictionary<string, IReadOnlySet<string>>(StringComparer.Ordinal);
+        var notes = new List<string>();
+        foreach (var dc in work.Select(w => w.Dc).Distinct())
+        {
+            var liveDc = await LiveReader.ReadAsync(clusters[dc], dc, result.Releases.Where(r => r.Datacenter == dc), cancellationToken);
+            foreach (var (id, release) in liveDc.Releases)
+            {
+                live[id] = release;
+            }
+
+            namespaces[dc] = liveDc.Namespaces;
+        }
+
+        if (!request.IncludeNeeds && missing.Count > 0)
+        {
+            await PreflightAsync(selected, missing, live, cancellationToken);
+        }
+
+        if (await store.GetAsync(JournalKey, cancellationToken) is { } journal)
+        {
+            var node = JsonNode.Parse(journal.Value)!;
+            notes.Add($"the previous deploy {node["planId"]} by {node["actor"]} (started {node["started"]}) was interrupted; this deploy continues from what the clusters hold now");
+        }
+
+        var plan = Planner.Build(model, result.Releases, live, namespaces, request.Concurrency);
+        return new PreparedDeploy(plan, notes);
+    }
+
+    /// <summary>Runs a prepared plan under the deploy lock, keeping a journal until it ends.</summary>
+    public async Task<DeployResult> RunAsync(Plan plan, ExecutorOptions options, IDeployObserver observer, CancellationToken cancellationToken)
+    {
+        await using var deployLock = await DeployLock.AcquireAsync(store, model.Project, options.Actor, options.Reason, cancellationToken);
+        var journal = new DeployJournal(store, JournalKey, plan, options.Actor, time);
+        await journal.StartAsync(cancellationToken);
+        var executor = new Executor(clusters, observer, options, time) { StateChanged = (id, state) => journal.UpdateAsync(id, state, cancellationToken) };
+        var result = await executor.RunAsync(plan, cancellationToken);
+        await journal.FinishAsync(cancellationToken);
+        return result;
+    }
+
+    private List<(string Dc, ServerGroup Group, ReleaseSpec Release)> NeedsClosure(List<(string Dc, ServerGroup Group, ReleaseSpec Release)> selected)
+    {
+        var result = new List<(string, ServerGroup, ReleaseSpec)>(selected);
+        var queue = new Queue<(string Dc, ServerGroup Group, ReleaseSpec Release)>(selected);
+        while (queue.Count > 0)
+        {
+            var (dc, _, release) = queue.Dequeue();
+            foreach (var need in release.Needs)
+            {
+                var group = model.FindGroup(need.Namespace)!;
+                var spec = model.FindRelease(need)!;
+                var item = (dc, group, spec);
+                if (spec.RunsIn(dc) && !result.Contains(item))
+                {
+                    result.Add(item);
+                    queue.Enqueue(item);
+                }
+            }
+        }
+
+        return result;
+    }
+
+    private async Task PreflightAsync(
+        List<(string Dc, ServerGroup Group, ReleaseSpec Release)> selected,
+        List<(string Dc, ServerGroup Group, ReleaseSpec Release)> needed,
+        Dictionary<ReleaseId, LiveRelease> live,
+        CancellationToken cancellationToken)
+    {
+        var problems = new List<string>();
+        foreach (var (dc, group, release) in needed)
+        {
+            var id = new ReleaseId(dc, group.Namespace, release.Name);
+            var why = live.GetValueOrDefault(id)?.LastRecord is null
+                ? "is not deployed"
+                : await UnhealthyAsync(clusters[dc], live[id], cancellationToken);
+            if (why is null)
+            {
+                continue;
+            }
+
+            var dependents = selected.Where(s => s.Dc == dc && s.Release.Needs.Any(n => n.Namespace == group.Namespace && n.Release == release.Name))
+                .Select(s => $"{s.Group.Namespace}/{s.Release.Name}");
+            problems.Add(
+                $"{string.Join(", ", dependents.DefaultIfEmpty("the selection"))} in {dc} needs {group.Namespace}/{release.Name}, which {why}; " +
+                $"create it first with 'capstan deploy --repo {model.RepoRoot} --dc {dc} --namespace {group.Namespace} --release {release.Name}', or add --include-needs");
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new PreflightException(problems);
+        }
+    }
+
+    private static async Task<string?> UnhealthyAsync(IClusterClient client, LiveRelease release, CancellationToken cancellationToken)
+    {
+        foreach (var obj in release.Objects.Values.Where(o => o["kind"]?.GetValue<string>() == "Deployment"))
+        {
+            var status = await client.GetRolloutStatusAsync(obj["metadata"]!["namespace"]!.GetValue<string>(), obj["metadata"]!["name"]!.GetValue<string>(), cancellationToken);
+            if (!status.Done)
+            {
+                return $"is not healthy ({status.Message}{(status.PodProblem is null ? string.Empty : ": " + status.PodProblem)})";
+            }
+        }
+
+        return null;
+    }
+}
+
+/// <summary>The selection needs releases that are missing or unhealthy; nothing was applied.</summary>
+public sealed class PreflightException(IReadOnlyList<string> problems) : Exception("preflight failed: " + string.Join("; ", problems))
+{
+    /// <summary>One line per missing need, with the command that fixes it.</summary>
+    public IReadOnlyList<string> Problems { get; } = problems;
+}
+
+/// <summary>
+/// The journal of the running plan in the state store: which releases it touched and how far each got. A deploy killed
+/// half-way leaves it behind; the next deploy reports it and continues from what the clusters hold.
+/// </summary>
+internal sealed class DeployJournal(IStateStore store, string key, Plan plan, string actor, TimeProvider time)
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Dictionary<ReleaseId, ReleaseState> _states = [];
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        foreach (var action in plan.Actions)
+        {
+            _states[action.Id] = ReleaseState.Pending;
+        }
+
+        await WriteAsync(cancellationToken);
+    }
+
+    public async Task UpdateAsync(ReleaseId id, ReleaseState state, CancellationToken cancellationToken)
+    {
+        _states[id] = state;
+        await WriteAsync(cancellationToken);
+    }
+
+    public async Task FinishAsync(CancellationToken cancellationToken)
+    {
+        var current = await store.GetAsync(key, cancellationToken);
+        if (current is not null)
+        {
+            await store.CommitAsync(new StoreTxn([new StoreCompare(key, current.ModRevision)], [new StoreOp.Delete(key)]), cancellationToken);
+        }
+    }
+
+    private async Task WriteAsync(CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var body = new JsonObject
+            {
+                ["planId"] = plan.Id,
+                ["actor"] = actor,
+                ["started"] = time.GetUtcNow().ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+                ["releases"] = new JsonObject(_states.Select(kv => KeyValuePair.Create(kv.Key.ToString(), (JsonNode?)kv.Value.ToString()))),
+            };
+            await store.CommitAsync(new StoreTxn([], [new StoreOp.Put(key, body.ToJsonString())]), cancellationToken);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+}

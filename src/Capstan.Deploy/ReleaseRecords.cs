@@ -1,0 +1,131 @@
+using System.Globalization;
+using System.IO.Compression;
+using System.Text;
+using System.Text.Json.Nodes;
+using Capstan.Core.Planning;
+using Capstan.Kubernetes;
+
+namespace Capstan.Deploy;
+
+/// <summary>
+/// Release records: one Secret per deployed revision of a release (like Helm's), in the release's namespace, holding
+/// the gzipped manifest, its hash, the image references, who deployed it, when, why and in which plan.
+/// </summary>
+public static class ReleaseRecords
+{
+    /// <summary>The label on every record.</summary>
+    public const string RecordLabel = "capstan.dev/record";
+
+    /// <summary>The label naming the release a record belongs to.</summary>
+    public const string RecordOfLabel = "capstan.dev/record-of";
+
+    /// <summary>The Secret name of a revision.</summary>
+    public static string Name(string release, int revision) => $"capstan.release.{release}.v{revision.ToString(CultureInfo.InvariantCulture)}";
+
+    /// <summary>The Secret of a record.</summary>
+    public static JsonObject ToSecret(ReleaseRecord record)
+    {
+        var body = new JsonObject
+        {
+            ["revision"] = record.Revision,
+            ["status"] = record.Status,
+            ["manifestHash"] = record.ManifestHash,
+            ["manifest"] = new JsonArray([.. record.Manifest.Select(o => o.DeepClone())]),
+            ["images"] = new JsonObject(record.Images.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            ["actor"] = record.Actor,
+            ["at"] = record.At.ToString("O", CultureInfo.InvariantCulture),
+            ["reason"] = record.Reason,
+            ["planId"] = record.PlanId,
+        };
+        using var buffer = new MemoryStream();
+        using (var gzip = new GZipStream(buffer, CompressionLevel.Optimal))
+        {
+            gzip.Write(Encoding.UTF8.GetBytes(body.ToJsonString()));
+        }
+
+        return new JsonObject
+        {
+            ["apiVersion"] = "v1",
+            ["kind"] = "Secret",
+            ["metadata"] = new JsonObject
+            {
+                ["name"] = Name(record.Id.Release, record.Revision),
+                ["namespace"] = record.Id.Namespace,
+                ["labels"] = new JsonObject
+                {
+                    [RecordLabel] = "true",
+                    [RecordOfLabel] = record.Id.Release,
+                    ["capstan.dev/revision"] = record.Revision.ToString(CultureInfo.InvariantCulture),
+                    ["capstan.dev/status"] = record.Status,
+                },
+            },
+            ["type"] = "capstan.dev/release.v1",
+            ["data"] = new JsonObject { ["release"] = Convert.ToBase64String(buffer.ToArray()) },
+        };
+    }
+
+    /// <summary>A record from its Secret; null when the Secret is not a readable record.</summary>
+    public static ReleaseRecord? FromSecret(string dc, JsonObject secret)
+    {
+        try
+        {
+            var ns = secret["metadata"]!["namespace"]!.GetValue<string>();
+            var release = secret["metadata"]!["labels"]![RecordOfLabel]!.GetValue<string>();
+            var compressed = Convert.FromBase64String(secret["data"]!["release"]!.GetValue<string>());
+            using var gzip = new GZipStream(new MemoryStream(compressed), CompressionMode.Decompress);
+            using var reader = new StreamReader(gzip, Encoding.UTF8);
+            var body = JsonNode.Parse(reader.ReadToEnd())!.AsObject();
+            var status = secret["metadata"]?["labels"]?["capstan.dev/status"]?.GetValue<string>() ?? body["status"]!.GetValue<string>();
+            return new ReleaseRecord(
+                new ReleaseId(dc, ns, release),
+                (int)RolloutStatus_Number(body["revision"]),
+                status,
+                body["manifestHash"]!.GetValue<string>(),
+                [.. (body["manifest"] as JsonArray ?? []).Select(o => (JsonObject)o!.DeepClone())],
+                (body["images"] as JsonObject ?? []).ToDictionary(kv => kv.Key, kv => kv.Value?.GetValue<string>() ?? string.Empty, StringComparer.Ordinal),
+                body["actor"]!.GetValue<string>(),
+                DateTimeOffset.Parse(body["at"]!.GetValue<string>(), CultureInfo.InvariantCulture),
+                body["reason"]!.GetValue<string>(),
+                body["planId"]!.GetValue<string>());
+        }
+        catch (Exception ex) when (ex is FormatException or InvalidDataException or NullReferenceException or InvalidOperationException or System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Every record in a datacenter, grouped by release, newest revision first.</summary>
+    public static async Task<Dictionary<ReleaseId, List<ReleaseRecord>>> ListAsync(IClusterClient client, string dc, string? ns, CancellationToken cancellationToken)
+    {
+        var secrets = await client.ListAsync("v1", "Secret", ns, $"{RecordLabel}=true", cancellationToken);
+        return secrets.Items
+            .Select(s => FromSecret(dc, s))
+            .OfType<ReleaseRecord>()
+            .GroupBy(r => r.Id)
+            .ToDictionary(g => g.Key, g => g.OrderByDescending(r => r.Revision).ToList());
+    }
+
+    /// <summary>The images a manifest runs, by container name.</summary>
+    public static Dictionary<string, string> Images(IEnumerable<JsonObject> manifest)
+    {
+        var images = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var obj in manifest)
+        {
+            var pod = obj["kind"]?.GetValue<string>() switch
+            {
+                "Deployment" or "Job" => obj["spec"]?["template"]?["spec"],
+                "CronJob" => obj["spec"]?["jobTemplate"]?["spec"]?["template"]?["spec"],
+                _ => null,
+            };
+            foreach (var container in (pod?["containers"] as JsonArray ?? []).Concat(pod?["initContainers"] as JsonArray ?? []))
+            {
+                images[container!["name"]!.GetValue<string>()] = container["image"]!.GetValue<string>();
+            }
+        }
+
+        return images;
+    }
+
+    private static long RolloutStatus_Number(JsonNode? node) =>
+        node is JsonValue v && v.TryGetValue<long>(out var l) ? l : node is JsonValue i && i.TryGetValue<int>(out var n) ? n : 0;
+}

@@ -30,6 +30,11 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
             new DeployCommand(console, error, env).BuildBootstrap(),
         };
 
+        foreach (var command in new ReleaseCommands(console, error, env).Build())
+        {
+            root.Add(command);
+        }
+
         var parse = root.Parse(args);
         var config = new InvocationConfiguration
         {

@@ -15,7 +15,11 @@ public sealed record DeployRequest(
     bool IncludeNeeds,
     bool DryRun,
     int Concurrency,
-    ExecutorOptions Executor);
+    ExecutorOptions Executor)
+{
+    /// <summary>Check the selection's needs before planning (off for diff, which changes nothing).</summary>
+    public bool Preflight { get; init; } = true;
+}
 
 /// <summary>A plan ready to run, with what was read to make it.</summary>
 public sealed record PreparedDeploy(Plan Plan, IReadOnlyList<string> Notes);
@@ -57,7 +61,7 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, Cluste
             namespaces[dc] = liveDc.Namespaces;
         }
 
-        if (!request.IncludeNeeds && missing.Count > 0)
+        if (request.Preflight && !request.IncludeNeeds && missing.Count > 0)
         {
             await PreflightAsync(selected, missing, live, cancellationToken);
         }
@@ -71,6 +75,10 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, Cluste
         var plan = Planner.Build(model, result.Releases, live, namespaces, request.Concurrency);
         return new PreparedDeploy(plan, notes);
     }
+
+    /// <summary>The live objects of a datacenter for a selection, keyed by release (for diff).</summary>
+    public async Task<IReadOnlyDictionary<ReleaseId, LiveRelease>> LiveAsync(string dc, IEnumerable<RenderedRelease> releases, CancellationToken cancellationToken) =>
+        (await LiveReader.ReadAsync(clusters[dc], dc, releases, cancellationToken)).Releases;
 
     /// <summary>Runs a prepared plan under the deploy lock, keeping a journal until it ends.</summary>
     public async Task<DeployResult> RunAsync(Plan plan, ExecutorOptions options, IDeployObserver observer, CancellationToken cancellationToken)
@@ -168,6 +176,7 @@ internal sealed class DeployJournal(IStateStore store, string key, Plan plan, st
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Dictionary<ReleaseId, ReleaseState> _states = [];
+    private readonly DateTimeOffset _started = time.GetUtcNow();
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -203,7 +212,7 @@ internal sealed class DeployJournal(IStateStore store, string key, Plan plan, st
             {
                 ["planId"] = plan.Id,
                 ["actor"] = actor,
-                ["started"] = time.GetUtcNow().ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+                ["started"] = _started.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
                 ["releases"] = new JsonObject(_states.Select(kv => KeyValuePair.Create(kv.Key.ToString(), (JsonNode?)kv.Value.ToString()))),
             };
             await store.CommitAsync(new StoreTxn([], [new StoreOp.Put(key, body.ToJsonString())]), cancellationToken);

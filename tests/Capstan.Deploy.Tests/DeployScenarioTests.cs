@@ -1,0 +1,170 @@
+using System.Text.Json.Nodes;
+using Capstan.Core.Planning;
+using Capstan.Core.Rendering;
+using Capstan.Kubernetes;
+using Capstan.LocalCluster;
+
+namespace Capstan.Deploy.Tests;
+
+/// <summary>Deploys of the example farm on the embedded clusters, through the real HTTP client.</summary>
+public sealed class DeployScenarioTests
+{
+    private const string NewCanaryImage = "docker-registry.wikifarm.example/restricted/mediawiki-multiversion:2026-11-22-090000-publish";
+
+    private static string CanaryImageFile(string image) => $"images:\n  mediawiki: {image}\n";
+
+    private static async Task<string?> ImageOfAsync(FarmHarness farm, string dc, string ns, string deployment, string container)
+    {
+        var live = await farm.Clusters[dc].GetAsync(new ObjectRef("apps/v1", "Deployment", ns, deployment), default);
+        return (live?["spec"]?["template"]?["spec"]?["containers"] as JsonArray ?? []).FirstOrDefault(c => c?["name"]?.GetValue<string>() == container)?["image"]?.GetValue<string>();
+    }
+
+    [Fact]
+    public async Task An_empty_cluster_bootstraps_the_whole_farm_and_a_second_deploy_is_a_no_op()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        var (prepared, result) = await farm.DeployAsync();
+        Assert.NotNull(result);
+        Assert.True(result.Succeeded, string.Join("\n", result.Releases.Where(r => r.State != ReleaseState.Done).Select(r => $"{r.Id}: {r.State} {r.Detail}")));
+        Assert.Equal(40, result.Releases.Count);
+        Assert.All(result.Releases, r => Assert.Equal(ReleaseState.Done, r.State));
+        Assert.Equal(14, prepared.Plan.Namespaces.Count);
+
+        var status = await farm.Clusters["codfw"].GetRolloutStatusAsync("mw-web", "mw-web.codfw.main", default);
+        Assert.True(status.Done);
+        Assert.Equal(300, status.Available);
+
+        var (again, second) = await farm.DeployAsync();
+        Assert.Null(second);
+        Assert.True(again.Plan.IsNoOp);
+    }
+
+    [Fact]
+    public async Task Selecting_only_main_on_an_empty_cluster_fails_preflight_and_applies_nothing()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        var ex = await Assert.ThrowsAsync<PreflightException>(() => farm.DeployAsync(new RenderSelection("eqiad", "mw-web", "main")));
+        var problem = Assert.Single(ex.Problems);
+        Assert.StartsWith("mw-web/main in eqiad needs mw-web/prometheus, which is not deployed; create it first with 'capstan deploy --repo ", problem, StringComparison.Ordinal);
+        Assert.EndsWith("--dc eqiad --namespace mw-web --release prometheus', or add --include-needs", problem, StringComparison.Ordinal);
+        Assert.Null(await farm.Clusters["eqiad"].GetAsync(new ObjectRef("v1", "Namespace", null, "mw-web"), default));
+
+        // With --include-needs the support release comes first and main becomes ready.
+        var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-web", "main"), includeNeeds: true);
+        Assert.True(result!.Succeeded);
+        Assert.Equal(["eqiad/mw-web/prometheus", "eqiad/mw-web/main"], result.Releases.Select(r => r.Id.ToString()).Order(StringComparer.Ordinal).Reverse());
+    }
+
+    [Fact]
+    public async Task A_crash_looping_canary_is_rolled_back_and_production_is_not_touched()
+    {
+        var clock = new FastClock(300);
+        await using var farm = await FarmHarness.StartAsync(new LocalClusterOptions { Time = clock });
+        farm.Write("values/mw-web.yaml", "php:\n  workers: 12\ntls:\n  node-port: 30450\nrollout:\n  progress-deadline-s: 600\n");
+        var first = await farm.DeployAsync(new RenderSelection("eqiad", "mw-web"));
+        Assert.True(first.Result!.Succeeded);
+        var oldImage = await ImageOfAsync(farm, "eqiad", "mw-web", "mw-web.eqiad.canary", "mediawiki-canary-app");
+
+        // A new image for both releases; the canary's pods crash.
+        farm.Write("deploy/images/mw-web/canary.yaml", CanaryImageFile(NewCanaryImage));
+        farm.Write("deploy/images/default.yaml", CanaryImageFile(NewCanaryImage));
+        farm.Clusters.LocalServer("eqiad")!.Faults.Add(new FaultInjector.PodFault(FaultInjector.PodFaultKind.CrashLoop, "mw-web", LocalCluster.Store.LabelQuery.Parse("release=canary"), "release=canary", TimeSpan.Zero));
+        var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-web"));
+        Assert.False(result!.Succeeded);
+        var canary = result.Releases.Single(r => r.Id.Release == "canary");
+        Assert.Equal(ReleaseState.RolledBack, canary.State);
+        Assert.Equal(ReleaseState.NotStarted, result.Releases.Single(r => r.Id.Release == "main").State);
+        Assert.Equal(oldImage, await ImageOfAsync(farm, "eqiad", "mw-web", "mw-web.eqiad.canary", "mediawiki-canary-app"));
+        Assert.NotEqual(NewCanaryImage, await ImageOfAsync(farm, "eqiad", "mw-web", "mw-web.eqiad.main", "mediawiki-main-app"));
+    }
+
+    [Fact]
+    public async Task A_missing_image_fails_the_release_with_the_pull_error_and_rolls_back()
+    {
+        var clock = new FastClock(300);
+        await using var farm = await FarmHarness.StartAsync(new LocalClusterOptions { Time = clock });
+        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 30\n");
+        Assert.True((await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug"))).Result!.Succeeded);
+        var known = (await farm.Clusters["eqiad"].ListAsync("v1", "Pod", "mw-debug", null, default)).Items
+            .SelectMany(p => (p["spec"]!["containers"] as JsonArray)!.Concat(p["spec"]!["initContainers"] as JsonArray ?? []))
+            .Select(c => c!["image"]!.GetValue<string>()).Distinct().ToList();
+        farm.Clusters.LocalServer("eqiad")!.Images.Set(known);
+
+        farm.Write("deploy/images/default.yaml", CanaryImageFile(NewCanaryImage));
+        var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug"));
+        Assert.False(result!.Succeeded);
+        var failed = result.Releases.Single(r => r.Id.Release == "pinkunicorn");
+        Assert.Equal(ReleaseState.RolledBack, failed.State);
+        var events = result.Releases;
+        Assert.DoesNotContain(events, r => r.State == ReleaseState.Failed);
+        Assert.NotEqual(NewCanaryImage, await ImageOfAsync(farm, "eqiad", "mw-debug", "mw-debug.eqiad.pinkunicorn", "mediawiki-pinkunicorn-app"));
+    }
+
+    [Fact]
+    public async Task The_pull_error_is_reported_in_the_failure()
+    {
+        var clock = new FastClock(300);
+        await using var farm = await FarmHarness.StartAsync(new LocalClusterOptions { Time = clock });
+        farm.Write("values/mw-debug.yaml", "rollout:\n  progress-deadline-s: 30\n");
+        farm.Clusters.LocalServer("eqiad")!.Images.Set(["none"]);
+        var log = new EventLog();
+        var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug", "prometheus"), options: new ExecutorOptions { Actor = "t", Reason = "t", PollInterval = TimeSpan.FromMilliseconds(20) }, observer: log);
+        Assert.False(result!.Succeeded);
+        var failure = log.Events.First(e => e.State == ReleaseState.Failed);
+        Assert.Contains("progress deadline exceeded: ImagePullBackOff on statsd-exporter: Back-off pulling image \"docker-registry.wikifarm.example/prometheus-statsd-exporter:0.26.1-1\"", failure.Message, StringComparison.Ordinal);
+        Assert.Equal(ReleaseState.RolledBack, Assert.Single(result.Releases).State);
+        Assert.Null(await farm.Clusters["eqiad"].GetAsync(new ObjectRef("apps/v1", "Deployment", "mw-debug", "statsd-exporter-prometheus"), default));
+    }
+
+    [Fact]
+    public async Task A_storm_of_server_errors_is_retried_and_the_deploy_succeeds()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        farm.Clusters.LocalServer("eqiad")!.Faults.Add(new FaultInjector.HttpFault(500, 4, TimeSpan.Zero, null, null));
+        farm.Clusters.LocalServer("eqiad")!.Faults.Add(new FaultInjector.HttpFault(503, 4, TimeSpan.Zero, null, "/apps/"));
+        var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-api-int"));
+        Assert.True(result!.Succeeded);
+        Assert.Empty(farm.Clusters.LocalServer("eqiad")!.Faults.Describe()["http"]!.AsArray());
+    }
+
+    [Fact]
+    public async Task A_second_deploy_while_one_runs_refuses_and_names_the_holder()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        await using var held = await DeployLock.AcquireAsync(farm.Store, farm.Model.Project, "alice", "train deploy", default);
+        var ex = await Assert.ThrowsAsync<DeployLockedException>(() => farm.DeployAsync(new RenderSelection("eqiad", "mw-debug")));
+        Assert.Equal("alice", ex.Holder.Actor);
+        Assert.Contains("train deploy", ex.Message, StringComparison.Ordinal);
+        Assert.Null(await farm.Clusters["eqiad"].GetAsync(new ObjectRef("v1", "Namespace", null, "mw-debug"), default));
+    }
+
+    [Fact]
+    public async Task Objects_no_longer_rendered_are_pruned()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        Assert.True((await farm.DeployAsync(new RenderSelection("eqiad", "mw-web", "canary"), includeNeeds: true)).Result!.Succeeded);
+        Assert.NotNull(await farm.Clusters["eqiad"].GetAsync(new ObjectRef("v1", "Secret", "mw-web", "mediawiki-canary-private-settings"), default));
+        farm.Write("private/secrets.yaml", File.ReadAllText(Path.Combine(farm.Root, "private/secrets.yaml")).Split("  private:")[0]);
+        var (prepared, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-web", "canary"));
+        var action = prepared.Plan.Actions.Single(a => a.Id.Release == "canary");
+        Assert.Contains(action.Prune, p => p.Name == "mediawiki-canary-private-settings");
+        Assert.True(result!.Succeeded);
+        Assert.Null(await farm.Clusters["eqiad"].GetAsync(new ObjectRef("v1", "Secret", "mw-web", "mediawiki-canary-private-settings"), default));
+    }
+
+    [Fact]
+    public async Task Records_keep_every_revision()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        Assert.True((await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug"))).Result!.Succeeded);
+        farm.Write("groups/mw-debug.yaml", File.ReadAllText(Path.Combine(farm.Root, "groups/mw-debug.yaml")).Replace("replicas: 2", "replicas: 3", StringComparison.Ordinal));
+        Assert.True((await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug"))).Result!.Succeeded);
+        var records = await ReleaseRecords.ListAsync(farm.Clusters["eqiad"], "eqiad", "mw-debug", default);
+        var history = records[new ReleaseId("eqiad", "mw-debug", "pinkunicorn")];
+        Assert.Equal([2, 1], history.Select(r => r.Revision));
+        Assert.Equal(["deployed", "superseded"], history.Select(r => r.Status));
+        Assert.Equal("test", history[0].Actor);
+        Assert.Contains("mediawiki-pinkunicorn-app", history[0].Images.Keys);
+        Assert.Equal(3, history[0].Manifest.Single(o => o["kind"]!.GetValue<string>() == "Deployment")["spec"]!["replicas"]!.GetValue<int>());
+    }
+}

@@ -181,18 +181,7 @@ public sealed class LocalCommandTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
-    private string Repo()
-    {
-        var repo = Path.Combine(_temp.Path, "farm");
-        foreach (var file in Directory.EnumerateFiles(CliRunner.ExampleFarm, "*", SearchOption.AllDirectories).Where(f => !f.Contains(".capstan", StringComparison.Ordinal)))
-        {
-            var target = Path.Combine(repo, Path.GetRelativePath(CliRunner.ExampleFarm, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
-
-        return repo;
-    }
+    private string Repo() => CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
 
     [Fact]
     public async Task Serve_runs_until_interrupted_writes_a_kubeconfig_and_keeps_objects()

@@ -1,0 +1,124 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Capstan.Cli.Tests;
+
+/// <summary>The deploy commands end to end on a copy of the example farm and its local clusters.</summary>
+public sealed class DeployCommandTests : IDisposable
+{
+    private readonly TempDir _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    [Fact]
+    public void Without_a_terminal_deploy_needs_yes_and_changes_nothing()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        var result = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal("capstan: error: stdin is not a terminal, so nobody can confirm: pass --yes to deploy\n", result.Err);
+        Assert.Contains("plan ", result.Out, StringComparison.Ordinal);
+        var status = CliRunner.Run("status", "--repo", repo, "--dc", "eqiad");
+        Assert.Equal("no release has been deployed\n", status.Out);
+    }
+
+    [Fact]
+    public void Deploy_then_diff_status_and_history()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        var dryRun = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--dry-run");
+        Assert.Equal(0, dryRun.ExitCode);
+        Assert.Contains("dry run: nothing was applied", dryRun.Err, StringComparison.Ordinal);
+
+        var deploy = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--yes", "--reason", "first");
+        Assert.True(deploy.ExitCode == 0, deploy.Err + deploy.Out);
+        Assert.Matches(@"eqiad/mw-debug/pinkunicorn\s+deployed\s+1\s", deploy.Out);
+
+        var clean = CliRunner.Run("diff", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug");
+        Assert.Equal(0, clean.ExitCode);
+
+        File.WriteAllText(Path.Combine(repo, "groups", "mw-debug.yaml"), File.ReadAllText(Path.Combine(repo, "groups", "mw-debug.yaml")).Replace("replicas: 2", "replicas: 4", StringComparison.Ordinal));
+        var diff = CliRunner.Run("diff", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug");
+        Assert.Equal(2, diff.ExitCode);
+        Assert.Contains("-  replicas: 2\n+  replicas: 4\n", diff.Out, StringComparison.Ordinal);
+
+        Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--yes", "--reason", "more debug servers").ExitCode);
+        var status = CliRunner.Run("status", "--repo", repo, "--dc", "eqiad", "-o", "json");
+        Assert.Contains("\"ready\": \"4/4\"", status.Out, StringComparison.Ordinal);
+        var history = CliRunner.Run("history", "--repo", repo, "--dc", "eqiad", "-r", "pinkunicorn");
+        Assert.Contains("more debug servers", history.Out, StringComparison.Ordinal);
+        Assert.Contains("superseded", history.Out, StringComparison.Ordinal);
+
+        var rollback = CliRunner.Run("rollback", "eqiad/mw-debug/pinkunicorn", "--repo", repo, "--yes", "--reason", "back");
+        Assert.True(rollback.ExitCode == 0, rollback.Err + rollback.Out);
+        var after = CliRunner.Run("status", "--repo", repo, "--dc", "eqiad", "-o", "json");
+        Assert.Contains("\"ready\": \"2/2\"", after.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_locked_farm_refuses_deploys_with_the_holder()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        Assert.Equal(0, CliRunner.Run("lock", "--repo", repo, "--reason", "switchover in progress", "--actor", "carol").ExitCode);
+        var deploy = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--yes");
+        Assert.Equal(4, deploy.ExitCode);
+        Assert.Contains("deploys are locked by carol (operator lock)", deploy.Err, StringComparison.Ordinal);
+        Assert.Contains("switchover in progress", deploy.Err, StringComparison.Ordinal);
+        Assert.Equal(0, CliRunner.Run("unlock", "--repo", repo, "--reason", "done").ExitCode);
+        Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--yes").ExitCode);
+    }
+
+    [Fact]
+    public async Task A_deploy_killed_half_way_is_resumed_by_the_next_run()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "capstan.dll"), "deploy", "--repo", repo, "--dc", "eqiad", "--yes" })
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        psi.Environment["CAPSTAN_LOCAL_TIMING"] = "realistic";
+        using var child = Process.Start(psi)!;
+        var output = new StringBuilder();
+        child.OutputDataReceived += (_, e) =>
+        {
+            lock (output)
+            {
+                output.AppendLine(e.Data);
+            }
+        };
+        child.BeginOutputReadLine();
+        child.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            lock (output)
+            {
+                if (output.ToString().Contains("done (revision 1)", StringComparison.Ordinal))
+                {
+                    break;
+                }
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "the child deploy never got going");
+            await Task.Delay(50);
+        }
+
+        child.Kill(entireProcessTree: true);
+        await child.WaitForExitAsync();
+
+        var again = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "--yes");
+        Assert.True(again.ExitCode == 0, again.Err + again.Out);
+        Assert.Contains("was interrupted; this deploy continues from what the clusters hold now", again.Err, StringComparison.Ordinal);
+        var status = CliRunner.Run("status", "--repo", repo, "--dc", "eqiad", "-o", "json");
+        Assert.DoesNotContain("missing", status.Out, StringComparison.Ordinal);
+        Assert.Equal(20, status.Out.Split("\"release\":").Length - 1);
+
+        // The journal is gone and the lock is free: a third run is a no-op.
+        var third = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "--yes");
+        Assert.Equal(0, third.ExitCode);
+        Assert.Contains("nothing to do", third.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("interrupted", third.Err, StringComparison.Ordinal);
+    }
+}

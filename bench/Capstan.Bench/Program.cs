@@ -5,6 +5,7 @@ return args.Length == 0 ? Usage() : args[0] switch
     "render" => RenderBenchmark.Run(args[1..]),
     "state" => await StateBenchmark.RunAsync(args[1..]),
     "api" => await ApiBenchmark.RunAsync(args[1..]),
+    "deploy" => await DeployBenchmark.RunAsync(args[1..]),
     _ => Usage(),
 };
 
@@ -13,5 +14,6 @@ static int Usage()
     Console.Error.WriteLine("usage: capstan-bench render [--repo DIR] [--iterations N] [--helm PATH --chart DIR]");
     Console.Error.WriteLine("       capstan-bench state [--repo DIR] [--iterations N]");
     Console.Error.WriteLine("       capstan-bench api [--objects N] [--parallel N]");
+    Console.Error.WriteLine("       capstan-bench deploy [--releases N] [--repo DIR]");
     return 2;
 }

@@ -46,7 +46,9 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, Cluste
         var closure = NeedsClosure(selected);
         var missing = closure.Where(n => !selected.Contains(n)).ToList();
         var work = request.IncludeNeeds ? [.. selected, .. missing] : selected;
+        var trace = System.Diagnostics.Stopwatch.StartNew();
         var result = renderer.Render(work, state, withNamespaces: true);
+        Trace($"render {work.Count} releases: {trace.ElapsedMilliseconds} ms");
         var live = new Dictionary<ReleaseId, LiveRelease>();
         var namespaces = new Dictionary<string, IReadOnlySet<string>>(StringComparer.Ordinal);
         var notes = new List<string>();
@@ -61,6 +63,7 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, Cluste
             namespaces[dc] = liveDc.Namespaces;
         }
 
+        Trace($"read live state: {trace.ElapsedMilliseconds} ms");
         if (request.Preflight && !request.IncludeNeeds && missing.Count > 0)
         {
             await PreflightAsync(selected, missing, live, cancellationToken);
@@ -73,6 +76,7 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, Cluste
         }
 
         var plan = Planner.Build(model, result.Releases, live, namespaces, request.Concurrency);
+        Trace($"plan: {trace.ElapsedMilliseconds} ms");
         return new PreparedDeploy(plan, notes);
     }
 
@@ -90,6 +94,14 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, Cluste
         var result = await executor.RunAsync(plan, cancellationToken);
         await journal.FinishAsync(cancellationToken);
         return result;
+    }
+
+    private static void Trace(string message)
+    {
+        if (Environment.GetEnvironmentVariable("CAPSTAN_TRACE") == "1")
+        {
+            Console.Error.WriteLine("capstan: trace: " + message);
+        }
     }
 
     private List<(string Dc, ServerGroup Group, ReleaseSpec Release)> NeedsClosure(List<(string Dc, ServerGroup Group, ReleaseSpec Release)> selected)

@@ -18,7 +18,8 @@ public static class LiveReader
             .Where(n => n["metadata"]?["deletionTimestamp"] is null)
             .Select(n => n["metadata"]!["name"]!.GetValue<string>())
             .ToHashSet(StringComparer.Ordinal);
-        var records = await ReleaseRecords.ListAsync(client, dc, null, cancellationToken);
+        // Only the deployed revision matters for planning; the history is not decompressed.
+        var records = await ReleaseRecords.ListAsync(client, dc, null, cancellationToken, deployedOnly: true);
         var kinds = desired.SelectMany(r => r.Objects).Select(o => (o.ApiVersion, o.Kind))
             .Concat(records.Values.SelectMany(l => l.Take(1)).SelectMany(r => r.Manifest).Select(o => (o["apiVersion"]!.GetValue<string>(), o["kind"]!.GetValue<string>())))
             .Where(k => k.Item2 != "Namespace")

@@ -95,9 +95,10 @@ public static class ReleaseRecords
     }
 
     /// <summary>Every record in a datacenter, grouped by release, newest revision first.</summary>
-    public static async Task<Dictionary<ReleaseId, List<ReleaseRecord>>> ListAsync(IClusterClient client, string dc, string? ns, CancellationToken cancellationToken)
+    public static async Task<Dictionary<ReleaseId, List<ReleaseRecord>>> ListAsync(IClusterClient client, string dc, string? ns, CancellationToken cancellationToken, bool deployedOnly = false)
     {
-        var secrets = await client.ListAsync("v1", "Secret", ns, $"{RecordLabel}=true", cancellationToken);
+        var selector = $"{RecordLabel}=true" + (deployedOnly ? ",capstan.dev/status=deployed" : string.Empty);
+        var secrets = await client.ListAsync("v1", "Secret", ns, selector, cancellationToken);
         return secrets.Items
             .Select(s => FromSecret(dc, s))
             .OfType<ReleaseRecord>()

@@ -120,13 +120,15 @@ public sealed class KubeClient : IClusterClient
         var resource = await ResourceAsync(apiVersion, kind, cancellationToken);
         var path = resource.CollectionPath(ns) + (labelSelector is null ? string.Empty : "?labelSelector=" + Uri.EscapeDataString(labelSelector));
         var list = (await SendAsync(() => new HttpRequestMessage(HttpMethod.Get, path), cancellationToken))!;
-        var items = (list["items"] as JsonArray ?? []).Select(i =>
+        // Detach the items from the freshly parsed list instead of copying them.
+        var array = list["items"] as JsonArray ?? [];
+        var items = array.OfType<JsonObject>().ToList();
+        array.Clear();
+        foreach (var item in items)
         {
-            var item = (JsonObject)i!.DeepClone();
             item["apiVersion"] ??= apiVersion;
             item["kind"] ??= kind;
-            return item;
-        }).ToList();
+        }
         return new ObjectList(items, list["metadata"]?["resourceVersion"]?.GetValue<string>() ?? "0");
     }
 

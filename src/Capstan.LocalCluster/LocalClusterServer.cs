@@ -151,17 +151,31 @@ public sealed class LocalClusterServer : IAsyncDisposable
 
     private async Task ControllerLoopAsync()
     {
+        // Passes run when the store changes (a burst of writes is coalesced into one pass) and, for time-based
+        // transitions, on a tick that backs off while passes change nothing.
+        var idle = _options.Timing.Tick;
+        var maxIdle = TimeSpan.FromMilliseconds(Math.Max(_options.Timing.Tick.TotalMilliseconds, 250));
         while (!_stop.IsCancellationRequested)
         {
+            bool woken;
             try
             {
-                await _wake.WaitAsync(_options.Timing.Tick, _stop.Token);
+                woken = await _wake.WaitAsync(idle, _stop.Token);
+                if (woken)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5, _options.Timing.Tick.TotalMilliseconds)), _stop.Token);
+                    while (_wake.CurrentCount > 0)
+                    {
+                        await _wake.WaitAsync(_stop.Token);
+                    }
+                }
             }
             catch (OperationCanceledException)
             {
                 return;
             }
 
+            var before = Store.ResourceVersion;
             try
             {
                 RunControllers();
@@ -175,6 +189,8 @@ public sealed class LocalClusterServer : IAsyncDisposable
                 // A controller bug must not stop the others; report it where the server's owner sees it.
                 _options.Log?.Invoke($"controller error: {ex}");
             }
+
+            idle = Store.ResourceVersion != before || woken ? _options.Timing.Tick : TimeSpan.FromTicks(Math.Min(maxIdle.Ticks, idle.Ticks * 2));
         }
     }
 
@@ -184,7 +200,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         {
             try
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(200), _stop.Token);
+                await Task.Delay(TimeSpan.FromSeconds(1), _stop.Token);
             }
             catch (OperationCanceledException)
             {
@@ -206,7 +222,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         Directory.CreateDirectory(dir);
         var path = Path.Combine(dir, SnapshotFile);
         var temp = path + ".tmp";
-        await File.WriteAllTextAsync(temp, Store.Snapshot().ToJsonString());
+        await File.WriteAllTextAsync(temp, Store.SnapshotJson());
         File.Move(temp, path, overwrite: true);
     }
 

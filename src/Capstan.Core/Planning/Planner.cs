@@ -29,48 +29,54 @@ public static class Planner
         int concurrency = DefaultConcurrency,
         string? planId = null)
     {
-        var actions = new List<ReleaseAction>(desired.Count);
-        foreach (var release in desired)
-        {
-            var id = new ReleaseId(release.Datacenter, release.Namespace, release.Release);
-            var spec = model.FindRelease(release.Ref)!;
-            var objects = release.Objects.Select(KubeSerializer.ToNode).ToList();
-            var hash = ManifestHash(objects);
-            var current = live.GetValueOrDefault(id);
-            var apply = new List<ObjectChange>();
-            foreach (var obj in objects)
-            {
-                var kind = obj["kind"]!.GetValue<string>();
-                var name = obj["metadata"]!["name"]!.GetValue<string>();
-                var liveObj = current?.Objects.GetValueOrDefault(LiveRelease.Key(kind, name));
-                if (liveObj is null)
-                {
-                    apply.Add(new ObjectChange(kind, name, "new", obj, null));
-                }
-                else if (FirstDifference(obj, liveObj, string.Empty) is { } path)
-                {
-                    apply.Add(new ObjectChange(kind, name, "changed " + path, obj, liveObj));
-                }
-            }
+        var wantedIds = desired.Select(d => new ReleaseId(d.Datacenter, d.Namespace, d.Release)).ToHashSet();
+        var results = new ReleaseAction[desired.Count];
 
-            var wanted = objects.Select(o => LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>())).ToHashSet(StringComparer.Ordinal);
-            var prune = (current?.LastRecord?.Manifest ?? [])
-                .Where(o => !wanted.Contains(LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>())))
-                .Select(o => new ObjectPrune(o["apiVersion"]!.GetValue<string>(), o["kind"]!.GetValue<string>(), o["metadata"]?["namespace"]?.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>()))
-                .ToList();
-            var change = current?.LastRecord is null
-                ? ReleaseChange.Install
-                : apply.Count == 0 && prune.Count == 0 && current.LastRecord.ManifestHash == hash ? ReleaseChange.NoOp : ReleaseChange.Upgrade;
-            var needs = spec.Needs.Select(n => new ReleaseId(release.Datacenter, n.Namespace, n.Release))
-                .Where(n => desired.Any(d => d.Datacenter == n.Datacenter && d.Namespace == n.Namespace && d.Release == n.Release))
-                .ToList();
-            actions.Add(new ReleaseAction(id, release.Kind, spec.Stage, change, objects, apply, prune, needs, hash, current?.LastRecord?.Revision));
-        }
+        // Releases are compared independently: on every core, results back in render order.
+        Parallel.For(0, desired.Count, i => results[i] = PlanRelease(model, desired[i], live, wantedIds));
+        var actions = results.ToList();
 
         var namespaces = desired.Select(r => (r.Datacenter, r.Namespace)).Distinct()
             .Where(p => !(liveNamespaces.GetValueOrDefault(p.Datacenter)?.Contains(p.Namespace) ?? false))
             .ToList();
         return new Plan(planId ?? NewPlanId(), actions, namespaces, concurrency);
+    }
+
+    private static ReleaseAction PlanRelease(FarmModel model, RenderedRelease release, IReadOnlyDictionary<ReleaseId, LiveRelease> live, HashSet<ReleaseId> wantedIds)
+    {
+        var id = new ReleaseId(release.Datacenter, release.Namespace, release.Release);
+        var spec = model.FindRelease(release.Ref)!;
+        var objects = release.Objects.Select(KubeSerializer.ToNode).ToList();
+        var hash = ManifestHash(objects);
+        var current = live.GetValueOrDefault(id);
+        var apply = new List<ObjectChange>();
+        foreach (var obj in objects)
+        {
+            var kind = obj["kind"]!.GetValue<string>();
+            var name = obj["metadata"]!["name"]!.GetValue<string>();
+            var liveObj = current?.Objects.GetValueOrDefault(LiveRelease.Key(kind, name));
+            if (liveObj is null)
+            {
+                apply.Add(new ObjectChange(kind, name, "new", obj, null));
+            }
+            else if (FirstDifference(obj, liveObj, string.Empty) is { } path)
+            {
+                apply.Add(new ObjectChange(kind, name, "changed " + path, obj, liveObj));
+            }
+        }
+
+        var wanted = objects.Select(o => LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>())).ToHashSet(StringComparer.Ordinal);
+        var prune = (current?.LastRecord?.Manifest ?? [])
+            .Where(o => !wanted.Contains(LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>())))
+            .Select(o => new ObjectPrune(o["apiVersion"]!.GetValue<string>(), o["kind"]!.GetValue<string>(), o["metadata"]?["namespace"]?.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>()))
+            .ToList();
+        var change = current?.LastRecord is null
+            ? ReleaseChange.Install
+            : apply.Count == 0 && prune.Count == 0 && current.LastRecord.ManifestHash == hash ? ReleaseChange.NoOp : ReleaseChange.Upgrade;
+        var needs = spec.Needs.Select(n => new ReleaseId(release.Datacenter, n.Namespace, n.Release))
+            .Where(wantedIds.Contains)
+            .ToList();
+        return new ReleaseAction(id, release.Kind, spec.Stage, change, objects, apply, prune, needs, hash, current?.LastRecord?.Revision);
     }
 
     /// <summary>A short unique id for a plan.</summary>
@@ -137,13 +143,27 @@ public static class Planner
 
     private static bool ScalarEquals(JsonValue desired, JsonNode? live)
     {
-        if (live is not JsonValue liveValue || desired.GetValueKind() != liveValue.GetValueKind())
+        if (live is not JsonValue liveValue)
         {
             return false;
         }
 
-        return desired.GetValueKind() == JsonValueKind.Number
-            ? decimal.Parse(desired.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture) == decimal.Parse(liveValue.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture)
-            : desired.ToJsonString() == liveValue.ToJsonString();
+        var kind = desired.GetValueKind();
+        if (kind != liveValue.GetValueKind())
+        {
+            return false;
+        }
+
+        return kind switch
+        {
+            JsonValueKind.String => desired.GetValue<string>() == liveValue.GetValue<string>(),
+            JsonValueKind.Number => Number(desired) == Number(liveValue),
+            _ => true,
+        };
     }
+
+    private static decimal Number(JsonValue value) =>
+        value.TryGetValue<long>(out var l) ? l
+        : value.TryGetValue<decimal>(out var d) ? d
+        : decimal.Parse(value.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture);
 }

@@ -21,12 +21,12 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time)
 
     public void Reconcile()
     {
-        var allSets = store.ListShared(ReplicaSets, null).Items;
+        var setsByOwner = ReplicaSetController.ByOwner(store.ListShared(ReplicaSets, null).Items);
         foreach (var deployment in store.ListShared(Deployments, null).Items)
         {
             if (!Json.Deleting(deployment))
             {
-                Reconcile(deployment, allSets.Where(rs => Json.Namespace(rs) == Json.Namespace(deployment) && Json.OwnedBy(rs, Json.Uid(deployment))).ToList());
+                Reconcile(deployment, setsByOwner.GetValueOrDefault(Json.Uid(deployment), []));
             }
         }
     }

@@ -12,7 +12,7 @@ internal sealed class JobController(ObjectStore store, TimeProvider time)
 
     public void Reconcile()
     {
-        var allPods = store.ListShared(Pods, null).Items;
+        var podsByOwner = ReplicaSetController.ByOwner(store.ListShared(Pods, null).Items);
         foreach (var job in store.ListShared(Jobs, null).Items)
         {
             if (Json.Deleting(job))
@@ -22,7 +22,7 @@ internal sealed class JobController(ObjectStore store, TimeProvider time)
 
             var ns = Json.Namespace(job)!;
             var uid = Json.Uid(job);
-            var pods = allPods.Where(p => Json.Namespace(p) == ns && Json.OwnedBy(p, uid)).ToList();
+            var pods = podsByOwner.GetValueOrDefault(uid, []);
             var succeeded = pods.Count(p => Json.Str(p["status"]?["phase"]) == "Succeeded");
             var failed = pods.Count(p => Json.Str(p["status"]?["phase"]) == "Failed");
             var active = pods.Count - succeeded - failed;

@@ -196,12 +196,12 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
     {
         foreach (var volume in spec["volumes"] as JsonArray ?? [])
         {
-            if (volume?["configMap"] is JsonObject cm && !(cm["optional"]?.GetValue<bool>() ?? false) && store.Get(ConfigMaps, ns, Json.Str(cm["name"]) ?? string.Empty) is null)
+            if (volume?["configMap"] is JsonObject cm && !(cm["optional"]?.GetValue<bool>() ?? false) && store.GetShared(ConfigMaps, ns, Json.Str(cm["name"]) ?? string.Empty) is null)
             {
                 return ("CreateContainerConfigError", $"configmap \"{Json.Str(cm["name"])}\" not found");
             }
 
-            if (volume?["secret"] is JsonObject secret && !(secret["optional"]?.GetValue<bool>() ?? false) && store.Get(Secrets, ns, Json.Str(secret["secretName"]) ?? string.Empty) is null)
+            if (volume?["secret"] is JsonObject secret && !(secret["optional"]?.GetValue<bool>() ?? false) && store.GetShared(Secrets, ns, Json.Str(secret["secretName"]) ?? string.Empty) is null)
             {
                 return ("CreateContainerConfigError", $"secret \"{Json.Str(secret["secretName"])}\" not found");
             }
@@ -215,7 +215,7 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
                 {
                     if (env?["valueFrom"]?[kind] is JsonObject reference && !(reference["optional"]?.GetValue<bool>() ?? false))
                     {
-                        var obj = store.Get(type, ns, Json.Str(reference["name"]) ?? string.Empty);
+                        var obj = store.GetShared(type, ns, Json.Str(reference["name"]) ?? string.Empty);
                         if (obj is null)
                         {
                             return ("CreateContainerConfigError", $"{field} \"{Json.Str(reference["name"])}\" not found");
@@ -242,7 +242,7 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
 
         var ns = Json.Namespace(pod)!;
         var names = (Json.Str(pod["metadata"]?["annotations"]?[LinksAnnotation]) ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries);
-        return [.. names.Select(n => store.Get(Services, ns, n)).OfType<JsonObject>()];
+        return [.. names.Select(n => store.GetShared(Services, ns, n)).OfType<JsonObject>()];
     }
 
     /// <summary>The first reference left unresolved after Kubernetes' <c>$(VAR)</c> expansion, if any.</summary>

@@ -12,7 +12,7 @@ internal sealed class ReplicaSetController(ObjectStore store)
 
     public void Reconcile()
     {
-        var allPods = store.ListShared(Pods, null).Items;
+        var podsByOwner = ByOwner(store.ListShared(Pods, null).Items);
         foreach (var rs in store.ListShared(ReplicaSets, null).Items)
         {
             if (Json.Deleting(rs))
@@ -22,7 +22,7 @@ internal sealed class ReplicaSetController(ObjectStore store)
 
             var ns = Json.Namespace(rs)!;
             var uid = Json.Uid(rs);
-            var pods = allPods.Where(p => Json.Namespace(p) == ns && Json.OwnedBy(p, uid) && !Json.Deleting(p)).ToList();
+            var pods = podsByOwner.GetValueOrDefault(uid, []).Where(p => !Json.Deleting(p)).ToList();
             var desired = Json.Int(rs["spec"]?["replicas"], 1);
             if (pods.Count < desired)
             {
@@ -62,7 +62,7 @@ internal sealed class ReplicaSetController(ObjectStore store)
                 }
             }
 
-            var current = store.ListShared(Pods, ns, filter: p => Json.OwnedBy(p, uid)).Items;
+            var current = pods.Count == desired ? pods : store.ListShared(Pods, ns, filter: p => Json.OwnedBy(p, uid)).Items;
             var ready = current.Count(p => Ready(p) == 1);
             var status = new JsonObject
             {
@@ -77,6 +77,30 @@ internal sealed class ReplicaSetController(ObjectStore store)
                 store.Update(ReplicaSets, ns, Json.Name(rs), new JsonObject { ["status"] = status }, statusOnly: true, Manager);
             }
         }
+    }
+
+    /// <summary>Objects grouped by the uids of their owners.</summary>
+    public static Dictionary<string, List<JsonObject>> ByOwner(IEnumerable<JsonObject> objects)
+    {
+        var result = new Dictionary<string, List<JsonObject>>(StringComparer.Ordinal);
+        foreach (var obj in objects)
+        {
+            foreach (var owner in obj["metadata"]?["ownerReferences"] as JsonArray ?? [])
+            {
+                if (Json.Str(owner?["uid"]) is { } uid)
+                {
+                    if (!result.TryGetValue(uid, out var list))
+                    {
+                        list = [];
+                        result[uid] = list;
+                    }
+
+                    list.Add(obj);
+                }
+            }
+        }
+
+        return result;
     }
 
     /// <summary>1 when the pod is ready, else 0.</summary>

@@ -53,6 +53,15 @@ public sealed class ObjectStore
         }
     }
 
+    /// <summary>An object itself, not a copy (see <see cref="ListShared"/>); callers must not modify it.</summary>
+    internal JsonObject? GetShared(ResourceType type, string? ns, string name)
+    {
+        lock (_lock)
+        {
+            return _objects.GetValueOrDefault(Key(type, ns, name));
+        }
+    }
+
     /// <summary>Objects of a type (in a namespace, or all), filtered, sorted by namespace and name.</summary>
     public (List<JsonObject> Items, long ResourceVersion) List(ResourceType type, string? ns, LabelQuery? labels = null, Func<JsonObject, bool>? filter = null)
     {
@@ -442,18 +451,34 @@ public sealed class ObjectStore
         return channel.Reader;
     }
 
-    /// <summary>Writes the objects and resourceVersion as JSON (for the on-disk state of a local cluster).</summary>
-    public JsonObject Snapshot()
+    /// <summary>Writes the objects and resourceVersion as JSON text (for the on-disk state of a local cluster).</summary>
+    public string SnapshotJson()
     {
         lock (_lock)
         {
-            return new JsonObject
+            var sb = new System.Text.StringBuilder(1 << 20);
+            sb.Append("{\"resourceVersion\":").Append(_resourceVersion.ToString(CultureInfo.InvariantCulture)).Append(",\"objects\":[");
+            var first = true;
+            foreach (var (_, objects) in _byType.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             {
-                ["resourceVersion"] = _resourceVersion,
-                ["objects"] = new JsonArray([.. _objects.OrderBy(kv => kv.Key.Type, StringComparer.Ordinal).ThenBy(kv => kv.Key.Ns, StringComparer.Ordinal).ThenBy(kv => kv.Key.Name, StringComparer.Ordinal).Select(kv => kv.Value.DeepClone())]),
-            };
+                foreach (var obj in objects.Values)
+                {
+                    if (!first)
+                    {
+                        sb.Append(',');
+                    }
+
+                    first = false;
+                    sb.Append(obj.ToJsonString());
+                }
+            }
+
+            return sb.Append("]}").ToString();
         }
     }
+
+    /// <summary>The objects and resourceVersion as a JSON tree.</summary>
+    public JsonObject Snapshot() => JsonNode.Parse(SnapshotJson())!.AsObject();
 
     /// <summary>Loads a snapshot into an empty store.</summary>
     public void Restore(JsonObject snapshot)

@@ -123,11 +123,27 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
                 }
             }
 
-            IDeployObserver observer = json ? new JsonEventObserver(writer) : new LineObserver(writer);
             DeployResult result;
             try
             {
-                result = await service.RunAsync(plan, executorOptions, observer, ct);
+                if (!json && env.Interactive)
+                {
+                    // A live view on a terminal; plain lines everywhere else.
+                    var view = new LiveDeployView(plan);
+                    DeployResult? live = null;
+                    await console.Live(view.Render()).AutoClear(false).StartAsync(async ctx =>
+                    {
+                        view.Changed = () => ctx.UpdateTarget(view.Render());
+                        live = await service.RunAsync(plan, executorOptions, view, ct);
+                        ctx.UpdateTarget(view.Render());
+                    });
+                    result = live!;
+                }
+                else
+                {
+                    IDeployObserver observer = json ? new JsonEventObserver(writer) : new LineObserver(writer);
+                    result = await service.RunAsync(plan, executorOptions, observer, ct);
+                }
             }
             catch (DeployLockedException ex)
             {

@@ -121,4 +121,25 @@ public sealed class DeployCommandTests : IDisposable
         Assert.Contains("nothing to do", third.Err, StringComparison.Ordinal);
         Assert.DoesNotContain("interrupted", third.Err, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Disabling_maintenance_removes_every_cron_job_and_stops_running_jobs_in_both_datacenters()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "-n", "mw-cron", "--yes").ExitCode);
+        Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "-n", "mw-script", "--yes").ExitCode);
+        var eqiad = CliRunner.Run("status", "--repo", repo, "--dc", "eqiad", "-n", "mw-cron", "-o", "json");
+        Assert.Contains("eqiad/mw-cron/main", eqiad.Out, StringComparison.Ordinal);
+
+        var disable = CliRunner.Run("maintenance", "disable", "--repo", repo, "--reason", "switchover");
+        Assert.True(disable.ExitCode == 0, disable.Err + disable.Out);
+        Assert.Contains("maintenance_enabled: true -> false", disable.Out, StringComparison.Ordinal);
+        Assert.Contains("eqiad: 0 CronJobs", disable.Out, StringComparison.Ordinal);
+        Assert.Contains("codfw: 0 CronJobs", disable.Out, StringComparison.Ordinal);
+
+        var enable = CliRunner.Run("maintenance", "enable", "--repo", repo, "--reason", "switchover done");
+        Assert.True(enable.ExitCode == 0, enable.Err + enable.Out);
+        Assert.Contains("eqiad: 6 CronJobs", enable.Out, StringComparison.Ordinal);
+        Assert.Contains("codfw: 0 CronJobs", enable.Out, StringComparison.Ordinal);
+    }
 }

@@ -37,7 +37,7 @@ public sealed class StateCommandTests : IDisposable
     public void Disabling_maintenance_removes_cron_jobs_from_the_render()
     {
         Assert.Contains("kind: CronJob", Run("render", "-n", "mw-cron", "--dc", "eqiad").Out, StringComparison.Ordinal);
-        var disable = CliRunner.Run("maintenance", "disable", "--repo", "examples/wikifarm", "--state", Store, "--reason", "switchover", "--actor", "alice");
+        var disable = CliRunner.Run("maintenance", "disable", "--repo", "examples/wikifarm", "--state", Store, "--reason", "switchover", "--actor", "alice", "--state-only");
         Assert.Equal(0, disable.ExitCode);
         Assert.Contains("maintenance_enabled: true -> false", disable.Out, StringComparison.Ordinal);
         var render = Run("render", "-n", "mw-cron");
@@ -52,9 +52,9 @@ public sealed class StateCommandTests : IDisposable
     [Fact]
     public void Switching_the_primary_moves_the_cron_jobs()
     {
-        Assert.Equal(0, Run("maintenance", "disable", "--reason", "switch").ExitCode);
+        Assert.Equal(0, Run("maintenance", "disable", "--reason", "switch", "--state-only").ExitCode);
         Assert.Equal(0, Run("state", "set", "primary-dc", "codfw", "--reason", "switch").ExitCode);
-        Assert.Equal(0, Run("maintenance", "enable", "--reason", "switch").ExitCode);
+        Assert.Equal(0, Run("maintenance", "enable", "--reason", "switch", "--state-only").ExitCode);
         Assert.DoesNotContain("kind: CronJob", Run("render", "-n", "mw-cron", "--dc", "eqiad").Out, StringComparison.Ordinal);
         Assert.Contains("kind: CronJob", Run("render", "-n", "mw-cron", "--dc", "codfw").Out, StringComparison.Ordinal);
     }
@@ -65,7 +65,7 @@ public sealed class StateCommandTests : IDisposable
     [InlineData(2, "maintenance must be true or false, not 'yes'", "state", "set", "maintenance", "yes", "--reason", "r")]
     [InlineData(2, "read-only takes the reason itself (a string), or false; not true", "state", "set", "read-only", "eqiad", "true", "--reason", "r")]
     [InlineData(2, "--reason is required: every change of the state records why", "state", "set", "primary-dc", "codfw")]
-    [InlineData(2, "--reason is required: every change of the state records why", "maintenance", "disable", "--reason", " ")]
+    [InlineData(2, "--reason is required: every change of the state records why", "maintenance", "disable", "--reason", " ", "--state-only")]
     [InlineData(2, "unknown datacenter 'ulsfo' (allowed: eqiad, codfw); nothing was written", "state", "set", "read-only", "ulsfo", "x", "--reason", "r")]
     public void Bad_input_is_refused_and_nothing_is_written(int code, string message, params string[] args)
     {
@@ -99,7 +99,7 @@ public sealed class StateCommandTests : IDisposable
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var (running, output) = CliRunner.Start(cts.Token, "state", "watch", "--repo", "examples/wikifarm", "--state", Store);
         await Task.Delay(1000, cts.Token);
-        Assert.Equal(0, Run("maintenance", "disable", "--reason", "drill one", "--actor", "dora").ExitCode);
+        Assert.Equal(0, Run("maintenance", "disable", "--reason", "drill one", "--actor", "dora", "--state-only").ExitCode);
         Assert.Equal(0, Run("state", "set", "read-only", "codfw", "drill", "--reason", "drill two").ExitCode);
         while (!output().Contains("drill two", StringComparison.Ordinal))
         {

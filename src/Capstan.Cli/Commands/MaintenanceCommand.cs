@@ -1,5 +1,7 @@
 using System.CommandLine;
+using Capstan.Core.Rendering;
 using Capstan.Core.State;
+using Capstan.Deploy;
 using Spectre.Console;
 
 namespace Capstan.Cli.Commands;
@@ -20,13 +22,28 @@ internal sealed class MaintenanceCommand(IAnsiConsole console, CliEnvironment en
         var reason = CommonOptions.Reason();
         var actor = CommonOptions.Actor();
         var force = new Option<bool>("--force") { Description = "Write even when the result is a nonsense state" };
-        var command = new Command(name, description) { repo, state, reason, actor, force };
+        var stateOnly = new Option<bool>("--state-only") { Description = "Only write the state; do not apply the cron groups or stop running Jobs" };
+        var timeout = new Option<int>("--job-timeout") { Description = "Seconds to wait for running maintenance Jobs to stop", DefaultValueFactory = _ => 300, HelpName = "S" };
+        var command = new Command(name, description) { repo, state, reason, actor, force, stateOnly, timeout };
         command.SetAction(async (parse, ct) =>
         {
             var session = RepoSession.Open(env, parse.GetValue(repo));
-            return await StateWriter.WriteAsync(
-                session, console, parse.GetValue(state), session.Actor(parse.GetValue(actor)), parse.GetValue(reason),
+            var actorName = session.Actor(parse.GetValue(actor));
+            var written = await StateWriter.WriteAsync(
+                session, console, parse.GetValue(state), actorName, parse.GetValue(reason),
                 new StateChange.SetMaintenance(enabled), parse.GetValue(force), ct);
+            if (written != ExitCodes.Success || parse.GetValue(stateOnly))
+            {
+                return written;
+            }
+
+            // Make the clusters follow: deploy the cron groups in every datacenter and, when disabling, stop running Jobs.
+            await using var deploySession = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), false, ct);
+            var current = await deploySession.Repo.ReadStateAsync(null, parse.GetValue(state), ct);
+            var applier = new MaintenanceGateApplier(deploySession.Repo.Model, deploySession.Service(), deploySession.Clusters, new LineObserver(console.Profile.Out.Writer));
+            var options = new ExecutorOptions { Actor = actorName, Reason = $"maintenance {name}: {parse.GetValue(reason)}" };
+            var outcomes = await applier.ApplyAsync(current, options, TimeSpan.FromSeconds(parse.GetValue(timeout)), ct);
+            return outcomes.All(o => o.Succeeded) ? ExitCodes.Success : ExitCodes.Failure;
         });
         return command;
     }

@@ -143,3 +143,35 @@ public sealed class DeployCommandTests : IDisposable
         Assert.Contains("codfw: 0 CronJobs", enable.Out, StringComparison.Ordinal);
     }
 }
+
+/// <summary><c>capstan maintenance reconcile --watch</c> follows changes written by anyone.</summary>
+public sealed class MaintenanceReconcileTests : IDisposable
+{
+    private readonly TempDir _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    [Fact]
+    public async Task The_reconciler_removes_cron_jobs_when_the_state_is_written_directly()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-cron", "--yes").ExitCode);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        var (running, output) = CliRunner.Start(cts.Token, "maintenance", "reconcile", "--watch", "--repo", repo);
+        while (!output().Contains("eqiad: 6 CronJobs", StringComparison.Ordinal))
+        {
+            await Task.Delay(100, cts.Token);
+        }
+
+        // Someone writes the state without running the gate.
+        Assert.Equal(0, CliRunner.Run("state", "set", "maintenance", "false", "--repo", repo, "--reason", "by hand").ExitCode);
+        while (!output().Contains("eqiad: 0 CronJobs", StringComparison.Ordinal))
+        {
+            await Task.Delay(100, cts.Token);
+        }
+
+        await cts.CancelAsync();
+        await running;
+        Assert.Contains("state changed (maintenance_enabled: true -> false); applying the gate", output(), StringComparison.Ordinal);
+    }
+}

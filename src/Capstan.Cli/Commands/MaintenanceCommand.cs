@@ -13,7 +13,55 @@ internal sealed class MaintenanceCommand(IAnsiConsole console, CliEnvironment en
     {
         Switch("enable", true, "Enable maintenance: CronJobs render in the primary datacenter when it is read-write"),
         Switch("disable", false, "Disable maintenance: the cron group renders no CronJobs anywhere"),
+        Reconcile(),
     };
+
+    private Command Reconcile()
+    {
+        var repo = CommonOptions.Repo();
+        var state = CommonOptions.State();
+        var watch = new Option<bool>("--watch") { Description = "Keep running: re-apply the gate within seconds of every change of the state" };
+        var timeout = new Option<int>("--job-timeout") { Description = "Seconds to wait for running maintenance Jobs to stop", DefaultValueFactory = _ => 300, HelpName = "S" };
+        var command = new Command("reconcile", "Make the clusters follow the maintenance gate of the current state (once, or on every change with --watch)") { repo, state, watch, timeout };
+        command.SetAction(async (parse, ct) =>
+        {
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), false, ct);
+            var writer = console.Profile.Out.Writer;
+            var applier = new MaintenanceGateApplier(session.Repo.Model, session.Service(), session.Clusters, new LineObserver(writer));
+            var options = new ExecutorOptions { Actor = session.Repo.Actor(null), Reason = "maintenance reconcile" };
+            var current = await session.Repo.ReadStateAsync(null, parse.GetValue(state), ct);
+            var outcomes = await applier.ApplyAsync(current, options, TimeSpan.FromSeconds(parse.GetValue(timeout)), ct);
+            if (!parse.GetValue(watch))
+            {
+                return outcomes.All(o => o.Succeeded) ? ExitCodes.Success : ExitCodes.Failure;
+            }
+
+            var (store, service) = session.Repo.OpenState(parse.GetValue(state));
+            await using (store)
+            {
+                try
+                {
+                    await foreach (var (doc, _) in service.WatchAsync(ct))
+                    {
+                        if (StateRules.Summary(doc.State) == StateRules.Summary(current))
+                        {
+                            continue;
+                        }
+
+                        writer.WriteLine($"state changed ({string.Join(", ", StateRules.Differences(current, doc.State))}); applying the gate");
+                        current = doc.State;
+                        await applier.ApplyAsync(current, options, TimeSpan.FromSeconds(parse.GetValue(timeout)), ct);
+                    }
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                }
+            }
+
+            return ExitCodes.Success;
+        });
+        return command;
+    }
 
     private Command Switch(string name, bool enabled, string description)
     {

@@ -78,7 +78,7 @@ public static class ReleaseRecords
             var status = secret["metadata"]?["labels"]?["capstan.dev/status"]?.GetValue<string>() ?? body["status"]!.GetValue<string>();
             return new ReleaseRecord(
                 new ReleaseId(dc, ns, release),
-                (int)RolloutStatus_Number(body["revision"]),
+                (int)(Core.Kubernetes.JsonNumbers.Long(body["revision"]) ?? 0),
                 status,
                 body["manifestHash"]!.GetValue<string>(),
                 [.. (body["manifest"] as JsonArray ?? []).Select(o => (JsonObject)o!.DeepClone())],
@@ -126,7 +126,4 @@ public static class ReleaseRecords
 
         return images;
     }
-
-    private static long RolloutStatus_Number(JsonNode? node) =>
-        node is JsonValue v && v.TryGetValue<long>(out var l) ? l : node is JsonValue i && i.TryGetValue<int>(out var n) ? n : 0;
 }

@@ -67,23 +67,5 @@ public sealed record RolloutStatus(
         return null;
     }
 
-    internal static int Number(JsonNode? node, int fallback)
-    {
-        if (node is not JsonValue value)
-        {
-            return fallback;
-        }
-
-        if (value.TryGetValue<int>(out var i))
-        {
-            return i;
-        }
-
-        if (value.TryGetValue<long>(out var l))
-        {
-            return (int)l;
-        }
-
-        return value.TryGetValue<string>(out var s) && int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) ? parsed : fallback;
-    }
+    internal static int Number(JsonNode? node, int fallback) => Core.Kubernetes.JsonNumbers.Long(node) is { } n ? (int)n : fallback;
 }

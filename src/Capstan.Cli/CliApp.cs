@@ -68,45 +68,10 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
             error.WriteLine($"capstan: {count} error{(count == 1 ? string.Empty : "s")}; nothing was changed");
             return ExitCodes.UserError;
         }
-        catch (UserInputException ex)
+        catch (Exception ex) when (Known(ex) is { } known)
         {
-            error.WriteLine($"capstan: error: {ex.Message}");
-            return ExitCodes.UserError;
-        }
-        catch (StateRefusedException ex)
-        {
-            error.WriteLine($"capstan: error: {ex.Message}; nothing was written");
-            return ExitCodes.UserError;
-        }
-        catch (StateConflictException ex)
-        {
-            error.WriteLine($"capstan: error: {ex.Message}");
-            return ExitCodes.Conflict;
-        }
-        catch (Capstan.Kubernetes.KubeUnavailableException ex)
-        {
-            error.WriteLine($"capstan: error: {ex.Message}");
-            return ExitCodes.Failure;
-        }
-        catch (Capstan.Kubernetes.KubeApiException ex)
-        {
-            error.WriteLine($"capstan: error: the cluster refused: {ex.Message}");
-            return ExitCodes.Failure;
-        }
-        catch (StateStoreException ex)
-        {
-            error.WriteLine($"capstan: error: {ex.Message}");
-            return ExitCodes.Failure;
-        }
-        catch (IOException ex)
-        {
-            error.WriteLine($"capstan: error: {ex.Message}");
-            return ExitCodes.Failure;
-        }
-        catch (UnauthorizedAccessException ex)
-        {
-            error.WriteLine($"capstan: error: {ex.Message}");
-            return ExitCodes.Failure;
+            error.WriteLine($"capstan: error: {known.Message}");
+            return known.Code;
         }
         catch (OperationCanceledException)
         {
@@ -120,4 +85,19 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
             return ExitCodes.Failure;
         }
     }
+
+    /// <summary>
+    /// The errors a user can cause or meet (bad input, a refused or conflicting state change, an unreachable cluster or
+    /// store, a file problem): the one line to print and the exit code. Null for anything else, which is a bug.
+    /// </summary>
+    private static (string Message, int Code)? Known(Exception ex) => ex switch
+    {
+        UserInputException => (ex.Message, ExitCodes.UserError),
+        StateRefusedException => (ex.Message + "; nothing was written", ExitCodes.UserError),
+        StateConflictException => (ex.Message, ExitCodes.Conflict),
+        Capstan.Kubernetes.KubeUnavailableException => (ex.Message, ExitCodes.Failure),
+        Capstan.Kubernetes.KubeApiException => ("the cluster refused: " + ex.Message, ExitCodes.Failure),
+        StateStoreException or IOException or UnauthorizedAccessException => (ex.Message, ExitCodes.Failure),
+        _ => null,
+    };
 }

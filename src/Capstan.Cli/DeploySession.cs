@@ -26,7 +26,7 @@ internal sealed class DeploySession : IAsyncDisposable
     public DynamicState? State { get; }
 
     public static async Task<DeploySession> OpenAsync(
-        CliEnvironment env, string? repoOption, string? stateOption, string? stateFile, RenderSelection selection, bool includeNeeds, CancellationToken cancellationToken)
+        CliEnvironment env, string? repoOption, string? stateOption, string? stateFile, RenderSelection selection, CancellationToken cancellationToken)
     {
         var repo = RepoSession.Open(env, repoOption);
         repo.Renderer.CheckSelection(selection);

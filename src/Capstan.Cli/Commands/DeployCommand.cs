@@ -51,7 +51,7 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
             }
 
             var selection = new RenderSelection(parse.GetValue(dc), bootstrap ? null : parse.GetValue(ns), bootstrap ? null : parse.GetValue(release), parse.GetValue(environment));
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, parse.GetValue(includeNeeds) || bootstrap, ct);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, ct);
             var actorName = session.Repo.Actor(parse.GetValue(actor));
             var executorOptions = new ExecutorOptions
             {

@@ -25,7 +25,7 @@ internal sealed class MaintenanceCommand(IAnsiConsole console, CliEnvironment en
         var command = new Command("reconcile", "Make the clusters follow the maintenance gate of the current state (once, or on every change with --watch)") { repo, state, watch, timeout };
         command.SetAction(async (parse, ct) =>
         {
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), false, ct);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct);
             var writer = console.Profile.Out.Writer;
             var applier = new MaintenanceGateApplier(session.Repo.Model, session.Service(), session.Clusters, new LineObserver(writer));
             var options = new ExecutorOptions { Actor = session.Repo.Actor(null), Reason = "maintenance reconcile" };
@@ -86,7 +86,7 @@ internal sealed class MaintenanceCommand(IAnsiConsole console, CliEnvironment en
             }
 
             // Make the clusters follow: deploy the cron groups in every datacenter and, when disabling, stop running Jobs.
-            await using var deploySession = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), false, ct);
+            await using var deploySession = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct);
             var current = await deploySession.Repo.ReadStateAsync(null, parse.GetValue(state), ct);
             var applier = new MaintenanceGateApplier(deploySession.Repo.Model, deploySession.Service(), deploySession.Clusters, new LineObserver(console.Profile.Out.Writer));
             var options = new ExecutorOptions { Actor = actorName, Reason = $"maintenance {name}: {parse.GetValue(reason)}" };

@@ -33,7 +33,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         command.SetAction(async (parse, ct) =>
         {
             var selection = new RenderSelection(parse.GetValue(dc), parse.GetValue(ns), parse.GetValue(release), parse.GetValue(environment));
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, false, ct);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, ct);
             var request = new DeployRequest(selection, false, true, Planner.DefaultConcurrency, new ExecutorOptions()) { Preflight = false };
             var prepared = await session.Service().PrepareAsync(request, session.State, ct);
             var writer = console.Profile.Out.Writer;
@@ -84,7 +84,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         var command = new Command("status", "Every release in every datacenter: revision, readiness, image, and whether all run the same MediaWiki version") { repo, dc, ns, output };
         command.SetAction(async (parse, ct) =>
         {
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), null, null, new RenderSelection(parse.GetValue(dc), parse.GetValue(ns)), false, ct);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), null, null, new RenderSelection(parse.GetValue(dc), parse.GetValue(ns)), ct);
             var rows = new List<(ReleaseRecord Record, string Ready)>();
             foreach (var datacenter in session.Clusters.Datacenters.Order(StringComparer.Ordinal))
             {
@@ -166,7 +166,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         var command = new Command("history", "The deployed revisions of releases: who, when, why, in which plan") { repo, dc, ns, release, output };
         command.SetAction(async (parse, ct) =>
         {
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), null, null, new RenderSelection(parse.GetValue(dc), parse.GetValue(ns)), false, ct);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), null, null, new RenderSelection(parse.GetValue(dc), parse.GetValue(ns)), ct);
             var all = new List<ReleaseRecord>();
             foreach (var datacenter in session.Clusters.Datacenters.Order(StringComparer.Ordinal))
             {
@@ -217,7 +217,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         command.SetAction(async (parse, ct) =>
         {
             var id = ReleaseId.Parse(parse.GetValue(target)!) ?? throw new UserInputException($"'{parse.GetValue(target)}' is not DC/NAMESPACE/RELEASE");
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(id.Datacenter, id.Namespace, id.Release), false, ct);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(id.Datacenter, id.Namespace, id.Release), ct);
             var client = session.Clusters[id.Datacenter];
             var history = (await ReleaseRecords.ListAsync(client, id.Datacenter, id.Namespace, ct)).GetValueOrDefault(id)
                 ?? throw new UserInputException($"{id} has never been deployed");

@@ -28,6 +28,9 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
             new LocalCommand(console, error, env).Build(),
             new DeployCommand(console, error, env).Build(),
             new DeployCommand(console, error, env).BuildBootstrap(),
+            new SwitchoverCommand(console, error, env).Build(),
+            new ScriptCommands(console, error, env).BuildMwscript(),
+            new ScriptCommands(console, error, env).BuildRepl(),
         };
 
         foreach (var command in new ReleaseCommands(console, error, env).Build())
@@ -35,7 +38,8 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
             root.Add(command);
         }
 
-        var parse = root.Parse(args);
+        // No response files: an argument such as '@list' (a script argument, say) stays the string it is.
+        var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         var config = new InvocationConfiguration
         {
             Output = console.Profile.Out.Writer,
@@ -95,6 +99,7 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
         UserInputException => (ex.Message, ExitCodes.UserError),
         StateRefusedException => (ex.Message + "; nothing was written", ExitCodes.UserError),
         StateConflictException => (ex.Message, ExitCodes.Conflict),
+        Capstan.Deploy.DeployLockedException => (ex.Message, ExitCodes.Locked),
         Capstan.Kubernetes.KubeUnavailableException => (ex.Message, ExitCodes.Failure),
         Capstan.Kubernetes.KubeApiException => ("the cluster refused: " + ex.Message, ExitCodes.Failure),
         StateStoreException or IOException or UnauthorizedAccessException => (ex.Message, ExitCodes.Failure),

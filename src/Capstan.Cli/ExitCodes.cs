@@ -18,6 +18,9 @@ public static class ExitCodes
     /// <summary>Deploys are locked by someone else; nothing was changed.</summary>
     public const int Locked = 4;
 
+    /// <summary>The dynamic state does not allow this now (read-only, maintenance disabled); nothing was started.</summary>
+    public const int NotAllowed = 5;
+
     /// <summary>The command was interrupted (Ctrl-C).</summary>
     public const int Interrupted = 130;
 }

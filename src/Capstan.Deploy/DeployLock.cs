@@ -6,7 +6,7 @@ using Capstan.State;
 namespace Capstan.Deploy;
 
 /// <summary>Who holds the deploy lock.</summary>
-public sealed record LockHolder(string Actor, string Host, int Pid, DateTimeOffset Since, string Reason, bool Manual)
+public sealed record LockHolder(string Actor, string Host, int Pid, DateTimeOffset Since, string Reason, bool Manual, string? Token = null)
 {
     /// <inheritdoc/>
     public override string ToString() =>
@@ -33,23 +33,35 @@ public sealed class DeployLock : IAsyncDisposable
     private readonly string _key;
     private readonly long _lease;
     private readonly CancellationTokenSource _stop = new();
-    private readonly Task _keepAlive;
+    private readonly Task? _keepAlive;
 
-    private DeployLock(IStateStore store, string key, long lease)
+    private DeployLock(IStateStore store, string key, long lease, bool borrowed = false)
     {
         _store = store;
         _key = key;
         _lease = lease;
-        _keepAlive = Task.Run(KeepAliveAsync);
+        _keepAlive = borrowed ? null : Task.Run(KeepAliveAsync);
     }
 
     /// <summary>The state store key of a farm's lock.</summary>
     public static string Key(string project) => $"{project}/deploy-lock";
 
-    /// <summary>Takes the lock for a deploy; throws <see cref="DeployLockedException"/> naming the holder.</summary>
-    public static async Task<DeployLock> AcquireAsync(IStateStore store, string project, string actor, string reason, CancellationToken cancellationToken)
+    /// <summary>
+    /// Takes the lock for a deploy; throws <see cref="DeployLockedException"/> naming the holder. With
+    /// <paramref name="heldToken"/>, an operator lock carrying that token counts as ours and is left as it is.
+    /// </summary>
+    public static async Task<DeployLock> AcquireAsync(IStateStore store, string project, string actor, string reason, CancellationToken cancellationToken, string? heldToken = null)
     {
         var key = Key(project);
+        if (heldToken is not null)
+        {
+            var current = await store.GetAsync(key, cancellationToken);
+            var held = current is null ? null : Parse(current.Value);
+            return held?.Token == heldToken
+                ? new DeployLock(store, key, 0, borrowed: true)
+                : throw new DeployLockedException(held ?? new LockHolder("nobody", Environment.MachineName, 0, DateTimeOffset.UtcNow, $"the lock {heldToken} this deploy runs under is gone", true));
+        }
+
         var lease = await store.GrantLeaseAsync(Ttl, cancellationToken);
         var holder = new LockHolder(actor, Environment.MachineName, Environment.ProcessId, DateTimeOffset.UtcNow, reason, false);
         for (var attempt = 0; attempt < 3; attempt++)
@@ -82,10 +94,13 @@ public sealed class DeployLock : IAsyncDisposable
     public static async Task<LockHolder?> HolderAsync(IStateStore store, string project, CancellationToken cancellationToken) =>
         await store.GetAsync(Key(project), cancellationToken) is { } v ? Parse(v.Value) : null;
 
-    /// <summary>An operator lock: no lease, stays until <see cref="UnlockAsync"/>.</summary>
-    public static async Task LockAsync(IStateStore store, string project, string actor, string reason, CancellationToken cancellationToken)
+    /// <summary>
+    /// An operator lock: no lease, stays until <see cref="UnlockAsync"/>. A <paramref name="token"/> lets deploys that
+    /// pass the same token run under it.
+    /// </summary>
+    public static async Task LockAsync(IStateStore store, string project, string actor, string reason, CancellationToken cancellationToken, string? token = null)
     {
-        var holder = new LockHolder(actor, Environment.MachineName, Environment.ProcessId, DateTimeOffset.UtcNow, reason, true);
+        var holder = new LockHolder(actor, Environment.MachineName, Environment.ProcessId, DateTimeOffset.UtcNow, reason, true, token);
         var result = await store.CommitAsync(new StoreTxn([new StoreCompare(Key(project), 0)], [new StoreOp.Put(Key(project), Write(holder))]), cancellationToken);
         if (!result.Succeeded && await HolderAsync(store, project, cancellationToken) is { } held)
         {
@@ -129,6 +144,12 @@ public sealed class DeployLock : IAsyncDisposable
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        if (_keepAlive is null)
+        {
+            _stop.Dispose();
+            return;
+        }
+
         await _stop.CancelAsync();
         await _keepAlive;
         try
@@ -164,6 +185,7 @@ public sealed class DeployLock : IAsyncDisposable
         ["since"] = h.Since.ToString("O", CultureInfo.InvariantCulture),
         ["reason"] = h.Reason,
         ["manual"] = h.Manual,
+        ["token"] = h.Token,
     }.ToJsonString();
 
     private static LockHolder Parse(string json)
@@ -175,6 +197,7 @@ public sealed class DeployLock : IAsyncDisposable
             node["pid"]?.GetValue<int>() ?? 0,
             DateTimeOffset.Parse(node["since"]?.GetValue<string>() ?? "2000-01-01T00:00:00Z", CultureInfo.InvariantCulture),
             node["reason"]?.GetValue<string>() ?? string.Empty,
-            node["manual"]?.GetValue<bool>() ?? false);
+            node["manual"]?.GetValue<bool>() ?? false,
+            node["token"]?.GetValue<string>());
     }
 }

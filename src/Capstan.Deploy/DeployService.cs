@@ -87,7 +87,7 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, Cluste
     /// <summary>Runs a prepared plan under the deploy lock, keeping a journal until it ends.</summary>
     public async Task<DeployResult> RunAsync(Plan plan, ExecutorOptions options, IDeployObserver observer, CancellationToken cancellationToken)
     {
-        await using var deployLock = await DeployLock.AcquireAsync(store, model.Project, options.Actor, options.Reason, cancellationToken);
+        await using var deployLock = await DeployLock.AcquireAsync(store, model.Project, options.Actor, options.Reason, cancellationToken, options.LockToken);
         var journal = new DeployJournal(store, JournalKey, plan, options.Actor, time);
         await journal.StartAsync(cancellationToken);
         var executor = new Executor(clusters, observer, options, time) { StateChanged = (id, state) => journal.UpdateAsync(id, state, cancellationToken) };

@@ -26,6 +26,12 @@ public sealed record ExecutorOptions
 
     /// <summary>The longest wait for one release when its Deployment sets no progress deadline.</summary>
     public TimeSpan MaxWait { get; init; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>
+    /// The token of an operator lock this deploy runs under (a switchover holds the deploy lock for its whole runbook and
+    /// deploys inside it); null takes the lock as usual.
+    /// </summary>
+    public string? LockToken { get; init; }
 }
 
 /// <summary>

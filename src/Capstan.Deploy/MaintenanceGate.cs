@@ -44,27 +44,43 @@ public sealed class MaintenanceGateApplier(FarmModel model, DeployService deploy
 
             var deleted = 0;
             var still = new List<string>();
-            if (!MaintenanceGate.AllowsCronJobs(state, dc) && !state.MaintenanceEnabled)
+            if (!state.MaintenanceEnabled)
             {
-                foreach (var group in scriptGroups)
-                {
-                    foreach (var job in (await client.ListAsync("batch/v1", "Job", group.Namespace, null, cancellationToken)).Items.Where(Running))
-                    {
-                        if (await client.DeleteAsync(ObjectRef.Of(job), Propagation.Foreground, cancellationToken))
-                        {
-                            deleted++;
-                        }
-                    }
-                }
-
+                // Every pass deletes what still runs (a Job started by a CronJob just before it was deleted included)
+                // and waits for Jobs already being deleted, until nothing runs or the timeout passes.
                 var deadline = DateTimeOffset.UtcNow + jobTimeout;
                 while (true)
                 {
                     still.Clear();
                     foreach (var group in scriptGroups)
                     {
-                        still.AddRange((await client.ListAsync("batch/v1", "Job", group.Namespace, null, cancellationToken)).Items
-                            .Select(j => $"{group.Namespace}/{j["metadata"]!["name"]!.GetValue<string>()}"));
+                        var jobs = (await client.ListAsync("batch/v1", "Job", group.Namespace, null, cancellationToken)).Items;
+                        foreach (var job in jobs.Where(Running))
+                        {
+                            still.Add($"{group.Namespace}/{job["metadata"]!["name"]!.GetValue<string>()}");
+                            if (job["metadata"]?["deletionTimestamp"] is null && await client.DeleteAsync(ObjectRef.Of(job), Propagation.Foreground, cancellationToken))
+                            {
+                                deleted++;
+                            }
+                        }
+
+                        // A Job deleted in the background (with its CronJob) leaves pods that still run until they are gone.
+                        var jobNames = jobs.Select(j => j["metadata"]!["name"]!.GetValue<string>()).ToHashSet(StringComparer.Ordinal);
+                        foreach (var pod in (await client.ListAsync("v1", "Pod", group.Namespace, "job-name", cancellationToken)).Items
+                            .Where(p => p["status"]?["phase"]?.GetValue<string>() is not ("Succeeded" or "Failed")))
+                        {
+                            var job = pod["metadata"]?["labels"]?["job-name"]?.GetValue<string>() ?? string.Empty;
+                            if (jobNames.Contains(job))
+                            {
+                                continue;
+                            }
+
+                            still.Add($"{group.Namespace}/pod/{pod["metadata"]!["name"]!.GetValue<string>()}");
+                            if (pod["metadata"]?["deletionTimestamp"] is null)
+                            {
+                                await client.DeleteAsync(ObjectRef.Of(pod), Propagation.Background, cancellationToken);
+                            }
+                        }
                     }
 
                     if (still.Count == 0 || DateTimeOffset.UtcNow > deadline)
@@ -72,7 +88,7 @@ public sealed class MaintenanceGateApplier(FarmModel model, DeployService deploy
                         break;
                     }
 
-                    await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken);
+                    await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken);
                 }
             }
 

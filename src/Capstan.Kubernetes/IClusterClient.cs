@@ -66,6 +66,12 @@ public interface IClusterClient : IAsyncDisposable
     /// <summary>Server-side apply with field manager <c>capstan</c>; <paramref name="force"/> takes fields from other managers.</summary>
     Task<JsonObject> ApplyAsync(JsonObject obj, bool force, bool dryRun, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// A JSON merge patch (RFC 7396) under its own field manager, for changes that are not part of the desired state,
+    /// such as the restart annotation of a rolling restart.
+    /// </summary>
+    Task<JsonObject> PatchAsync(ObjectRef reference, JsonObject mergePatch, string fieldManager, CancellationToken cancellationToken);
+
     /// <summary>An object, or null when absent.</summary>
     Task<JsonObject?> GetAsync(ObjectRef reference, CancellationToken cancellationToken);
 
@@ -80,6 +86,12 @@ public interface IClusterClient : IAsyncDisposable
     /// dropped stream from the last version seen (bookmarks included); when that version is too old it lists again.
     /// </summary>
     IAsyncEnumerable<KubeWatchEvent> WatchAsync(string apiVersion, string kind, string? ns, string? labelSelector, string? resourceVersion, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// A container's log lines (<c>GET …/pods/NAME/log</c>); with <paramref name="follow"/> the stream stays open until
+    /// the container ends.
+    /// </summary>
+    IAsyncEnumerable<string> ReadLogAsync(string ns, string pod, string container, bool follow, CancellationToken cancellationToken);
 
     /// <summary>How far the newest revision of a Deployment has rolled out.</summary>
     Task<RolloutStatus> GetRolloutStatusAsync(string ns, string name, CancellationToken cancellationToken);

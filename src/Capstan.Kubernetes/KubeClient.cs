@@ -101,6 +101,51 @@ public sealed class KubeClient : IClusterClient
     }
 
     /// <inheritdoc/>
+    public async Task<JsonObject> PatchAsync(ObjectRef reference, JsonObject mergePatch, string fieldManager, CancellationToken cancellationToken)
+    {
+        var resource = await ResourceAsync(reference.ApiVersion, reference.Kind, cancellationToken);
+        var body = mergePatch.ToJsonString();
+        var response = await SendAsync(
+            () => new HttpRequestMessage(HttpMethod.Patch, resource.ItemPath(reference.Namespace, reference.Name) + $"?fieldManager={Uri.EscapeDataString(fieldManager)}")
+            {
+                Content = new StringContent(body, Encoding.UTF8, "application/merge-patch+json"),
+            },
+            cancellationToken);
+        return response!;
+    }
+
+    /// <inheritdoc/>
+    public async IAsyncEnumerable<string> ReadLogAsync(string ns, string pod, string container, bool follow, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var path = $"api/v1/namespaces/{Uri.EscapeDataString(ns)}/pods/{Uri.EscapeDataString(pod)}/log?container={Uri.EscapeDataString(container)}" + (follow ? "&follow=true" : string.Empty);
+        await _limiter.WaitAsync(cancellationToken);
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new KubeUnavailableException($"cannot read the log of {ns}/{pod} on {Server}: {ex.Message}", ex);
+        }
+
+        using (response)
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                throw KubeApiException.From((int)response.StatusCode, await response.Content.ReadAsStringAsync(cancellationToken));
+            }
+
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken));
+            while (await reader.ReadLineAsync(cancellationToken) is { } line)
+            {
+                yield return line;
+            }
+        }
+    }
+
+    /// <inheritdoc/>
     public async Task<JsonObject?> GetAsync(ObjectRef reference, CancellationToken cancellationToken)
     {
         var resource = await ResourceAsync(reference.ApiVersion, reference.Kind, cancellationToken);

@@ -46,6 +46,99 @@ public sealed class MaintenanceGateTests
         Assert.Equal(0, enabled.Single(o => o.Datacenter == "codfw").CronJobs);
     }
 
+    [Fact]
+    public async Task Cron_jobs_firing_while_maintenance_is_being_disabled_leave_no_job_running_and_none_start_afterwards()
+    {
+        var clock = new ManualClock(new DateTimeOffset(2026, 11, 21, 10, 0, 30, TimeSpan.Zero));
+        await using var farm = await FarmHarness.StartAsync(new LocalClusterOptions { Time = clock, Timing = SimulationTiming.Instant with { JobRun = TimeSpan.FromDays(30) } });
+        Assert.True((await farm.DeployAsync(new RenderSelection(Namespace: "mw-cron"))).Result!.Succeeded);
+        Assert.True((await farm.DeployAsync(new RenderSelection(Namespace: "mw-script"))).Result!.Succeeded);
+
+        // On schedule: at 10:30 cirrus-sanity-check fires in the primary; nothing in the secondary.
+        clock.Advance(TimeSpan.FromMinutes(30));
+        await WaitUntilAsync(async () => (await RunningJobsAsync(farm, "eqiad")).Count > 0);
+        Assert.Contains(await RunningJobsAsync(farm, "eqiad"), j => j.StartsWith("cirrus-sanity-check-", StringComparison.Ordinal));
+        Assert.Empty(await RunningJobsAsync(farm, "codfw"));
+
+        // Time runs fast while the gate closes: every CronJob comes due again and again during the disable window.
+        using var ticking = new CancellationTokenSource();
+        var created = new List<string>();
+        var watching = Task.Run(async () =>
+        {
+            var list = await farm.Clusters["eqiad"].ListAsync("batch/v1", "Job", "mw-cron", null, default);
+            try
+            {
+                await foreach (var e in farm.Clusters["eqiad"].WatchAsync("batch/v1", "Job", "mw-cron", null, list.ResourceVersion, ticking.Token))
+                {
+                    if (e.Type == Kubernetes.WatchEventType.Added)
+                    {
+                        created.Add(e.Object["metadata"]!["name"]!.GetValue<string>());
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+        var ticker = Task.Run(async () =>
+        {
+            while (!ticking.IsCancellationRequested)
+            {
+                clock.Advance(TimeSpan.FromMinutes(7));
+                await Task.Delay(2);
+            }
+        });
+        var disabled = farm.State with { MaintenanceEnabled = false, MaintenanceReason = "switchover" };
+        var applier = new MaintenanceGateApplier(farm.Model, farm.Service(), farm.Clusters, new EventLog());
+        var outcomes = await applier.ApplyAsync(disabled, new ExecutorOptions { Actor = "t", Reason = "t", PollInterval = TimeSpan.FromMilliseconds(20) }, TimeSpan.FromSeconds(30), default);
+        await ticking.CancelAsync();
+        await ticker;
+        await watching;
+
+        // The race happened: CronJobs fired while the gate was closing ...
+        Assert.NotEmpty(created);
+        Assert.All(outcomes, o => Assert.True(o.Succeeded, string.Join(", ", o.StillRunning)));
+        // ... and yet nothing is left running: no CronJob, no Job, no pod of one.
+        foreach (var dc in new[] { "eqiad", "codfw" })
+        {
+            Assert.Empty((await farm.Clusters[dc].ListAsync("batch/v1", "CronJob", "mw-cron", null, default)).Items);
+            Assert.Empty(await RunningJobsAsync(farm, dc));
+            Assert.DoesNotContain((await farm.Clusters[dc].ListAsync("v1", "Pod", "mw-cron", "job-name", default)).Items, p => p["status"]?["phase"]?.GetValue<string>() is "Running" or "Pending");
+        }
+
+        // A day later, with the controllers given time to act on it, still no maintenance Job has started.
+        clock.Advance(TimeSpan.FromDays(1));
+        await Task.Delay(300);
+        foreach (var dc in new[] { "eqiad", "codfw" })
+        {
+            Assert.Empty(await RunningJobsAsync(farm, dc));
+            Assert.Empty((await farm.Clusters[dc].ListAsync("batch/v1", "Job", "mw-cron", null, default)).Items);
+        }
+    }
+
+    private static async Task<List<string>> RunningJobsAsync(FarmHarness farm, string dc)
+    {
+        var names = new List<string>();
+        foreach (var ns in new[] { "mw-cron", "mw-script" })
+        {
+            names.AddRange((await farm.Clusters[dc].ListAsync("batch/v1", "Job", ns, null, default)).Items
+                .Where(j => !(j["status"]?["conditions"] as System.Text.Json.Nodes.JsonArray ?? []).Any(c => c?["status"]?.GetValue<string>() == "True"))
+                .Select(j => j["metadata"]!["name"]!.GetValue<string>()));
+        }
+
+        return names;
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out waiting");
+            await Task.Delay(20);
+        }
+    }
+
     private static System.Text.Json.Nodes.JsonObject Cluster(string yaml)
     {
         var node = Core.Yaml.YamlReader.ReadSingle(yaml, "job.yaml", new Core.Diagnostics.DiagnosticBag());

@@ -142,6 +142,31 @@ public sealed class FarmRenderer
         return new RenderResult(releases, namespaces, missingFiles);
     }
 
+    /// <summary>
+    /// Renders one maintenance-script run in a cli group of <paramref name="dc"/>: a release named
+    /// <see cref="ScriptRun.Release"/> layered like any release of the group, optionally with another MediaWiki image.
+    /// </summary>
+    public RenderedRelease RenderScriptRun(string dc, ServerGroup group, ScriptRun run, DynamicState state, string? image)
+    {
+        if (group.Traits.Serving != ServingKind.Cli || group.Traits.Periodic)
+        {
+            throw new UserInputException($"{group.Namespace} is not a script group (a cli group without CronJobs, such as mw-script)");
+        }
+
+        var release = new ReleaseSpec(run.Release, ReleaseKind.MediaWiki, Stage.Production, [], null, null, [], null, null, SourceLocation.OfFile(group.File));
+        var values = ValuesBinder.Bind(_resolver.Resolve(dc, group.Namespace, release.Name).Tree, group.Traits);
+        if (image is not null)
+        {
+            values = values with { Images = values.Images with { MediaWiki = image } };
+        }
+
+        var ctx = new ReleaseContext(_model, dc, group, release, values, state);
+        var common = ObjectLabels.Common(_model.Project, ctx.Namespace, release.Name, release.Kind);
+        var objects = MediaWikiRenderer.RenderScriptRun(ctx, run).Select(o => ObjectLabels.Apply(o, common)).ToList();
+        CheckNames(ctx, objects);
+        return new RenderedRelease(dc, group.Namespace, release.Name, release.Kind, objects);
+    }
+
     private RenderedRelease RenderRelease(ReleaseContext ctx)
     {
         var objects = ctx.Release.Kind switch

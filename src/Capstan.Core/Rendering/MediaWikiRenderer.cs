@@ -55,6 +55,35 @@ public static class MediaWikiRenderer
         return objects;
     }
 
+    /// <summary>
+    /// The objects of one maintenance-script run in a cli group: the release's ConfigMaps and Secrets and a Job that is
+    /// never retried. The command is an argv array (no shell anywhere); user strings are escaped against Kubernetes'
+    /// <c>$(VAR)</c> expansion so they reach the script exactly as given.
+    /// </summary>
+    public static IReadOnlyList<IKubeObject> RenderScriptRun(ReleaseContext ctx, ScriptRun run)
+    {
+        var image = ctx.Values.Images.MediaWiki ?? throw Error(ctx, $"the script group {ctx.Namespace} has no MediaWiki image: set images.mediawiki, or pass --image");
+        var configMaps = BuildConfigMaps(ctx, cli: true);
+        var secrets = BuildSecrets(ctx, cli: true);
+        var pod = MediaWikiPod.Build(ctx, image, secrets.Count > 0 && ctx.Values.Secrets.PrivateFiles.Count > 0);
+        var labels = SortedMap.Of(
+            ("app", "mediawiki"),
+            ("release", ctx.Release.Name),
+            ("deployment", ctx.Namespace),
+            ("script", ScriptRun.LabelValue(run.Script)),
+            ("username", ScriptRun.LabelValue(run.User)));
+        var annotations = SortedMap.Of(
+            ("capstan.dev/script", run.Script),
+            ("capstan.dev/user", run.User),
+            ("capstan.dev/argv", System.Text.Json.JsonSerializer.Serialize(run.Argv)));
+        var app = pod.Containers[0] with { Command = [.. run.Argv.Select(ContainerExpansion.Escape)] };
+        var jobPod = pod with { Containers = [app, .. pod.Containers.Skip(1)], RestartPolicy = "Never" };
+        var job = new Job(
+            new ObjectMeta(DeploymentName(ctx.Namespace, ctx.Datacenter, ctx.Release.Name), ctx.Namespace, labels, annotations),
+            new JobSpec(new PodTemplateSpec(new TemplateMeta(labels, annotations), jobPod), BackoffLimit: 0, TtlSecondsAfterFinished: 604800));
+        return [.. configMaps, .. secrets, job];
+    }
+
     /// <summary>The Deployment name of the real system: <c>mw-web.eqiad.main</c>.</summary>
     public static string DeploymentName(string ns, string dc, string release) => $"{ns}.{dc}.{release}";
 

@@ -84,6 +84,9 @@ internal sealed class ApiHandler(ObjectStore store, FaultInjector faults, ImageC
             case ["capstan", "images"]:
                 await ImagesAsync(context);
                 return;
+            case ["api", "v1", "namespaces", _, "pods", _, "log" or "exec" or "attach" or "portforward"]:
+                // Pods here are simulated: no process runs, so there is nothing to read or to enter.
+                throw new ApiError(501, "NotImplemented", $"the embedded cluster runs no containers, so {segments[6]} is not available for pod {segments[5]}");
             case ["api", "v1", .. var rest]:
                 await ResourceAsync(context, string.Empty, "v1", rest);
                 return;

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using System.Text;
 using System.Text.Json.Nodes;
 using Capstan.Core.Kubernetes;
 using Capstan.LocalCluster.Store;
@@ -303,40 +302,8 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
     }
 
     /// <summary>Expands <c>$(VAR)</c> as Kubernetes does: known variables are replaced, <c>$$</c> escapes, unknown ones stay.</summary>
-    internal static (string Value, string? Missing) Expand(string value, IReadOnlyDictionary<string, string> vars)
-    {
-        var sb = new StringBuilder(value.Length);
-        string? missing = null;
-        for (var i = 0; i < value.Length; i++)
-        {
-            if (value[i] == '$' && i + 1 < value.Length && value[i + 1] == '$')
-            {
-                sb.Append('$');
-                i++;
-            }
-            else if (value[i] == '$' && i + 1 < value.Length && value[i + 1] == '(' && value.IndexOf(')', i + 2) is var close and > 0)
-            {
-                var name = value[(i + 2)..close];
-                if (vars.TryGetValue(name, out var replacement))
-                {
-                    sb.Append(replacement);
-                }
-                else
-                {
-                    sb.Append(value, i, close - i + 1);
-                    missing ??= name;
-                }
-
-                i = close;
-            }
-            else
-            {
-                sb.Append(value[i]);
-            }
-        }
-
-        return (sb.ToString(), missing);
-    }
+    internal static (string Value, string? Missing) Expand(string value, IReadOnlyDictionary<string, string> vars) =>
+        Core.Kubernetes.ContainerExpansion.Expand(value, vars);
 
     private static JsonObject Condition(string type, bool value) => new() { ["type"] = type, ["status"] = value ? "True" : "False" };
 

@@ -1,0 +1,183 @@
+using System.Text.Json.Nodes;
+using Capstan.Core.Config;
+using Capstan.Core.Diagnostics;
+using Capstan.Core.Kubernetes;
+using Capstan.Core.Rendering;
+using Capstan.Core.State;
+using Capstan.Kubernetes;
+
+namespace Capstan.Deploy;
+
+/// <summary>A maintenance script to run once.</summary>
+public sealed record ScriptRequest(string Script, string? Wiki, IReadOnlyList<string> Arguments, string? Datacenter, string? Image, string User);
+
+/// <summary>The dynamic state does not allow the run now (read-only, maintenance disabled, not the primary).</summary>
+public sealed class ScriptNotAllowedException(string message) : Exception(message);
+
+/// <summary>A started run.</summary>
+public sealed record ScriptStarted(string Datacenter, string Namespace, string Release, string Job, IReadOnlyList<string> Argv);
+
+/// <summary>How a followed run ended.</summary>
+public sealed record ScriptOutcome(bool Succeeded, int ExitCode, string Detail);
+
+/// <summary>
+/// Runs one-off MediaWiki maintenance scripts as Jobs of the script group (mw-script): a release of its own with a
+/// random eight-character name, never retried, labelled with the script and the user. Before anything is created the
+/// dynamic state must allow it — the primary datacenter (elsewhere only with an explicit image), read-write, maintenance
+/// enabled — and it is checked again once the Job exists, so a switchover that started meanwhile wins.
+/// </summary>
+public sealed class ScriptRunner(FarmModel model, FarmRenderer renderer, ClusterSet clusters)
+{
+    /// <summary>Why the state does not allow a run in <paramref name="dc"/> now, or null when it does.</summary>
+    public static string? Refusal(DynamicState state, string dc, bool imageGiven)
+    {
+        if (dc != state.PrimaryDc && !imageGiven)
+        {
+            return $"{dc} is not the primary datacenter ({state.PrimaryDc} is): scripts run in the primary, or pass --image to run one elsewhere on purpose";
+        }
+
+        if (state.IsReadOnly(dc))
+        {
+            return $"{dc} is read-only ({state.ReadOnly[dc]}): maintenance scripts cannot run now";
+        }
+
+        return state.MaintenanceEnabled
+            ? null
+            : "maintenance is disabled" + (state.MaintenanceReason is { } r ? $" ({r})" : string.Empty) + ": maintenance scripts cannot run now";
+    }
+
+    /// <summary>The script group: the cli group without CronJobs.</summary>
+    public ServerGroup ScriptGroup() =>
+        model.Groups.FirstOrDefault(g => g.Traits.Serving == ServingKind.Cli && !g.Traits.Periodic)
+        ?? throw new UserInputException("the repo has no script group (a group named like mw-script, without CronJobs)");
+
+    /// <summary>Checks, renders and creates the run's objects; throws <see cref="ScriptNotAllowedException"/> when the state forbids it.</summary>
+    public async Task<ScriptStarted> StartAsync(ScriptRequest request, Func<CancellationToken, Task<DynamicState>> readState, CancellationToken cancellationToken)
+    {
+        var state = await readState(cancellationToken);
+        var dc = request.Datacenter ?? state.PrimaryDc;
+        if (!model.DatacenterNames.Contains(dc))
+        {
+            throw new UserInputException($"unknown datacenter '{dc}' (known: {string.Join(", ", model.DatacenterNames)})");
+        }
+
+        if (Refusal(state, dc, request.Image is not null) is { } refusal)
+        {
+            throw new ScriptNotAllowedException(refusal);
+        }
+
+        var group = ScriptGroup();
+        var client = clusters[dc];
+        await PreflightAsync(client, dc, group, cancellationToken);
+
+        var run = new ScriptRun(ScriptRun.NewReleaseName(), request.Script, request.Wiki, request.Arguments, request.User);
+        var rendered = renderer.RenderScriptRun(dc, group, run, state, request.Image);
+        var job = rendered.Objects.OfType<Job>().Single();
+        var support = rendered.Objects.Where(o => o is not Job).ToList();
+        foreach (var obj in support)
+        {
+            await client.ApplyAsync(KubeSerializer.ToNode(obj), false, false, cancellationToken);
+        }
+
+        var created = await client.ApplyAsync(KubeSerializer.ToNode(job), false, false, cancellationToken);
+
+        // The run's ConfigMaps and Secrets belong to its Job: they go when the Job goes (its TTL, or a delete).
+        var owner = new JsonObject
+        {
+            ["apiVersion"] = "batch/v1",
+            ["kind"] = "Job",
+            ["name"] = job.Metadata.Name,
+            ["uid"] = created["metadata"]!["uid"]!.GetValue<string>(),
+        };
+        foreach (var obj in support)
+        {
+            await client.PatchAsync(
+                new ObjectRef(obj.ApiVersion, obj.Kind, obj.Metadata.Namespace, obj.Metadata.Name),
+                new JsonObject { ["metadata"] = new JsonObject { ["ownerReferences"] = new JsonArray(owner.DeepClone()) } },
+                "capstan-mwscript",
+                cancellationToken);
+        }
+
+        // The state may have changed while the run was being created (a switchover stopping maintenance): check again.
+        var now = await readState(cancellationToken);
+        if (Refusal(now, dc, request.Image is not null) is { } late)
+        {
+            await client.DeleteAsync(new ObjectRef("batch/v1", "Job", group.Namespace, job.Metadata.Name), Propagation.Foreground, CancellationToken.None);
+            throw new ScriptNotAllowedException(late + " (it changed while the run was starting; the run was cancelled)");
+        }
+
+        return new ScriptStarted(dc, group.Namespace, run.Release, job.Metadata.Name, run.Argv);
+    }
+
+    /// <summary>
+    /// Waits for the run's Job to end, passing log lines of the script's container (where the cluster has them) and
+    /// status changes to <paramref name="output"/>.
+    /// </summary>
+    public async Task<ScriptOutcome> FollowAsync(ScriptStarted started, Action<string> output, TimeSpan pollInterval, CancellationToken cancellationToken)
+    {
+        var client = clusters[started.Datacenter];
+        var container = $"mediawiki-{started.Release}-app";
+        string? lastPhase = null;
+        var logsTried = false;
+        while (true)
+        {
+            var job = await client.GetAsync(new ObjectRef("batch/v1", "Job", started.Namespace, started.Job), cancellationToken)
+                ?? throw new ScriptNotAllowedException($"the Job {started.Namespace}/{started.Job} was deleted before it finished (maintenance stopped?)");
+            var pods = (await client.ListAsync("v1", "Pod", started.Namespace, $"job-name={started.Job}", cancellationToken)).Items;
+            var pod = pods.OrderByDescending(p => p["metadata"]?["creationTimestamp"]?.GetValue<string>(), StringComparer.Ordinal).FirstOrDefault();
+            var phase = pod?["status"]?["phase"]?.GetValue<string>();
+            if (pod is not null && phase != lastPhase)
+            {
+                output($"pod {pod["metadata"]!["name"]!.GetValue<string>()}: {phase ?? "Pending"}");
+                lastPhase = phase;
+            }
+
+            if (pod is not null && !logsTried && phase is "Running" or "Succeeded" or "Failed")
+            {
+                logsTried = true;
+                try
+                {
+                    await foreach (var line in client.ReadLogAsync(started.Namespace, pod["metadata"]!["name"]!.GetValue<string>(), container, follow: true, cancellationToken))
+                    {
+                        output(line);
+                    }
+                }
+                catch (KubeApiException ex)
+                {
+                    output($"(no log: {ex.Message}; following the Job's status instead)");
+                }
+            }
+
+            var conditions = job["status"]?["conditions"] as JsonArray ?? [];
+            if (conditions.Any(c => c?["type"]?.GetValue<string>() == "Complete" && c["status"]?.GetValue<string>() == "True"))
+            {
+                return new ScriptOutcome(true, 0, "the script finished");
+            }
+
+            if (conditions.FirstOrDefault(c => c?["type"]?.GetValue<string>() == "Failed" && c["status"]?.GetValue<string>() == "True") is { } failed)
+            {
+                var code = ExitCodeOf(pod, container);
+                return new ScriptOutcome(false, code is null or 0 ? 1 : code.Value, $"the script failed: {failed["reason"]?.GetValue<string>()}{(code is null ? string.Empty : $" (exit code {code})")}");
+            }
+
+            await Task.Delay(pollInterval, cancellationToken);
+        }
+    }
+
+    private async Task PreflightAsync(IClusterClient client, string dc, ServerGroup group, CancellationToken cancellationToken)
+    {
+        var records = await ReleaseRecords.ListAsync(client, dc, group.Namespace, cancellationToken, deployedOnly: true);
+        var missing = group.Releases.Where(r => r.RunsIn(dc) && !records.Keys.Any(k => k.Namespace == group.Namespace && k.Release == r.Name)).ToList();
+        if (missing.Count > 0)
+        {
+            throw new PreflightException([.. missing.Select(r =>
+                $"a script run in {dc} needs {group.Namespace}/{r.Name}, which is not deployed; create it with 'capstan deploy --repo {model.RepoRoot} --dc {dc} --namespace {group.Namespace}'")]);
+        }
+    }
+
+    private static int? ExitCodeOf(JsonObject? pod, string container) =>
+        (pod?["status"]?["containerStatuses"] as JsonArray ?? [])
+            .Where(c => c?["name"]?.GetValue<string>() == container)
+            .Select(c => c?["state"]?["terminated"]?["exitCode"]?.GetValue<int>())
+            .FirstOrDefault();
+}

@@ -6,6 +6,7 @@ return args.Length == 0 ? Usage() : args[0] switch
     "state" => await StateBenchmark.RunAsync(args[1..]),
     "api" => await ApiBenchmark.RunAsync(args[1..]),
     "deploy" => await DeployBenchmark.RunAsync(args[1..]),
+    "ops" => await OpsBenchmark.RunAsync(args[1..]),
     _ => Usage(),
 };
 
@@ -15,5 +16,6 @@ static int Usage()
     Console.Error.WriteLine("       capstan-bench state [--repo DIR] [--iterations N]");
     Console.Error.WriteLine("       capstan-bench api [--objects N] [--parallel N]");
     Console.Error.WriteLine("       capstan-bench deploy [--releases N] [--repo DIR]");
+    Console.Error.WriteLine("       capstan-bench ops [--rounds N] [--repo DIR]");
     return 2;
 }

@@ -31,6 +31,7 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
             new SwitchoverCommand(console, error, env).Build(),
             new ScriptCommands(console, error, env).BuildMwscript(),
             new ScriptCommands(console, error, env).BuildRepl(),
+            new ImageCommand(console, error, env).Build(),
         };
 
         foreach (var command in new ReleaseCommands(console, error, env).Build())
@@ -102,6 +103,7 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
         Capstan.Deploy.DeployLockedException => (ex.Message, ExitCodes.Locked),
         Capstan.Kubernetes.KubeUnavailableException => (ex.Message, ExitCodes.Failure),
         Capstan.Kubernetes.KubeApiException => ("the cluster refused: " + ex.Message, ExitCodes.Failure),
+        Capstan.Images.ImageException => (ex.Message, ExitCodes.Failure),
         StateStoreException or IOException or UnauthorizedAccessException => (ex.Message, ExitCodes.Failure),
         _ => null,
     };

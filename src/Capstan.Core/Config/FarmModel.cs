@@ -14,6 +14,9 @@ public sealed record FarmModel(
     IReadOnlyList<ServerGroup> Groups,
     IReadOnlyList<EnvironmentSpec> Environments)
 {
+    /// <summary>How the MediaWiki image is built (the defaults when capstan.yaml has no <c>image:</c>).</summary>
+    public ImageBuildSpec Image { get; init; } = ImageBuildSpec.Default;
+
     /// <summary>The datacenter names in file order.</summary>
     public IEnumerable<string> DatacenterNames => Datacenters.Select(d => d.Name);
 

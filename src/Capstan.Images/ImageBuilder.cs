@@ -1,0 +1,285 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+
+namespace Capstan.Images;
+
+/// <summary>One layer as built: where it came from, its digests and sizes, and whether an earlier build already had it.</summary>
+public sealed record BuiltLayer(string Name, string DiffId, Descriptor Blob, long UncompressedSize, int Files, int Shared, bool Reused);
+
+/// <summary>One flavour's image.</summary>
+public sealed record BuiltFlavour(string Name, string Tag, Descriptor Manifest, Descriptor Config, IReadOnlyList<BuiltLayer> Layers);
+
+/// <summary>What a build produced: the tag, the top descriptor (an index when there are several flavours) and each flavour.</summary>
+public sealed record BuildResult(string Tag, Descriptor Top, IReadOnlyList<BuiltFlavour> Flavours, IReadOnlyList<string> Versions, string? SourceCommit, DateTimeOffset Created, TimeSpan Duration)
+{
+    /// <summary>The build report (report.json).</summary>
+    public JsonObject Report(string storeReference) => new()
+    {
+        ["tag"] = Tag,
+        ["reference"] = $"{storeReference}:{Tag}",
+        ["digest"] = Top.Digest,
+        ["mediaType"] = Top.MediaType,
+        ["versions"] = new JsonArray([.. Versions.Select(v => (JsonNode?)v)]),
+        ["sourceCommit"] = SourceCommit,
+        ["created"] = Created.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+        ["builder"] = ImageBuilder.BuilderName,
+        ["seconds"] = Math.Round(Duration.TotalSeconds, 3),
+        ["flavours"] = new JsonArray([.. Flavours.Select(f => (JsonNode)new JsonObject
+        {
+            ["name"] = f.Name,
+            ["reference"] = $"{storeReference}:{f.Tag}",
+            ["digest"] = f.Manifest.Digest,
+            ["layers"] = new JsonArray([.. f.Layers.Select(l => (JsonNode)new JsonObject
+            {
+                ["name"] = l.Name,
+                ["digest"] = l.Blob.Digest,
+                ["diffId"] = l.DiffId,
+                ["size"] = l.Blob.Size,
+                ["uncompressedSize"] = l.UncompressedSize,
+                ["files"] = l.Files,
+                ["sharedWithEarlierVersion"] = l.Shared,
+                ["reused"] = l.Reused,
+            })]),
+        })]),
+    };
+}
+
+/// <summary>
+/// Builds the MediaWiki image into an OCI layout: plans the layers, computes each layer's DiffID from its deterministic
+/// tar (every core, one layer each), reuses a compressed blob when an earlier build had the same DiffID (the cache under
+/// the layout's <c>capstan-cache/</c>), compresses the others with gzip on every core, and writes config, manifests, an
+/// index when there are several flavours, and the tags.
+/// </summary>
+public sealed class ImageBuilder(OciLayout layout, IProgress<string>? progress = null)
+{
+    /// <summary>The builder named in labels and reports.</summary>
+    public static string BuilderName => "capstan " + (typeof(ImageBuilder).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
+
+    /// <summary>Builds and tags the image.</summary>
+    public async Task<BuildResult> BuildAsync(BuildInput input, string tag, CancellationToken cancellationToken)
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        CheckTag(tag);
+        var plan = LayerPlanner.Plan(input);
+        progress?.Report($"planned {plan.Count} layers, {plan.Sum(l => l.Files)} files, {plan.Sum(l => l.ContentBytes) / (1024.0 * 1024):0.0} MiB ({plan.Sum(l => l.Shared)} files shared with an earlier version)");
+
+        // Pass 1: the DiffID of every layer (hashing only), on every core.
+        var diffIds = new (string DiffId, long Size)[plan.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, plan.Count), new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken }, (i, _) =>
+        {
+            using var hashing = new HashingStream(null);
+            WriteTar(plan[i], hashing, input.Epoch);
+            diffIds[i] = (hashing.Digest(), hashing.Length);
+            return ValueTask.CompletedTask;
+        });
+
+        // Pass 2: compress the layers no earlier build had.
+        var layers = new List<BuiltLayer>();
+        for (var i = 0; i < plan.Count; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var (diffId, size) = diffIds[i];
+            if (Cached(diffId) is { } cached)
+            {
+                layers.Add(new BuiltLayer(plan[i].Name, diffId, cached, size, plan[i].Files, plan[i].Shared, true));
+                continue;
+            }
+
+            progress?.Report($"compressing {plan[i].Name} ({size / (1024.0 * 1024):0.0} MiB)");
+            using var writer = layout.BeginBlob();
+            var uncompressed = new HashingStream(null);
+            using (var gzip = new ParallelGzipStream(writer.Stream))
+            {
+                using var tee = new TeeStream(uncompressed, gzip);
+                WriteTar(plan[i], tee, input.Epoch);
+                gzip.Complete();
+            }
+
+            if (uncompressed.Digest() != diffId)
+            {
+                throw new ImageException($"layer {plan[i].Name} changed while it was being built (a source file was modified); build again");
+            }
+
+            var blob = writer.Commit(null, MediaTypes.LayerGzip);
+            RememberCache(diffId, blob);
+            layers.Add(new BuiltLayer(plan[i].Name, diffId, blob, size, plan[i].Files, plan[i].Shared, false));
+        }
+
+        var created = DateTimeOffset.FromUnixTimeSeconds(input.Epoch);
+        var versions = input.Sources.Select(s => s.Version).ToList();
+        var flavours = new List<BuiltFlavour>();
+        foreach (var flavour in input.Spec.Flavours)
+        {
+            var chosen = layers.Where((l, i) => !flavour.Exclude.Contains(plan[i].Rule)).ToList();
+            var labels = new SortedDictionary<string, string>(StringComparer.Ordinal)
+            {
+                ["org.opencontainers.image.created"] = created.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+                ["org.opencontainers.image.title"] = input.Spec.Name,
+                ["org.opencontainers.image.version"] = string.Join(",", versions),
+                ["capstan.dev/builder"] = BuilderName,
+                ["capstan.dev/flavour"] = flavour.Name,
+                ["capstan.dev/versions"] = string.Join(",", versions),
+            };
+            if (input.SourceCommit is { } commit)
+            {
+                labels["org.opencontainers.image.revision"] = commit;
+            }
+
+            foreach (var (key, value) in flavour.Labels)
+            {
+                labels[key] = value;
+            }
+
+            var stamp = created.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+            var config = new JsonObject
+            {
+                ["created"] = stamp,
+                ["architecture"] = "amd64",
+                ["os"] = "linux",
+                ["config"] = new JsonObject { ["Labels"] = new JsonObject(labels.Select(l => KeyValuePair.Create(l.Key, (JsonNode?)l.Value))) },
+                ["rootfs"] = new JsonObject { ["type"] = "layers", ["diff_ids"] = new JsonArray([.. chosen.Select(l => (JsonNode?)l.DiffId)]) },
+                ["history"] = new JsonArray([.. chosen.Select(l => (JsonNode)new JsonObject { ["created"] = stamp, ["created_by"] = $"capstan image build: layer {l.Name}" })]),
+            };
+            var configDescriptor = layout.PutBytes(System.Text.Encoding.UTF8.GetBytes(config.ToJsonString()), MediaTypes.Config);
+            var manifest = new JsonObject
+            {
+                ["schemaVersion"] = 2,
+                ["mediaType"] = MediaTypes.Manifest,
+                ["config"] = configDescriptor.ToJson(),
+                ["layers"] = new JsonArray([.. chosen.Select(l => (JsonNode)(l.Blob with { Annotations = new Dictionary<string, string> { ["capstan.dev/layer"] = l.Name } }).ToJson())]),
+                ["annotations"] = new JsonObject(labels.Where(l => l.Key.StartsWith("org.opencontainers", StringComparison.Ordinal)).Select(l => KeyValuePair.Create(l.Key, (JsonNode?)l.Value))),
+            };
+            var manifestDescriptor = layout.PutBytes(System.Text.Encoding.UTF8.GetBytes(manifest.ToJsonString()), MediaTypes.Manifest);
+            var flavourTag = input.Spec.Flavours.Count == 1 ? tag : $"{tag}-{flavour.Name}";
+            flavours.Add(new BuiltFlavour(flavour.Name, flavourTag, manifestDescriptor, configDescriptor, chosen));
+        }
+
+        Descriptor top;
+        if (flavours.Count == 1)
+        {
+            top = flavours[0].Manifest;
+        }
+        else
+        {
+            var index = new JsonObject
+            {
+                ["schemaVersion"] = 2,
+                ["mediaType"] = MediaTypes.Index,
+                ["manifests"] = new JsonArray([.. flavours.Select(f =>
+                {
+                    var node = (f.Manifest with { Annotations = new Dictionary<string, string> { ["capstan.dev/flavour"] = f.Name } }).ToJson();
+                    node["platform"] = new JsonObject { ["architecture"] = "amd64", ["os"] = "linux" };
+                    return (JsonNode)node;
+                })]),
+            };
+            top = layout.PutBytes(System.Text.Encoding.UTF8.GetBytes(index.ToJsonString()), MediaTypes.Index);
+            foreach (var f in flavours)
+            {
+                await layout.TagAsync(f.Tag, f.Manifest, cancellationToken);
+            }
+        }
+
+        await layout.TagAsync(tag, top, cancellationToken);
+        return new BuildResult(tag, top, flavours, versions, input.SourceCommit, created, started.Elapsed);
+    }
+
+    /// <summary>Writes a planned layer as a deterministic tar.</summary>
+    internal static void WriteTar(PlannedLayer layer, Stream output, long epoch)
+    {
+        var tar = new TarBuilder(output, epoch);
+        foreach (var entry in layer.Entries)
+        {
+            switch (entry.Kind)
+            {
+                case EntryKind.Directory:
+                    tar.Directory(entry.Path);
+                    break;
+                case EntryKind.Symlink:
+                    tar.Symlink(entry.Path, entry.Link!);
+                    break;
+                case EntryKind.Hardlink:
+                    tar.Hardlink(entry.Path, entry.Link!);
+                    break;
+                default:
+                    using (var content = new FileStream(entry.Source!, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan))
+                    {
+                        if (content.Length != entry.Size)
+                        {
+                            throw new ImageException($"{entry.Source} changed size while the image was being built; build again");
+                        }
+
+                        tar.File(entry.Path, entry.Executable, entry.Size, content);
+                    }
+
+                    break;
+            }
+        }
+
+        tar.Finish();
+    }
+
+    /// <summary>Checks a tag against the distribution spec's grammar.</summary>
+    public static void CheckTag(string tag)
+    {
+        if (tag.Length is 0 or > 128 || !(char.IsAsciiLetterOrDigit(tag[0]) || tag[0] == '_') || !tag.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-'))
+        {
+            throw new ImageException($"'{tag}' is not a valid tag (letters, digits, '_', '.', '-'; at most 128; not starting with '.' or '-')");
+        }
+    }
+
+    private Descriptor? Cached(string diffId)
+    {
+        var path = CachePath(diffId);
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        var node = JsonNode.Parse(File.ReadAllText(path))!;
+        var blob = new Descriptor(MediaTypes.LayerGzip, node["digest"]!.GetValue<string>(), node["size"]!.GetValue<long>());
+        return layout.HasBlob(blob.Digest) && new FileInfo(layout.BlobPath(blob.Digest)).Length == blob.Size ? blob : null;
+    }
+
+    private void RememberCache(string diffId, Descriptor blob)
+    {
+        var path = CachePath(diffId);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var temp = path + ".tmp";
+        File.WriteAllText(temp, new JsonObject { ["digest"] = blob.Digest, ["size"] = blob.Size }.ToJsonString());
+        File.Move(temp, path, overwrite: true);
+    }
+
+    private string CachePath(string diffId) => Path.Combine(layout.Path, "capstan-cache", "diffids", Digests.Hex(diffId) + ".json");
+
+    /// <summary>Writes to two streams.</summary>
+    private sealed class TeeStream(Stream a, Stream b) : Stream
+    {
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            a.Write(buffer);
+            b.Write(buffer);
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}

@@ -1,0 +1,449 @@
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
+
+namespace Capstan.Images;
+
+/// <summary>What a prep did.</summary>
+public sealed record PrepResult(string Digest, int Entries, int Written, int Unchanged, int Removed, long BytesWritten);
+
+/// <summary>
+/// Unpacks an image from an OCI layout into a staging directory ("prep"): layers applied in order with their whiteouts
+/// (<c>.wh.NAME</c>, <c>.wh..wh..opq</c>). Every entry is checked before anything is written: an absolute path, a
+/// <c>..</c> segment, a path that goes through a symbolic link, or a hard link to something outside the image refuses
+/// the whole image. Symbolic links are created as they are and never followed. When the directory holds an earlier
+/// prep, only what changed is written (a file with the same bytes is left alone), and files the earlier image had and
+/// this one has not are removed; files the image never had are left alone.
+/// </summary>
+public sealed class ImagePrep(OciLayout layout)
+{
+    /// <summary>The record of what the last prep wrote, kept in the target directory.</summary>
+    public const string StateFile = ".capstan-prep.json";
+
+    private enum Kind
+    {
+        Directory,
+        File,
+        Symlink,
+        Hardlink,
+    }
+
+    /// <summary>Unpacks <paramref name="reference"/> (tag or digest in the layout) into <paramref name="target"/>.</summary>
+    public async Task<PrepResult> PrepAsync(string reference, string target, string? flavour, CancellationToken cancellationToken)
+    {
+        var (bytes, mediaType, digest) = await layout.GetManifestAsync(reference, cancellationToken)
+            ?? throw new ImageException($"{layout.Describe} has no image {reference}");
+        var manifest = JsonNode.Parse(bytes)!;
+        if (MediaTypes.IsIndex(mediaType) || manifest["manifests"] is JsonArray)
+        {
+            var children = (manifest["manifests"] as JsonArray ?? []).ToList();
+            var chosen = flavour is null
+                ? children.FirstOrDefault()
+                : children.FirstOrDefault(m => m?["annotations"]?["capstan.dev/flavour"]?.GetValue<string>() == flavour)
+                  ?? throw new ImageException($"image {reference} has no flavour '{flavour}' (it has: {string.Join(", ", children.Select(c => c?["annotations"]?["capstan.dev/flavour"]?.GetValue<string>() ?? "?"))})");
+            digest = Descriptor.FromJson(chosen ?? throw new ImageException($"image {reference} is an empty index")).Digest;
+            manifest = JsonNode.Parse(layout.ReadBlob(digest))!;
+        }
+
+        var layers = (manifest["layers"] as JsonArray ?? []).Select(l => Descriptor.FromJson(l!)).ToList();
+        foreach (var layer in layers.Where(l => !layout.HasBlob(l.Digest)))
+        {
+            throw new ImageException($"{layout.Describe} lacks layer {layer.Digest} of {reference}");
+        }
+
+        // Phase 1: read every layer's headers, build the final tree, refuse anything unsafe. Nothing is written yet.
+        var model = new Dictionary<string, Node>(StringComparer.Ordinal);
+        for (var i = 0; i < layers.Count; i++)
+        {
+            ForEachEntry(layers[i], (entry, index) =>
+            {
+                Plan(model, entry, i, index);
+                return false;
+            });
+        }
+
+        // Phase 2: apply.
+        var root = Path.GetFullPath(target);
+        Directory.CreateDirectory(root);
+        var previous = ReadState(root);
+        var written = 0;
+        var unchanged = 0;
+        long bytesWritten = 0;
+        var links = new List<(string Path, string Target)>();
+        foreach (var (path, node) in model.Where(m => m.Value.Kind == Kind.Directory).OrderBy(m => m.Key, StringComparer.Ordinal))
+        {
+            var full = Inside(root, path);
+            EnsureParents(root, path);
+            if (Lstat(full) is { } info && (info.LinkTarget is not null || info is FileInfo))
+            {
+                info.Delete();
+            }
+
+            Directory.CreateDirectory(full);
+            SetMode(full, node.Mode);
+        }
+
+        for (var i = 0; i < layers.Count; i++)
+        {
+            ForEachEntry(layers[i], (entry, index) =>
+            {
+                var path = Normalize(entry.Name);
+                if (path is null || !model.TryGetValue(path, out var node) || node.Layer != i || node.Index != index)
+                {
+                    return false;
+                }
+
+                var full = Inside(root, path);
+                switch (node.Kind)
+                {
+                    case Kind.File:
+                        EnsureParents(root, path);
+                        if (WriteIfChanged(full, entry, node.Mode))
+                        {
+                            written++;
+                            bytesWritten += entry.Length;
+                        }
+                        else
+                        {
+                            unchanged++;
+                        }
+
+                        break;
+                    case Kind.Symlink:
+                        EnsureParents(root, path);
+                        if (Lstat(full) is { LinkTarget: { } existing } && existing == node.Link)
+                        {
+                            unchanged++;
+                        }
+                        else
+                        {
+                            Remove(full);
+                            File.CreateSymbolicLink(full, node.Link!);
+                            written++;
+                        }
+
+                        break;
+                    case Kind.Hardlink:
+                        links.Add((path, node.Link!));
+                        break;
+                }
+
+                return false;
+            });
+        }
+
+        foreach (var (path, linkTarget) in links)
+        {
+            var full = Inside(root, path);
+            var source = Inside(root, linkTarget);
+            EnsureParents(root, path);
+            if (File.Exists(full) && Lstat(full)?.LinkTarget is null && FilesEqual(full, source))
+            {
+                unchanged++;
+                continue;
+            }
+
+            Remove(full);
+            if (Link(source, full) != 0)
+            {
+                File.Copy(source, full);
+            }
+
+            written++;
+        }
+
+        // What the earlier prep wrote and this image no longer has goes; anything else in the directory stays.
+        var removed = 0;
+        foreach (var path in previous.Where(p => !model.ContainsKey(p)).OrderByDescending(p => p.Length))
+        {
+            var full = Inside(root, path);
+            if (Lstat(full) is { } info)
+            {
+                if (info is DirectoryInfo dir && info.LinkTarget is null)
+                {
+                    if (!dir.EnumerateFileSystemInfos().Any())
+                    {
+                        dir.Delete();
+                        removed++;
+                    }
+                }
+                else
+                {
+                    info.Delete();
+                    removed++;
+                }
+            }
+        }
+
+        var state = new JsonObject
+        {
+            ["image"] = digest,
+            ["paths"] = new JsonArray([.. model.Keys.Order(StringComparer.Ordinal).Select(p => (JsonNode?)p)]),
+        };
+        await File.WriteAllTextAsync(Path.Combine(root, StateFile), state.ToJsonString(), cancellationToken);
+        return new PrepResult(digest, model.Count, written, unchanged, removed, bytesWritten);
+    }
+
+    private static void Plan(Dictionary<string, Node> model, TarEntry entry, int layer, int index)
+    {
+        var path = Normalize(entry.Name) ?? throw new ImageException($"layer {layer + 1}: entry '{entry.Name}' is outside the image (absolute path or '..'); refusing the image");
+        if (path.Length == 0)
+        {
+            return;
+        }
+
+        var name = path[(path.LastIndexOf('/') + 1)..];
+        var parent = path.Contains('/', StringComparison.Ordinal) ? path[..path.LastIndexOf('/')] : string.Empty;
+        if (name == ".wh..wh..opq")
+        {
+            foreach (var key in model.Keys.Where(k => k.StartsWith(parent + "/", StringComparison.Ordinal) && model[k].Layer < layer).ToList())
+            {
+                model.Remove(key);
+            }
+
+            return;
+        }
+
+        if (name.StartsWith(".wh.", StringComparison.Ordinal))
+        {
+            var hidden = (parent.Length > 0 ? parent + "/" : string.Empty) + name[4..];
+            foreach (var key in model.Keys.Where(k => (k == hidden || k.StartsWith(hidden + "/", StringComparison.Ordinal)) && model[k].Layer < layer).ToList())
+            {
+                model.Remove(key);
+            }
+
+            return;
+        }
+
+        // Never through a symbolic link: every ancestor must be a directory of the image (or not yet known).
+        for (var ancestor = parent; ancestor.Length > 0; ancestor = ancestor.Contains('/', StringComparison.Ordinal) ? ancestor[..ancestor.LastIndexOf('/')] : string.Empty)
+        {
+            if (model.TryGetValue(ancestor, out var above) && above.Kind != Kind.Directory)
+            {
+                throw new ImageException($"layer {layer + 1}: entry '{path}' goes through '{ancestor}', which is a {(above.Kind == Kind.Symlink ? $"symbolic link to '{above.Link}'" : "file")}; refusing the image");
+            }
+        }
+
+        var mode = (UnixFileMode)((int)entry.Mode & 0b111_111_111);
+        Node node;
+        switch (entry.EntryType)
+        {
+            case TarEntryType.Directory:
+                node = new Node(Kind.Directory, layer, index, mode, null);
+                break;
+            case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
+                node = new Node(Kind.File, layer, index, mode, null);
+                break;
+            case TarEntryType.SymbolicLink:
+                node = new Node(Kind.Symlink, layer, index, mode, entry.LinkName);
+                break;
+            case TarEntryType.HardLink:
+                var linkTarget = Normalize(entry.LinkName) ?? throw new ImageException($"layer {layer + 1}: hard link '{path}' points outside the image ('{entry.LinkName}'); refusing the image");
+                if (!model.TryGetValue(linkTarget, out var targetNode) || targetNode.Kind != Kind.File)
+                {
+                    throw new ImageException($"layer {layer + 1}: hard link '{path}' points to '{linkTarget}', which is not a file of the image; refusing the image");
+                }
+
+                node = new Node(Kind.Hardlink, layer, index, mode, linkTarget);
+                break;
+            default:
+                // Devices, FIFOs and the like have no place in a code tree: skipped.
+                return;
+        }
+
+        if (model.TryGetValue(path, out var existing) && existing.Kind == Kind.Directory && node.Kind != Kind.Directory)
+        {
+            foreach (var key in model.Keys.Where(k => k.StartsWith(path + "/", StringComparison.Ordinal)).ToList())
+            {
+                model.Remove(key);
+            }
+        }
+
+        model[path] = node;
+    }
+
+    /// <summary>Reads a layer's entries in order, checking the blob against its digest at the end.</summary>
+    private void ForEachEntry(Descriptor layer, Func<TarEntry, int, bool> visit)
+    {
+        using var file = new VerifyingStream(File.OpenRead(layout.BlobPath(layer.Digest)), layer.Digest, $"layer {layer.Digest}");
+        using Stream data = layer.MediaType.EndsWith("+gzip", StringComparison.Ordinal) || layer.MediaType.EndsWith(".tar.gzip", StringComparison.Ordinal)
+            ? new GZipStream(file, CompressionMode.Decompress)
+            : layer.MediaType.EndsWith("tar", StringComparison.Ordinal) || layer.MediaType.EndsWith(".tar", StringComparison.Ordinal)
+                ? file
+                : throw new ImageException($"layer {layer.Digest} has media type {layer.MediaType}, which prep does not read (gzip or plain tar)");
+        using var reader = new TarReader(data, leaveOpen: true);
+        var index = 0;
+        while (reader.GetNextEntry(copyData: false) is { } entry)
+        {
+            visit(entry, index);
+            index++;
+        }
+
+        // Read to the end so the digest is checked.
+        data.CopyTo(Stream.Null);
+    }
+
+    /// <summary>
+    /// Writes the entry's bytes unless a regular file (not a link) with exactly these bytes is already there; a changed
+    /// file is written beside the old one and renamed over it. True when something was written.
+    /// </summary>
+    private static bool WriteIfChanged(string full, TarEntry entry, UnixFileMode mode)
+    {
+        byte[]? content = null;
+        if (Lstat(full) is FileInfo { LinkTarget: null } info && info.Length == entry.Length && entry.Length <= 256L << 20)
+        {
+            content = new byte[entry.Length];
+            entry.DataStream?.ReadExactly(content);
+            if (File.ReadAllBytes(full).AsSpan().SequenceEqual(content))
+            {
+                SetMode(full, mode);
+                return false;
+            }
+        }
+
+        var temp = full + ".capstan-" + Guid.NewGuid().ToString("N")[..8];
+        using (var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+        {
+            if (content is not null)
+            {
+                output.Write(content);
+            }
+            else
+            {
+                entry.DataStream?.CopyTo(output);
+            }
+        }
+
+        SetMode(temp, mode);
+        Remove(full);
+        File.Move(temp, full);
+        File.SetLastWriteTimeUtc(full, entry.ModificationTime.UtcDateTime);
+        return true;
+    }
+
+    private static bool FilesEqual(string a, string b)
+    {
+        var fa = new FileInfo(a);
+        var fb = new FileInfo(b);
+        if (!fa.Exists || !fb.Exists || fa.Length != fb.Length)
+        {
+            return false;
+        }
+
+        return File.ReadAllBytes(a).AsSpan().SequenceEqual(File.ReadAllBytes(b));
+    }
+
+    /// <summary>Makes every ancestor of <paramref name="path"/> a real directory inside <paramref name="root"/> (replacing links and files).</summary>
+    private static void EnsureParents(string root, string path)
+    {
+        var current = root;
+        var parts = path.Split('/');
+        for (var i = 0; i < parts.Length - 1; i++)
+        {
+            current = Path.Combine(current, parts[i]);
+            var info = Lstat(current);
+            if (info is not null && (info.LinkTarget is not null || info is FileInfo))
+            {
+                info.Delete();
+                info = null;
+            }
+
+            if (info is null)
+            {
+                Directory.CreateDirectory(current);
+            }
+        }
+    }
+
+    private static FileSystemInfo? Lstat(string full)
+    {
+        var dir = new DirectoryInfo(full);
+        if (dir.Exists || dir.LinkTarget is not null)
+        {
+            return dir.LinkTarget is not null ? new FileInfo(full) is { LinkTarget: not null } link ? link : dir : dir;
+        }
+
+        var file = new FileInfo(full);
+        return file.Exists || file.LinkTarget is not null ? file : null;
+    }
+
+    private static void Remove(string full)
+    {
+        switch (Lstat(full))
+        {
+            case DirectoryInfo { LinkTarget: null } dir:
+                dir.Delete(recursive: true);
+                break;
+            case { } other:
+                other.Delete();
+                break;
+        }
+    }
+
+    /// <summary>An entry name as a clean relative path ("" for the root), or null when it would leave the target.</summary>
+    internal static string? Normalize(string name)
+    {
+        if (name.StartsWith('/') || name.Contains('\0', StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var parts = new List<string>();
+        foreach (var part in name.Split('/'))
+        {
+            switch (part)
+            {
+                case "" or ".":
+                    continue;
+                case "..":
+                    return null;
+                default:
+                    parts.Add(part);
+                    break;
+            }
+        }
+
+        return string.Join('/', parts);
+    }
+
+    /// <summary>The full path of an image path under the root (checked to stay inside it).</summary>
+    private static string Inside(string root, string path)
+    {
+        var full = Path.GetFullPath(Path.Combine(root, path));
+        return full.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal) || full == root
+            ? full
+            : throw new ImageException($"'{path}' resolves outside {root}; refusing it");
+    }
+
+    private static HashSet<string> ReadState(string root)
+    {
+        var file = Path.Combine(root, StateFile);
+        if (!File.Exists(file))
+        {
+            return [];
+        }
+
+        try
+        {
+            return [.. (JsonNode.Parse(File.ReadAllText(file))?["paths"] as JsonArray ?? []).Select(p => p!.GetValue<string>()).Where(p => Normalize(p) == p)];
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return [];
+        }
+    }
+
+    private static void SetMode(string path, UnixFileMode mode)
+    {
+        if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(path) & (UnixFileMode)0b111_111_111) != mode)
+        {
+            File.SetUnixFileMode(path, mode);
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "link", SetLastError = true)]
+    private static extern int Link([MarshalAs(UnmanagedType.LPUTF8Str)] string oldPath, [MarshalAs(UnmanagedType.LPUTF8Str)] string newPath);
+
+    private sealed record Node(Kind Kind, int Layer, int Index, UnixFileMode Mode, string? Link);
+}

@@ -1,0 +1,264 @@
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using Capstan.Core.Config;
+
+namespace Capstan.Images;
+
+/// <summary>What a build reads: the code trees (in version order), the config tree, and the fixed timestamp.</summary>
+public sealed record BuildInput(ImageBuildSpec Spec, IReadOnlyList<ImageSource> Sources, string? ConfigDirectory, long Epoch, string? SourceCommit);
+
+/// <summary>The kind of a layer entry.</summary>
+public enum EntryKind
+{
+    /// <summary>A directory.</summary>
+    Directory,
+
+    /// <summary>A regular file.</summary>
+    File,
+
+    /// <summary>A symbolic link.</summary>
+    Symlink,
+
+    /// <summary>A hard link to a file of an earlier layer or of this one (a file shared byte for byte between versions).</summary>
+    Hardlink,
+}
+
+/// <summary>One entry of a planned layer.</summary>
+public sealed record PlannedEntry(string Path, EntryKind Kind, string? Source, long Size, bool Executable, string? Link);
+
+/// <summary>A planned layer: its name (version/rule, or config), the rule it came from, and its entries in archive order.</summary>
+public sealed record PlannedLayer(string Name, string Rule, string? Version, IReadOnlyList<PlannedEntry> Entries)
+{
+    /// <summary>Bytes of file content in the layer.</summary>
+    public long ContentBytes => Entries.Where(e => e.Kind == EntryKind.File).Sum(e => e.Size);
+
+    /// <summary>Regular files in the layer.</summary>
+    public int Files => Entries.Count(e => e.Kind == EntryKind.File);
+
+    /// <summary>Files stored as links to the same bytes in an earlier version.</summary>
+    public int Shared => Entries.Count(e => e.Kind == EntryKind.Hardlink);
+}
+
+/// <summary>
+/// Turns code trees into layers following the layering plan: per version, one layer per rule in plan order (a path goes
+/// to the first rule that matches it, everything else to the rule with '*'), then the config tree last. A file of a
+/// later version with the same path and bytes as in an earlier version becomes a hard link to it, so a second version
+/// costs only what differs. Entries are sorted (parents first, ordinal names) so the archive never depends on the
+/// order a filesystem lists them in.
+/// </summary>
+public static class LayerPlanner
+{
+    /// <summary>Plans the layers of an input.</summary>
+    public static IReadOnlyList<PlannedLayer> Plan(BuildInput input)
+    {
+        var root = input.Spec.Root.Trim('/');
+        var rules = input.Spec.Layers.Select(r => (Rule: r, Matchers: r.Paths.Where(p => p != "*").Select(Matcher).ToList())).ToList();
+        var rest = input.Spec.Layers.FirstOrDefault(r => r.Paths.Contains("*"))?.Name ?? input.Spec.Layers[^1].Name;
+        var layers = new List<PlannedLayer>();
+        var earlier = new Dictionary<string, (string ImagePath, string Source, long Size)>(StringComparer.Ordinal);
+        var hashes = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+
+        foreach (var source in input.Sources)
+        {
+            if (!Directory.Exists(source.Path))
+            {
+                throw new ImageException($"source tree '{source.Path}' ({source.Version}) does not exist");
+            }
+
+            var byRule = input.Spec.Layers.ToDictionary(r => r.Name, _ => new List<PlannedEntry>(), StringComparer.Ordinal);
+            var mine = new Dictionary<string, (string ImagePath, string Source, long Size)>(StringComparer.Ordinal);
+            foreach (var (rel, info) in Walk(source.Path))
+            {
+                var rule = rules.FirstOrDefault(r => r.Matchers.Any(m => m(rel))).Rule?.Name ?? rest;
+                var imagePath = $"{root}/{source.Version}/{rel}";
+                var entry = Entry(imagePath, info);
+                if (entry.Kind == EntryKind.File && earlier.TryGetValue(rel, out var before) && before.Size == entry.Size && SameBytes(before.Source, entry.Source!, hashes))
+                {
+                    entry = new PlannedEntry(imagePath, EntryKind.Hardlink, null, 0, false, before.ImagePath);
+                }
+
+                if (entry.Kind == EntryKind.File)
+                {
+                    mine.TryAdd(rel, (imagePath, entry.Source!, entry.Size));
+                }
+
+                byRule[rule].Add(entry);
+            }
+
+            foreach (var (rel, value) in mine)
+            {
+                earlier.TryAdd(rel, value);
+            }
+
+            foreach (var rule in input.Spec.Layers)
+            {
+                layers.Add(new PlannedLayer($"{source.Version}/{rule.Name}", rule.Name, source.Version, Order(byRule[rule.Name], $"{root}/{source.Version}")));
+            }
+        }
+
+        if (input.ConfigDirectory is { } config)
+        {
+            if (!Directory.Exists(config))
+            {
+                throw new ImageException($"config tree '{config}' does not exist");
+            }
+
+            var entries = Walk(config).Select(w => Entry($"{root}/{w.Rel}", w.Info)).ToList();
+            layers.Add(new PlannedLayer("config", "config", null, Order(entries, root)));
+        }
+
+        return layers;
+    }
+
+    /// <summary>The entries of a tree, relative paths with '/' separators; symlinks are entries, never followed.</summary>
+    private static IEnumerable<(string Rel, FileSystemInfo Info)> Walk(string directory)
+    {
+        var stack = new Stack<(DirectoryInfo Dir, string Rel)>();
+        stack.Push((new DirectoryInfo(directory), string.Empty));
+        var options = new EnumerationOptions { RecurseSubdirectories = false, AttributesToSkip = 0, IgnoreInaccessible = false, ReturnSpecialDirectories = false };
+        while (stack.Count > 0)
+        {
+            var (dir, rel) = stack.Pop();
+            foreach (var info in dir.EnumerateFileSystemInfos("*", options))
+            {
+                var path = rel.Length == 0 ? info.Name : rel + "/" + info.Name;
+                yield return (path, info);
+                if (info is DirectoryInfo sub && info.LinkTarget is null)
+                {
+                    stack.Push((sub, path));
+                }
+            }
+        }
+    }
+
+    private static PlannedEntry Entry(string imagePath, FileSystemInfo info)
+    {
+        if (info.LinkTarget is { } target)
+        {
+            return new PlannedEntry(imagePath, EntryKind.Symlink, null, 0, false, target);
+        }
+
+        if (info is DirectoryInfo)
+        {
+            return new PlannedEntry(imagePath, EntryKind.Directory, null, 0, false, null);
+        }
+
+        var file = (FileInfo)info;
+        var executable = (file.UnixFileMode & UnixFileMode.UserExecute) != 0;
+        return new PlannedEntry(imagePath, EntryKind.File, file.FullName, file.Length, executable, null);
+    }
+
+    /// <summary>Adds the parent directories every entry needs (up to the image root) and sorts: parents first, names ordinal.</summary>
+    private static List<PlannedEntry> Order(List<PlannedEntry> entries, string top)
+    {
+        var all = new Dictionary<string, PlannedEntry>(StringComparer.Ordinal);
+        foreach (var entry in entries)
+        {
+            all[entry.Path] = entry;
+            var parent = entry.Path;
+            while (parent.LastIndexOf('/') is var slash and > 0)
+            {
+                parent = parent[..slash];
+                if (all.ContainsKey(parent))
+                {
+                    break;
+                }
+
+                all[parent] = new PlannedEntry(parent, EntryKind.Directory, null, 0, false, null);
+            }
+        }
+
+        if (entries.Count == 0)
+        {
+            // An empty layer still carries its directory, so every layer has content and a digest of its own.
+            var parent = top;
+            while (true)
+            {
+                all[parent] = new PlannedEntry(parent, EntryKind.Directory, null, 0, false, null);
+                if (parent.LastIndexOf('/') is var slash and > 0)
+                {
+                    parent = parent[..slash];
+                }
+                else
+                {
+                    break;
+                }
+            }
+        }
+
+        var list = all.Values.ToList();
+        list.Sort((a, b) => ComparePaths(a.Path, b.Path));
+        return list;
+    }
+
+    /// <summary>Segment by segment, ordinal: a directory always comes before what it holds.</summary>
+    internal static int ComparePaths(string a, string b)
+    {
+        var i = 0;
+        var j = 0;
+        while (i < a.Length && j < b.Length)
+        {
+            var ca = a[i] == '/' ? '\0' : a[i];
+            var cb = b[j] == '/' ? '\0' : b[j];
+            if (ca != cb)
+            {
+                return ca.CompareTo(cb);
+            }
+
+            i++;
+            j++;
+        }
+
+        return (a.Length - i).CompareTo(b.Length - j);
+    }
+
+    /// <summary>A matcher for one path pattern of a rule: "dir/" takes the subtree, otherwise a glob on the leading segments.</summary>
+    private static Func<string, bool> Matcher(string pattern)
+    {
+        if (pattern.EndsWith('/') && !pattern.AsSpan(0, pattern.Length - 1).ContainsAny("*?["))
+        {
+            var dir = pattern.TrimEnd('/');
+            return rel => rel == dir || rel.StartsWith(pattern, StringComparison.Ordinal);
+        }
+
+        var segments = pattern.Trim('/').Split('/').Select(GlobRegex).ToArray();
+        return rel =>
+        {
+            var parts = rel.Split('/');
+            if (parts.Length < segments.Length)
+            {
+                return false;
+            }
+
+            for (var k = 0; k < segments.Length; k++)
+            {
+                if (!segments[k].IsMatch(parts[k]))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        };
+    }
+
+    private static Regex GlobRegex(string glob)
+    {
+        var pattern = "^" + Regex.Escape(glob).Replace(@"\*", "[^/]*", StringComparison.Ordinal).Replace(@"\?", "[^/]", StringComparison.Ordinal).Replace(@"\[", "[", StringComparison.Ordinal).Replace(@"\]", "]", StringComparison.Ordinal) + "$";
+        return new Regex(pattern, RegexOptions.CultureInvariant);
+    }
+
+    private static bool SameBytes(string a, string b, Dictionary<string, byte[]> hashes) => Hash(a, hashes).AsSpan().SequenceEqual(Hash(b, hashes));
+
+    private static byte[] Hash(string path, Dictionary<string, byte[]> hashes)
+    {
+        if (!hashes.TryGetValue(path, out var hash))
+        {
+            using var stream = File.OpenRead(path);
+            hash = SHA256.HashData(stream);
+            hashes[path] = hash;
+        }
+
+        return hash;
+    }
+}

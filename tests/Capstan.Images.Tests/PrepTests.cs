@@ -1,0 +1,157 @@
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Text;
+using System.Text.Json.Nodes;
+using Capstan.Core.Config;
+
+namespace Capstan.Images.Tests;
+
+public sealed class PrepTests
+{
+    [Theory]
+    [InlineData("dotdot")]
+    [InlineData("absolute")]
+    [InlineData("through-symlink")]
+    [InlineData("hardlink-outside")]
+    public async Task A_crafted_image_that_reaches_outside_the_target_is_refused_and_nothing_is_written(string attack)
+    {
+        var outside = Tools.Temp("outside");
+        var target = Path.Combine(Tools.Temp("stage"), "target");
+        var layout = new OciLayout(Tools.Temp("layout"));
+        var entries = new List<TarEntry> { Dir("srv/"), File("srv/ok.php", "<?php") };
+        switch (attack)
+        {
+            case "dotdot":
+                entries.Add(File("srv/../../escaped.txt", "x"));
+                break;
+            case "absolute":
+                entries.Add(File(Path.Combine(outside, "absolute.txt"), "x"));
+                break;
+            case "through-symlink":
+                entries.Add(new PaxTarEntry(TarEntryType.SymbolicLink, "srv/link") { LinkName = outside });
+                entries.Add(File("srv/link/pwned.txt", "x"));
+                break;
+            default:
+                entries.Add(new PaxTarEntry(TarEntryType.HardLink, "srv/hard") { LinkName = "../../etc/passwd" });
+                break;
+        }
+
+        await Image(layout, "evil", [entries]);
+        var ex = await Assert.ThrowsAsync<ImageException>(() => new ImagePrep(layout).PrepAsync("evil", target, null, default));
+        Assert.Contains("refusing the image", ex.Message, StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(outside));
+        Assert.False(System.IO.File.Exists(Path.Combine(Path.GetDirectoryName(target)!, "escaped.txt")));
+        Assert.False(Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any());
+    }
+
+    [Fact]
+    public async Task A_symbolic_link_to_anywhere_is_created_as_a_link_and_never_followed()
+    {
+        var outside = Tools.Temp("outside");
+        var target = Tools.Temp("target");
+        var layout = new OciLayout(Tools.Temp("layout"));
+        await Image(layout, "links", [[Dir("srv/"), new PaxTarEntry(TarEntryType.SymbolicLink, "srv/settings.php") { LinkName = Path.Combine(outside, "settings.php") }]]);
+
+        // A later prep that turns the link into a file replaces the link; it does not write through it.
+        await new ImagePrep(layout).PrepAsync("links", target, null, default);
+        Assert.Equal(Path.Combine(outside, "settings.php"), new FileInfo(Path.Combine(target, "srv", "settings.php")).LinkTarget);
+        await Image(layout, "file", [[Dir("srv/"), File("srv/settings.php", "<?php // real")]]);
+        await new ImagePrep(layout).PrepAsync("file", target, null, default);
+        Assert.Null(new FileInfo(Path.Combine(target, "srv", "settings.php")).LinkTarget);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(outside));
+    }
+
+    [Fact]
+    public async Task Whiteouts_remove_lower_layers_content()
+    {
+        var target = Tools.Temp("target");
+        var layout = new OciLayout(Tools.Temp("layout"));
+        await Image(layout, "wh",
+        [
+            [Dir("a/"), Dir("a/b/"), File("a/b/keep.txt", "1"), File("a/gone.txt", "2"), Dir("d/"), File("d/one.txt", "3"), Dir("d/sub/"), File("d/sub/two.txt", "4")],
+            [Dir("a/"), File("a/.wh.gone.txt", string.Empty), Dir("d/"), File("d/.wh..wh..opq", string.Empty), File("d/new.txt", "5")],
+        ]);
+        await new ImagePrep(layout).PrepAsync("wh", target, null, default);
+        Assert.True(System.IO.File.Exists(Path.Combine(target, "a", "b", "keep.txt")));
+        Assert.False(System.IO.File.Exists(Path.Combine(target, "a", "gone.txt")));
+        Assert.False(System.IO.File.Exists(Path.Combine(target, "a", ".wh.gone.txt")));
+        Assert.Equal(["new.txt"], Directory.EnumerateFileSystemEntries(Path.Combine(target, "d")).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public async Task A_prep_over_an_earlier_version_writes_only_what_changed_and_leaves_foreign_files_alone()
+    {
+        var tree = Tools.Tree(Tools.Temp("tree"));
+        var layout = new OciLayout(Tools.Temp("layout"));
+        await new ImageBuilder(layout).BuildAsync(Tools.Input([new ImageSource("php-1.42", tree)]), "one", default);
+        var target = Tools.Temp("target");
+        var first = await new ImagePrep(layout).PrepAsync("one", target, null, default);
+        Assert.Equal(0, first.Unchanged);
+        Assert.Equal(Tools.Sha256Tree(tree), Tools.Sha256Tree(Path.Combine(target, "srv", "mediawiki", "php-1.42")));
+
+        var foreign = Path.Combine(target, "srv", "mediawiki", "php-1.42", "LocalSettings.generated.php");
+        await System.IO.File.WriteAllTextAsync(foreign, "<?php // written by the installer");
+        var untouched = Path.Combine(target, "srv", "mediawiki", "php-1.42", "index.php");
+        var stamp = System.IO.File.GetLastWriteTimeUtc(untouched).AddDays(-3);
+        System.IO.File.SetLastWriteTimeUtc(untouched, stamp);
+
+        System.IO.File.WriteAllText(Path.Combine(tree, "includes", "Setup.php"), "<?php // changed");
+        System.IO.File.Delete(Path.Combine(tree, "skins", "Vector", "skin.json"));
+        await new ImageBuilder(layout).BuildAsync(Tools.Input([new ImageSource("php-1.42", tree)]), "two", default);
+        var second = await new ImagePrep(layout).PrepAsync("two", target, null, default);
+
+        Assert.Equal(1, second.Written);
+        Assert.Equal(1, second.Removed);
+        Assert.Equal(stamp, System.IO.File.GetLastWriteTimeUtc(untouched));
+        Assert.True(System.IO.File.Exists(foreign));
+        System.IO.File.Delete(foreign);
+        Assert.Equal(Tools.Sha256Tree(tree), Tools.Sha256Tree(Path.Combine(target, "srv", "mediawiki", "php-1.42")));
+    }
+
+    private static PaxTarEntry Dir(string name) => new(TarEntryType.Directory, name) { Mode = (UnixFileMode)0b111_101_101 };
+
+    private static PaxTarEntry File(string name, string text) =>
+        new(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(Encoding.UTF8.GetBytes(text)), Mode = (UnixFileMode)0b110_100_100 };
+
+    /// <summary>Writes an image with the given layers (as another tool might) into the layout under a tag.</summary>
+    private static async Task Image(OciLayout layout, string tag, List<List<TarEntry>> layers)
+    {
+        var descriptors = new List<Descriptor>();
+        var diffIds = new JsonArray();
+        foreach (var entries in layers)
+        {
+            using var tar = new MemoryStream();
+            using (var writer = new TarWriter(tar, TarEntryFormat.Pax, leaveOpen: true))
+            {
+                foreach (var entry in entries)
+                {
+                    writer.WriteEntry(entry);
+                }
+            }
+
+            diffIds.Add(Digests.Of(tar.ToArray()));
+            using var gz = new MemoryStream();
+            using (var gzip = new GZipStream(gz, CompressionLevel.Fastest, leaveOpen: true))
+            {
+                gzip.Write(tar.ToArray());
+            }
+
+            descriptors.Add(layout.PutBytes(gz.ToArray(), MediaTypes.LayerGzip));
+        }
+
+        var config = layout.PutBytes(Encoding.UTF8.GetBytes(new JsonObject
+        {
+            ["architecture"] = "amd64",
+            ["os"] = "linux",
+            ["rootfs"] = new JsonObject { ["type"] = "layers", ["diff_ids"] = diffIds },
+        }.ToJsonString()), MediaTypes.Config);
+        var manifest = new JsonObject
+        {
+            ["schemaVersion"] = 2,
+            ["mediaType"] = MediaTypes.Manifest,
+            ["config"] = config.ToJson(),
+            ["layers"] = new JsonArray([.. descriptors.Select(d => (JsonNode)d.ToJson())]),
+        };
+        await layout.PutManifestAsync(tag, Encoding.UTF8.GetBytes(manifest.ToJsonString()), MediaTypes.Manifest, default);
+    }
+}

@@ -1,0 +1,112 @@
+using System.Text.Json.Nodes;
+using Capstan.Core.Config;
+using Capstan.Testing;
+
+namespace Capstan.Images.Tests;
+
+/// <summary>Images against the real tools: skopeo, umoci and a docker-registry.</summary>
+public sealed class StoreTests(RegistryServer registry) : IClassFixture<RegistryServer>
+{
+    [Fact]
+    public async Task Skopeo_and_umoci_accept_what_capstan_writes_and_umoci_unpacks_the_same_tree()
+    {
+        var v1 = Tools.Tree(Tools.Temp("v1"));
+        var v2 = Tools.Tree(Tools.Temp("v2"), "v2");
+        var dir = Tools.Temp("layout");
+        var layout = new OciLayout(dir);
+        var result = await new ImageBuilder(layout).BuildAsync(Tools.Input([new ImageSource("php-1.42", v1), new ImageSource("php-1.43", v2)]), "both", default);
+
+        var inspect = Tools.Run("skopeo", "inspect", $"oci:{dir}:both");
+        Assert.True(inspect.Code == 0, inspect.Err);
+        var json = JsonNode.Parse(inspect.Out)!;
+        Assert.Equal(result.Top.Digest, json["Digest"]!.GetValue<string>());
+        Assert.Equal("php-1.42,php-1.43", json["Labels"]!["capstan.dev/versions"]!.GetValue<string>());
+        Assert.Equal(20, json["Layers"]!.AsArray().Count);
+
+        var copy = Tools.Run("skopeo", "copy", $"oci:{dir}:both", $"oci:{Tools.Temp("copy")}:both");
+        Assert.True(copy.Code == 0, copy.Err);
+
+        var bundle = Path.Combine(Tools.Temp("bundle"), "b");
+        var unpack = Tools.Run("umoci", "unpack", "--rootless", "--image", $"{dir}:both", bundle);
+        Assert.True(unpack.Code == 0, unpack.Err);
+        Assert.Equal(Tools.Sha256Tree(v1), Tools.Sha256Tree(Path.Combine(bundle, "rootfs", "srv", "mediawiki", "php-1.42")));
+        Assert.Equal(Tools.Sha256Tree(v2), Tools.Sha256Tree(Path.Combine(bundle, "rootfs", "srv", "mediawiki", "php-1.43")));
+    }
+
+    [Fact]
+    public async Task Push_skips_what_the_registry_has_mounts_across_repositories_and_pull_gets_the_same_image()
+    {
+        var tree = Tools.Tree(Tools.Temp("tree"));
+        var big = Path.Combine(tree, "vendor", "big.bin");
+        var random = new byte[40 << 20];
+        new Random(42).NextBytes(random);
+        await File.WriteAllBytesAsync(big, random);
+        var layout = new OciLayout(Tools.Temp("layout"));
+        var built = await new ImageBuilder(layout).BuildAsync(Tools.Input([new ImageSource("php-1.42", tree)]), "v1", default);
+        var registryUri = new Uri(registry.Address + "/");
+
+        using (var target = new RegistryClient(registryUri, "mediawiki", null))
+        {
+            var first = await new ImageCopier(layout, target).CopyAsync("v1", "v1", default);
+            Assert.Equal(built.Top.Digest, first.Digest);
+            Assert.True(target.BytesUploaded > 40 << 20, "the 40 MiB layer goes up in chunks");
+            var uploaded = target.BytesUploaded;
+            var again = await new ImageCopier(layout, target).CopyAsync("v1", "v1", default);
+            Assert.Equal(0, again.Blobs);
+            Assert.Equal(uploaded, target.BytesUploaded);
+        }
+
+        using (var other = new RegistryClient(registryUri, "team/mediawiki", null) { MountFrom = "mediawiki" })
+        using (var source = new RegistryClient(registryUri, "mediawiki", null))
+        {
+            await new ImageCopier(source, other).CopyAsync("v1", "copy", default);
+            Assert.Equal(0, other.BytesUploaded);
+        }
+
+        var skopeo = Tools.Run("skopeo", "inspect", "--tls-verify=false", $"docker://127.0.0.1:{registry.Port}/team/mediawiki:copy");
+        Assert.True(skopeo.Code == 0, skopeo.Err);
+        Assert.Equal(built.Top.Digest, JsonNode.Parse(skopeo.Out)!["Digest"]!.GetValue<string>());
+
+        // A registry written by another tool pulls too.
+        var pushed = Tools.Run("skopeo", "copy", "--dest-tls-verify=false", $"oci:{layout.Path}:v1", $"docker://127.0.0.1:{registry.Port}/by-skopeo:v1");
+        Assert.True(pushed.Code == 0, pushed.Err);
+        var pulledLayout = new OciLayout(Tools.Temp("pulled"));
+        using (var source = new RegistryClient(registryUri, "by-skopeo", null))
+        {
+            var pulled = await new ImageCopier(source, pulledLayout).CopyAsync("v1", "v1", default);
+            Assert.Equal(built.Flavours[0].Layers.Select(l => l.Blob.Digest).Distinct().Count() + 1, pulled.Blobs);
+        }
+
+        var prepped = Tools.Temp("prepped");
+        await new ImagePrep(pulledLayout).PrepAsync("v1", prepped, null, default);
+        Assert.Equal(Tools.Sha256Tree(tree), Tools.Sha256Tree(Path.Combine(prepped, "srv", "mediawiki", "php-1.42")));
+    }
+
+    [Fact]
+    public async Task A_blob_altered_in_the_registry_is_detected_on_pull_and_never_stored()
+    {
+        // Content of its own: the registry stores a blob once for every repository, and this test damages it.
+        var tree = Tools.Tree(Tools.Temp("tree"), Guid.NewGuid().ToString("N"));
+        var layout = new OciLayout(Tools.Temp("layout"));
+        var built = await new ImageBuilder(layout).BuildAsync(Tools.Input([new ImageSource("php-1.42", tree)]), "v1", default);
+        var registryUri = new Uri(registry.Address + "/");
+        using (var target = new RegistryClient(registryUri, "corrupt", null))
+        {
+            await new ImageCopier(layout, target).CopyAsync("v1", "v1", default);
+        }
+
+        var victim = built.Flavours[0].Layers.Single(l => l.Name == "php-1.42/includes").Blob.Digest;
+        var file = registry.BlobFile(victim);
+        var bytes = await File.ReadAllBytesAsync(file);
+        bytes[bytes.Length / 2] ^= 0x55;
+        await File.WriteAllBytesAsync(file, bytes);
+
+        var pulled = new OciLayout(Tools.Temp("pulled"));
+        using var source = new RegistryClient(registryUri, "corrupt", null);
+        var ex = await Assert.ThrowsAsync<DigestMismatchException>(() => new ImageCopier(source, pulled).CopyAsync("v1", "v1", default));
+        Assert.Contains(victim, ex.Message, StringComparison.Ordinal);
+        Assert.False(pulled.HasBlob(victim));
+        Assert.Null(pulled.Resolve("v1"));
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(pulled.Path, "blobs", "sha256"), "*.tmp"));
+    }
+}

@@ -7,6 +7,7 @@ return args.Length == 0 ? Usage() : args[0] switch
     "api" => await ApiBenchmark.RunAsync(args[1..]),
     "deploy" => await DeployBenchmark.RunAsync(args[1..]),
     "ops" => await OpsBenchmark.RunAsync(args[1..]),
+    "image" => await ImageBenchmark.RunAsync(args[1..]),
     _ => Usage(),
 };
 
@@ -17,5 +18,6 @@ static int Usage()
     Console.Error.WriteLine("       capstan-bench api [--objects N] [--parallel N]");
     Console.Error.WriteLine("       capstan-bench deploy [--releases N] [--repo DIR]");
     Console.Error.WriteLine("       capstan-bench ops [--rounds N] [--repo DIR]");
+    Console.Error.WriteLine("       capstan-bench image [--tree DIR]");
     return 2;
 }

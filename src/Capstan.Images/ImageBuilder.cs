@@ -52,6 +52,9 @@ public sealed record BuildResult(string Tag, Descriptor Top, IReadOnlyList<Built
 /// </summary>
 public sealed class ImageBuilder(OciLayout layout, IProgress<string>? progress = null)
 {
+    /// <summary>Read every file even when the stat cache knows the layer (paranoid, slower).</summary>
+    public bool Verify { get; init; }
+
     /// <summary>The builder named in labels and reports.</summary>
     public static string BuilderName => "capstan " + (typeof(ImageBuilder).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
 
@@ -63,13 +66,22 @@ public sealed class ImageBuilder(OciLayout layout, IProgress<string>? progress =
         var plan = LayerPlanner.Plan(input);
         progress?.Report($"planned {plan.Count} layers, {plan.Sum(l => l.Files)} files, {plan.Sum(l => l.ContentBytes) / (1024.0 * 1024):0.0} MiB ({plan.Sum(l => l.Shared)} files shared with an earlier version)");
 
-        // Pass 1: the DiffID of every layer (hashing only), on every core.
+        // Pass 1: the DiffID of every layer: from the stat cache when nothing about its files changed, else by hashing
+        // its tar (every core, a layer each).
         var diffIds = new (string DiffId, long Size)[plan.Count];
+        var statKeys = plan.Select(p => p.StatKey()).ToArray();
         await Parallel.ForEachAsync(Enumerable.Range(0, plan.Count), new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken }, (i, _) =>
         {
+            if (!Verify && StatCached(statKeys[i]) is { } known && Cached(known.DiffId) is not null)
+            {
+                diffIds[i] = known;
+                return ValueTask.CompletedTask;
+            }
+
             using var hashing = new HashingStream(null);
             WriteTar(plan[i], hashing, input.Epoch);
             diffIds[i] = (hashing.Digest(), hashing.Length);
+            RememberStat(statKeys[i], diffIds[i]);
             return ValueTask.CompletedTask;
         });
 
@@ -102,6 +114,7 @@ public sealed class ImageBuilder(OciLayout layout, IProgress<string>? progress =
 
             var blob = writer.Commit(null, MediaTypes.LayerGzip);
             RememberCache(diffId, blob);
+            RememberStat(statKeys[i], (diffId, size));
             layers.Add(new BuiltLayer(plan[i].Name, diffId, blob, size, plan[i].Files, plan[i].Shared, false));
         }
 
@@ -246,6 +259,27 @@ public sealed class ImageBuilder(OciLayout layout, IProgress<string>? progress =
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temp = path + ".tmp";
         File.WriteAllText(temp, new JsonObject { ["digest"] = blob.Digest, ["size"] = blob.Size }.ToJsonString());
+        File.Move(temp, path, overwrite: true);
+    }
+
+    private (string DiffId, long Size)? StatCached(string statKey)
+    {
+        var path = Path.Combine(layout.Path, "capstan-cache", "stat", Digests.Hex(statKey) + ".json");
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        var node = JsonNode.Parse(File.ReadAllText(path))!;
+        return (node["diffId"]!.GetValue<string>(), node["size"]!.GetValue<long>());
+    }
+
+    private void RememberStat(string statKey, (string DiffId, long Size) value)
+    {
+        var path = Path.Combine(layout.Path, "capstan-cache", "stat", Digests.Hex(statKey) + ".json");
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var temp = path + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp";
+        File.WriteAllText(temp, new JsonObject { ["diffId"] = value.DiffId, ["size"] = value.Size }.ToJsonString());
         File.Move(temp, path, overwrite: true);
     }
 

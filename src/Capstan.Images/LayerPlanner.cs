@@ -24,11 +24,30 @@ public enum EntryKind
 }
 
 /// <summary>One entry of a planned layer.</summary>
-public sealed record PlannedEntry(string Path, EntryKind Kind, string? Source, long Size, bool Executable, string? Link);
+public sealed record PlannedEntry(string Path, EntryKind Kind, string? Source, long Size, bool Executable, string? Link)
+{
+    /// <summary>The source file's modification time (ticks), for the stat cache; 0 when not a file.</summary>
+    public long Modified { get; init; }
+}
 
 /// <summary>A planned layer: its name (version/rule, or config), the rule it came from, and its entries in archive order.</summary>
 public sealed record PlannedLayer(string Name, string Rule, string? Version, IReadOnlyList<PlannedEntry> Entries)
 {
+    /// <summary>
+    /// A key over every entry's path, kind, size, mode, link and the source file's modification time: when an earlier
+    /// build saw the same key, the layer's DiffID is known without reading the files (the way make and rsync decide).
+    /// </summary>
+    public string StatKey()
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var e in Entries)
+        {
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes($"{e.Path}\0{e.Kind}\0{e.Size}\0{e.Executable}\0{e.Link}\0{e.Source}\0{e.Modified}\n"));
+        }
+
+        return Digests.Of(hash);
+    }
+
     /// <summary>Bytes of file content in the layer.</summary>
     public long ContentBytes => Entries.Where(e => e.Kind == EntryKind.File).Sum(e => e.Size);
 
@@ -92,7 +111,12 @@ public static class LayerPlanner
 
             foreach (var rule in input.Spec.Layers)
             {
-                layers.Add(new PlannedLayer($"{source.Version}/{rule.Name}", rule.Name, source.Version, Order(byRule[rule.Name], $"{root}/{source.Version}")));
+                var pieces = Split(rule, byRule[rule.Name], $"{root}/{source.Version}/");
+                for (var p = 0; p < pieces.Count; p++)
+                {
+                    var name = pieces.Count == 1 ? $"{source.Version}/{rule.Name}" : $"{source.Version}/{rule.Name}.{p + 1}";
+                    layers.Add(new PlannedLayer(name, rule.Name, source.Version, Order(pieces[p], $"{root}/{source.Version}")));
+                }
             }
         }
 
@@ -109,6 +133,41 @@ public static class LayerPlanner
 
         return layers;
     }
+
+    /// <summary>Cuts a rule's entries into pieces at name-defined points (and at the size bound); one piece when the rule does not split.</summary>
+    private static List<List<PlannedEntry>> Split(LayerRule rule, List<PlannedEntry> entries, string prefix)
+    {
+        if (rule.SplitFiles is null && rule.SplitBytes is null)
+        {
+            return [entries];
+        }
+
+        var sorted = entries.OrderBy(e => e.Path, Comparer<string>.Create(ComparePaths)).ToList();
+        var pieces = new List<List<PlannedEntry>> { new() };
+        long bytes = 0;
+        foreach (var entry in sorted)
+        {
+            pieces[^1].Add(entry);
+            bytes += entry.Size;
+            var cut = (rule.SplitFiles is { } n && entry.Kind == EntryKind.File && PathHash(entry.Path[prefix.Length..]) % (ulong)n == 0)
+                || (rule.SplitBytes is { } max && bytes >= max);
+            if (cut)
+            {
+                pieces.Add([]);
+                bytes = 0;
+            }
+        }
+
+        if (pieces.Count > 1 && pieces[^1].Count == 0)
+        {
+            pieces.RemoveAt(pieces.Count - 1);
+        }
+
+        return pieces;
+    }
+
+    /// <summary>A stable hash of a path below the version directory, so every version cuts at the same names.</summary>
+    private static ulong PathHash(string rel) => BitConverter.ToUInt64(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(rel)), 0);
 
     /// <summary>The entries of a tree, relative paths with '/' separators; symlinks are entries, never followed.</summary>
     private static IEnumerable<(string Rel, FileSystemInfo Info)> Walk(string directory)
@@ -145,7 +204,7 @@ public static class LayerPlanner
 
         var file = (FileInfo)info;
         var executable = (file.UnixFileMode & UnixFileMode.UserExecute) != 0;
-        return new PlannedEntry(imagePath, EntryKind.File, file.FullName, file.Length, executable, null);
+        return new PlannedEntry(imagePath, EntryKind.File, file.FullName, file.Length, executable, null) { Modified = file.LastWriteTimeUtc.Ticks };
     }
 
     /// <summary>Adds the parent directories every entry needs (up to the image root) and sorts: parents first, names ordinal.</summary>

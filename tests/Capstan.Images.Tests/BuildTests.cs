@@ -90,6 +90,48 @@ public sealed class BuildTests
     }
 
     [Fact]
+    public async Task A_big_hot_directory_is_cut_into_pieces_at_name_defined_points_so_one_change_touches_one_piece()
+    {
+        var tree = Tools.Tree(Tools.Temp("tree"));
+        var random = new Random(7);
+        for (var i = 0; i < 600; i++)
+        {
+            var text = new string((char)('a' + random.Next(26)), 10_000 + random.Next(1000));
+            File.WriteAllText(Path.Combine(tree, "includes", $"Class{i:D3}.php"), text);
+        }
+
+        var layout = new OciLayout(Tools.Temp("layout"));
+        var first = await new ImageBuilder(layout).BuildAsync(Tools.Input([new ImageSource("php-1.42", tree)]), "one", default);
+        var pieces = first.Flavours[0].Layers.Where(l => l.Name.StartsWith("php-1.42/includes", StringComparison.Ordinal)).ToList();
+        Assert.True(pieces.Count >= 4, $"{pieces.Count} pieces");
+        Assert.All(pieces, p => Assert.True(p.UncompressedSize < 1_500_000 + 20_000 + 100_000, $"{p.Name}: {p.UncompressedSize}"));
+
+        File.AppendAllText(Path.Combine(tree, "includes", "Class300.php"), "// changed");
+        var second = await new ImageBuilder(layout).BuildAsync(Tools.Input([new ImageSource("php-1.42", tree)]), "two", default);
+        Assert.Single(second.Flavours[0].Layers, l => !l.Reused);
+        Assert.Equal(first.Flavours[0].Layers.Count, second.Flavours[0].Layers.Count);
+    }
+
+    [Fact]
+    public async Task The_stat_cache_trusts_size_and_time_unless_asked_to_verify()
+    {
+        var tree = Tools.Tree(Tools.Temp("tree"));
+        var layout = new OciLayout(Tools.Temp("layout"));
+        var first = await new ImageBuilder(layout).BuildAsync(Tools.Input([new ImageSource("php-1.42", tree)]), "one", default);
+
+        // Same size, same modification time, other bytes: only a verifying build sees it.
+        var file = Path.Combine(tree, "includes", "Setup.php");
+        var stamp = File.GetLastWriteTimeUtc(file);
+        File.WriteAllText(file, File.ReadAllText(file).Replace("setup", "SETUP", StringComparison.Ordinal));
+        File.SetLastWriteTimeUtc(file, stamp);
+        var trusting = await new ImageBuilder(layout).BuildAsync(Tools.Input([new ImageSource("php-1.42", tree)]), "two", default);
+        Assert.Equal(first.Top.Digest, trusting.Top.Digest);
+        var verified = await new ImageBuilder(layout) { Verify = true }.BuildAsync(Tools.Input([new ImageSource("php-1.42", tree)]), "three", default);
+        Assert.NotEqual(first.Top.Digest, verified.Top.Digest);
+        Assert.Equal(["php-1.42/includes"], verified.Flavours[0].Layers.Where(l => !l.Reused).Select(l => l.Name));
+    }
+
+    [Fact]
     public async Task A_second_version_stores_only_what_differs()
     {
         var v1 = Tools.Tree(Tools.Temp("v1"));

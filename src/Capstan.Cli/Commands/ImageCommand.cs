@@ -128,10 +128,11 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
         var to = new Option<string?>("--to") { Description = "The OCI layout to build into (default: the repo's registry when it is an oci-layout://, else .capstan/build)", HelpName = "oci-layout://PATH" };
         var epoch = new Option<long?>("--epoch") { Description = "The timestamp of every file, in seconds (default: $SOURCE_DATE_EPOCH, else image.epoch, else 0)", HelpName = "SECONDS" };
         var report = new Option<string?>("--report") { Description = "Where to write the build report (default: report.json in the layout)", HelpName = "FILE" };
+        var verify = new Option<bool>("--verify") { Description = "Read every file, even of layers whose files' sizes and modification times are unchanged since an earlier build" };
         var output = CommonOptions.Output("text", "json");
         var command = new Command("build", "Build the image from the code trees and the config tree (deterministic: the same input gives the same digest)")
         {
-            repo, sources, config, tag, to, epoch, report, output,
+            repo, sources, config, tag, to, epoch, report, verify, output,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -139,7 +140,7 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
             var input = Input(session, parse.GetValue(sources) ?? [], parse.GetValue(config), parse.GetValue(epoch));
             var layout = new OciLayout(LayoutPath(session, parse.GetValue(to)));
             var json = parse.GetValue(output) == "json";
-            var builder = new ImageBuilder(layout, new Progress(error, json));
+            var builder = new ImageBuilder(layout, new Progress(error, json)) { Verify = parse.GetValue(verify) };
             var result = await builder.BuildAsync(input, parse.GetValue(tag)!, ct);
             var reportNode = result.Report("oci-layout://" + layout.Path);
             var reportPath = parse.GetValue(report) is { } r ? env.Resolve(r) : Path.Combine(layout.Path, "report.json");

@@ -28,14 +28,14 @@ public sealed record ImageBuildSpec(
         new("skins", ["skins/"]),
         new("resources", ["resources/"]),
         new("core", ["*"]),
-        new("includes", ["includes/"]),
+        new("includes", ["includes/"]) { SplitFiles = 256, SplitBytes = 1_500_000 },
     ];
 
     /// <summary>The spec used when the repo has no <c>image:</c> section.</summary>
     public static ImageBuildSpec Default { get; } = new("mediawiki", "srv/mediawiki", [], null, null, DefaultLayers, [new ImageFlavour("default", [], new Dictionary<string, string>())], "gzip");
 
     private static readonly string[] Keys = ["name", "root", "sources", "config", "epoch", "layers", "flavours", "compression"];
-    private static readonly string[] LayerKeys = ["name", "paths"];
+    private static readonly string[] LayerKeys = ["name", "paths", "split-files", "split-bytes"];
     private static readonly string[] FlavourKeys = ["exclude", "labels"];
 
     /// <summary>Reads the <c>image:</c> section (null node: the defaults).</summary>
@@ -94,7 +94,11 @@ public sealed record ImageBuildSpec(
 
                     if (layerName is not null && paths is not null)
                     {
-                        layers.Add(new LayerRule(layerName, paths));
+                        layers.Add(new LayerRule(layerName, paths)
+                        {
+                            SplitFiles = reader.Int(layer?["split-files"], "image.layers[].split-files", min: 1),
+                            SplitBytes = reader.Int(layer?["split-bytes"], "image.layers[].split-bytes", min: 1),
+                        });
                     }
                 }
 
@@ -166,7 +170,17 @@ public sealed record ImageSource(string Version, string Path);
 /// One layer of the plan and the paths it takes, relative to a code tree: <c>dir/</c> is a whole directory,
 /// <c>extensions/[A-F]*</c> a glob on the leading path segments, <c>*</c> everything no other layer takes.
 /// </summary>
-public sealed record LayerRule(string Name, IReadOnlyList<string> Paths);
+public sealed record LayerRule(string Name, IReadOnlyList<string> Paths)
+{
+    /// <summary>
+    /// Cut the rule's files into several layers (hot parts, so a change re-pushes little): a layer ends after a file
+    /// whose path hashes to 0 modulo this number, so the cuts depend on names only and stay put when contents change.
+    /// </summary>
+    public int? SplitFiles { get; init; }
+
+    /// <summary>A layer also ends once it holds this many bytes of files (bounds the size of any one piece).</summary>
+    public long? SplitBytes { get; init; }
+}
 
 /// <summary>A flavour of the image: the same code minus some layers, with labels of its own.</summary>
 public sealed record ImageFlavour(string Name, IReadOnlyList<string> Exclude, IReadOnlyDictionary<string, string> Labels);

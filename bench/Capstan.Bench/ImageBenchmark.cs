@@ -1,0 +1,183 @@
+using System.Diagnostics;
+using Capstan.Core.Config;
+using Capstan.Images;
+using Capstan.Testing;
+
+namespace Capstan.Bench;
+
+/// <summary>
+/// Image build on a real MediaWiki tree (Debian's, 23k files), in one run against baselines on the same machine:
+/// <c>tar | gzip -1</c> of the tree (the single-core physical reference), <c>umoci repack</c> of the same tree, then
+/// Capstan's cold build, a warm rebuild after one changed file in includes/ (and what a push of it sends to a real
+/// registry), and a second version that differs in a few files.
+/// </summary>
+internal static class ImageBenchmark
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var source = Option(args, "--tree") ?? "/usr/share/mediawiki";
+        if (!Directory.Exists(source))
+        {
+            Console.Error.WriteLine($"{source} is missing: apt-get install mediawiki");
+            return 2;
+        }
+
+        var work = Path.Combine(Path.GetTempPath(), "capstan-bench-image-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(work);
+        var registry = new RegistryServer();
+        await registry.InitializeAsync();
+        try
+        {
+            // A private copy of the tree (links kept), so one file can be changed.
+            var tree = Path.Combine(work, "php-1.39");
+            Run("cp", "-a", source, tree);
+            var planned = LayerPlanner.Plan(new BuildInput(ImageBuildSpec.Default, [new ImageSource("php-1.39", tree)], null, 0, null));
+            Console.WriteLine($"tree: {source}, {planned.Sum(l => l.Files)} files, {planned.Sum(l => l.ContentBytes) / 1048576.0:0.0} MiB (symbolic links not followed); {Environment.ProcessorCount} cores");
+
+            // Warm the page cache so every contender reads from memory.
+            TarGzip(tree);
+            var (tarTime, tarBytes) = TarGzip(tree);
+            Console.WriteLine($"tar | gzip -1:           {tarTime:0.00} s, {tarBytes / 1048576.0:0.0} MiB");
+
+            var umoci = Umoci(tree, work);
+            Console.WriteLine(umoci is { } u ? $"umoci repack:            {u:0.00} s" : "umoci repack:            (umoci not installed)");
+
+            var layout = new OciLayout(Path.Combine(work, "layout"));
+            var input = new BuildInput(ImageBuildSpec.Default, [new ImageSource("php-1.39", tree)], null, 1_700_000_000, null);
+            var watch = Stopwatch.StartNew();
+            var cold = await new ImageBuilder(layout).BuildAsync(input, "cold", default);
+            var coldTime = watch.Elapsed.TotalSeconds;
+            var imageBytes = cold.Flavours[0].Layers.Sum(l => l.Blob.Size);
+            Console.WriteLine($"capstan cold build:      {coldTime:0.00} s, {imageBytes / 1048576.0:0.0} MiB in {cold.Flavours[0].Layers.Count} layers " +
+                $"→ {tarTime / coldTime:0.00}× tar|gzip -1{(umoci is { } u2 ? $", {u2 / coldTime:0.0}× umoci" : string.Empty)}");
+
+            var registryUri = new Uri(registry.Address + "/");
+            using (var push = new RegistryClient(registryUri, "mediawiki", null))
+            {
+                watch.Restart();
+                await new ImageCopier(layout, push).CopyAsync("cold", "cold", default);
+                Console.WriteLine($"  push to docker-registry: {watch.Elapsed.TotalSeconds:0.00} s, {push.BytesUploaded / 1048576.0:0.0} MiB sent");
+            }
+
+            var setup = Directory.EnumerateFiles(Path.Combine(tree, "includes"), "*.php").Order(StringComparer.Ordinal).First();
+            await File.AppendAllTextAsync(setup, "\n// one changed line\n");
+            watch.Restart();
+            var warm = await new ImageBuilder(layout).BuildAsync(input, "warm", default);
+            var warmTime = watch.Elapsed.TotalSeconds;
+            var recompressed = warm.Flavours[0].Layers.Where(l => !l.Reused).ToList();
+            using (var push = new RegistryClient(registryUri, "mediawiki", null))
+            {
+                await new ImageCopier(layout, push).CopyAsync("warm", "warm", default);
+                Console.WriteLine($"capstan warm rebuild:    {warmTime:0.00} s ({warmTime / coldTime * 100:0.0}% of cold) after changing {Path.GetRelativePath(tree, setup)}; " +
+                    $"recompressed {string.Join(", ", recompressed.Select(l => l.Name))}; push sent {push.BytesUploaded / 1048576.0:0.00} MiB = {push.BytesUploaded * 100.0 / imageBytes:0.00}% of the image");
+            }
+
+            var second = Path.Combine(work, "php-1.40");
+            Run("cp", "-a", tree, second);
+            var changed = Directory.EnumerateFiles(Path.Combine(second, "includes"), "*.php", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Take(5).ToList();
+            foreach (var file in changed)
+            {
+                await File.AppendAllTextAsync(file, "\n// 1.40\n");
+            }
+
+            var both = input with { Sources = [new ImageSource("php-1.39", tree), new ImageSource("php-1.40", second)] };
+            watch.Restart();
+            var two = await new ImageBuilder(layout).BuildAsync(both, "two", default);
+            var twoTime = watch.Elapsed.TotalSeconds;
+            var added = two.Flavours[0].Layers.Where(l => l.Name.StartsWith("php-1.40/", StringComparison.Ordinal)).ToList();
+            var uniqueBytes = changed.Sum(f => new FileInfo(f).Length);
+            using (var push = new RegistryClient(registryUri, "mediawiki", null))
+            {
+                await new ImageCopier(layout, push).CopyAsync("two", "two", default);
+                Console.WriteLine($"capstan second version:  {twoTime:0.00} s; {changed.Count} files differ ({uniqueBytes / 1024.0:0.0} KiB); its layers: {added.Sum(l => l.Blob.Size) / 1024.0:0.0} KiB compressed " +
+                    $"({added.Sum(l => l.Shared)} files stored as links to 1.39); push sent {push.BytesUploaded / 1024.0:0.0} KiB = {push.BytesUploaded * 100.0 / imageBytes:0.00}% of one version");
+            }
+
+            return 0;
+        }
+        finally
+        {
+            await registry.DisposeAsync();
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    private static (double Seconds, long Bytes) TarGzip(string tree)
+    {
+        var watch = Stopwatch.StartNew();
+        var tar = Start("tar", "-C", Path.GetDirectoryName(tree)!, "-cf", "-", Path.GetFileName(tree));
+        var gzip = Start("gzip", "-1");
+        var feed = Task.Run(() =>
+        {
+            tar.StandardOutput.BaseStream.CopyTo(gzip.StandardInput.BaseStream);
+            gzip.StandardInput.Close();
+        });
+        long total = 0;
+        var buffer = new byte[1 << 16];
+        int read;
+        while ((read = gzip.StandardOutput.BaseStream.Read(buffer)) > 0)
+        {
+            total += read;
+        }
+
+        feed.Wait();
+        tar.WaitForExit();
+        gzip.WaitForExit();
+        return (watch.Elapsed.TotalSeconds, total);
+    }
+
+    private static double? Umoci(string tree, string work)
+    {
+        if (!File.Exists("/usr/bin/umoci"))
+        {
+            return null;
+        }
+
+        var image = Path.Combine(work, "umoci");
+        Run("umoci", "init", "--layout", image);
+        Run("umoci", "new", "--image", image + ":base");
+        var bundle = Path.Combine(work, "bundle");
+        Run("umoci", "unpack", "--rootless", "--image", image + ":base", bundle);
+        var target = Path.Combine(bundle, "rootfs", "srv", "mediawiki");
+        Directory.CreateDirectory(target);
+        Run("cp", "-a", tree, Path.Combine(target, "php-1.39"));
+        var watch = Stopwatch.StartNew();
+        Run("umoci", "repack", "--image", image + ":new", bundle);
+        return watch.Elapsed.TotalSeconds;
+    }
+
+    private static Process Start(string tool, params string[] args)
+    {
+        var psi = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardInput = true, UseShellExecute = false };
+        foreach (var arg in args)
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        return Process.Start(psi)!;
+    }
+
+    private static void Run(string tool, params string[] args)
+    {
+        var psi = new ProcessStartInfo(tool) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var arg in args)
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(psi)!;
+        var err = process.StandardError.ReadToEndAsync();
+        process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{tool} {string.Join(' ', args)} failed: {err.Result}");
+        }
+    }
+
+    private static string? Option(string[] args, string name)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+}

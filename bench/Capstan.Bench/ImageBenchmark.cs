@@ -59,18 +59,26 @@ internal static class ImageBenchmark
                 Console.WriteLine($"  push to docker-registry: {watch.Elapsed.TotalSeconds:0.00} s, {push.BytesUploaded / 1048576.0:0.0} MiB sent");
             }
 
-            var setup = Directory.EnumerateFiles(Path.Combine(tree, "includes"), "*.php").Order(StringComparer.Ordinal).First();
-            await File.AppendAllTextAsync(setup, "\n// one changed line\n");
-            watch.Restart();
-            var warm = await new ImageBuilder(layout).BuildAsync(input, "warm", default);
-            var warmTime = watch.Elapsed.TotalSeconds;
-            var recompressed = warm.Flavours[0].Layers.Where(l => !l.Reused).ToList();
-            using (var push = new RegistryClient(registryUri, "mediawiki", null))
+            // Warm rebuilds: one changed file in includes/ each time (the first in a fresh process state, then steady state).
+            var warmTimes = new List<double>();
+            var targets = Directory.EnumerateFiles(Path.Combine(tree, "includes"), "*.php", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Where((_, n) => n % 500 == 0).Take(5).ToList();
+            long pushedWarm = 0;
+            var recompressed = new List<string>();
+            foreach (var changedFile in targets)
             {
+                await File.AppendAllTextAsync(changedFile, "\n// one changed line\n");
+                watch.Restart();
+                var warm = await new ImageBuilder(layout).BuildAsync(input, "warm", default);
+                warmTimes.Add(watch.Elapsed.TotalSeconds);
+                recompressed.AddRange(warm.Flavours[0].Layers.Where(l => !l.Reused).Select(l => l.Name));
+                using var push = new RegistryClient(registryUri, "mediawiki", null);
                 await new ImageCopier(layout, push).CopyAsync("warm", "warm", default);
-                Console.WriteLine($"capstan warm rebuild:    {warmTime:0.00} s ({warmTime / coldTime * 100:0.0}% of cold) after changing {Path.GetRelativePath(tree, setup)}; " +
-                    $"recompressed {string.Join(", ", recompressed.Select(l => l.Name))}; push sent {push.BytesUploaded / 1048576.0:0.00} MiB = {push.BytesUploaded * 100.0 / imageBytes:0.00}% of the image");
+                pushedWarm = Math.Max(pushedWarm, push.BytesUploaded);
             }
+
+            var warmMedian = warmTimes.Order().ElementAt(warmTimes.Count / 2);
+            Console.WriteLine($"capstan warm rebuild:    first {warmTimes[0]:0.00} s ({warmTimes[0] / coldTime * 100:0.0}% of cold), median of {warmTimes.Count} {warmMedian:0.00} s ({warmMedian / coldTime * 100:0.0}% of cold); " +
+                $"one changed file each; recompressed {string.Join(", ", recompressed)}; largest push {pushedWarm / 1048576.0:0.00} MiB = {pushedWarm * 100.0 / imageBytes:0.00}% of the image");
 
             var second = Path.Combine(work, "php-1.40");
             Run("cp", "-a", tree, second);

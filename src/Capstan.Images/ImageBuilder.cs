@@ -66,38 +66,50 @@ public sealed class ImageBuilder(OciLayout layout, IProgress<string>? progress =
         var plan = LayerPlanner.Plan(input);
         progress?.Report($"planned {plan.Count} layers, {plan.Sum(l => l.Files)} files, {plan.Sum(l => l.ContentBytes) / (1024.0 * 1024):0.0} MiB ({plan.Sum(l => l.Shared)} files shared with an earlier version)");
 
-        // Pass 1: the DiffID of every layer: from the stat cache when nothing about its files changed, else by hashing
-        // its tar (every core, a layer each).
+        var statKeys = new string[plan.Count];
+        Parallel.For(0, plan.Count, i => statKeys[i] = plan[i].StatKey());
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken };
+        var built = new BuiltLayer?[plan.Count];
+
+        // Nothing built into this layout yet: no layer can be reused, so each is hashed and compressed in one pass.
+        // Otherwise, pass 1 finds every layer's DiffID (from the stat cache when nothing about its files changed, else
+        // by hashing its tar) and pass 2 compresses only the layers no earlier build had.
+        var coldStore = !Directory.Exists(Path.Combine(layout.Path, "capstan-cache", "diffids"));
         var diffIds = new (string DiffId, long Size)[plan.Count];
-        var statKeys = plan.Select(p => p.StatKey()).ToArray();
-        await Parallel.ForEachAsync(Enumerable.Range(0, plan.Count), new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken }, (i, _) =>
+        if (!coldStore)
         {
-            if (!Verify && StatCached(statKeys[i]) is { } known && Cached(known.DiffId) is not null)
+            await Parallel.ForEachAsync(Enumerable.Range(0, plan.Count), parallel, (i, _) =>
             {
-                diffIds[i] = known;
+                if (!Verify && StatCached(statKeys[i]) is { } known && Cached(known.DiffId) is not null)
+                {
+                    diffIds[i] = known;
+                    return ValueTask.CompletedTask;
+                }
+
+                using var hashing = new HashingStream(null);
+                WriteTar(plan[i], hashing, input.Epoch);
+                diffIds[i] = (hashing.Digest(), hashing.Length);
+                RememberStat(statKeys[i], diffIds[i]);
                 return ValueTask.CompletedTask;
-            }
-
-            using var hashing = new HashingStream(null);
-            WriteTar(plan[i], hashing, input.Epoch);
-            diffIds[i] = (hashing.Digest(), hashing.Length);
-            RememberStat(statKeys[i], diffIds[i]);
-            return ValueTask.CompletedTask;
-        });
-
-        // Pass 2: compress the layers no earlier build had.
-        var layers = new List<BuiltLayer>();
-        for (var i = 0; i < plan.Count; i++)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var (diffId, size) = diffIds[i];
-            if (Cached(diffId) is { } cached)
+            });
+            for (var i = 0; i < plan.Count; i++)
             {
-                layers.Add(new BuiltLayer(plan[i].Name, diffId, cached, size, plan[i].Files, plan[i].Shared, true));
-                continue;
+                if (Cached(diffIds[i].DiffId) is { } cached)
+                {
+                    built[i] = new BuiltLayer(plan[i].Name, diffIds[i].DiffId, cached, diffIds[i].Size, plan[i].Files, plan[i].Shared, true);
+                }
             }
+        }
 
-            progress?.Report($"compressing {plan[i].Name} ({size / (1024.0 * 1024):0.0} MiB)");
+        var compressing = Enumerable.Range(0, plan.Count).Where(i => built[i] is null).ToList();
+        if (compressing.Count > 0)
+        {
+            progress?.Report($"compressing {compressing.Count} layers ({compressing.Sum(i => plan[i].ContentBytes) / (1024.0 * 1024):0.0} MiB)");
+        }
+
+        var sameDiff = new Lock();
+        await Parallel.ForEachAsync(compressing, parallel, (i, _) =>
+        {
             using var writer = layout.BeginBlob();
             var uncompressed = new HashingStream(null);
             using (var gzip = new ParallelGzipStream(writer.Stream))
@@ -107,16 +119,24 @@ public sealed class ImageBuilder(OciLayout layout, IProgress<string>? progress =
                 gzip.Complete();
             }
 
-            if (uncompressed.Digest() != diffId)
+            var diffId = uncompressed.Digest();
+            if (!coldStore && diffId != diffIds[i].DiffId)
             {
                 throw new ImageException($"layer {plan[i].Name} changed while it was being built (a source file was modified); build again");
             }
 
             var blob = writer.Commit(null, MediaTypes.LayerGzip);
-            RememberCache(diffId, blob);
-            RememberStat(statKeys[i], (diffId, size));
-            layers.Add(new BuiltLayer(plan[i].Name, diffId, blob, size, plan[i].Files, plan[i].Shared, false));
-        }
+            lock (sameDiff)
+            {
+                RememberCache(diffId, blob);
+            }
+
+            RememberStat(statKeys[i], (diffId, uncompressed.Length));
+            built[i] = new BuiltLayer(plan[i].Name, diffId, blob, uncompressed.Length, plan[i].Files, plan[i].Shared, false);
+            return ValueTask.CompletedTask;
+        });
+
+        var layers = built.Select(b => b!).ToList();
 
         var created = DateTimeOffset.FromUnixTimeSeconds(input.Epoch);
         var versions = input.Sources.Select(s => s.Version).ToList();

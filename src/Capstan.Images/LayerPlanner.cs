@@ -86,19 +86,30 @@ public static class LayerPlanner
 
             var byRule = input.Spec.Layers.ToDictionary(r => r.Name, _ => new List<PlannedEntry>(), StringComparer.Ordinal);
             var mine = new Dictionary<string, (string ImagePath, string Source, long Size)>(StringComparer.Ordinal);
-            foreach (var (rel, info) in Walk(source.Path))
+
+            // Reading the directories is sequential; stat-ing and classifying the entries runs on every core.
+            var walked = WalkParallel(source.Path);
+            var classified = new (string Rule, PlannedEntry Entry)[walked.Count];
+            Parallel.For(0, walked.Count, i =>
             {
-                var rule = rules.FirstOrDefault(r => r.Matchers.Any(m => m(rel))).Rule?.Name ?? rest;
-                var imagePath = $"{root}/{source.Version}/{rel}";
-                var entry = Entry(imagePath, info);
+                var (rel, info) = walked[i];
+                var segments = rel.Split('/');
+                var rule = rules.FirstOrDefault(r => r.Matchers.Any(m => m(rel, segments))).Rule?.Name ?? rest;
+                classified[i] = (rule, Entry($"{root}/{source.Version}/{rel}", info));
+            });
+
+            for (var i = 0; i < walked.Count; i++)
+            {
+                var rel = walked[i].Rel;
+                var (rule, entry) = classified[i];
                 if (entry.Kind == EntryKind.File && earlier.TryGetValue(rel, out var before) && before.Size == entry.Size && SameBytes(before.Source, entry.Source!, hashes))
                 {
-                    entry = new PlannedEntry(imagePath, EntryKind.Hardlink, null, 0, false, before.ImagePath);
+                    entry = new PlannedEntry(entry.Path, EntryKind.Hardlink, null, 0, false, before.ImagePath);
                 }
 
                 if (entry.Kind == EntryKind.File)
                 {
-                    mine.TryAdd(rel, (imagePath, entry.Source!, entry.Size));
+                    mine.TryAdd(rel, (entry.Path, entry.Source!, entry.Size));
                 }
 
                 byRule[rule].Add(entry);
@@ -109,15 +120,19 @@ public static class LayerPlanner
                 earlier.TryAdd(rel, value);
             }
 
-            foreach (var rule in input.Spec.Layers)
+            // Each rule's layers are cut and sorted on their own, on every core.
+            var perRule = new List<PlannedLayer>[input.Spec.Layers.Count];
+            Parallel.For(0, input.Spec.Layers.Count, r =>
             {
+                var rule = input.Spec.Layers[r];
                 var pieces = Split(rule, byRule[rule.Name], $"{root}/{source.Version}/");
-                for (var p = 0; p < pieces.Count; p++)
-                {
-                    var name = pieces.Count == 1 ? $"{source.Version}/{rule.Name}" : $"{source.Version}/{rule.Name}.{p + 1}";
-                    layers.Add(new PlannedLayer(name, rule.Name, source.Version, Order(pieces[p], $"{root}/{source.Version}")));
-                }
-            }
+                perRule[r] = [.. pieces.Select((piece, p) => new PlannedLayer(
+                    pieces.Count == 1 ? $"{source.Version}/{rule.Name}" : $"{source.Version}/{rule.Name}.{p + 1}",
+                    rule.Name,
+                    source.Version,
+                    Order(piece, $"{root}/{source.Version}")))];
+            });
+            layers.AddRange(perRule.SelectMany(l => l));
         }
 
         if (input.ConfigDirectory is { } config)
@@ -142,7 +157,7 @@ public static class LayerPlanner
             return [entries];
         }
 
-        var sorted = entries.OrderBy(e => e.Path, Comparer<string>.Create(ComparePaths)).ToList();
+        var sorted = entries.OrderBy(e => e.Path.Replace('/', '\0'), StringComparer.Ordinal).ToList();
         var pieces = new List<List<PlannedEntry>> { new() };
         long bytes = 0;
         foreach (var entry in sorted)
@@ -169,6 +184,25 @@ public static class LayerPlanner
     /// <summary>A stable hash of a path below the version directory, so every version cuts at the same names.</summary>
     private static ulong PathHash(string rel) => BitConverter.ToUInt64(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(rel)), 0);
 
+    /// <summary>The entries of a tree, its top-level directories read on every core.</summary>
+    private static List<(string Rel, FileSystemInfo Info)> WalkParallel(string directory)
+    {
+        var top = new DirectoryInfo(directory).EnumerateFileSystemInfos("*", new EnumerationOptions { RecurseSubdirectories = false, AttributesToSkip = 0, IgnoreInaccessible = false }).ToList();
+        var parts = new List<(string, FileSystemInfo)>[top.Count];
+        Parallel.For(0, top.Count, i =>
+        {
+            var info = top[i];
+            var list = new List<(string, FileSystemInfo)> { (info.Name, info) };
+            if (info is DirectoryInfo && (info.Attributes & FileAttributes.ReparsePoint) == 0)
+            {
+                list.AddRange(Walk(info.FullName).Select(w => (info.Name + "/" + w.Rel, w.Info)));
+            }
+
+            parts[i] = list;
+        });
+        return [.. parts.SelectMany(p => p)];
+    }
+
     /// <summary>The entries of a tree, relative paths with '/' separators; symlinks are entries, never followed.</summary>
     private static IEnumerable<(string Rel, FileSystemInfo Info)> Walk(string directory)
     {
@@ -182,7 +216,7 @@ public static class LayerPlanner
             {
                 var path = rel.Length == 0 ? info.Name : rel + "/" + info.Name;
                 yield return (path, info);
-                if (info is DirectoryInfo sub && info.LinkTarget is null)
+                if (info is DirectoryInfo sub && (info.Attributes & FileAttributes.ReparsePoint) == 0)
                 {
                     stack.Push((sub, path));
                 }
@@ -192,7 +226,7 @@ public static class LayerPlanner
 
     private static PlannedEntry Entry(string imagePath, FileSystemInfo info)
     {
-        if (info.LinkTarget is { } target)
+        if ((info.Attributes & FileAttributes.ReparsePoint) != 0 && info.LinkTarget is { } target)
         {
             return new PlannedEntry(imagePath, EntryKind.Symlink, null, 0, false, target);
         }
@@ -245,9 +279,8 @@ public static class LayerPlanner
             }
         }
 
-        var list = all.Values.ToList();
-        list.Sort((a, b) => ComparePaths(a.Path, b.Path));
-        return list;
+        // Ordinal order of the path with '/' as the lowest character: the same as ComparePaths, vectorized.
+        return [.. all.Values.OrderBy(e => e.Path.Replace('/', '\0'), StringComparer.Ordinal)];
     }
 
     /// <summary>Segment by segment, ordinal: a directory always comes before what it holds.</summary>
@@ -272,18 +305,17 @@ public static class LayerPlanner
     }
 
     /// <summary>A matcher for one path pattern of a rule: "dir/" takes the subtree, otherwise a glob on the leading segments.</summary>
-    private static Func<string, bool> Matcher(string pattern)
+    private static Func<string, string[], bool> Matcher(string pattern)
     {
         if (pattern.EndsWith('/') && !pattern.AsSpan(0, pattern.Length - 1).ContainsAny("*?["))
         {
             var dir = pattern.TrimEnd('/');
-            return rel => rel == dir || rel.StartsWith(pattern, StringComparison.Ordinal);
+            return (rel, _) => rel == dir || rel.StartsWith(pattern, StringComparison.Ordinal);
         }
 
         var segments = pattern.Trim('/').Split('/').Select(GlobRegex).ToArray();
-        return rel =>
+        return (_, parts) =>
         {
-            var parts = rel.Split('/');
             if (parts.Length < segments.Length)
             {
                 return false;

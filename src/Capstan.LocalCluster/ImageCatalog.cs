@@ -6,17 +6,49 @@ namespace Capstan.LocalCluster;
 /// Which images the local cluster can pull. By default every image can; once a list is set, a pod whose image is not
 /// in it gets ErrImagePull and then ImagePullBackOff, as a node does for an image missing from its registry.
 /// </summary>
-public sealed class ImageCatalog
+public sealed class ImageCatalog(string? layout = null)
 {
     private readonly Lock _lock = new();
     private HashSet<string>? _images;
 
-    /// <summary>True when the image can be pulled.</summary>
+    /// <summary>
+    /// True when the image can be pulled. An image of the farm's own OCI layout (<c>capstan.local/NAME:TAG[@DIGEST]</c>)
+    /// is looked up there, as a node asks its registry: the manifest blob by digest, else the tag in index.json.
+    /// </summary>
     public bool Exists(string image)
     {
+        if (image.StartsWith(Core.Config.ImageBuildSpec.LocalRegistry + "/", StringComparison.Ordinal))
+        {
+            return layout is not null && InLayout(layout, image[(Core.Config.ImageBuildSpec.LocalRegistry.Length + 1)..]);
+        }
+
         lock (_lock)
         {
             return _images is null || _images.Contains(image);
+        }
+    }
+
+    private static bool InLayout(string layout, string reference)
+    {
+        var at = reference.IndexOf('@', StringComparison.Ordinal);
+        if (at >= 0)
+        {
+            var digest = reference[(at + 1)..];
+            return digest.StartsWith("sha256:", StringComparison.Ordinal) && digest.Length == 71 && digest[7..].All(char.IsAsciiHexDigitLower)
+                && File.Exists(Path.Combine(layout, "blobs", "sha256", digest[7..]));
+        }
+
+        var colon = reference.LastIndexOf(':');
+        var tag = colon >= 0 ? reference[(colon + 1)..] : "latest";
+        var index = Path.Combine(layout, "index.json");
+        try
+        {
+            return File.Exists(index) && (JsonNode.Parse(File.ReadAllText(index))?["manifests"] as JsonArray ?? [])
+                .Any(m => m?["annotations"]?["org.opencontainers.image.ref.name"]?.GetValue<string>() == tag);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return false;
         }
     }
 

@@ -31,6 +31,9 @@ public sealed record LocalClusterOptions
 
     /// <summary>Where the server reports its own errors (controller failures); null drops them.</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>The OCI layout behind <c>capstan.local/</c> image references (the farm's <c>registry: oci-layout://…</c>).</summary>
+    public string? ImageLayout { get; init; }
 }
 
 /// <summary>
@@ -54,7 +57,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         _options = options;
         Store = new ObjectStore(options.Time);
         Faults = new FaultInjector();
-        Images = new ImageCatalog();
+        Images = new ImageCatalog(options.ImageLayout);
     }
 
     /// <summary>The objects.</summary>

@@ -34,7 +34,8 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
         var includeNeeds = new Option<bool>("--include-needs") { Description = "Also deploy the releases the selection needs" };
         var forceConflicts = new Option<bool>("--force-conflicts") { Description = "Take back fields that someone changed outside Capstan" };
         var concurrency = new Option<int>("--concurrency") { Description = "Releases deployed at once per cluster", DefaultValueFactory = _ => Planner.DefaultConcurrency, HelpName = "N" };
-        var command = new Command(name, description) { repo, dc, environment, state, stateFile, reason, actor, output, yes, dryRun, noRollback, forceConflicts, concurrency };
+        var buildImage = new Option<bool>("--build-image") { Description = "First build the MediaWiki image from image.sources, put it in the registry and write its reference to the images values file" };
+        var command = new Command(name, description) { repo, dc, environment, state, stateFile, reason, actor, output, yes, dryRun, noRollback, forceConflicts, concurrency, buildImage };
         if (!bootstrap)
         {
             command.Add(ns);
@@ -51,6 +52,11 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
             }
 
             var selection = new RenderSelection(parse.GetValue(dc), bootstrap ? null : parse.GetValue(ns), bootstrap ? null : parse.GetValue(release), parse.GetValue(environment));
+            if (parse.GetValue(buildImage))
+            {
+                await ImageForDeploy.BuildAsync(RepoSession.Open(env, parse.GetValue(repo)), env, error, writeValues: !parse.GetValue(dryRun), ct);
+            }
+
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, ct);
             var actorName = session.Repo.Actor(parse.GetValue(actor));
             var executorOptions = new ExecutorOptions

@@ -16,6 +16,12 @@ public sealed record ImageBuildSpec(
     IReadOnlyList<ImageFlavour> Flavours,
     string Compression)
 {
+    /// <summary>
+    /// The registry name of images kept in the farm's own OCI layout (<c>registry: oci-layout://…</c>): pods refer to
+    /// them as <c>capstan.local/NAME:TAG@DIGEST</c>, and the embedded cluster looks them up in that layout.
+    /// </summary>
+    public const string LocalRegistry = "capstan.local";
+
     /// <summary>The layering plan used when the repo sets none: big, rarely changing parts first, hot parts last.</summary>
     public static IReadOnlyList<LayerRule> DefaultLayers { get; } =
     [

@@ -1,0 +1,89 @@
+using System.Text.Json.Nodes;
+
+namespace Capstan.Cli.Tests;
+
+/// <summary><c>capstan image …</c> and <c>deploy --build-image</c> end to end on a copy of the example farm.</summary>
+public sealed class ImageCommandTests : IDisposable
+{
+    private readonly TempDir _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    [Fact]
+    public void Build_writes_a_report_and_reuses_unchanged_layers_and_the_image_can_be_inspected_and_prepped()
+    {
+        var tree = Tree();
+        var layout = Path.Combine(_temp.Path, "layout");
+        var build = CliRunner.Run("image", "build", "--repo", CliRunner.ExampleFarm, "--source", $"php-1.42={tree}", "--to", $"oci-layout://{layout}", "--tag", "one", "--epoch", "1700000000", "-o", "json");
+        Assert.True(build.ExitCode == 0, build.Err);
+        var report = JsonNode.Parse(build.Out)!;
+        Assert.Equal(JsonNode.Parse(File.ReadAllText(Path.Combine(layout, "report.json")))!.ToJsonString(), report.ToJsonString());
+        Assert.Equal(["php-1.42"], report["versions"]!.AsArray().Select(v => v!.GetValue<string>()));
+        Assert.All(report["flavours"]![0]!["layers"]!.AsArray().Where(l => l!["files"]!.GetValue<int>() > 0), l => Assert.False(l!["reused"]!.GetValue<bool>()));
+
+        File.WriteAllText(Path.Combine(tree, "includes", "Setup.php"), "<?php // changed");
+        var again = CliRunner.Run("image", "build", "--repo", CliRunner.ExampleFarm, "--source", $"php-1.42={tree}", "--to", $"oci-layout://{layout}", "--tag", "two", "--epoch", "1700000000");
+        Assert.True(again.ExitCode == 0, again.Err);
+        Assert.Contains("1 layers compressed", again.Out, StringComparison.Ordinal);
+        Assert.Matches(@"php-1\.42/includes\s+\d+\s+\d+\s+\S+ \S+\s+\S+ \S+\s+sha256:\w+\s+no", again.Out);
+
+        var inspect = CliRunner.Run("image", "inspect", $"oci-layout://{layout}:two", "-o", "json");
+        Assert.True(inspect.ExitCode == 0, inspect.Err);
+        Assert.Equal("php-1.42", JsonNode.Parse(inspect.Out)!["manifests"]![0]!["labels"]!["capstan.dev/versions"]!.GetValue<string>());
+
+        var into = Path.Combine(_temp.Path, "staging");
+        var prep = CliRunner.Run("image", "prep", $"oci-layout://{layout}:two", "--into", into, "-o", "json");
+        Assert.True(prep.ExitCode == 0, prep.Err);
+        Assert.Equal("<?php // changed", File.ReadAllText(Path.Combine(into, "srv", "mediawiki", "php-1.42", "includes", "Setup.php")));
+        var plan = CliRunner.Run("image", "plan", "--repo", CliRunner.ExampleFarm);
+        Assert.Contains("includes         includes/", plan.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Bad_image_input_gets_one_line_and_a_meaningful_exit_code()
+    {
+        var missing = CliRunner.Run("image", "prep", $"oci-layout://{Path.Combine(_temp.Path, "empty")}:nope", "--into", Path.Combine(_temp.Path, "x"));
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("has no image nope", missing.Err, StringComparison.Ordinal);
+        var noSource = CliRunner.Run("image", "build", "--repo", CliRunner.ExampleFarm, "--to", $"oci-layout://{Path.Combine(_temp.Path, "l")}");
+        Assert.Equal(2, noSource.ExitCode);
+        Assert.Contains("--source VERSION=DIR", noSource.Err, StringComparison.Ordinal);
+        var badTag = CliRunner.Run("image", "inspect", "oci-layout:///tmp/x:-bad");
+        Assert.Equal(1, badTag.ExitCode);
+        Assert.Contains("not a valid tag", badTag.Err, StringComparison.Ordinal);
+        var plainHttp = CliRunner.Run("image", "inspect", "http://registry.example/mediawiki:1");
+        Assert.Equal(1, plainHttp.ExitCode);
+        Assert.Contains("plain http is only allowed to a loopback registry", plainHttp.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Deploy_build_image_builds_records_the_reference_by_digest_and_rolls_it_out()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        File.AppendAllText(Path.Combine(repo, "capstan.yaml"), $"image:\n  sources:\n    php-1.42: {Tree()}\n");
+        Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--include-needs", "--yes").ExitCode);
+
+        var deploy = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--build-image", "--yes");
+        Assert.True(deploy.ExitCode == 0, deploy.Err + deploy.Out);
+        var values = File.ReadAllText(Path.Combine(repo, "deploy", "images", "default.yaml"));
+        var reference = System.Text.RegularExpressions.Regex.Match(values, "capstan\\.local/mediawiki:[0-9-]+@sha256:[0-9a-f]{64}").Value;
+        Assert.NotEmpty(reference);
+        var status = CliRunner.Run("status", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug");
+        Assert.Contains($"pinkunicorn   2          2/2", status.Out, StringComparison.Ordinal);
+        Assert.Contains(reference, status.Out, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(repo, ".capstan", "images", "report.json")));
+    }
+
+    private string Tree()
+    {
+        var tree = Path.Combine(_temp.Path, "php-1.42-" + Guid.NewGuid().ToString("N")[..6]);
+        foreach (var (path, text) in new[] { ("index.php", "<?php"), ("includes/Setup.php", "<?php // setup"), ("vendor/autoload.php", "<?php"), ("languages/i18n/en.json", "{}") })
+        {
+            var full = Path.Combine(tree, path);
+            Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+            File.WriteAllText(full, text);
+        }
+
+        return tree;
+    }
+}

@@ -98,7 +98,7 @@ public sealed class ScenarioTests
     {
         var clock = new ManualClock(new DateTimeOffset(2026, 11, 21, 12, 0, 0, TimeSpan.Zero));
         await using var cluster = await Cluster.StartAsync(new LocalClusterOptions { Time = clock });
-        cluster.Server.Images.Set([]);
+        cluster.Server.Images.Set(["registry.example/proxy:1"]);
         await cluster.NamespaceAsync("app");
         await cluster.ApplyAsync("""
             apiVersion: apps/v1
@@ -111,7 +111,7 @@ public sealed class ScenarioTests
               template:
                 metadata: {labels: {app: web}}
                 spec:
-                  containers: [{name: main, image: registry.example/web:missing}]
+                  containers: [{name: proxy, image: registry.example/proxy:1}, {name: main, image: registry.example/web:missing}]
             """);
         await Cluster.EventuallyAsync(async () => (await cluster.Client.GetRolloutStatusAsync("app", "web", default)).PodProblem?.StartsWith("ErrImagePull", StringComparison.Ordinal) == true ? "ok" : null, "ErrImagePull");
         clock.Advance(TimeSpan.FromSeconds(5));

@@ -73,8 +73,8 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
         var podIp = "10.244." + (Math.Abs(Json.Uid(pod).GetHashCode(StringComparison.Ordinal)) % 250).ToString(CultureInfo.InvariantCulture) + "." +
                     ((Math.Abs(Json.Uid(pod).GetHashCode(StringComparison.Ordinal)) / 250 % 250) + 2).ToString(CultureInfo.InvariantCulture);
 
-        var problem = ImageProblem(initContainers.Concat(containers), now - firstSeen)
-            ?? ConfigProblem(ns, spec, initContainers.Concat(containers));
+        var imageProblem = ImageProblem(initContainers.Concat(containers), now - firstSeen);
+        var problem = imageProblem is { } ip ? (ip.Reason, ip.Message) : ConfigProblem(ns, spec, initContainers.Concat(containers));
         var statuses = new JsonArray();
         var initStatuses = new JsonArray();
         string phase;
@@ -87,7 +87,10 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
             phase = "Pending";
             foreach (var c in containers)
             {
-                statuses.Add(Waiting(c, p.Reason, p.Message, 0));
+                // A missing image stops its own container; the others wait for the pod to start.
+                statuses.Add(imageProblem is { } img && img.Container != Json.Str(c["name"])
+                    ? Waiting(c, "ContainerCreating", null, 0)
+                    : Waiting(c, p.Reason, p.Message, 0));
             }
         }
         else if (now < startAt)
@@ -176,7 +179,7 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
         return status;
     }
 
-    private (string Reason, string Message)? ImageProblem(IEnumerable<JsonObject> containers, TimeSpan sinceFirstSeen)
+    private (string Reason, string Message, string? Container)? ImageProblem(IEnumerable<JsonObject> containers, TimeSpan sinceFirstSeen)
     {
         foreach (var c in containers)
         {
@@ -184,7 +187,7 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
             if (!images.Exists(image))
             {
                 var reason = sinceFirstSeen < timing.CrashRestart ? "ErrImagePull" : "ImagePullBackOff";
-                return (reason, $"Back-off pulling image \"{image}\": not found in the image store (container {Json.Str(c["name"])})");
+                return (reason, $"Back-off pulling image \"{image}\": not found in the image store (container {Json.Str(c["name"])})", Json.Str(c["name"]));
             }
         }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace Capstan.Testing;
 
@@ -6,8 +7,11 @@ namespace Capstan.Testing;
 /// A real OCI registry (Debian's docker-registry, the CNCF distribution) on a free loopback port with a temporary
 /// storage root, started for the tests and stopped after them.
 /// </summary>
-public sealed class RegistryServer : IAsyncLifetime
+public class RegistryServer : IAsyncLifetime
 {
+    /// <summary>With a user, the registry asks for Basic credentials (htpasswd, bcrypt).</summary>
+    protected virtual (string User, string Password)? Credentials => null;
+
     private Process? _process;
 
     public string Root { get; } = Path.Combine(Path.GetTempPath(), "capstan-registry-" + Guid.NewGuid().ToString("N"));
@@ -41,6 +45,7 @@ public sealed class RegistryServer : IAsyncLifetime
                 blobdescriptor: ""
             http:
               addr: 127.0.0.1:{Port}
+            {Auth()}
             """);
         var psi = new ProcessStartInfo(Binary()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add("serve");
@@ -58,7 +63,7 @@ public sealed class RegistryServer : IAsyncLifetime
             try
             {
                 using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{Port}/v2/"));
-                if (response.IsSuccessStatusCode)
+                if (response.IsSuccessStatusCode || response.StatusCode == System.Net.HttpStatusCode.Unauthorized)
                 {
                     return;
                 }
@@ -72,6 +77,31 @@ public sealed class RegistryServer : IAsyncLifetime
 
         throw new InvalidOperationException($"docker-registry did not start on port {Port}");
     }
+
+    private string Auth()
+    {
+        if (Credentials is not { } c)
+        {
+            return string.Empty;
+        }
+
+        var file = Path.Combine(Root, "htpasswd");
+        File.WriteAllText(file, $"{c.User}:{Bcrypt(c.Password)}\n");
+        return $"auth:\n  htpasswd:\n    realm: capstan-test\n    path: {file}";
+    }
+
+    /// <summary>A bcrypt hash from the system's libcrypt (libxcrypt), as htpasswd -B writes it.</summary>
+    private static string Bcrypt(string password)
+    {
+        var salt = "$2b$05$" + new string([.. Enumerable.Range(0, 22).Select(_ => "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"[Random.Shared.Next(64)])]);
+        var result = Marshal.PtrToStringUTF8(Crypt(password, salt));
+        return result is { Length: > 20 } && result.StartsWith("$2b$", StringComparison.Ordinal)
+            ? result
+            : throw new InvalidOperationException("libcrypt gave no bcrypt hash");
+    }
+
+    [DllImport("libcrypt.so.1", EntryPoint = "crypt")]
+    private static extern IntPtr Crypt([MarshalAs(UnmanagedType.LPUTF8Str)] string key, [MarshalAs(UnmanagedType.LPUTF8Str)] string salt);
 
     public Task DisposeAsync()
     {
@@ -89,4 +119,14 @@ public sealed class RegistryServer : IAsyncLifetime
 
         return Task.CompletedTask;
     }
+}
+
+/// <summary>A registry that wants Basic credentials: user <c>deployer</c>, password <see cref="Password"/>.</summary>
+public sealed class AuthRegistryServer : RegistryServer
+{
+    public const string User = "deployer";
+
+    public const string Password = "s3cret-pass";
+
+    protected override (string User, string Password)? Credentials => (User, Password);
 }

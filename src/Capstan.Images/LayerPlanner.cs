@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Capstan.Core.Config;
@@ -39,13 +40,37 @@ public sealed record PlannedLayer(string Name, string Rule, string? Version, IRe
     /// </summary>
     public string StatKey()
     {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        // One buffer, one hash: the fields of every entry, each string followed by a zero byte.
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(Entries.Count * 128);
+        Span<byte> number = stackalloc byte[8];
         foreach (var e in Entries)
         {
-            hash.AppendData(System.Text.Encoding.UTF8.GetBytes($"{e.Path}\0{e.Kind}\0{e.Size}\0{e.Executable}\0{e.Link}\0{e.Source}\0{e.Modified}\n"));
+            Text(buffer, e.Path);
+            Text(buffer, e.Link);
+            Text(buffer, e.Source);
+            foreach (var value in (ReadOnlySpan<long>)[(long)e.Kind, e.Size, e.Executable ? 1 : 0, e.Modified])
+            {
+                System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(number, value);
+                buffer.Write(number);
+            }
         }
 
-        return Digests.Of(hash);
+        return Digests.Of(buffer.WrittenSpan);
+    }
+
+    private static void Text(System.Buffers.ArrayBufferWriter<byte> buffer, string? text)
+    {
+        if (text is not null)
+        {
+            var span = buffer.GetSpan(System.Text.Encoding.UTF8.GetMaxByteCount(text.Length) + 1);
+            var written = System.Text.Encoding.UTF8.GetBytes(text, span);
+            span[written] = 0;
+            buffer.Advance(written + 1);
+        }
+        else
+        {
+            buffer.Write((ReadOnlySpan<byte>)[0xFF, 0]);
+        }
     }
 
     /// <summary>Bytes of file content in the layer.</summary>
@@ -93,8 +118,8 @@ public static class LayerPlanner
             Parallel.For(0, walked.Count, i =>
             {
                 var (rel, info) = walked[i];
-                var segments = rel.Split('/');
-                var rule = rules.FirstOrDefault(r => r.Matchers.Any(m => m(rel, segments))).Rule?.Name ?? rest;
+                string[]? segments = null;
+                var rule = rules.FirstOrDefault(r => r.Matchers.Any(m => m(rel, () => segments ??= rel.Split('/')))).Rule?.Name ?? rest;
                 classified[i] = (rule, Entry($"{root}/{source.Version}/{rel}", info));
             });
 
@@ -305,7 +330,7 @@ public static class LayerPlanner
     }
 
     /// <summary>A matcher for one path pattern of a rule: "dir/" takes the subtree, otherwise a glob on the leading segments.</summary>
-    private static Func<string, string[], bool> Matcher(string pattern)
+    private static Func<string, Func<string[]>, bool> Matcher(string pattern)
     {
         if (pattern.EndsWith('/') && !pattern.AsSpan(0, pattern.Length - 1).ContainsAny("*?["))
         {
@@ -314,8 +339,18 @@ public static class LayerPlanner
         }
 
         var segments = pattern.Trim('/').Split('/').Select(GlobRegex).ToArray();
-        return (_, parts) =>
+        var first = pattern.Trim('/').Split('/')[0];
+        var wild = first.IndexOfAny(['*', '?', '[']);
+        var literal = wild >= 0 ? first[..wild] : first;
+        return (rel, split) =>
         {
+            // Cheap refusal first: the literal start of the pattern's first segment.
+            if (!rel.StartsWith(literal, StringComparison.Ordinal))
+            {
+                return false;
+            }
+
+            var parts = split();
             if (parts.Length < segments.Length)
             {
                 return false;

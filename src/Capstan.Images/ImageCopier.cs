@@ -3,7 +3,11 @@ using System.Text.Json.Nodes;
 namespace Capstan.Images;
 
 /// <summary>What a copy moved.</summary>
-public sealed record CopyResult(string Digest, string MediaType, int Blobs, int BlobsSkipped, long BytesCopied, long BytesSkipped);
+public sealed record CopyResult(string Digest, string MediaType, int Blobs, int BlobsSkipped, long BytesCopied, long BytesSkipped)
+{
+    /// <summary>Bytes actually sent to a registry (blobs mounted from another repository send nothing); null for a layout.</summary>
+    public long? BytesSent { get; init; }
+}
 
 /// <summary>
 /// Copies an image (a manifest, or an index and its manifests) between stores: push and pull. A blob the target
@@ -24,7 +28,7 @@ public sealed class ImageCopier(IImageStore source, IImageStore target, IProgres
             ?? throw new ImageException($"{source.Describe} has no image {reference}");
         await CopyManifestAsync(bytes, mediaType, cancellationToken);
         await target.PutManifestAsync(tag, bytes, mediaType, cancellationToken);
-        return new CopyResult(digest, mediaType, _blobs, _skipped, _copied, _skippedBytes);
+        return new CopyResult(digest, mediaType, _blobs, _skipped, _copied, _skippedBytes) { BytesSent = (target as RegistryClient)?.BytesUploaded };
     }
 
     private async Task CopyManifestAsync(byte[] bytes, string mediaType, CancellationToken cancellationToken)

@@ -45,11 +45,13 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
                     ["blobsSkipped"] = result.BlobsSkipped,
                     ["bytesCopied"] = result.BytesCopied,
                     ["bytesSkipped"] = result.BytesSkipped,
+                    ["bytesSent"] = result.BytesSent,
                 }.ToJsonString());
             }
             else
             {
-                writer.WriteLine($"{to.Store}:{to.Tag ?? from.Tag ?? "latest"} {result.Digest}: {result.Blobs} blobs copied ({Size(result.BytesCopied)}), {result.BlobsSkipped} already there ({Size(result.BytesSkipped)})");
+                writer.WriteLine($"{to.Store}:{to.Tag ?? from.Tag ?? "latest"} {result.Digest}: {result.Blobs} blobs copied ({Size(result.BytesCopied)}), {result.BlobsSkipped} already there ({Size(result.BytesSkipped)})" +
+                    (result.BytesSent is { } sent ? $"; {Size(sent)} sent" : string.Empty));
             }
 
             return ExitCodes.Success;

@@ -306,34 +306,12 @@ public sealed class ImageBuilder(OciLayout layout, IProgress<string>? progress =
     private string CachePath(string diffId) => Path.Combine(layout.Path, "capstan-cache", "diffids", Digests.Hex(diffId) + ".json");
 
     /// <summary>Writes to two streams.</summary>
-    private sealed class TeeStream(Stream a, Stream b) : Stream
+    private sealed class TeeStream(Stream a, Stream b) : WriteOnlyStream
     {
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
         public override void Write(ReadOnlySpan<byte> buffer)
         {
             a.Write(buffer);
             b.Write(buffer);
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }

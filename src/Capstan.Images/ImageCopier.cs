@@ -97,34 +97,14 @@ public sealed class ImageCopier(IImageStore source, IImageStore target, IProgres
     }
 
     /// <summary>Opens the source stream on first read (the layout writer reads synchronously).</summary>
-    private sealed class SyncOverAsyncStream(Func<Task<Stream>> open) : Stream
+    private sealed class SyncOverAsyncStream(Func<Task<Stream>> open) : ReadOnlyStream
     {
         private Stream? _inner;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         public override int Read(byte[] buffer, int offset, int count) => (_inner ??= open().GetAwaiter().GetResult()).Read(buffer, offset, count);
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
             await (_inner ??= await open()).ReadAsync(buffer, cancellationToken);
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

@@ -7,7 +7,7 @@ namespace Capstan.Images;
 /// into a gzip member, and the members are written in order (RFC 1952 allows a file of several members; every gzip
 /// reader, Go's included, reads them as one stream). The output depends only on the input bytes.
 /// </summary>
-internal sealed class ParallelGzipStream : Stream
+internal sealed class ParallelGzipStream : WriteOnlyStream
 {
     private const int ChunkSize = 1 << 20;
 
@@ -19,18 +19,6 @@ internal sealed class ParallelGzipStream : Stream
     private bool _wroteAny;
 
     public ParallelGzipStream(Stream output) => _output = output;
-
-    public override bool CanRead => false;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => true;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
@@ -60,16 +48,6 @@ internal sealed class ParallelGzipStream : Stream
             _output.Write(_pending.Dequeue().GetAwaiter().GetResult());
         }
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     private void Dispatch()
     {

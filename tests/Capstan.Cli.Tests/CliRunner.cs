@@ -42,6 +42,77 @@ internal static class CliRunner
 
     public static Result Run(params string[] args) => Run(null, args);
 
+    /// <summary>Runs the CLI as a child process (to be killed); stdout is collected as it comes.</summary>
+    public static ChildRun StartChild(IReadOnlyDictionary<string, string> variables, params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "capstan.dll"));
+        foreach (var arg in args)
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        foreach (var (key, value) in variables)
+        {
+            psi.Environment[key] = value;
+        }
+
+        return new ChildRun(System.Diagnostics.Process.Start(psi)!);
+    }
+
+    /// <summary>A CLI child process and what it printed so far.</summary>
+    public sealed class ChildRun : IDisposable
+    {
+        private readonly System.Text.StringBuilder _output = new();
+
+        public ChildRun(System.Diagnostics.Process process)
+        {
+            Process = process;
+            process.OutputDataReceived += (_, e) =>
+            {
+                lock (_output)
+                {
+                    _output.AppendLine(e.Data);
+                }
+            };
+            process.ErrorDataReceived += (_, _) => { };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+        }
+
+        public System.Diagnostics.Process Process { get; }
+
+        public string Output
+        {
+            get
+            {
+                lock (_output)
+                {
+                    return _output.ToString();
+                }
+            }
+        }
+
+        /// <summary>Waits until the output holds <paramref name="text"/>; fails the test after <paramref name="seconds"/>.</summary>
+        public async Task WaitForAsync(string text, int seconds)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(seconds);
+            while (!Output.Contains(text, StringComparison.Ordinal))
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"the child never printed '{text}': {Output}");
+                await Task.Delay(20);
+            }
+        }
+
+        public async Task KillAsync()
+        {
+            Process.Kill(entireProcessTree: true);
+            await Process.WaitForExitAsync();
+        }
+
+        public void Dispose() => Process.Dispose();
+    }
+
     /// <summary>Starts a long-running command; its output is read while it runs and it stops when cancelled.</summary>
     public static (Task<int> Running, Func<string> Out) Start(CancellationToken cancellationToken, params string[] args)
     {

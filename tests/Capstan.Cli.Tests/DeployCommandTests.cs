@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Text;
-
 namespace Capstan.Cli.Tests;
 
 /// <summary>The deploy commands end to end on a copy of the example farm and its local clusters.</summary>
@@ -72,41 +69,9 @@ public sealed class DeployCommandTests : IDisposable
     public async Task A_deploy_killed_half_way_is_resumed_by_the_next_run()
     {
         var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "capstan.dll"), "deploy", "--repo", repo, "--dc", "eqiad", "--yes" })
-        {
-            psi.ArgumentList.Add(arg);
-        }
-
-        psi.Environment["CAPSTAN_LOCAL_TIMING"] = "realistic";
-        using var child = Process.Start(psi)!;
-        var output = new StringBuilder();
-        child.OutputDataReceived += (_, e) =>
-        {
-            lock (output)
-            {
-                output.AppendLine(e.Data);
-            }
-        };
-        child.BeginOutputReadLine();
-        child.BeginErrorReadLine();
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            lock (output)
-            {
-                if (output.ToString().Contains("done (revision 1)", StringComparison.Ordinal))
-                {
-                    break;
-                }
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, "the child deploy never got going");
-            await Task.Delay(50);
-        }
-
-        child.Kill(entireProcessTree: true);
-        await child.WaitForExitAsync();
+        using var child = CliRunner.StartChild(new Dictionary<string, string> { ["CAPSTAN_LOCAL_TIMING"] = "realistic" }, "deploy", "--repo", repo, "--dc", "eqiad", "--yes");
+        await child.WaitForAsync("done (revision 1)", 60);
+        await child.KillAsync();
 
         var again = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "--yes");
         Assert.True(again.ExitCode == 0, again.Err + again.Out);

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Text;
 using System.Text.Json.Nodes;
 
 namespace Capstan.Cli.Tests;
@@ -15,42 +13,12 @@ public sealed class OperationsCommandTests : IDisposable
     public async Task A_switchover_killed_after_the_read_only_step_is_finished_by_resume()
     {
         var repo = Farm("mw-cron", "mw-script", "mw-jobrunner");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "capstan.dll"), "switchover", "--repo", repo, "--from", "eqiad", "--to", "codfw", "--reason", "test", "--yes" })
-        {
-            psi.ArgumentList.Add(arg);
-        }
-
         // Realistic pod timing: restarting the job runners takes seconds, so the kill lands inside the runbook.
-        psi.Environment["CAPSTAN_LOCAL_TIMING"] = "realistic";
-        using var child = Process.Start(psi)!;
-        var output = new StringBuilder();
-        child.OutputDataReceived += (_, e) =>
-        {
-            lock (output)
-            {
-                output.AppendLine(e.Data);
-            }
-        };
-        child.BeginOutputReadLine();
-        child.BeginErrorReadLine();
-        var deadline = DateTime.UtcNow.AddSeconds(90);
-        while (true)
-        {
-            lock (output)
-            {
-                if (output.ToString().Contains("set-read-only: done", StringComparison.Ordinal))
-                {
-                    break;
-                }
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, "the child switchover never got to read-only: " + output);
-            await Task.Delay(20);
-        }
-
-        child.Kill(entireProcessTree: true);
-        await child.WaitForExitAsync();
+        using var child = CliRunner.StartChild(
+            new Dictionary<string, string> { ["CAPSTAN_LOCAL_TIMING"] = "realistic" },
+            "switchover", "--repo", repo, "--from", "eqiad", "--to", "codfw", "--reason", "test", "--yes");
+        await child.WaitForAsync("set-read-only: done", 90);
+        await child.KillAsync();
 
         // Killed half-way: read-only, deploys locked, and a plain re-run is told to resume.
         var state = CliRunner.Run("state", "get", "--repo", repo, "-o", "json");

@@ -75,34 +75,7 @@ public sealed class EtcdServer : IAsyncLifetime
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
 
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(1) };
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (DateTime.UtcNow < deadline)
-        {
-            try
-            {
-                var response = await http.GetAsync(new Uri(Endpoint, "/health"));
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-            catch (TaskCanceledException)
-            {
-            }
-
-            if (_process.HasExited)
-            {
-                throw new InvalidOperationException($"etcd exited with code {_process.ExitCode}");
-            }
-
-            await Task.Delay(100);
-        }
-
-        throw new InvalidOperationException("etcd did not become healthy within 20 s");
+        await Readiness.WaitAsync(new Uri(Endpoint, "/health"), _process, "etcd");
     }
 
     public void Kill()

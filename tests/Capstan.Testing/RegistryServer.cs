@@ -56,26 +56,7 @@ public class RegistryServer : IAsyncLifetime
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
 
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(1) };
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (DateTime.UtcNow < deadline)
-        {
-            try
-            {
-                using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{Port}/v2/"));
-                if (response.IsSuccessStatusCode || response.StatusCode == System.Net.HttpStatusCode.Unauthorized)
-                {
-                    return;
-                }
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
-            {
-            }
-
-            await Task.Delay(50);
-        }
-
-        throw new InvalidOperationException($"docker-registry did not start on port {Port}");
+        await Readiness.WaitAsync(new Uri($"http://127.0.0.1:{Port}/v2/"), _process, "docker-registry", System.Net.HttpStatusCode.Unauthorized);
     }
 
     private string Auth()

@@ -103,6 +103,7 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
         Capstan.Deploy.DeployLockedException => (ex.Message, ExitCodes.Locked),
         Capstan.Kubernetes.KubeUnavailableException => (ex.Message, ExitCodes.Failure),
         Capstan.Kubernetes.KubeApiException => ("the cluster refused: " + ex.Message, ExitCodes.Failure),
+        Capstan.Images.ImageReferenceException => (ex.Message, ExitCodes.UserError),
         Capstan.Images.ImageException => (ex.Message, ExitCodes.Failure),
         StateStoreException or IOException or UnauthorizedAccessException => (ex.Message, ExitCodes.Failure),
         _ => null,

@@ -26,7 +26,7 @@ public sealed record ImageReference(string? LayoutPath, Uri? Registry, string? R
             var (path, tag, digest) = SplitReference(rest);
             if (path.Length == 0)
             {
-                throw new ImageException($"'{text}' names no directory (oci-layout://PATH[:TAG])");
+                throw new ImageReferenceException($"'{text}' names no directory (oci-layout://PATH[:TAG])");
             }
 
             return new ImageReference(Path.GetFullPath(Path.Combine(baseDirectory, path)), null, null, tag, digest);
@@ -45,26 +45,26 @@ public sealed record ImageReference(string? LayoutPath, Uri? Registry, string? R
         }
         else if (text.Contains("://", StringComparison.Ordinal))
         {
-            throw new ImageException($"'{text}': unknown image store (use oci-layout://PATH, https://HOST/NAME or http://127.0.0.1:PORT/NAME)");
+            throw new ImageReferenceException($"'{text}': unknown image store (use oci-layout://PATH, https://HOST/NAME or http://127.0.0.1:PORT/NAME)");
         }
 
         var slash = body.IndexOf('/', StringComparison.Ordinal);
         if (slash <= 0 || slash == body.Length - 1)
         {
-            throw new ImageException($"'{text}' must name a registry and a repository (HOST[:PORT]/NAME[:TAG])");
+            throw new ImageReferenceException($"'{text}' must name a registry and a repository (HOST[:PORT]/NAME[:TAG])");
         }
 
         var host = body[..slash];
         var (repository, repoTag, repoDigest) = SplitReference(body[(slash + 1)..]);
         if (!repository.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '.' or '_' or '-' or '/'))
         {
-            throw new ImageException($"'{repository}' is not a valid repository name (lowercase letters, digits, '.', '_', '-', '/')");
+            throw new ImageReferenceException($"'{repository}' is not a valid repository name (lowercase letters, digits, '.', '_', '-', '/')");
         }
 
         var registry = new Uri($"{scheme}://{host}/");
         if (scheme == "http" && !IsLoopback(registry))
         {
-            throw new ImageException($"'{text}': plain http is only allowed to a loopback registry; use https://");
+            throw new ImageReferenceException($"'{text}': plain http is only allowed to a loopback registry; use https://");
         }
 
         return new ImageReference(null, registry, repository, repoTag, repoDigest);
@@ -86,7 +86,11 @@ public sealed record ImageReference(string? LayoutPath, Uri? Registry, string? R
         if (at >= 0)
         {
             var digest = text[(at + 1)..];
-            Digests.Hex(digest);
+            if (!digest.StartsWith("sha256:", StringComparison.Ordinal) || digest.Length != 71 || !digest[7..].All(char.IsAsciiHexDigitLower))
+            {
+                throw new ImageReferenceException($"'{digest}' is not a sha256 digest (sha256: and 64 lowercase hex digits)");
+            }
+
             var (path, tag, _) = SplitReference(text[..at]);
             return (path, tag, digest);
         }

@@ -81,6 +81,9 @@ public static class Digests
 /// <summary>A problem with an image, a store or a transfer that the user can act on.</summary>
 public class ImageException(string message, Exception? inner = null) : Exception(message, inner);
 
+/// <summary>An image reference, tag or digest that is not written right (a user mistake: nothing was done).</summary>
+public sealed class ImageReferenceException(string message) : ImageException(message);
+
 /// <summary>A blob whose content does not match its digest.</summary>
 public sealed class DigestMismatchException(string what, string expected, string actual)
     : ImageException($"{what}: content does not match its digest (expected {expected}, got {actual}); refusing to use it");

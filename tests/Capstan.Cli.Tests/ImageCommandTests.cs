@@ -49,10 +49,10 @@ public sealed class ImageCommandTests : IDisposable
         Assert.Equal(2, noSource.ExitCode);
         Assert.Contains("--source VERSION=DIR", noSource.Err, StringComparison.Ordinal);
         var badTag = CliRunner.Run("image", "inspect", "oci-layout:///tmp/x:-bad");
-        Assert.Equal(1, badTag.ExitCode);
+        Assert.Equal(2, badTag.ExitCode);
         Assert.Contains("not a valid tag", badTag.Err, StringComparison.Ordinal);
         var plainHttp = CliRunner.Run("image", "inspect", "http://registry.example/mediawiki:1");
-        Assert.Equal(1, plainHttp.ExitCode);
+        Assert.Equal(2, plainHttp.ExitCode);
         Assert.Contains("plain http is only allowed to a loopback registry", plainHttp.Err, StringComparison.Ordinal);
     }
 

@@ -87,3 +87,35 @@ public sealed class ImageCommandTests : IDisposable
         return tree;
     }
 }
+
+/// <summary><c>deploy --build-image</c> with a real registry as the farm's <c>registry:</c>.</summary>
+public sealed class BuildImageToRegistryTests(Capstan.Testing.RegistryServer registry) : IClassFixture<Capstan.Testing.RegistryServer>, IDisposable
+{
+    private readonly TempDir _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    [Fact]
+    public void The_image_is_pushed_and_pods_refer_to_it_by_registry_and_digest()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        var tree = Path.Combine(_temp.Path, "php-1.42");
+        Directory.CreateDirectory(Path.Combine(tree, "includes"));
+        File.WriteAllText(Path.Combine(tree, "includes", "Setup.php"), "<?php // " + Guid.NewGuid());
+        var yaml = File.ReadAllText(Path.Combine(repo, "capstan.yaml")).Replace("registry: oci-layout://.capstan/images", $"registry: {registry.Address}/wikifarm", StringComparison.Ordinal);
+        File.WriteAllText(Path.Combine(repo, "capstan.yaml"), yaml + $"image:\n  sources:\n    php-1.42: {tree}\n");
+
+        Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--include-needs", "--yes").ExitCode);
+        var deploy = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--build-image", "--yes");
+        Assert.True(deploy.ExitCode == 0, deploy.Err + deploy.Out);
+        Assert.Contains($"pushed to http://127.0.0.1:{registry.Port}/wikifarm/mediawiki:", deploy.Err, StringComparison.Ordinal);
+
+        var values = File.ReadAllText(Path.Combine(repo, "deploy", "images", "default.yaml"));
+        var reference = System.Text.RegularExpressions.Regex.Match(values, $"127\\.0\\.0\\.1:{registry.Port}/wikifarm/mediawiki:([0-9-]+)@(sha256:[0-9a-f]{{64}})");
+        Assert.True(reference.Success, values);
+        var inspect = CliRunner.Run("image", "inspect", $"http://127.0.0.1:{registry.Port}/wikifarm/mediawiki:{reference.Groups[1].Value}", "-o", "json");
+        Assert.True(inspect.ExitCode == 0, inspect.Err);
+        Assert.Equal(reference.Groups[2].Value, JsonNode.Parse(inspect.Out)!["digest"]!.GetValue<string>());
+        Assert.Contains(reference.Value, CliRunner.Run("status", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug").Out, StringComparison.Ordinal);
+    }
+}

@@ -14,8 +14,8 @@ internal static class ImageForDeploy
     public static async Task<string> BuildAsync(RepoSession session, CliEnvironment env, TextWriter error, bool writeValues, CancellationToken cancellationToken)
     {
         var model = session.Model;
-        var input = Commands.ImageCommand.Input(session, [], null, null);
-        var layout = new OciLayout(Commands.ImageCommand.LayoutPath(session, null));
+        var input = Commands.ImageCommand.Input(env, session, [], null, null);
+        var layout = new OciLayout(Commands.ImageCommand.LayoutPath(env, session, null));
         var tag = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
         var result = await new ImageBuilder(layout, new Progress<string>(m => error.WriteLine($"capstan: image: {m}"))).BuildAsync(input, tag, cancellationToken);
         var flavour = result.Flavours[0];

@@ -1,6 +1,5 @@
 using System.Formats.Tar;
 using System.IO.Compression;
-using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 
 namespace Capstan.Images;
@@ -73,15 +72,15 @@ public sealed class ImagePrep(OciLayout layout)
         var links = new List<(string Path, string Target)>();
         foreach (var (path, node) in model.Where(m => m.Value.Kind == Kind.Directory).OrderBy(m => m.Key, StringComparer.Ordinal))
         {
-            var full = Inside(root, path);
-            EnsureParents(root, path);
-            if (Lstat(full) is { } info && (info.LinkTarget is not null || info is FileInfo))
+            var full = StagingFiles.Inside(root, path);
+            StagingFiles.EnsureParents(root, path);
+            if (StagingFiles.Lstat(full) is { } info && (info.LinkTarget is not null || info is FileInfo))
             {
                 info.Delete();
             }
 
             Directory.CreateDirectory(full);
-            SetMode(full, node.Mode);
+            StagingFiles.SetMode(full, node.Mode);
         }
 
         for (var i = 0; i < layers.Count; i++)
@@ -94,11 +93,11 @@ public sealed class ImagePrep(OciLayout layout)
                     return false;
                 }
 
-                var full = Inside(root, path);
+                var full = StagingFiles.Inside(root, path);
                 switch (node.Kind)
                 {
                     case Kind.File:
-                        EnsureParents(root, path);
+                        StagingFiles.EnsureParents(root, path);
                         if (WriteIfChanged(full, entry, node.Mode))
                         {
                             written++;
@@ -111,14 +110,14 @@ public sealed class ImagePrep(OciLayout layout)
 
                         break;
                     case Kind.Symlink:
-                        EnsureParents(root, path);
-                        if (Lstat(full) is { LinkTarget: { } existing } && existing == node.Link)
+                        StagingFiles.EnsureParents(root, path);
+                        if (StagingFiles.Lstat(full) is { LinkTarget: { } existing } && existing == node.Link)
                         {
                             unchanged++;
                         }
                         else
                         {
-                            Remove(full);
+                            StagingFiles.Remove(full);
                             File.CreateSymbolicLink(full, node.Link!);
                             written++;
                         }
@@ -135,17 +134,17 @@ public sealed class ImagePrep(OciLayout layout)
 
         foreach (var (path, linkTarget) in links)
         {
-            var full = Inside(root, path);
-            var source = Inside(root, linkTarget);
-            EnsureParents(root, path);
-            if (File.Exists(full) && Lstat(full)?.LinkTarget is null && FilesEqual(full, source))
+            var full = StagingFiles.Inside(root, path);
+            var source = StagingFiles.Inside(root, linkTarget);
+            StagingFiles.EnsureParents(root, path);
+            if (File.Exists(full) && StagingFiles.Lstat(full)?.LinkTarget is null && StagingFiles.FilesEqual(full, source))
             {
                 unchanged++;
                 continue;
             }
 
-            Remove(full);
-            if (Link(source, full) != 0)
+            StagingFiles.Remove(full);
+            if (StagingFiles.Link(source, full) != 0)
             {
                 File.Copy(source, full);
             }
@@ -157,8 +156,8 @@ public sealed class ImagePrep(OciLayout layout)
         var removed = 0;
         foreach (var path in previous.Where(p => !model.ContainsKey(p)).OrderByDescending(p => p.Length))
         {
-            var full = Inside(root, path);
-            if (Lstat(full) is { } info)
+            var full = StagingFiles.Inside(root, path);
+            if (StagingFiles.Lstat(full) is { } info)
             {
                 if (info is DirectoryInfo dir && info.LinkTarget is null)
                 {
@@ -291,13 +290,13 @@ public sealed class ImagePrep(OciLayout layout)
     private static bool WriteIfChanged(string full, TarEntry entry, UnixFileMode mode)
     {
         byte[]? content = null;
-        if (Lstat(full) is FileInfo { LinkTarget: null } info && info.Length == entry.Length && entry.Length <= 256L << 20)
+        if (StagingFiles.Lstat(full) is FileInfo { LinkTarget: null } info && info.Length == entry.Length && entry.Length <= 256L << 20)
         {
             content = new byte[entry.Length];
             entry.DataStream?.ReadExactly(content);
             if (File.ReadAllBytes(full).AsSpan().SequenceEqual(content))
             {
-                SetMode(full, mode);
+                StagingFiles.SetMode(full, mode);
                 return false;
             }
         }
@@ -315,70 +314,11 @@ public sealed class ImagePrep(OciLayout layout)
             }
         }
 
-        SetMode(temp, mode);
-        Remove(full);
+        StagingFiles.SetMode(temp, mode);
+        StagingFiles.Remove(full);
         File.Move(temp, full);
         File.SetLastWriteTimeUtc(full, entry.ModificationTime.UtcDateTime);
         return true;
-    }
-
-    private static bool FilesEqual(string a, string b)
-    {
-        var fa = new FileInfo(a);
-        var fb = new FileInfo(b);
-        if (!fa.Exists || !fb.Exists || fa.Length != fb.Length)
-        {
-            return false;
-        }
-
-        return File.ReadAllBytes(a).AsSpan().SequenceEqual(File.ReadAllBytes(b));
-    }
-
-    /// <summary>Makes every ancestor of <paramref name="path"/> a real directory inside <paramref name="root"/> (replacing links and files).</summary>
-    private static void EnsureParents(string root, string path)
-    {
-        var current = root;
-        var parts = path.Split('/');
-        for (var i = 0; i < parts.Length - 1; i++)
-        {
-            current = Path.Combine(current, parts[i]);
-            var info = Lstat(current);
-            if (info is not null && (info.LinkTarget is not null || info is FileInfo))
-            {
-                info.Delete();
-                info = null;
-            }
-
-            if (info is null)
-            {
-                Directory.CreateDirectory(current);
-            }
-        }
-    }
-
-    private static FileSystemInfo? Lstat(string full)
-    {
-        var dir = new DirectoryInfo(full);
-        if (dir.Exists || dir.LinkTarget is not null)
-        {
-            return dir.LinkTarget is not null ? new FileInfo(full) is { LinkTarget: not null } link ? link : dir : dir;
-        }
-
-        var file = new FileInfo(full);
-        return file.Exists || file.LinkTarget is not null ? file : null;
-    }
-
-    private static void Remove(string full)
-    {
-        switch (Lstat(full))
-        {
-            case DirectoryInfo { LinkTarget: null } dir:
-                dir.Delete(recursive: true);
-                break;
-            case { } other:
-                other.Delete();
-                break;
-        }
     }
 
     /// <summary>An entry name as a clean relative path ("" for the root), or null when it would leave the target.</summary>
@@ -407,15 +347,6 @@ public sealed class ImagePrep(OciLayout layout)
         return string.Join('/', parts);
     }
 
-    /// <summary>The full path of an image path under the root (checked to stay inside it).</summary>
-    private static string Inside(string root, string path)
-    {
-        var full = Path.GetFullPath(Path.Combine(root, path));
-        return full.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal) || full == root
-            ? full
-            : throw new ImageException($"'{path}' resolves outside {root}; refusing it");
-    }
-
     private static HashSet<string> ReadState(string root)
     {
         var file = Path.Combine(root, StateFile);
@@ -433,17 +364,6 @@ public sealed class ImagePrep(OciLayout layout)
             return [];
         }
     }
-
-    private static void SetMode(string path, UnixFileMode mode)
-    {
-        if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(path) & (UnixFileMode)0b111_111_111) != mode)
-        {
-            File.SetUnixFileMode(path, mode);
-        }
-    }
-
-    [DllImport("libc", EntryPoint = "link", SetLastError = true)]
-    private static extern int Link([MarshalAs(UnmanagedType.LPUTF8Str)] string oldPath, [MarshalAs(UnmanagedType.LPUTF8Str)] string newPath);
 
     private sealed record Node(Kind Kind, int Layer, int Index, UnixFileMode Mode, string? Link);
 }

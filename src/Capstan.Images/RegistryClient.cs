@@ -5,45 +5,6 @@ using System.Text.Json.Nodes;
 
 namespace Capstan.Images;
 
-/// <summary>Credentials for a registry.</summary>
-public sealed record RegistryCredentials(string Username, string Password)
-{
-    /// <summary>
-    /// From <c>CAPSTAN_REGISTRY_USERNAME</c>/<c>CAPSTAN_REGISTRY_PASSWORD</c>, else the <c>auths</c> entry for the host in
-    /// <c>$DOCKER_CONFIG/config.json</c> (or <c>~/.docker/config.json</c>); null when there are none.
-    /// </summary>
-    public static RegistryCredentials? Find(string host, Func<string, string?> environment)
-    {
-        if (environment("CAPSTAN_REGISTRY_USERNAME") is { } user && environment("CAPSTAN_REGISTRY_PASSWORD") is { } password)
-        {
-            return new RegistryCredentials(user, password);
-        }
-
-        var dir = environment("DOCKER_CONFIG") ?? Path.Combine(environment("HOME") ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".docker");
-        var file = Path.Combine(dir, "config.json");
-        if (!File.Exists(file))
-        {
-            return null;
-        }
-
-        try
-        {
-            var auth = JsonNode.Parse(File.ReadAllText(file))?["auths"]?[host]?["auth"]?.GetValue<string>();
-            if (auth is null)
-            {
-                return null;
-            }
-
-            var pair = Encoding.UTF8.GetString(Convert.FromBase64String(auth)).Split(':', 2);
-            return pair.Length == 2 ? new RegistryCredentials(pair[0], pair[1]) : null;
-        }
-        catch (Exception ex) when (ex is System.Text.Json.JsonException or FormatException)
-        {
-            throw new ImageException($"{file} cannot be read: {ex.Message}");
-        }
-    }
-}
-
 /// <summary>
 /// A repository in a registry, over the distribution API: HEAD before every upload, cross-repository mount when the
 /// blob's source repository is known, monolithic uploads for small blobs and chunked (PATCH) uploads for big ones,
@@ -340,7 +301,7 @@ public sealed class RegistryClient : IImageStore, IDisposable
             return false;
         }
 
-        var parameters = ParseChallenge(header.Parameter);
+        var parameters = AuthChallenge.Parse(header.Parameter);
         if (!parameters.TryGetValue("realm", out var realm))
         {
             return false;
@@ -372,39 +333,6 @@ public sealed class RegistryClient : IImageStore, IDisposable
         return true;
     }
 
-    private static Dictionary<string, string> ParseChallenge(string text)
-    {
-        var result = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        var i = 0;
-        while (i < text.Length)
-        {
-            var eq = text.IndexOf('=', i);
-            if (eq < 0)
-            {
-                break;
-            }
-
-            var key = text[i..eq].Trim(' ', ',');
-            string value;
-            if (eq + 1 < text.Length && text[eq + 1] == '"')
-            {
-                var close = text.IndexOf('"', eq + 2);
-                value = text[(eq + 2)..(close < 0 ? text.Length : close)];
-                i = close < 0 ? text.Length : close + 1;
-            }
-            else
-            {
-                var comma = text.IndexOf(',', eq + 1);
-                value = text[(eq + 1)..(comma < 0 ? text.Length : comma)];
-                i = comma < 0 ? text.Length : comma + 1;
-            }
-
-            result[key] = value;
-        }
-
-        return result;
-    }
-
     private async Task<ImageException> FailureAsync(HttpResponseMessage response, string what, CancellationToken cancellationToken)
     {
         var body = response.Content is null ? string.Empty : await response.Content.ReadAsStringAsync(cancellationToken);
@@ -422,25 +350,6 @@ public sealed class RegistryClient : IImageStore, IDisposable
         catch (System.Text.Json.JsonException)
         {
             return null;
-        }
-    }
-
-    /// <summary>A response body that disposes its response.</summary>
-    private sealed class ResponseStream(HttpResponseMessage response, Stream inner) : ReadOnlyStream
-    {
-        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-                response.Dispose();
-            }
-
-            base.Dispose(disposing);
         }
     }
 }

@@ -60,9 +60,11 @@ public sealed class DeployScenarioTests
     {
         var clock = new FastClock(300);
         await using var farm = await FarmHarness.StartAsync(new LocalClusterOptions { Time = clock });
-        farm.Write("values/mw-web.yaml", "php:\n  workers: 12\ntls:\n  node-port: 30450\nrollout:\n  progress-deadline-s: 600\n");
+        // The first rollout gets a generous deadline (a loaded machine must not fail it); the crashing one gets 2 s real time.
+        farm.Write("values/mw-web.yaml", "php:\n  workers: 12\ntls:\n  node-port: 30450\nrollout:\n  progress-deadline-s: 36000\n");
         var first = await farm.DeployAsync(new RenderSelection("eqiad", "mw-web"));
         Assert.True(first.Result!.Succeeded);
+        farm.Write("values/mw-web.yaml", "php:\n  workers: 12\ntls:\n  node-port: 30450\nrollout:\n  progress-deadline-s: 600\n");
         var oldImage = await ImageOfAsync(farm, "eqiad", "mw-web", "mw-web.eqiad.canary", "mediawiki-canary-app");
 
         // A new image for both releases; the canary's pods crash.
@@ -83,8 +85,9 @@ public sealed class DeployScenarioTests
     {
         var clock = new FastClock(300);
         await using var farm = await FarmHarness.StartAsync(new LocalClusterOptions { Time = clock });
-        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 30\n");
+        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 36000\n");
         Assert.True((await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug"))).Result!.Succeeded);
+        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 30\n");
         var known = (await farm.Clusters["eqiad"].ListAsync("v1", "Pod", "mw-debug", null, default)).Items
             .SelectMany(p => (p["spec"]!["containers"] as JsonArray)!.Concat(p["spec"]!["initContainers"] as JsonArray ?? []))
             .Select(c => c!["image"]!.GetValue<string>()).Distinct().ToList();

@@ -139,8 +139,8 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
         command.SetAction(async (parse, ct) =>
         {
             var session = RepoSession.Open(env, parse.GetValue(repo));
-            var input = Input(session, parse.GetValue(sources) ?? [], parse.GetValue(config), parse.GetValue(epoch));
-            var layout = new OciLayout(LayoutPath(session, parse.GetValue(to)));
+            var input = Input(env, session, parse.GetValue(sources) ?? [], parse.GetValue(config), parse.GetValue(epoch));
+            var layout = new OciLayout(LayoutPath(env, session, parse.GetValue(to)));
             var json = parse.GetValue(output) == "json";
             var builder = new ImageBuilder(layout, new Progress(error, json)) { Verify = parse.GetValue(verify) };
             var result = await builder.BuildAsync(input, parse.GetValue(tag)!, ct);
@@ -182,7 +182,7 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
             var session = RepoSession.Open(env, parse.GetValue(repo));
             var spec = session.Model.Image;
             var writer = console.Profile.Out.Writer;
-            var input = Input(session, parse.GetValue(sources) ?? [], parse.GetValue(config), 0, requireSources: false);
+            var input = Input(env, session, parse.GetValue(sources) ?? [], parse.GetValue(config), 0, requireSources: false);
             var planned = input.Sources.Count > 0 || input.ConfigDirectory is not null ? LayerPlanner.Plan(input) : [];
             if (parse.GetValue(output) == "json")
             {
@@ -256,13 +256,13 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
         return command;
     }
 
-    internal static BuildInput Input(RepoSession session, string[] sourceOptions, string? configOption, long? epochOption, bool requireSources = true)
+    internal static BuildInput Input(CliEnvironment env, RepoSession session, string[] sourceOptions, string? configOption, long? epochOption, bool requireSources = true)
     {
         var spec = session.Model.Image;
         var root = session.Model.RepoRoot;
         var sources = sourceOptions.Length > 0
             ? sourceOptions.Select(s => s.Split('=', 2) is [var v, var d] && v.Length > 0 && d.Length > 0
-                ? new ImageSource(v, Path.GetFullPath(d))
+                ? new ImageSource(v, env.Resolve(d))
                 : throw new UserInputException($"--source '{s}' must be VERSION=DIR (e.g. php-1.42=/srv/php-1.42)")).ToList()
             : spec.Sources.Select(s => s with { Path = Path.GetFullPath(Path.Combine(root, s.Path)) }).ToList();
         if (requireSources && sources.Count == 0)
@@ -270,17 +270,17 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
             throw new UserInputException("no code tree to build: pass --source VERSION=DIR or set image.sources in capstan.yaml");
         }
 
-        var configDir = configOption is not null ? Path.GetFullPath(configOption) : spec.Config is { } c ? Path.GetFullPath(Path.Combine(root, c)) : null;
-        var epochText = Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH");
+        var configDir = configOption is not null ? env.Resolve(configOption) : spec.Config is { } c ? Path.GetFullPath(Path.Combine(root, c)) : null;
+        var epochText = env.Get("SOURCE_DATE_EPOCH");
         var epoch = epochOption ?? (long.TryParse(epochText, NumberStyles.None, CultureInfo.InvariantCulture, out var fromEnv) ? fromEnv : spec.Epoch ?? 0);
         return new BuildInput(spec, sources, configDir, epoch, SourceCommit(configDir ?? sources.FirstOrDefault()?.Path));
     }
 
-    internal static string LayoutPath(RepoSession session, string? to)
+    internal static string LayoutPath(CliEnvironment env, RepoSession session, string? to)
     {
         if (to is not null)
         {
-            var reference = ImageReference.Parse(to, Directory.GetCurrentDirectory());
+            var reference = ImageReference.Parse(to, env.Resolve("."));
             return reference.IsLayout ? reference.LayoutPath! : throw new UserInputException("--to must be an oci-layout://PATH (push to a registry with 'capstan image push')");
         }
 

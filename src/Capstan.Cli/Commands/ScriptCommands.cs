@@ -173,7 +173,7 @@ internal sealed class ScriptCommands(IAnsiConsole console, TextWriter error, Cli
                 return ExitCodes.Failure;
             }
 
-            var kubectl = FindOnPath("kubectl") ?? throw new UserInputException("kubectl is not installed; install it (Debian: apt-get install kubernetes-client) and run again");
+            var kubectl = FindOnPath(env, "kubectl") ?? throw new UserInputException("kubectl is not installed; install it (Debian: apt-get install kubernetes-client) and run again");
             error.WriteLine($"Now running {shell} for {wikiName} inside pod/{podName}...");
             var psi = new ProcessStartInfo(kubectl) { UseShellExecute = false };
             var context = cluster["kube://".Length..];
@@ -208,8 +208,8 @@ internal sealed class ScriptCommands(IAnsiConsole console, TextWriter error, Cli
         throw new UserInputException("the repo has no debug release (a MediaWiki release in stage testservers, such as mw-debug/pinkunicorn)");
     }
 
-    private static string? FindOnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries)
+    private static string? FindOnPath(CliEnvironment env, string name) =>
+        (env.Get("PATH") ?? string.Empty).Split(':', StringSplitOptions.RemoveEmptyEntries)
             .Select(dir => Path.Combine(dir, name))
             .FirstOrDefault(File.Exists);
 

@@ -37,22 +37,8 @@ public sealed class OciLayout : IImageStore
 
     private static readonly SemaphoreSlim IndexGate = new(1, 1);
 
-    /// <summary>Opens (and creates when needed) a layout.</summary>
-    public OciLayout(string path)
-    {
-        Path = System.IO.Path.GetFullPath(path);
-        Directory.CreateDirectory(System.IO.Path.Combine(Path, "blobs", "sha256"));
-        var marker = System.IO.Path.Combine(Path, "oci-layout");
-        if (!File.Exists(marker))
-        {
-            File.WriteAllText(marker, "{\"imageLayoutVersion\":\"1.0.0\"}");
-        }
-
-        if (!File.Exists(IndexPath))
-        {
-            File.WriteAllText(IndexPath, EmptyIndex().ToJsonString());
-        }
-    }
+    /// <summary>Opens a layout. Nothing is written until something is stored: a missing layout reads as empty.</summary>
+    public OciLayout(string path) => Path = System.IO.Path.GetFullPath(path);
 
     /// <summary>The layout directory.</summary>
     public string Path { get; }
@@ -84,12 +70,17 @@ public sealed class OciLayout : IImageStore
     }
 
     /// <summary>Starts writing a blob whose digest is known only at the end.</summary>
-    public BlobWriter BeginBlob() => new(this);
+    public BlobWriter BeginBlob()
+    {
+        EnsureCreated();
+        return new(this);
+    }
 
     /// <summary>Stores bytes as a blob.</summary>
     public Descriptor PutBytes(byte[] bytes, string mediaType)
     {
         var digest = Digests.Of(bytes);
+        EnsureCreated();
         if (!HasBlob(digest))
         {
             var temp = BlobPath(digest) + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp";
@@ -153,6 +144,11 @@ public sealed class OciLayout : IImageStore
     /// <summary>The descriptor a tag points to, or null.</summary>
     public Descriptor? Resolve(string tag)
     {
+        if (!File.Exists(IndexPath))
+        {
+            return null;
+        }
+
         var index = JsonNode.Parse(File.ReadAllText(IndexPath))!;
         var match = (index["manifests"] as JsonArray ?? []).LastOrDefault(m => m?["annotations"]?[RefName]?.GetValue<string>() == tag);
         return match is null ? null : Descriptor.FromJson(match) with { Annotations = null };
@@ -161,6 +157,11 @@ public sealed class OciLayout : IImageStore
     /// <summary>Every tag with its descriptor.</summary>
     public IReadOnlyList<(string Tag, Descriptor Descriptor)> Tags()
     {
+        if (!File.Exists(IndexPath))
+        {
+            return [];
+        }
+
         var index = JsonNode.Parse(File.ReadAllText(IndexPath))!;
         return [.. (index["manifests"] as JsonArray ?? [])
             .Where(m => m?["annotations"]?[RefName] is not null)
@@ -170,6 +171,7 @@ public sealed class OciLayout : IImageStore
     /// <summary>Points a tag at a manifest or index (replacing what it pointed to).</summary>
     public async Task TagAsync(string tag, Descriptor descriptor, CancellationToken cancellationToken)
     {
+        EnsureCreated();
         await IndexGate.WaitAsync(cancellationToken);
         try
         {
@@ -189,6 +191,22 @@ public sealed class OciLayout : IImageStore
         finally
         {
             IndexGate.Release();
+        }
+    }
+
+    /// <summary>The layout's directory, <c>oci-layout</c> file and empty index, made on the first write.</summary>
+    private void EnsureCreated()
+    {
+        Directory.CreateDirectory(System.IO.Path.Combine(Path, "blobs", "sha256"));
+        var marker = System.IO.Path.Combine(Path, "oci-layout");
+        if (!File.Exists(marker))
+        {
+            File.WriteAllText(marker, "{\"imageLayoutVersion\":\"1.0.0\"}");
+        }
+
+        if (!File.Exists(IndexPath))
+        {
+            File.WriteAllText(IndexPath, EmptyIndex().ToJsonString());
         }
     }
 

@@ -45,6 +45,14 @@ public sealed class ImageCommandTests : IDisposable
         var missing = CliRunner.Run("image", "prep", $"oci-layout://{Path.Combine(_temp.Path, "empty")}:nope", "--into", Path.Combine(_temp.Path, "x"));
         Assert.Equal(1, missing.ExitCode);
         Assert.Contains("has no image nope", missing.Err, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_temp.Path, "empty")), "reading a layout that is not there must not create it");
+        var push = CliRunner.Run("image", "push", $"oci-layout://{Path.Combine(_temp.Path, "empty")}:nope", $"oci-layout://{Path.Combine(_temp.Path, "target")}:nope");
+        Assert.Equal(1, push.ExitCode);
+        Assert.False(Directory.Exists(Path.Combine(_temp.Path, "target")), "a failed push must not create its target");
+        var noTree = CliRunner.Run("image", "build", "--repo", CliRunner.ExampleFarm, "--source", "php-1.42=/nonexistent", "--to", $"oci-layout://{Path.Combine(_temp.Path, "l")}");
+        Assert.Equal(2, noTree.ExitCode);
+        Assert.Equal("capstan: error: code tree '/nonexistent' (php-1.42) does not exist\n", noTree.Err);
+        Assert.False(Directory.Exists(Path.Combine(_temp.Path, "l")));
         var noSource = CliRunner.Run("image", "build", "--repo", CliRunner.ExampleFarm, "--to", $"oci-layout://{Path.Combine(_temp.Path, "l")}");
         Assert.Equal(2, noSource.ExitCode);
         Assert.Contains("--source VERSION=DIR", noSource.Err, StringComparison.Ordinal);

@@ -265,12 +265,22 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
                 ? new ImageSource(v, env.Resolve(d))
                 : throw new UserInputException($"--source '{s}' must be VERSION=DIR (e.g. php-1.42=/srv/php-1.42)")).ToList()
             : spec.Sources.Select(s => s with { Path = Path.GetFullPath(Path.Combine(root, s.Path)) }).ToList();
+        foreach (var source in sources.Where(s => !Directory.Exists(s.Path)))
+        {
+            throw new UserInputException($"code tree '{source.Path}' ({source.Version}) does not exist");
+        }
+
         if (requireSources && sources.Count == 0)
         {
             throw new UserInputException("no code tree to build: pass --source VERSION=DIR or set image.sources in capstan.yaml");
         }
 
         var configDir = configOption is not null ? env.Resolve(configOption) : spec.Config is { } c ? Path.GetFullPath(Path.Combine(root, c)) : null;
+        if (configDir is not null && !Directory.Exists(configDir))
+        {
+            throw new UserInputException($"config tree '{configDir}' does not exist");
+        }
+
         var epochText = env.Get("SOURCE_DATE_EPOCH");
         var epoch = epochOption ?? (long.TryParse(epochText, NumberStyles.None, CultureInfo.InvariantCulture, out var fromEnv) ? fromEnv : spec.Epoch ?? 0);
         return new BuildInput(spec, sources, configDir, epoch, SourceCommit(configDir ?? sources.FirstOrDefault()?.Path));

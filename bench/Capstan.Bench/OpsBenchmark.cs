@@ -27,12 +27,7 @@ internal static class OpsBenchmark
         var root = Path.Combine(Path.GetTempPath(), "capstan-bench-ops-" + Guid.NewGuid().ToString("N"));
         try
         {
-            foreach (var file in Directory.EnumerateFiles(example, "*", SearchOption.AllDirectories).Where(f => !f.Contains(".capstan", StringComparison.Ordinal)))
-            {
-                var target = Path.Combine(root, Path.GetRelativePath(example, file));
-                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                File.Copy(file, target);
-            }
+            Capstan.Testing.FarmCopy.To(example, root);
 
             var files = new DirectoryRepoFiles(root);
             var model = RepoLoader.Load(files).Model;
@@ -62,7 +57,7 @@ internal static class OpsBenchmark
                 // Three long scripts running in the primary, CronJobs in place.
                 for (var s = 0; s < 3; s++)
                 {
-                    await scripts.StartAsync(new ScriptRequest("runJobs.php", "enwiki", ["--maxtime", "3600"], null, null, "bench"), state.ReadRequiredAsync, default);
+                    await scripts.StartAsync(new ScriptRequest("runJobs.php", "enwiki", ["--maxtime", "3600"], null, null, "bench"), await state.ReadRequiredAsync(default), state.ReadRequiredAsync, default);
                 }
 
                 await WaitRunningAsync(clusters, "eqiad", 3);

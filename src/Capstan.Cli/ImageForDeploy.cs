@@ -19,13 +19,12 @@ internal static class ImageForDeploy
         var tag = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
         var result = await new ImageBuilder(layout, new Progress<string>(m => error.WriteLine($"capstan: image: {m}"))).BuildAsync(input, tag, cancellationToken);
         var flavour = result.Flavours[0];
-        var report = result.Report("oci-layout://" + layout.Path);
-        await File.WriteAllTextAsync(Path.Combine(layout.Path, "report.json"), report.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }), cancellationToken);
+        await result.WriteReportAsync(layout, null, cancellationToken);
         var reused = flavour.Layers.Count(l => l.Reused);
         error.WriteLine($"capstan: image: built {flavour.Manifest.Digest} ({flavour.Layers.Count} layers, {reused} reused) in {result.Duration.TotalSeconds:0.00} s");
 
         string reference;
-        if (model.Registry.StartsWith("oci-layout://", StringComparison.Ordinal))
+        if (model.RegistryLayout is not null)
         {
             reference = $"{ImageBuildSpec.LocalRegistry}/{model.Image.Name}:{flavour.Tag}@{flavour.Manifest.Digest}";
         }

@@ -25,10 +25,7 @@ public sealed class ClusterSet : IAsyncDisposable
         FarmModel model, IEnumerable<string> datacenters, Func<string, string?> environment, LocalClusterOptions localOptions, CancellationToken cancellationToken)
     {
         var set = new ClusterSet();
-        if (localOptions.ImageLayout is null && model.Registry.StartsWith("oci-layout://", StringComparison.Ordinal))
-        {
-            localOptions = localOptions with { ImageLayout = Path.GetFullPath(Path.Combine(model.RepoRoot, model.Registry["oci-layout://".Length..])) };
-        }
+        localOptions = localOptions with { ImageLayout = localOptions.ImageLayout ?? model.RegistryLayout };
 
         try
         {

@@ -100,6 +100,7 @@ public sealed class MaintenanceGateApplier(FarmModel model, DeployService deploy
         return outcomes;
     }
 
-    private static bool Running(JsonObject job) =>
+    /// <summary>True while a Job has neither completed nor failed.</summary>
+    internal static bool Running(JsonObject job) =>
         !(job["status"]?["conditions"] as JsonArray ?? []).Any(c => c?["status"]?.GetValue<string>() == "True" && c["type"]?.GetValue<string>() is "Complete" or "Failed");
 }

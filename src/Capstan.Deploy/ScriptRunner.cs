@@ -51,10 +51,12 @@ public sealed class ScriptRunner(FarmModel model, FarmRenderer renderer, Cluster
         model.Groups.FirstOrDefault(g => g.Traits.Serving == ServingKind.Cli && !g.Traits.Periodic)
         ?? throw new UserInputException("the repo has no script group (a group named like mw-script, without CronJobs)");
 
-    /// <summary>Checks, renders and creates the run's objects; throws <see cref="ScriptNotAllowedException"/> when the state forbids it.</summary>
-    public async Task<ScriptStarted> StartAsync(ScriptRequest request, Func<CancellationToken, Task<DynamicState>> readState, CancellationToken cancellationToken)
+    /// <summary>
+    /// Checks <paramref name="state"/>, renders and creates the run's objects, then reads the state again with
+    /// <paramref name="readState"/>; throws <see cref="ScriptNotAllowedException"/> when the state forbids the run.
+    /// </summary>
+    public async Task<ScriptStarted> StartAsync(ScriptRequest request, DynamicState state, Func<CancellationToken, Task<DynamicState>> readState, CancellationToken cancellationToken)
     {
-        var state = await readState(cancellationToken);
         var dc = request.Datacenter ?? state.PrimaryDc;
         if (!model.DatacenterNames.Contains(dc))
         {

@@ -477,7 +477,7 @@ public sealed class Switchover(
         foreach (var group in model.Groups.Where(g => g.Traits.Serving == ServingKind.Cli))
         {
             count += (await clusters[dc].ListAsync("batch/v1", "Job", group.Namespace, null, cancellationToken)).Items
-                .Count(j => !(j["status"]?["conditions"] as JsonArray ?? []).Any(c => c?["status"]?.GetValue<string>() == "True" && c["type"]?.GetValue<string>() is "Complete" or "Failed"));
+                .Count(MaintenanceGateApplier.Running);
         }
 
         return count;

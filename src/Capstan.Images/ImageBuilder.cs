@@ -12,6 +12,16 @@ public sealed record BuiltFlavour(string Name, string Tag, Descriptor Manifest, 
 /// <summary>What a build produced: the tag, the top descriptor (an index when there are several flavours) and each flavour.</summary>
 public sealed record BuildResult(string Tag, Descriptor Top, IReadOnlyList<BuiltFlavour> Flavours, IReadOnlyList<string> Versions, string? SourceCommit, DateTimeOffset Created, TimeSpan Duration)
 {
+    /// <summary>Writes the build report to <paramref name="path"/> (default: report.json in the layout) and returns it.</summary>
+    public async Task<JsonObject> WriteReportAsync(OciLayout layout, string? path, CancellationToken cancellationToken)
+    {
+        var report = Report("oci-layout://" + layout.Path);
+        path ??= Path.Combine(layout.Path, "report.json");
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        await File.WriteAllTextAsync(path, report.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }), cancellationToken);
+        return report;
+    }
+
     /// <summary>The build report (report.json).</summary>
     public JsonObject Report(string storeReference) => new()
     {

@@ -86,7 +86,7 @@ public sealed record ImageReference(string? LayoutPath, Uri? Registry, string? R
         if (at >= 0)
         {
             var digest = text[(at + 1)..];
-            if (!digest.StartsWith("sha256:", StringComparison.Ordinal) || digest.Length != 71 || !digest[7..].All(char.IsAsciiHexDigitLower))
+            if (!Digests.IsValid(digest))
             {
                 throw new ImageReferenceException($"'{digest}' is not a sha256 digest (sha256: and 64 lowercase hex digits)");
             }

@@ -66,10 +66,14 @@ public static class Digests
     /// <summary>The digest of a finished incremental hash.</summary>
     public static string Of(IncrementalHash hash) => "sha256:" + Convert.ToHexStringLower(hash.GetHashAndReset());
 
+    /// <summary>True for <c>sha256:</c> followed by 64 lowercase hex digits.</summary>
+    public static bool IsValid(string digest) =>
+        digest.StartsWith("sha256:", StringComparison.Ordinal) && digest.Length == 71 && digest[7..].All(char.IsAsciiHexDigitLower);
+
     /// <summary>The hex part; throws for anything that is not a sha256 digest (so it can never name a path outside a store).</summary>
     public static string Hex(string digest)
     {
-        if (!digest.StartsWith("sha256:", StringComparison.Ordinal) || digest.Length != 71 || !digest[7..].All(char.IsAsciiHexDigitLower))
+        if (!IsValid(digest))
         {
             throw new ImageException($"'{digest}' is not a sha256 digest");
         }

@@ -119,16 +119,17 @@ public sealed class OciLayout : IImageStore
     /// <inheritdoc/>
     public Task<(byte[] Bytes, string MediaType, string Digest)?> GetManifestAsync(string reference, CancellationToken cancellationToken)
     {
-        var descriptor = reference.StartsWith("sha256:", StringComparison.Ordinal)
-            ? (HasBlob(reference) ? new Descriptor(MediaTypeOf(ReadBlob(reference)), reference, 0) : null)
-            : Resolve(reference);
-        if (descriptor is null)
+        // By digest the media type is read from the manifest itself; by tag index.json says it.
+        var byDigest = reference.StartsWith("sha256:", StringComparison.Ordinal);
+        var tagged = byDigest ? null : Resolve(reference);
+        var digest = byDigest ? (HasBlob(reference) ? reference : null) : tagged?.Digest;
+        if (digest is null)
         {
             return Task.FromResult<(byte[], string, string)?>(null);
         }
 
-        var bytes = ReadBlob(descriptor.Digest);
-        return Task.FromResult<(byte[], string, string)?>((bytes, descriptor.MediaType, descriptor.Digest));
+        var bytes = ReadBlob(digest);
+        return Task.FromResult<(byte[], string, string)?>((bytes, tagged?.MediaType ?? MediaTypeOf(bytes), digest));
     }
 
     /// <inheritdoc/>

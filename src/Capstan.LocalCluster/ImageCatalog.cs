@@ -30,26 +30,16 @@ public sealed class ImageCatalog(string? layout = null)
 
     private static bool InLayout(string layout, string reference)
     {
+        var store = new Images.OciLayout(layout);
         var at = reference.IndexOf('@', StringComparison.Ordinal);
         if (at >= 0)
         {
             var digest = reference[(at + 1)..];
-            return digest.StartsWith("sha256:", StringComparison.Ordinal) && digest.Length == 71 && digest[7..].All(char.IsAsciiHexDigitLower)
-                && File.Exists(Path.Combine(layout, "blobs", "sha256", digest[7..]));
+            return Images.Digests.IsValid(digest) && store.HasBlob(digest);
         }
 
         var colon = reference.LastIndexOf(':');
-        var tag = colon >= 0 ? reference[(colon + 1)..] : "latest";
-        var index = Path.Combine(layout, "index.json");
-        try
-        {
-            return File.Exists(index) && (JsonNode.Parse(File.ReadAllText(index))?["manifests"] as JsonArray ?? [])
-                .Any(m => m?["annotations"]?["org.opencontainers.image.ref.name"]?.GetValue<string>() == tag);
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return false;
-        }
+        return store.Resolve(colon >= 0 ? reference[(colon + 1)..] : "latest") is not null;
     }
 
     /// <summary>Sets the pullable images; null means every image.</summary>

@@ -10,17 +10,7 @@ internal static class CliRunner
     public static string ExampleFarm => Path.Combine(Root, "examples", "wikifarm");
 
     /// <summary>Copies the example farm (without local state) into a directory, for tests that deploy or write.</summary>
-    public static string CopyFarm(string into)
-    {
-        foreach (var file in Directory.EnumerateFiles(ExampleFarm, "*", SearchOption.AllDirectories).Where(f => !f.Contains(".capstan", StringComparison.Ordinal)))
-        {
-            var target = Path.Combine(into, Path.GetRelativePath(ExampleFarm, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
-
-        return into;
-    }
+    public static string CopyFarm(string into) => Capstan.Testing.FarmCopy.To(ExampleFarm, into);
 
     public sealed record Result(int ExitCode, string Out, string Err);
 

@@ -69,12 +69,7 @@ public sealed class FarmHarness : IAsyncDisposable
     {
         var root = Path.Combine(Path.GetTempPath(), "capstan-farm-" + Guid.NewGuid().ToString("N"));
         var example = Path.Combine(RepoRoot(), "examples", "wikifarm");
-        foreach (var file in Directory.EnumerateFiles(example, "*", SearchOption.AllDirectories).Where(f => !f.Contains(".capstan", StringComparison.Ordinal)))
-        {
-            var target = Path.Combine(root, Path.GetRelativePath(example, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
+        Capstan.Testing.FarmCopy.To(example, root);
 
         edit?.Invoke(root);
         var files = new DirectoryRepoFiles(root);

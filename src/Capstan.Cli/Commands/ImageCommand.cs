@@ -144,10 +144,8 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
             var json = parse.GetValue(output) == "json";
             var builder = new ImageBuilder(layout, new Progress(error, json)) { Verify = parse.GetValue(verify) };
             var result = await builder.BuildAsync(input, parse.GetValue(tag)!, ct);
-            var reportNode = result.Report("oci-layout://" + layout.Path);
             var reportPath = parse.GetValue(report) is { } r ? env.Resolve(r) : Path.Combine(layout.Path, "report.json");
-            Directory.CreateDirectory(Path.GetDirectoryName(reportPath)!);
-            await File.WriteAllTextAsync(reportPath, reportNode.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }), ct);
+            var reportNode = await result.WriteReportAsync(layout, reportPath, ct);
             var writer = console.Profile.Out.Writer;
             if (json)
             {
@@ -294,9 +292,7 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
             return reference.IsLayout ? reference.LayoutPath! : throw new UserInputException("--to must be an oci-layout://PATH (push to a registry with 'capstan image push')");
         }
 
-        return session.Model.Registry.StartsWith("oci-layout://", StringComparison.Ordinal)
-            ? ImageReference.Parse(session.Model.Registry, session.Model.RepoRoot).LayoutPath!
-            : Path.Combine(session.Model.RepoRoot, ".capstan", "build");
+        return session.Model.RegistryLayout ?? Path.Combine(session.Model.RepoRoot, ".capstan", "build");
     }
 
     /// <summary>The commit a tree is checked out at, read from its .git (no git process), or null.</summary>

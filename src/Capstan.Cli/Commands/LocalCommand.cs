@@ -41,9 +41,7 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
                 Port = requestedPort,
                 Timing = parse.GetValue(realistic) ? SimulationTiming.Realistic : SimulationTiming.Instant,
                 Log = message => error.WriteLine($"capstan: local://{name}: {message}"),
-                ImageLayout = session.Model.Registry.StartsWith("oci-layout://", StringComparison.Ordinal)
-                    ? Path.GetFullPath(Path.Combine(session.Files.Root, session.Model.Registry["oci-layout://".Length..]))
-                    : null,
+                ImageLayout = session.Model.RegistryLayout,
             };
             await using var host = await LocalClusterHost.OpenAsync(LocalClusterHost.DirectoryFor(session.Files.Root, name), options, requireOwnServer: true, ct);
             if (parse.GetValue(kubeconfig) is { } file)

@@ -57,7 +57,7 @@ internal sealed class ScriptCommands(IAnsiConsole console, TextWriter error, Cli
             ScriptStarted started;
             try
             {
-                started = await runner.StartAsync(request, readState, ct);
+                started = await runner.StartAsync(request, current, readState, ct);
             }
             catch (ScriptNotAllowedException ex)
             {

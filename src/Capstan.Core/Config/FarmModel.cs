@@ -17,6 +17,14 @@ public sealed record FarmModel(
     /// <summary>How the MediaWiki image is built (the defaults when capstan.yaml has no <c>image:</c>).</summary>
     public ImageBuildSpec Image { get; init; } = ImageBuildSpec.Default;
 
+    /// <summary>
+    /// The directory of the farm's OCI layout when <c>registry:</c> is an <c>oci-layout://PATH</c> (relative to the
+    /// repo), else null (a registry).
+    /// </summary>
+    public string? RegistryLayout => Registry.StartsWith("oci-layout://", StringComparison.Ordinal)
+        ? Path.GetFullPath(Path.Combine(RepoRoot, Registry["oci-layout://".Length..]))
+        : null;
+
     /// <summary>The datacenter names in file order.</summary>
     public IEnumerable<string> DatacenterNames => Datacenters.Select(d => d.Name);
 

@@ -25,8 +25,7 @@ public sealed record RolloutStatus(
         var desired = Number(spec?["replicas"], 1);
         var generation = Number(deployment["metadata"]?["generation"], 0);
         var observed = Number(status?["observedGeneration"], 0);
-        var revision = deployment["metadata"]?["annotations"]?["deployment.kubernetes.io/revision"]?.GetValue<string>();
-        var newSet = replicaSets.FirstOrDefault(rs => rs["metadata"]?["annotations"]?["deployment.kubernetes.io/revision"]?.GetValue<string>() == revision);
+        var newSet = FindNewReplicaSet(deployment, replicaSets);
         var newSetName = newSet?["metadata"]?["name"]?.GetValue<string>();
         var newAvailable = Number(newSet?["status"]?["availableReplicas"], 0);
         var updated = Number(status?["updatedReplicas"], 0);
@@ -43,6 +42,46 @@ public sealed record RolloutStatus(
                 : $"waiting for deployment \"{name}\" rollout: {newAvailable} of {desired} new replicas available";
         return new RolloutStatus(done, failed, desired, updated, newAvailable, newSetName, message, problem);
     }
+
+    /// <summary>
+    /// The ReplicaSet the Deployment rolls out to, found as the controller finds it: the one whose pod template equals
+    /// the Deployment's apart from the <c>pod-template-hash</c> label (the newest revision when several do), so a
+    /// revision annotation that has not caught up never points at an old ReplicaSet. None until the controller made it.
+    /// </summary>
+    internal static JsonObject? FindNewReplicaSet(JsonObject deployment, IReadOnlyList<JsonObject> replicaSets)
+    {
+        var template = deployment["spec"]?["template"];
+        return template is null
+            ? null
+            : replicaSets
+                .Where(rs => JsonNode.DeepEquals(WithoutHashLabel(rs["spec"]?["template"]), template))
+                .OrderByDescending(Revision)
+                .FirstOrDefault();
+    }
+
+    private static JsonNode? WithoutHashLabel(JsonNode? template)
+    {
+        if (template?["metadata"]?["labels"] is not JsonObject labels || !labels.ContainsKey(PodTemplateHash))
+        {
+            return template;
+        }
+
+        var copy = template.DeepClone();
+        var copyLabels = copy["metadata"]!["labels"]!.AsObject();
+        copyLabels.Remove(PodTemplateHash);
+        if (copyLabels.Count == 0)
+        {
+            copy["metadata"]!.AsObject().Remove("labels");
+        }
+
+        return copy;
+    }
+
+    private static long Revision(JsonObject obj) =>
+        long.TryParse(obj["metadata"]?["annotations"]?[RevisionAnnotation]?.GetValue<string>(), NumberStyles.None, CultureInfo.InvariantCulture, out var r) ? r : 0;
+
+    private const string PodTemplateHash = "pod-template-hash";
+    private const string RevisionAnnotation = "deployment.kubernetes.io/revision";
 
     private static string? PodProblemOf(JsonObject? newSet, IReadOnlyList<JsonObject> pods)
     {

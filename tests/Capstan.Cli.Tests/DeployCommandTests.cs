@@ -52,6 +52,43 @@ public sealed class DeployCommandTests : IDisposable
         Assert.Contains("\"ready\": \"2/2\"", after.Out, StringComparison.Ordinal);
     }
 
+    [Fact(Timeout = 600_000)]
+    public async Task Returning_to_an_earlier_pod_template_finishes_by_rollback_or_by_reverting_a_values_edit()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        var values = Path.Combine(repo, "values", "mw-debug.yaml");
+        var original = File.ReadAllText(values);
+        var edited = original.Replace("workers: 4", "workers: 8", StringComparison.Ordinal);
+        Assert.NotEqual(original, edited);
+        string[] deploy = ["deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--yes", "--reason", "test"];
+        async Task<CliRunner.Result> RunAsync(params string[] args)
+        {
+            var result = await Task.Run(() => CliRunner.Run(args));
+            Assert.True(result.ExitCode == 0, $"{string.Join(' ', args)}: {result.Err}{result.Out}");
+            return result;
+        }
+
+        await RunAsync(deploy);
+        File.WriteAllText(values, edited);
+        await RunAsync(deploy);
+
+        // Rollback to revision 1 returns the Deployment to its first pod template (and ReplicaSet).
+        await RunAsync("rollback", "eqiad/mw-debug/pinkunicorn", "--repo", repo, "--yes", "--reason", "back");
+        var history = await RunAsync("history", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "-r", "pinkunicorn", "-o", "json");
+        Assert.Matches("\"revision\": 3,[^}]*\"status\": \"deployed\"", history.Out);
+        Assert.Equal(2, (await Task.Run(() => CliRunner.Run("diff", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug")).ConfigureAwait(true)).ExitCode);
+
+        // The values edit again (the second template), then reverted (the first): both finish, and nothing is left to do.
+        await RunAsync(deploy);
+        File.WriteAllText(values, original);
+        await RunAsync(deploy);
+        var diff = await Task.Run(() => CliRunner.Run("diff", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug"));
+        Assert.True(diff.ExitCode == 0, diff.Out + diff.Err);
+        var status = await RunAsync("status", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "-o", "json");
+        Assert.Contains("\"ready\": \"2/2\"", status.Out, StringComparison.Ordinal);
+        Assert.Contains("\"revision\": 5", status.Out, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void A_locked_farm_refuses_deploys_with_the_holder()
     {

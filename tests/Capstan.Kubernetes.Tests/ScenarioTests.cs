@@ -164,6 +164,46 @@ public sealed class ScenarioTests
     }
 
     [Fact]
+    public async Task Returning_to_an_earlier_template_reuses_its_replica_set_and_the_deployment_follows_its_revision()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await cluster.NamespaceAsync("app");
+        const string Yaml = """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: web, namespace: app}
+            spec:
+              replicas: 3
+              selector: {matchLabels: {app: web}}
+              template:
+                metadata: {labels: {app: web}}
+                spec:
+                  containers: [{name: main, image: "web:1"}]
+            """;
+        async Task<RolloutStatus> RolledOutAsync(string what) => await Cluster.EventuallyAsync(async () =>
+        {
+            var s = await cluster.Client.GetRolloutStatusAsync("app", "web", default);
+            return s.Done ? s : null;
+        }, what);
+
+        await cluster.ApplyAsync(Yaml);
+        var first = await RolledOutAsync("first rollout");
+        await cluster.ApplyAsync(Yaml.Replace("web:1", "web:2", StringComparison.Ordinal));
+        var second = await RolledOutAsync("second rollout");
+        Assert.NotEqual(first.NewReplicaSet, second.NewReplicaSet);
+
+        await cluster.ApplyAsync(Yaml);
+        var back = await RolledOutAsync("rollout back to the first template");
+        Assert.Equal(first.NewReplicaSet, back.NewReplicaSet);
+        Assert.Equal(3, back.Available);
+        var deployment = (await cluster.Client.GetAsync(new ObjectRef("apps/v1", "Deployment", "app", "web"), default))!;
+        var reused = (await cluster.Client.GetAsync(new ObjectRef("apps/v1", "ReplicaSet", "app", first.NewReplicaSet!), default))!;
+        Assert.Equal("3", deployment["metadata"]!["annotations"]!["deployment.kubernetes.io/revision"]!.GetValue<string>());
+        Assert.Equal("3", reused["metadata"]!["annotations"]!["deployment.kubernetes.io/revision"]!.GetValue<string>());
+        Assert.All(await PodsAsync(cluster, "app", "app=web"), p => Assert.Equal("web:1", p["spec"]!["containers"]![0]!["image"]!.GetValue<string>()));
+    }
+
+    [Fact]
     public async Task Deletion_propagates_to_dependents_as_asked()
     {
         await using var cluster = await Cluster.StartAsync();

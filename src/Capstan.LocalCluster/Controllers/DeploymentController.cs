@@ -49,8 +49,14 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time)
         else if (Revision(newSet) < maxRevision)
         {
             // Rolling back to an earlier template: its ReplicaSet becomes the newest revision again.
-            store.MergePatch(ReplicaSets, ns, Json.Name(newSet), new JsonObject { ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [RevisionAnnotation] = (maxRevision + 1).ToString(CultureInfo.InvariantCulture) } } }, false, Manager);
+            SetRevision(ReplicaSets, newSet, maxRevision + 1);
             newSet = store.Get(ReplicaSets, ns, Json.Name(newSet))!;
+        }
+
+        // As the real controller does, the Deployment's revision always follows the ReplicaSet it rolls out to.
+        if (Revision(deployment) != Revision(newSet))
+        {
+            SetRevision(Deployments, deployment, Revision(newSet));
         }
 
         var strategy = spec["strategy"] as JsonObject;
@@ -144,10 +150,11 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time)
             },
             ["spec"] = new JsonObject { ["replicas"] = 0, ["selector"] = selector, ["template"] = podTemplate },
         };
-        var created = store.Create(ReplicaSets, ns, rs, Manager);
-        store.MergePatch(Deployments, ns, Json.Name(deployment), new JsonObject { ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [RevisionAnnotation] = revision.ToString(CultureInfo.InvariantCulture) } } }, false, Manager);
-        return created;
+        return store.Create(ReplicaSets, ns, rs, Manager);
     }
+
+    private void SetRevision(ResourceType type, JsonObject obj, long revision) =>
+        store.MergePatch(type, Json.Namespace(obj), Json.Name(obj), new JsonObject { ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [RevisionAnnotation] = revision.ToString(CultureInfo.InvariantCulture) } } }, false, Manager);
 
     private void Scale(JsonObject rs, int replicas) =>
         store.MergePatch(ReplicaSets, Json.Namespace(rs), Json.Name(rs), new JsonObject { ["spec"] = new JsonObject { ["replicas"] = replicas } }, false, Manager);
@@ -219,8 +226,8 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time)
         }
     }
 
-    private static long Revision(JsonObject rs) =>
-        long.TryParse(Json.Str(rs["metadata"]?["annotations"]?[RevisionAnnotation]), NumberStyles.None, CultureInfo.InvariantCulture, out var r) ? r : 0;
+    private static long Revision(JsonObject obj) =>
+        long.TryParse(Json.Str(obj["metadata"]?["annotations"]?[RevisionAnnotation]), NumberStyles.None, CultureInfo.InvariantCulture, out var r) ? r : 0;
 
     /// <summary>A stable 10-character hash of a pod template, in the alphabet Kubernetes uses for pod-template-hash.</summary>
     private static string TemplateHash(JsonObject template)

@@ -1,3 +1,4 @@
+using Capstan.Core.Diagnostics;
 using Capstan.Core.Yaml;
 
 namespace Capstan.Core.Values;
@@ -9,12 +10,29 @@ namespace Capstan.Core.Values;
 /// </summary>
 public static class ValuesMerger
 {
-    /// <summary>Merges <paramref name="overlay"/> over <paramref name="base"/>.</summary>
-    public static ValueNode? Merge(ValueNode? @base, ValueNode? overlay)
+    /// <summary>
+    /// Merges <paramref name="overlay"/> over <paramref name="base"/>. A later layer that puts a scalar or list where an
+    /// earlier one has a mapping (or the other way round) is an error in <paramref name="diagnostics"/> at the value that
+    /// does not fit, since the merge would silently drop every key of the mapping; <c>null</c> still removes a key.
+    /// </summary>
+    public static ValueNode? Merge(ValueNode? @base, ValueNode? overlay, DiagnosticBag diagnostics) => Merge(@base, overlay, diagnostics, null);
+
+    private static ValueNode? Merge(ValueNode? @base, ValueNode? overlay, DiagnosticBag diagnostics, string? path)
     {
         if (overlay is null)
         {
             return @base;
+        }
+
+        if (path is not null && @base is not null and not ValueScalar { IsNull: true } && overlay is not ValueScalar { IsNull: true }
+            && (@base is ValueMap) != (overlay is ValueMap))
+        {
+            // Reported once per value: the scalar that replaced a mapping is not reported again when a later mapping replaces it.
+            var (map, other) = @base is ValueMap ? (@base, overlay) : (overlay, @base);
+            if (!diagnostics.Items.Any(d => d.Location == other.Location))
+            {
+                diagnostics.Error(other.Location, $"{path} must be a mapping (as at {map.Location}), not {other.Describe()}; use null to remove it");
+            }
         }
 
         if (@base is not ValueMap baseMap || overlay is not ValueMap overlayMap)
@@ -35,7 +53,7 @@ public static class ValuesMerger
             }
             else
             {
-                entries.Add(over with { Value = Merge(entry.Value, over.Value)! });
+                entries.Add(over with { Value = Merge(entry.Value, over.Value, diagnostics, path is null ? entry.Key : $"{path}.{entry.Key}")! });
             }
         }
 

@@ -34,6 +34,7 @@ public sealed class ValuesResolver(IRepoFiles files, ValuesLayout layout)
         var read = new List<string>();
         var missing = new List<MissingValuesFile>();
         var errors = new List<Diagnostic>();
+        var conflicts = new DiagnosticBag();
         foreach (var (_, layer) in ValuesLayout.LayerNames)
         {
             foreach (var template in layout.For(layer))
@@ -51,11 +52,12 @@ public sealed class ValuesResolver(IRepoFiles files, ValuesLayout layout)
                     var parsed = _cache.GetOrAdd(path, p => Parse(p, layer));
                     errors.AddRange(parsed.Diagnostics);
                     read.Add(path);
-                    merged = ValuesMerger.Merge(merged, parsed.Tree)!;
+                    merged = ValuesMerger.Merge(merged, parsed.Tree, conflicts)!;
                 }
             }
         }
 
+        errors.AddRange(conflicts.Sorted());
         if (errors.Count > 0)
         {
             throw new RepoValidationException([.. errors.Distinct()]);

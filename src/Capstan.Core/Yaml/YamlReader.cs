@@ -34,6 +34,14 @@ public static class YamlReader
             var location = new SourceLocation(file, (int)ex.Start.Line, (int)ex.Start.Column);
             diagnostics.Error(location, $"invalid YAML: {CleanMessage(ex)}");
         }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet's scanner throws this instead of a YamlException for some unclosed flow collections
+            // (`key: [12` followed by more keys); the last event it produced is where the text stops making sense.
+            var mark = parser.Current?.End;
+            var location = mark is null ? SourceLocation.OfFile(file) : new SourceLocation(file, (int)mark.Value.Line, (int)mark.Value.Column);
+            diagnostics.Error(location, "invalid YAML: the text after this point cannot be parsed (is a '[' or '{' left unclosed?)");
+        }
 
         return documents;
     }

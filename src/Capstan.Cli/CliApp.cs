@@ -10,8 +10,10 @@ namespace Capstan.Cli;
 /// The capstan command line: builds the command tree, parses, runs the chosen command and turns user mistakes into
 /// one clear line on stderr and exit code 2. Everything it touches is injected, so tests run it in-process.
 /// </summary>
-public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironment env)
+public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironment environment)
 {
+    private readonly CliEnvironment env = environment with { Error = error };
+
     /// <summary>Runs capstan with the given arguments and returns the exit code.</summary>
     public int Run(IReadOnlyList<string> args) => RunAsync(args, CancellationToken.None).GetAwaiter().GetResult();
 

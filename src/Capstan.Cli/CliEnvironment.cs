@@ -9,6 +9,9 @@ public sealed record CliEnvironment(string CurrentDirectory, IReadOnlyDictionary
     /// <summary>Where answers to questions come from.</summary>
     public TextReader Input { get; init; } = TextReader.Null;
 
+    /// <summary>Where notes and errors for a person go (stderr).</summary>
+    public TextWriter Error { get; init; } = TextWriter.Null;
+
     /// <summary>The real process environment.</summary>
     public static CliEnvironment FromProcess()
     {
@@ -22,6 +25,7 @@ public sealed record CliEnvironment(string CurrentDirectory, IReadOnlyDictionary
         {
             Interactive = !Console.IsInputRedirected && !Console.IsOutputRedirected,
             Input = Console.In,
+            Error = Console.Error,
         };
     }
 

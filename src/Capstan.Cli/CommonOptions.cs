@@ -35,11 +35,14 @@ internal static class CommonOptions
         HelpName = "URL",
     };
 
-    public static Option<string?> Reason() => new("--reason")
+    public static Option<string?> Reason(string description = "Why: recorded in the state's history (required)") => new("--reason")
     {
-        Description = "Why: recorded in the state's history (required)",
+        Description = description,
         HelpName = "TEXT",
     };
+
+    /// <summary>What a deploy records as its reason when none is given.</summary>
+    public const string NoReasonGiven = "no reason given";
 
     public static Option<string?> Actor() => new("--actor")
     {

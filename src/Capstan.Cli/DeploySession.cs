@@ -26,12 +26,12 @@ internal sealed class DeploySession : IAsyncDisposable
     public DynamicState? State { get; }
 
     public static async Task<DeploySession> OpenAsync(
-        CliEnvironment env, string? repoOption, string? stateOption, string? stateFile, RenderSelection selection, CancellationToken cancellationToken)
+        CliEnvironment env, string? repoOption, string? stateOption, string? stateFile, RenderSelection selection, CancellationToken cancellationToken, bool initialiseState = false, bool readState = true)
     {
         var repo = RepoSession.Open(env, repoOption);
         repo.Renderer.CheckSelection(selection);
-        var state = stateFile is not null || repo.Renderer.NeedsState(selection)
-            ? await repo.ReadStateAsync(stateFile, stateOption, cancellationToken)
+        var state = stateFile is not null || (readState && repo.Renderer.NeedsState(selection))
+            ? await repo.ReadStateAsync(stateFile, stateOption, cancellationToken, initialiseState)
             : null;
         var dcs = selection.Datacenter is { } dc ? [dc] : repo.Model.DatacenterNames.ToList();
         var timing = env.Get("CAPSTAN_LOCAL_TIMING") == "realistic" ? SimulationTiming.Realistic : SimulationTiming.Instant;

@@ -53,11 +53,19 @@ internal sealed class RepoSession
     }
 
     /// <summary>
-    /// Reads the dynamic state: from <paramref name="stateFile"/> (an explicit YAML override) when given, else from the
-    /// store. An empty store is initialised from the repo's <c>state-seed</c> when it names one; otherwise an empty or
-    /// unreadable store is an error, so nothing is ever rendered from a guessed state.
+    /// The state-seed this session's state came from without being written (the store was empty and the command may
+    /// not initialise it); null when the state was read from the store or a --state-file.
     /// </summary>
-    public async Task<DynamicState> ReadStateAsync(string? stateFile, string? stateOption, CancellationToken cancellationToken)
+    public string? StateFromUnwrittenSeed { get; private set; }
+
+    /// <summary>
+    /// Reads the dynamic state: from <paramref name="stateFile"/> (an explicit YAML override) when given, else from the
+    /// store. A store that never held the farm's state takes the repo's <c>state-seed</c>: written to the store (with a
+    /// loud note) when <paramref name="initialise"/> is set, else used as it is without writing anything (also with a
+    /// note). A store that holds the farm's history but not its state lost it: that is an error, never a re-seed.
+    /// Without a seed an empty or unreadable store is an error, so nothing is ever rendered from a guessed state.
+    /// </summary>
+    public async Task<DynamicState> ReadStateAsync(string? stateFile, string? stateOption, CancellationToken cancellationToken, bool initialise = false)
     {
         if (stateFile is not null)
         {
@@ -79,27 +87,73 @@ internal sealed class RepoSession
                 return state;
             }
 
+            var history = await service.HistoryAsync(cancellationToken);
+            if (history.Count > 0)
+            {
+                throw new StateStoreException(
+                    $"the dynamic state of '{Model.Project}' is missing from {store.Address}, which still holds {history.Count} entries of its history " +
+                    $"(the last by {history[^1].Stamp.Actor}: {history[^1].Stamp.Reason}): it existed and vanished, so it is not re-seeded. " + VanishedAdvice);
+            }
+
             if (Model.StateSeed is not { } seedFile)
             {
                 return await service.ReadRequiredAsync(cancellationToken);
             }
 
             var seed = DynamicStateFile.Parse(Files.ReadText(seedFile), seedFile, [.. Model.DatacenterNames]);
-            try
+            if (!initialise)
             {
-                await service.ChangeAsync(new StateChange.Initialize(seed), "capstan", $"initialised from {seedFile} (state-seed)", force: false, cancellationToken);
-            }
-            catch (StateConflictException)
-            {
-                // Another process seeded the store first; its state is the one to use.
-            }
-            catch (StateRefusedException ex)
-            {
-                throw new UserInputException($"{seedFile}: {ex.Message}");
+                Env.Error.WriteLine($"capstan: note: the state store {store.Address} is empty; using the state-seed {seedFile} ({Describe(seed)}) without writing it");
+                StateFromUnwrittenSeed = seedFile;
+                return seed;
             }
 
+            await WriteSeedAsync(service, store.Address, seedFile, seed, cancellationToken);
             return await service.ReadRequiredAsync(cancellationToken);
         }
+    }
+
+    /// <summary>What to do about a dynamic state that existed and vanished.</summary>
+    public const string VanishedAdvice = "Restore it from a backup, or set it deliberately with 'capstan state init --primary-dc DC --reason …'";
+
+    /// <summary>Writes the state-seed a read used without writing (the first real deploy of a fresh farm does this).</summary>
+    public async Task WriteUnwrittenSeedAsync(string? stateOption, CancellationToken cancellationToken)
+    {
+        if (StateFromUnwrittenSeed is not { } seedFile)
+        {
+            return;
+        }
+
+        var (store, service) = OpenState(stateOption);
+        await using (store)
+        {
+            var seed = DynamicStateFile.Parse(Files.ReadText(seedFile), seedFile, [.. Model.DatacenterNames]);
+            await WriteSeedAsync(service, store.Address, seedFile, seed, cancellationToken);
+            StateFromUnwrittenSeed = null;
+        }
+    }
+
+    private async Task WriteSeedAsync(DynamicStateService service, string address, string seedFile, DynamicState seed, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await service.ChangeAsync(new StateChange.Initialize(seed), "capstan", $"initialised from {seedFile} (state-seed)", force: false, cancellationToken);
+            Env.Error.WriteLine($"capstan: note: the state store {address} was empty: initialised it from the state-seed {seedFile} ({Describe(seed)}); 'capstan state history' shows it");
+        }
+        catch (StateConflictException)
+        {
+            // Another process seeded the store first; its state is the one to use.
+        }
+        catch (StateRefusedException ex)
+        {
+            throw new UserInputException($"{seedFile}: {ex.Message}");
+        }
+    }
+
+    private static string Describe(DynamicState state)
+    {
+        var readOnly = state.ReadOnly.Where(kv => kv.Value is not null).Select(kv => kv.Key).ToList();
+        return $"primary {state.PrimaryDc}, read-only {(readOnly.Count == 0 ? "nowhere" : string.Join(",", readOnly))}, maintenance {(state.MaintenanceEnabled ? "enabled" : "disabled")}";
     }
 
     /// <summary>Who is acting: --actor, else the OS user.</summary>

@@ -43,5 +43,5 @@ public interface IDeployObserver
 /// <summary>The outcome of one release.</summary>
 public sealed record ReleaseOutcome(ReleaseId Id, ReleaseState State, int? Revision, string Detail);
 
-/// <summary>The outcome of a deploy.</summary>
-public sealed record DeployResult(string PlanId, bool Succeeded, IReadOnlyList<ReleaseOutcome> Releases, TimeSpan Duration);
+/// <summary>The outcome of a deploy; <paramref name="Cause"/> says which release failed first and why.</summary>
+public sealed record DeployResult(string PlanId, bool Succeeded, IReadOnlyList<ReleaseOutcome> Releases, TimeSpan Duration, string? Cause = null);

@@ -33,6 +33,9 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, Cluste
 {
     private string JournalKey => $"{model.Project}/deploy-journal";
 
+    /// <summary>Where the record of every finished plan is kept: <c>PREFIX/&lt;started&gt;-&lt;plan id&gt;</c>.</summary>
+    public string PlanRecordsKey => $"{model.Project}/deploys/";
+
     /// <summary>Renders, preflights and plans. Throws <see cref="PreflightException"/> when a need is missing.</summary>
     public async Task<PreparedDeploy> PrepareAsync(DeployRequest request, DynamicState? state, CancellationToken cancellationToken)
     {
@@ -92,7 +95,7 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, Cluste
         await journal.StartAsync(cancellationToken);
         var executor = new Executor(clusters, observer, options, time) { StateChanged = (id, state) => journal.UpdateAsync(id, state, cancellationToken) };
         var result = await executor.RunAsync(plan, cancellationToken);
-        await journal.FinishAsync(cancellationToken);
+        await journal.FinishAsync(PlanRecordsKey, result, options.Reason, cancellationToken);
         return result;
     }
 
@@ -206,12 +209,49 @@ internal sealed class DeployJournal(IStateStore store, string key, Plan plan, st
         await WriteAsync(cancellationToken);
     }
 
-    public async Task FinishAsync(CancellationToken cancellationToken)
+    /// <summary>Most plan records kept; older ones are removed when a plan finishes.</summary>
+    public const int PlanRecordsKept = 200;
+
+    /// <summary>
+    /// Ends the journal and, in the same transaction, writes the plan's record: who, why, when, the result of every
+    /// release and the cause of a failure.
+    /// </summary>
+    public async Task FinishAsync(string recordsPrefix, DeployResult result, string reason, CancellationToken cancellationToken)
     {
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        var record = new JsonObject
+        {
+            ["planId"] = plan.Id,
+            ["actor"] = actor,
+            ["reason"] = reason,
+            ["started"] = _started.ToString("O", invariant),
+            ["finished"] = time.GetUtcNow().ToString("O", invariant),
+            ["succeeded"] = result.Succeeded,
+            ["cause"] = result.Cause,
+            ["releases"] = new JsonArray([.. result.Releases.Select(r => (JsonNode)new JsonObject
+            {
+                ["release"] = r.Id.ToString(),
+                ["result"] = r.State.ToString(),
+                ["revision"] = r.Revision,
+                ["detail"] = r.Detail,
+            })]),
+        };
+        var recordKey = $"{recordsPrefix}{_started.UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff'Z'", invariant)}-{plan.Id}";
         var current = await store.GetAsync(key, cancellationToken);
+        var compares = current is null ? new List<StoreCompare>() : [new StoreCompare(key, current.ModRevision)];
+        var ops = new List<StoreOp> { new StoreOp.Put(recordKey, record.ToJsonString()) };
         if (current is not null)
         {
-            await store.CommitAsync(new StoreTxn([new StoreCompare(key, current.ModRevision)], [new StoreOp.Delete(key)]), cancellationToken);
+            ops.Add(new StoreOp.Delete(key));
+        }
+
+        await store.CommitAsync(new StoreTxn(compares, ops), cancellationToken);
+
+        var (records, _) = await store.ListAsync(recordsPrefix, cancellationToken);
+        var excess = records.OrderBy(r => r.Key, StringComparer.Ordinal).Take(Math.Min(100, Math.Max(0, records.Count - PlanRecordsKept))).ToList();
+        if (excess.Count > 0)
+        {
+            await store.CommitAsync(new StoreTxn([], [.. excess.Select(r => (StoreOp)new StoreOp.Delete(r.Key))]), cancellationToken);
         }
     }
 

@@ -45,6 +45,7 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
 {
     private readonly ConcurrentDictionary<ReleaseId, ReleaseOutcome> _outcomes = new();
     private readonly ConcurrentQueue<ReleaseAction> _completed = new();
+    private readonly ConcurrentQueue<(ReleaseId Id, string Detail)> _failures = new();
 
     /// <summary>Called after every change of a release's state (the journal listens).</summary>
     public Func<ReleaseId, ReleaseState, Task>? StateChanged { get; init; }
@@ -103,7 +104,7 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
         }
 
         var outcomes = plan.Actions.Select(a => _outcomes[a.Id]).ToList();
-        return new DeployResult(plan.Id, failed.Count == 0, outcomes, watch.Elapsed);
+        return new DeployResult(plan.Id, failed.Count == 0, outcomes, watch.Elapsed, Cause());
     }
 
     private async Task<bool> RunReleaseAsync(Plan plan, ReleaseAction action, CancellationToken cancellationToken)
@@ -147,6 +148,7 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
             var detail = ex is KubeConflictException conflict
                 ? $"{conflict.Message} (changed outside Capstan; --force-conflicts takes the fields back)"
                 : ex.Message;
+            _failures.Enqueue((action.Id, detail));
             _outcomes[action.Id] = new ReleaseOutcome(action.Id, ReleaseState.Failed, action.PreviousRevision, detail);
             await SetStateAsync(action.Id, ReleaseState.Failed, "failed: " + detail);
             return false;
@@ -216,7 +218,7 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
                     await client.DeleteAsync(new ObjectRef("v1", "Secret", action.Id.Namespace, ReleaseRecords.Name(action.Id.Release, record.Revision)), Propagation.Background, cancellationToken);
                 }
 
-                _outcomes[action.Id] = new ReleaseOutcome(action.Id, ReleaseState.RolledBack, null, "removed (it was a first install)");
+                _outcomes[action.Id] = new ReleaseOutcome(action.Id, ReleaseState.RolledBack, null, Because(action.Id, "removed (it was a first install)"));
                 await SetStateAsync(action.Id, ReleaseState.RolledBack, "rolled back: removed (it was a first install)");
                 return;
             }
@@ -234,16 +236,26 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
 
             var newest = history.Count == 0 ? previous.Revision : history.Max(r => r.Revision);
             var revision = newest + 1;
-            var rolledBack = previous with { Revision = revision, Status = "deployed", PlanId = plan.Id, Actor = options.Actor, At = time.GetUtcNow(), Reason = $"rollback to revision {previous.Revision} after plan {plan.Id} failed" };
+            var rolledBack = previous with { Revision = revision, Status = "deployed", PlanId = plan.Id, Actor = options.Actor, At = time.GetUtcNow(), Reason = $"rollback to revision {previous.Revision} after plan {plan.Id} failed: {Cause()}" };
             await client.ApplyAsync(ReleaseRecords.ToSecret(rolledBack), force: true, dryRun: false, cancellationToken);
             await SupersedeAsync(client, history.Where(r => r.Status == "deployed" && r.Revision != revision), cancellationToken);
-            _outcomes[action.Id] = new ReleaseOutcome(action.Id, ReleaseState.RolledBack, revision, $"back to revision {previous.Revision} (as revision {revision})");
+            _outcomes[action.Id] = new ReleaseOutcome(action.Id, ReleaseState.RolledBack, revision, Because(action.Id, $"back to revision {previous.Revision} (as revision {revision})"));
             await SetStateAsync(action.Id, ReleaseState.RolledBack, $"rolled back to revision {previous.Revision}");
         }
         catch (Exception ex) when (ex is KubeApiException or KubeUnavailableException)
         {
             Report(action.Id, ReleaseState.Failed, $"rollback failed: {ex.Message}");
         }
+    }
+
+    /// <summary>The first failure of the plan: the release and why, as the summary, the history and the plan record say it.</summary>
+    private string? Cause() => _failures.TryPeek(out var first) ? $"{first.Id}: {first.Detail}" : null;
+
+    /// <summary>What a rollback did, led by why: the release's own failure, or the release whose failure caused it.</summary>
+    private string Because(ReleaseId id, string what)
+    {
+        var own = _failures.FirstOrDefault(f => f.Id == id);
+        return own.Detail is not null ? $"{own.Detail}; rolled back: {what}" : $"rolled back: {what}, because {Cause()}";
     }
 
     private async Task WriteRecordAsync(IClusterClient client, ReleaseAction action, int revision, string planId, string status, string reason, CancellationToken cancellationToken)

@@ -41,7 +41,7 @@ public sealed class DeployCommandTests : IDisposable
 
         Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--yes", "--reason", "more debug servers").ExitCode);
         var status = CliRunner.Run("status", "--repo", repo, "--dc", "eqiad", "-o", "json");
-        Assert.Contains("\"ready\": \"4/4\"", status.Out, StringComparison.Ordinal);
+        Assert.Matches("\"ready\": 4,\\s*\"desired\": 4,", status.Out);
         var history = CliRunner.Run("history", "--repo", repo, "--dc", "eqiad", "-r", "pinkunicorn");
         Assert.Contains("more debug servers", history.Out, StringComparison.Ordinal);
         Assert.Contains("superseded", history.Out, StringComparison.Ordinal);
@@ -49,7 +49,7 @@ public sealed class DeployCommandTests : IDisposable
         var rollback = CliRunner.Run("rollback", "eqiad/mw-debug/pinkunicorn", "--repo", repo, "--yes", "--reason", "back");
         Assert.True(rollback.ExitCode == 0, rollback.Err + rollback.Out);
         var after = CliRunner.Run("status", "--repo", repo, "--dc", "eqiad", "-o", "json");
-        Assert.Contains("\"ready\": \"2/2\"", after.Out, StringComparison.Ordinal);
+        Assert.Matches("\"ready\": 2,\\s*\"desired\": 2,", after.Out);
     }
 
     [Fact(Timeout = 600_000)]
@@ -85,8 +85,33 @@ public sealed class DeployCommandTests : IDisposable
         var diff = await Task.Run(() => CliRunner.Run("diff", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug"));
         Assert.True(diff.ExitCode == 0, diff.Out + diff.Err);
         var status = await RunAsync("status", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "-o", "json");
-        Assert.Contains("\"ready\": \"2/2\"", status.Out, StringComparison.Ordinal);
+        Assert.Matches("\"ready\": 2,\\s*\"desired\": 2,", status.Out);
         Assert.Contains("\"revision\": 5", status.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_wiped_state_store_is_not_re_seeded_by_a_deploy_of_cron_releases_deployed_before()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        var dryRun = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-cron", "--dry-run");
+        Assert.Equal(0, dryRun.ExitCode);
+        Assert.Contains("is empty; using the state-seed state.yaml", dryRun.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("state-seed", CliRunner.Run("state", "history", "--repo", repo).Out, StringComparison.Ordinal);
+
+        var deploy = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-cron", "--yes", "--reason", "first");
+        Assert.True(deploy.ExitCode == 0, deploy.Err);
+        Assert.Contains("was empty: initialised it from the state-seed state.yaml", deploy.Err, StringComparison.Ordinal);
+        Assert.Equal(0, CliRunner.Run("state", "set", "primary-dc", "codfw", "--repo", repo, "--reason", "switchover").ExitCode);
+
+        Directory.Delete(Path.Combine(repo, ".capstan", "state"), recursive: true);
+        foreach (var args in new[] { new[] { "--dry-run" }, ["--yes", "--reason", "again"] })
+        {
+            var again = CliRunner.Run(["deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-cron", .. args]);
+            Assert.Equal(1, again.ExitCode);
+            Assert.Contains("runs revision 1 that Capstan deployed with a state: the dynamic state existed and vanished, so it is not re-seeded", again.Err, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("state-seed", CliRunner.Run("state", "history", "--repo", repo).Out, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -175,5 +200,20 @@ public sealed class MaintenanceReconcileTests : IDisposable
         await cts.CancelAsync();
         await running;
         Assert.Contains("state changed (maintenance_enabled: true -> false); applying the gate", output(), StringComparison.Ordinal);
+    }
+}
+
+/// <summary>How a deploy's result prints.</summary>
+public sealed class PlanViewTests
+{
+    [Fact]
+    public void A_failed_deploy_names_its_cause_in_the_summary_and_in_json()
+    {
+        var id = new Capstan.Core.Planning.ReleaseId("eqiad", "mw-debug", "pinkunicorn");
+        const string Cause = "eqiad/mw-debug/pinkunicorn: Apply failed with 1 conflict: conflict with \"kubectl\": .spec.replicas (changed outside Capstan; --force-conflicts takes the fields back)";
+        var result = new Capstan.Deploy.DeployResult("p1", false, [new Capstan.Deploy.ReleaseOutcome(id, Capstan.Deploy.ReleaseState.RolledBack, 3, "x; rolled back: back to revision 1 (as revision 3)")], TimeSpan.FromSeconds(2), Cause);
+        var summary = Commands.PlanView.Summary(result);
+        Assert.Contains("FAILED: plan p1 in 2.0 s\ncause: " + Cause + "\n", summary, StringComparison.Ordinal);
+        Assert.Equal(Cause, Commands.PlanView.Json(result)["cause"]!.GetValue<string>());
     }
 }

@@ -23,14 +23,48 @@ public sealed class StateCommandTests : IDisposable
     }
 
     [Fact]
-    public void An_empty_store_is_initialised_from_the_seed_and_recorded()
+    public void An_empty_store_is_shown_and_rendered_from_the_seed_without_writing_it_and_the_first_write_records_it()
     {
         var get = Run("state", "get", "-o", "json");
         Assert.Equal(0, get.ExitCode);
-        using var doc = JsonDocument.Parse(get.Out);
-        Assert.Equal("eqiad", doc.RootElement.GetProperty("primary_dc").GetString());
-        Assert.Equal("capstan", doc.RootElement.GetProperty("updated").GetProperty("actor").GetString());
-        Assert.Equal(1, HistoryCount());
+        using (var doc = JsonDocument.Parse(get.Out))
+        {
+            Assert.Equal("eqiad", doc.RootElement.GetProperty("primary_dc").GetString());
+            Assert.Equal("state.yaml", doc.RootElement.GetProperty("seed").GetString());
+        }
+
+        Assert.Contains("is empty; using the state-seed state.yaml (primary eqiad, read-only nowhere, maintenance enabled) without writing it", get.Err, StringComparison.Ordinal);
+        Assert.Contains("kind: CronJob", Run("render", "-n", "mw-cron", "--dc", "eqiad").Out, StringComparison.Ordinal);
+        Assert.Equal(0, HistoryCount());
+
+        var set = Run("state", "set", "read-only", "codfw", "maintenance of the codfw databases", "--reason", "db work");
+        Assert.Equal(0, set.ExitCode);
+        Assert.Contains("was empty: initialised it from the state-seed state.yaml", set.Err, StringComparison.Ordinal);
+        Assert.Equal(2, HistoryCount());
+        using var after = JsonDocument.Parse(Run("state", "get", "-o", "json").Out);
+        Assert.Equal("db work", after.RootElement.GetProperty("updated").GetProperty("reason").GetString());
+        Assert.Equal(JsonValueKind.Null, after.RootElement.GetProperty("seed").ValueKind);
+    }
+
+    [Fact]
+    public async Task A_state_that_vanished_while_its_history_stayed_is_an_error_not_a_re_seed()
+    {
+        Assert.Equal(0, Run("state", "set", "primary-dc", "codfw", "--reason", "switchover").ExitCode);
+        await using (var store = new Capstan.State.Files.FileStateStore(Path.Combine(_temp.Path, "store")))
+        {
+            var key = (await store.GetAsync("wikifarm/state", default))!;
+            await store.CommitAsync(new Capstan.State.StoreTxn([], [new Capstan.State.StoreOp.Delete(key.Key)]), default);
+        }
+
+        foreach (var args in new[] { new[] { "state", "get" }, ["render", "-n", "mw-cron"], ["state", "set", "maintenance", "false", "--reason", "r"] })
+        {
+            var result = Run(args);
+            Assert.Equal(1, result.ExitCode);
+            Assert.Contains("is missing from file://", result.Err, StringComparison.Ordinal);
+            Assert.Contains("it existed and vanished, so it is not re-seeded", result.Err, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(2, HistoryCount());
     }
 
     [Fact]
@@ -69,11 +103,16 @@ public sealed class StateCommandTests : IDisposable
     [InlineData(2, "unknown datacenter 'ulsfo' (allowed: eqiad, codfw); nothing was written", "state", "set", "read-only", "ulsfo", "x", "--reason", "r")]
     public void Bad_input_is_refused_and_nothing_is_written(int code, string message, params string[] args)
     {
-        Assert.Equal(1, HistoryCount());
-        var result = Run(args);
-        Assert.Equal(code, result.ExitCode);
-        Assert.Equal($"capstan: error: {message}\n", result.Err);
-        Assert.Equal(1, HistoryCount());
+        // On an empty store, not even the seed is written; on an initialised one, nothing more.
+        foreach (var history in new[] { 0, 1 })
+        {
+            Assert.Equal(history, HistoryCount());
+            var result = Run(args);
+            Assert.Equal(code, result.ExitCode);
+            Assert.EndsWith($"capstan: error: {message}\n", result.Err, StringComparison.Ordinal);
+            Assert.Equal(history, HistoryCount());
+            Assert.Equal(0, Run("state", "set", "maintenance", "true", "--reason", "initialise from the seed").ExitCode);
+        }
     }
 
     [Fact]
@@ -95,6 +134,7 @@ public sealed class StateCommandTests : IDisposable
     [Fact]
     public async Task Watch_prints_each_change_as_it_happens()
     {
+        Assert.Equal(0, Run("state", "set", "maintenance", "true", "--reason", "initialise from the seed").ExitCode);
         Assert.Equal(1, HistoryCount());
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var (running, output) = CliRunner.Start(cts.Token, "state", "watch", "--repo", "examples/wikifarm", "--state", Store);

@@ -101,6 +101,18 @@ public sealed class DeployScenarioTests
         var events = result.Releases;
         Assert.DoesNotContain(events, r => r.State == ReleaseState.Failed);
         Assert.NotEqual(NewCanaryImage, await ImageOfAsync(farm, "eqiad", "mw-debug", "mw-debug.eqiad.pinkunicorn", "mediawiki-pinkunicorn-app"));
+
+        // The cause stays with the outcome, the history and the plan's record, not only in the progress events.
+        Assert.Matches("^eqiad/mw-debug/pinkunicorn: Deployment mw-debug.eqiad.pinkunicorn: progress deadline exceeded: (ErrImagePull|ImagePullBackOff) on mediawiki-pinkunicorn-app", result.Cause);
+        Assert.StartsWith(result.Cause!["eqiad/mw-debug/pinkunicorn: ".Length..], failed.Detail, StringComparison.Ordinal);
+        Assert.EndsWith("; rolled back: back to revision 1 (as revision 2)", failed.Detail, StringComparison.Ordinal);
+        var history = (await ReleaseRecords.ListAsync(farm.Clusters["eqiad"], "eqiad", "mw-debug", default))[failed.Id];
+        var latest = history.MaxBy(r => r.Revision)!;
+        Assert.Equal($"rollback to revision 1 after plan {result.PlanId} failed: {result.Cause}", latest.Reason);
+        var (plans, _) = await farm.Store.ListAsync($"{farm.Model.Project}/deploys/", default);
+        var record = JsonNode.Parse(plans.Single(p => p.Key.EndsWith(result.PlanId, StringComparison.Ordinal)).Value)!;
+        Assert.False(record["succeeded"]!.GetValue<bool>());
+        Assert.Equal(result.Cause, record["cause"]!.GetValue<string>());
     }
 
     [Fact]

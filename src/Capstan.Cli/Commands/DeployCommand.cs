@@ -25,7 +25,7 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
         var environment = CommonOptions.Environment();
         var state = CommonOptions.State();
         var stateFile = CommonOptions.StateFile();
-        var reason = CommonOptions.Reason();
+        var reason = CommonOptions.Reason($"Why: recorded with each release's new revision and the plan (default: \"{CommonOptions.NoReasonGiven}\")");
         var actor = CommonOptions.Actor();
         var output = CommonOptions.Output("text", "json");
         var yes = new Option<bool>("--yes", "-y") { Description = "Deploy without asking (required when stdin is not a terminal)" };
@@ -62,7 +62,9 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
             var executorOptions = new ExecutorOptions
             {
                 Actor = actorName,
-                Reason = parse.GetValue(reason) ?? (bootstrap ? $"bootstrap of {parse.GetValue(dc)}" : "deploy"),
+                Reason = parse.GetValue(reason) is { } why && !string.IsNullOrWhiteSpace(why)
+                    ? why
+                    : bootstrap ? $"bootstrap of {parse.GetValue(dc)} ({CommonOptions.NoReasonGiven})" : CommonOptions.NoReasonGiven,
                 NoRollback = parse.GetValue(noRollback),
                 ForceConflicts = parse.GetValue(forceConflicts),
             };
@@ -90,6 +92,7 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
             }
 
             var plan = prepared.Plan;
+            CheckStateDidNotVanish(session, plan);
             var writer = console.Profile.Out.Writer;
             if (json)
             {
@@ -129,6 +132,8 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
                 }
             }
 
+            // A fresh farm's first real deploy writes the state-seed it planned with.
+            await session.Repo.WriteUnwrittenSeedAsync(parse.GetValue(state), ct);
             DeployResult result;
             try
             {
@@ -170,6 +175,26 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
             return result.Succeeded ? ExitCodes.Success : ExitCodes.Failure;
         });
         return command;
+    }
+
+    /// <summary>
+    /// An empty state store with cron releases Capstan deployed means the state existed and vanished (the store was wiped
+    /// or replaced): planning from the seed would undo whatever the state said, such as a switchover. Refuse.
+    /// </summary>
+    private static void CheckStateDidNotVanish(DeploySession session, Plan plan)
+    {
+        if (session.Repo.StateFromUnwrittenSeed is null)
+        {
+            return;
+        }
+
+        var deployed = plan.Actions.FirstOrDefault(a => a.PreviousRevision is not null && session.Repo.Model.FindGroup(a.Id.Namespace)?.Traits.Periodic == true);
+        if (deployed is not null)
+        {
+            throw new Capstan.State.StateStoreException(
+                $"the state store {session.Store.Address} is empty, but {deployed.Id} runs revision {deployed.PreviousRevision} that Capstan deployed with a state: " +
+                $"the dynamic state existed and vanished, so it is not re-seeded from {session.Repo.StateFromUnwrittenSeed}. {RepoSession.VanishedAdvice}");
+        }
     }
 }
 
@@ -255,7 +280,8 @@ internal static class PlanView
             table.Add(r.Id.ToString(), Word(r.State), r.Revision?.ToString(CultureInfo.InvariantCulture) ?? "-", r.Detail);
         }
 
-        return $"\n{table}{(result.Succeeded ? "deployed" : "FAILED")}: plan {result.PlanId} in {result.Duration.TotalSeconds:0.0} s\n";
+        return $"\n{table}{(result.Succeeded ? "deployed" : "FAILED")}: plan {result.PlanId} in {result.Duration.TotalSeconds:0.0} s\n" +
+               (result.Cause is null ? string.Empty : $"cause: {result.Cause}\n");
     }
 
     public static JsonObject Json(DeployResult result) => new()
@@ -264,6 +290,7 @@ internal static class PlanView
         ["plan"] = result.PlanId,
         ["succeeded"] = result.Succeeded,
         ["seconds"] = Math.Round(result.Duration.TotalSeconds, 3),
+        ["cause"] = result.Cause,
         ["releases"] = new JsonArray([.. result.Releases.Select(r => (JsonNode)new JsonObject
         {
             ["release"] = r.Id.ToString(),

@@ -1,7 +1,9 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using Capstan.Core.Rendering;
 using Capstan.Core.State;
 using Capstan.Deploy;
+using Capstan.State;
 using Spectre.Console;
 
 namespace Capstan.Cli.Commands;
@@ -25,11 +27,11 @@ internal sealed class MaintenanceCommand(IAnsiConsole console, CliEnvironment en
         var command = new Command("reconcile", "Make the clusters follow the maintenance gate of the current state (once, or on every change with --watch)") { repo, state, watch, timeout };
         command.SetAction(async (parse, ct) =>
         {
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct, initialiseState: true);
             var writer = console.Profile.Out.Writer;
             var applier = new MaintenanceGateApplier(session.Repo.Model, session.Service(), session.Clusters, new LineObserver(writer));
             var options = new ExecutorOptions { Actor = session.Repo.Actor(null), Reason = "maintenance reconcile" };
-            var current = await session.Repo.ReadStateAsync(null, parse.GetValue(state), ct);
+            var current = await session.Repo.ReadStateAsync(null, parse.GetValue(state), ct, initialise: true);
             var outcomes = await applier.ApplyAsync(current, options, TimeSpan.FromSeconds(parse.GetValue(timeout)), ct);
             if (!parse.GetValue(watch))
             {
@@ -72,27 +74,59 @@ internal sealed class MaintenanceCommand(IAnsiConsole console, CliEnvironment en
         var force = new Option<bool>("--force") { Description = "Write even when the result is a nonsense state" };
         var stateOnly = new Option<bool>("--state-only") { Description = "Only write the state; do not apply the cron groups or stop running Jobs" };
         var timeout = new Option<int>("--job-timeout") { Description = "Seconds to wait for running maintenance Jobs to stop", DefaultValueFactory = _ => 300, HelpName = "S" };
-        var command = new Command(name, description) { repo, state, reason, actor, force, stateOnly, timeout };
+        var output = CommonOptions.Output("text", "json");
+        var command = new Command(name, description) { repo, state, reason, actor, force, stateOnly, timeout, output };
         command.SetAction(async (parse, ct) =>
         {
+            var json = parse.GetValue(output) == "json";
+            var writer = console.Profile.Out.Writer;
             var session = RepoSession.Open(env, parse.GetValue(repo));
             var actorName = session.Actor(parse.GetValue(actor));
-            var written = await StateWriter.WriteAsync(
-                session, console, parse.GetValue(state), actorName, parse.GetValue(reason),
+            var (write, address) = await StateWriter.WriteAsync(
+                session, parse.GetValue(state), actorName, parse.GetValue(reason),
                 new StateChange.SetMaintenance(enabled), parse.GetValue(force), ct);
-            if (written != ExitCodes.Success || parse.GetValue(stateOnly))
+            if (!json)
             {
-                return written;
+                writer.WriteLine(StateWriter.Describe(write, actorName, address));
             }
 
-            // Make the clusters follow: deploy the cron groups in every datacenter and, when disabling, stop running Jobs.
-            await using var deploySession = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct);
-            var current = await deploySession.Repo.ReadStateAsync(null, parse.GetValue(state), ct);
-            var applier = new MaintenanceGateApplier(deploySession.Repo.Model, deploySession.Service(), deploySession.Clusters, new LineObserver(console.Profile.Out.Writer));
-            var options = new ExecutorOptions { Actor = actorName, Reason = $"maintenance {name}: {parse.GetValue(reason)}" };
-            var outcomes = await applier.ApplyAsync(current, options, TimeSpan.FromSeconds(parse.GetValue(timeout)), ct);
+            IReadOnlyList<GateOutcome> outcomes = [];
+            if (!parse.GetValue(stateOnly))
+            {
+                // Make the clusters follow: deploy the cron groups in every datacenter and, when disabling, stop running Jobs.
+                await using var deploySession = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct);
+                var current = await deploySession.Repo.ReadStateAsync(null, parse.GetValue(state), ct);
+                var applier = new MaintenanceGateApplier(deploySession.Repo.Model, deploySession.Service(), deploySession.Clusters, json ? new JsonEventObserver(writer) : new LineObserver(writer));
+                var options = new ExecutorOptions { Actor = actorName, Reason = $"maintenance {name}: {parse.GetValue(reason)}" };
+                outcomes = await applier.ApplyAsync(current, options, TimeSpan.FromSeconds(parse.GetValue(timeout)), ct);
+            }
+
+            if (json)
+            {
+                writer.WriteLine(GateJson(write, outcomes).ToJsonString());
+            }
+
             return outcomes.All(o => o.Succeeded) ? ExitCodes.Success : ExitCodes.Failure;
         });
         return command;
     }
+
+    /// <summary>The result of a maintenance switch as one JSON object.</summary>
+    internal static JsonObject GateJson(StateWrite write, IReadOnlyList<GateOutcome> outcomes) => new()
+    {
+        ["event"] = "result",
+        ["change"] = write.Description,
+        ["written"] = write.Written,
+        ["sequence"] = write.Document.Sequence,
+        ["maintenance_enabled"] = write.Document.State.MaintenanceEnabled,
+        ["succeeded"] = outcomes.All(o => o.Succeeded),
+        ["datacenters"] = new JsonArray([.. outcomes.Select(o => (JsonNode)new JsonObject
+        {
+            ["datacenter"] = o.Datacenter,
+            ["cronJobs"] = o.CronJobs,
+            ["jobsDeleted"] = o.JobsDeleted,
+            ["stillRunning"] = new JsonArray([.. o.StillRunning.Select(r => (JsonNode)r)]),
+            ["succeeded"] = o.Succeeded,
+        })]),
+    };
 }

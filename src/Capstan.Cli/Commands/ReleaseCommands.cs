@@ -26,9 +26,10 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         var environment = CommonOptions.Environment();
         var state = CommonOptions.State();
         var stateFile = CommonOptions.StateFile();
+        var output = CommonOptions.Output("text", "json");
         var command = new Command("diff", "Show what a deploy would change, object by object, as a unified diff (Secret values masked), and fields changed outside Capstan. Exit 0: no changes, 2: changes, 1: error")
         {
-            repo, dc, ns, release, environment, state, stateFile,
+            repo, dc, ns, release, environment, state, stateFile, output,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -36,12 +37,10 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, ct);
             var request = new DeployRequest(selection, false, true, Planner.DefaultConcurrency, new ExecutorOptions()) { Preflight = false };
             var prepared = await session.Service().PrepareAsync(request, session.State, ct);
-            var writer = console.Profile.Out.Writer;
-            var changes = 0;
+            var changes = new List<ObjectDiff>();
             foreach (var ns2 in prepared.Plan.Namespaces)
             {
-                writer.WriteLine($"+ namespace {ns2.Namespace} in {ns2.Datacenter}");
-                changes++;
+                changes.Add(new ObjectDiff($"{ns2.Datacenter}/{ns2.Namespace}", "Namespace", ns2.Namespace, "create", null, []));
             }
 
             foreach (var action in prepared.Plan.Actions)
@@ -51,59 +50,94 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
                     var desiredYaml = YamlEmitter.Emit(SecretMasker.Mask(change.Desired));
                     var liveYaml = change.Live is null ? string.Empty : YamlEmitter.Emit(SecretMasker.Mask((JsonObject)LiveProjection.Project(change.Desired, change.Live)!));
                     var path = $"{action.Id}/{change.Kind.ToLowerInvariant()}/{change.Name}";
-                    writer.Write(UnifiedDiff.Create(liveYaml, desiredYaml, "live/" + path, "desired/" + path));
-                    changes++;
-                    if (change.Live is not null)
-                    {
-                        foreach (var (field, manager) in LiveProjection.Drift(change.Desired, change.Live))
-                        {
-                            writer.WriteLine($"! drift: {path} {field} was changed by {manager} since the last deploy");
-                        }
-                    }
+                    var drift = change.Live is null ? [] : LiveProjection.Drift(change.Desired, change.Live);
+                    changes.Add(new ObjectDiff(action.Id.ToString(), change.Kind, change.Name, change.Live is null ? "create" : "update",
+                        UnifiedDiff.Create(liveYaml, desiredYaml, "live/" + path, "desired/" + path), drift));
                 }
 
                 foreach (var prune in action.Prune)
                 {
-                    writer.WriteLine($"- {action.Id}/{prune.Kind.ToLowerInvariant()}/{prune.Name} (no longer rendered: deleted by the next deploy)");
-                    changes++;
+                    changes.Add(new ObjectDiff(action.Id.ToString(), prune.Kind, prune.Name, "delete", null, []));
                 }
             }
 
-            error.WriteLine(changes == 0 ? "capstan: no changes" : $"capstan: {changes} changes in {prepared.Plan.Actions.Count(a => a.Change != ReleaseChange.NoOp)} releases");
-            return changes == 0 ? ExitCodes.Success : ExitCodes.UserError;
+            var releases = prepared.Plan.Actions.Count(a => a.Change != ReleaseChange.NoOp);
+            var writer = console.Profile.Out.Writer;
+            if (parse.GetValue(output) == "json")
+            {
+                writer.WriteLine(KubeSerializer.ToJson(new JsonObject
+                {
+                    ["changes"] = changes.Count,
+                    ["releases"] = releases,
+                    ["objects"] = new JsonArray([.. changes.Select(c => (JsonNode)new JsonObject
+                    {
+                        ["release"] = c.Release,
+                        ["kind"] = c.Kind,
+                        ["name"] = c.Name,
+                        ["change"] = c.Change,
+                        ["diff"] = c.Diff,
+                        ["drift"] = new JsonArray([.. c.Drift.Select(d => (JsonNode)new JsonObject { ["field"] = d.Path, ["manager"] = d.Manager })]),
+                    })]),
+                }));
+            }
+            else
+            {
+                foreach (var c in changes)
+                {
+                    writer.Write(c.Change switch
+                    {
+                        "create" when c.Kind == "Namespace" => $"+ namespace {c.Name} in {c.Release.Split('/')[0]}\n",
+                        "delete" => $"- {c.Release}/{c.Kind.ToLowerInvariant()}/{c.Name} (no longer rendered: deleted by the next deploy)\n",
+                        _ => c.Diff,
+                    });
+                    foreach (var (field, manager) in c.Drift)
+                    {
+                        writer.WriteLine($"! drift: {c.Release}/{c.Kind.ToLowerInvariant()}/{c.Name} {field} was changed by {manager} since the last deploy");
+                    }
+                }
+            }
+
+            error.WriteLine(changes.Count == 0 ? "capstan: no changes" : $"capstan: {changes.Count} changes in {releases} releases");
+            return changes.Count == 0 ? ExitCodes.Success : ExitCodes.UserError;
         });
         return command;
     }
+
+    /// <summary>One object a deploy would change: the unified diff for a create or update, and fields others changed.</summary>
+    private sealed record ObjectDiff(string Release, string Kind, string Name, string Change, string? Diff, IReadOnlyList<(string Path, string Manager)> Drift);
 
     private Command BuildStatus()
     {
         var repo = CommonOptions.Repo();
         var dc = CommonOptions.Datacenter();
         var ns = CommonOptions.Namespace();
+        var release = CommonOptions.Release();
         var output = CommonOptions.Output("table", "json");
-        var command = new Command("status", "Every release in every datacenter: revision, readiness, image, and whether all run the same MediaWiki version") { repo, dc, ns, output };
+        var command = new Command("status", "Every release in every datacenter: revision, readiness, image, and whether all run the same MediaWiki version") { repo, dc, ns, release, output };
         command.SetAction(async (parse, ct) =>
         {
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), null, null, new RenderSelection(parse.GetValue(dc), parse.GetValue(ns)), ct);
-            var rows = new List<(ReleaseRecord Record, string Ready)>();
+            var selection = new RenderSelection(parse.GetValue(dc), parse.GetValue(ns), parse.GetValue(release));
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), null, null, selection, ct, readState: false);
+            var rows = new List<(ReleaseRecord Record, Readiness Ready)>();
             foreach (var datacenter in session.Clusters.Datacenters.Order(StringComparer.Ordinal))
             {
                 var client = session.Clusters[datacenter];
                 var records = await ReleaseRecords.ListAsync(client, datacenter, parse.GetValue(ns), ct);
-                foreach (var (id, history) in records.OrderBy(r => r.Key.Namespace, StringComparer.Ordinal).ThenBy(r => r.Key.Release, StringComparer.Ordinal))
+                foreach (var (id, history) in records.Where(r => parse.GetValue(release) is not { } name || r.Key.Release == name)
+                             .OrderBy(r => r.Key.Namespace, StringComparer.Ordinal).ThenBy(r => r.Key.Release, StringComparer.Ordinal))
                 {
                     var current = history.FirstOrDefault(r => r.Status == "deployed") ?? history[0];
-                    var ready = "-";
+                    var ready = Readiness.None;
                     foreach (var deployment in current.Manifest.Where(o => o["kind"]!.GetValue<string>() == "Deployment"))
                     {
                         try
                         {
                             var s = await client.GetRolloutStatusAsync(id.Namespace, deployment["metadata"]!["name"]!.GetValue<string>(), ct);
-                            ready = $"{s.Available}/{s.Desired}" + (s.PodProblem is null ? string.Empty : $" ({s.PodProblem})");
+                            ready = new Readiness(s.Available, s.Desired, s.PodProblem, Missing: false);
                         }
                         catch (KubeNotFoundException)
                         {
-                            ready = "missing";
+                            ready = new Readiness(null, null, null, Missing: true);
                         }
                     }
 
@@ -123,7 +157,10 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
                         ["release"] = r.Record.Id.ToString(),
                         ["revision"] = r.Record.Revision,
                         ["status"] = r.Record.Status,
-                        ["ready"] = r.Ready,
+                        ["ready"] = r.Ready.Ready,
+                        ["desired"] = r.Ready.Desired,
+                        ["missing"] = r.Ready.Missing,
+                        ["problem"] = r.Ready.Problem,
                         ["deployedAt"] = r.Record.At.ToString("O", CultureInfo.InvariantCulture),
                         ["by"] = r.Record.Actor,
                         ["images"] = new JsonObject(r.Record.Images.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
@@ -143,7 +180,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             var table = new PlainTable("RELEASE", "REVISION", "READY", "DEPLOYED", "BY", "MEDIAWIKI IMAGE");
             foreach (var (record, ready) in rows)
             {
-                table.Add(record.Id.ToString(), record.Revision.ToString(CultureInfo.InvariantCulture), ready, record.At.UtcDateTime.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture), record.Actor,
+                table.Add(record.Id.ToString(), record.Revision.ToString(CultureInfo.InvariantCulture), ready.ToString(), record.At.UtcDateTime.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture), record.Actor,
                     record.Images.Where(kv => kv.Key.EndsWith("-app", StringComparison.Ordinal)).Select(kv => kv.Value).FirstOrDefault() ?? "-");
             }
 
@@ -166,7 +203,8 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         var command = new Command("history", "The deployed revisions of releases: who, when, why, in which plan") { repo, dc, ns, release, output };
         command.SetAction(async (parse, ct) =>
         {
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), null, null, new RenderSelection(parse.GetValue(dc), parse.GetValue(ns)), ct);
+            var selection = new RenderSelection(parse.GetValue(dc), parse.GetValue(ns), parse.GetValue(release));
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), null, null, selection, ct, readState: false);
             var all = new List<ReleaseRecord>();
             foreach (var datacenter in session.Clusters.Datacenters.Order(StringComparer.Ordinal))
             {
@@ -209,13 +247,20 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         var repo = CommonOptions.Repo();
         var target = new Argument<string>("release") { Description = "The release: DC/NAMESPACE/RELEASE" };
         var to = new Option<int?>("--to") { Description = "The revision to go back to (default: the one before the current)", HelpName = "REV" };
-        var reason = CommonOptions.Reason();
+        var reason = CommonOptions.Reason("Why: recorded with the new revision (required)");
         var actor = CommonOptions.Actor();
         var state = CommonOptions.State();
+        var output = CommonOptions.Output("text", "json");
         var yes = new Option<bool>("--yes", "-y") { Description = "Roll back without asking" };
-        var command = new Command("rollback", "Re-apply a stored revision of a release (recorded as a new revision)") { target, to, repo, reason, actor, state, yes };
+        var command = new Command("rollback", "Re-apply a stored revision of a release (recorded as a new revision)") { target, to, repo, reason, actor, state, output, yes };
         command.SetAction(async (parse, ct) =>
         {
+            if (string.IsNullOrWhiteSpace(parse.GetValue(reason)))
+            {
+                throw new UserInputException("--reason is required: a rollback records why");
+            }
+
+            var json = parse.GetValue(output) == "json";
             var id = ReleaseId.Parse(parse.GetValue(target)!) ?? throw new UserInputException($"'{parse.GetValue(target)}' is not DC/NAMESPACE/RELEASE");
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(id.Datacenter, id.Namespace, id.Release), ct);
             var client = session.Clusters[id.Datacenter];
@@ -260,13 +305,14 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             var options = new ExecutorOptions
             {
                 Actor = session.Repo.Actor(parse.GetValue(actor)),
-                Reason = $"rollback to revision {targetRecord.Revision}" + (parse.GetValue(reason) is { } r ? $": {r}" : string.Empty),
+                Reason = $"rollback to revision {targetRecord.Revision}: {parse.GetValue(reason)}",
                 ForceConflicts = true,
             };
             DeployResult result;
             try
             {
-                result = await session.Service().RunAsync(plan, options, new LineObserver(console.Profile.Out.Writer), ct);
+                var writer = console.Profile.Out.Writer;
+                result = await session.Service().RunAsync(plan, options, json ? new JsonEventObserver(writer) : new LineObserver(writer), ct);
             }
             catch (DeployLockedException ex)
             {
@@ -274,7 +320,15 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
                 return ExitCodes.Locked;
             }
 
-            console.Profile.Out.Writer.Write(PlanView.Summary(result));
+            if (json)
+            {
+                console.Profile.Out.Writer.WriteLine(PlanView.Json(result).ToJsonString());
+            }
+            else
+            {
+                console.Profile.Out.Writer.Write(PlanView.Summary(result));
+            }
+
             return result.Succeeded ? ExitCodes.Success : ExitCodes.Failure;
         });
         return command;
@@ -341,4 +395,15 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         });
         return command;
     }
+}
+
+/// <summary>How many replicas of a release's Deployment are ready, of how many, and the first pod problem.</summary>
+internal sealed record Readiness(int? Ready, int? Desired, string? Problem, bool Missing)
+{
+    /// <summary>A release without a Deployment.</summary>
+    public static readonly Readiness None = new(null, null, null, Missing: false);
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        Missing ? "missing" : Ready is null ? "-" : $"{Ready}/{Desired}" + (Problem is null ? string.Empty : $" ({Problem})");
 }

@@ -33,23 +33,24 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
         {
             var session = RepoSession.Open(env, parse.GetValue(repo));
 
-            // Reading through the session initialises an empty store from the repo's state-seed, as render does.
-            await session.ReadStateAsync(null, parse.GetValue(state), ct);
+            // An empty store shows the repo's state-seed, marked as not written; a store that lost its state is an error.
+            var current = await session.ReadStateAsync(null, parse.GetValue(state), ct);
             var (store, service) = session.OpenState(parse.GetValue(state));
             await using (store)
             {
                 var read = await service.ReadAsync(ct);
-                if (read.Document is not { } doc)
-                {
-                    throw new StateStoreException($"the dynamic state has not been initialised in {store.Address}; run 'capstan state init --primary-dc DC --reason …'");
-                }
+                var doc = read.Document ?? new StateDocument(current, 0, new ChangeStamp("-", DateTimeOffset.UnixEpoch, "-"));
+                var unwritten = read.Document is null
+                    ? $"never: the store is empty; this is the state-seed {session.StateFromUnwrittenSeed}, which the first deploy or 'capstan state init' writes"
+                    : null;
 
                 var problems = doc.State.Incoherences();
                 if (parse.GetValue(output) == "json")
                 {
                     var node = StateJson.StateNode(doc.State);
                     node["sequence"] = doc.Sequence;
-                    node["updated"] = new JsonObject { ["actor"] = doc.Updated.Actor, ["at"] = Stamp(doc.Updated.At), ["reason"] = doc.Updated.Reason };
+                    node["updated"] = unwritten is null ? new JsonObject { ["actor"] = doc.Updated.Actor, ["at"] = Stamp(doc.Updated.At), ["reason"] = doc.Updated.Reason } : null;
+                    node["seed"] = session.StateFromUnwrittenSeed;
                     node["store"] = store.Address;
                     node["incoherences"] = new JsonArray([.. problems.Select(p => (JsonNode)JsonValue.Create(p))]);
                     console.Profile.Out.Writer.WriteLine(KubeSerializer.ToJson(node));
@@ -64,7 +65,7 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
                     }
 
                     table.Add("maintenance_enabled", doc.State.MaintenanceEnabled ? "true" : $"false ({doc.State.MaintenanceReason})");
-                    table.Add("updated", $"{Stamp(doc.Updated.At)} by {doc.Updated.Actor}: {doc.Updated.Reason}");
+                    table.Add("updated", unwritten ?? $"{Stamp(doc.Updated.At)} by {doc.Updated.Actor}: {doc.Updated.Reason}");
                     table.Add("store", store.Address);
                     console.Profile.Out.Writer.Write(table.ToString());
                 }
@@ -132,7 +133,6 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
         command.SetAction(async (parse, ct) =>
         {
             var session = RepoSession.Open(env, parse.GetValue(repo));
-            await session.ReadStateAsync(null, parse.GetValue(state), ct);
             var (store, service) = session.OpenState(parse.GetValue(state));
             await using (store)
             {
@@ -166,7 +166,6 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
         command.SetAction(async (parse, ct) =>
         {
             var session = RepoSession.Open(env, parse.GetValue(repo));
-            await session.ReadStateAsync(null, parse.GetValue(state), ct);
             var (store, service) = session.OpenState(parse.GetValue(state));
             await using (store)
             {
@@ -211,7 +210,10 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
         StateChange change, bool force, CancellationToken ct)
     {
         var session = RepoSession.Open(env, parse.GetValue(repo));
-        return await StateWriter.WriteAsync(session, console, parse.GetValue(state), session.Actor(parse.GetValue(actor)), parse.GetValue(reason), change, force, ct);
+        var actorName = session.Actor(parse.GetValue(actor));
+        var (write, address) = await StateWriter.WriteAsync(session, parse.GetValue(state), actorName, parse.GetValue(reason), change, force, ct);
+        console.Profile.Out.Writer.WriteLine(StateWriter.Describe(write, actorName, address));
+        return ExitCodes.Success;
     }
 
     private static StateChange ParseChange(string key, string[] values)
@@ -247,8 +249,14 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
 /// <summary>Writes a change of the state and reports it; shared by <c>state</c> and <c>maintenance</c>.</summary>
 internal static class StateWriter
 {
-    public static async Task<int> WriteAsync(
-        RepoSession session, IAnsiConsole console, string? stateOption, string actor, string? reason, StateChange change, bool force, CancellationToken ct)
+    /// <summary>The line that reports a write.</summary>
+    public static string Describe(StateWrite write, string actor, string address) => write.Written
+        ? $"{write.Description} (change {write.Document.Sequence} by {actor}, in {address})"
+        : $"{write.Description}: nothing written";
+
+    /// <summary>Applies a change (initialising an empty store from the seed first) and returns it with the store's address.</summary>
+    public static async Task<(StateWrite Write, string Address)> WriteAsync(
+        RepoSession session, string? stateOption, string actor, string? reason, StateChange change, bool force, CancellationToken ct)
     {
         if (string.IsNullOrWhiteSpace(reason))
         {
@@ -257,18 +265,25 @@ internal static class StateWriter
 
         if (change is not StateChange.Initialize)
         {
-            // An empty store is initialised from the repo's state-seed first, as every reader does.
-            await session.ReadStateAsync(null, stateOption, ct);
+            // An empty store is initialised from the repo's state-seed first, but only for a change the rules accept:
+            // bad input writes nothing, not even the seed.
+            var current = await session.ReadStateAsync(null, stateOption, ct);
+            if (session.StateFromUnwrittenSeed is not null)
+            {
+                var outcome = StateRules.Apply(current, change, [.. session.Model.DatacenterNames], reason, force);
+                if (!outcome.Accepted)
+                {
+                    throw new StateRefusedException(outcome.Refusal!);
+                }
+
+                await session.WriteUnwrittenSeedAsync(stateOption, ct);
+            }
         }
 
         var (store, service) = session.OpenState(stateOption);
         await using (store)
         {
-            var write = await service.ChangeAsync(change, actor, reason, force, ct);
-            console.Profile.Out.Writer.WriteLine(write.Written
-                ? $"{write.Description} (change {write.Document.Sequence} by {actor}, in {store.Address})"
-                : $"{write.Description}: nothing written");
-            return ExitCodes.Success;
+            return (await service.ChangeAsync(change, actor, reason, force, ct), store.Address);
         }
     }
 }

@@ -36,7 +36,7 @@ internal sealed class SwitchoverCommand(IAnsiConsole console, TextWriter error, 
             var writer = console.Profile.Out.Writer;
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct);
             var stateService = new Capstan.State.DynamicStateService(session.Store, session.Repo.Model.Project, [.. session.Repo.Model.DatacenterNames], TimeProvider.System);
-            await session.Repo.ReadStateAsync(null, parse.GetValue(state), ct);
+            await session.Repo.ReadStateAsync(null, parse.GetValue(state), ct, initialise: true);
             var actorName = session.Repo.Actor(parse.GetValue(actor));
             IDeployObserver observer = json ? new JsonEventObserver(writer) : new LineObserver(writer);
             var runbook = new Switchover(session.Repo.Model, stateService, session.Store, session.Service(), session.Clusters, observer, TimeProvider.System);

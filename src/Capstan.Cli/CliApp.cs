@@ -51,12 +51,27 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
         };
         if (parse.Errors.Count > 0)
         {
-            foreach (var parseError in parse.Errors)
+            var command = parse.CommandResult.Command;
+            var path = CommandPath(parse.CommandResult);
+            if (parse.UnmatchedTokens.FirstOrDefault() is { } unknown)
             {
-                error.WriteLine($"capstan: {parseError.Message}");
+                // One line for a mistyped word, with the nearest command or option of the command it was typed after.
+                var kind = unknown.StartsWith('-') ? "option" : command.Subcommands.Count > 0 ? "command" : "argument";
+                var candidates = unknown.StartsWith('-')
+                    ? command.Options.SelectMany(o => o.Aliases.Prepend(o.Name))
+                    : command.Subcommands.Where(c => !c.Hidden).Select(c => c.Name);
+                var nearest = Suggestions.Nearest(unknown, candidates);
+                error.WriteLine($"capstan: unknown {kind} '{unknown}' for '{path}'" + (nearest is null ? string.Empty : $"; did you mean '{nearest}'?"));
+            }
+            else
+            {
+                foreach (var parseError in parse.Errors)
+                {
+                    error.WriteLine($"capstan: {parseError.Message}");
+                }
             }
 
-            error.WriteLine("Run 'capstan --help' for usage.");
+            error.WriteLine($"Run '{path} --help' for usage.");
             return ExitCodes.UserError;
         }
 
@@ -93,6 +108,18 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
         }
     }
 
+    private static string CommandPath(System.CommandLine.Parsing.CommandResult result)
+    {
+        var names = new List<string>();
+        for (var current = result; current is not null; current = current.Parent as System.CommandLine.Parsing.CommandResult)
+        {
+            names.Add(current.Command is RootCommand ? "capstan" : current.Command.Name);
+        }
+
+        names.Reverse();
+        return string.Join(' ', names);
+    }
+
     /// <summary>
     /// The errors a user can cause or meet (bad input, a refused or conflicting state change, an unreachable cluster or
     /// store, a file problem): the one line to print and the exit code. Null for anything else, which is a bug.
@@ -105,7 +132,7 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
         Capstan.Deploy.DeployLockedException => (ex.Message, ExitCodes.Locked),
         Capstan.Kubernetes.KubeUnavailableException => (ex.Message, ExitCodes.Failure),
         Capstan.Kubernetes.KubeApiException => ("the cluster refused: " + ex.Message, ExitCodes.Failure),
-        Capstan.Images.ImageReferenceException => (ex.Message, ExitCodes.UserError),
+        Capstan.Images.ImageReferenceException or Capstan.Images.ImageNotFoundException or Capstan.Images.ImageForeignFilesException => (ex.Message, ExitCodes.UserError),
         Capstan.Images.ImageException => (ex.Message, ExitCodes.Failure),
         StateStoreException or IOException or UnauthorizedAccessException => (ex.Message, ExitCodes.Failure),
         _ => null,

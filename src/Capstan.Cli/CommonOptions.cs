@@ -41,6 +41,9 @@ internal static class CommonOptions
         HelpName = "TEXT",
     };
 
+    /// <summary>--verbose: also list what is normally summed up in one line (optional values files that do not exist).</summary>
+    public static Option<bool> Verbose() => new("--verbose", "-v") { Description = "List every optional values file that does not exist (one summary line otherwise)" };
+
     /// <summary>What a deploy records as its reason when none is given.</summary>
     public const string NoReasonGiven = "no reason given";
 

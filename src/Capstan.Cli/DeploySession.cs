@@ -26,9 +26,10 @@ internal sealed class DeploySession : IAsyncDisposable
     public DynamicState? State { get; }
 
     public static async Task<DeploySession> OpenAsync(
-        CliEnvironment env, string? repoOption, string? stateOption, string? stateFile, RenderSelection selection, CancellationToken cancellationToken, bool initialiseState = false, bool readState = true)
+        CliEnvironment env, string? repoOption, string? stateOption, string? stateFile, RenderSelection selection, CancellationToken cancellationToken, bool initialiseState = false, bool readState = true,
+        IReadOnlyDictionary<string, string>? overrides = null)
     {
-        var repo = RepoSession.Open(env, repoOption);
+        var repo = RepoSession.Open(env, repoOption, overrides);
         repo.Renderer.CheckSelection(selection);
         var state = stateFile is not null || (readState && repo.Renderer.NeedsState(selection))
             ? await repo.ReadStateAsync(stateFile, stateOption, cancellationToken, initialiseState)

@@ -1,27 +1,42 @@
 using System.Globalization;
 using Capstan.Core.Config;
 using Capstan.Core.Diagnostics;
+using Capstan.Core.Yaml;
 using Capstan.Images;
 
 namespace Capstan.Cli;
 
 /// <summary>
 /// <c>deploy --build-image</c>: build the image from the repo's trees, put it in the farm's registry, and write its
-/// reference (by digest) to the deploy-written images values file, so the deploy that follows rolls it out.
+/// reference (by digest) to the deploy-written images values file, so the deploy that follows rolls it out. An image
+/// whose digest the file already names is no change: the file is left as it is. A dry run writes nothing and returns
+/// the file's new text for the plan to use instead, so the dry run and the real run plan the same thing.
 /// </summary>
 internal static class ImageForDeploy
 {
-    public static async Task<string> BuildAsync(RepoSession session, CliEnvironment env, TextWriter error, bool writeValues, CancellationToken cancellationToken)
+    /// <summary>The images values file and the text a deploy plans with; null when the file already names the image.</summary>
+    public sealed record ValuesChange(string File, string Text);
+
+    public static async Task<ValuesChange?> BuildAsync(RepoSession session, CliEnvironment env, TextWriter error, bool writeValues, TimeProvider time, CancellationToken cancellationToken)
     {
         var model = session.Model;
+        var file = model.Values.For(ValuesLayer.Images).FirstOrDefault(t => !t.Contains('{', StringComparison.Ordinal))
+            ?? throw new UserInputException("the values layout has no images file without {placeholders} to write the built image to (values.images in capstan.yaml)");
         var input = Commands.ImageCommand.Input(env, session, [], null, null);
         var layout = new OciLayout(Commands.ImageCommand.LayoutPath(env, session, null));
-        var tag = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
+        var tag = time.GetUtcNow().UtcDateTime.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
         var result = await new ImageBuilder(layout, new Progress<string>(m => error.WriteLine($"capstan: image: {m}"))).BuildAsync(input, tag, cancellationToken);
         var flavour = result.Flavours[0];
         await result.WriteReportAsync(layout, null, cancellationToken);
         var reused = flavour.Layers.Count(l => l.Reused);
         error.WriteLine($"capstan: image: built {flavour.Manifest.Digest} ({flavour.Layers.Count} layers, {reused} reused) in {result.Duration.TotalSeconds:0.00} s");
+
+        var current = CurrentReference(session, file);
+        if (current is not null && current.EndsWith("@" + flavour.Manifest.Digest, StringComparison.Ordinal))
+        {
+            error.WriteLine($"capstan: image: unchanged: {file} already names {current}");
+            return null;
+        }
 
         string reference;
         if (model.RegistryLayout is not null)
@@ -37,20 +52,32 @@ internal static class ImageForDeploy
             reference = $"{target.Registry.Authority}/{target.Repository}:{flavour.Tag}@{flavour.Manifest.Digest}";
         }
 
+        var text = $"# Written by capstan deploy --build-image: the MediaWiki image every release runs unless its own file says otherwise.\nimages:\n  mediawiki: \"{reference}\"\n";
         if (!writeValues)
         {
-            error.WriteLine($"capstan: image: {reference} (dry run: the images values file was not written)");
-            return reference;
+            error.WriteLine($"capstan: image: {reference} (dry run: planned with it; {file} was not written)");
+            return new ValuesChange(file, text);
         }
 
-        var file = model.Values.For(ValuesLayer.Images).FirstOrDefault(t => !t.Contains('{', StringComparison.Ordinal))
-            ?? throw new UserInputException("the values layout has no images file without {placeholders} to write the built image to (values.images in capstan.yaml)");
         var path = Path.Combine(model.RepoRoot, file);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temp = path + ".tmp";
-        await File.WriteAllTextAsync(temp, $"# Written by capstan deploy --build-image: the MediaWiki image every release runs unless its own file says otherwise.\nimages:\n  mediawiki: \"{reference}\"\n", cancellationToken);
+        await File.WriteAllTextAsync(temp, text, cancellationToken);
         File.Move(temp, path, overwrite: true);
         error.WriteLine($"capstan: image: {reference} written to {file}");
-        return reference;
+        return new ValuesChange(file, text);
+    }
+
+    /// <summary>The MediaWiki image the images values file names now, if it names one.</summary>
+    private static string? CurrentReference(RepoSession session, string file)
+    {
+        if (!session.Files.FileExists(file))
+        {
+            return null;
+        }
+
+        var diagnostics = new DiagnosticBag();
+        var root = YamlReader.ReadSingle(session.Files.ReadText(file), file, diagnostics) as ValueMap;
+        return (root?["images"] as ValueMap)?["mediawiki"] is ValueScalar { IsNull: false } scalar ? scalar.Text : null;
     }
 }

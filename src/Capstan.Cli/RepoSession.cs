@@ -9,7 +9,7 @@ namespace Capstan.Cli;
 /// <summary>A loaded deployment repo for one command: where it is, its model, and how to reach its dynamic state.</summary>
 internal sealed class RepoSession
 {
-    private RepoSession(DirectoryRepoFiles files, FarmModel model, IReadOnlyList<Diagnostic> warnings, CliEnvironment env)
+    private RepoSession(IRepoFiles files, FarmModel model, IReadOnlyList<Diagnostic> warnings, CliEnvironment env)
     {
         Files = files;
         Model = model;
@@ -18,7 +18,7 @@ internal sealed class RepoSession
         Env = env;
     }
 
-    public DirectoryRepoFiles Files { get; }
+    public IRepoFiles Files { get; }
 
     public FarmModel Model { get; }
 
@@ -29,15 +29,25 @@ internal sealed class RepoSession
     private CliEnvironment Env { get; }
 
     /// <summary>Finds and loads the repo: --repo, else $CAPSTAN_REPO, else the working directory.</summary>
-    public static RepoSession Open(CliEnvironment env, string? repoOption)
+    public static RepoSession Open(CliEnvironment env, string? repoOption, IReadOnlyDictionary<string, string>? overrides = null)
     {
         var dir = env.Resolve(repoOption ?? env.Get("CAPSTAN_REPO") ?? ".");
+        if (File.Exists(dir))
+        {
+            throw new UserInputException($"deployment repo '{dir}' is a file, not a directory: --repo names the directory that holds capstan.yaml");
+        }
+
         if (!Directory.Exists(dir))
         {
             throw new UserInputException($"deployment repo '{dir}' does not exist");
         }
 
-        var files = new DirectoryRepoFiles(dir);
+        IRepoFiles files = new DirectoryRepoFiles(dir);
+        if (overrides is { Count: > 0 })
+        {
+            files = new OverlayRepoFiles(files, overrides);
+        }
+
         var (model, warnings) = RepoLoader.Load(files);
         return new RepoSession(files, model, warnings, env);
     }

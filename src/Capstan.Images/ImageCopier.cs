@@ -25,7 +25,7 @@ public sealed class ImageCopier(IImageStore source, IImageStore target, IProgres
     public async Task<CopyResult> CopyAsync(string reference, string? tag, CancellationToken cancellationToken)
     {
         var (bytes, mediaType, digest) = await source.GetManifestAsync(reference, cancellationToken)
-            ?? throw new ImageException($"{source.Describe} has no image {reference}");
+            ?? throw new ImageNotFoundException($"{source.Describe} has no image {reference}");
         await CopyManifestAsync(bytes, mediaType, cancellationToken);
         await target.PutManifestAsync(tag, bytes, mediaType, cancellationToken);
         return new CopyResult(digest, mediaType, _blobs, _skipped, _copied, _skippedBytes) { BytesSent = (target as RegistryClient)?.BytesUploaded };
@@ -125,7 +125,7 @@ public static class ImageInspector
     public static async Task<JsonObject> InspectAsync(IImageStore store, string reference, CancellationToken cancellationToken)
     {
         var (bytes, mediaType, digest) = await store.GetManifestAsync(reference, cancellationToken)
-            ?? throw new ImageException($"{store.Describe} has no image {reference}");
+            ?? throw new ImageNotFoundException($"{store.Describe} has no image {reference}");
         var manifests = new JsonArray();
         var node = JsonNode.Parse(bytes)!;
         var children = node["manifests"] is JsonArray list

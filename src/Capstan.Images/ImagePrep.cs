@@ -28,11 +28,15 @@ public sealed class ImagePrep(OciLayout layout)
         Hardlink,
     }
 
-    /// <summary>Unpacks <paramref name="reference"/> (tag or digest in the layout) into <paramref name="target"/>.</summary>
-    public async Task<PrepResult> PrepAsync(string reference, string target, string? flavour, CancellationToken cancellationToken)
+    /// <summary>
+    /// Unpacks <paramref name="reference"/> (tag or digest in the layout) into <paramref name="target"/>. A path the image
+    /// would write where something already stands that no earlier prep wrote (a foreign file) refuses the image, listing
+    /// them, and nothing is written; <paramref name="overwriteForeign"/> replaces them instead.
+    /// </summary>
+    public async Task<PrepResult> PrepAsync(string reference, string target, string? flavour, CancellationToken cancellationToken, bool overwriteForeign = false)
     {
         var (bytes, mediaType, digest) = await layout.GetManifestAsync(reference, cancellationToken)
-            ?? throw new ImageException($"{layout.Describe} has no image {reference}");
+            ?? throw new ImageNotFoundException($"{layout.Describe} has no image {reference}");
         var manifest = JsonNode.Parse(bytes)!;
         if (MediaTypes.IsIndex(mediaType) || manifest["manifests"] is JsonArray)
         {
@@ -62,10 +66,24 @@ public sealed class ImagePrep(OciLayout layout)
             });
         }
 
-        // Phase 2: apply.
+        // Phase 2: refuse to overwrite what this tool did not write (unless told to), then apply.
         var root = Path.GetFullPath(target);
-        Directory.CreateDirectory(root);
         var previous = ReadState(root);
+        if (!overwriteForeign)
+        {
+            var foreign = model.Where(m => !previous.Contains(m.Key) && Directory.Exists(root) && StagingFiles.Lstat(StagingFiles.Inside(root, m.Key)) is { } info
+                                           && !(m.Value.Kind == Kind.Directory && info is DirectoryInfo && info.LinkTarget is null))
+                .Select(m => m.Key).Order(StringComparer.Ordinal).ToList();
+            if (foreign.Count > 0)
+            {
+                throw new ImageForeignFilesException(
+                    $"{root} holds {foreign.Count} path{(foreign.Count == 1 ? string.Empty : "s")} that the image would overwrite and no earlier prep wrote: " +
+                    string.Join(", ", foreign.Take(10)) + (foreign.Count > 10 ? $" and {foreign.Count - 10} more" : string.Empty) +
+                    "; nothing was written (--force overwrites them)");
+            }
+        }
+
+        Directory.CreateDirectory(root);
         var written = 0;
         var unchanged = 0;
         long bytesWritten = 0;

@@ -88,6 +88,12 @@ public class ImageException(string message, Exception? inner = null) : Exception
 /// <summary>An image reference, tag or digest that is not written right (a user mistake: nothing was done).</summary>
 public sealed class ImageReferenceException(string message) : ImageException(message);
 
+/// <summary>A prep that would overwrite files it did not write (a user decision: nothing was done).</summary>
+public sealed class ImageForeignFilesException(string message) : ImageException(message);
+
+/// <summary>An image that the named store does not hold (a user mistake, like a mistyped tag: nothing was done).</summary>
+public sealed class ImageNotFoundException(string message) : ImageException(message);
+
 /// <summary>A blob whose content does not match its digest.</summary>
 public sealed class DigestMismatchException(string what, string expected, string actual)
     : ImageException($"{what}: content does not match its digest (expected {expected}, got {actual}); refusing to use it");

@@ -106,7 +106,15 @@ internal static class CliRunner
     /// <summary>Starts a long-running command; its output is read while it runs and it stops when cancelled.</summary>
     public static (Task<int> Running, Func<string> Out) Start(CancellationToken cancellationToken, params string[] args)
     {
+        var (running, output, _) = Start(null, cancellationToken, args);
+        return (running, output);
+    }
+
+    /// <summary>Runs the CLI in-process until it ends or the token is cancelled (Ctrl-C); stdout and stderr as they come.</summary>
+    public static (Task<int> Running, Func<string> Out, Func<string> Err) Start(IReadOnlyDictionary<string, string>? variables, CancellationToken cancellationToken, params string[] args)
+    {
         var stdout = new SynchronizedWriter();
+        var stderr = new SynchronizedWriter();
         var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
             Out = new AnsiConsoleOutput(stdout),
@@ -114,9 +122,9 @@ internal static class CliRunner
             ColorSystem = ColorSystemSupport.NoColors,
             Interactive = InteractionSupport.No,
         });
-        var env = new CliEnvironment(Root, new Dictionary<string, string>());
-        var running = Task.Run(() => new CliApp(console, TextWriter.Null, env).RunAsync(args, cancellationToken), CancellationToken.None);
-        return (running, stdout.Text);
+        var env = new CliEnvironment(Root, variables ?? new Dictionary<string, string>());
+        var running = Task.Run(() => new CliApp(console, stderr, env).RunAsync(args, cancellationToken), CancellationToken.None);
+        return (running, stdout.Text, stderr.Text);
     }
 
     private sealed class SynchronizedWriter : StringWriter

@@ -115,11 +115,40 @@ public sealed class CommandTests
     {
         var result = CliRunner.Run("render", "--frobnicate");
         Assert.Equal(2, result.ExitCode);
-        Assert.Contains("--frobnicate", result.Err, StringComparison.Ordinal);
-        Assert.Contains("capstan --help", result.Err, StringComparison.Ordinal);
+        Assert.Equal("capstan: unknown option '--frobnicate' for 'capstan render'\nRun 'capstan render --help' for usage.\n", result.Err);
 
         var badFormat = CliRunner.Run("render", "--repo", "examples/wikifarm", "-o", "xml");
         Assert.Equal(2, badFormat.ExitCode);
+    }
+
+    [Theory]
+    [InlineData("capstan: unknown command 'deplyo' for 'capstan'; did you mean 'deploy'?\nRun 'capstan --help' for usage.\n", "deplyo")]
+    [InlineData("capstan: unknown command 'gt' for 'capstan state'; did you mean 'get'?\nRun 'capstan state --help' for usage.\n", "state", "gt")]
+    [InlineData("capstan: unknown option '--dryrun' for 'capstan deploy'; did you mean '--dry-run'?\nRun 'capstan deploy --help' for usage.\n", "deploy", "--dryrun")]
+    [InlineData("capstan: unknown command 'xyzzy' for 'capstan'\nRun 'capstan --help' for usage.\n", "xyzzy")]
+    public void A_typo_gets_one_line_with_the_nearest_command_or_option(string expected, params string[] args)
+    {
+        var result = CliRunner.Run(args);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal(expected, result.Err);
+    }
+
+    [Fact]
+    public void The_builder_label_of_images_names_the_version_the_cli_reports()
+    {
+        // In a test the entry assembly is the test host, so the CLI's own assembly stands for what --version prints.
+        var cli = typeof(CliApp).Assembly.GetName().Version!.ToString(3);
+        Assert.Equal("capstan " + cli, Capstan.Images.ImageBuilder.BuilderName);
+    }
+
+    [Theory]
+    [InlineData("deployment repo '{0}/README.md' is a file, not a directory: --repo names the directory that holds capstan.yaml", "README.md")]
+    [InlineData("deployment repo '{0}/nosuch' does not exist", "nosuch")]
+    public void A_repo_that_is_not_a_directory_says_so(string message, string repo)
+    {
+        var result = CliRunner.Run("validate", "--repo", repo);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal($"capstan: error: {string.Format(System.Globalization.CultureInfo.InvariantCulture, message, CliRunner.Root)}\n", result.Err);
     }
 
     [Theory]

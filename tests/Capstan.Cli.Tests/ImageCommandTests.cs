@@ -43,17 +43,20 @@ public sealed class ImageCommandTests : IDisposable
     public void Bad_image_input_gets_one_line_and_a_meaningful_exit_code()
     {
         var missing = CliRunner.Run("image", "prep", $"oci-layout://{Path.Combine(_temp.Path, "empty")}:nope", "--into", Path.Combine(_temp.Path, "x"));
-        Assert.Equal(1, missing.ExitCode);
+        Assert.Equal(2, missing.ExitCode);
         Assert.Contains("has no image nope", missing.Err, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(_temp.Path, "empty")), "reading a layout that is not there must not create it");
         var push = CliRunner.Run("image", "push", $"oci-layout://{Path.Combine(_temp.Path, "empty")}:nope", $"oci-layout://{Path.Combine(_temp.Path, "target")}:nope");
-        Assert.Equal(1, push.ExitCode);
+        Assert.Equal(2, push.ExitCode);
         Assert.False(Directory.Exists(Path.Combine(_temp.Path, "target")), "a failed push must not create its target");
         var noTree = CliRunner.Run("image", "build", "--repo", CliRunner.ExampleFarm, "--source", "php-1.42=/nonexistent", "--to", $"oci-layout://{Path.Combine(_temp.Path, "l")}");
         Assert.Equal(2, noTree.ExitCode);
         Assert.Equal("capstan: error: code tree '/nonexistent' (php-1.42) does not exist\n", noTree.Err);
         Assert.False(Directory.Exists(Path.Combine(_temp.Path, "l")));
-        var noSource = CliRunner.Run("image", "build", "--repo", CliRunner.ExampleFarm, "--to", $"oci-layout://{Path.Combine(_temp.Path, "l")}");
+        var bare = CliRunner.CopyFarm(Path.Combine(_temp.Path, "bare"));
+        var yaml = File.ReadAllText(Path.Combine(bare, "capstan.yaml"));
+        File.WriteAllText(Path.Combine(bare, "capstan.yaml"), yaml.Replace("  sources:\n    php-1.44: code/php-1.44\n", string.Empty, StringComparison.Ordinal));
+        var noSource = CliRunner.Run("image", "build", "--repo", bare, "--to", $"oci-layout://{Path.Combine(_temp.Path, "l")}");
         Assert.Equal(2, noSource.ExitCode);
         Assert.Contains("--source VERSION=DIR", noSource.Err, StringComparison.Ordinal);
         var badTag = CliRunner.Run("image", "inspect", "oci-layout:///tmp/x:-bad");
@@ -65,21 +68,45 @@ public sealed class ImageCommandTests : IDisposable
     }
 
     [Fact]
-    public void Deploy_build_image_builds_records_the_reference_by_digest_and_rolls_it_out()
+    public void Deploy_build_image_of_the_shipped_example_rolls_it_out_by_digest_and_an_unchanged_image_is_no_change()
     {
         var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
-        File.AppendAllText(Path.Combine(repo, "capstan.yaml"), $"image:\n  sources:\n    php-1.42: {Tree()}\n");
-        Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--include-needs", "--yes").ExitCode);
+        string[] deploy = ["deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--yes", "--reason", "test"];
+        Assert.Equal(0, CliRunner.Run([.. deploy, "--include-needs"]).ExitCode);
 
-        var deploy = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--build-image", "--yes");
-        Assert.True(deploy.ExitCode == 0, deploy.Err + deploy.Out);
-        var values = File.ReadAllText(Path.Combine(repo, "deploy", "images", "default.yaml"));
+        var build = CliRunner.Run([.. deploy, "--build-image"]);
+        Assert.True(build.ExitCode == 0, build.Err + build.Out);
+        var valuesFile = Path.Combine(repo, "deploy", "images", "default.yaml");
+        var values = File.ReadAllText(valuesFile);
         var reference = System.Text.RegularExpressions.Regex.Match(values, "capstan\\.local/mediawiki:[0-9-]+@sha256:[0-9a-f]{64}").Value;
         Assert.NotEmpty(reference);
         var status = CliRunner.Run("status", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug");
         Assert.Contains($"pinkunicorn   2          2/2", status.Out, StringComparison.Ordinal);
         Assert.Contains(reference, status.Out, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(repo, ".capstan", "images", "report.json")));
+
+        // The same code builds the same digest: the images file stays as it is, and neither run changes anything.
+        foreach (var run in new[] { new[] { "--build-image", "--dry-run" }, ["--build-image"] })
+        {
+            var again = CliRunner.Run([.. deploy, .. run]);
+            Assert.True(again.ExitCode == 0, again.Err + again.Out);
+            Assert.Contains("capstan: image: unchanged: deploy/images/default.yaml already names " + reference, again.Err, StringComparison.Ordinal);
+            Assert.Contains("nothing to do", again.Err, StringComparison.Ordinal);
+            Assert.Equal(values, File.ReadAllText(valuesFile));
+        }
+
+        // Changed code: the dry run plans what the real run then does, and writes nothing.
+        File.AppendAllText(Path.Combine(repo, "code", "php-1.44", "includes", "Setup.php"), "// changed\n");
+        var dryRun = CliRunner.Run([.. deploy, "--build-image", "--dry-run", "-o", "json"]);
+        Assert.True(dryRun.ExitCode == 0, dryRun.Err);
+        Assert.Equal(values, File.ReadAllText(valuesFile));
+        var planned = JsonNode.Parse(dryRun.Out.Split('\n')[0])!["releases"]!.AsArray().Where(r => r!["change"]!.GetValue<string>() != "noop").Select(r => r!["release"]!.GetValue<string>()).ToList();
+        Assert.Equal(["eqiad/mw-debug/pinkunicorn"], planned);
+        var real = CliRunner.Run([.. deploy, "--build-image", "-o", "json"]);
+        Assert.True(real.ExitCode == 0, real.Err);
+        var done = JsonNode.Parse(real.Out.Split('\n')[0])!["releases"]!.AsArray().Where(r => r!["change"]!.GetValue<string>() != "noop").Select(r => r!["release"]!.GetValue<string>()).ToList();
+        Assert.Equal(planned, done);
+        Assert.NotEqual(values, File.ReadAllText(valuesFile));
     }
 
     private string Tree()
@@ -111,7 +138,7 @@ public sealed class BuildImageToRegistryTests(Capstan.Testing.RegistryServer reg
         Directory.CreateDirectory(Path.Combine(tree, "includes"));
         File.WriteAllText(Path.Combine(tree, "includes", "Setup.php"), "<?php // " + Guid.NewGuid());
         var yaml = File.ReadAllText(Path.Combine(repo, "capstan.yaml")).Replace("registry: oci-layout://.capstan/images", $"registry: {registry.Address}/wikifarm", StringComparison.Ordinal);
-        File.WriteAllText(Path.Combine(repo, "capstan.yaml"), yaml + $"image:\n  sources:\n    php-1.42: {tree}\n");
+        File.WriteAllText(Path.Combine(repo, "capstan.yaml"), yaml.Replace("php-1.44: code/php-1.44", $"php-1.42: {tree}", StringComparison.Ordinal));
 
         Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--include-needs", "--yes").ExitCode);
         var deploy = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--build-image", "--yes");

@@ -108,6 +108,31 @@ public sealed class PrepTests
         Assert.Equal(Tools.Sha256Tree(tree), Tools.Sha256Tree(Path.Combine(target, "srv", "mediawiki", "php-1.42")));
     }
 
+    [Fact]
+    public async Task A_file_the_image_would_overwrite_that_no_prep_wrote_is_refused_unless_forced()
+    {
+        var layout = new OciLayout(Tools.Temp("layout"));
+        await Image(layout, "one", [[Dir("srv/"), File("srv/index.php", "<?php // image"), File("srv/other.php", "<?php")]]);
+        var target = Tools.Temp("target");
+        Directory.CreateDirectory(Path.Combine(target, "srv"));
+        var mine = Path.Combine(target, "srv", "index.php");
+        await System.IO.File.WriteAllTextAsync(mine, "<?php // mine");
+
+        var refused = await Assert.ThrowsAsync<ImageForeignFilesException>(() => new ImagePrep(layout).PrepAsync("one", target, null, default));
+        Assert.Contains("holds 1 path that the image would overwrite and no earlier prep wrote: srv/index.php; nothing was written (--force overwrites them)", refused.Message, StringComparison.Ordinal);
+        Assert.Equal("<?php // mine", await System.IO.File.ReadAllTextAsync(mine));
+        Assert.Equal(["index.php"], Directory.EnumerateFileSystemEntries(Path.Combine(target, "srv")).Select(Path.GetFileName));
+
+        var forced = await new ImagePrep(layout).PrepAsync("one", target, null, default, overwriteForeign: true);
+        Assert.Equal(2, forced.Written);
+        Assert.Equal("<?php // image", await System.IO.File.ReadAllTextAsync(mine));
+
+        // Once written by a prep, the file is the prep's own: the next prep may replace it without --force.
+        await Image(layout, "two", [[Dir("srv/"), File("srv/index.php", "<?php // image two")]]);
+        await new ImagePrep(layout).PrepAsync("two", target, null, default);
+        Assert.Equal("<?php // image two", await System.IO.File.ReadAllTextAsync(mine));
+    }
+
     private static PaxTarEntry Dir(string name) => new(TarEntryType.Directory, name) { Mode = (UnixFileMode)0b111_101_101 };
 
     private static PaxTarEntry File(string name, string text) =>

@@ -200,7 +200,13 @@ public sealed class ScenarioTests
         var reused = (await cluster.Client.GetAsync(new ObjectRef("apps/v1", "ReplicaSet", "app", first.NewReplicaSet!), default))!;
         Assert.Equal("3", deployment["metadata"]!["annotations"]!["deployment.kubernetes.io/revision"]!.GetValue<string>());
         Assert.Equal("3", reused["metadata"]!["annotations"]!["deployment.kubernetes.io/revision"]!.GetValue<string>());
-        Assert.All(await PodsAsync(cluster, "app", "app=web"), p => Assert.Equal("web:1", p["spec"]!["containers"]![0]!["image"]!.GetValue<string>()));
+        Assert.All(await PodsAsync(cluster, "app", "app=web"), p =>
+        {
+            Assert.Equal("web:1", p["spec"]!["containers"]![0]!["image"]!.GetValue<string>());
+            Assert.True(
+                p["status"]!["startTime"]!.GetValue<DateTimeOffset>() >= p["metadata"]!["creationTimestamp"]!.GetValue<DateTimeOffset>(),
+                $"a pod starts after it is created: {p["status"]!["startTime"]} < {p["metadata"]!["creationTimestamp"]}");
+        });
     }
 
     [Fact]

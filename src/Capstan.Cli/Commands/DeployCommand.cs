@@ -52,12 +52,18 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
             }
 
             var selection = new RenderSelection(parse.GetValue(dc), bootstrap ? null : parse.GetValue(ns), bootstrap ? null : parse.GetValue(release), parse.GetValue(environment));
+            Dictionary<string, string>? overrides = null;
             if (parse.GetValue(buildImage))
             {
-                await ImageForDeploy.BuildAsync(RepoSession.Open(env, parse.GetValue(repo)), env, error, writeValues: !parse.GetValue(dryRun), ct);
+                // A dry run plans with the image it built, as the real run would, without writing the images file.
+                var change = await ImageForDeploy.BuildAsync(RepoSession.Open(env, parse.GetValue(repo)), env, error, writeValues: !parse.GetValue(dryRun), TimeProvider.System, ct);
+                if (change is not null && parse.GetValue(dryRun))
+                {
+                    overrides = new Dictionary<string, string>(StringComparer.Ordinal) { [change.File] = change.Text };
+                }
             }
 
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, ct);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, ct, overrides: overrides);
             var actorName = session.Repo.Actor(parse.GetValue(actor));
             var executorOptions = new ExecutorOptions
             {
@@ -161,6 +167,12 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
                 error.WriteLine($"capstan: error: {ex.Message}");
                 return ExitCodes.Locked;
             }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                error.WriteLine($"capstan: interrupted: plan {plan.Id} stopped part-way; run the same command again to resume it " +
+                                "(the next deploy continues from what the clusters hold; 'capstan status' shows where each release is)");
+                return ExitCodes.Interrupted;
+            }
 
             if (json)
             {
@@ -249,7 +261,7 @@ internal static class PlanView
                 a.Needs.Count == 0 ? "-" : string.Join(",", a.Needs.Select(n => n.Namespace == a.Id.Namespace ? n.Release : $"{n.Namespace}/{n.Release}")));
         }
 
-        var head = $"plan {plan.Id}: {plan.Actions.Count(a => a.Change != ReleaseChange.NoOp)} of {plan.Actions.Count} releases change" +
+        var head = $"plan {plan.Id}: {plan.Actions.Count(a => a.Change != ReleaseChange.NoOp)} of {plan.Actions.Count} releases change (a release counts once per datacenter)" +
                    (plan.Namespaces.Count > 0 ? $", {plan.Namespaces.Count} namespaces to create" : string.Empty) + "\n";
         return head + table;
     }

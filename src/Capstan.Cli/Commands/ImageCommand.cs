@@ -77,8 +77,9 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
         var into = new Option<string>("--into") { Description = "The staging directory to unpack into (created when missing)", Required = true, HelpName = "DIR" };
         var flavour = new Option<string?>("--flavour") { Description = "Which flavour of a multi-flavour image (default: the first)", HelpName = "NAME" };
         var cache = new Option<string?>("--cache") { Description = "The local layout pulled images are kept in (default: the repo's .capstan/images)", HelpName = "DIR" };
+        var force = new Option<bool>("--force") { Description = "Overwrite files in the directory that no earlier prep wrote (refused by default, listing them)" };
         var output = CommonOptions.Output("text", "json");
-        var command = new Command("prep", "Pull an image and unpack it into a staging directory (only what changed is written)") { repo, image, into, flavour, cache, output };
+        var command = new Command("prep", "Pull an image and unpack it into a staging directory (only what changed is written)") { repo, image, into, flavour, cache, force, output };
         command.SetAction(async (parse, ct) =>
         {
             var reference = ImageReference.Parse(parse.GetValue(image)!, env.Resolve("."));
@@ -97,7 +98,7 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
                 local = copy.Digest;
             }
 
-            var result = await new ImagePrep(layout).PrepAsync(local, env.Resolve(parse.GetValue(into)!), parse.GetValue(flavour), ct);
+            var result = await new ImagePrep(layout).PrepAsync(local, env.Resolve(parse.GetValue(into)!), parse.GetValue(flavour), ct, overwriteForeign: parse.GetValue(force));
             var writer = console.Profile.Out.Writer;
             if (parse.GetValue(output) == "json")
             {

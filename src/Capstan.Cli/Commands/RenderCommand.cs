@@ -24,12 +24,13 @@ internal sealed class RenderCommand(IAnsiConsole console, TextWriter error, CliE
     private readonly Option<string> _output = CommonOptions.Output("yaml", "json");
     private readonly Option<string?> _out = new("--out") { Description = "Write one file per object under DIR/<dc>/<namespace>/<release>/ instead of printing", HelpName = "DIR" };
     private readonly Option<bool> _revealSecrets = new("--reveal-secrets") { Description = "Print Secret values instead of masking them" };
+    private readonly Option<bool> _verbose = CommonOptions.Verbose();
 
     public Command Build()
     {
         var command = new Command("render", "Render the Kubernetes objects of the farm (every release in every datacenter unless narrowed)")
         {
-            _repo, _dc, _namespace, _release, _environment, _state, _stateFile, _output, _out, _revealSecrets,
+            _repo, _dc, _namespace, _release, _environment, _state, _stateFile, _output, _out, _revealSecrets, _verbose,
         };
         command.SetAction(ExecuteAsync);
         return command;
@@ -50,9 +51,12 @@ internal sealed class RenderCommand(IAnsiConsole console, TextWriter error, CliE
             return ExitCodes.UserError;
         }
 
-        if (result.MissingValuesFiles.Count > 0)
+        if (parse.GetValue(_verbose))
         {
-            error.WriteLine($"capstan: note: {result.MissingValuesFiles.Count} optional values files do not exist ('capstan validate' lists them)");
+            foreach (var missing in result.MissingValuesFiles)
+            {
+                error.WriteLine($"capstan: note: {missing}");
+            }
         }
 
         var reveal = parse.GetValue(_revealSecrets);

@@ -5,6 +5,7 @@ using Capstan.Core.Diagnostics;
 using Capstan.Core.Kubernetes;
 using Capstan.Core.Rendering;
 using Capstan.Core.State;
+using Capstan.Core.Values;
 using Capstan.State;
 using Spectre.Console;
 
@@ -17,12 +18,13 @@ internal sealed class ValidateCommand(IAnsiConsole console, TextWriter error, Cl
     private readonly Option<string?> _stateFile = CommonOptions.StateFile();
     private readonly Option<string?> _state = CommonOptions.State();
     private readonly Option<string> _output = CommonOptions.Output("text", "json");
+    private readonly Option<bool> _verbose = CommonOptions.Verbose();
 
     public Command Build()
     {
         var command = new Command("validate", "Check the deployment repo: schema, names, needs, cycles, values of every release")
         {
-            _repo, _state, _stateFile, _output,
+            _repo, _state, _stateFile, _output, _verbose,
         };
         command.SetAction(ExecuteAsync);
         return command;
@@ -32,6 +34,8 @@ internal sealed class ValidateCommand(IAnsiConsole console, TextWriter error, Cl
     {
         var json = parse.GetValue(_output) == "json";
         var findings = new List<Diagnostic>();
+        IReadOnlyList<MissingValuesFile> missing = [];
+        var instances = 0;
         RepoSession? session = null;
         try
         {
@@ -56,8 +60,8 @@ internal sealed class ValidateCommand(IAnsiConsole console, TextWriter error, Cl
             }
 
             var result = session.Renderer.Render(new RenderSelection(), state);
-            findings.AddRange(result.MissingValuesFiles.Select(f =>
-                new Diagnostic(Severity.Warning, SourceLocation.OfFile(RepoLoader.MainFile), f.ToString())));
+            missing = result.MissingValuesFiles;
+            instances = result.Releases.Count;
         }
         catch (RepoValidationException ex) when (json)
         {
@@ -78,6 +82,7 @@ internal sealed class ValidateCommand(IAnsiConsole console, TextWriter error, Cl
                     ["column"] = f.Location.Column,
                     ["message"] = f.Message,
                 })]),
+                ["missingValuesFiles"] = new JsonArray([.. missing.Select(m => (JsonNode)new JsonObject { ["path"] = m.Path, ["layer"] = ValuesLayout.NameOf(m.Layer) })]),
             };
             console.Profile.Out.Writer.WriteLine(KubeSerializer.ToJson(doc));
             return errors == 0 ? ExitCodes.Success : ExitCodes.UserError;
@@ -88,9 +93,22 @@ internal sealed class ValidateCommand(IAnsiConsole console, TextWriter error, Cl
             error.WriteLine(warning.ToString());
         }
 
+        if (parse.GetValue(_verbose))
+        {
+            foreach (var file in missing)
+            {
+                error.WriteLine($"capstan: note: {file}");
+            }
+        }
+        else if (missing.Count > 0)
+        {
+            error.WriteLine($"capstan: note: {missing.Count} optional values files do not exist (a missing layer file is allowed; --verbose lists them)");
+        }
+
         var model = session!.Model;
         console.Profile.Out.Writer.WriteLine(
-            $"{model.Project}: valid ({model.Datacenters.Count} datacenters, {model.Groups.Count} server groups, {model.AllReleases().Count()} releases, {findings.Count} warnings)");
+            $"{model.Project}: valid ({model.Datacenters.Count} datacenters, {model.Groups.Count} server groups, {model.AllReleases().Count()} releases " +
+            $"deployed as {instances} across the datacenters, {findings.Count} warnings)");
         return ExitCodes.Success;
     }
 }

@@ -51,3 +51,31 @@ public sealed class DirectoryRepoFiles(string root) : IRepoFiles
 
     private string Full(string path) => Path.Combine(Root, path);
 }
+
+/// <summary>
+/// A repo with some files' text replaced (or added) in memory: what a dry run plans against when a real run would
+/// first write those files (the images values file of <c>deploy --build-image</c>), without writing them.
+/// </summary>
+public sealed class OverlayRepoFiles(IRepoFiles inner, IReadOnlyDictionary<string, string> overrides) : IRepoFiles
+{
+    /// <inheritdoc/>
+    public string Root => inner.Root;
+
+    /// <inheritdoc/>
+    public bool FileExists(string path) => overrides.ContainsKey(path) || inner.FileExists(path);
+
+    /// <inheritdoc/>
+    public bool DirectoryExists(string path) => inner.DirectoryExists(path) || overrides.Keys.Any(k => k.StartsWith(path.TrimEnd('/') + "/", StringComparison.Ordinal));
+
+    /// <inheritdoc/>
+    public string ReadText(string path) => overrides.TryGetValue(path, out var text) ? text : inner.ReadText(path);
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> ListFiles(string directory, string pattern)
+    {
+        var prefix = directory.Length == 0 || directory == "." ? string.Empty : directory.TrimEnd('/') + "/";
+        var added = overrides.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal) && !k.AsSpan(prefix.Length).Contains('/')
+                                              && System.IO.Enumeration.FileSystemName.MatchesSimpleExpression(pattern, k.AsSpan(prefix.Length)));
+        return [.. inner.ListFiles(directory, pattern).Union(added, StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+    }
+}

@@ -51,7 +51,10 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
                 continue;
             }
 
-            var firstSeen = _firstSeen.GetOrAdd(Json.Uid(pod), _ => Json.Str(pod["status"]?["phase"]) is null ? now : now - TimeSpan.FromDays(1));
+            // A pod this kubelet has not seen yet starts now; one that already ran (the server restarted) keeps the start
+            // it had. Either way the start is never before the pod was created.
+            var firstSeen = _firstSeen.GetOrAdd(Json.Uid(pod), _ =>
+                Json.Str(pod["status"]?["phase"]) is null ? now : Json.Time(pod["status"]?["startTime"]) ?? Json.Time(pod["metadata"]?["creationTimestamp"]) ?? now);
             var status = Compute(pod, firstSeen, now);
             if (!JsonNode.DeepEquals(status, pod["status"]))
             {

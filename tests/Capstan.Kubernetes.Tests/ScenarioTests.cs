@@ -38,6 +38,27 @@ public sealed class ScenarioTests
     private static string? Waiting(JsonObject pod, string container) =>
         (pod["status"]?["containerStatuses"] as JsonArray ?? []).FirstOrDefault(c => c?["name"]?.GetValue<string>() == container)?["state"]?["waiting"]?["reason"]?.GetValue<string>();
 
+    /// <summary>Deployment app/web with one container of the given image.</summary>
+    private static string WebDeployment(int replicas, string image, string strategy = "") => $$$"""
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: web, namespace: app}
+        spec:
+          replicas: {{{replicas}}}
+          {{{strategy}}}
+          selector: {matchLabels: {app: web}}
+          template:
+            metadata: {labels: {app: web}}
+            spec:
+              containers: [{name: main, image: "{{{image}}}"}]
+        """;
+
+    private static Task<RolloutStatus> RolledOutAsync(Cluster cluster, string what) => Cluster.EventuallyAsync(async () =>
+    {
+        var s = await cluster.Client.GetRolloutStatusAsync("app", "web", default);
+        return s.Done ? s : null;
+    }, what);
+
     [Fact]
     public async Task A_mediawiki_release_without_its_statsd_service_crash_loops()
     {
@@ -133,27 +154,11 @@ public sealed class ScenarioTests
     {
         await using var cluster = await Cluster.StartAsync();
         await cluster.NamespaceAsync("app");
-        const string Yaml = """
-            apiVersion: apps/v1
-            kind: Deployment
-            metadata: {name: web, namespace: app}
-            spec:
-              replicas: 6
-              strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
-              selector: {matchLabels: {app: web}}
-              template:
-                metadata: {labels: {app: web}}
-                spec:
-                  containers: [{name: main, image: "web:1"}]
-            """;
-        await cluster.ApplyAsync(Yaml);
-        await Cluster.EventuallyAsync(async () => (await cluster.Client.GetRolloutStatusAsync("app", "web", default)).Done ? "ok" : null, "first rollout");
-        await cluster.ApplyAsync(Yaml.Replace("web:1", "web:2", StringComparison.Ordinal));
-        var status = await Cluster.EventuallyAsync(async () =>
-        {
-            var s = await cluster.Client.GetRolloutStatusAsync("app", "web", default);
-            return s.Done ? s : null;
-        }, "second rollout");
+        const string Strategy = "strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}";
+        await cluster.ApplyAsync(WebDeployment(6, "web:1", Strategy));
+        await RolledOutAsync(cluster, "first rollout");
+        await cluster.ApplyAsync(WebDeployment(6, "web:2", Strategy));
+        var status = await RolledOutAsync(cluster, "second rollout");
         var pods = await PodsAsync(cluster, "app", "app=web");
         Assert.Equal(6, pods.Count);
         Assert.All(pods, p => Assert.Equal("web:2", p["spec"]!["containers"]![0]!["image"]!.GetValue<string>()));
@@ -168,32 +173,14 @@ public sealed class ScenarioTests
     {
         await using var cluster = await Cluster.StartAsync();
         await cluster.NamespaceAsync("app");
-        const string Yaml = """
-            apiVersion: apps/v1
-            kind: Deployment
-            metadata: {name: web, namespace: app}
-            spec:
-              replicas: 3
-              selector: {matchLabels: {app: web}}
-              template:
-                metadata: {labels: {app: web}}
-                spec:
-                  containers: [{name: main, image: "web:1"}]
-            """;
-        async Task<RolloutStatus> RolledOutAsync(string what) => await Cluster.EventuallyAsync(async () =>
-        {
-            var s = await cluster.Client.GetRolloutStatusAsync("app", "web", default);
-            return s.Done ? s : null;
-        }, what);
-
-        await cluster.ApplyAsync(Yaml);
-        var first = await RolledOutAsync("first rollout");
-        await cluster.ApplyAsync(Yaml.Replace("web:1", "web:2", StringComparison.Ordinal));
-        var second = await RolledOutAsync("second rollout");
+        await cluster.ApplyAsync(WebDeployment(3, "web:1"));
+        var first = await RolledOutAsync(cluster, "first rollout");
+        await cluster.ApplyAsync(WebDeployment(3, "web:2"));
+        var second = await RolledOutAsync(cluster, "second rollout");
         Assert.NotEqual(first.NewReplicaSet, second.NewReplicaSet);
 
-        await cluster.ApplyAsync(Yaml);
-        var back = await RolledOutAsync("rollout back to the first template");
+        await cluster.ApplyAsync(WebDeployment(3, "web:1"));
+        var back = await RolledOutAsync(cluster, "rollout back to the first template");
         Assert.Equal(first.NewReplicaSet, back.NewReplicaSet);
         Assert.Equal(3, back.Available);
         var deployment = (await cluster.Client.GetAsync(new ObjectRef("apps/v1", "Deployment", "app", "web"), default))!;

@@ -41,12 +41,12 @@ public sealed class LocalClusterHost : IAsyncDisposable
     /// </summary>
     public static async Task<LocalClusterHost> OpenAsync(string directory, LocalClusterOptions options, bool requireOwnServer, CancellationToken cancellationToken)
     {
-        System.IO.Directory.CreateDirectory(directory);
+        PrivateFiles.Directory(directory);
         var lockPath = Path.Combine(directory, LockFile);
         FileStream? lockStream = null;
         try
         {
-            lockStream = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            lockStream = new FileStream(lockPath, PrivateFiles.Options(FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
         }
         catch (IOException)
         {
@@ -64,7 +64,7 @@ public sealed class LocalClusterHost : IAsyncDisposable
         try
         {
             var server = await LocalClusterServer.StartAsync(options with { DataDirectory = directory }, cancellationToken);
-            await File.WriteAllTextAsync(Path.Combine(directory, ServerFile), new JsonObject
+            await PrivateFiles.WriteAllTextAsync(Path.Combine(directory, ServerFile), new JsonObject
             {
                 ["url"] = server.Url.ToString(),
                 ["pid"] = Environment.ProcessId,

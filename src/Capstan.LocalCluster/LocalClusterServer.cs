@@ -222,10 +222,10 @@ public sealed class LocalClusterServer : IAsyncDisposable
             return;
         }
 
-        Directory.CreateDirectory(dir);
+        PrivateFiles.Directory(dir);
         var path = Path.Combine(dir, SnapshotFile);
         var temp = path + ".tmp";
-        await File.WriteAllTextAsync(temp, Store.SnapshotJson());
+        await PrivateFiles.WriteAllTextAsync(temp, Store.SnapshotJson());
         File.Move(temp, path, overwrite: true);
     }
 

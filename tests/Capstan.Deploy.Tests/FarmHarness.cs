@@ -119,13 +119,3 @@ public sealed class FarmHarness : IAsyncDisposable
         return dir!.FullName;
     }
 }
-
-/// <summary>A clock that stands still until a test moves it.</summary>
-public sealed class ManualClock(DateTimeOffset start) : TimeProvider
-{
-    private long _ticks = start.UtcTicks;
-
-    public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
-
-    public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
-}

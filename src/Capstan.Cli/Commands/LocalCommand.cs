@@ -47,7 +47,7 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
             if (parse.GetValue(kubeconfig) is { } file)
             {
                 var path = env.Resolve(file);
-                await File.WriteAllTextAsync(path, host.Kubeconfig($"capstan-local-{name}"), ct);
+                await PrivateFiles.WriteAllTextAsync(path, host.Kubeconfig($"capstan-local-{name}"), ct);
                 error.WriteLine($"capstan: wrote kubeconfig {file} (context capstan-local-{name})");
             }
 

@@ -56,11 +56,22 @@ public sealed class ApiError(int code, string reason, string message, JsonArray?
         new(409, "Conflict", $"Operation cannot be fulfilled on {type.Plural}{GroupSuffix(type)} \"{name}\": {why}", kind: type.Plural, name: name);
 
     /// <summary>422 for an invalid object, with its causes.</summary>
-    public static ApiError Invalid(ResourceType type, string name, params (string Field, string Message)[] causes) =>
-        new(422, "Invalid",
-            $"{type.Kind} \"{name}\" is invalid: {string.Join(", ", causes.Select(c => $"{c.Field}: {c.Message}"))}",
-            new JsonArray([.. causes.Select(c => (JsonNode)new JsonObject { ["reason"] = "FieldValueInvalid", ["message"] = c.Message, ["field"] = c.Field })]),
+    public static ApiError Invalid(ResourceType type, string name, params (string Field, string Message)[] causes)
+    {
+        // As kube-apiserver words it: Kind.group "name" is invalid: field: message, in brackets when there are several.
+        var all = string.Join(", ", causes.Select(c => $"{c.Field}: {c.Message}"));
+        return new(422, "Invalid",
+            $"{type.Kind}{GroupSuffix(type)} \"{name}\" is invalid: {(causes.Length > 1 ? $"[{all}]" : all)}",
+            new JsonArray([.. causes.Select(c => (JsonNode)new JsonObject { ["reason"] = CauseReason(c.Message), ["message"] = c.Message, ["field"] = c.Field })]),
             type.Kind, name);
+    }
+
+    private static string CauseReason(string message) =>
+        message.StartsWith("Required value", StringComparison.Ordinal) ? "FieldValueRequired"
+        : message.StartsWith("Duplicate value", StringComparison.Ordinal) ? "FieldValueDuplicate"
+        : message.StartsWith("Forbidden", StringComparison.Ordinal) ? "FieldValueForbidden"
+        : message.StartsWith("Unsupported value", StringComparison.Ordinal) ? "FieldValueNotSupported"
+        : "FieldValueInvalid";
 
     /// <summary>400 for a request that makes no sense.</summary>
     public static ApiError BadRequest(string message) => new(400, "BadRequest", message);

@@ -2,12 +2,15 @@ using System.Text.Json.Nodes;
 
 namespace Capstan.LocalCluster.Store;
 
-/// <summary>The defaults the real API server fills in on create, for the fields Capstan's objects leave out.</summary>
+/// <summary>
+/// The defaults the real API server fills in on every write, for the fields Capstan's objects leave out. A Service
+/// keeps the cluster IP it was given (immutable, as on a real server).
+/// </summary>
 internal static class Defaults
 {
     private static int _nextServiceIp = 10;
 
-    public static JsonObject Apply(ResourceType type, JsonObject obj)
+    public static JsonObject Apply(ResourceType type, JsonObject obj, JsonObject? live = null)
     {
         var spec = obj["spec"] as JsonObject;
         switch (type.Kind)
@@ -25,7 +28,11 @@ internal static class Defaults
             case "Service" when spec is not null:
                 spec["type"] ??= "ClusterIP";
                 spec["sessionAffinity"] ??= "None";
-                if (spec["clusterIP"] is null)
+                if (spec["clusterIP"] is null && live?["spec"]?["clusterIP"] is { } kept)
+                {
+                    spec["clusterIP"] = kept.DeepClone();
+                }
+                else if (spec["clusterIP"] is null)
                 {
                     var n = Interlocked.Increment(ref _nextServiceIp);
                     spec["clusterIP"] = $"10.96.{n / 250}.{(n % 250) + 1}";

@@ -141,6 +141,8 @@ public sealed class ObjectStore
                     next["status"] = live["status"]?.DeepClone();
                 }
 
+                Admission.Admit(type, next, live);
+
                 var owners = FieldOwnership.Read(live);
                 var changed = FieldOwnership.Paths(next, false).Where(p => !JsonNode.DeepEquals(FieldOwnership.Get(live, p), FieldOwnership.Get(next, p))).ToHashSet(StringComparer.Ordinal);
                 owners = [.. owners.Select(o => (o.Manager, o.Operation, new HashSet<string>(o.Paths.Except(changed), StringComparer.Ordinal)))];
@@ -199,6 +201,7 @@ public sealed class ObjectStore
         }
 
         Validate(type, ns, body);
+        Admission.NormalizeApplied(type, body);
         lock (_lock)
         {
             if (!_objects.TryGetValue(Key(type, ns, name), out var live))
@@ -292,6 +295,7 @@ public sealed class ObjectStore
         {
             body.Remove("status");
             FieldOwnership.Merge(next, body);
+            Admission.Admit(type, next, live);
         }
 
         // Forced fields change hands; everyone else keeps what they own.
@@ -601,7 +605,8 @@ public sealed class ObjectStore
 
         if (!type.HasStatus)
         {
-            return Defaults.Apply(type, copy);
+            Admission.Admit(type, copy, null);
+            return copy;
         }
 
         copy.Remove("status");
@@ -615,7 +620,8 @@ public sealed class ObjectStore
             meta["labels"] = labels;
         }
 
-        return Defaults.Apply(type, copy);
+        Admission.Admit(type, copy, null);
+        return copy;
     }
 
     private static void CopySystemMetadata(JsonObject live, JsonObject next)

@@ -4,9 +4,8 @@ using Capstan.Core.Config;
 using Capstan.Core.Kubernetes;
 using Capstan.Core.Rendering;
 using Capstan.Core.State;
-using Capstan.LocalCluster;
 
-namespace Capstan.Kubernetes.Tests;
+namespace Capstan.LocalCluster.Tests;
 
 /// <summary>Rendered releases of the example farm on the local cluster: the failure modes of the real system.</summary>
 public sealed class ScenarioTests

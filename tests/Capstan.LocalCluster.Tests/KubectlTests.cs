@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 
-namespace Capstan.Kubernetes.Tests;
+namespace Capstan.LocalCluster.Tests;
 
 /// <summary>The real kubectl, as an outside client of the embedded API server.</summary>
 public sealed class KubectlTests : IAsyncLifetime

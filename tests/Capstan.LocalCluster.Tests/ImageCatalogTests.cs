@@ -1,6 +1,4 @@
-using Capstan.LocalCluster;
-
-namespace Capstan.Kubernetes.Tests;
+namespace Capstan.LocalCluster.Tests;
 
 public sealed class ImageCatalogTests : IDisposable
 {

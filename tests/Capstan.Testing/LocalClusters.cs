@@ -1,16 +1,19 @@
 using System.Text.Json.Nodes;
+using Capstan.Kubernetes;
 using Capstan.LocalCluster;
 
-namespace Capstan.Kubernetes.Tests;
+namespace Capstan.Testing;
 
-/// <summary>A clock tests move by hand.</summary>
+/// <summary>A clock that stands still until a test moves it (from any thread).</summary>
 public sealed class ManualClock(DateTimeOffset start) : TimeProvider
 {
-    private DateTimeOffset _now = start;
+    private long _ticks = start.UtcTicks;
 
-    public override DateTimeOffset GetUtcNow() => _now;
+    /// <inheritdoc/>
+    public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _ticks), TimeSpan.Zero);
 
-    public void Advance(TimeSpan by) => _now += by;
+    /// <summary>Moves the clock forward.</summary>
+    public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
 }
 
 /// <summary>A local cluster on a free loopback port and a client for it, per test.</summary>

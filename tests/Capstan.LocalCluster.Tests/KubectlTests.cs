@@ -165,4 +165,36 @@ public sealed class KubectlTests : IAsyncLifetime
 
         Assert.True(text.Split('\n').Count(l => l.StartsWith("web-", StringComparison.Ordinal)) >= 2, text);
     }
+
+    [Fact]
+    public async Task Kubectl_set_env_and_patch_merge_containers_by_name()
+    {
+        await _cluster.NamespaceAsync("app");
+        await _cluster.ApplyAsync("""
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: web, namespace: app}
+            spec:
+              replicas: 1
+              selector: {matchLabels: {app: web}}
+              template:
+                metadata: {labels: {app: web}}
+                spec:
+                  containers:
+                    - {name: main, image: "web:1", env: [{name: MODE, value: production}]}
+                    - {name: sidecar, image: "proxy:1"}
+            """);
+        var setEnv = await KubectlAsync("set", "env", "deployment/web", "-n", "app", "-c", "main", "TRACING=on");
+        Assert.True(setEnv.Code == 0, setEnv.Err);
+        var patch = await KubectlAsync("patch", "deployment/web", "-n", "app", "-p", """{"spec":{"template":{"spec":{"containers":[{"name":"sidecar","image":"proxy:2"}]}}}}""");
+        Assert.True(patch.Code == 0, patch.Err);
+
+        var json = await KubectlAsync("get", "deployment/web", "-n", "app", "-o", "json");
+        using var doc = JsonDocument.Parse(json.Out);
+        var containers = doc.RootElement.GetProperty("spec").GetProperty("template").GetProperty("spec").GetProperty("containers");
+        Assert.Equal(2, containers.GetArrayLength());
+        Assert.Equal(["MODE", "TRACING"], containers[0].GetProperty("env").EnumerateArray().Select(e => e.GetProperty("name").GetString()));
+        Assert.Equal("web:1", containers[0].GetProperty("image").GetString());
+        Assert.Equal("proxy:2", containers[1].GetProperty("image").GetString());
+    }
 }

@@ -192,8 +192,11 @@ internal sealed class ApiHandler(ObjectStore store, FaultInjector faults, ImageC
                     ? store.DryRunApply(type, ns, name, body, manager, force)
                     : store.Apply(type, ns, name, body, manager, force, status));
                 return;
-            case "application/merge-patch+json" or "application/strategic-merge-patch+json":
+            case "application/merge-patch+json":
                 await WriteAsync(context, 200, store.MergePatch(type, ns, name, body, status, manager ?? "unknown"));
+                return;
+            case "application/strategic-merge-patch+json":
+                await WriteAsync(context, 200, store.StrategicPatch(type, ns, name, body, status, manager ?? "unknown"));
                 return;
             default:
                 throw new ApiError(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/apply-patch+yaml, application/merge-patch+json, application/strategic-merge-patch+json (got {contentType})");

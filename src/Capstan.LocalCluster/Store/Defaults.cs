@@ -75,5 +75,12 @@ internal static class Defaults
         spec["restartPolicy"] ??= restartPolicy;
         spec["terminationGracePeriodSeconds"] ??= 30;
         spec["dnsPolicy"] ??= "ClusterFirst";
+        foreach (var container in (spec["containers"] as JsonArray ?? []).Concat(spec["initContainers"] as JsonArray ?? []))
+        {
+            foreach (var port in container?["ports"] as JsonArray ?? [])
+            {
+                port!["protocol"] ??= "TCP";
+            }
+        }
     }
 }

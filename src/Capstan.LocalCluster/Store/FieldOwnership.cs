@@ -1,16 +1,20 @@
+using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace Capstan.LocalCluster.Store;
 
 /// <summary>
-/// Server-side apply's field ownership, simplified: a manager owns the leaf paths it set, where mappings are walked
-/// key by key and lists are atomic (a list belongs wholly to the manager that set it; the real server merges lists of
-/// containers, ports and env by key). Ownership is kept in <c>metadata.managedFields</c> in the FieldsV1 shape
-/// (<c>{"f:spec": {"f:replicas": {}}}</c>).
+/// Server-side apply's field ownership, as the real server keeps it in <c>metadata.managedFields</c> (FieldsV1): a
+/// path is a chain of elements — <c>f:NAME</c> for a field, <c>k:{"name":"main"}</c> for an item of a map list (by its
+/// key fields), <c>v:"value"</c> for an item of a set, and <c>.</c> for a list item itself. Lists follow
+/// <see cref="ListSchema"/>: map lists and sets are owned and merged item by item, atomic lists as a whole.
+/// Internally a path is its elements joined by U+001F.
 /// </summary>
 internal static class FieldOwnership
 {
     private const char Sep = '\u001f';
+    private const string Self = ".";
 
     private static readonly HashSet<string> SystemMetadata = new(StringComparer.Ordinal)
     {
@@ -21,6 +25,7 @@ internal static class FieldOwnership
     /// <summary>The leaf paths an object sets, system fields and status excluded.</summary>
     public static HashSet<string> Paths(JsonObject obj, bool includeStatus)
     {
+        var kind = obj["kind"]?.GetValue<string>() ?? string.Empty;
         var paths = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (key, value) in obj)
         {
@@ -35,41 +40,96 @@ internal static class FieldOwnership
                 {
                     if (!SystemMetadata.Contains(mkey))
                     {
-                        Walk(mvalue, "metadata" + Sep + mkey, paths);
+                        Walk(kind, mvalue, ["metadata", mkey], "f:metadata" + Sep + "f:" + mkey, paths);
                     }
                 }
 
                 continue;
             }
 
-            Walk(value, key, paths);
+            Walk(kind, value, [key], "f:" + key, paths);
         }
 
         return paths;
     }
 
-    private static void Walk(JsonNode? node, string path, HashSet<string> paths)
+    private static void Walk(string kind, JsonNode? node, List<string> fields, string path, HashSet<string> paths)
     {
-        if (node is JsonObject map && map.Count > 0)
+        switch (node)
         {
-            foreach (var (key, value) in map)
-            {
-                Walk(value, path + Sep + key, paths);
-            }
-        }
-        else
-        {
-            paths.Add(path);
+            case JsonObject { Count: > 0 } map:
+                foreach (var (key, value) in map)
+                {
+                    Walk(kind, value, [.. fields, key], path + Sep + "f:" + key, paths);
+                }
+
+                break;
+            case JsonArray list when ListSchema.For(kind, fields) is var (type, keys) && type != ListType.Atomic:
+                foreach (var item in list)
+                {
+                    var itemPath = path + Sep + ItemElement(item, type, keys);
+                    if (type == ListType.Set)
+                    {
+                        paths.Add(itemPath);
+                        continue;
+                    }
+
+                    paths.Add(itemPath + Sep + Self);
+                    foreach (var (key, value) in item as JsonObject ?? [])
+                    {
+                        Walk(kind, value, [.. fields, key], itemPath + Sep + "f:" + key, paths);
+                    }
+                }
+
+                break;
+            default:
+                paths.Add(path);
+                break;
         }
     }
 
-    /// <summary>The node at a path, or null.</summary>
+    /// <summary>The element naming a list item: <c>k:{…}</c> with the key fields sorted by name, or <c>v:value</c>.</summary>
+    private static string ItemElement(JsonNode? item, ListType type, string[] keys)
+    {
+        if (type == ListType.Set)
+        {
+            return "v:" + (item?.ToJsonString() ?? "null");
+        }
+
+        var key = new JsonObject();
+        foreach (var field in keys.Order(StringComparer.Ordinal))
+        {
+            if (KeyValue(item, field) is { } value)
+            {
+                key[field] = value.DeepClone();
+            }
+        }
+
+        return "k:" + key.ToJsonString();
+    }
+
+    /// <summary>A key field of a list item, with the schema's default for a key the item leaves out.</summary>
+    private static JsonNode? KeyValue(JsonNode? item, string field) =>
+        item?[field] ?? (field == "protocol" ? JsonValue.Create("TCP") : null);
+
+    private static bool ItemMatches(JsonNode? item, string element)
+    {
+        if (element.StartsWith("v:", StringComparison.Ordinal))
+        {
+            return (item?.ToJsonString() ?? "null") == element[2..];
+        }
+
+        var key = JsonNode.Parse(element[2..]) as JsonObject ?? [];
+        return key.All(kv => JsonNode.DeepEquals(KeyValue(item, kv.Key), kv.Value));
+    }
+
+    /// <summary>The node at a path (a list item for <c>k:</c>/<c>v:</c>, the item itself for <c>.</c>), or null.</summary>
     public static JsonNode? Get(JsonObject obj, string path)
     {
         JsonNode? node = obj;
-        foreach (var part in path.Split(Sep))
+        foreach (var element in path.Split(Sep))
         {
-            node = node is JsonObject map && map.TryGetPropertyValue(part, out var child) ? child : null;
+            node = Step(node, element);
             if (node is null)
             {
                 return null;
@@ -79,31 +139,29 @@ internal static class FieldOwnership
         return node;
     }
 
-    /// <summary>True when the path exists (even holding null).</summary>
-    public static bool Has(JsonObject obj, string path)
+    private static JsonNode? Step(JsonNode? node, string element) => element switch
     {
-        JsonNode? node = obj;
-        foreach (var part in path.Split(Sep))
-        {
-            if (node is not JsonObject map || !map.TryGetPropertyValue(part, out var child))
-            {
-                return false;
-            }
+        Self => node,
+        _ when element.StartsWith("f:", StringComparison.Ordinal) => node is JsonObject map && map.TryGetPropertyValue(element[2..], out var child) ? child : null,
+        _ => (node as JsonArray)?.FirstOrDefault(item => ItemMatches(item, element)),
+    };
 
-            node = child;
-        }
-
-        return true;
-    }
-
-    /// <summary>Removes the value at a path, and mappings the removal leaves empty.</summary>
+    /// <summary>
+    /// Removes what a path names: a field, a set value, or (for <c>.</c>) a whole list item; mappings the removal leaves
+    /// empty go too.
+    /// </summary>
     public static void Remove(JsonObject obj, string path)
     {
-        var parts = path.Split(Sep);
-        var chain = new List<JsonObject> { obj };
-        for (var i = 0; i < parts.Length - 1; i++)
+        var elements = path.Split(Sep);
+        if (elements[^1] == Self)
         {
-            if (chain[^1][parts[i]] is not JsonObject next)
+            elements = elements[..^1];
+        }
+
+        var chain = new List<JsonNode> { obj };
+        for (var i = 0; i < elements.Length - 1; i++)
+        {
+            if (Step(chain[^1], elements[i]) is not { } next)
             {
                 return;
             }
@@ -111,24 +169,51 @@ internal static class FieldOwnership
             chain.Add(next);
         }
 
-        chain[^1].Remove(parts[^1]);
+        var last = elements[^1];
+        switch (chain[^1])
+        {
+            case JsonObject map when last.StartsWith("f:", StringComparison.Ordinal):
+                map.Remove(last[2..]);
+                break;
+            case JsonArray list:
+                foreach (var item in list.Where(item => ItemMatches(item, last)).ToList())
+                {
+                    list.Remove(item);
+                }
+
+                break;
+        }
+
         for (var i = chain.Count - 1; i > 0; i--)
         {
-            if (chain[i].Count == 0)
+            var empty = chain[i] is JsonObject { Count: 0 } || chain[i] is JsonArray { Count: 0 };
+            if (!empty || !elements[i - 1].StartsWith("f:", StringComparison.Ordinal) || chain[i - 1] is not JsonObject parent)
             {
-                chain[i - 1].Remove(parts[i - 1]);
+                break;
             }
+
+            parent.Remove(elements[i - 1][2..]);
         }
     }
 
-    /// <summary>Deep-merges <paramref name="overlay"/> into <paramref name="target"/>: mappings key by key, anything else replaced.</summary>
-    public static void Merge(JsonObject target, JsonObject overlay)
+    /// <summary>
+    /// Deep-merges an applied configuration into <paramref name="target"/>: mappings key by key, map lists item by item
+    /// (by key; new items appended), sets by value, anything else replaced.
+    /// </summary>
+    public static void Merge(string kind, JsonObject target, JsonObject overlay) => MergeMap(kind, target, overlay, []);
+
+    private static void MergeMap(string kind, JsonObject target, JsonObject overlay, List<string> fields)
     {
         foreach (var (key, value) in overlay)
         {
+            var childFields = new List<string>(fields) { key };
             if (value is JsonObject child && target[key] is JsonObject existing && child.Count > 0)
             {
-                Merge(existing, child);
+                MergeMap(kind, existing, child, childFields);
+            }
+            else if (value is JsonArray list && target[key] is JsonArray existingList && ListSchema.For(kind, childFields) is var (type, keys) && type != ListType.Atomic)
+            {
+                MergeList(kind, existingList, list, type, keys, childFields);
             }
             else
             {
@@ -137,8 +222,83 @@ internal static class FieldOwnership
         }
     }
 
-    /// <summary>A path as a user reads it: <c>.spec.replicas</c>.</summary>
-    public static string Display(string path) => "." + path.Replace(Sep, '.');
+    private static void MergeList(string kind, JsonArray target, JsonArray overlay, ListType type, string[] keys, List<string> fields)
+    {
+        foreach (var item in overlay)
+        {
+            var element = ItemElement(item, type, keys);
+            var existing = target.FirstOrDefault(t => ItemMatches(t, element));
+            if (existing is null)
+            {
+                target.Add(item?.DeepClone());
+            }
+            else if (type == ListType.Map && existing is JsonObject existingItem && item is JsonObject itemMap)
+            {
+                MergeMap(kind, existingItem, itemMap, fields);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A path as the real server prints it in a conflict:
+    /// <c>.spec.template.spec.containers[name="main"].image</c>, <c>.metadata.finalizers[="x"]</c>.
+    /// </summary>
+    public static string Display(string path)
+    {
+        var sb = new StringBuilder();
+        foreach (var element in path.Split(Sep))
+        {
+            if (element == Self)
+            {
+                continue;
+            }
+
+            if (element.StartsWith("f:", StringComparison.Ordinal))
+            {
+                sb.Append('.').Append(element[2..]);
+            }
+            else if (element.StartsWith("v:", StringComparison.Ordinal))
+            {
+                sb.Append("[=").Append(element[2..]).Append(']');
+            }
+            else
+            {
+                var key = JsonNode.Parse(element[2..]) as JsonObject ?? [];
+                sb.Append('[').Append(string.Join(",", key.Select(kv => $"{kv.Key}={kv.Value?.ToJsonString()}"))).Append(']');
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>True when the path is a key field of the list item it sits in (kept while the item stays).</summary>
+    public static bool IsItemKey(string path)
+    {
+        var elements = path.Split(Sep);
+        return elements.Length >= 2 && elements[^2].StartsWith("k:", StringComparison.Ordinal) && elements[^1].StartsWith("f:", StringComparison.Ordinal)
+               && (JsonNode.Parse(elements[^2][2..]) as JsonObject)?.ContainsKey(elements[^1][2..]) == true;
+    }
+
+    /// <summary>True when the path names a list item's own presence (<c>.</c>) rather than a value.</summary>
+    public static bool IsItemPresence(string path) => path.EndsWith(Sep + Self, StringComparison.Ordinal);
+
+    /// <summary>The path of the list item a presence path (or any path inside an item) belongs to, or null.</summary>
+    public static string? ItemOf(string path)
+    {
+        var elements = path.Split(Sep);
+        for (var i = elements.Length - 1; i >= 0; i--)
+        {
+            if (elements[i].StartsWith("k:", StringComparison.Ordinal))
+            {
+                return string.Join(Sep, elements[..(i + 1)]);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>True when <paramref name="path"/> lies inside (or is) the item path <paramref name="item"/>.</summary>
+    public static bool Within(string path, string item) => path == item || path.StartsWith(item + Sep, StringComparison.Ordinal);
 
     /// <summary>The managers and the paths each owns, from <c>metadata.managedFields</c>.</summary>
     public static List<(string Manager, string Operation, HashSet<string> Paths)> Read(JsonObject obj)
@@ -180,13 +340,12 @@ internal static class FieldOwnership
         foreach (var path in paths.Order(StringComparer.Ordinal))
         {
             var node = root;
-            foreach (var part in path.Split(Sep))
+            foreach (var element in path.Split(Sep))
             {
-                var key = "f:" + part;
-                if (node[key] is not JsonObject child)
+                if (node[element] is not JsonObject child)
                 {
                     child = new JsonObject();
-                    node[key] = child;
+                    node[element] = child;
                 }
 
                 node = child;
@@ -198,19 +357,14 @@ internal static class FieldOwnership
 
     private static void Decode(JsonObject? fields, string prefix, HashSet<string> paths)
     {
-        if (fields is null)
+        foreach (var (key, value) in fields ?? [])
         {
-            return;
-        }
-
-        foreach (var (key, value) in fields)
-        {
-            if (!key.StartsWith("f:", StringComparison.Ordinal))
+            if (key is not Self && !key.StartsWith("f:", StringComparison.Ordinal) && !key.StartsWith("k:", StringComparison.Ordinal) && !key.StartsWith("v:", StringComparison.Ordinal))
             {
                 continue;
             }
 
-            var path = prefix.Length == 0 ? key[2..] : prefix + Sep + key[2..];
+            var path = prefix.Length == 0 ? key : prefix + Sep + key;
             if (value is JsonObject { Count: > 0 } child)
             {
                 Decode(child, path, paths);
@@ -221,4 +375,11 @@ internal static class FieldOwnership
             }
         }
     }
+
+    /// <summary>Whether two values at a path are the same (list items compare whole; presence is always the same).</summary>
+    public static bool SameValue(JsonObject a, JsonObject b, string path) =>
+        IsItemPresence(path) ? (Get(a, path) is null) == (Get(b, path) is null) : JsonNode.DeepEquals(Get(a, path), Get(b, path));
+
+    /// <summary>A JSON value as a key element shows it (for messages).</summary>
+    public static string Show(JsonNode? node) => node?.ToJsonString(new JsonSerializerOptions { WriteIndented = false }) ?? "null";
 }

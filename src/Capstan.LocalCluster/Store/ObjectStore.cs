@@ -144,8 +144,8 @@ public sealed class ObjectStore
                 Admission.Admit(type, next, live);
 
                 var owners = FieldOwnership.Read(live);
-                var changed = FieldOwnership.Paths(next, false).Where(p => !JsonNode.DeepEquals(FieldOwnership.Get(live, p), FieldOwnership.Get(next, p))).ToHashSet(StringComparer.Ordinal);
-                owners = [.. owners.Select(o => (o.Manager, o.Operation, new HashSet<string>(o.Paths.Except(changed), StringComparer.Ordinal)))];
+                var changed = FieldOwnership.Paths(next, false).Where(p => !FieldOwnership.SameValue(live, next, p)).ToHashSet(StringComparer.Ordinal);
+                owners = [.. owners.Select(o => (o.Manager, o.Operation, new HashSet<string>(o.Paths.Except(changed).Where(p => FieldOwnership.Get(next, p) is not null), StringComparer.Ordinal)))];
                 var mine = owners.FindIndex(o => o.Manager == manager && o.Operation == "Update");
                 if (mine < 0)
                 {
@@ -238,15 +238,17 @@ public sealed class ObjectStore
     {
         var name = live["metadata"]!["name"]!.GetValue<string>();
         var newPaths = statusOnly
-            ? FieldOwnership.Paths(new JsonObject { ["status"] = body["status"]?.DeepClone() }, includeStatus: true)
+            ? FieldOwnership.Paths(new JsonObject { ["kind"] = type.Kind, ["status"] = body["status"]?.DeepClone() }, includeStatus: true)
             : FieldOwnership.Paths(body, includeStatus: false);
         var owners = FieldOwnership.Read(live);
+
+        // Conflicts are per field: another manager owns a value this apply would change.
         var conflicts = new List<(string Path, string Manager)>();
-        foreach (var path in newPaths)
+        foreach (var path in newPaths.Where(p => !FieldOwnership.IsItemPresence(p)))
         {
             foreach (var other in owners.Where(o => o.Manager != manager && o.Paths.Contains(path)))
             {
-                if (!JsonNode.DeepEquals(FieldOwnership.Get(live, path), FieldOwnership.Get(body, path)))
+                if (!FieldOwnership.SameValue(live, body, path))
                 {
                     conflicts.Add((path, other.Manager));
                 }
@@ -267,13 +269,22 @@ public sealed class ObjectStore
                 causes, type.Kind, name);
         }
 
+        // Fields this manager applied before and no longer applies go, unless another manager owns them: values first,
+        // then list items nobody else owns anything in.
         var next = (JsonObject)live.DeepClone();
+        var others = owners.Where(o => o.Manager != manager).SelectMany(o => o.Paths).ToHashSet(StringComparer.Ordinal);
         var mine = owners.Where(o => o.Manager == manager && o.Operation == "Apply").SelectMany(o => o.Paths).ToHashSet(StringComparer.Ordinal);
-        foreach (var dropped in mine.Except(newPaths))
+        var dropped = mine.Except(newPaths).ToList();
+        foreach (var path in dropped.Where(p => !FieldOwnership.IsItemPresence(p) && !others.Contains(p) && !FieldOwnership.IsItemKey(p)))
         {
-            if (!owners.Any(o => o.Manager != manager && o.Paths.Contains(dropped)))
+            FieldOwnership.Remove(next, path);
+        }
+
+        foreach (var item in dropped.Where(FieldOwnership.IsItemPresence).Select(p => FieldOwnership.ItemOf(p)!))
+        {
+            if (!others.Any(p => FieldOwnership.Within(p, item)) && !newPaths.Any(p => FieldOwnership.Within(p, item)))
             {
-                FieldOwnership.Remove(next, dropped);
+                FieldOwnership.Remove(next, item);
             }
         }
 
@@ -287,21 +298,23 @@ public sealed class ObjectStore
                 }
                 else
                 {
-                    FieldOwnership.Merge(liveStatus, status);
+                    FieldOwnership.Merge(type.Kind, liveStatus, status);
                 }
             }
         }
         else
         {
             body.Remove("status");
-            FieldOwnership.Merge(next, body);
+            FieldOwnership.Merge(type.Kind, next, body);
             Admission.Admit(type, next, live);
         }
 
-        // Forced fields change hands; everyone else keeps what they own.
+        // Forced fields change hands; everyone else keeps what they own of what is still there.
         var updated = owners
             .Where(o => !(o.Manager == manager && o.Operation == "Apply"))
-            .Select(o => (o.Manager, o.Operation, new HashSet<string>(o.Paths.Except(newPaths.Where(p => conflicts.Any(c => c.Path == p && c.Manager == o.Manager))), StringComparer.Ordinal)))
+            .Select(o => (o.Manager, o.Operation, new HashSet<string>(
+                o.Paths.Except(newPaths.Where(p => conflicts.Any(c => c.Path == p && c.Manager == o.Manager))).Where(p => FieldOwnership.Get(next, p) is not null),
+                StringComparer.Ordinal)))
             .Append((manager, "Apply", newPaths))
             .ToList();
         FieldOwnership.Write(next, updated, type.ApiVersion, Now());
@@ -309,15 +322,22 @@ public sealed class ObjectStore
         return next;
     }
 
-    /// <summary>A JSON merge patch (also used for strategic merge patches, whose list merging is not simulated).</summary>
-    public JsonObject MergePatch(ResourceType type, string? ns, string name, JsonObject patch, bool statusOnly, string manager = "unknown")
+    /// <summary>A JSON merge patch (RFC 7386): mappings merge, lists are replaced, null removes.</summary>
+    public JsonObject MergePatch(ResourceType type, string? ns, string name, JsonObject patch, bool statusOnly, string manager = "unknown") =>
+        Patch(type, ns, name, next => ApplyMergePatch(next, patch), statusOnly, manager);
+
+    /// <summary>A strategic merge patch: lists merge by the key the schema gives them (see <see cref="StrategicMergePatch"/>).</summary>
+    public JsonObject StrategicPatch(ResourceType type, string? ns, string name, JsonObject patch, bool statusOnly, string manager = "unknown") =>
+        Patch(type, ns, name, next => StrategicMergePatch.Apply(type.Kind, next, patch), statusOnly, manager);
+
+    private JsonObject Patch(ResourceType type, string? ns, string name, Action<JsonObject> patch, bool statusOnly, string manager)
     {
         JsonObject next;
         lock (_lock)
         {
             var live = _objects.GetValueOrDefault(Key(type, ns, name)) ?? throw ApiError.NotFound(type, name);
             next = (JsonObject)live.DeepClone();
-            ApplyMergePatch(next, patch);
+            patch(next);
         }
 
         return Update(type, ns, name, next, statusOnly, manager);

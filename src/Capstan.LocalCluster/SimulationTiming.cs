@@ -13,6 +13,7 @@ public sealed record SimulationTiming
         PodReady = TimeSpan.FromSeconds(1),
         JobRun = TimeSpan.FromSeconds(3),
         CrashRestart = TimeSpan.FromSeconds(5),
+        PodTerminate = TimeSpan.FromSeconds(2),
         Tick = TimeSpan.FromMilliseconds(200),
     };
 
@@ -24,6 +25,12 @@ public sealed record SimulationTiming
 
     /// <summary>How long a Job's pod runs before it exits.</summary>
     public TimeSpan JobRun { get; init; } = TimeSpan.Zero;
+
+    /// <summary>
+    /// The longest a deleted pod stays Terminating: its grace period, cut to this (zero: removed at the kubelet's next
+    /// pass, after the delete was answered).
+    /// </summary>
+    public TimeSpan PodTerminate { get; init; } = TimeSpan.Zero;
 
     /// <summary>Between restarts of a crash-looping container.</summary>
     public TimeSpan CrashRestart { get; init; } = TimeSpan.FromSeconds(1);

@@ -167,7 +167,14 @@ internal sealed class ApiHandler(ObjectStore store, FaultInjector faults, ImageC
                     throw ApiError.BadRequest($"propagationPolicy must be Background, Foreground or Orphan, not {propagation}");
                 }
 
-                await WriteAsync(context, 200, store.Delete(type, ns, name, propagation));
+                var grace = JsonNumber.Long(options["gracePeriodSeconds"])
+                    ?? (long.TryParse(request.Query["gracePeriodSeconds"].FirstOrDefault(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var g) ? g : null);
+                if (grace < 0)
+                {
+                    throw ApiError.BadRequest($"gracePeriodSeconds must not be negative, not {grace}");
+                }
+
+                await WriteAsync(context, 200, store.Delete(type, ns, name, propagation, grace));
                 return;
             default:
                 throw new ApiError(405, "MethodNotAllowed", $"the server does not allow this method on the requested resource");

@@ -17,21 +17,23 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time)
     private const string RevisionAnnotation = "deployment.kubernetes.io/revision";
     private static readonly ResourceType Deployments = ResourceTypes.ByKind("Deployment")!;
     private static readonly ResourceType ReplicaSets = ResourceTypes.ByKind("ReplicaSet")!;
+    private static readonly ResourceType Pods = ResourceTypes.ByKind("Pod")!;
     private readonly Dictionary<string, int> _newAvailableAtLastProgress = new(StringComparer.Ordinal);
 
     public void Reconcile()
     {
         var setsByOwner = ReplicaSetController.ByOwner(store.ListShared(ReplicaSets, null).Items);
+        var podsByOwner = ReplicaSetController.ByOwner(store.ListShared(Pods, null).Items);
         foreach (var deployment in store.ListShared(Deployments, null).Items)
         {
             if (!Json.Deleting(deployment))
             {
-                Reconcile(deployment, setsByOwner.GetValueOrDefault(Json.Uid(deployment), []));
+                Reconcile(deployment, setsByOwner.GetValueOrDefault(Json.Uid(deployment), []), podsByOwner);
             }
         }
     }
 
-    private void Reconcile(JsonObject deployment, List<JsonObject> sets)
+    private void Reconcile(JsonObject deployment, List<JsonObject> sets, Dictionary<string, List<JsonObject>> podsByOwner)
     {
         var ns = Json.Namespace(deployment)!;
         var spec = deployment["spec"]!.AsObject();
@@ -63,7 +65,8 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time)
         var recreate = Json.Str(strategy?["type"]) == "Recreate";
         var newReplicas = Json.Int(newSet["spec"]?["replicas"]);
         var oldTotal = oldSets.Sum(rs => Json.Int(rs["spec"]?["replicas"]));
-        var oldPods = oldSets.Sum(rs => Json.Int(rs["status"]?["replicas"]));
+        // Recreate waits until the old pods are gone, terminating ones included, as the real controller does.
+        var oldPods = oldSets.Sum(rs => podsByOwner.GetValueOrDefault(Json.Uid(rs), []).Count);
         if (recreate)
         {
             foreach (var rs in oldSets.Where(rs => Json.Int(rs["spec"]?["replicas"]) > 0))

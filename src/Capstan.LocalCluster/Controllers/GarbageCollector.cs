@@ -17,7 +17,7 @@ internal sealed class GarbageCollector(ObjectStore store)
         foreach (var (type, obj) in all)
         {
             var owners = obj["metadata"]?["ownerReferences"] as JsonArray;
-            if (owners is { Count: > 0 } && owners.All(r => !uids.Contains(Json.Str(r?["uid"]) ?? string.Empty)))
+            if (owners is { Count: > 0 } && !Json.Deleting(obj) && owners.All(r => !uids.Contains(Json.Str(r?["uid"]) ?? string.Empty)))
             {
                 Delete(type, obj);
             }
@@ -27,19 +27,27 @@ internal sealed class GarbageCollector(ObjectStore store)
         {
             if (type.Kind == "Namespace")
             {
+                // Everything in it is deleted as a user's delete would be (pods gracefully, finalizers honoured); the
+                // namespace goes when it is empty.
                 var ns = Json.Name(obj);
                 var contents = store.All().Where(o => o.Type.Namespaced && Json.Namespace(o.Object) == ns).ToList();
-                foreach (var (childType, child) in contents)
+                foreach (var (childType, child) in contents.Where(c => !Json.Deleting(c.Object)))
                 {
-                    store.Remove(childType, ns, Json.Name(child));
+                    Delete(childType, child);
                 }
 
-                store.Remove(type, null, ns);
+                if (contents.Count == 0)
+                {
+                    store.Remove(type, null, ns);
+                }
+
                 continue;
             }
 
-            if (type.Kind == "Pod")
+            var finalizers = (obj["metadata"]?["finalizers"] as JsonArray ?? []).Select(f => Json.Str(f)).ToList();
+            if (type.Kind == "Pod" || !finalizers.Contains("foregroundDeletion"))
             {
+                // The kubelet finishes pods; anyone else's finalizer is for its owner to remove.
                 continue;
             }
 
@@ -47,7 +55,8 @@ internal sealed class GarbageCollector(ObjectStore store)
             var dependents = store.All().Where(o => Json.OwnedBy(o.Object, uid)).ToList();
             if (dependents.Count == 0)
             {
-                store.Remove(type, Json.Namespace(obj), Json.Name(obj));
+                var remaining = new JsonArray([.. finalizers.Where(f => f != "foregroundDeletion").Select(f => (JsonNode?)f)]);
+                store.MergePatch(type, Json.Namespace(obj), Json.Name(obj), new JsonObject { ["metadata"] = new JsonObject { ["finalizers"] = remaining.Count == 0 ? null : remaining } }, false, "kube-controller-manager");
             }
             else
             {

@@ -58,11 +58,11 @@ internal sealed class ReplicaSetController(ObjectStore store)
                 // Not-ready pods go first, then the newest.
                 foreach (var pod in pods.OrderBy(Ready).ThenByDescending(p => Json.Str(p["metadata"]?["creationTimestamp"]), StringComparer.Ordinal).Take(pods.Count - desired))
                 {
-                    store.Remove(Pods, ns, Json.Name(pod));
+                    store.Delete(Pods, ns, Json.Name(pod));
                 }
             }
 
-            var current = pods.Count == desired ? pods : store.ListShared(Pods, ns, filter: p => Json.OwnedBy(p, uid)).Items;
+            var current = pods.Count == desired ? pods : store.ListShared(Pods, ns, filter: p => Json.OwnedBy(p, uid) && !Json.Deleting(p)).Items;
             var ready = current.Count(p => Ready(p) == 1);
             var status = new JsonObject
             {

@@ -160,14 +160,50 @@ public sealed class ObjectStore
             }
 
             BumpGeneration(live, next);
-            if (!JsonNode.DeepEquals(Comparable(live), Comparable(next)))
+            if (CommitChange(type, ns, name, live, next))
             {
-                Commit(type, ns, name, next, "MODIFIED");
+                Changed?.Invoke();
+                return next;
             }
         }
 
         return Notify(type, ns, name);
     }
+
+    /// <summary>Stores a changed object; true when the change removed its last finalizer and it is gone.</summary>
+    private bool CommitChange(ResourceType type, string? ns, string name, JsonObject live, JsonObject next)
+    {
+        if (live["metadata"]?["deletionTimestamp"] is not null
+            && (next["metadata"]?["finalizers"] as JsonArray ?? []).Any(f => !(live["metadata"]?["finalizers"] as JsonArray ?? []).Any(l => JsonNode.DeepEquals(l, f))))
+        {
+            throw ApiError.Invalid(type, name, ("metadata.finalizers", "Forbidden: no new finalizers can be added if the object is being deleted"));
+        }
+
+        if (JsonNode.DeepEquals(Comparable(live), Comparable(next)))
+        {
+            return false;
+        }
+
+        Commit(type, ns, name, next, "MODIFIED");
+        if (!FinalizedNow(type, live, next))
+        {
+            return false;
+        }
+
+        var key = Key(type, ns, name);
+        _objects.Remove(key);
+        Unindex(key);
+        Record("DELETED", type, next);
+        return true;
+    }
+
+    /// <summary>
+    /// True when a write removed the last finalizer of an object being deleted: it goes now (a pod waits for the
+    /// kubelet to finish stopping it). New finalizers may not be added to an object being deleted.
+    /// </summary>
+    private static bool FinalizedNow(ResourceType type, JsonObject live, JsonObject next) =>
+        type.Kind is not ("Pod" or "Namespace") && next["metadata"]?["deletionTimestamp"] is not null
+        && next["metadata"]?["finalizers"] is not JsonArray { Count: > 0 } && live["metadata"]?["finalizers"] is JsonArray { Count: > 0 };
 
     /// <summary>
     /// Server-side apply. Creates the object when absent; otherwise merges the applied configuration, removes the fields
@@ -224,9 +260,10 @@ public sealed class ObjectStore
                     return next;
                 }
 
-                if (!JsonNode.DeepEquals(Comparable(live), Comparable(next)))
+                if (CommitChange(type, ns, name, live, next))
                 {
-                    Commit(type, ns, name, next, "MODIFIED");
+                    Changed?.Invoke();
+                    return next;
                 }
             }
         }
@@ -344,11 +381,14 @@ public sealed class ObjectStore
     }
 
     /// <summary>
-    /// Deletes an object. With dependents and <c>Foreground</c> it is only marked (deletionTimestamp and the
-    /// foregroundDeletion finalizer) until the garbage collector has removed them; <c>Orphan</c> releases the
-    /// dependents first. Returns the deleted (or marked) object.
+    /// Deletes an object as the real server does. An object with finalizers is only marked (deletionTimestamp) and stays,
+    /// Terminating, until its finalizers are removed; with dependents and <c>Foreground</c> the garbage collector's
+    /// foregroundDeletion finalizer holds it until they are gone; <c>Orphan</c> releases the dependents first. A pod is
+    /// deleted gracefully: marked with its grace period (<paramref name="gracePeriodSeconds"/>, else the pod's
+    /// terminationGracePeriodSeconds) for the kubelet to stop it; a grace period of 0 removes it at once. Returns the
+    /// deleted (or marked) object.
     /// </summary>
-    public JsonObject Delete(ResourceType type, string? ns, string name, string propagation = "Background")
+    public JsonObject Delete(ResourceType type, string? ns, string name, string propagation = "Background", long? gracePeriodSeconds = null)
     {
         lock (_lock)
         {
@@ -370,20 +410,26 @@ public sealed class ObjectStore
                 }
             }
 
-            var marked = (type.Kind == "Namespace") || (propagation == "Foreground" && DependentsOf(uid).Any());
-            if (marked)
+            var grace = type.Kind == "Pod" ? gracePeriodSeconds ?? JsonNumber.Long(live["spec"]?["terminationGracePeriodSeconds"]) ?? 30 : 0;
+            var foreground = propagation == "Foreground" && DependentsOf(uid).Any();
+            var hasFinalizers = live["metadata"]?["finalizers"] is JsonArray { Count: > 0 };
+            if (type.Kind == "Namespace" || foreground || hasFinalizers || grace > 0)
             {
                 if (live["metadata"]?["deletionTimestamp"] is null)
                 {
                     var copy = (JsonObject)live.DeepClone();
-                    copy["metadata"]!["deletionTimestamp"] = Now();
+                    var meta = copy["metadata"]!.AsObject();
+                    meta["deletionTimestamp"] = Stamp(_time.GetUtcNow().AddSeconds(grace));
+                    meta["deletionGracePeriodSeconds"] = grace;
                     if (type.Kind == "Namespace")
                     {
                         copy["status"] = new JsonObject { ["phase"] = "Terminating" };
                     }
-                    else
+                    else if (foreground)
                     {
-                        copy["metadata"]!["finalizers"] = new JsonArray("foregroundDeletion");
+                        var finalizers = meta["finalizers"] as JsonArray ?? [];
+                        finalizers.Add("foregroundDeletion");
+                        meta["finalizers"] = finalizers;
                     }
 
                     Commit(type, ns, name, copy, "MODIFIED");
@@ -401,19 +447,29 @@ public sealed class ObjectStore
         return Get(type, ns, name) ?? new JsonObject { ["kind"] = "Status", ["apiVersion"] = "v1", ["status"] = "Success" };
     }
 
-    /// <summary>Removes an object at once (the garbage collector finishing a deletion).</summary>
-    internal void Remove(ResourceType type, string? ns, string name)
+    /// <summary>
+    /// Removes an object at once (the garbage collector or the kubelet finishing a deletion), unless finalizers still
+    /// hold it; returns whether it is gone.
+    /// </summary>
+    internal bool Remove(ResourceType type, string? ns, string name)
     {
         lock (_lock)
         {
-            if (_objects.Remove(Key(type, ns, name), out var live))
+            if (_objects.TryGetValue(Key(type, ns, name), out var live))
             {
+                if (live["metadata"]?["finalizers"] is JsonArray { Count: > 0 })
+                {
+                    return false;
+                }
+
+                _objects.Remove(Key(type, ns, name));
                 Unindex(Key(type, ns, name));
                 Record("DELETED", type, live);
             }
         }
 
         Changed?.Invoke();
+        return true;
     }
 
     /// <summary>
@@ -650,9 +706,9 @@ public sealed class ObjectStore
         next["kind"] = live["kind"]!.DeepClone();
         var meta = next["metadata"] as JsonObject ?? [];
         next["metadata"] = meta;
-        foreach (var key in new[] { "name", "namespace", "uid", "creationTimestamp", "generation", "deletionTimestamp", "finalizers" })
+        foreach (var key in new[] { "name", "namespace", "uid", "creationTimestamp", "generation", "deletionTimestamp", "deletionGracePeriodSeconds" })
         {
-            if (live["metadata"]?[key] is { } value && (key != "finalizers" || meta["finalizers"] is null))
+            if (live["metadata"]?[key] is { } value)
             {
                 meta[key] = value.DeepClone();
             }
@@ -765,7 +821,9 @@ public sealed class ObjectStore
         }
     }
 
-    private string Now() => _time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+    private string Now() => Stamp(_time.GetUtcNow());
+
+    private static string Stamp(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     private static string Rv(JsonObject obj) => obj["metadata"]?["resourceVersion"]?.GetValue<string>() ?? string.Empty;
 

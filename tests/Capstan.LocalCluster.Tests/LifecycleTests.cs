@@ -1,0 +1,132 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Capstan.LocalCluster.Tests;
+
+/// <summary>Graceful termination, finalizers and Recreate rollouts, on a manual clock so each step is observed.</summary>
+public sealed class LifecycleTests
+{
+    private static readonly ObjectRef Web = new("apps/v1", "Deployment", "app", "web");
+
+    private static async Task<(Cluster Cluster, ManualClock Clock)> StartAsync()
+    {
+        var clock = new ManualClock(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var cluster = await Cluster.StartAsync(new LocalClusterOptions { Time = clock, Timing = SimulationTiming.Instant with { PodTerminate = TimeSpan.FromHours(1) } });
+        await cluster.NamespaceAsync("app");
+        return (cluster, clock);
+    }
+
+    private static async Task<List<JsonObject>> PodsAsync(Cluster cluster) => [.. (await cluster.Client.ListAsync("v1", "Pod", "app", "app=web", default)).Items];
+
+    private static string Image(JsonObject pod) => pod["spec"]!["containers"]![0]!["image"]!.GetValue<string>();
+
+    private static bool Terminating(JsonObject pod) => pod["metadata"]!["deletionTimestamp"] is not null;
+
+    private static string Recreate(string image) => $$$"""
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: web, namespace: app}
+        spec:
+          replicas: 2
+          strategy: {type: Recreate}
+          selector: {matchLabels: {app: web}}
+          template:
+            metadata: {labels: {app: web}}
+            spec:
+              terminationGracePeriodSeconds: 30
+              containers: [{name: main, image: "{{{image}}}"}]
+        """;
+
+    [Fact]
+    public async Task A_recreate_rollout_waits_until_the_old_pods_have_terminated()
+    {
+        var (cluster, clock) = await StartAsync();
+        await using var _ = cluster;
+        await cluster.ApplyAsync(Recreate("web:1"));
+        await Cluster.EventuallyAsync(async () => (await cluster.Client.GetRolloutStatusAsync("app", "web", default)).Done ? "ok" : null, "first rollout");
+
+        await cluster.ApplyAsync(Recreate("web:2"));
+        var terminating = await Cluster.EventuallyAsync(async () =>
+        {
+            var pods = await PodsAsync(cluster);
+            return pods.Count == 2 && pods.All(Terminating) ? pods : null;
+        }, "the old pods terminating");
+        Assert.All(terminating, p => Assert.Equal("web:1", Image(p)));
+        Assert.All(terminating, p => Assert.Equal(30, p["metadata"]!["deletionGracePeriodSeconds"]!.GetValue<int>()));
+        Assert.All(terminating, p => Assert.Equal("False", p["status"]!["conditions"]!.AsArray().First(c => c!["type"]!.GetValue<string>() == "Ready")!["status"]!.GetValue<string>()));
+
+        // However often the controllers run, no new pod starts while the old ones are still terminating.
+        for (var i = 0; i < 5; i++)
+        {
+            cluster.Server.RunControllers();
+        }
+
+        Assert.DoesNotContain(await PodsAsync(cluster), p => Image(p) == "web:2");
+        Assert.False((await cluster.Client.GetRolloutStatusAsync("app", "web", default)).Done);
+
+        clock.Advance(TimeSpan.FromSeconds(31));
+        await Cluster.EventuallyAsync(async () => (await cluster.Client.GetRolloutStatusAsync("app", "web", default)).Done ? "ok" : null, "second rollout");
+        var pods = await PodsAsync(cluster);
+        Assert.Equal(2, pods.Count);
+        Assert.All(pods, p => Assert.Equal("web:2", Image(p)));
+        Assert.All(pods, p => Assert.False(Terminating(p)));
+    }
+
+    [Fact]
+    public async Task A_deleted_pod_terminates_for_its_grace_period_and_a_zero_grace_delete_removes_it_at_once()
+    {
+        var (cluster, clock) = await StartAsync();
+        await using var _ = cluster;
+        foreach (var name in new[] { "slow", "fast" })
+        {
+            await cluster.ApplyAsync($"apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: app}}\nspec: {{terminationGracePeriodSeconds: 10, containers: [{{name: main, image: x}}]}}\n");
+        }
+
+        var deleted = await cluster.Client.DeleteAsync(new ObjectRef("v1", "Pod", "app", "slow"), Propagation.Background, default);
+        Assert.True(deleted);
+        var slow = (await cluster.Client.GetAsync(new ObjectRef("v1", "Pod", "app", "slow"), default))!;
+        Assert.Equal("2026-01-01T00:00:10Z", slow["metadata"]!["deletionTimestamp"]!.GetValue<string>());
+
+        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var request = new HttpRequestMessage(HttpMethod.Delete, "/api/v1/namespaces/app/pods/fast") { Content = new StringContent("""{"gracePeriodSeconds": 0}""", Encoding.UTF8, "application/json") };
+        (await http.SendAsync(request)).EnsureSuccessStatusCode();
+        Assert.Null(await cluster.Client.GetAsync(new ObjectRef("v1", "Pod", "app", "fast"), default));
+
+        cluster.Server.RunControllers();
+        Assert.NotNull(await cluster.Client.GetAsync(new ObjectRef("v1", "Pod", "app", "slow"), default));
+        clock.Advance(TimeSpan.FromSeconds(10));
+        cluster.Server.RunControllers();
+        Assert.Null(await cluster.Client.GetAsync(new ObjectRef("v1", "Pod", "app", "slow"), default));
+    }
+
+    [Fact]
+    public async Task Finalizers_hold_a_deletion_until_they_are_removed()
+    {
+        var (cluster, _) = await StartAsync();
+        await using var __ = cluster;
+        var held = new ObjectRef("v1", "ConfigMap", "app", "held");
+        await cluster.ApplyAsync("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, namespace: app, finalizers: [example.com/backup]}\ndata: {a: b}\n");
+        Assert.True(await cluster.Client.DeleteAsync(held, Propagation.Background, default));
+        for (var i = 0; i < 3; i++)
+        {
+            cluster.Server.RunControllers();
+        }
+
+        var terminating = (await cluster.Client.GetAsync(held, default))!;
+        Assert.NotNull(terminating["metadata"]!["deletionTimestamp"]);
+
+        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        async Task<int> PatchAsync(string json)
+        {
+            using var content = new StringContent(json, Encoding.UTF8);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/merge-patch+json");
+            using var response = await http.PatchAsync("/api/v1/namespaces/app/configmaps/held", content);
+            return (int)response.StatusCode;
+        }
+
+        Assert.Equal(422, await PatchAsync("""{"metadata": {"finalizers": ["example.com/backup", "example.com/another"]}}"""));
+        Assert.Equal(200, await PatchAsync("""{"metadata": {"finalizers": null}}"""));
+        Assert.Null(await cluster.Client.GetAsync(held, default));
+    }
+}

@@ -92,16 +92,21 @@ public sealed class LocalClusterServer : IAsyncDisposable
             _kubelet.Reconcile();
             new JobController(Store, time).Reconcile();
             new CronJobController(Store, time).Reconcile();
+            Autoscalers.Reconcile();
         }
     }
 
     private DeploymentController _deployments = null!;
     private Kubelet _kubelet = null!;
 
+    /// <summary>The autoscaler controller (its simulated metric is set at <c>/capstan/autoscale</c>).</summary>
+    internal HorizontalPodAutoscalerController Autoscalers { get; private set; } = null!;
+
     private async Task StartCoreAsync(CancellationToken cancellationToken)
     {
         _deployments = new DeploymentController(Store, _options.Time);
         _kubelet = new Kubelet(Store, Faults, Images, _options.Timing, _options.Time);
+        Autoscalers = new HorizontalPodAutoscalerController(Store, _options.Time);
         if (_options.DataDirectory is { } dir && File.Exists(Path.Combine(dir, SnapshotFile)))
         {
             Store.Restore(JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(dir, SnapshotFile), cancellationToken))!.AsObject());
@@ -133,7 +138,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         });
         builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
         var app = builder.Build();
-        var handler = new ApiHandler(Store, Faults, Images, _options.Timing, () => Url.Authority);
+        var handler = new ApiHandler(Store, Faults, Images, _options.Timing, () => Url.Authority) { Autoscale = Autoscalers.Want };
         app.Run(handler.HandleAsync);
         await app.StartAsync(cancellationToken);
         _app = app;

@@ -196,5 +196,10 @@ public sealed class KubectlTests : IAsyncLifetime
         Assert.Equal(["MODE", "TRACING"], containers[0].GetProperty("env").EnumerateArray().Select(e => e.GetProperty("name").GetString()));
         Assert.Equal("web:1", containers[0].GetProperty("image").GetString());
         Assert.Equal("proxy:2", containers[1].GetProperty("image").GetString());
+
+        var scale = await KubectlAsync("scale", "deployment/web", "-n", "app", "--replicas=3");
+        Assert.True(scale.Code == 0, scale.Err);
+        using var scaled = JsonDocument.Parse((await KubectlAsync("get", "deployment/web", "-n", "app", "-o", "json")).Out);
+        Assert.Equal(3, scaled.RootElement.GetProperty("spec").GetProperty("replicas").GetInt32());
     }
 }

@@ -15,6 +15,9 @@ namespace Capstan.LocalCluster.Api;
 /// </summary>
 internal sealed class ApiHandler(ObjectStore store, FaultInjector faults, ImageCatalog images, SimulationTiming timing, Func<string> serverAddress)
 {
+    /// <summary>Sets an autoscaler's simulated metric (namespace, name, replicas or null to return to minReplicas).</summary>
+    public Action<string, string, int?> Autoscale { get; init; } = (_, _, _) => { };
+
     public async Task HandleAsync(HttpContext context)
     {
         var path = context.Request.Path.Value ?? "/";
@@ -84,6 +87,15 @@ internal sealed class ApiHandler(ObjectStore store, FaultInjector faults, ImageC
             case ["capstan", "images"]:
                 await ImagesAsync(context);
                 return;
+            case ["capstan", "autoscale"] when context.Request.Method == "POST":
+                var want = await ReadBodyAsync(context);
+                Autoscale(
+                    want["namespace"]?.GetValue<string>() ?? throw ApiError.BadRequest("namespace is required"),
+                    want["name"]?.GetValue<string>() ?? throw ApiError.BadRequest("name is required"),
+                    want["replicas"] is null ? null : (int?)(JsonNumber.Long(want["replicas"]) ?? throw ApiError.BadRequest("replicas must be a number")));
+                store.Touch();
+                await WriteAsync(context, 200, want);
+                return;
             case ["api", "v1", "namespaces", _, "pods", _, "log" or "exec" or "attach" or "portforward"]:
                 // Pods here are simulated: no process runs, so there is nothing to read or to enter.
                 throw new ApiError(501, "NotImplemented", $"the embedded cluster runs no containers, so {segments[6]} is not available for pod {segments[5]}");
@@ -103,15 +115,15 @@ internal sealed class ApiHandler(ObjectStore store, FaultInjector faults, ImageC
         string? ns = null;
         string plural;
         string? name = null;
-        var status = false;
+        string? subresource;
         switch (rest)
         {
             case ["namespaces", var n, var p, .. var tail] when p != "status":
                 ns = n;
                 plural = p;
                 name = tail.ElementAtOrDefault(0);
-                status = tail.ElementAtOrDefault(1) == "status";
-                if (tail.Length > 2 || (tail.Length == 2 && !status))
+                subresource = tail.ElementAtOrDefault(1);
+                if (tail.Length > 2)
                 {
                     throw new ApiError(404, "NotFound", "the server could not find the requested resource");
                 }
@@ -120,13 +132,25 @@ internal sealed class ApiHandler(ObjectStore store, FaultInjector faults, ImageC
             case [var p, .. var tail]:
                 plural = p;
                 name = tail.ElementAtOrDefault(0);
-                status = tail.ElementAtOrDefault(1) == "status";
+                subresource = tail.ElementAtOrDefault(1);
                 break;
             default:
                 throw new ApiError(404, "NotFound", "the server could not find the requested resource");
         }
 
         var type = ResourceTypes.Find(group, version, plural) ?? throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+        if (subresource is not (null or "status" or "scale") || (subresource == "scale" && !type.HasScale))
+        {
+            throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+        }
+
+        var status = subresource == "status";
+        if (subresource == "scale")
+        {
+            await ScaleAsync(context, type, type.Namespaced ? ns : null, name!, context.Request.Query["fieldManager"].FirstOrDefault());
+            return;
+        }
+
         if (type.Namespaced && ns is null && name is not null)
         {
             throw new ApiError(404, "NotFound", "the server could not find the requested resource");
@@ -180,6 +204,83 @@ internal sealed class ApiHandler(ObjectStore store, FaultInjector faults, ImageC
                 throw new ApiError(405, "MethodNotAllowed", $"the server does not allow this method on the requested resource");
         }
     }
+
+    /// <summary>
+    /// The <c>/scale</c> subresource (autoscaling/v1 Scale): read, replace or patch the replicas of a Deployment or
+    /// ReplicaSet. The writer owns <c>spec.replicas</c> of the object (as an HPA or <c>kubectl scale</c> does).
+    /// </summary>
+    private async Task ScaleAsync(HttpContext context, ResourceType type, string? ns, string name, string? manager)
+    {
+        var live = store.Get(type, ns, name) ?? throw ApiError.NotFound(type, name);
+        var request = context.Request;
+        JsonObject? wanted = null;
+        switch (request.Method)
+        {
+            case "GET":
+                break;
+            case "PUT":
+                wanted = await ReadBodyAsync(context);
+                if (wanted["metadata"]?["resourceVersion"]?.GetValue<string>() is { Length: > 0 } rv && rv != live["metadata"]?["resourceVersion"]?.GetValue<string>())
+                {
+                    throw ApiError.Conflict(type, name, "the object has been modified; please apply your changes to the latest version and try again");
+                }
+
+                break;
+            case "PATCH":
+                var patch = await ReadBodyAsync(context);
+                wanted = Scale(type, live);
+                switch (request.ContentType?.Split(';')[0].Trim())
+                {
+                    case "application/merge-patch+json" or "application/strategic-merge-patch+json":
+                        FieldOwnership.Merge("Scale", wanted, patch);
+                        break;
+                    case "application/apply-patch+yaml" when !string.IsNullOrEmpty(manager):
+                        var replicasNode = patch["spec"]?["replicas"] ?? throw ApiError.Invalid(type, name, ("spec.replicas", "Required value"));
+                        var force = IsTrue(request.Query["force"].FirstOrDefault());
+                        var applied = store.Apply(type, ns, name, new JsonObject { ["apiVersion"] = type.ApiVersion, ["kind"] = type.Kind, ["spec"] = new JsonObject { ["replicas"] = replicasNode.DeepClone() } }, manager, force);
+                        await WriteAsync(context, 200, Scale(type, applied));
+                        return;
+                    default:
+                        throw new ApiError(415, "UnsupportedMediaType", "the body of a /scale patch must be application/merge-patch+json, application/strategic-merge-patch+json or application/apply-patch+yaml (with a fieldManager)");
+                }
+
+                break;
+            default:
+                throw new ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+        }
+
+        if (wanted is not null)
+        {
+            if (JsonNumber.Long(wanted["spec"]?["replicas"]) is not { } replicas || replicas < 0)
+            {
+                throw ApiError.Invalid(type, name, ("spec.replicas", $"Invalid value: {wanted["spec"]?["replicas"]?.ToJsonString() ?? "null"}: must be greater than or equal to 0"));
+            }
+
+            live = store.MergePatch(type, ns, name, new JsonObject { ["spec"] = new JsonObject { ["replicas"] = replicas } }, statusOnly: false, manager ?? "unknown");
+        }
+
+        await WriteAsync(context, 200, Scale(type, live));
+    }
+
+    private static JsonObject Scale(ResourceType type, JsonObject obj) => new()
+    {
+        ["kind"] = "Scale",
+        ["apiVersion"] = "autoscaling/v1",
+        ["metadata"] = new JsonObject
+        {
+            ["name"] = obj["metadata"]?["name"]?.DeepClone(),
+            ["namespace"] = obj["metadata"]?["namespace"]?.DeepClone(),
+            ["uid"] = obj["metadata"]?["uid"]?.DeepClone(),
+            ["resourceVersion"] = obj["metadata"]?["resourceVersion"]?.DeepClone(),
+            ["creationTimestamp"] = obj["metadata"]?["creationTimestamp"]?.DeepClone(),
+        },
+        ["spec"] = new JsonObject { ["replicas"] = JsonNumber.Long(obj["spec"]?["replicas"]) ?? 1 },
+        ["status"] = new JsonObject
+        {
+            ["replicas"] = JsonNumber.Long(obj["status"]?["replicas"]) ?? 0,
+            ["selector"] = string.Join(",", (obj["spec"]?["selector"]?["matchLabels"] as JsonObject ?? []).Select(kv => $"{kv.Key}={kv.Value}")),
+        },
+    };
 
     private async Task PatchAsync(HttpContext context, ResourceType type, string? ns, string name, bool status, string? manager)
     {

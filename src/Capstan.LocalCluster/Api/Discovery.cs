@@ -54,6 +54,20 @@ internal static class Discovery
                 ["verbs"] = new JsonArray([.. Verbs.Select(v => (JsonNode)JsonValue.Create(v))]),
                 ["shortNames"] = new JsonArray([.. r.ShortNames.Select(s => (JsonNode)JsonValue.Create(s))]),
             });
+            if (r.HasScale)
+            {
+                resources.Add(new JsonObject
+                {
+                    ["name"] = r.Plural + "/scale",
+                    ["singularName"] = string.Empty,
+                    ["namespaced"] = r.Namespaced,
+                    ["group"] = "autoscaling",
+                    ["version"] = "v1",
+                    ["kind"] = "Scale",
+                    ["verbs"] = new JsonArray("get", "patch", "update"),
+                });
+            }
+
             if (r.HasStatus)
             {
                 resources.Add(new JsonObject

@@ -43,6 +43,11 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time)
         var newSet = sets.FirstOrDefault(rs => Json.Str(rs["metadata"]?["labels"]?["pod-template-hash"]) == hash);
         var oldSets = sets.Where(rs => rs != newSet).ToList();
         var maxRevision = sets.Select(Revision).DefaultIfEmpty(0).Max();
+        if (spec["paused"]?.GetValueKind() == System.Text.Json.JsonValueKind.True)
+        {
+            Paused(deployment, newSet, newSet ?? sets.MaxBy(Revision), sets, replicas);
+            return;
+        }
 
         if (newSet is null)
         {
@@ -125,6 +130,35 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time)
 
         CleanUpHistory(deployment, oldSets);
         UpdateStatus(deployment, store.Get(ReplicaSets, ns, Json.Name(newSet)) ?? newSet, oldSets.Select(rs => store.Get(ReplicaSets, ns, Json.Name(rs))).OfType<JsonObject>().ToList(), replicas, strategy);
+    }
+
+    /// <summary>
+    /// A paused Deployment rolls nothing out: a changed template gets no ReplicaSet; the current one only follows the
+    /// replica count. Progressing says DeploymentPaused, as on a real cluster.
+    /// </summary>
+    private void Paused(JsonObject deployment, JsonObject? newSet, JsonObject? current, List<JsonObject> sets, int replicas)
+    {
+        if (current is not null && Json.Int(current["spec"]?["replicas"]) != replicas)
+        {
+            Scale(current, replicas);
+        }
+
+        var old = deployment["status"] as JsonObject;
+        var status = old?.DeepClone() as JsonObject ?? [];
+        status["observedGeneration"] = Json.Generation(deployment);
+        status["replicas"] = sets.Sum(rs => Json.Int(rs["status"]?["replicas"]));
+        status["updatedReplicas"] = newSet is null ? 0 : Json.Int(newSet["status"]?["replicas"]);
+        status["readyReplicas"] = sets.Sum(rs => Json.Int(rs["status"]?["readyReplicas"]));
+        status["availableReplicas"] = sets.Sum(rs => Json.Int(rs["status"]?["availableReplicas"]));
+        if (Json.Str(Json.Condition(old, "Progressing")?["reason"]) != "DeploymentPaused")
+        {
+            Json.SetCondition(status, "Progressing", "Unknown", "DeploymentPaused", "Deployment is paused", Json.Stamp(time.GetUtcNow()));
+        }
+
+        if (!JsonNode.DeepEquals(status, old))
+        {
+            store.Update(Deployments, Json.Namespace(deployment), Json.Name(deployment), new JsonObject { ["status"] = status }, statusOnly: true, Manager);
+        }
     }
 
     private JsonObject CreateSet(JsonObject deployment, JsonObject template, string hash, long revision)

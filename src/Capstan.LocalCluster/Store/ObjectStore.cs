@@ -44,6 +44,9 @@ public sealed class ObjectStore
         }
     }
 
+    /// <summary>Wakes the controllers without a change (a simulated input changed, such as an autoscaler's metric).</summary>
+    public void Touch() => Changed?.Invoke();
+
     /// <summary>An object, or null.</summary>
     public JsonObject? Get(ResourceType type, string? ns, string name)
     {

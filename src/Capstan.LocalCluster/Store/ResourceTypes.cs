@@ -15,6 +15,9 @@ public sealed record ResourceType(
 
     /// <summary>The singular name (lower-case kind).</summary>
     public string Singular => Kind.ToLowerInvariant();
+
+    /// <summary>True for the kinds with a <c>/scale</c> subresource (autoscaling/v1 Scale).</summary>
+    public bool HasScale => Kind is "Deployment" or "ReplicaSet";
 }
 
 /// <summary>The resources of the local cluster: those Capstan renders and the ones controllers create.</summary>
@@ -36,6 +39,7 @@ public static class ResourceTypes
         new("batch", "v1", "Job", "jobs", true, [], true),
         new("batch", "v1", "CronJob", "cronjobs", true, ["cj"], true),
         new("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, ["netpol"], false),
+        new("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, ["hpa"], true),
     ];
 
     /// <summary>The API groups in discovery order (the core group excluded).</summary>

@@ -1,0 +1,80 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using Capstan.LocalCluster.Store;
+
+namespace Capstan.LocalCluster.Controllers;
+
+/// <summary>
+/// autoscaling/v2 HorizontalPodAutoscalers: each sets its target's replicas through the target's <c>/scale</c>, as
+/// the real controller does, and so owns <c>spec.replicas</c>. No metrics run here: the wanted count holds at
+/// <c>minReplicas</c>, or at a value set through <c>POST /capstan/autoscale</c>, always within min and max.
+/// </summary>
+internal sealed class HorizontalPodAutoscalerController(ObjectStore store, TimeProvider time)
+{
+    private const string Manager = "horizontal-pod-autoscaler";
+    private static readonly ResourceType Autoscalers = ResourceTypes.ByKind("HorizontalPodAutoscaler")!;
+    private readonly ConcurrentDictionary<(string Ns, string Name), int> _wanted = new();
+
+    /// <summary>Sets the simulated metric's answer for one autoscaler (null: back to minReplicas).</summary>
+    public void Want(string ns, string name, int? replicas)
+    {
+        if (replicas is { } n)
+        {
+            _wanted[(ns, name)] = n;
+        }
+        else
+        {
+            _wanted.TryRemove((ns, name), out _);
+        }
+    }
+
+    public void Reconcile()
+    {
+        foreach (var hpa in store.ListShared(Autoscalers, null).Items.Where(h => !Json.Deleting(h)))
+        {
+            var ns = Json.Namespace(hpa)!;
+            var spec = hpa["spec"] as JsonObject ?? [];
+            var targetRef = spec["scaleTargetRef"] as JsonObject ?? [];
+            var type = ResourceTypes.ByKind(Json.Str(targetRef["kind"]) ?? string.Empty);
+            var min = Json.Int(spec["minReplicas"], 1);
+            var max = Json.Int(spec["maxReplicas"], min);
+            var wanted = Math.Clamp(_wanted.GetValueOrDefault((ns, Json.Name(hpa)), min), min, max);
+            var target = type is { HasScale: true } ? store.GetShared(type, ns, Json.Str(targetRef["name"]) ?? string.Empty) : null;
+            var status = new JsonObject
+            {
+                ["currentReplicas"] = Json.Int(target?["status"]?["replicas"]),
+                ["desiredReplicas"] = wanted,
+                ["lastScaleTime"] = hpa["status"]?["lastScaleTime"]?.DeepClone(),
+                ["observedGeneration"] = Json.Generation(hpa),
+            };
+            var now = Json.Stamp(time.GetUtcNow());
+            if (target is null)
+            {
+                Json.SetCondition(status, "AbleToScale", "False", "FailedGetScale", $"the HPA controller was unable to get the target's current scale: {Json.Str(targetRef["kind"])} \"{Json.Str(targetRef["name"])}\" not found", now);
+            }
+            else
+            {
+                Json.SetCondition(status, "AbleToScale", "True", "SucceededRescale", "the HPA controller was able to update the target scale", now);
+                if (Json.Int(target["spec"]?["replicas"], 1) != wanted)
+                {
+                    store.MergePatch(type!, ns, Json.Name(target), new JsonObject { ["spec"] = new JsonObject { ["replicas"] = wanted } }, statusOnly: false, Manager);
+                    status["lastScaleTime"] = now;
+                }
+            }
+
+            foreach (var condition in (hpa["status"]?["conditions"] as JsonArray ?? []).OfType<JsonObject>())
+            {
+                var existing = Json.Condition(status, Json.Str(condition["type"]) ?? string.Empty);
+                if (existing is not null && Json.Str(existing["status"]) == Json.Str(condition["status"]))
+                {
+                    existing["lastTransitionTime"] = condition["lastTransitionTime"]?.DeepClone();
+                }
+            }
+
+            if (!JsonNode.DeepEquals(status, hpa["status"]))
+            {
+                store.Update(Autoscalers, ns, Json.Name(hpa), new JsonObject { ["status"] = status }, statusOnly: true, Manager);
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Capstan.LocalCluster.Tests;
+
+/// <summary>The /scale subresource, paused Deployments and a HorizontalPodAutoscaler that owns the replicas.</summary>
+public sealed class ScaleTests
+{
+    private static readonly ObjectRef Web = new("apps/v1", "Deployment", "app", "web");
+
+    private static string Deployment(string image, int? replicas, bool? paused = null) => $$$"""
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: web, namespace: app}
+        spec:
+          {{{(replicas is { } r ? $"replicas: {r}" : string.Empty)}}}
+          {{{(paused is { } p ? $"paused: {(p ? "true" : "false")}" : string.Empty)}}}
+          selector: {matchLabels: {app: web}}
+          template:
+            metadata: {labels: {app: web}}
+            spec:
+              containers: [{name: main, image: "{{{image}}}"}]
+        """;
+
+    private static async Task<Cluster> StartAsync()
+    {
+        var cluster = await Cluster.StartAsync();
+        await cluster.NamespaceAsync("app");
+        return cluster;
+    }
+
+    private static async Task<int> ReplicasAsync(Cluster cluster) => (await cluster.Client.GetAsync(Web, default))!["spec"]!["replicas"]!.GetValue<int>();
+
+    [Fact]
+    public async Task Scale_reads_and_writes_the_replicas_with_a_resource_version_check()
+    {
+        await using var cluster = await StartAsync();
+        await cluster.ApplyAsync(Deployment("web:1", 2));
+        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        var scale = (await http.GetFromJsonAsync<JsonObject>("/apis/apps/v1/namespaces/app/deployments/web/scale"))!;
+        Assert.Equal("Scale", scale["kind"]!.GetValue<string>());
+        Assert.Equal(2, scale["spec"]!["replicas"]!.GetValue<int>());
+        Assert.Equal("app=web", scale["status"]!["selector"]!.GetValue<string>());
+
+        scale["spec"]!["replicas"] = 5;
+        scale["metadata"]!.AsObject().Remove("resourceVersion");
+        using (var put = await http.PutAsync("/apis/apps/v1/namespaces/app/deployments/web/scale?fieldManager=ops", new StringContent(scale.ToJsonString(), Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(200, (int)put.StatusCode);
+        }
+
+        Assert.Equal(5, await ReplicasAsync(cluster));
+        scale["metadata"]!["resourceVersion"] = "1";
+        using (var stale = await http.PutAsync("/apis/apps/v1/namespaces/app/deployments/web/scale", new StringContent(scale.ToJsonString(), Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(409, (int)stale.StatusCode);
+        }
+
+        using var missing = await http.GetAsync("/api/v1/namespaces/app/configmaps/x/scale");
+        Assert.Equal(404, (int)missing.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_paused_deployment_rolls_nothing_out_until_resumed()
+    {
+        await using var cluster = await StartAsync();
+        await cluster.ApplyAsync(Deployment("web:1", 2));
+        await Cluster.EventuallyAsync(async () => (await cluster.Client.GetRolloutStatusAsync("app", "web", default)).Done ? "ok" : null, "first rollout");
+
+        await cluster.ApplyAsync(Deployment("web:2", 3, paused: true));
+        var paused = await Cluster.EventuallyAsync(async () =>
+        {
+            var d = await cluster.Client.GetAsync(Web, default);
+            var progressing = d!["status"]!["conditions"]!.AsArray().FirstOrDefault(c => c!["type"]!.GetValue<string>() == "Progressing");
+            return progressing?["reason"]?.GetValue<string>() == "DeploymentPaused" && d["status"]!["replicas"]!.GetValue<int>() == 3 ? d : null;
+        }, "the paused deployment scaled to 3");
+        Assert.Equal("Unknown", paused["status"]!["conditions"]!.AsArray().First(c => c!["type"]!.GetValue<string>() == "Progressing")!["status"]!.GetValue<string>());
+        var sets = (await cluster.Client.ListAsync("apps/v1", "ReplicaSet", "app", null, default)).Items;
+        Assert.Single(sets);
+        Assert.All((await cluster.Client.ListAsync("v1", "Pod", "app", "app=web", default)).Items, p => Assert.Equal("web:1", p["spec"]!["containers"]![0]!["image"]!.GetValue<string>()));
+
+        await cluster.ApplyAsync(Deployment("web:2", 3, paused: false));
+        var done = await Cluster.EventuallyAsync(async () =>
+        {
+            var s = await cluster.Client.GetRolloutStatusAsync("app", "web", default);
+            return s.Done ? s : null;
+        }, "rollout after resume");
+        Assert.Equal(3, done.Available);
+    }
+
+    [Fact]
+    public async Task An_autoscaler_owns_the_replicas_and_an_apply_without_them_does_not_reset_them()
+    {
+        await using var cluster = await StartAsync();
+        await cluster.ApplyAsync(Deployment("web:1", 2));
+        await cluster.ApplyAsync("""
+            apiVersion: autoscaling/v2
+            kind: HorizontalPodAutoscaler
+            metadata: {name: web, namespace: app}
+            spec:
+              scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+              minReplicas: 3
+              maxReplicas: 4
+            """);
+        await Cluster.EventuallyAsync(async () => await ReplicasAsync(cluster) == 3 ? "ok" : null, "the autoscaler's minimum");
+
+        // Applying the Deployment without replicas leaves them to the autoscaler; applying them fights it.
+        await cluster.ApplyAsync(Deployment("web:2", replicas: null));
+        Assert.Equal(3, await ReplicasAsync(cluster));
+        var fight = await Assert.ThrowsAsync<KubeConflictException>(() => cluster.ApplyAsync(Deployment("web:2", 2)));
+        Assert.Contains("conflict with \"horizontal-pod-autoscaler\"", fight.Message, StringComparison.Ordinal);
+        Assert.Equal(".spec.replicas", Assert.Single(fight.Causes).Field);
+
+        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        (await http.PostAsync("/capstan/autoscale", new StringContent("""{"namespace": "app", "name": "web", "replicas": 9}""", Encoding.UTF8, "application/json"))).EnsureSuccessStatusCode();
+        await Cluster.EventuallyAsync(async () => await ReplicasAsync(cluster) == 4 ? "ok" : null, "the autoscaler's maximum");
+        var hpa = (await cluster.Client.GetAsync(new ObjectRef("autoscaling/v2", "HorizontalPodAutoscaler", "app", "web"), default))!;
+        Assert.Equal(4, hpa["status"]!["desiredReplicas"]!.GetValue<int>());
+    }
+}

@@ -87,15 +87,17 @@ public sealed class LocalClusterServer : IAsyncDisposable
         {
             var time = _options.Time;
             new GarbageCollector(Store).Reconcile();
+            _events.Expire();
             _deployments.Reconcile();
-            new ReplicaSetController(Store).Reconcile();
+            new ReplicaSetController(Store, _events).Reconcile();
             _kubelet.Reconcile();
-            new JobController(Store, time).Reconcile();
-            new CronJobController(Store, time).Reconcile();
+            new JobController(Store, time, _events).Reconcile();
+            new CronJobController(Store, time, _events).Reconcile();
             Autoscalers.Reconcile();
         }
     }
 
+    private EventRecorder _events = null!;
     private DeploymentController _deployments = null!;
     private Kubelet _kubelet = null!;
 
@@ -104,8 +106,9 @@ public sealed class LocalClusterServer : IAsyncDisposable
 
     private async Task StartCoreAsync(CancellationToken cancellationToken)
     {
-        _deployments = new DeploymentController(Store, _options.Time);
-        _kubelet = new Kubelet(Store, Faults, Images, _options.Timing, _options.Time);
+        _events = new EventRecorder(Store, _options.Time);
+        _deployments = new DeploymentController(Store, _options.Time, _events);
+        _kubelet = new Kubelet(Store, Faults, Images, _options.Timing, _options.Time, _events);
         Autoscalers = new HorizontalPodAutoscalerController(Store, _options.Time);
         if (_options.DataDirectory is { } dir && File.Exists(Path.Combine(dir, SnapshotFile)))
         {
@@ -171,7 +174,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
                 woken = await _wake.WaitAsync(idle, _stop.Token);
                 if (woken)
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5, _options.Timing.Tick.TotalMilliseconds)), _stop.Token);
+                    await Task.Delay(_options.Timing.ControllerLatency, _stop.Token);
                     while (_wake.CurrentCount > 0)
                     {
                         await _wake.WaitAsync(_stop.Token);

@@ -14,6 +14,7 @@ public sealed record SimulationTiming
         JobRun = TimeSpan.FromSeconds(3),
         CrashRestart = TimeSpan.FromSeconds(5),
         PodTerminate = TimeSpan.FromSeconds(2),
+        ControllerLatency = TimeSpan.FromMilliseconds(150),
         Tick = TimeSpan.FromMilliseconds(200),
     };
 
@@ -34,6 +35,12 @@ public sealed record SimulationTiming
 
     /// <summary>Between restarts of a crash-looping container.</summary>
     public TimeSpan CrashRestart { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How long controllers take to notice a write (a burst of writes within it is handled in one pass): until then
+    /// <c>status.observedGeneration</c> lags <c>metadata.generation</c>, as on a real cluster.
+    /// </summary>
+    public TimeSpan ControllerLatency { get; init; } = TimeSpan.FromMilliseconds(5);
 
     /// <summary>How often controllers run when nothing wakes them.</summary>
     public TimeSpan Tick { get; init; } = TimeSpan.FromMilliseconds(20);

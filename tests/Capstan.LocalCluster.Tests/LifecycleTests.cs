@@ -130,3 +130,23 @@ public sealed class LifecycleTests
         Assert.Null(await cluster.Client.GetAsync(held, default));
     }
 }
+
+/// <summary>Controllers notice writes after a latency, so a status lags its spec as on a real cluster.</summary>
+public sealed class ControllerLatencyTests
+{
+    [Fact]
+    public async Task Observed_generation_lags_a_write_until_the_controller_has_seen_it()
+    {
+        await using var cluster = await Cluster.StartAsync(new LocalClusterOptions { Timing = SimulationTiming.Instant with { ControllerLatency = TimeSpan.FromSeconds(2) } });
+        await cluster.NamespaceAsync("app");
+        const string Yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: app}\nspec: {replicas: 1, selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}}, spec: {containers: [{name: main, image: \"web:1\"}]}}}\n";
+        await cluster.ApplyAsync(Yaml);
+        await Cluster.EventuallyAsync(async () => (await cluster.Client.GetRolloutStatusAsync("app", "web", default)).Done ? "ok" : null, "first rollout");
+
+        var written = await cluster.ApplyAsync(Yaml.Replace("web:1", "web:2", StringComparison.Ordinal));
+        Assert.Equal(2, written["metadata"]!["generation"]!.GetValue<int>());
+        Assert.Equal(1, written["status"]!["observedGeneration"]!.GetValue<int>());
+        Assert.False((await cluster.Client.GetRolloutStatusAsync("app", "web", default)).Done);
+        await Cluster.EventuallyAsync(async () => (await cluster.Client.GetRolloutStatusAsync("app", "web", default)).Done ? "ok" : null, "second rollout");
+    }
+}

@@ -453,6 +453,8 @@ internal sealed class ApiHandler(ObjectStore store, FaultInjector faults, ImageC
                 "metadata.namespace" => o => o["metadata"]?["namespace"]?.GetValue<string>(),
                 "status.phase" => o => o["status"]?["phase"]?.GetValue<string>(),
                 "spec.nodeName" => o => o["spec"]?["nodeName"]?.GetValue<string>(),
+                "involvedObject.kind" or "involvedObject.namespace" or "involvedObject.name" or "involvedObject.uid" or "involvedObject.apiVersion" or "reason" or "type" or "source"
+                    => o => (field == "source" ? o["source"]?["component"] : field.StartsWith("involvedObject.", StringComparison.Ordinal) ? o["involvedObject"]?[field["involvedObject.".Length..]] : o[field])?.GetValue<string>(),
                 _ => throw ApiError.BadRequest($"field label not supported: {field}"),
             };
             tests.Add(o => (get(o) == value) != negate);

@@ -10,7 +10,7 @@ namespace Capstan.LocalCluster.Controllers;
 /// concurrencyPolicy (Allow, Forbid, Replace) and the history limits; like the real controller it starts only the most
 /// recent missed run.
 /// </summary>
-internal sealed class CronJobController(ObjectStore store, TimeProvider time)
+internal sealed class CronJobController(ObjectStore store, TimeProvider time, EventRecorder events)
 {
     private const string Manager = "kube-controller-manager";
     private static readonly ResourceType CronJobs = ResourceTypes.ByKind("CronJob")!;
@@ -58,6 +58,7 @@ internal sealed class CronJobController(ObjectStore store, TimeProvider time)
                             foreach (var job in running)
                             {
                                 store.Delete(Jobs, ns, Json.Name(job), "Background");
+                                events.Normal(cronJob, "SuccessfulDelete", $"Deleted job {Json.Name(job)}", "cronjob-controller");
                             }
 
                             running.Clear();
@@ -117,7 +118,9 @@ internal sealed class CronJobController(ObjectStore store, TimeProvider time)
         };
         try
         {
-            return store.Create(Jobs, ns, job, Manager);
+            var created = store.Create(Jobs, ns, job, Manager);
+            events.Normal(cronJob, "SuccessfulCreate", $"Created job {Json.Name(created)}", "cronjob-controller");
+            return created;
         }
         catch (ApiError)
         {

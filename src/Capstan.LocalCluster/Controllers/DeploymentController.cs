@@ -11,7 +11,7 @@ namespace Capstan.LocalCluster.Controllers;
 /// template's hash, carrying a revision), RollingUpdate within maxSurge/maxUnavailable or Recreate, the Available and
 /// Progressing conditions, and ProgressDeadlineExceeded when no progress is made within progressDeadlineSeconds.
 /// </summary>
-internal sealed class DeploymentController(ObjectStore store, TimeProvider time)
+internal sealed class DeploymentController(ObjectStore store, TimeProvider time, EventRecorder events)
 {
     private const string Manager = "kube-controller-manager";
     private const string RevisionAnnotation = "deployment.kubernetes.io/revision";
@@ -76,12 +76,12 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time)
         {
             foreach (var rs in oldSets.Where(rs => Json.Int(rs["spec"]?["replicas"]) > 0))
             {
-                Scale(rs, 0);
+                Scale(deployment, rs, 0);
             }
 
             if (oldPods == 0 && newReplicas != replicas)
             {
-                Scale(newSet, replicas);
+                Scale(deployment, newSet, replicas);
             }
         }
         else
@@ -103,7 +103,7 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time)
 
             if (target != newReplicas)
             {
-                Scale(newSet, target);
+                Scale(deployment, newSet, target);
                 newReplicas = target;
             }
 
@@ -123,7 +123,7 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time)
                 if (remove > 0)
                 {
                     canRemove -= Math.Max(0, remove - Math.Max(0, unhealthy));
-                    Scale(rs, current - remove);
+                    Scale(deployment, rs, current - remove);
                 }
             }
         }
@@ -140,7 +140,7 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time)
     {
         if (current is not null && Json.Int(current["spec"]?["replicas"]) != replicas)
         {
-            Scale(current, replicas);
+            Scale(deployment, current, replicas);
         }
 
         var old = deployment["status"] as JsonObject;
@@ -193,8 +193,12 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time)
     private void SetRevision(ResourceType type, JsonObject obj, long revision) =>
         store.MergePatch(type, Json.Namespace(obj), Json.Name(obj), new JsonObject { ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [RevisionAnnotation] = revision.ToString(CultureInfo.InvariantCulture) } } }, false, Manager);
 
-    private void Scale(JsonObject rs, int replicas) =>
+    private void Scale(JsonObject deployment, JsonObject rs, int replicas)
+    {
+        var from = Json.Int(rs["spec"]?["replicas"]);
         store.MergePatch(ReplicaSets, Json.Namespace(rs), Json.Name(rs), new JsonObject { ["spec"] = new JsonObject { ["replicas"] = replicas } }, false, Manager);
+        events.Normal(deployment, "ScalingReplicaSet", $"Scaled {(replicas > from ? "up" : "down")} replica set {Json.Name(rs)} from {from} to {replicas}", "deployment-controller");
+    }
 
     private void CleanUpHistory(JsonObject deployment, List<JsonObject> oldSets)
     {

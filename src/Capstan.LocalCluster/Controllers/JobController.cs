@@ -4,7 +4,7 @@ using Capstan.LocalCluster.Store;
 namespace Capstan.LocalCluster.Controllers;
 
 /// <summary>Runs Jobs to completion: one pod at a time, retried up to backoffLimit, then Complete or Failed; removes finished Jobs after ttlSecondsAfterFinished.</summary>
-internal sealed class JobController(ObjectStore store, TimeProvider time)
+internal sealed class JobController(ObjectStore store, TimeProvider time, EventRecorder events)
 {
     private const string Manager = "kube-controller-manager";
     private static readonly ResourceType Jobs = ResourceTypes.ByKind("Job")!;
@@ -39,10 +39,12 @@ internal sealed class JobController(ObjectStore store, TimeProvider time)
                 {
                     status["completionTime"] = Json.Stamp(now);
                     Json.SetCondition(status, "Complete", "True", "Completed", "Job completed", Json.Stamp(now));
+                    events.Normal(job, "Completed", "Job completed", "job-controller");
                 }
                 else if (failed > backoffLimit)
                 {
                     Json.SetCondition(status, "Failed", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit", Json.Stamp(now));
+                    events.Warning(job, "BackoffLimitExceeded", "Job has reached the specified backoff limit", "job-controller");
                 }
                 else if (active == 0 && !(job["spec"]?["suspend"]?.GetValue<bool>() ?? false))
                 {
@@ -94,7 +96,8 @@ internal sealed class JobController(ObjectStore store, TimeProvider time)
         };
         try
         {
-            store.Create(Pods, ns, pod, Manager);
+            var created = store.Create(Pods, ns, pod, Manager);
+            events.Normal(job, "SuccessfulCreate", $"Created pod: {Json.Name(created)}", "job-controller");
         }
         catch (ApiError)
         {

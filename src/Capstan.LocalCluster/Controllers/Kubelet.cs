@@ -14,7 +14,7 @@ namespace Capstan.LocalCluster.Controllers;
 /// real kubelet recomputes them when a container restarts), then Running and Ready after the configured delays. Job
 /// pods exit after their run time.
 /// </summary>
-internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCatalog images, SimulationTiming timing, TimeProvider time)
+internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCatalog images, SimulationTiming timing, TimeProvider time, EventRecorder events)
 {
     private const string Manager = "kubelet";
     private const string LinksAnnotation = "local.capstan.dev/service-links";
@@ -47,6 +47,7 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
                     ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [LinksAnnotation] = string.Join(",", links) } },
                     ["spec"] = new JsonObject { ["nodeName"] = "local-node-1" },
                 }, statusOnly: false, Manager);
+                events.Normal(pod, "Scheduled", $"Successfully assigned {ns}/{name} to local-node-1", "default-scheduler");
                 continue;
             }
 
@@ -58,6 +59,7 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
             if (!JsonNode.DeepEquals(status, pod["status"]))
             {
                 store.Update(Pods, ns, name, new JsonObject { ["status"] = status }, statusOnly: true, Manager);
+                RecordTransitions(pod, pod["status"] as JsonObject, status);
             }
         }
     }
@@ -83,8 +85,13 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
             return;
         }
 
-        if (pod["status"] is JsonObject status && Json.Str(Json.Condition(status, "Ready")?["status"]) != "False")
+        if (pod["status"] is JsonObject status && Json.Str(Json.Condition(status, "Ready")?["reason"]) != "PodTerminating")
         {
+            foreach (var container in status["containerStatuses"] as JsonArray ?? [])
+            {
+                events.Normal(pod, "Killing", $"Stopping container {Json.Str(container?["name"])}", "kubelet");
+            }
+
             var stopping = (JsonObject)status.DeepClone();
             foreach (var container in stopping["containerStatuses"] as JsonArray ?? [])
             {
@@ -94,6 +101,48 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
             Json.SetCondition(stopping, "Ready", "False", "PodTerminating", "the pod is being deleted", Json.Stamp(now));
             Json.SetCondition(stopping, "ContainersReady", "False", "PodTerminating", "the pod is being deleted", Json.Stamp(now));
             store.Update(Pods, ns, name, new JsonObject { ["status"] = stopping }, statusOnly: true, Manager);
+        }
+    }
+
+    /// <summary>The Events a real kubelet records when a container's state changes: pulls, starts, back-offs.</summary>
+    private void RecordTransitions(JsonObject pod, JsonObject? before, JsonObject after)
+    {
+        var specs = (pod["spec"]?["containers"] as JsonArray ?? []).Concat(pod["spec"]?["initContainers"] as JsonArray ?? []).OfType<JsonObject>()
+            .ToDictionary(c => Json.Str(c["name"]) ?? string.Empty, StringComparer.Ordinal);
+        var old = (before?["containerStatuses"] as JsonArray ?? []).Concat(before?["initContainerStatuses"] as JsonArray ?? []).OfType<JsonObject>()
+            .ToDictionary(c => Json.Str(c["name"]) ?? string.Empty, StringComparer.Ordinal);
+        foreach (var current in (after["containerStatuses"] as JsonArray ?? []).Concat(after["initContainerStatuses"] as JsonArray ?? []).OfType<JsonObject>())
+        {
+            var name = Json.Str(current["name"]) ?? string.Empty;
+            var image = Json.Str(specs.GetValueOrDefault(name)?["image"]) ?? string.Empty;
+            var previous = old.GetValueOrDefault(name);
+            var was = Json.Str(previous?["state"]?["waiting"]?["reason"]);
+            var now = Json.Str(current["state"]?["waiting"]?["reason"]);
+            if (current["state"]?["running"] is not null && previous?["state"]?["running"] is null)
+            {
+                events.Normal(pod, "Pulled", $"Container image \"{image}\" already present on machine", "kubelet");
+                events.Normal(pod, "Created", $"Created container: {name}", "kubelet");
+                events.Normal(pod, "Started", $"Started container {name}", "kubelet");
+            }
+            else if (now == "ErrImagePull" && was != now)
+            {
+                events.Normal(pod, "Pulling", $"Pulling image \"{image}\"", "kubelet");
+                events.Warning(pod, "Failed", $"Failed to pull image \"{image}\": not found in the image store", "kubelet");
+                events.Warning(pod, "Failed", "Error: ErrImagePull", "kubelet");
+            }
+            else if (now == "ImagePullBackOff" && was != now)
+            {
+                events.Normal(pod, "BackOff", $"Back-off pulling image \"{image}\"", "kubelet");
+                events.Warning(pod, "Failed", "Error: ImagePullBackOff", "kubelet");
+            }
+            else if (now == "CrashLoopBackOff" && Json.Int(current["restartCount"]) > Json.Int(previous?["restartCount"]))
+            {
+                events.Warning(pod, "BackOff", $"Back-off restarting failed container {name} in pod {Json.Name(pod)}_{Json.Namespace(pod)}({Json.Uid(pod)})", "kubelet");
+            }
+            else if (now == "CreateContainerConfigError" && was != now)
+            {
+                events.Warning(pod, "Failed", $"Error: {Json.Str(current["state"]?["waiting"]?["message"])}", "kubelet");
+            }
         }
     }
 

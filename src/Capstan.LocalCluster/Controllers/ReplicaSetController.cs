@@ -4,7 +4,7 @@ using Capstan.LocalCluster.Store;
 namespace Capstan.LocalCluster.Controllers;
 
 /// <summary>Keeps each ReplicaSet's pod count at its replicas and reports ready and available pods.</summary>
-internal sealed class ReplicaSetController(ObjectStore store)
+internal sealed class ReplicaSetController(ObjectStore store, EventRecorder events)
 {
     private const string Manager = "kube-controller-manager";
     private static readonly ResourceType ReplicaSets = ResourceTypes.ByKind("ReplicaSet")!;
@@ -45,7 +45,8 @@ internal sealed class ReplicaSetController(ObjectStore store)
                     };
                     try
                     {
-                        store.Create(Pods, ns, pod, Manager);
+                        var created = store.Create(Pods, ns, pod, Manager);
+                        events.Normal(rs, "SuccessfulCreate", $"Created pod: {Json.Name(created)}", "replicaset-controller");
                     }
                     catch (ApiError)
                     {
@@ -59,6 +60,7 @@ internal sealed class ReplicaSetController(ObjectStore store)
                 foreach (var pod in pods.OrderBy(Ready).ThenByDescending(p => Json.Str(p["metadata"]?["creationTimestamp"]), StringComparer.Ordinal).Take(pods.Count - desired))
                 {
                     store.Delete(Pods, ns, Json.Name(pod));
+                    events.Normal(rs, "SuccessfulDelete", $"Deleted pod: {Json.Name(pod)}", "replicaset-controller");
                 }
             }
 

@@ -42,15 +42,15 @@ public sealed record LocalClusterOptions
 /// </summary>
 public sealed class LocalClusterServer : IAsyncDisposable
 {
-    private const string SnapshotFile = "objects.json";
+    /// <summary>The snapshot file of clusters written before the database; imported once, then removed.</summary>
+    private const string LegacySnapshotFile = "objects.json";
 
     private readonly LocalClusterOptions _options;
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _wake = new(0);
     private WebApplication? _app;
     private Task? _controllerLoop;
-    private Task? _persistLoop;
-    private int _dirty;
+    private ClusterDatabase? _database;
 
     private LocalClusterServer(LocalClusterOptions options)
     {
@@ -110,9 +110,12 @@ public sealed class LocalClusterServer : IAsyncDisposable
         _deployments = new DeploymentController(Store, _options.Time, _events);
         _kubelet = new Kubelet(Store, Faults, Images, _options.Timing, _options.Time, _events);
         Autoscalers = new HorizontalPodAutoscalerController(Store, _options.Time);
-        if (_options.DataDirectory is { } dir && File.Exists(Path.Combine(dir, SnapshotFile)))
+        if (_options.DataDirectory is { } dir)
         {
-            Store.Restore(JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(dir, SnapshotFile), cancellationToken))!.AsObject());
+            var legacy = Path.Combine(dir, LegacySnapshotFile);
+            _database = ClusterDatabase.Open(dir);
+            Store.Attach(_database, File.Exists(legacy) ? await File.ReadAllTextAsync(legacy, cancellationToken) : null);
+            File.Delete(legacy);
         }
 
         // A fresh cluster has the namespaces every real cluster has.
@@ -150,14 +153,12 @@ public sealed class LocalClusterServer : IAsyncDisposable
 
         Store.Changed += () =>
         {
-            Interlocked.Exchange(ref _dirty, 1);
             if (_wake.CurrentCount == 0)
             {
                 _wake.Release();
             }
         };
         _controllerLoop = Task.Run(ControllerLoopAsync, CancellationToken.None);
-        _persistLoop = Task.Run(PersistLoopAsync, CancellationToken.None);
     }
 
     private async Task ControllerLoopAsync()
@@ -205,38 +206,6 @@ public sealed class LocalClusterServer : IAsyncDisposable
         }
     }
 
-    private async Task PersistLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            try
-            {
-                await Task.Delay(TimeSpan.FromSeconds(1), _stop.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-
-            await FlushAsync();
-        }
-    }
-
-    /// <summary>Writes the objects to the data directory now, if anything changed.</summary>
-    public async Task FlushAsync()
-    {
-        if (_options.DataDirectory is not { } dir || Interlocked.Exchange(ref _dirty, 0) == 0)
-        {
-            return;
-        }
-
-        PrivateFiles.Directory(dir);
-        var path = Path.Combine(dir, SnapshotFile);
-        var temp = path + ".tmp";
-        await PrivateFiles.WriteAllTextAsync(temp, Store.SnapshotJson());
-        File.Move(temp, path, overwrite: true);
-    }
-
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
@@ -246,13 +215,6 @@ public sealed class LocalClusterServer : IAsyncDisposable
             await _controllerLoop;
         }
 
-        if (_persistLoop is not null)
-        {
-            await _persistLoop;
-        }
-
-        Interlocked.Exchange(ref _dirty, 1);
-        await FlushAsync();
         if (_app is not null)
         {
             await _app.StopAsync();
@@ -261,5 +223,6 @@ public sealed class LocalClusterServer : IAsyncDisposable
 
         _stop.Dispose();
         _wake.Dispose();
+        _database?.Dispose();
     }
 }

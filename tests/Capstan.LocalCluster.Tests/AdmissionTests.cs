@@ -156,7 +156,7 @@ public sealed class AdmissionTests
 
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(dir));
             var files = Directory.GetFiles(dir);
-            Assert.Contains(Path.Combine(dir, "objects.json"), files);
+            Assert.Contains(Path.Combine(dir, "cluster.db"), files);
             Assert.All(files, f => Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(f)));
         }
         finally

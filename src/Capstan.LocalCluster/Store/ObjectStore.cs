@@ -29,6 +29,9 @@ public sealed class ObjectStore
     /// <summary>Creates an empty store.</summary>
     public ObjectStore(TimeProvider time) => _time = time;
 
+    /// <summary>Where every committed change is written before it is acknowledged (null: memory only).</summary>
+    internal ClusterDatabase? Database { get; set; }
+
     /// <summary>Raised after every change, outside the store's lock (controllers wake up on it).</summary>
     public event Action? Changed;
 
@@ -534,56 +537,45 @@ public sealed class ObjectStore
         return channel.Reader;
     }
 
-    /// <summary>Writes the objects and resourceVersion as JSON text (for the on-disk state of a local cluster).</summary>
-    public string SnapshotJson()
+    /// <summary>
+    /// Loads the objects of <paramref name="database"/> into an empty store and writes every later change to it. A
+    /// cluster kept in the older <c>objects.json</c> snapshot (<paramref name="legacySnapshot"/>) is imported once.
+    /// </summary>
+    internal void Attach(ClusterDatabase database, string? legacySnapshot)
     {
         lock (_lock)
         {
-            var sb = new System.Text.StringBuilder(1 << 20);
-            sb.Append("{\"resourceVersion\":").Append(_resourceVersion.ToString(CultureInfo.InvariantCulture)).Append(",\"objects\":[");
-            var first = true;
-            foreach (var (_, objects) in _byType.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            if (database.IsEmpty && legacySnapshot is not null)
             {
-                foreach (var obj in objects.Values)
-                {
-                    if (!first)
-                    {
-                        sb.Append(',');
-                    }
-
-                    first = false;
-                    sb.Append(obj.ToJsonString());
-                }
+                var snapshot = JsonNode.Parse(legacySnapshot)!.AsObject();
+                var rv = JsonNumber.Long(snapshot["resourceVersion"]) ?? 1;
+                var imported = (snapshot["objects"] as JsonArray ?? []).OfType<JsonObject>()
+                    .Select(o => (Type: TypeOf(o), Object: o)).Where(o => o.Type is not null)
+                    .Select(o => Key(o.Type!, o.Object["metadata"]?["namespace"]?.GetValue<string>(), o.Object["metadata"]!["name"]!.GetValue<string>()) is var key
+                        ? (key.Item1, key.Item2, key.Item3, JsonNumber.Long(o.Object["metadata"]?["resourceVersion"]) ?? rv, o.Object)
+                        : default);
+                database.PutAll(imported, rv);
             }
 
-            return sb.Append("]}").ToString();
-        }
-    }
-
-    /// <summary>The objects and resourceVersion as a JSON tree.</summary>
-    public JsonObject Snapshot() => JsonNode.Parse(SnapshotJson())!.AsObject();
-
-    /// <summary>Loads a snapshot into an empty store.</summary>
-    public void Restore(JsonObject snapshot)
-    {
-        lock (_lock)
-        {
-            _resourceVersion = JsonNumber.Long(snapshot["resourceVersion"]) ?? 1;
+            var (objects, resourceVersion) = database.Load();
+            _resourceVersion = resourceVersion;
             _oldestKept = _resourceVersion + 1;
-            foreach (var node in snapshot["objects"] as JsonArray ?? [])
+            foreach (var obj in objects)
             {
-                var obj = node!.AsObject();
-                var type = ResourceTypes.All.FirstOrDefault(t => t.ApiVersion == obj["apiVersion"]?.GetValue<string>() && t.Kind == obj["kind"]?.GetValue<string>());
-                if (type is not null)
+                if (TypeOf(obj) is { } type)
                 {
                     var key = Key(type, obj["metadata"]?["namespace"]?.GetValue<string>(), obj["metadata"]!["name"]!.GetValue<string>());
-                    var copy = (JsonObject)obj.DeepClone();
-                    _objects[key] = copy;
-                    Index(key, copy);
+                    _objects[key] = obj;
+                    Index(key, obj);
                 }
             }
+
+            Database = database;
         }
     }
+
+    private static ResourceType? TypeOf(JsonObject obj) =>
+        ResourceTypes.All.FirstOrDefault(t => t.ApiVersion == obj["apiVersion"]?.GetValue<string>() && t.Kind == obj["kind"]?.GetValue<string>());
 
     private JsonObject Notify(ResourceType type, string? ns, string name)
     {
@@ -749,6 +741,7 @@ public sealed class ObjectStore
         _resourceVersion++;
         obj["metadata"]!["resourceVersion"] = _resourceVersion.ToString(CultureInfo.InvariantCulture);
         var key = Key(type, ns, name);
+        Database?.Put(key.Item1, key.Item2, key.Item3, _resourceVersion, obj);
         _objects[key] = obj;
         Index(key, obj);
         Record(eventType, type, obj);
@@ -761,6 +754,8 @@ public sealed class ObjectStore
             _resourceVersion++;
             obj = (JsonObject)obj.DeepClone();
             obj["metadata"]!["resourceVersion"] = _resourceVersion.ToString(CultureInfo.InvariantCulture);
+            var key = Key(type, obj["metadata"]?["namespace"]?.GetValue<string>(), obj["metadata"]!["name"]!.GetValue<string>());
+            Database?.Delete(key.Item1, key.Item2, key.Item3, _resourceVersion);
         }
 
         var e = new StoreEvent(eventType, type, obj, _resourceVersion);

@@ -76,6 +76,7 @@ public sealed class FaultInjector
         lock (_lock)
         {
             _pods.Add(fault);
+            PodFaultsVersion++;
         }
     }
 
@@ -86,8 +87,12 @@ public sealed class FaultInjector
         {
             _http.Clear();
             _pods.Clear();
+            PodFaultsVersion++;
         }
     }
+
+    /// <summary>Changes whenever the pod faults change (a pod's simulated state may change with them).</summary>
+    public long PodFaultsVersion { get; private set; }
 
     /// <summary>The active faults as JSON.</summary>
     public JsonObject Describe()

@@ -86,10 +86,10 @@ public sealed class LocalClusterServer : IAsyncDisposable
         lock (_stop)
         {
             var time = _options.Time;
-            new GarbageCollector(Store).Reconcile();
+            _collector.Reconcile();
             _events.Expire();
             _deployments.Reconcile();
-            new ReplicaSetController(Store, _events).Reconcile();
+            _replicaSets.Reconcile();
             _kubelet.Reconcile();
             new JobController(Store, time, _events).Reconcile();
             new CronJobController(Store, time, _events).Reconcile();
@@ -98,6 +98,8 @@ public sealed class LocalClusterServer : IAsyncDisposable
     }
 
     private EventRecorder _events = null!;
+    private GarbageCollector _collector = null!;
+    private ReplicaSetController _replicaSets = null!;
     private DeploymentController _deployments = null!;
     private Kubelet _kubelet = null!;
 
@@ -107,6 +109,8 @@ public sealed class LocalClusterServer : IAsyncDisposable
     private async Task StartCoreAsync(CancellationToken cancellationToken)
     {
         _events = new EventRecorder(Store, _options.Time);
+        _collector = new GarbageCollector(Store);
+        _replicaSets = new ReplicaSetController(Store, _events);
         _deployments = new DeploymentController(Store, _options.Time, _events);
         _kubelet = new Kubelet(Store, Faults, Images, _options.Timing, _options.Time, _events);
         Autoscalers = new HorizontalPodAutoscalerController(Store, _options.Time);

@@ -253,8 +253,11 @@ public sealed class LocalCommandTests : IDisposable
 
         await cts.CancelAsync();
         Assert.Equal(0, await running);
-        var saved = File.ReadAllText(Path.Combine(repo, ".capstan", "clusters", "eqiad", "objects.json"));
-        Assert.Contains("\"mw-web\"", saved, StringComparison.Ordinal);
+        await using (var host = await Capstan.LocalCluster.LocalClusterHost.OpenAsync(Path.Combine(repo, ".capstan", "clusters", "eqiad"), new Capstan.LocalCluster.LocalClusterOptions(), requireOwnServer: true, default))
+        await using (var client = new Capstan.Kubernetes.KubeClient(new Capstan.Kubernetes.ClusterConnection(host.Url)))
+        {
+            Assert.NotNull(await client.GetAsync(new Capstan.Kubernetes.ObjectRef("v1", "Namespace", null, "mw-web"), default));
+        }
 
         var reset = CliRunner.Run("local", "reset", "--dc", "eqiad", "--repo", repo);
         Assert.Equal(0, reset.ExitCode);

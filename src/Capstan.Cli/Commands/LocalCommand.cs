@@ -62,7 +62,7 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
             {
             }
 
-            error.WriteLine("capstan: stopping; objects saved");
+            error.WriteLine("capstan: stopping (every object was stored as it was written)");
             return ExitCodes.Success;
         });
         return command;

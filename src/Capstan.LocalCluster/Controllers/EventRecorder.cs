@@ -69,10 +69,18 @@ internal sealed class EventRecorder(ObjectStore store, TimeProvider time)
         }
     }
 
-    /// <summary>Removes Events that last happened longer ago than <see cref="Ttl"/>.</summary>
+    private DateTimeOffset _lastExpiry = DateTimeOffset.MinValue;
+
+    /// <summary>Removes Events that last happened longer ago than <see cref="Ttl"/> (looked at once a minute).</summary>
     public void Expire()
     {
-        var cutoff = time.GetUtcNow() - Ttl;
+        if (time.GetUtcNow() - _lastExpiry < TimeSpan.FromMinutes(1))
+        {
+            return;
+        }
+
+        _lastExpiry = time.GetUtcNow();
+        var cutoff = _lastExpiry - Ttl;
         foreach (var e in store.ListShared(Events, null).Items.Where(e => Json.Time(e["lastTimestamp"]) is { } last && last < cutoff))
         {
             store.Remove(Events, Json.Namespace(e), Json.Name(e));

@@ -9,8 +9,18 @@ namespace Capstan.LocalCluster.Controllers;
 /// </summary>
 internal sealed class GarbageCollector(ObjectStore store)
 {
+    /// <summary>The resourceVersion of the last pass: nothing this controller acts on changes without a write.</summary>
+    private long _lastSeen = -1;
+
     public void Reconcile()
     {
+        var seen = store.ResourceVersion;
+        if (seen == _lastSeen)
+        {
+            return;
+        }
+
+        _lastSeen = seen;
         var all = store.All();
         var uids = all.Select(o => Json.Uid(o.Object)).ToHashSet(StringComparer.Ordinal);
 

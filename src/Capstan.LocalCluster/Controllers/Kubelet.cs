@@ -25,13 +25,37 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
 
     private readonly ConcurrentDictionary<string, DateTimeOffset> _firstSeen = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Pods whose state cannot change by itself (running and ready for good, or finished), with the resourceVersion and
+    /// fault version they were judged at: until the pod or the faults change, a pass skips them, so an idle cluster
+    /// costs next to nothing.
+    /// </summary>
+    private readonly Dictionary<string, (string ResourceVersion, long Faults)> _settled = new(StringComparer.Ordinal);
+
     public void Reconcile()
     {
         var now = time.GetUtcNow();
-        foreach (var pod in store.ListShared(Pods, null).Items)
+        var faultsVersion = faults.PodFaultsVersion;
+        var pods = store.ListShared(Pods, null).Items;
+        if (_settled.Count > pods.Count * 2)
+        {
+            var live = pods.Select(Json.Uid).ToHashSet(StringComparer.Ordinal);
+            foreach (var gone in _settled.Keys.Where(uid => !live.Contains(uid)).ToList())
+            {
+                _settled.Remove(gone);
+            }
+        }
+
+        foreach (var pod in pods)
         {
             var ns = Json.Namespace(pod)!;
             var name = Json.Name(pod);
+            var rv = Json.Str(pod["metadata"]?["resourceVersion"]) ?? string.Empty;
+            if (_settled.TryGetValue(Json.Uid(pod), out var settled) && settled.ResourceVersion == rv && settled.Faults == faultsVersion)
+            {
+                continue;
+            }
+
             if (Json.Deleting(pod))
             {
                 Terminate(pod, now);
@@ -60,6 +84,10 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
             {
                 store.Update(Pods, ns, name, new JsonObject { ["status"] = status }, statusOnly: true, Manager);
                 RecordTransitions(pod, pod["status"] as JsonObject, status);
+            }
+            else if (Settled(pod, status))
+            {
+                _settled[Json.Uid(pod)] = (rv, faultsVersion);
             }
         }
     }
@@ -103,6 +131,15 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
             store.Update(Pods, ns, name, new JsonObject { ["status"] = stopping }, statusOnly: true, Manager);
         }
     }
+
+    /// <summary>
+    /// True when nothing but a change of the pod (or of the faults) can change its state: finished, or running with
+    /// every container ready and no back-off pending.
+    /// </summary>
+    private static bool Settled(JsonObject pod, JsonObject status) =>
+        Json.Str(status["phase"]) is "Succeeded" or "Failed"
+        || (Json.Str(status["phase"]) == "Running" && Json.Str(Json.Condition(status, "Ready")?["status"]) == "True"
+            && Json.Str(pod["spec"]?["restartPolicy"]) is null or "Always");
 
     /// <summary>The Events a real kubelet records when a container's state changes: pulls, starts, back-offs.</summary>
     private void RecordTransitions(JsonObject pod, JsonObject? before, JsonObject after)

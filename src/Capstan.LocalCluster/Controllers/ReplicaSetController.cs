@@ -10,8 +10,18 @@ internal sealed class ReplicaSetController(ObjectStore store, EventRecorder even
     private static readonly ResourceType ReplicaSets = ResourceTypes.ByKind("ReplicaSet")!;
     private static readonly ResourceType Pods = ResourceTypes.ByKind("Pod")!;
 
+    /// <summary>The resourceVersion of the last pass: nothing this controller acts on changes without a write.</summary>
+    private long _lastSeen = -1;
+
     public void Reconcile()
     {
+        var seen = store.ResourceVersion;
+        if (seen == _lastSeen)
+        {
+            return;
+        }
+
+        _lastSeen = seen;
         var podsByOwner = ByOwner(store.ListShared(Pods, null).Items);
         foreach (var rs in store.ListShared(ReplicaSets, null).Items)
         {

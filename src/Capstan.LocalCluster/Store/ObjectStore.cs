@@ -13,17 +13,24 @@ public sealed record StoreEvent(string Type, ResourceType Resource, JsonObject O
 /// creationTimestamp, optimistic concurrency, server-side apply with field ownership, deletion with finalizers, and a
 /// history of changes that watches replay from a resourceVersion. Every read returns a copy.
 /// </summary>
-public sealed class ObjectStore
+public sealed partial class ObjectStore
 {
     private const int KeptEvents = 20_000;
 
     private readonly Lock _lock = new();
+
     private readonly Dictionary<(string Type, string Ns, string Name), JsonObject> _objects = [];
+
     private readonly Dictionary<string, SortedDictionary<(string Ns, string Name), JsonObject>> _byType = new(StringComparer.Ordinal);
+
     private readonly List<StoreEvent> _history = [];
+
     private readonly List<(ResourceType Type, string? Ns, Channel<StoreEvent> Channel)> _watchers = [];
+
     private readonly TimeProvider _time;
+
     private long _resourceVersion = 1;
+
     private long _oldestKept = 1;
 
     /// <summary>Creates an empty store.</summary>
@@ -203,168 +210,6 @@ public sealed class ObjectStore
         return true;
     }
 
-    /// <summary>
-    /// True when a write removed the last finalizer of an object being deleted: it goes now (a pod waits for the
-    /// kubelet to finish stopping it). New finalizers may not be added to an object being deleted.
-    /// </summary>
-    private static bool FinalizedNow(ResourceType type, JsonObject live, JsonObject next) =>
-        type.Kind is not ("Pod" or "Namespace") && next["metadata"]?["deletionTimestamp"] is not null
-        && next["metadata"]?["finalizers"] is not JsonArray { Count: > 0 } && live["metadata"]?["finalizers"] is JsonArray { Count: > 0 };
-
-    /// <summary>
-    /// Server-side apply. Creates the object when absent; otherwise merges the applied configuration, removes the fields
-    /// this manager set before and no longer sets, and refuses (409) to change a field another manager owns unless forced.
-    /// </summary>
-    public JsonObject Apply(ResourceType type, string? ns, string name, JsonObject applied, string manager, bool force, bool statusOnly = false) =>
-        ApplyCore(type, ns, name, applied, manager, force, statusOnly, dryRun: false);
-
-    /// <summary>What <see cref="Apply"/> would store, without storing it (<c>?dryRun=All</c>).</summary>
-    public JsonObject DryRunApply(ResourceType type, string? ns, string name, JsonObject applied, string manager, bool force) =>
-        ApplyCore(type, ns, name, applied, manager, force, statusOnly: false, dryRun: true);
-
-    private JsonObject ApplyCore(ResourceType type, string? ns, string name, JsonObject applied, string manager, bool force, bool statusOnly, bool dryRun)
-    {
-        if (applied["metadata"]?["name"]?.GetValue<string>() is { } bodyName && bodyName != name)
-        {
-            throw ApiError.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({name})");
-        }
-
-        var body = (JsonObject)applied.DeepClone();
-        if (body["metadata"] is not JsonObject meta)
-        {
-            meta = [];
-            body["metadata"] = meta;
-        }
-
-        meta["name"] = name;
-        if (type.Namespaced)
-        {
-            meta["namespace"] = ns;
-        }
-
-        Validate(type, ns, body);
-        Admission.NormalizeApplied(type, body);
-        lock (_lock)
-        {
-            if (!_objects.TryGetValue(Key(type, ns, name), out var live))
-            {
-                RequireNamespace(type, ns);
-                var created = Prepare(type, ns, body);
-                FieldOwnership.Write(created, [(manager, "Apply", FieldOwnership.Paths(body, includeStatus: statusOnly))], type.ApiVersion, Now());
-                if (dryRun)
-                {
-                    return created;
-                }
-
-                Commit(type, ns, name, created, "ADDED");
-            }
-            else
-            {
-                var next = ApplyToLive(type, live, body, manager, force, statusOnly);
-                if (dryRun)
-                {
-                    return next;
-                }
-
-                if (CommitChange(type, ns, name, live, next))
-                {
-                    Changed?.Invoke();
-                    return next;
-                }
-            }
-        }
-
-        return Notify(type, ns, name);
-    }
-
-    private JsonObject ApplyToLive(ResourceType type, JsonObject live, JsonObject body, string manager, bool force, bool statusOnly)
-    {
-        var name = live["metadata"]!["name"]!.GetValue<string>();
-        var newPaths = statusOnly
-            ? FieldOwnership.Paths(new JsonObject { ["kind"] = type.Kind, ["status"] = body["status"]?.DeepClone() }, includeStatus: true)
-            : FieldOwnership.Paths(body, includeStatus: false);
-        var owners = FieldOwnership.Read(live);
-
-        // Conflicts are per field: another manager owns a value this apply would change.
-        var conflicts = new List<(string Path, string Manager)>();
-        foreach (var path in newPaths.Where(p => !FieldOwnership.IsItemPresence(p)))
-        {
-            foreach (var other in owners.Where(o => o.Manager != manager && o.Paths.Contains(path)))
-            {
-                if (!FieldOwnership.SameValue(live, body, path))
-                {
-                    conflicts.Add((path, other.Manager));
-                }
-            }
-        }
-
-        if (conflicts.Count > 0 && !force)
-        {
-            var causes = new JsonArray([.. conflicts.Select(c => (JsonNode)new JsonObject
-            {
-                ["reason"] = "FieldManagerConflict",
-                ["message"] = $"conflict with \"{c.Manager}\"",
-                ["field"] = FieldOwnership.Display(c.Path),
-            })]);
-            throw new ApiError(409, "Conflict",
-                $"Apply failed with {conflicts.Count} conflict{(conflicts.Count == 1 ? string.Empty : "s")}: " +
-                string.Join("; ", conflicts.Select(c => $"conflict with \"{c.Manager}\": {FieldOwnership.Display(c.Path)}")),
-                causes, type.Kind, name);
-        }
-
-        // Fields this manager applied before and no longer applies go, unless another manager owns them: values first,
-        // then list items nobody else owns anything in.
-        var next = (JsonObject)live.DeepClone();
-        var others = owners.Where(o => o.Manager != manager).SelectMany(o => o.Paths).ToHashSet(StringComparer.Ordinal);
-        var mine = owners.Where(o => o.Manager == manager && o.Operation == "Apply").SelectMany(o => o.Paths).ToHashSet(StringComparer.Ordinal);
-        var dropped = mine.Except(newPaths).ToList();
-        foreach (var path in dropped.Where(p => !FieldOwnership.IsItemPresence(p) && !others.Contains(p) && !FieldOwnership.IsItemKey(p)))
-        {
-            FieldOwnership.Remove(next, path);
-        }
-
-        foreach (var item in dropped.Where(FieldOwnership.IsItemPresence).Select(p => FieldOwnership.ItemOf(p)!))
-        {
-            if (!others.Any(p => FieldOwnership.Within(p, item)) && !newPaths.Any(p => FieldOwnership.Within(p, item)))
-            {
-                FieldOwnership.Remove(next, item);
-            }
-        }
-
-        if (statusOnly)
-        {
-            if (body["status"] is JsonObject status)
-            {
-                if (next["status"] is not JsonObject liveStatus)
-                {
-                    next["status"] = status.DeepClone();
-                }
-                else
-                {
-                    FieldOwnership.Merge(type.Kind, liveStatus, status);
-                }
-            }
-        }
-        else
-        {
-            body.Remove("status");
-            FieldOwnership.Merge(type.Kind, next, body);
-            Admission.Admit(type, next, live);
-        }
-
-        // Forced fields change hands; everyone else keeps what they own of what is still there.
-        var updated = owners
-            .Where(o => !(o.Manager == manager && o.Operation == "Apply"))
-            .Select(o => (o.Manager, o.Operation, new HashSet<string>(
-                o.Paths.Except(newPaths.Where(p => conflicts.Any(c => c.Path == p && c.Manager == o.Manager))).Where(p => FieldOwnership.Get(next, p) is not null),
-                StringComparer.Ordinal)))
-            .Append((manager, "Apply", newPaths))
-            .ToList();
-        FieldOwnership.Write(next, updated, type.ApiVersion, Now());
-        BumpGeneration(live, next);
-        return next;
-    }
-
     /// <summary>A JSON merge patch (RFC 7386): mappings merge, lists are replaced, null removes.</summary>
     public JsonObject MergePatch(ResourceType type, string? ns, string name, JsonObject patch, bool statusOnly, string manager = "unknown") =>
         Patch(type, ns, name, next => ApplyMergePatch(next, patch), statusOnly, manager);
@@ -387,98 +232,6 @@ public sealed class ObjectStore
     }
 
     /// <summary>
-    /// Deletes an object as the real server does. An object with finalizers is only marked (deletionTimestamp) and stays,
-    /// Terminating, until its finalizers are removed; with dependents and <c>Foreground</c> the garbage collector's
-    /// foregroundDeletion finalizer holds it until they are gone; <c>Orphan</c> releases the dependents first. A pod is
-    /// deleted gracefully: marked with its grace period (<paramref name="gracePeriodSeconds"/>, else the pod's
-    /// terminationGracePeriodSeconds) for the kubelet to stop it; a grace period of 0 removes it at once. Returns the
-    /// deleted (or marked) object.
-    /// </summary>
-    public JsonObject Delete(ResourceType type, string? ns, string name, string propagation = "Background", long? gracePeriodSeconds = null)
-    {
-        lock (_lock)
-        {
-            var key = Key(type, ns, name);
-            var live = _objects.GetValueOrDefault(key) ?? throw ApiError.NotFound(type, name);
-            var uid = live["metadata"]!["uid"]!.GetValue<string>();
-            if (propagation == "Orphan")
-            {
-                foreach (var (depKey, dependent) in DependentsOf(uid).ToList())
-                {
-                    var copy = (JsonObject)dependent.DeepClone();
-                    var refs = (JsonArray)copy["metadata"]!["ownerReferences"]!;
-                    foreach (var r in refs.Where(r => r!["uid"]?.GetValue<string>() == uid).ToList())
-                    {
-                        refs.Remove(r);
-                    }
-
-                    Commit(ResourceTypes.All.First(t => TypeKey(t) == depKey.Type), depKey.Ns.Length == 0 ? null : depKey.Ns, depKey.Name, copy, "MODIFIED");
-                }
-            }
-
-            var grace = type.Kind == "Pod" ? gracePeriodSeconds ?? JsonNumber.Long(live["spec"]?["terminationGracePeriodSeconds"]) ?? 30 : 0;
-            var foreground = propagation == "Foreground" && DependentsOf(uid).Any();
-            var hasFinalizers = live["metadata"]?["finalizers"] is JsonArray { Count: > 0 };
-            if (type.Kind == "Namespace" || foreground || hasFinalizers || grace > 0)
-            {
-                if (live["metadata"]?["deletionTimestamp"] is null)
-                {
-                    var copy = (JsonObject)live.DeepClone();
-                    var meta = copy["metadata"]!.AsObject();
-                    meta["deletionTimestamp"] = Stamp(_time.GetUtcNow().AddSeconds(grace));
-                    meta["deletionGracePeriodSeconds"] = grace;
-                    if (type.Kind == "Namespace")
-                    {
-                        copy["status"] = new JsonObject { ["phase"] = "Terminating" };
-                    }
-                    else if (foreground)
-                    {
-                        var finalizers = meta["finalizers"] as JsonArray ?? [];
-                        finalizers.Add("foregroundDeletion");
-                        meta["finalizers"] = finalizers;
-                    }
-
-                    Commit(type, ns, name, copy, "MODIFIED");
-                }
-            }
-            else
-            {
-                _objects.Remove(key);
-                Unindex(key);
-                Record("DELETED", type, live);
-            }
-        }
-
-        Changed?.Invoke();
-        return Get(type, ns, name) ?? new JsonObject { ["kind"] = "Status", ["apiVersion"] = "v1", ["status"] = "Success" };
-    }
-
-    /// <summary>
-    /// Removes an object at once (the garbage collector or the kubelet finishing a deletion), unless finalizers still
-    /// hold it; returns whether it is gone.
-    /// </summary>
-    internal bool Remove(ResourceType type, string? ns, string name)
-    {
-        lock (_lock)
-        {
-            if (_objects.TryGetValue(Key(type, ns, name), out var live))
-            {
-                if (live["metadata"]?["finalizers"] is JsonArray { Count: > 0 })
-                {
-                    return false;
-                }
-
-                _objects.Remove(Key(type, ns, name));
-                Unindex(Key(type, ns, name));
-                Record("DELETED", type, live);
-            }
-        }
-
-        Changed?.Invoke();
-        return true;
-    }
-
-    /// <summary>
     /// Every object with its type, not copied: stored objects are replaced on every write, never changed in place, so
     /// readers may share them as long as they do not modify them (the garbage collector only reads).
     /// </summary>
@@ -492,100 +245,11 @@ public sealed class ObjectStore
 
     private static readonly Dictionary<string, ResourceType> TypesByKey = ResourceTypes.All.ToDictionary(TypeKey, StringComparer.Ordinal);
 
-    /// <summary>
-    /// Subscribes to changes of a type from <paramref name="fromResourceVersion"/> on (0: the current objects as ADDED
-    /// first). A version older than the kept history is 410 Gone, as on a real server.
-    /// </summary>
-    public ChannelReader<StoreEvent> Watch(ResourceType type, string? ns, long fromResourceVersion, CancellationToken cancellationToken)
-    {
-        var channel = Channel.CreateUnbounded<StoreEvent>(new UnboundedChannelOptions { SingleReader = true });
-        lock (_lock)
-        {
-            if (fromResourceVersion <= 0)
-            {
-                foreach (var kv in _objects.Where(kv => kv.Key.Type == TypeKey(type) && (ns is null || kv.Key.Ns == ns)).OrderBy(kv => kv.Key.Name, StringComparer.Ordinal))
-                {
-                    channel.Writer.TryWrite(new StoreEvent("ADDED", type, (JsonObject)kv.Value.DeepClone(), _resourceVersion));
-                }
-            }
-            else
-            {
-                if (fromResourceVersion < _oldestKept - 1)
-                {
-                    throw new ApiError(410, "Expired", $"too old resource version: {fromResourceVersion} ({_oldestKept})");
-                }
-
-                foreach (var e in _history.Where(e => e.ResourceVersion > fromResourceVersion && e.Resource == type && Matches(e, ns)))
-                {
-                    channel.Writer.TryWrite(e with { Object = (JsonObject)e.Object.DeepClone() });
-                }
-            }
-
-            var entry = (type, ns, channel);
-            _watchers.Add(entry);
-            cancellationToken.Register(() =>
-            {
-                lock (_lock)
-                {
-                    _watchers.Remove(entry);
-                }
-
-                channel.Writer.TryComplete();
-            });
-        }
-
-        return channel.Reader;
-    }
-
-    /// <summary>
-    /// Loads the objects of <paramref name="database"/> into an empty store and writes every later change to it. A
-    /// cluster kept in the older <c>objects.json</c> snapshot (<paramref name="legacySnapshot"/>) is imported once.
-    /// </summary>
-    internal void Attach(ClusterDatabase database, string? legacySnapshot)
-    {
-        lock (_lock)
-        {
-            if (database.IsEmpty && legacySnapshot is not null)
-            {
-                var snapshot = JsonNode.Parse(legacySnapshot)!.AsObject();
-                var rv = JsonNumber.Long(snapshot["resourceVersion"]) ?? 1;
-                var imported = (snapshot["objects"] as JsonArray ?? []).OfType<JsonObject>()
-                    .Select(o => (Type: TypeOf(o), Object: o)).Where(o => o.Type is not null)
-                    .Select(o => Key(o.Type!, o.Object["metadata"]?["namespace"]?.GetValue<string>(), o.Object["metadata"]!["name"]!.GetValue<string>()) is var key
-                        ? (key.Item1, key.Item2, key.Item3, JsonNumber.Long(o.Object["metadata"]?["resourceVersion"]) ?? rv, o.Object)
-                        : default);
-                database.PutAll(imported, rv);
-            }
-
-            var (objects, resourceVersion) = database.Load();
-            _resourceVersion = resourceVersion;
-            _oldestKept = _resourceVersion + 1;
-            foreach (var obj in objects)
-            {
-                if (TypeOf(obj) is { } type)
-                {
-                    var key = Key(type, obj["metadata"]?["namespace"]?.GetValue<string>(), obj["metadata"]!["name"]!.GetValue<string>());
-                    _objects[key] = obj;
-                    Index(key, obj);
-                }
-            }
-
-            Database = database;
-        }
-    }
-
-    private static ResourceType? TypeOf(JsonObject obj) =>
-        ResourceTypes.All.FirstOrDefault(t => t.ApiVersion == obj["apiVersion"]?.GetValue<string>() && t.Kind == obj["kind"]?.GetValue<string>());
-
     private JsonObject Notify(ResourceType type, string? ns, string name)
     {
         Changed?.Invoke();
         return Get(type, ns, name) ?? throw ApiError.NotFound(type, name);
     }
-
-    private IEnumerable<((string Type, string Ns, string Name) Key, JsonObject Obj)> DependentsOf(string uid) =>
-        _objects.Where(kv => (kv.Value["metadata"]?["ownerReferences"] as JsonArray ?? []).Any(r => r!["uid"]?.GetValue<string>() == uid))
-            .Select(kv => (kv.Key, kv.Value));
 
     private void RequireNamespace(ResourceType type, string? ns)
     {
@@ -747,34 +411,6 @@ public sealed class ObjectStore
         Record(eventType, type, obj);
     }
 
-    private void Record(string eventType, ResourceType type, JsonObject obj)
-    {
-        if (eventType == "DELETED")
-        {
-            _resourceVersion++;
-            obj = (JsonObject)obj.DeepClone();
-            obj["metadata"]!["resourceVersion"] = _resourceVersion.ToString(CultureInfo.InvariantCulture);
-            var key = Key(type, obj["metadata"]?["namespace"]?.GetValue<string>(), obj["metadata"]!["name"]!.GetValue<string>());
-            Database?.Delete(key.Item1, key.Item2, key.Item3, _resourceVersion);
-        }
-
-        var e = new StoreEvent(eventType, type, obj, _resourceVersion);
-        _history.Add(e);
-        if (_history.Count > KeptEvents)
-        {
-            _history.RemoveRange(0, _history.Count - KeptEvents);
-            _oldestKept = _history[0].ResourceVersion;
-        }
-
-        foreach (var (watchType, watchNs, channel) in _watchers)
-        {
-            if (watchType == type && Matches(e, watchNs))
-            {
-                channel.Writer.TryWrite(e with { Object = (JsonObject)obj.DeepClone() });
-            }
-        }
-    }
-
     private void Index((string Type, string Ns, string Name) key, JsonObject obj)
     {
         if (!_byType.TryGetValue(key.Type, out var objects))
@@ -797,8 +433,6 @@ public sealed class ObjectStore
             objects.Remove((key.Ns, key.Name));
         }
     }
-
-    private static bool Matches(StoreEvent e, string? ns) => ns is null || e.Object["metadata"]?["namespace"]?.GetValue<string>() == ns;
 
     private static void ApplyMergePatch(JsonObject target, JsonObject patch)
     {

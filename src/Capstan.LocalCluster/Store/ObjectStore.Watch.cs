@@ -1,0 +1,84 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+
+namespace Capstan.LocalCluster.Store;
+
+/// <content>The change history and the watches that replay and follow it.</content>
+public sealed partial class ObjectStore
+{
+    /// <summary>
+    /// Subscribes to changes of a type from <paramref name="fromResourceVersion"/> on (0: the current objects as ADDED
+    /// first). A version older than the kept history is 410 Gone, as on a real server.
+    /// </summary>
+    public ChannelReader<StoreEvent> Watch(ResourceType type, string? ns, long fromResourceVersion, CancellationToken cancellationToken)
+    {
+        var channel = Channel.CreateUnbounded<StoreEvent>(new UnboundedChannelOptions { SingleReader = true });
+        lock (_lock)
+        {
+            if (fromResourceVersion <= 0)
+            {
+                foreach (var kv in _objects.Where(kv => kv.Key.Type == TypeKey(type) && (ns is null || kv.Key.Ns == ns)).OrderBy(kv => kv.Key.Name, StringComparer.Ordinal))
+                {
+                    channel.Writer.TryWrite(new StoreEvent("ADDED", type, (JsonObject)kv.Value.DeepClone(), _resourceVersion));
+                }
+            }
+            else
+            {
+                if (fromResourceVersion < _oldestKept - 1)
+                {
+                    throw new ApiError(410, "Expired", $"too old resource version: {fromResourceVersion} ({_oldestKept})");
+                }
+
+                foreach (var e in _history.Where(e => e.ResourceVersion > fromResourceVersion && e.Resource == type && Matches(e, ns)))
+                {
+                    channel.Writer.TryWrite(e with { Object = (JsonObject)e.Object.DeepClone() });
+                }
+            }
+
+            var entry = (type, ns, channel);
+            _watchers.Add(entry);
+            cancellationToken.Register(() =>
+            {
+                lock (_lock)
+                {
+                    _watchers.Remove(entry);
+                }
+
+                channel.Writer.TryComplete();
+            });
+        }
+
+        return channel.Reader;
+    }
+
+    private void Record(string eventType, ResourceType type, JsonObject obj)
+    {
+        if (eventType == "DELETED")
+        {
+            _resourceVersion++;
+            obj = (JsonObject)obj.DeepClone();
+            obj["metadata"]!["resourceVersion"] = _resourceVersion.ToString(CultureInfo.InvariantCulture);
+            var key = Key(type, obj["metadata"]?["namespace"]?.GetValue<string>(), obj["metadata"]!["name"]!.GetValue<string>());
+            Database?.Delete(key.Item1, key.Item2, key.Item3, _resourceVersion);
+        }
+
+        var e = new StoreEvent(eventType, type, obj, _resourceVersion);
+        _history.Add(e);
+        if (_history.Count > KeptEvents)
+        {
+            _history.RemoveRange(0, _history.Count - KeptEvents);
+            _oldestKept = _history[0].ResourceVersion;
+        }
+
+        foreach (var (watchType, watchNs, channel) in _watchers)
+        {
+            if (watchType == type && Matches(e, watchNs))
+            {
+                channel.Writer.TryWrite(e with { Object = (JsonObject)obj.DeepClone() });
+            }
+        }
+    }
+
+    private static bool Matches(StoreEvent e, string? ns) => ns is null || e.Object["metadata"]?["namespace"]?.GetValue<string>() == ns;
+}

@@ -14,13 +14,18 @@ namespace Capstan.LocalCluster.Controllers;
 /// real kubelet recomputes them when a container restarts), then Running and Ready after the configured delays. Job
 /// pods exit after their run time.
 /// </summary>
-internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCatalog images, SimulationTiming timing, TimeProvider time, EventRecorder events)
+internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, ImageCatalog images, SimulationTiming timing, TimeProvider time, EventRecorder events)
 {
     private const string Manager = "kubelet";
+
     private const string LinksAnnotation = "local.capstan.dev/service-links";
+
     private static readonly ResourceType Pods = ResourceTypes.ByKind("Pod")!;
+
     private static readonly ResourceType Services = ResourceTypes.ByKind("Service")!;
+
     private static readonly ResourceType ConfigMaps = ResourceTypes.ByKind("ConfigMap")!;
+
     private static readonly ResourceType Secrets = ResourceTypes.ByKind("Secret")!;
 
     private readonly ConcurrentDictionary<string, DateTimeOffset> _firstSeen = new(StringComparer.Ordinal);
@@ -93,46 +98,6 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
     }
 
     /// <summary>
-    /// A deleted pod: Terminating (containers stopping, not ready) for its grace period as the timing allows, then
-    /// removed once no finalizer holds it.
-    /// </summary>
-    private void Terminate(JsonObject pod, DateTimeOffset now)
-    {
-        var ns = Json.Namespace(pod)!;
-        var name = Json.Name(pod);
-        var grace = TimeSpan.FromSeconds(Json.Int(pod["metadata"]?["deletionGracePeriodSeconds"]));
-        var started = (Json.Time(pod["metadata"]?["deletionTimestamp"]) ?? now) - grace;
-        var stopAfter = grace < timing.PodTerminate ? grace : timing.PodTerminate;
-        if (now - started >= stopAfter)
-        {
-            if (store.Remove(Pods, ns, name))
-            {
-                _firstSeen.TryRemove(Json.Uid(pod), out _);
-            }
-
-            return;
-        }
-
-        if (pod["status"] is JsonObject status && Json.Str(Json.Condition(status, "Ready")?["reason"]) != "PodTerminating")
-        {
-            foreach (var container in status["containerStatuses"] as JsonArray ?? [])
-            {
-                events.Normal(pod, "Killing", $"Stopping container {Json.Str(container?["name"])}", "kubelet");
-            }
-
-            var stopping = (JsonObject)status.DeepClone();
-            foreach (var container in stopping["containerStatuses"] as JsonArray ?? [])
-            {
-                container!["ready"] = false;
-            }
-
-            Json.SetCondition(stopping, "Ready", "False", "PodTerminating", "the pod is being deleted", Json.Stamp(now));
-            Json.SetCondition(stopping, "ContainersReady", "False", "PodTerminating", "the pod is being deleted", Json.Stamp(now));
-            store.Update(Pods, ns, name, new JsonObject { ["status"] = stopping }, statusOnly: true, Manager);
-        }
-    }
-
-    /// <summary>
     /// True when nothing but a change of the pod (or of the faults) can change its state: finished, or running with
     /// every container ready and no back-off pending.
     /// </summary>
@@ -140,48 +105,6 @@ internal sealed class Kubelet(ObjectStore store, FaultInjector faults, ImageCata
         Json.Str(status["phase"]) is "Succeeded" or "Failed"
         || (Json.Str(status["phase"]) == "Running" && Json.Str(Json.Condition(status, "Ready")?["status"]) == "True"
             && Json.Str(pod["spec"]?["restartPolicy"]) is null or "Always");
-
-    /// <summary>The Events a real kubelet records when a container's state changes: pulls, starts, back-offs.</summary>
-    private void RecordTransitions(JsonObject pod, JsonObject? before, JsonObject after)
-    {
-        var specs = (pod["spec"]?["containers"] as JsonArray ?? []).Concat(pod["spec"]?["initContainers"] as JsonArray ?? []).OfType<JsonObject>()
-            .ToDictionary(c => Json.Str(c["name"]) ?? string.Empty, StringComparer.Ordinal);
-        var old = (before?["containerStatuses"] as JsonArray ?? []).Concat(before?["initContainerStatuses"] as JsonArray ?? []).OfType<JsonObject>()
-            .ToDictionary(c => Json.Str(c["name"]) ?? string.Empty, StringComparer.Ordinal);
-        foreach (var current in (after["containerStatuses"] as JsonArray ?? []).Concat(after["initContainerStatuses"] as JsonArray ?? []).OfType<JsonObject>())
-        {
-            var name = Json.Str(current["name"]) ?? string.Empty;
-            var image = Json.Str(specs.GetValueOrDefault(name)?["image"]) ?? string.Empty;
-            var previous = old.GetValueOrDefault(name);
-            var was = Json.Str(previous?["state"]?["waiting"]?["reason"]);
-            var now = Json.Str(current["state"]?["waiting"]?["reason"]);
-            if (current["state"]?["running"] is not null && previous?["state"]?["running"] is null)
-            {
-                events.Normal(pod, "Pulled", $"Container image \"{image}\" already present on machine", "kubelet");
-                events.Normal(pod, "Created", $"Created container: {name}", "kubelet");
-                events.Normal(pod, "Started", $"Started container {name}", "kubelet");
-            }
-            else if (now == "ErrImagePull" && was != now)
-            {
-                events.Normal(pod, "Pulling", $"Pulling image \"{image}\"", "kubelet");
-                events.Warning(pod, "Failed", $"Failed to pull image \"{image}\": not found in the image store", "kubelet");
-                events.Warning(pod, "Failed", "Error: ErrImagePull", "kubelet");
-            }
-            else if (now == "ImagePullBackOff" && was != now)
-            {
-                events.Normal(pod, "BackOff", $"Back-off pulling image \"{image}\"", "kubelet");
-                events.Warning(pod, "Failed", "Error: ImagePullBackOff", "kubelet");
-            }
-            else if (now == "CrashLoopBackOff" && Json.Int(current["restartCount"]) > Json.Int(previous?["restartCount"]))
-            {
-                events.Warning(pod, "BackOff", $"Back-off restarting failed container {name} in pod {Json.Name(pod)}_{Json.Namespace(pod)}({Json.Uid(pod)})", "kubelet");
-            }
-            else if (now == "CreateContainerConfigError" && was != now)
-            {
-                events.Warning(pod, "Failed", $"Error: {Json.Str(current["state"]?["waiting"]?["message"])}", "kubelet");
-            }
-        }
-    }
 
     private JsonObject Compute(JsonObject pod, DateTimeOffset firstSeen, DateTimeOffset now)
     {

@@ -1,0 +1,132 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using Capstan.LocalCluster.Store;
+using Microsoft.AspNetCore.Http;
+
+namespace Capstan.LocalCluster.Api;
+
+/// <content>Lists and watch streams.</content>
+internal sealed partial class ApiHandler
+{
+    private async Task ListAsync(HttpContext context, ResourceType type, string? ns)
+    {
+        var labels = LabelQuery.Parse(context.Request.Query["labelSelector"].FirstOrDefault());
+        var fields = FieldQuery(context.Request.Query["fieldSelector"].FirstOrDefault());
+        var (items, rv) = store.ListShared(type, ns, labels, fields);
+
+        // Written item by item: stored objects are shared, not copied, and a JSON node can only have one parent.
+        var sb = new StringBuilder(64 + (items.Count * 1024));
+        sb.Append("{\"kind\":\"").Append(type.Kind).Append("List\",\"apiVersion\":\"").Append(type.ApiVersion)
+            .Append("\",\"metadata\":{\"resourceVersion\":\"").Append(rv.ToString(CultureInfo.InvariantCulture)).Append("\"},\"items\":[");
+        for (var i = 0; i < items.Count; i++)
+        {
+            if (i > 0)
+            {
+                sb.Append(',');
+            }
+
+            sb.Append(items[i].ToJsonString());
+        }
+
+        sb.Append("]}");
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(sb.ToString(), context.RequestAborted);
+    }
+
+    private async Task WatchAsync(HttpContext context, ResourceType type, string? ns)
+    {
+        var query = context.Request.Query;
+        var labels = LabelQuery.Parse(query["labelSelector"].FirstOrDefault());
+        var fields = FieldQuery(query["fieldSelector"].FirstOrDefault());
+        var from = long.TryParse(query["resourceVersion"].FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var rv) ? rv : 0;
+        var bookmarks = IsTrue(query["allowWatchBookmarks"].FirstOrDefault());
+        var timeout = int.TryParse(query["timeoutSeconds"].FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var t) && t > 0 ? TimeSpan.FromSeconds(t) : TimeSpan.FromMinutes(30);
+
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        cts.CancelAfter(timeout);
+        var reader = store.Watch(type, ns, from, cts.Token);
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/json";
+        await context.Response.Body.FlushAsync(cts.Token);
+        var lastRv = Math.Max(from, store.ResourceVersion);
+        try
+        {
+            while (!cts.IsCancellationRequested)
+            {
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
+                if (bookmarks)
+                {
+                    wait.CancelAfter(timing.Bookmark);
+                }
+
+                StoreEvent e;
+                try
+                {
+                    e = await reader.ReadAsync(wait.Token);
+                }
+                catch (OperationCanceledException) when (!cts.IsCancellationRequested)
+                {
+                    await WriteLineAsync(context, new JsonObject
+                    {
+                        ["type"] = "BOOKMARK",
+                        ["object"] = new JsonObject
+                        {
+                            ["kind"] = type.Kind,
+                            ["apiVersion"] = type.ApiVersion,
+                            ["metadata"] = new JsonObject { ["resourceVersion"] = Math.Max(lastRv, store.ResourceVersion).ToString(CultureInfo.InvariantCulture) },
+                        },
+                    }, cts.Token);
+                    continue;
+                }
+
+                lastRv = e.ResourceVersion;
+                if (labels.Matches(e.Object) && (fields?.Invoke(e.Object) ?? true))
+                {
+                    await WriteLineAsync(context, new JsonObject { ["type"] = e.Type, ["object"] = e.Object }, cts.Token);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (System.Threading.Channels.ChannelClosedException)
+        {
+        }
+    }
+
+    private static Func<JsonObject, bool>? FieldQuery(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return null;
+        }
+
+        var tests = new List<Func<JsonObject, bool>>();
+        foreach (var term in text.Split(','))
+        {
+            var negate = term.Contains("!=", StringComparison.Ordinal);
+            var parts = term.Split(negate ? "!=" : term.Contains("==", StringComparison.Ordinal) ? "==" : "=", 2);
+            if (parts.Length != 2)
+            {
+                throw ApiError.BadRequest($"invalid field selector \"{text}\"");
+            }
+
+            var (field, value) = (parts[0].Trim(), parts[1].Trim());
+            Func<JsonObject, string?> get = field switch
+            {
+                "metadata.name" => o => o["metadata"]?["name"]?.GetValue<string>(),
+                "metadata.namespace" => o => o["metadata"]?["namespace"]?.GetValue<string>(),
+                "status.phase" => o => o["status"]?["phase"]?.GetValue<string>(),
+                "spec.nodeName" => o => o["spec"]?["nodeName"]?.GetValue<string>(),
+                "involvedObject.kind" or "involvedObject.namespace" or "involvedObject.name" or "involvedObject.uid" or "involvedObject.apiVersion" or "reason" or "type" or "source"
+                    => o => (field == "source" ? o["source"]?["component"] : field.StartsWith("involvedObject.", StringComparison.Ordinal) ? o["involvedObject"]?[field["involvedObject.".Length..]] : o[field])?.GetValue<string>(),
+                _ => throw ApiError.BadRequest($"field label not supported: {field}"),
+            };
+            tests.Add(o => (get(o) == value) != negate);
+        }
+
+        return o => tests.TrueForAll(t => t(o));
+    }
+}

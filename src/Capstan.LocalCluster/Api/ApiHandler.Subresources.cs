@@ -1,0 +1,115 @@
+using System.Text.Json.Nodes;
+using Capstan.LocalCluster.Store;
+using Microsoft.AspNetCore.Http;
+
+namespace Capstan.LocalCluster.Api;
+
+/// <content>The /scale subresource and patches.</content>
+internal sealed partial class ApiHandler
+{
+    /// <summary>
+    /// The <c>/scale</c> subresource (autoscaling/v1 Scale): read, replace or patch the replicas of a Deployment or
+    /// ReplicaSet. The writer owns <c>spec.replicas</c> of the object (as an HPA or <c>kubectl scale</c> does).
+    /// </summary>
+    private async Task ScaleAsync(HttpContext context, ResourceType type, string? ns, string name, string? manager)
+    {
+        var live = store.Get(type, ns, name) ?? throw ApiError.NotFound(type, name);
+        var request = context.Request;
+        JsonObject? wanted = null;
+        switch (request.Method)
+        {
+            case "GET":
+                break;
+            case "PUT":
+                wanted = await ReadBodyAsync(context);
+                if (wanted["metadata"]?["resourceVersion"]?.GetValue<string>() is { Length: > 0 } rv && rv != live["metadata"]?["resourceVersion"]?.GetValue<string>())
+                {
+                    throw ApiError.Conflict(type, name, "the object has been modified; please apply your changes to the latest version and try again");
+                }
+
+                break;
+            case "PATCH":
+                var patch = await ReadBodyAsync(context);
+                wanted = Scale(type, live);
+                switch (request.ContentType?.Split(';')[0].Trim())
+                {
+                    case "application/merge-patch+json" or "application/strategic-merge-patch+json":
+                        FieldOwnership.Merge("Scale", wanted, patch);
+                        break;
+                    case "application/apply-patch+yaml" when !string.IsNullOrEmpty(manager):
+                        var replicasNode = patch["spec"]?["replicas"] ?? throw ApiError.Invalid(type, name, ("spec.replicas", "Required value"));
+                        var force = IsTrue(request.Query["force"].FirstOrDefault());
+                        var applied = store.Apply(type, ns, name, new JsonObject { ["apiVersion"] = type.ApiVersion, ["kind"] = type.Kind, ["spec"] = new JsonObject { ["replicas"] = replicasNode.DeepClone() } }, manager, force);
+                        await WriteAsync(context, 200, Scale(type, applied));
+                        return;
+                    default:
+                        throw new ApiError(415, "UnsupportedMediaType", "the body of a /scale patch must be application/merge-patch+json, application/strategic-merge-patch+json or application/apply-patch+yaml (with a fieldManager)");
+                }
+
+                break;
+            default:
+                throw new ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+        }
+
+        if (wanted is not null)
+        {
+            if (JsonNumber.Long(wanted["spec"]?["replicas"]) is not { } replicas || replicas < 0)
+            {
+                throw ApiError.Invalid(type, name, ("spec.replicas", $"Invalid value: {wanted["spec"]?["replicas"]?.ToJsonString() ?? "null"}: must be greater than or equal to 0"));
+            }
+
+            live = store.MergePatch(type, ns, name, new JsonObject { ["spec"] = new JsonObject { ["replicas"] = replicas } }, statusOnly: false, manager ?? "unknown");
+        }
+
+        await WriteAsync(context, 200, Scale(type, live));
+    }
+
+    private static JsonObject Scale(ResourceType type, JsonObject obj) => new()
+    {
+        ["kind"] = "Scale",
+        ["apiVersion"] = "autoscaling/v1",
+        ["metadata"] = new JsonObject
+        {
+            ["name"] = obj["metadata"]?["name"]?.DeepClone(),
+            ["namespace"] = obj["metadata"]?["namespace"]?.DeepClone(),
+            ["uid"] = obj["metadata"]?["uid"]?.DeepClone(),
+            ["resourceVersion"] = obj["metadata"]?["resourceVersion"]?.DeepClone(),
+            ["creationTimestamp"] = obj["metadata"]?["creationTimestamp"]?.DeepClone(),
+        },
+        ["spec"] = new JsonObject { ["replicas"] = JsonNumber.Long(obj["spec"]?["replicas"]) ?? 1 },
+        ["status"] = new JsonObject
+        {
+            ["replicas"] = JsonNumber.Long(obj["status"]?["replicas"]) ?? 0,
+            ["selector"] = string.Join(",", (obj["spec"]?["selector"]?["matchLabels"] as JsonObject ?? []).Select(kv => $"{kv.Key}={kv.Value}")),
+        },
+    };
+
+    private async Task PatchAsync(HttpContext context, ResourceType type, string? ns, string name, bool status, string? manager)
+    {
+        var contentType = context.Request.ContentType?.Split(';')[0].Trim();
+        var body = await ReadBodyAsync(context);
+        var dryRun = context.Request.Query["dryRun"].FirstOrDefault() == "All";
+        switch (contentType)
+        {
+            case "application/apply-patch+yaml":
+                if (string.IsNullOrEmpty(manager))
+                {
+                    throw ApiError.BadRequest("PATCH with application/apply-patch+yaml requires a fieldManager");
+                }
+
+                var force = IsTrue(context.Request.Query["force"].FirstOrDefault());
+                await WriteAsync(context, 200, dryRun
+                    ? store.DryRunApply(type, ns, name, body, manager, force)
+                    : store.Apply(type, ns, name, body, manager, force, status));
+                return;
+            case "application/merge-patch+json":
+                await WriteAsync(context, 200, store.MergePatch(type, ns, name, body, status, manager ?? "unknown"));
+                return;
+            case "application/strategic-merge-patch+json":
+                await WriteAsync(context, 200, store.StrategicPatch(type, ns, name, body, status, manager ?? "unknown"));
+                return;
+            default:
+                throw new ApiError(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/apply-patch+yaml, application/merge-patch+json, application/strategic-merge-patch+json (got {contentType})");
+        }
+    }
+}

@@ -44,7 +44,7 @@ public sealed class LifecycleTests
         var (cluster, clock) = await StartAsync();
         await using var _ = cluster;
         await cluster.ApplyAsync(Recreate("web:1"));
-        await Cluster.EventuallyAsync(async () => (await cluster.Client.GetRolloutStatusAsync("app", "web", default)).Done ? "ok" : null, "first rollout");
+        await cluster.RolledOutAsync("app", "web", "first rollout");
 
         await cluster.ApplyAsync(Recreate("web:2"));
         var terminating = await Cluster.EventuallyAsync(async () =>
@@ -66,7 +66,7 @@ public sealed class LifecycleTests
         Assert.False((await cluster.Client.GetRolloutStatusAsync("app", "web", default)).Done);
 
         clock.Advance(TimeSpan.FromSeconds(31));
-        await Cluster.EventuallyAsync(async () => (await cluster.Client.GetRolloutStatusAsync("app", "web", default)).Done ? "ok" : null, "second rollout");
+        await cluster.RolledOutAsync("app", "web", "second rollout");
         var pods = await PodsAsync(cluster);
         Assert.Equal(2, pods.Count);
         Assert.All(pods, p => Assert.Equal("web:2", Image(p)));
@@ -141,12 +141,12 @@ public sealed class ControllerLatencyTests
         await cluster.NamespaceAsync("app");
         const string Yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: app}\nspec: {replicas: 1, selector: {matchLabels: {app: web}}, template: {metadata: {labels: {app: web}}, spec: {containers: [{name: main, image: \"web:1\"}]}}}\n";
         await cluster.ApplyAsync(Yaml);
-        await Cluster.EventuallyAsync(async () => (await cluster.Client.GetRolloutStatusAsync("app", "web", default)).Done ? "ok" : null, "first rollout");
+        await cluster.RolledOutAsync("app", "web", "first rollout");
 
         var written = await cluster.ApplyAsync(Yaml.Replace("web:1", "web:2", StringComparison.Ordinal));
         Assert.Equal(2, written["metadata"]!["generation"]!.GetValue<int>());
         Assert.Equal(1, written["status"]!["observedGeneration"]!.GetValue<int>());
         Assert.False((await cluster.Client.GetRolloutStatusAsync("app", "web", default)).Done);
-        await Cluster.EventuallyAsync(async () => (await cluster.Client.GetRolloutStatusAsync("app", "web", default)).Done ? "ok" : null, "second rollout");
+        await cluster.RolledOutAsync("app", "web", "second rollout");
     }
 }

@@ -66,7 +66,7 @@ public sealed class ScaleTests
     {
         await using var cluster = await StartAsync();
         await cluster.ApplyAsync(Deployment("web:1", 2));
-        await Cluster.EventuallyAsync(async () => (await cluster.Client.GetRolloutStatusAsync("app", "web", default)).Done ? "ok" : null, "first rollout");
+        await cluster.RolledOutAsync("app", "web", "first rollout");
 
         await cluster.ApplyAsync(Deployment("web:2", 3, paused: true));
         var paused = await Cluster.EventuallyAsync(async () =>
@@ -81,11 +81,7 @@ public sealed class ScaleTests
         Assert.All((await cluster.Client.ListAsync("v1", "Pod", "app", "app=web", default)).Items, p => Assert.Equal("web:1", p["spec"]!["containers"]![0]!["image"]!.GetValue<string>()));
 
         await cluster.ApplyAsync(Deployment("web:2", 3, paused: false));
-        var done = await Cluster.EventuallyAsync(async () =>
-        {
-            var s = await cluster.Client.GetRolloutStatusAsync("app", "web", default);
-            return s.Done ? s : null;
-        }, "rollout after resume");
+        var done = await cluster.RolledOutAsync("app", "web", "rollout after resume");
         Assert.Equal(3, done.Available);
     }
 

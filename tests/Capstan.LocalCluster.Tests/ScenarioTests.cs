@@ -52,12 +52,6 @@ public sealed class ScenarioTests
               containers: [{name: main, image: "{{{image}}}"}]
         """;
 
-    private static Task<RolloutStatus> RolledOutAsync(Cluster cluster, string what) => Cluster.EventuallyAsync(async () =>
-    {
-        var s = await cluster.Client.GetRolloutStatusAsync("app", "web", default);
-        return s.Done ? s : null;
-    }, what);
-
     [Fact]
     public async Task A_mediawiki_release_without_its_statsd_service_crash_loops()
     {
@@ -155,9 +149,9 @@ public sealed class ScenarioTests
         await cluster.NamespaceAsync("app");
         const string Strategy = "strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}";
         await cluster.ApplyAsync(WebDeployment(6, "web:1", Strategy));
-        await RolledOutAsync(cluster, "first rollout");
+        await cluster.RolledOutAsync("app", "web", "first rollout");
         await cluster.ApplyAsync(WebDeployment(6, "web:2", Strategy));
-        var status = await RolledOutAsync(cluster, "second rollout");
+        var status = await cluster.RolledOutAsync("app", "web", "second rollout");
         var pods = await PodsAsync(cluster, "app", "app=web");
         Assert.Equal(6, pods.Count);
         Assert.All(pods, p => Assert.Equal("web:2", p["spec"]!["containers"]![0]!["image"]!.GetValue<string>()));
@@ -173,13 +167,13 @@ public sealed class ScenarioTests
         await using var cluster = await Cluster.StartAsync();
         await cluster.NamespaceAsync("app");
         await cluster.ApplyAsync(WebDeployment(3, "web:1"));
-        var first = await RolledOutAsync(cluster, "first rollout");
+        var first = await cluster.RolledOutAsync("app", "web", "first rollout");
         await cluster.ApplyAsync(WebDeployment(3, "web:2"));
-        var second = await RolledOutAsync(cluster, "second rollout");
+        var second = await cluster.RolledOutAsync("app", "web", "second rollout");
         Assert.NotEqual(first.NewReplicaSet, second.NewReplicaSet);
 
         await cluster.ApplyAsync(WebDeployment(3, "web:1"));
-        var back = await RolledOutAsync(cluster, "rollout back to the first template");
+        var back = await cluster.RolledOutAsync("app", "web", "rollout back to the first template");
         Assert.Equal(first.NewReplicaSet, back.NewReplicaSet);
         Assert.Equal(3, back.Available);
         var deployment = (await cluster.Client.GetAsync(new ObjectRef("apps/v1", "Deployment", "app", "web"), default))!;

@@ -52,6 +52,13 @@ public sealed class Cluster : IAsyncDisposable
         return (JsonObject)Core.Yaml.ValueNodeJson.ToJson(node!)!;
     }
 
+    /// <summary>Waits until the Deployment has rolled out (as <c>kubectl rollout status</c> judges it).</summary>
+    public Task<RolloutStatus> RolledOutAsync(string ns, string name, string what) => EventuallyAsync(async () =>
+    {
+        var status = await Client.GetRolloutStatusAsync(ns, name, default);
+        return status.Done ? status : null;
+    }, what);
+
     /// <summary>Polls until the condition holds (controllers run in the background), failing after a bound.</summary>
     public static async Task<T> EventuallyAsync<T>(Func<Task<T?>> probe, string what, int seconds = 15)
         where T : class

@@ -19,12 +19,23 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
     private static readonly ResourceType ReplicaSets = ResourceTypes.ByKind("ReplicaSet")!;
     private static readonly ResourceType Pods = ResourceTypes.ByKind("Pod")!;
     private readonly Dictionary<string, int> _newAvailableAtLastProgress = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (long Generation, string Hash)> _hashes = new(StringComparer.Ordinal);
 
     public void Reconcile()
     {
         var setsByOwner = ReplicaSetController.ByOwner(store.ListShared(ReplicaSets, null).Items);
-        var podsByOwner = ReplicaSetController.ByOwner(store.ListShared(Pods, null).Items);
-        foreach (var deployment in store.ListShared(Deployments, null).Items)
+        var podsByOwner = new Lazy<Dictionary<string, List<JsonObject>>>(() => ReplicaSetController.ByOwner(store.ListShared(Pods, null).Items));
+        var deployments = store.ListShared(Deployments, null).Items;
+        if (_hashes.Count > 2 * deployments.Count + 16)
+        {
+            var live = deployments.Select(Json.Uid).ToHashSet(StringComparer.Ordinal);
+            foreach (var gone in _hashes.Keys.Where(uid => !live.Contains(uid)).ToList())
+            {
+                _hashes.Remove(gone);
+            }
+        }
+
+        foreach (var deployment in deployments)
         {
             if (!Json.Deleting(deployment))
             {
@@ -33,13 +44,13 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
         }
     }
 
-    private void Reconcile(JsonObject deployment, List<JsonObject> sets, Dictionary<string, List<JsonObject>> podsByOwner)
+    private void Reconcile(JsonObject deployment, List<JsonObject> sets, Lazy<Dictionary<string, List<JsonObject>>> podsByOwner)
     {
         var ns = Json.Namespace(deployment)!;
         var spec = deployment["spec"]!.AsObject();
         var replicas = Json.Int(spec["replicas"], 1);
         var template = spec["template"]!.AsObject();
-        var hash = TemplateHash(template);
+        var hash = CachedTemplateHash(deployment, template);
         var newSet = sets.FirstOrDefault(rs => Json.Str(rs["metadata"]?["labels"]?["pod-template-hash"]) == hash);
         var oldSets = sets.Where(rs => rs != newSet).ToList();
         var maxRevision = sets.Select(Revision).DefaultIfEmpty(0).Max();
@@ -71,7 +82,7 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
         var newReplicas = Json.Int(newSet["spec"]?["replicas"]);
         var oldTotal = oldSets.Sum(rs => Json.Int(rs["spec"]?["replicas"]));
         // Recreate waits until the old pods are gone, terminating ones included, as the real controller does.
-        var oldPods = oldSets.Sum(rs => podsByOwner.GetValueOrDefault(Json.Uid(rs), []).Count);
+        var oldPods = recreate ? oldSets.Sum(rs => podsByOwner.Value.GetValueOrDefault(Json.Uid(rs), []).Count) : 0;
         if (recreate)
         {
             foreach (var rs in oldSets.Where(rs => Json.Int(rs["spec"]?["replicas"]) > 0))
@@ -129,7 +140,7 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
         }
 
         CleanUpHistory(deployment, oldSets);
-        UpdateStatus(deployment, store.Get(ReplicaSets, ns, Json.Name(newSet)) ?? newSet, oldSets.Select(rs => store.Get(ReplicaSets, ns, Json.Name(rs))).OfType<JsonObject>().ToList(), replicas, strategy);
+        UpdateStatus(deployment, store.GetShared(ReplicaSets, ns, Json.Name(newSet)) ?? newSet, oldSets.Select(rs => store.GetShared(ReplicaSets, ns, Json.Name(rs))).OfType<JsonObject>().ToList(), replicas, strategy);
     }
 
     /// <summary>
@@ -271,6 +282,21 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
         long.TryParse(Json.Str(obj["metadata"]?["annotations"]?[RevisionAnnotation]), NumberStyles.None, CultureInfo.InvariantCulture, out var r) ? r : 0;
 
     /// <summary>A stable 10-character hash of a pod template, in the alphabet Kubernetes uses for pod-template-hash.</summary>
+    /// <summary>The template's hash, computed once per generation (the template only changes with it).</summary>
+    private string CachedTemplateHash(JsonObject deployment, JsonObject template)
+    {
+        var uid = Json.Uid(deployment);
+        var generation = Json.Generation(deployment);
+        if (_hashes.TryGetValue(uid, out var cached) && cached.Generation == generation)
+        {
+            return cached.Hash;
+        }
+
+        var hash = TemplateHash(template);
+        _hashes[uid] = (generation, hash);
+        return hash;
+    }
+
     private static string TemplateHash(JsonObject template)
     {
         var bytes = SHA256.HashData(Encoding.UTF8.GetBytes(template.ToJsonString()));

@@ -9,18 +9,30 @@ namespace Capstan.LocalCluster.Controllers;
 /// </summary>
 internal sealed class GarbageCollector(ObjectStore store)
 {
-    /// <summary>The resourceVersion of the last pass: nothing this controller acts on changes without a write.</summary>
+    /// <summary>The resourceVersion of the last pass.</summary>
     private long _lastSeen = -1;
+
+    /// <summary>True while objects are being deleted, so the next pass looks again.</summary>
+    private bool _deleting = true;
 
     public void Reconcile()
     {
+        // Only a deletion, an object created with owners, or a deletion in progress gives this controller work; a
+        // deploy's stream of other writes does not make it look at every object.
         var seen = store.ResourceVersion;
         if (seen == _lastSeen)
         {
             return;
         }
 
+        var (changes, complete) = _lastSeen < 0 ? ([], false) : store.ChangesSince(_lastSeen);
         _lastSeen = seen;
+        if (complete && !_deleting && !changes.Any(e => e.Type == "DELETED" || Json.Deleting(e.Object)))
+        {
+            CheckOwners(changes.Where(e => e.Type == "ADDED").Select(e => (e.Resource, e.Object)));
+            return;
+        }
+
         var all = store.All();
         var uids = all.Select(o => Json.Uid(o.Object)).ToHashSet(StringComparer.Ordinal);
 
@@ -33,7 +45,9 @@ internal sealed class GarbageCollector(ObjectStore store)
             }
         }
 
-        foreach (var (type, obj) in store.All().Where(o => Json.Deleting(o.Object)))
+        var deleting = store.All().Where(o => Json.Deleting(o.Object)).ToList();
+        _deleting = deleting.Count > 0;
+        foreach (var (type, obj) in deleting)
         {
             if (type.Kind == "Namespace")
             {
@@ -76,6 +90,26 @@ internal sealed class GarbageCollector(ObjectStore store)
                 }
             }
         }
+    }
+
+    /// <summary>New objects whose owners do not exist (checked by kind, namespace, name and uid) are deleted.</summary>
+    private void CheckOwners(IEnumerable<(ResourceType Type, JsonObject Object)> added)
+    {
+        foreach (var (type, obj) in added)
+        {
+            var owners = obj["metadata"]?["ownerReferences"] as JsonArray;
+            if (owners is { Count: > 0 } && !Json.Deleting(obj) && owners.All(r => !OwnerExists(r as JsonObject, Json.Namespace(obj))))
+            {
+                Delete(type, obj);
+            }
+        }
+    }
+
+    private bool OwnerExists(JsonObject? reference, string? ns)
+    {
+        var type = ResourceTypes.ByKind(Json.Str(reference?["kind"]) ?? string.Empty);
+        var owner = type is null ? null : store.GetShared(type, type.Namespaced ? ns : null, Json.Str(reference?["name"]) ?? string.Empty);
+        return owner is not null && Json.Uid(owner) == Json.Str(reference?["uid"]);
     }
 
     private void Delete(ResourceType type, JsonObject obj)

@@ -8,6 +8,39 @@ namespace Capstan.LocalCluster.Store;
 public sealed partial class ObjectStore
 {
     /// <summary>
+    /// The changes committed after <paramref name="resourceVersion"/>, oldest first, as the stored objects themselves
+    /// (not copies: callers must not modify them); <c>Complete</c> is false when the history no longer reaches back
+    /// that far, and the caller has to look at everything.
+    /// </summary>
+    internal (List<StoreEvent> Events, bool Complete) ChangesSince(long resourceVersion)
+    {
+        lock (_lock)
+        {
+            if (resourceVersion < _oldestKept - 1)
+            {
+                return ([], false);
+            }
+
+            var low = 0;
+            var high = _history.Count;
+            while (low < high)
+            {
+                var mid = (low + high) / 2;
+                if (_history[mid].ResourceVersion <= resourceVersion)
+                {
+                    low = mid + 1;
+                }
+                else
+                {
+                    high = mid;
+                }
+            }
+
+            return (_history.GetRange(low, _history.Count - low), true);
+        }
+    }
+
+    /// <summary>
     /// Subscribes to changes of a type from <paramref name="fromResourceVersion"/> on (0: the current objects as ADDED
     /// first). A version older than the kept history is 410 Gone, as on a real server.
     /// </summary>

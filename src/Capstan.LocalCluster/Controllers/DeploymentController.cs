@@ -21,11 +21,75 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
     private readonly Dictionary<string, int> _newAvailableAtLastProgress = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (long Generation, string Hash)> _hashes = new(StringComparer.Ordinal);
 
+    /// <summary>Every Deployment is looked at this often even when no change points at it, as informers resync.</summary>
+    private static readonly TimeSpan Resync = TimeSpan.FromSeconds(2);
+
+    /// <summary>Deployments still rolling out: their progress deadline is a matter of time, not of writes.</summary>
+    private readonly HashSet<(string Ns, string Name)> _active = [];
+    private long _lastSeen = -1;
+    private long _lastFull;
+
+    /// <summary>
+    /// Reconciles the Deployments a change since the last pass points at (the Deployment itself, one of its
+    /// ReplicaSets, a deleted pod of one), those still rolling out, and every Deployment once per resync period.
+    /// </summary>
     public void Reconcile()
+    {
+        var seen = store.ResourceVersion;
+        var (changes, complete) = _lastSeen < 0 ? ([], false) : store.ChangesSince(_lastSeen);
+        _lastSeen = seen;
+        if (!complete || System.Diagnostics.Stopwatch.GetElapsedTime(_lastFull) > Resync)
+        {
+            _lastFull = System.Diagnostics.Stopwatch.GetTimestamp();
+            ReconcileAll();
+            return;
+        }
+
+        var dirty = new HashSet<(string Ns, string Name)>(_active);
+        foreach (var e in changes)
+        {
+            var ns = Json.Namespace(e.Object) ?? string.Empty;
+            if (e.Resource == Deployments)
+            {
+                dirty.Add((ns, Json.Name(e.Object)));
+            }
+            else if (e.Resource == ReplicaSets)
+            {
+                AddOwners(dirty, e.Object, "Deployment");
+            }
+            else if (e.Resource == Pods && e.Type == "DELETED")
+            {
+                // A Recreate rollout waits for the old pods to be gone.
+                foreach (var owner in Owners(e.Object, "ReplicaSet"))
+                {
+                    if (store.GetShared(ReplicaSets, ns, owner) is { } rs)
+                    {
+                        AddOwners(dirty, rs, "Deployment");
+                    }
+                }
+            }
+        }
+
+        var pods = new Lazy<Dictionary<string, List<JsonObject>>>(() => ReplicaSetController.ByOwner(store.ListShared(Pods, null).Items));
+        foreach (var (ns, name) in dirty)
+        {
+            if (store.GetShared(Deployments, ns, name) is not { } deployment || Json.Deleting(deployment))
+            {
+                _active.Remove((ns, name));
+                continue;
+            }
+
+            var uid = Json.Uid(deployment);
+            Track(deployment, Reconcile(deployment, store.ListShared(ReplicaSets, ns, filter: rs => Json.OwnedBy(rs, uid)).Items, pods));
+        }
+    }
+
+    private void ReconcileAll()
     {
         var setsByOwner = ReplicaSetController.ByOwner(store.ListShared(ReplicaSets, null).Items);
         var podsByOwner = new Lazy<Dictionary<string, List<JsonObject>>>(() => ReplicaSetController.ByOwner(store.ListShared(Pods, null).Items));
         var deployments = store.ListShared(Deployments, null).Items;
+        _active.Clear();
         if (_hashes.Count > 2 * deployments.Count + 16)
         {
             var live = deployments.Select(Json.Uid).ToHashSet(StringComparer.Ordinal);
@@ -39,12 +103,37 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
         {
             if (!Json.Deleting(deployment))
             {
-                Reconcile(deployment, setsByOwner.GetValueOrDefault(Json.Uid(deployment), []), podsByOwner);
+                Track(deployment, Reconcile(deployment, setsByOwner.GetValueOrDefault(Json.Uid(deployment), []), podsByOwner));
             }
         }
     }
 
-    private void Reconcile(JsonObject deployment, List<JsonObject> sets, Lazy<Dictionary<string, List<JsonObject>>> podsByOwner)
+    private void Track(JsonObject deployment, bool settled)
+    {
+        var key = (Json.Namespace(deployment) ?? string.Empty, Json.Name(deployment));
+        if (settled)
+        {
+            _active.Remove(key);
+        }
+        else
+        {
+            _active.Add(key);
+        }
+    }
+
+    private static IEnumerable<string> Owners(JsonObject obj, string kind) =>
+        (obj["metadata"]?["ownerReferences"] as JsonArray ?? []).Where(r => Json.Str(r?["kind"]) == kind).Select(r => Json.Str(r?["name"])).OfType<string>();
+
+    private static void AddOwners(HashSet<(string Ns, string Name)> dirty, JsonObject obj, string kind)
+    {
+        foreach (var owner in Owners(obj, kind))
+        {
+            dirty.Add((Json.Namespace(obj) ?? string.Empty, owner));
+        }
+    }
+
+    /// <summary>Reconciles one Deployment; true when nothing but a change can move it on (rolled out, paused or failed).</summary>
+    private bool Reconcile(JsonObject deployment, List<JsonObject> sets, Lazy<Dictionary<string, List<JsonObject>>> podsByOwner)
     {
         var ns = Json.Namespace(deployment)!;
         var spec = deployment["spec"]!.AsObject();
@@ -57,7 +146,7 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
         if (spec["paused"]?.GetValueKind() == System.Text.Json.JsonValueKind.True)
         {
             Paused(deployment, newSet, newSet ?? sets.MaxBy(Revision), sets, replicas);
-            return;
+            return true;
         }
 
         if (newSet is null)
@@ -140,7 +229,7 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
         }
 
         CleanUpHistory(deployment, oldSets);
-        UpdateStatus(deployment, store.GetShared(ReplicaSets, ns, Json.Name(newSet)) ?? newSet, oldSets.Select(rs => store.GetShared(ReplicaSets, ns, Json.Name(rs))).OfType<JsonObject>().ToList(), replicas, strategy);
+        return UpdateStatus(deployment, store.GetShared(ReplicaSets, ns, Json.Name(newSet)) ?? newSet, oldSets.Select(rs => store.GetShared(ReplicaSets, ns, Json.Name(rs))).OfType<JsonObject>().ToList(), replicas, strategy);
     }
 
     /// <summary>
@@ -221,7 +310,8 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
         }
     }
 
-    private void UpdateStatus(JsonObject deployment, JsonObject newSet, List<JsonObject> oldSets, int replicas, JsonObject? strategy)
+    /// <summary>Writes the Deployment's status; true when the rollout is complete or has failed.</summary>
+    private bool UpdateStatus(JsonObject deployment, JsonObject newSet, List<JsonObject> oldSets, int replicas, JsonObject? strategy)
     {
         var ns = Json.Namespace(deployment)!;
         var now = Json.Stamp(time.GetUtcNow());
@@ -276,6 +366,8 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
         {
             store.Update(Deployments, ns, Json.Name(deployment), new JsonObject { ["status"] = status }, statusOnly: true, Manager);
         }
+
+        return complete || Json.Str(Json.Condition(status, "Progressing")?["reason"]) == "ProgressDeadlineExceeded";
     }
 
     private static long Revision(JsonObject obj) =>

@@ -13,6 +13,12 @@ internal sealed class ReplicaSetController(ObjectStore store, EventRecorder even
     /// <summary>The resourceVersion of the last pass: nothing this controller acts on changes without a write.</summary>
     private long _lastSeen = -1;
 
+    private long _lastFull;
+
+    /// <summary>
+    /// Reconciles the ReplicaSets a change since the last pass points at (the set itself or one of its pods), and every
+    /// set once per resync period, as informers resync.
+    /// </summary>
     public void Reconcile()
     {
         var seen = store.ResourceVersion;
@@ -21,73 +27,111 @@ internal sealed class ReplicaSetController(ObjectStore store, EventRecorder even
             return;
         }
 
+        var (changes, complete) = _lastSeen < 0 ? ([], false) : store.ChangesSince(_lastSeen);
         _lastSeen = seen;
-        var podsByOwner = ByOwner(store.ListShared(Pods, null).Items);
-        foreach (var rs in store.ListShared(ReplicaSets, null).Items)
+        if (!complete || System.Diagnostics.Stopwatch.GetElapsedTime(_lastFull) > TimeSpan.FromSeconds(2))
         {
-            if (Json.Deleting(rs))
+            _lastFull = System.Diagnostics.Stopwatch.GetTimestamp();
+            var podsByOwner = ByOwner(store.ListShared(Pods, null).Items);
+            foreach (var rs in store.ListShared(ReplicaSets, null).Items)
             {
-                continue;
+                Reconcile(rs, podsByOwner.GetValueOrDefault(Json.Uid(rs), []));
             }
 
-            var ns = Json.Namespace(rs)!;
-            var uid = Json.Uid(rs);
-            var pods = podsByOwner.GetValueOrDefault(uid, []).Where(p => !Json.Deleting(p)).ToList();
-            var desired = Json.Int(rs["spec"]?["replicas"], 1);
-            if (pods.Count < desired)
-            {
-                for (var i = pods.Count; i < desired; i++)
-                {
-                    var template = rs["spec"]?["template"] as JsonObject ?? [];
-                    var pod = new JsonObject
-                    {
-                        ["apiVersion"] = "v1",
-                        ["kind"] = "Pod",
-                        ["metadata"] = new JsonObject
-                        {
-                            ["name"] = $"{Json.Name(rs)}-{Json.Suffix()}",
-                            ["namespace"] = ns,
-                            ["labels"] = template["metadata"]?["labels"]?.DeepClone(),
-                            ["annotations"] = template["metadata"]?["annotations"]?.DeepClone(),
-                            ["ownerReferences"] = new JsonArray(Json.OwnerReference(rs)),
-                        },
-                        ["spec"] = template["spec"]?.DeepClone(),
-                    };
-                    try
-                    {
-                        var created = store.Create(Pods, ns, pod, Manager);
-                        events.Normal(rs, "SuccessfulCreate", $"Created pod: {Json.Name(created)}", "replicaset-controller");
-                    }
-                    catch (ApiError)
-                    {
-                        // The namespace is going away, or a name collided: the next pass tries again.
-                    }
-                }
-            }
-            else if (pods.Count > desired)
-            {
-                // Not-ready pods go first, then the newest.
-                foreach (var pod in pods.OrderBy(Ready).ThenByDescending(p => Json.Str(p["metadata"]?["creationTimestamp"]), StringComparer.Ordinal).Take(pods.Count - desired))
-                {
-                    store.Delete(Pods, ns, Json.Name(pod));
-                    events.Normal(rs, "SuccessfulDelete", $"Deleted pod: {Json.Name(pod)}", "replicaset-controller");
-                }
-            }
+            return;
+        }
 
-            var current = pods.Count == desired ? pods : store.ListShared(Pods, ns, filter: p => Json.OwnedBy(p, uid) && !Json.Deleting(p)).Items;
-            var ready = current.Count(p => Ready(p) == 1);
-            var status = new JsonObject
+        var dirty = new HashSet<(string Ns, string Name)>();
+        foreach (var e in changes)
+        {
+            var ns = Json.Namespace(e.Object) ?? string.Empty;
+            if (e.Resource == ReplicaSets)
             {
-                ["replicas"] = current.Count,
-                ["fullyLabeledReplicas"] = current.Count,
-                ["readyReplicas"] = ready,
-                ["availableReplicas"] = ready,
-                ["observedGeneration"] = Json.Generation(rs),
-            };
-            if (!JsonNode.DeepEquals(status, rs["status"]))
-            {
-                store.Update(ReplicaSets, ns, Json.Name(rs), new JsonObject { ["status"] = status }, statusOnly: true, Manager);
+                dirty.Add((ns, Json.Name(e.Object)));
             }
+            else if (e.Resource == Pods)
+            {
+                foreach (var owner in (e.Object["metadata"]?["ownerReferences"] as JsonArray ?? []).Where(r => Json.Str(r?["kind"]) == "ReplicaSet"))
+                {
+                    dirty.Add((ns, Json.Str(owner?["name"]) ?? string.Empty));
+                }
+            }
+        }
+
+        foreach (var (ns, name) in dirty)
+        {
+            if (store.GetShared(ReplicaSets, ns, name) is { } rs)
+            {
+                var uid = Json.Uid(rs);
+                Reconcile(rs, store.ListShared(Pods, ns, filter: p => Json.OwnedBy(p, uid)).Items);
+            }
+        }
+    }
+
+    private void Reconcile(JsonObject rs, List<JsonObject> owned)
+    {
+        if (Json.Deleting(rs))
+        {
+            return;
+        }
+
+        var ns = Json.Namespace(rs)!;
+        var uid = Json.Uid(rs);
+        var pods = owned.Where(p => !Json.Deleting(p)).ToList();
+        var desired = Json.Int(rs["spec"]?["replicas"], 1);
+        if (pods.Count < desired)
+        {
+            for (var i = pods.Count; i < desired; i++)
+            {
+                var template = rs["spec"]?["template"] as JsonObject ?? [];
+                var pod = new JsonObject
+                {
+                    ["apiVersion"] = "v1",
+                    ["kind"] = "Pod",
+                    ["metadata"] = new JsonObject
+                    {
+                        ["name"] = $"{Json.Name(rs)}-{Json.Suffix()}",
+                        ["namespace"] = ns,
+                        ["labels"] = template["metadata"]?["labels"]?.DeepClone(),
+                        ["annotations"] = template["metadata"]?["annotations"]?.DeepClone(),
+                        ["ownerReferences"] = new JsonArray(Json.OwnerReference(rs)),
+                    },
+                    ["spec"] = template["spec"]?.DeepClone(),
+                };
+                try
+                {
+                    var created = store.Create(Pods, ns, pod, Manager);
+                    events.Normal(rs, "SuccessfulCreate", $"Created pod: {Json.Name(created)}", "replicaset-controller");
+                }
+                catch (ApiError)
+                {
+                    // The namespace is going away, or a name collided: the next pass tries again.
+                }
+            }
+        }
+        else if (pods.Count > desired)
+        {
+            // Not-ready pods go first, then the newest.
+            foreach (var pod in pods.OrderBy(Ready).ThenByDescending(p => Json.Str(p["metadata"]?["creationTimestamp"]), StringComparer.Ordinal).Take(pods.Count - desired))
+            {
+                store.Delete(Pods, ns, Json.Name(pod));
+                events.Normal(rs, "SuccessfulDelete", $"Deleted pod: {Json.Name(pod)}", "replicaset-controller");
+            }
+        }
+
+        var current = pods.Count == desired ? pods : store.ListShared(Pods, ns, filter: p => Json.OwnedBy(p, uid) && !Json.Deleting(p)).Items;
+        var ready = current.Count(p => Ready(p) == 1);
+        var status = new JsonObject
+        {
+            ["replicas"] = current.Count,
+            ["fullyLabeledReplicas"] = current.Count,
+            ["readyReplicas"] = ready,
+            ["availableReplicas"] = ready,
+            ["observedGeneration"] = Json.Generation(rs),
+        };
+        if (!JsonNode.DeepEquals(status, rs["status"]))
+        {
+            store.Update(ReplicaSets, ns, Json.Name(rs), new JsonObject { ["status"] = status }, statusOnly: true, Manager);
         }
     }
 

@@ -184,29 +184,43 @@ public sealed class PreflightException(IReadOnlyList<string> problems) : Excepti
 }
 
 /// <summary>
-/// The journal of the running plan in the state store: which releases it touched and how far each got. A deploy killed
-/// half-way leaves it behind; the next deploy reports it and continues from what the clusters hold.
+/// The journal of the running plan in the state store: a header (plan, who, since when) and one small key per release
+/// that has started, with how far it got — small writes, so a farm of thousands of releases does not rewrite one big
+/// value on every step. A deploy killed half-way leaves it behind; the next deploy reports it and continues from what
+/// the clusters hold.
 /// </summary>
 internal sealed class DeployJournal(IStateStore store, string key, Plan plan, string actor, TimeProvider time)
 {
-    private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly Dictionary<ReleaseId, ReleaseState> _states = [];
+    /// <summary>Most operations one transaction carries (etcd refuses more than 128 by default).</summary>
+    private const int OpsPerTxn = 100;
+
     private readonly DateTimeOffset _started = time.GetUtcNow();
+
+    private string ReleasesPrefix => key + "-releases/";
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        foreach (var action in plan.Actions)
+        await DeleteReleaseKeysAsync(cancellationToken);
+        var header = new JsonObject
         {
-            _states[action.Id] = ReleaseState.Pending;
-        }
-
-        await WriteAsync(cancellationToken);
+            ["planId"] = plan.Id,
+            ["actor"] = actor,
+            ["started"] = _started.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+            ["releases"] = plan.Actions.Count,
+        };
+        await store.CommitAsync(new StoreTxn([], [new StoreOp.Put(key, header.ToJsonString())]), cancellationToken);
     }
 
-    public async Task UpdateAsync(ReleaseId id, ReleaseState state, CancellationToken cancellationToken)
+    public Task UpdateAsync(ReleaseId id, ReleaseState state, CancellationToken cancellationToken) =>
+        store.CommitAsync(new StoreTxn([], [new StoreOp.Put(ReleasesPrefix + id, state.ToString())]), cancellationToken);
+
+    private async Task DeleteReleaseKeysAsync(CancellationToken cancellationToken)
     {
-        _states[id] = state;
-        await WriteAsync(cancellationToken);
+        var (left, _) = await store.ListAsync(ReleasesPrefix, cancellationToken);
+        foreach (var chunk in left.Chunk(OpsPerTxn))
+        {
+            await store.CommitAsync(new StoreTxn([], [.. chunk.Select(v => (StoreOp)new StoreOp.Delete(v.Key))]), cancellationToken);
+        }
     }
 
     /// <summary>Most plan records kept; older ones are removed when a plan finishes.</summary>
@@ -246,32 +260,13 @@ internal sealed class DeployJournal(IStateStore store, string key, Plan plan, st
         }
 
         await store.CommitAsync(new StoreTxn(compares, ops), cancellationToken);
+        await DeleteReleaseKeysAsync(cancellationToken);
 
         var (records, _) = await store.ListAsync(recordsPrefix, cancellationToken);
-        var excess = records.OrderBy(r => r.Key, StringComparer.Ordinal).Take(Math.Min(100, Math.Max(0, records.Count - PlanRecordsKept))).ToList();
+        var excess = records.OrderBy(r => r.Key, StringComparer.Ordinal).Take(Math.Min(OpsPerTxn, Math.Max(0, records.Count - PlanRecordsKept))).ToList();
         if (excess.Count > 0)
         {
             await store.CommitAsync(new StoreTxn([], [.. excess.Select(r => (StoreOp)new StoreOp.Delete(r.Key))]), cancellationToken);
-        }
-    }
-
-    private async Task WriteAsync(CancellationToken cancellationToken)
-    {
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            var body = new JsonObject
-            {
-                ["planId"] = plan.Id,
-                ["actor"] = actor,
-                ["started"] = _started.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
-                ["releases"] = new JsonObject(_states.Select(kv => KeyValuePair.Create(kv.Key.ToString(), (JsonNode?)kv.Value.ToString()))),
-            };
-            await store.CommitAsync(new StoreTxn([], [new StoreOp.Put(key, body.ToJsonString())]), cancellationToken);
-        }
-        finally
-        {
-            _gate.Release();
         }
     }
 }

@@ -329,7 +329,17 @@ public sealed class KubeClient : IClusterClient
         var uid = deployment["metadata"]?["uid"]?.GetValue<string>();
         var sets = (await ListAsync("apps/v1", "ReplicaSet", ns, labelSelector, cancellationToken)).Items
             .Where(rs => (rs["metadata"]?["ownerReferences"] as JsonArray ?? []).Any(r => r?["uid"]?.GetValue<string>() == uid)).ToList();
-        var pods = (await ListAsync("v1", "Pod", ns, labelSelector, cancellationToken)).Items;
+
+        // Pods only matter for naming a problem while the rollout is unfinished, and only those of the new ReplicaSet.
+        var withoutPods = RolloutStatus.From(deployment, sets, []);
+        var hash = sets.FirstOrDefault(rs => rs["metadata"]?["name"]?.GetValue<string>() == withoutPods.NewReplicaSet)?["metadata"]?["labels"]?["pod-template-hash"]?.GetValue<string>();
+        if (withoutPods.Done || hash is null)
+        {
+            return withoutPods;
+        }
+
+        var podSelector = labelSelector is null ? $"pod-template-hash={hash}" : $"{labelSelector},pod-template-hash={hash}";
+        var pods = (await ListAsync("v1", "Pod", ns, podSelector, cancellationToken)).Items;
         return RolloutStatus.From(deployment, sets, pods);
     }
 

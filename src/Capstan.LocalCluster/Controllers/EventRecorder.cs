@@ -28,22 +28,21 @@ internal sealed class EventRecorder(ObjectStore store, TimeProvider time)
         var key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{uid}\n{type}\n{reason}\n{message}\n{component}")))[..16];
         var name = $"{Json.Name(involved)}.{key}";
         var now = Json.Stamp(time.GetUtcNow());
-        try
+        store.RecordEvent(ns, name, existing =>
         {
-            if (store.GetShared(Events, ns, name) is { } existing)
+            if (existing is not null)
             {
-                var next = (JsonObject)existing.DeepClone();
-                next["count"] = Json.Int(existing["count"], 1) + 1;
-                next["lastTimestamp"] = now;
-                store.Update(Events, ns, name, next, statusOnly: false, component);
-                return;
+                var again = (JsonObject)existing.DeepClone();
+                again["count"] = Json.Int(existing["count"], 1) + 1;
+                again["lastTimestamp"] = now;
+                return again;
             }
 
-            store.Create(Events, ns, new JsonObject
+            return new JsonObject
             {
                 ["apiVersion"] = "v1",
                 ["kind"] = "Event",
-                ["metadata"] = new JsonObject { ["name"] = name, ["namespace"] = ns },
+                ["metadata"] = new JsonObject(),
                 ["involvedObject"] = new JsonObject
                 {
                     ["apiVersion"] = involved["apiVersion"]?.DeepClone(),
@@ -61,12 +60,8 @@ internal sealed class EventRecorder(ObjectStore store, TimeProvider time)
                 ["source"] = new JsonObject { ["component"] = component },
                 ["reportingComponent"] = component,
                 ["reportingInstance"] = component == "kubelet" ? "local-node-1" : component,
-            }, component);
-        }
-        catch (ApiError)
-        {
-            // The namespace is going away: its Events go with it.
-        }
+            };
+        }, component);
     }
 
     private DateTimeOffset _lastExpiry = DateTimeOffset.MinValue;

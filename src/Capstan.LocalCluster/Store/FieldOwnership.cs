@@ -119,9 +119,28 @@ internal static class FieldOwnership
             return (item?.ToJsonString() ?? "null") == element[2..];
         }
 
-        var key = JsonNode.Parse(element[2..]) as JsonObject ?? [];
-        return key.All(kv => JsonNode.DeepEquals(KeyValue(item, kv.Key), kv.Value));
+        return ParsedKey(element).All(kv => JsonNode.DeepEquals(KeyValue(item, kv.Key), kv.Value));
     }
+
+    /// <summary>A <c>k:{…}</c> element's key fields, parsed once (paths are walked many times per apply).</summary>
+    private static IReadOnlyList<KeyValuePair<string, JsonNode?>> ParsedKey(string element)
+    {
+        if (KeyCache.TryGetValue(element, out var key))
+        {
+            return key;
+        }
+
+        if (KeyCache.Count > 50_000)
+        {
+            KeyCache.Clear();
+        }
+
+        key = [.. (JsonNode.Parse(element[2..]) as JsonObject ?? []).Select(kv => KeyValuePair.Create(kv.Key, kv.Value?.DeepClone()))];
+        KeyCache[element] = key;
+        return key;
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<KeyValuePair<string, JsonNode?>>> KeyCache = new(StringComparer.Ordinal);
 
     /// <summary>The node at a path (a list item for <c>k:</c>/<c>v:</c>, the item itself for <c>.</c>), or null.</summary>
     public static JsonNode? Get(JsonObject obj, string path)

@@ -62,7 +62,7 @@ public sealed partial class ObjectStore
 
                 if (CommitChange(type, ns, name, live, next))
                 {
-                    Changed?.Invoke();
+                    Wake(type);
                     return next;
                 }
             }

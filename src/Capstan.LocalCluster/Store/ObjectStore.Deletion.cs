@@ -76,7 +76,7 @@ public sealed partial class ObjectStore
             }
         }
 
-        Changed?.Invoke();
+        Wake(type);
         return Get(type, ns, name) ?? new JsonObject { ["kind"] = "Status", ["apiVersion"] = "v1", ["status"] = "Success" };
     }
 
@@ -101,7 +101,7 @@ public sealed partial class ObjectStore
             }
         }
 
-        Changed?.Invoke();
+        Wake(type);
         return true;
     }
 

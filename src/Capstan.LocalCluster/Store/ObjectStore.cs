@@ -57,6 +57,15 @@ public sealed partial class ObjectStore
     /// <summary>Wakes the controllers without a change (a simulated input changed, such as an autoscaler's metric).</summary>
     public void Touch() => Changed?.Invoke();
 
+    /// <summary>Wakes the controllers after a write, except for Events, which no controller acts on.</summary>
+    private void Wake(ResourceType type)
+    {
+        if (type.Kind != "Event")
+        {
+            Changed?.Invoke();
+        }
+    }
+
     /// <summary>An object, or null.</summary>
     public JsonObject? Get(ResourceType type, string? ns, string name)
     {
@@ -125,6 +134,52 @@ public sealed partial class ObjectStore
     }
 
     /// <summary>
+    /// Records an Event the way a component's event broadcaster does, without the admission and field-ownership work of
+    /// a client's write (an Event is built by the server's own components, always valid, and never applied): created
+    /// when new, or its count and lastTimestamp replaced when the same thing happened again. Events wake no controller.
+    /// </summary>
+    internal void RecordEvent(string ns, string name, Func<JsonObject?, JsonObject> next, string manager)
+    {
+        var type = EventType;
+        lock (_lock)
+        {
+            if (!type.Namespaced || !_objects.ContainsKey(Key(ResourceTypes.ByKind("Namespace")!, null, ns)))
+            {
+                return;
+            }
+
+            var live = _objects.GetValueOrDefault(Key(type, ns, name));
+            var obj = next(live);
+            var meta = (JsonObject)obj["metadata"]!;
+            meta["name"] = name;
+            meta["namespace"] = ns;
+            meta["uid"] = live?["metadata"]?["uid"]?.DeepClone() ?? Guid.NewGuid().ToString();
+            meta["creationTimestamp"] = live?["metadata"]?["creationTimestamp"]?.DeepClone() ?? Now();
+            meta["managedFields"] = new JsonArray(new JsonObject
+            {
+                ["manager"] = manager,
+                ["operation"] = "Update",
+                ["apiVersion"] = "v1",
+                ["time"] = Now(),
+                ["fieldsType"] = "FieldsV1",
+                ["fieldsV1"] = EventFields.DeepClone(),
+            });
+            Commit(type, ns, name, obj, live is null ? "ADDED" : "MODIFIED");
+        }
+    }
+
+    private static readonly ResourceType EventType = ResourceTypes.ByKind("Event")!;
+
+    /// <summary>The fields every recorded Event sets, as its managedFields list them.</summary>
+    private static readonly JsonObject EventFields = new()
+    {
+        ["f:count"] = new JsonObject(), ["f:firstTimestamp"] = new JsonObject(), ["f:involvedObject"] = new JsonObject(),
+        ["f:lastTimestamp"] = new JsonObject(), ["f:message"] = new JsonObject(), ["f:reason"] = new JsonObject(),
+        ["f:reportingComponent"] = new JsonObject(), ["f:reportingInstance"] = new JsonObject(), ["f:source"] = new JsonObject(),
+        ["f:type"] = new JsonObject(),
+    };
+
+    /// <summary>
     /// Replaces an object (PUT). A stale <c>metadata.resourceVersion</c> is a 409; the main resource ignores status
     /// and the status subresource ignores everything but status, as the real server does.
     /// </summary>
@@ -175,7 +230,7 @@ public sealed partial class ObjectStore
             BumpGeneration(live, next);
             if (CommitChange(type, ns, name, live, next))
             {
-                Changed?.Invoke();
+                Wake(type);
                 return next;
             }
         }
@@ -192,7 +247,7 @@ public sealed partial class ObjectStore
             throw ApiError.Invalid(type, name, ("metadata.finalizers", "Forbidden: no new finalizers can be added if the object is being deleted"));
         }
 
-        if (JsonNode.DeepEquals(Comparable(live), Comparable(next)))
+        if (SameButBookkeeping(live, next))
         {
             return false;
         }
@@ -247,7 +302,7 @@ public sealed partial class ObjectStore
 
     private JsonObject Notify(ResourceType type, string? ns, string name)
     {
-        Changed?.Invoke();
+        Wake(type);
         return Get(type, ns, name) ?? throw ApiError.NotFound(type, name);
     }
 
@@ -382,23 +437,67 @@ public sealed partial class ObjectStore
         }
     }
 
-    private static JsonObject Comparable(JsonObject obj)
+    /// <summary>
+    /// True when two versions of an object differ only in what the server keeps for itself (the resourceVersion and the
+    /// times in managedFields): such a write changes nothing and is not stored. Compared in place, without copies.
+    /// </summary>
+    private static bool SameButBookkeeping(JsonObject a, JsonObject b)
     {
-        var copy = (JsonObject)obj.DeepClone();
-        if (copy["metadata"] is JsonObject meta)
+        if (a.Count != b.Count)
         {
-            meta.Remove("resourceVersion");
-            if (meta["managedFields"] is JsonArray fields)
+            return false;
+        }
+
+        foreach (var (key, value) in a)
+        {
+            if (!b.TryGetPropertyValue(key, out var other))
             {
-                foreach (var f in fields)
+                return false;
+            }
+
+            if (key == "metadata" && value is JsonObject metaA && other is JsonObject metaB)
+            {
+                if (!SameMetadata(metaA, metaB))
                 {
-                    f!.AsObject().Remove("time");
+                    return false;
                 }
+            }
+            else if (!JsonNode.DeepEquals(value, other))
+            {
+                return false;
             }
         }
 
-        return copy;
+        return true;
     }
+
+    private static bool SameMetadata(JsonObject a, JsonObject b)
+    {
+        var keys = a.Select(kv => kv.Key).Concat(b.Select(kv => kv.Key)).Where(k => k != "resourceVersion").Distinct(StringComparer.Ordinal);
+        foreach (var key in keys)
+        {
+            var left = a[key];
+            var right = b[key];
+            if (key == "managedFields" && left is JsonArray fieldsA && right is JsonArray fieldsB)
+            {
+                if (fieldsA.Count != fieldsB.Count || fieldsA.Zip(fieldsB).Any(pair => !SameEntry(pair.First as JsonObject, pair.Second as JsonObject)))
+                {
+                    return false;
+                }
+            }
+            else if (!JsonNode.DeepEquals(left, right))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool SameEntry(JsonObject? a, JsonObject? b) =>
+        a is not null && b is not null
+        && a.Where(kv => kv.Key != "time").All(kv => JsonNode.DeepEquals(kv.Value, b[kv.Key]))
+        && b.Where(kv => kv.Key != "time").All(kv => a.ContainsKey(kv.Key));
 
     private void Commit(ResourceType type, string? ns, string name, JsonObject obj, string eventType)
     {

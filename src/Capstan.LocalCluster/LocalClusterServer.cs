@@ -103,6 +103,18 @@ public sealed class LocalClusterServer : IAsyncDisposable
     private DeploymentController _deployments = null!;
     private Kubelet _kubelet = null!;
 
+    /// <summary>How many times the Deployment and ReplicaSet controllers reconciled one object, since start.</summary>
+    internal (long Deployments, long ReplicaSets) Reconciliations
+    {
+        get
+        {
+            lock (_stop)
+            {
+                return (_deployments.Reconciliations, _replicaSets.Reconciliations);
+            }
+        }
+    }
+
     /// <summary>The autoscaler controller (its simulated metric is set at <c>/capstan/autoscale</c>).</summary>
     internal HorizontalPodAutoscalerController Autoscalers { get; private set; } = null!;
 
@@ -110,7 +122,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
     {
         _events = new EventRecorder(Store, _options.Time);
         _collector = new GarbageCollector(Store);
-        _replicaSets = new ReplicaSetController(Store, _events);
+        _replicaSets = new ReplicaSetController(Store, _events, _options.Time);
         _deployments = new DeploymentController(Store, _options.Time, _events);
         _kubelet = new Kubelet(Store, Faults, Images, _options.Timing, _options.Time, _events);
         Autoscalers = new HorizontalPodAutoscalerController(Store, _options.Time);

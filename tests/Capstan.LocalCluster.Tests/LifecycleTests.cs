@@ -150,3 +150,47 @@ public sealed class ControllerLatencyTests
         await cluster.RolledOutAsync("app", "web", "second rollout");
     }
 }
+
+/// <summary>Controllers work on what a write touches, not on every object of the cluster.</summary>
+public sealed class ControllerWorkTests
+{
+    [Fact]
+    public async Task A_write_to_one_deployment_makes_the_controllers_look_at_it_and_not_at_the_others()
+    {
+        var clock = new ManualClock(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        await using var cluster = await Cluster.StartAsync(new LocalClusterOptions { Time = clock });
+        await cluster.NamespaceAsync("app");
+        static string Web(int i, string image) =>
+            $"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web-{i}, namespace: app}}\nspec: {{replicas: 2, selector: {{matchLabels: {{app: web-{i}}}}}, template: {{metadata: {{labels: {{app: web-{i}}}}}, spec: {{containers: [{{name: main, image: \"{image}\"}}]}}}}}}\n";
+        for (var i = 0; i < 30; i++)
+        {
+            await cluster.ApplyAsync(Web(i, "web:1"));
+        }
+
+        for (var i = 0; i < 30; i++)
+        {
+            await cluster.RolledOutAsync("app", $"web-{i}", $"web-{i} rolled out");
+        }
+
+        // Let every pass the rollouts caused run out, then change one Deployment.
+        for (var i = 0; i < 5; i++)
+        {
+            cluster.Server.RunControllers();
+        }
+
+        var before = cluster.Server.Reconciliations;
+        await cluster.ApplyAsync(Web(7, "web:2"));
+        await cluster.RolledOutAsync("app", "web-7", "web-7 rolled out again");
+        for (var i = 0; i < 5; i++)
+        {
+            cluster.Server.RunControllers();
+        }
+
+        var after = cluster.Server.Reconciliations;
+
+        // The rollout of web-7 takes a handful of passes over web-7 and its two ReplicaSets; a pass over all thirty
+        // Deployments (and their ReplicaSets) would cost thirty per pass.
+        Assert.InRange(after.Deployments - before.Deployments, 1, 25);
+        Assert.InRange(after.ReplicaSets - before.ReplicaSets, 1, 50);
+    }
+}

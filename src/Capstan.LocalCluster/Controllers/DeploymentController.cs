@@ -27,7 +27,10 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
     /// <summary>Deployments still rolling out: their progress deadline is a matter of time, not of writes.</summary>
     private readonly HashSet<(string Ns, string Name)> _active = [];
     private long _lastSeen = -1;
-    private long _lastFull;
+    private DateTimeOffset _lastFull = DateTimeOffset.MinValue;
+
+    /// <summary>How many times a Deployment was reconciled (tests check that work follows what changed).</summary>
+    internal long Reconciliations { get; private set; }
 
     /// <summary>
     /// Reconciles the Deployments a change since the last pass points at (the Deployment itself, one of its
@@ -38,9 +41,10 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
         var seen = store.ResourceVersion;
         var (changes, complete) = _lastSeen < 0 ? ([], false) : store.ChangesSince(_lastSeen);
         _lastSeen = seen;
-        if (!complete || System.Diagnostics.Stopwatch.GetElapsedTime(_lastFull) > Resync)
+        var now = time.GetUtcNow();
+        if (!complete || now - _lastFull > Resync)
         {
-            _lastFull = System.Diagnostics.Stopwatch.GetTimestamp();
+            _lastFull = now;
             ReconcileAll();
             return;
         }
@@ -135,6 +139,7 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
     /// <summary>Reconciles one Deployment; true when nothing but a change can move it on (rolled out, paused or failed).</summary>
     private bool Reconcile(JsonObject deployment, List<JsonObject> sets, Lazy<Dictionary<string, List<JsonObject>>> podsByOwner)
     {
+        Reconciliations++;
         var ns = Json.Namespace(deployment)!;
         var spec = deployment["spec"]!.AsObject();
         var replicas = Json.Int(spec["replicas"], 1);

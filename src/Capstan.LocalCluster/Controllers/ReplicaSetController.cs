@@ -4,7 +4,7 @@ using Capstan.LocalCluster.Store;
 namespace Capstan.LocalCluster.Controllers;
 
 /// <summary>Keeps each ReplicaSet's pod count at its replicas and reports ready and available pods.</summary>
-internal sealed class ReplicaSetController(ObjectStore store, EventRecorder events)
+internal sealed class ReplicaSetController(ObjectStore store, EventRecorder events, TimeProvider time)
 {
     private const string Manager = "kube-controller-manager";
     private static readonly ResourceType ReplicaSets = ResourceTypes.ByKind("ReplicaSet")!;
@@ -13,7 +13,10 @@ internal sealed class ReplicaSetController(ObjectStore store, EventRecorder even
     /// <summary>The resourceVersion of the last pass: nothing this controller acts on changes without a write.</summary>
     private long _lastSeen = -1;
 
-    private long _lastFull;
+    private DateTimeOffset _lastFull = DateTimeOffset.MinValue;
+
+    /// <summary>How many times a ReplicaSet was reconciled (tests check that work follows what changed).</summary>
+    internal long Reconciliations { get; private set; }
 
     /// <summary>
     /// Reconciles the ReplicaSets a change since the last pass points at (the set itself or one of its pods), and every
@@ -29,9 +32,10 @@ internal sealed class ReplicaSetController(ObjectStore store, EventRecorder even
 
         var (changes, complete) = _lastSeen < 0 ? ([], false) : store.ChangesSince(_lastSeen);
         _lastSeen = seen;
-        if (!complete || System.Diagnostics.Stopwatch.GetElapsedTime(_lastFull) > TimeSpan.FromSeconds(2))
+        var now = time.GetUtcNow();
+        if (!complete || now - _lastFull > TimeSpan.FromSeconds(2))
         {
-            _lastFull = System.Diagnostics.Stopwatch.GetTimestamp();
+            _lastFull = now;
             var podsByOwner = ByOwner(store.ListShared(Pods, null).Items);
             foreach (var rs in store.ListShared(ReplicaSets, null).Items)
             {
@@ -70,6 +74,7 @@ internal sealed class ReplicaSetController(ObjectStore store, EventRecorder even
 
     private void Reconcile(JsonObject rs, List<JsonObject> owned)
     {
+        Reconciliations++;
         if (Json.Deleting(rs))
         {
             return;

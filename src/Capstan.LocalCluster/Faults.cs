@@ -91,6 +91,18 @@ public sealed class FaultInjector
         }
     }
 
+    /// <summary>True while any pod fault is set.</summary>
+    public bool Any
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _pods.Count > 0;
+            }
+        }
+    }
+
     /// <summary>Changes whenever the pod faults change (a pod's simulated state may change with them).</summary>
     public long PodFaultsVersion { get; private set; }
 

@@ -64,7 +64,9 @@ internal sealed class EventRecorder(ObjectStore store, TimeProvider time)
         }, component);
     }
 
-    private DateTimeOffset _lastExpiry = DateTimeOffset.MinValue;
+    /// <summary>When Events were last expired; the first look is a minute after start, so a short-lived server never
+    /// loads the Events it keeps on disk.</summary>
+    private DateTimeOffset _lastExpiry = time.GetUtcNow();
 
     /// <summary>Removes Events that last happened longer ago than <see cref="Ttl"/> (looked at once a minute).</summary>
     public void Expire()

@@ -54,7 +54,7 @@ internal sealed class GarbageCollector(ObjectStore store)
                 // Everything in it is deleted as a user's delete would be (pods gracefully, finalizers honoured); the
                 // namespace goes when it is empty.
                 var ns = Json.Name(obj);
-                var contents = store.All().Where(o => o.Type.Namespaced && Json.Namespace(o.Object) == ns).ToList();
+                var contents = store.All(withDeferredEvents: true).Where(o => o.Type.Namespaced && Json.Namespace(o.Object) == ns).ToList();
                 foreach (var (childType, child) in contents.Where(c => !Json.Deleting(c.Object)))
                 {
                     Delete(childType, child);

@@ -61,6 +61,13 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
                 continue;
             }
 
+            // A pod found settled when the cluster starts (loaded from disk) is taken as it is, not recomputed.
+            if (settled == default && pod["status"] is JsonObject stored && Settled(pod, stored) && !Json.Deleting(pod) && !faults.Any)
+            {
+                _settled[Json.Uid(pod)] = (rv, faultsVersion);
+                continue;
+            }
+
             if (Json.Deleting(pod))
             {
                 Terminate(pod, now);

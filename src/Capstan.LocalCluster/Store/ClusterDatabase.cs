@@ -68,19 +68,19 @@ internal sealed class ClusterDatabase : IDisposable
         }
     }
 
-    /// <summary>Every stored object and the highest resourceVersion ever handed out.</summary>
-    public (List<JsonObject> Objects, long ResourceVersion) Load()
+    /// <summary>Every stored object as (type key, JSON text) and the highest resourceVersion ever handed out.</summary>
+    public (List<(string Type, string Body)> Rows, long ResourceVersion) Load()
     {
-        var objects = new List<JsonObject>();
+        var rows = new List<(string, string)>();
         long rv = 1;
         using (var read = _connection.CreateCommand())
         {
-            read.CommandText = "SELECT rv, body FROM objects";
+            read.CommandText = "SELECT type, rv, body FROM objects";
             using var reader = read.ExecuteReader();
             while (reader.Read())
             {
-                rv = Math.Max(rv, reader.GetInt64(0));
-                objects.Add(JsonNode.Parse(reader.GetString(1))!.AsObject());
+                rv = Math.Max(rv, reader.GetInt64(1));
+                rows.Add((reader.GetString(0), reader.GetString(2)));
             }
         }
 
@@ -93,7 +93,7 @@ internal sealed class ClusterDatabase : IDisposable
             }
         }
 
-        return (objects, rv);
+        return (rows, rv);
     }
 
     /// <summary>Stores an object as committed (the caller holds the store's lock).</summary>

@@ -40,6 +40,7 @@ public sealed partial class ObjectStore
         Admission.NormalizeApplied(type, body);
         lock (_lock)
         {
+            EnsureEvents(type);
             if (!_objects.TryGetValue(Key(type, ns, name), out var live))
             {
                 RequireNamespace(type, ns);

@@ -25,6 +25,7 @@ public sealed partial class ObjectStore
     {
         lock (_lock)
         {
+            EnsureEvents(type);
             var key = Key(type, ns, name);
             var live = _objects.GetValueOrDefault(key) ?? throw ApiError.NotFound(type, name);
             var uid = live["metadata"]!["uid"]!.GetValue<string>();
@@ -88,6 +89,7 @@ public sealed partial class ObjectStore
     {
         lock (_lock)
         {
+            EnsureEvents(type);
             if (_objects.TryGetValue(Key(type, ns, name), out var live))
             {
                 if (live["metadata"]?["finalizers"] is JsonArray { Count: > 0 })

@@ -25,20 +25,43 @@ public sealed partial class ObjectStore
                 database.PutAll(imported, rv);
             }
 
-            var (objects, resourceVersion) = database.Load();
+            var (rows, resourceVersion) = database.Load();
             _resourceVersion = resourceVersion;
             _oldestKept = _resourceVersion + 1;
-            foreach (var obj in objects)
-            {
-                if (TypeOf(obj) is { } type)
-                {
-                    var key = Key(type, obj["metadata"]?["namespace"]?.GetValue<string>(), obj["metadata"]!["name"]!.GetValue<string>());
-                    _objects[key] = obj;
-                    Index(key, obj);
-                }
-            }
-
+            var events = TypeKey(EventType);
+            _deferredEvents = [.. rows.Where(r => r.Type == events).Select(r => r.Body)];
+            LoadRows(rows.Where(r => r.Type != events).Select(r => r.Body));
             Database = database;
+        }
+    }
+
+    /// <summary>
+    /// Events read from the database but not parsed yet: a cluster holds many (about twenty per pod), and a command that
+    /// never looks at them (status, diff, a no-op deploy) should not pay for them. The first use of the Event type
+    /// parses them (the caller holds the lock).
+    /// </summary>
+    private List<string>? _deferredEvents;
+
+    private void EnsureEvents(ResourceType? type)
+    {
+        if (_deferredEvents is { } deferred && (type == EventType || type is null))
+        {
+            _deferredEvents = null;
+            LoadRows(deferred);
+        }
+    }
+
+    private void LoadRows(IEnumerable<string> bodies)
+    {
+        foreach (var body in bodies)
+        {
+            var obj = JsonNode.Parse(body)!.AsObject();
+            if (TypeOf(obj) is { } type)
+            {
+                var key = Key(type, obj["metadata"]?["namespace"]?.GetValue<string>(), obj["metadata"]!["name"]!.GetValue<string>());
+                _objects[key] = obj;
+                Index(key, obj);
+            }
         }
     }
 

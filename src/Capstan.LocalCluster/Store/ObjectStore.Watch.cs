@@ -49,6 +49,7 @@ public sealed partial class ObjectStore
         var channel = Channel.CreateUnbounded<StoreEvent>(new UnboundedChannelOptions { SingleReader = true });
         lock (_lock)
         {
+            EnsureEvents(type);
             if (fromResourceVersion <= 0)
             {
                 foreach (var kv in _objects.Where(kv => kv.Key.Type == TypeKey(type) && (ns is null || kv.Key.Ns == ns)).OrderBy(kv => kv.Key.Name, StringComparer.Ordinal))

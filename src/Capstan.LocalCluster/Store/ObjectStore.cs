@@ -71,6 +71,7 @@ public sealed partial class ObjectStore
     {
         lock (_lock)
         {
+            EnsureEvents(type);
             return _objects.TryGetValue(Key(type, ns, name), out var obj) ? (JsonObject)obj.DeepClone() : null;
         }
     }
@@ -80,6 +81,7 @@ public sealed partial class ObjectStore
     {
         lock (_lock)
         {
+            EnsureEvents(type);
             return _objects.GetValueOrDefault(Key(type, ns, name));
         }
     }
@@ -99,6 +101,7 @@ public sealed partial class ObjectStore
     {
         lock (_lock)
         {
+            EnsureEvents(type);
             if (!_byType.TryGetValue(TypeKey(type), out var objects))
             {
                 return ([], _resourceVersion);
@@ -119,6 +122,7 @@ public sealed partial class ObjectStore
         var name = Validate(type, ns, obj);
         lock (_lock)
         {
+            EnsureEvents(type);
             RequireNamespace(type, ns);
             if (_objects.ContainsKey(Key(type, ns, name)))
             {
@@ -143,6 +147,7 @@ public sealed partial class ObjectStore
         var type = EventType;
         lock (_lock)
         {
+            EnsureEvents(EventType);
             if (!type.Namespaced || !_objects.ContainsKey(Key(ResourceTypes.ByKind("Namespace")!, null, ns)))
             {
                 return;
@@ -187,6 +192,7 @@ public sealed partial class ObjectStore
     {
         lock (_lock)
         {
+            EnsureEvents(type);
             var live = _objects.GetValueOrDefault(Key(type, ns, name)) ?? throw ApiError.NotFound(type, name);
             if (obj["metadata"]?["resourceVersion"]?.GetValue<string>() is { Length: > 0 } rv && rv != Rv(live))
             {
@@ -278,6 +284,7 @@ public sealed partial class ObjectStore
         JsonObject next;
         lock (_lock)
         {
+            EnsureEvents(type);
             var live = _objects.GetValueOrDefault(Key(type, ns, name)) ?? throw ApiError.NotFound(type, name);
             next = (JsonObject)live.DeepClone();
             patch(next);
@@ -290,10 +297,15 @@ public sealed partial class ObjectStore
     /// Every object with its type, not copied: stored objects are replaced on every write, never changed in place, so
     /// readers may share them as long as they do not modify them (the garbage collector only reads).
     /// </summary>
-    internal List<(ResourceType Type, JsonObject Object)> All()
+    internal List<(ResourceType Type, JsonObject Object)> All(bool withDeferredEvents = false)
     {
         lock (_lock)
         {
+            if (withDeferredEvents)
+            {
+                EnsureEvents(null);
+            }
+
             return [.. _objects.Select(kv => (TypesByKey[kv.Key.Type], kv.Value))];
         }
     }

@@ -68,6 +68,9 @@ internal sealed class RepoSession
     /// </summary>
     public string? StateFromUnwrittenSeed { get; private set; }
 
+    /// <summary>The state read from <see cref="StateFromUnwrittenSeed"/>, kept to be written by the first write.</summary>
+    private DynamicState? _unwrittenSeed;
+
     /// <summary>
     /// Reads the dynamic state: from <paramref name="stateFile"/> (an explicit YAML override) when given, else from the
     /// store. A store that never held the farm's state takes the repo's <c>state-seed</c>: written to the store (with a
@@ -115,6 +118,7 @@ internal sealed class RepoSession
             {
                 Env.Error.WriteLine($"capstan: note: the state store {store.Address} is empty; using the state-seed {seedFile} ({Describe(seed)}) without writing it");
                 StateFromUnwrittenSeed = seedFile;
+                _unwrittenSeed = seed;
                 return seed;
             }
 
@@ -129,7 +133,7 @@ internal sealed class RepoSession
     /// <summary>Writes the state-seed a read used without writing (the first real deploy of a fresh farm does this).</summary>
     public async Task WriteUnwrittenSeedAsync(string? stateOption, CancellationToken cancellationToken)
     {
-        if (StateFromUnwrittenSeed is not { } seedFile)
+        if (StateFromUnwrittenSeed is not { } seedFile || _unwrittenSeed is not { } seed)
         {
             return;
         }
@@ -137,9 +141,9 @@ internal sealed class RepoSession
         var (store, service) = OpenState(stateOption);
         await using (store)
         {
-            var seed = DynamicStateFile.Parse(Files.ReadText(seedFile), seedFile, [.. Model.DatacenterNames]);
             await WriteSeedAsync(service, store.Address, seedFile, seed, cancellationToken);
             StateFromUnwrittenSeed = null;
+            _unwrittenSeed = null;
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
 
@@ -116,14 +115,8 @@ public sealed class LifecycleTests
         var terminating = (await cluster.Client.GetAsync(held, default))!;
         Assert.NotNull(terminating["metadata"]!["deletionTimestamp"]);
 
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
-        async Task<int> PatchAsync(string json)
-        {
-            using var content = new StringContent(json, Encoding.UTF8);
-            content.Headers.ContentType = new MediaTypeHeaderValue("application/merge-patch+json");
-            using var response = await http.PatchAsync("/api/v1/namespaces/app/configmaps/held", content);
-            return (int)response.StatusCode;
-        }
+        async Task<int> PatchAsync(string json) =>
+            (await cluster.PatchAsync("/api/v1/namespaces/app/configmaps/held", "application/merge-patch+json", json)).Code;
 
         Assert.Equal(422, await PatchAsync("""{"metadata": {"finalizers": ["example.com/backup", "example.com/another"]}}"""));
         Assert.Equal(200, await PatchAsync("""{"metadata": {"finalizers": null}}"""));

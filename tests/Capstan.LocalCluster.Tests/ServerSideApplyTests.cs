@@ -1,5 +1,3 @@
-using System.Net.Http.Headers;
-using System.Text;
 using System.Text.Json.Nodes;
 
 namespace Capstan.LocalCluster.Tests;
@@ -29,14 +27,8 @@ public sealed class ServerSideApplyTests
         """;
 
     /// <summary>A server-side apply as <paramref name="manager"/>; the response body, or the status code when refused.</summary>
-    private static async Task<(int Code, JsonObject Body)> ApplyAsAsync(Cluster cluster, string manager, string yaml, bool force = false)
-    {
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
-        using var content = new StringContent(Cluster.Yaml(yaml).ToJsonString(), Encoding.UTF8);
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/apply-patch+yaml");
-        using var response = await http.PatchAsync($"{Path}?fieldManager={manager}{(force ? "&force=true" : string.Empty)}", content);
-        return ((int)response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject());
-    }
+    private static Task<(int Code, JsonObject Body)> ApplyAsAsync(Cluster cluster, string manager, string yaml, bool force = false) =>
+        cluster.PatchAsync($"{Path}?fieldManager={manager}{(force ? "&force=true" : string.Empty)}", "application/apply-patch+yaml", Cluster.Yaml(yaml).ToJsonString());
 
     private static JsonObject Container(JsonObject deployment, string name) =>
         deployment["spec"]!["template"]!["spec"]!["containers"]!.AsArray().Single(c => c!["name"]!.GetValue<string>() == name)!.AsObject();
@@ -130,14 +122,8 @@ public sealed class ServerSideApplyTests
         Assert.Contains("conflict with \"oncall\": .spec.template.spec.containers[name=\"main\"].image", again["message"]!.GetValue<string>(), StringComparison.Ordinal);
     }
 
-    private static async Task<(int Code, JsonObject Body)> StrategicPatchAsync(Cluster cluster, string json)
-    {
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
-        using var content = new StringContent(json, Encoding.UTF8);
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/strategic-merge-patch+json");
-        using var response = await http.PatchAsync($"{Path}?fieldManager=kubectl-edit", content);
-        return ((int)response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject());
-    }
+    private static Task<(int Code, JsonObject Body)> StrategicPatchAsync(Cluster cluster, string json) =>
+        cluster.PatchAsync($"{Path}?fieldManager=kubectl-edit", "application/strategic-merge-patch+json", json);
 
     [Fact]
     public async Task A_strategic_merge_patch_merges_lists_by_the_same_keys_and_deletes_items_it_names()

@@ -52,6 +52,16 @@ public sealed class Cluster : IAsyncDisposable
         return (JsonObject)Core.Yaml.ValueNodeJson.ToJson(node!)!;
     }
 
+    /// <summary>A PATCH over plain HTTP with the given media type: the status code and the body (an object or a Status).</summary>
+    public async Task<(int Code, JsonObject Body)> PatchAsync(string path, string contentType, string body)
+    {
+        using var http = new HttpClient { BaseAddress = Server.Url };
+        using var content = new StringContent(body, System.Text.Encoding.UTF8);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
+        using var response = await http.PatchAsync(path, content);
+        return ((int)response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject());
+    }
+
     /// <summary>Waits until the Deployment has rolled out (as <c>kubectl rollout status</c> judges it).</summary>
     public Task<RolloutStatus> RolledOutAsync(string ns, string name, string what) => EventuallyAsync(async () =>
     {

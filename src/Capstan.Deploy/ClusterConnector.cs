@@ -37,7 +37,7 @@ public sealed class ClusterSet : IAsyncDisposable
                     var name = cluster["local://".Length..];
                     var host = await LocalClusterHost.OpenAsync(LocalClusterHost.DirectoryFor(model.RepoRoot, name), localOptions, requireOwnServer: false, cancellationToken);
                     set._hosts.Add(host);
-                    set._clients[dc] = new KubeClient(new ClusterConnection(host.Url));
+                    set._clients[dc] = new KubeClient(new ClusterConnection(host.Url, System.Text.Encoding.UTF8.GetBytes(host.CertificateAuthorityPem), Token: host.Token));
                 }
                 else if (cluster.StartsWith("kube://", StringComparison.Ordinal))
                 {

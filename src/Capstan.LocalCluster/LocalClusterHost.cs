@@ -15,9 +15,11 @@ public sealed class LocalClusterHost : IAsyncDisposable
 
     private readonly FileStream? _lock;
 
-    private LocalClusterHost(Uri url, LocalClusterServer? server, FileStream? lockStream, string directory)
+    private LocalClusterHost(Uri url, string token, string authorityPem, LocalClusterServer? server, FileStream? lockStream, string directory)
     {
         Url = url;
+        Token = token;
+        CertificateAuthorityPem = authorityPem;
         Server = server;
         _lock = lockStream;
         Directory = directory;
@@ -25,6 +27,12 @@ public sealed class LocalClusterHost : IAsyncDisposable
 
     /// <summary>The API server's URL.</summary>
     public Uri Url { get; }
+
+    /// <summary>The administrator's bearer token.</summary>
+    public string Token { get; }
+
+    /// <summary>The PEM of the CA the server's certificate is signed by.</summary>
+    public string CertificateAuthorityPem { get; }
 
     /// <summary>The server when this process hosts it; null when another process does.</summary>
     public LocalClusterServer? Server { get; }
@@ -55,10 +63,10 @@ public sealed class LocalClusterHost : IAsyncDisposable
             {
                 throw new UserInputException(running is null
                     ? $"the local cluster in {directory} is locked by another process"
-                    : $"a local cluster server already runs for {directory} at {running} (pid {ReadServer(directory)?["pid"]})");
+                    : $"a local cluster server already runs for {directory} at {running.Value.Url} (pid {ReadServer(directory)?["pid"]})");
             }
 
-            return new LocalClusterHost(running, null, null, directory);
+            return new LocalClusterHost(running.Value.Url, running.Value.Token, running.Value.Authority, null, null, directory);
         }
 
         try
@@ -68,8 +76,10 @@ public sealed class LocalClusterHost : IAsyncDisposable
             {
                 ["url"] = server.Url.ToString(),
                 ["pid"] = Environment.ProcessId,
+                ["token"] = server.AdminToken,
+                ["certificateAuthority"] = server.CertificateAuthorityPem,
             }.ToJsonString(), cancellationToken);
-            return new LocalClusterHost(server.Url, server, lockStream, directory);
+            return new LocalClusterHost(server.Url, server.AdminToken, server.CertificateAuthorityPem!, server, lockStream, directory);
         }
         catch
         {
@@ -100,8 +110,10 @@ public sealed class LocalClusterHost : IAsyncDisposable
         System.IO.Directory.Delete(directory, recursive: true);
     }
 
-    private static Uri? RunningServer(string directory) =>
-        ReadServer(directory)?["url"]?.GetValue<string>() is { } url && Uri.TryCreate(url, UriKind.Absolute, out var uri) ? uri : null;
+    private static (Uri Url, string Token, string Authority)? RunningServer(string directory) =>
+        ReadServer(directory) is { } server && server["url"]?.GetValue<string>() is { } url && Uri.TryCreate(url, UriKind.Absolute, out var uri) &&
+        server["token"]?.GetValue<string>() is { } token && server["certificateAuthority"]?.GetValue<string>() is { } authority
+            ? (uri, token, authority) : null;
 
     private static JsonObject? ReadServer(string directory)
     {
@@ -120,8 +132,12 @@ public sealed class LocalClusterHost : IAsyncDisposable
     {
         ["apiVersion"] = "v1",
         ["kind"] = "Config",
-        ["clusters"] = new JsonArray(new JsonObject { ["name"] = name, ["cluster"] = new JsonObject { ["server"] = Url.ToString().TrimEnd('/') } }),
-        ["users"] = new JsonArray(new JsonObject { ["name"] = name, ["user"] = new JsonObject() }),
+        ["clusters"] = new JsonArray(new JsonObject { ["name"] = name, ["cluster"] = new JsonObject
+        {
+            ["server"] = Url.ToString().TrimEnd('/'),
+            ["certificate-authority-data"] = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(CertificateAuthorityPem)),
+        } }),
+        ["users"] = new JsonArray(new JsonObject { ["name"] = name, ["user"] = new JsonObject { ["token"] = Token } }),
         ["contexts"] = new JsonArray(new JsonObject { ["name"] = name, ["context"] = new JsonObject { ["cluster"] = name, ["user"] = name } }),
         ["current-context"] = name,
     });

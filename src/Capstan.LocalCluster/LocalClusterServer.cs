@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Capstan.LocalCluster.Api;
+using Capstan.LocalCluster.Auth;
 using Capstan.LocalCluster.Controllers;
 using Capstan.LocalCluster.Store;
 using Microsoft.AspNetCore.Builder;
@@ -26,11 +27,17 @@ public sealed record LocalClusterOptions
     /// <summary>The clock controllers decide by (schedules, readiness delays, progress deadlines).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
-    /// <summary>Serve HTTPS with this certificate instead of plain HTTP on loopback.</summary>
+    /// <summary>Serve HTTPS with this certificate instead of one the server makes (with its own CA) at start.</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2? TlsCertificate { get; init; }
 
     /// <summary>Where the server reports its own errors (controller failures); null drops them.</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>The administrator's bearer token (user <c>capstan-admin</c>, group <c>system:masters</c>); null picks a random one.</summary>
+    public string? AdminToken { get; init; }
+
+    /// <summary>More users, by bearer token (the lines of a static token file, see <see cref="Authenticator.ReadTokenFile"/>).</summary>
+    public IReadOnlyList<(string Token, UserInfo User)> Users { get; init; } = [];
 
     /// <summary>The OCI layout behind <c>capstan.local/</c> image references (the farm's <c>registry: oci-layout://…</c>).</summary>
     public string? ImageLayout { get; init; }
@@ -51,6 +58,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
     private WebApplication? _app;
     private Task? _controllerLoop;
     private ClusterDatabase? _database;
+    private ServingCertificate? _serving;
 
     private LocalClusterServer(LocalClusterOptions options)
     {
@@ -58,7 +66,17 @@ public sealed class LocalClusterServer : IAsyncDisposable
         Store = new ObjectStore(options.Time);
         Faults = new FaultInjector();
         Images = new ImageCatalog(options.ImageLayout);
+        Authenticator = new Authenticator(options.AdminToken ?? Authenticator.NewToken(), options.Users);
     }
+
+    /// <summary>Who may connect: the admin token and the users.</summary>
+    public Authenticator Authenticator { get; }
+
+    /// <summary>The PEM of the CA that signed the serving certificate (null when the certificate was given).</summary>
+    public string? CertificateAuthorityPem => _serving?.AuthorityPem;
+
+    /// <summary>The administrator's bearer token (every request needs a token).</summary>
+    public string AdminToken => Authenticator.AdminToken;
 
     /// <summary>The objects.</summary>
     public ObjectStore Store { get; }
@@ -69,8 +87,8 @@ public sealed class LocalClusterServer : IAsyncDisposable
     /// <summary>The pullable images (also at <c>/capstan/images</c>).</summary>
     public ImageCatalog Images { get; }
 
-    /// <summary>The server's URL, <c>http://127.0.0.1:PORT</c>.</summary>
-    public Uri Url { get; private set; } = new("http://127.0.0.1");
+    /// <summary>The server's URL, <c>https://127.0.0.1:PORT</c>.</summary>
+    public Uri Url { get; private set; } = new("https://127.0.0.1");
 
     /// <summary>Starts a server; loads the data directory's objects when it has any.</summary>
     public static async Task<LocalClusterServer> StartAsync(LocalClusterOptions options, CancellationToken cancellationToken)
@@ -144,6 +162,25 @@ public sealed class LocalClusterServer : IAsyncDisposable
             }
         }
 
+        // And the default roles and bindings every real cluster has.
+        foreach (var (kind, defaults) in new[] { ("ClusterRole", BootstrapPolicy.ClusterRoles()), ("ClusterRoleBinding", BootstrapPolicy.ClusterRoleBindings()) })
+        {
+            var type = ResourceTypes.ByKind(kind)!;
+            foreach (var item in defaults)
+            {
+                if (Store.Get(type, null, item["metadata"]!["name"]!.GetValue<string>()) is null)
+                {
+                    Store.Create(type, null, item, "kube-apiserver");
+                }
+            }
+        }
+
+        if (_options.TlsCertificate is null)
+        {
+            _serving = ServingCertificate.Create();
+        }
+
+        var certificate = _options.TlsCertificate ?? _serving!.Certificate;
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
@@ -151,16 +188,13 @@ public sealed class LocalClusterServer : IAsyncDisposable
             k.Listen(IPAddress.Loopback, _options.Port, o =>
             {
                 o.Protocols = HttpProtocols.Http1;
-                if (_options.TlsCertificate is { } certificate)
-                {
-                    o.UseHttps(certificate);
-                }
+                o.UseHttps(certificate);
             });
             k.Limits.MaxRequestBodySize = 16 * 1024 * 1024;
         });
         builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
         var app = builder.Build();
-        var handler = new ApiHandler(Store, Faults, Images, _options.Timing, () => Url.Authority) { Autoscale = Autoscalers.Want };
+        var handler = new ApiHandler(Store, Faults, Images, _options.Timing, () => Url.Authority, Authenticator) { Autoscale = Autoscalers.Want };
         app.Run(handler.HandleAsync);
         await app.StartAsync(cancellationToken);
         _app = app;
@@ -240,5 +274,6 @@ public sealed class LocalClusterServer : IAsyncDisposable
         _stop.Dispose();
         _wake.Dispose();
         _database?.Dispose();
+        _serving?.Dispose();
     }
 }

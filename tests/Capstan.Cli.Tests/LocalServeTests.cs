@@ -13,13 +13,23 @@ public sealed class LocalServeTests : IDisposable
     public void Dispose() => _temp.Dispose();
 
     [Fact(Timeout = 300_000)]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public async Task A_cluster_killed_mid_write_restarts_with_every_acknowledged_object()
     {
         var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
         using var child = CliRunner.StartChild(new Dictionary<string, string>(), "local", "serve", "--dc", "eqiad", "--repo", repo);
-        await child.WaitForAsync("http://127.0.0.1:", 120);
-        var url = child.Output.Split('\n').First(l => l.StartsWith("http://127.0.0.1:", StringComparison.Ordinal)).Trim();
-        using var http = new HttpClient { BaseAddress = new Uri(url) };
+        await child.WaitForAsync("https://127.0.0.1:", 120);
+        var url = child.Output.Split('\n').First(l => l.StartsWith("https://127.0.0.1:", StringComparison.Ordinal)).Trim();
+        var serverFile = Path.Combine(LocalClusterHost.DirectoryFor(repo, "eqiad"), "server.json");
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(serverFile));
+        var server = JsonNode.Parse(await File.ReadAllTextAsync(serverFile))!;
+        var authority = server["certificateAuthority"]!.GetValue<string>();
+        using (var anonymous = Capstan.Testing.Cluster.TrustingHttp(new Uri(url), authority, token: string.Empty))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/api/v1/namespaces")).StatusCode);
+        }
+
+        using var http = Capstan.Testing.Cluster.TrustingHttp(new Uri(url), authority, server["token"]!.GetValue<string>());
         (await http.PostAsync("/api/v1/namespaces", Json("""{"metadata": {"name": "app"}}"""))).EnsureSuccessStatusCode();
 
         // Write as fast as the server answers, and kill it while writes are in flight.
@@ -54,7 +64,7 @@ public sealed class LocalServeTests : IDisposable
         await writer;
 
         await using var host = await LocalClusterHost.OpenAsync(LocalClusterHost.DirectoryFor(repo, "eqiad"), new LocalClusterOptions(), requireOwnServer: true, default);
-        using var again = new HttpClient { BaseAddress = host.Url };
+        using var again = Capstan.Testing.Cluster.TrustingHttp(host.Url, host.CertificateAuthorityPem, host.Token);
         var items = JsonNode.Parse(await again.GetStringAsync("/api/v1/namespaces/app/configmaps"))!["items"]!.AsArray();
         var stored = items.Select(i => i!["metadata"]!["name"]!.GetValue<string>()).ToHashSet(StringComparer.Ordinal);
         Assert.DoesNotContain(acknowledged, name => !stored.Contains(name));

@@ -224,6 +224,7 @@ public sealed class LocalCommandTests : IDisposable
     private string Repo() => CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public async Task Serve_runs_until_interrupted_writes_a_kubeconfig_and_keeps_objects()
     {
         var repo = Repo();
@@ -231,7 +232,7 @@ public sealed class LocalCommandTests : IDisposable
         using var cts = new CancellationTokenSource();
         var (running, output) = CliRunner.Start(cts.Token, "local", "serve", "--dc", "eqiad", "--repo", repo, "--kubeconfig", kubeconfig);
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!output().Contains("http://127.0.0.1:", StringComparison.Ordinal))
+        while (!output().Contains("https://127.0.0.1:", StringComparison.Ordinal))
         {
             Assert.True(DateTime.UtcNow < deadline, "serve printed no URL");
             await Task.Delay(50);
@@ -240,6 +241,9 @@ public sealed class LocalCommandTests : IDisposable
         var url = new Uri(output().Trim());
         var connection = Capstan.Kubernetes.KubeConfig.LoadFiles([kubeconfig]).Resolve();
         Assert.Equal(url, connection.Server);
+        Assert.NotNull(connection.Token);
+        Assert.NotNull(connection.CertificateAuthority);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(kubeconfig));
         await using (var client = new Capstan.Kubernetes.KubeClient(connection))
         {
             await client.ApplyAsync(new System.Text.Json.Nodes.JsonObject { ["apiVersion"] = "v1", ["kind"] = "Namespace", ["metadata"] = new System.Text.Json.Nodes.JsonObject { ["name"] = "mw-web" } }, false, false, default);
@@ -254,7 +258,7 @@ public sealed class LocalCommandTests : IDisposable
         await cts.CancelAsync();
         Assert.Equal(0, await running);
         await using (var host = await Capstan.LocalCluster.LocalClusterHost.OpenAsync(Path.Combine(repo, ".capstan", "clusters", "eqiad"), new Capstan.LocalCluster.LocalClusterOptions(), requireOwnServer: true, default))
-        await using (var client = new Capstan.Kubernetes.KubeClient(new Capstan.Kubernetes.ClusterConnection(host.Url)))
+        await using (var client = new Capstan.Kubernetes.KubeClient(new Capstan.Kubernetes.ClusterConnection(host.Url, System.Text.Encoding.UTF8.GetBytes(host.CertificateAuthorityPem), Token: host.Token)))
         {
             Assert.NotNull(await client.GetAsync(new Capstan.Kubernetes.ObjectRef("v1", "Namespace", null, "mw-web"), default));
         }

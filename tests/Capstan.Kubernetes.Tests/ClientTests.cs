@@ -43,7 +43,7 @@ public sealed class ClientTests
         await using var cluster = await Cluster.StartAsync();
         await cluster.NamespaceAsync("app");
         await cluster.ApplyAsync(ConfigMapYaml);
-        await using var other = new KubeClient(new ClusterConnection(cluster.Server.Url), new KubeClientOptions { FieldManager = "kubectl" });
+        await using var other = new KubeClient(cluster.Connection(), new KubeClientOptions { FieldManager = "kubectl" });
         var ex = await Assert.ThrowsAsync<KubeConflictException>(() =>
             other.ApplyAsync(Cluster.Yaml(ConfigMapYaml.Replace("a: \"1\"", "a: \"9\"", StringComparison.Ordinal)), false, false, default));
         Assert.Equal(".data.a", Assert.Single(ex.Causes).Field);
@@ -106,7 +106,7 @@ public sealed class ClientTests
         await cluster.NamespaceAsync("app");
         var created = await cluster.ApplyAsync(ConfigMapYaml);
         await cluster.ApplyAsync(ConfigMapYaml.Replace("a: \"1\"", "a: \"2\"", StringComparison.Ordinal));
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var http = cluster.Http();
         created["data"]!["a"] = "3";
         using var response = await http.PutAsync(new Uri("/api/v1/namespaces/app/configmaps/settings", UriKind.Relative), new StringContent(created.ToJsonString(), Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);

@@ -93,7 +93,7 @@ public sealed class KubeConfigTests : IDisposable
         var ca = System.Text.Encoding.UTF8.GetBytes(certificate.ExportCertificatePem());
         var reference = new ObjectRef("v1", "Namespace", null, "default");
 
-        await using (var trusted = new KubeClient(new ClusterConnection(server.Url, CertificateAuthority: ca)))
+        await using (var trusted = new KubeClient(new ClusterConnection(server.Url, CertificateAuthority: ca, Token: server.AdminToken)))
         {
             Assert.NotNull(await trusted.GetAsync(reference, default));
         }
@@ -104,7 +104,7 @@ public sealed class KubeConfigTests : IDisposable
             Assert.Contains("SSL", ex.Message, StringComparison.OrdinalIgnoreCase);
         }
 
-        await using (var insecure = new KubeClient(new ClusterConnection(server.Url, InsecureSkipTlsVerify: true)))
+        await using (var insecure = new KubeClient(new ClusterConnection(server.Url, InsecureSkipTlsVerify: true, Token: server.AdminToken)))
         {
             Assert.NotNull(await insecure.GetAsync(reference, default));
         }

@@ -149,7 +149,7 @@ public sealed class AdmissionTests
         {
             await using (var host = await LocalClusterHost.OpenAsync(dir, new LocalClusterOptions(), requireOwnServer: true, default))
             {
-                await using var client = new KubeClient(new ClusterConnection(host.Url), new KubeClientOptions());
+                await using var client = new KubeClient(new ClusterConnection(host.Url, System.Text.Encoding.UTF8.GetBytes(host.CertificateAuthorityPem), Token: host.Token), new KubeClientOptions());
                 await client.ApplyAsync(Cluster.Yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: app}\n"), false, false, default);
                 await client.ApplyAsync(Cluster.Yaml("apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: app}\nstringData: {password: hunter2}\n"), false, false, default);
             }

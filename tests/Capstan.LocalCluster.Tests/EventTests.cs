@@ -43,7 +43,7 @@ public sealed class EventTests
         // kubectl describe finds a pod's events by field selector.
         var pod = (await cluster.Client.ListAsync("v1", "Pod", "app", "app=web", default)).Items[0];
         var uid = pod["metadata"]!["uid"]!.GetValue<string>();
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var http = cluster.Http();
         var selected = JsonNode.Parse(await http.GetStringAsync($"/api/v1/namespaces/app/events?fieldSelector=involvedObject.uid={uid},involvedObject.kind=Pod"))!["items"]!.AsArray();
         Assert.NotEmpty(selected);
         Assert.All(selected, e => Assert.Equal(uid, e!["involvedObject"]!["uid"]!.GetValue<string>()));

@@ -21,10 +21,10 @@ public sealed class KubectlTests : IAsyncLifetime
             kind: Config
             clusters:
             - name: local
-              cluster: {"{"}server: "{_cluster.Server.Url.ToString().TrimEnd('/')}"{"}"}
+              cluster: {"{"}server: "{_cluster.Server.Url.ToString().TrimEnd('/')}", certificate-authority-data: "{Convert.ToBase64String(Encoding.UTF8.GetBytes(_cluster.Server.CertificateAuthorityPem!))}"{"}"}
             users:
             - name: local
-              user: {"{}"}
+              user: {"{"}token: "{_cluster.Server.AdminToken}"{"}"}
             contexts:
             - name: local
               context: {"{"}cluster: local, user: local{"}"}

@@ -87,7 +87,7 @@ public sealed class LifecycleTests
         var slow = (await cluster.Client.GetAsync(new ObjectRef("v1", "Pod", "app", "slow"), default))!;
         Assert.Equal("2026-01-01T00:00:10Z", slow["metadata"]!["deletionTimestamp"]!.GetValue<string>());
 
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var http = cluster.Http();
         using var request = new HttpRequestMessage(HttpMethod.Delete, "/api/v1/namespaces/app/pods/fast") { Content = new StringContent("""{"gracePeriodSeconds": 0}""", Encoding.UTF8, "application/json") };
         (await http.SendAsync(request)).EnsureSuccessStatusCode();
         Assert.Null(await cluster.Client.GetAsync(new ObjectRef("v1", "Pod", "app", "fast"), default));

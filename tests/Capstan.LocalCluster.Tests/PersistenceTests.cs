@@ -12,7 +12,7 @@ public sealed class PersistenceTests : IDisposable
     private async Task<JsonObject?> GetAsync(ObjectRef reference)
     {
         await using var host = await LocalClusterHost.OpenAsync(_dir, new LocalClusterOptions(), requireOwnServer: true, default);
-        await using var client = new KubeClient(new ClusterConnection(host.Url), new KubeClientOptions());
+        await using var client = new KubeClient(new ClusterConnection(host.Url, System.Text.Encoding.UTF8.GetBytes(host.CertificateAuthorityPem), Token: host.Token), new KubeClientOptions());
         return await client.GetAsync(reference, default);
     }
 
@@ -35,7 +35,7 @@ public sealed class PersistenceTests : IDisposable
 
         // Restarted from the database alone; new writes continue above the imported versions.
         await using var host = await LocalClusterHost.OpenAsync(_dir, new LocalClusterOptions(), requireOwnServer: true, default);
-        await using var client = new KubeClient(new ClusterConnection(host.Url), new KubeClientOptions());
+        await using var client = new KubeClient(new ClusterConnection(host.Url, System.Text.Encoding.UTF8.GetBytes(host.CertificateAuthorityPem), Token: host.Token), new KubeClientOptions());
         Assert.NotNull(await client.GetAsync(new ObjectRef("v1", "ConfigMap", "app", "kept"), default));
         var created = await client.ApplyAsync(Cluster.Yaml("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: new, namespace: app}\n"), false, false, default);
         Assert.True(long.Parse(created["metadata"]!["resourceVersion"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture) > 41);

@@ -37,7 +37,7 @@ public sealed class ScaleTests
     {
         await using var cluster = await StartAsync();
         await cluster.ApplyAsync(Deployment("web:1", 2));
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var http = cluster.Http();
         var scale = (await http.GetFromJsonAsync<JsonObject>("/apis/apps/v1/namespaces/app/deployments/web/scale"))!;
         Assert.Equal("Scale", scale["kind"]!.GetValue<string>());
         Assert.Equal(2, scale["spec"]!["replicas"]!.GetValue<int>());
@@ -108,7 +108,7 @@ public sealed class ScaleTests
         Assert.Contains("conflict with \"horizontal-pod-autoscaler\"", fight.Message, StringComparison.Ordinal);
         Assert.Equal(".spec.replicas", Assert.Single(fight.Causes).Field);
 
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var http = cluster.Http();
         (await http.PostAsync("/capstan/autoscale", new StringContent("""{"namespace": "app", "name": "web", "replicas": 9}""", Encoding.UTF8, "application/json"))).EnsureSuccessStatusCode();
         await Cluster.EventuallyAsync(async () => await ReplicasAsync(cluster) == 4 ? "ok" : null, "the autoscaler's maximum");
         var hpa = (await cluster.Client.GetAsync(new ObjectRef("autoscaling/v2", "HorizontalPodAutoscaler", "app", "web"), default))!;

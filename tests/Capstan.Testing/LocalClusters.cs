@@ -32,7 +32,7 @@ public sealed class Cluster : IAsyncDisposable
     public static async Task<Cluster> StartAsync(LocalClusterOptions? options = null, KubeClientOptions? clientOptions = null)
     {
         var server = await LocalClusterServer.StartAsync(options ?? new LocalClusterOptions(), default);
-        return new Cluster(server, new KubeClient(new ClusterConnection(server.Url), clientOptions ?? new KubeClientOptions { Backoff = TimeSpan.FromMilliseconds(10) }));
+        return new Cluster(server, new KubeClient(ConnectionTo(server, server.AdminToken), clientOptions ?? new KubeClientOptions { Backoff = TimeSpan.FromMilliseconds(10) }));
     }
 
     public async Task<JsonObject> ApplyAsync(string yamlOrJson, bool force = false)
@@ -52,10 +52,52 @@ public sealed class Cluster : IAsyncDisposable
         return (JsonObject)Core.Yaml.ValueNodeJson.ToJson(node!)!;
     }
 
+    /// <summary>How to reach the server as the admin (or as the user of another token): its URL, CA and token.</summary>
+    public ClusterConnection Connection(string? token = null) => ConnectionTo(Server, token ?? Server.AdminToken);
+
+    private static ClusterConnection ConnectionTo(LocalClusterServer server, string token) =>
+        new(server.Url, System.Text.Encoding.UTF8.GetBytes(server.CertificateAuthorityPem!), Token: token);
+
+    /// <summary>
+    /// A plain HTTP client for the server that trusts its CA, with the admin token, another user's, or none
+    /// (<paramref name="token"/> empty).
+    /// </summary>
+    public HttpClient Http(string? token = null) => TrustingHttp(Server.Url, Server.CertificateAuthorityPem!, token ?? Server.AdminToken);
+
+    /// <summary>An HTTP client that trusts exactly the given CA (and checks the host name), with a bearer token unless it is empty.</summary>
+    public static HttpClient TrustingHttp(Uri server, string authorityPem, string token)
+    {
+        var roots = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        roots.ImportFromPem(authorityPem);
+        var handler = new HttpClientHandler
+        {
+            ServerCertificateCustomValidationCallback = (_, certificate, _, errors) =>
+            {
+                if (certificate is null || (errors & System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+                {
+                    return false;
+                }
+
+                using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+                chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+                chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+                return chain.Build(certificate);
+            },
+        };
+        var http = new HttpClient(handler) { BaseAddress = server };
+        if (token.Length > 0)
+        {
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
+
+        return http;
+    }
+
     /// <summary>A PATCH over plain HTTP with the given media type: the status code and the body (an object or a Status).</summary>
     public async Task<(int Code, JsonObject Body)> PatchAsync(string path, string contentType, string body)
     {
-        using var http = new HttpClient { BaseAddress = Server.Url };
+        using var http = Http();
         using var content = new StringContent(body, System.Text.Encoding.UTF8);
         content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
         using var response = await http.PatchAsync(path, content);

@@ -14,6 +14,11 @@ internal sealed partial class ApiHandler
         var labels = LabelQuery.Parse(context.Request.Query["labelSelector"].FirstOrDefault());
         var fields = FieldQuery(context.Request.Query["fieldSelector"].FirstOrDefault());
         var (items, rv) = store.ListShared(type, ns, labels, fields);
+        if (TablePrinter.Wanted(context.Request.Headers.Accept.ToString()))
+        {
+            await WriteAsync(context, 200, TablePrinter.Table(type, items, rv, context.Request.Query["includeObject"].FirstOrDefault(), store.Clock.GetUtcNow()));
+            return;
+        }
 
         // Written item by item: stored objects are shared, not copied, and a JSON node can only have one parent.
         var sb = new StringBuilder(64 + (items.Count * 1024));
@@ -42,6 +47,8 @@ internal sealed partial class ApiHandler
         var fields = FieldQuery(query["fieldSelector"].FirstOrDefault());
         var from = long.TryParse(query["resourceVersion"].FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var rv) ? rv : 0;
         var bookmarks = IsTrue(query["allowWatchBookmarks"].FirstOrDefault());
+        var table = TablePrinter.Wanted(context.Request.Headers.Accept.ToString());
+        var includeObject = query["includeObject"].FirstOrDefault();
         var timeout = int.TryParse(query["timeoutSeconds"].FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var t) && t > 0 ? TimeSpan.FromSeconds(t) : TimeSpan.FromMinutes(30);
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
@@ -84,7 +91,9 @@ internal sealed partial class ApiHandler
                 lastRv = e.ResourceVersion;
                 if (labels.Matches(e.Object) && (fields?.Invoke(e.Object) ?? true))
                 {
-                    await WriteLineAsync(context, new JsonObject { ["type"] = e.Type, ["object"] = e.Object }, cts.Token);
+                    // A watch for a Table gets each object as a one-row Table (kubectl get -w).
+                    var item = table ? TablePrinter.Table(type, [e.Object], e.ResourceVersion, includeObject, store.Clock.GetUtcNow()) : e.Object;
+                    await WriteLineAsync(context, new JsonObject { ["type"] = e.Type, ["object"] = item }, cts.Token);
                 }
             }
         }

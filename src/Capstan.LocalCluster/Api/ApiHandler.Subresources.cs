@@ -87,6 +87,13 @@ internal sealed partial class ApiHandler
     private async Task PatchAsync(HttpContext context, ResourceType type, string? ns, string name, bool status, string? manager)
     {
         var contentType = context.Request.ContentType?.Split(';')[0].Trim();
+        if (contentType == "application/json-patch+json")
+        {
+            var operations = await ReadArrayAsync(context);
+            await WriteAsync(context, 200, store.JsonPatch(type, ns, name, operations, status, manager ?? "unknown"));
+            return;
+        }
+
         var body = await ReadBodyAsync(context);
         var dryRun = context.Request.Query["dryRun"].FirstOrDefault() == "All";
         switch (contentType)
@@ -109,7 +116,21 @@ internal sealed partial class ApiHandler
                 await WriteAsync(context, 200, store.StrategicPatch(type, ns, name, body, status, manager ?? "unknown"));
                 return;
             default:
-                throw new ApiError(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/apply-patch+yaml, application/merge-patch+json, application/strategic-merge-patch+json (got {contentType})");
+                throw new ApiError(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {contentType})");
+        }
+    }
+
+    private static async Task<JsonArray> ReadArrayAsync(HttpContext context)
+    {
+        using var reader = new StreamReader(context.Request.Body, System.Text.Encoding.UTF8);
+        try
+        {
+            return JsonNode.Parse(await reader.ReadToEndAsync(context.RequestAborted)) as JsonArray
+                ?? throw ApiError.BadRequest("a JSON patch must be an array of operations");
+        }
+        catch (System.Text.Json.JsonException ex)
+        {
+            throw ApiError.BadRequest("the body is not valid JSON: " + ex.Message);
         }
     }
 }

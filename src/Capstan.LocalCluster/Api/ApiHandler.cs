@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Capstan.Core.Diagnostics;
 using Capstan.Core.Yaml;
+using Capstan.LocalCluster.Auth;
 using Capstan.LocalCluster.Store;
 using Microsoft.AspNetCore.Http;
 
@@ -13,8 +14,10 @@ namespace Capstan.LocalCluster.Api;
 /// The Kubernetes REST API over the object store: discovery, CRUD, server-side apply, merge patch, status
 /// subresources, label and field selectors, watch streams with bookmarks, and the <c>/capstan/*</c> control endpoints.
 /// </summary>
-internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults, ImageCatalog images, SimulationTiming timing, Func<string> serverAddress)
+internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults, ImageCatalog images, SimulationTiming timing, Func<string> serverAddress, Authenticator authenticator)
 {
+    private readonly Authorizer _authorizer = new(store);
+
     /// <summary>Sets an autoscaler's simulated metric (namespace, name, replicas or null to return to minReplicas).</summary>
     public Action<string, string, int?> Autoscale { get; init; } = (_, _, _) => { };
 
@@ -23,6 +26,7 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
         var path = context.Request.Path.Value ?? "/";
         try
         {
+            Authorize(context, path);
             if (!path.StartsWith("/capstan/", StringComparison.Ordinal) && faults.NextHttpFault(path) is { } fault)
             {
                 if (fault.Hang > TimeSpan.Zero)
@@ -51,6 +55,21 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
+        }
+    }
+
+    /// <summary>
+    /// Authentication and authorization, in front of everything else as in kube-apiserver's filter chain: invalid
+    /// credentials are 401; a request without credentials is served only what the public-info role allows (health
+    /// and version), else 401; an authenticated user gets 403 for what no role of theirs allows.
+    /// </summary>
+    private void Authorize(HttpContext context, string path)
+    {
+        var user = authenticator.Authenticate(context.Request.Headers.Authorization.FirstOrDefault()) ?? throw ApiError.Unauthorized();
+        var request = RequestInfo.Parse(context.Request.Method, path, name => context.Request.Query[name].FirstOrDefault());
+        if (!_authorizer.Allows(user, request))
+        {
+            throw ReferenceEquals(user, UserInfo.Anonymous) ? ApiError.Unauthorized() : Authorizer.Forbidden(user, request);
         }
     }
 
@@ -172,7 +191,10 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
                 await ListAsync(context, type, ns);
                 return;
             case "GET":
-                await WriteAsync(context, 200, store.Get(type, ns, name) ?? throw ApiError.NotFound(type, name));
+                var found = store.Get(type, ns, name) ?? throw ApiError.NotFound(type, name);
+                await WriteAsync(context, 200, TablePrinter.Wanted(request.Headers.Accept.ToString())
+                    ? TablePrinter.Table(type, [found], null, request.Query["includeObject"].FirstOrDefault(), store.Clock.GetUtcNow())
+                    : found);
                 return;
             case "POST" when name is null:
                 await WriteAsync(context, 201, store.Create(type, ns, await ReadBodyAsync(context), manager ?? "unknown"));
@@ -213,7 +235,7 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
             context.Request.ContentType?.Contains("cbor", StringComparison.Ordinal) == true)
         {
             // Only JSON and YAML bodies are understood; clients that prefer protobuf fall back to JSON on 415.
-            throw new ApiError(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/merge-patch+json, application/strategic-merge-patch+json");
+            throw new ApiError(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json");
         }
 
         using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);

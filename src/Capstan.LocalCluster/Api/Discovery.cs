@@ -53,6 +53,7 @@ internal static class Discovery
                 ["kind"] = r.Kind,
                 ["verbs"] = new JsonArray([.. Verbs.Select(v => (JsonNode)JsonValue.Create(v))]),
                 ["shortNames"] = new JsonArray([.. r.ShortNames.Select(s => (JsonNode)JsonValue.Create(s))]),
+                ["categories"] = r.Kind is "Pod" or "Service" or "Deployment" or "ReplicaSet" or "Job" or "CronJob" or "HorizontalPodAutoscaler" ? new JsonArray("all") : new JsonArray(),
             });
             if (r.HasScale)
             {

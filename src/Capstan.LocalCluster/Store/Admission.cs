@@ -170,6 +170,12 @@ internal static partial class Admission
             case "Secret" when live is not null:
                 Immutable(live["type"], obj["type"], "type", causes);
                 break;
+            case "RoleBinding" or "ClusterRoleBinding":
+                ValidateBinding(type, obj, live, causes);
+                break;
+            case "Role" or "ClusterRole":
+                ValidateRules(type, obj, causes);
+                break;
         }
     }
 
@@ -295,6 +301,87 @@ internal static partial class Admission
                 {
                     causes.Add(($"{path}.volumes[{i}].{source}.defaultMode", $"Invalid value: {mode.ToJsonString()}: must be a number between 0 and 0777 (octal), both inclusive"));
                 }
+            }
+        }
+    }
+
+    /// <summary>Why a name is not valid for the kind; null when it is.</summary>
+    public static string? NameProblem(ResourceType type, string name) => type.Kind switch
+    {
+        // RBAC names are path segments: anything but '.', '..' and names with '/' or '%' (system:discovery…).
+        "Role" or "RoleBinding" or "ClusterRole" or "ClusterRoleBinding" =>
+            name is "." or ".." ? $"may not be '{name}'" : name.IndexOfAny(['/', '%']) >= 0 ? "may not contain '/' or '%'" : null,
+        "Namespace" or "Service" => KubeNames.CheckDnsLabel(name),
+        _ => KubeNames.CheckDnsSubdomain(name),
+    };
+
+    private static void ValidateBinding(ResourceType type, JsonObject binding, JsonObject? live, List<(string Field, string Message)> causes)
+    {
+        var kind = binding["roleRef"]?["kind"]?.GetValue<string>();
+        string[] kinds = type.Kind == "RoleBinding" ? ["Role", "ClusterRole"] : ["ClusterRole"];
+        if (kind is null)
+        {
+            causes.Add(("roleRef.kind", "Required value"));
+        }
+        else if (!kinds.Contains(kind))
+        {
+            causes.Add(("roleRef.kind", $"Unsupported value: \"{kind}\": supported values: {string.Join(", ", kinds.Select(k => $"\"{k}\""))}"));
+        }
+
+        if (string.IsNullOrEmpty(binding["roleRef"]?["name"]?.GetValue<string>()))
+        {
+            causes.Add(("roleRef.name", "Required value"));
+        }
+
+        if (live is not null && !JsonNode.DeepEquals(live["roleRef"], binding["roleRef"]))
+        {
+            causes.Add(("roleRef", $"Invalid value: {binding["roleRef"]?.ToJsonString() ?? "null"}: cannot change roleRef"));
+        }
+
+        var subjects = binding["subjects"] as JsonArray ?? [];
+        for (var i = 0; i < subjects.Count; i++)
+        {
+            var subject = subjects[i] as JsonObject;
+            var subjectKind = subject?["kind"]?.GetValue<string>();
+            if (subjectKind is not ("User" or "Group" or "ServiceAccount"))
+            {
+                causes.Add(($"subjects[{i}].kind", $"Unsupported value: \"{subjectKind}\": supported values: \"ServiceAccount\", \"User\", \"Group\""));
+            }
+
+            if (string.IsNullOrEmpty(subject?["name"]?.GetValue<string>()))
+            {
+                causes.Add(($"subjects[{i}].name", "Required value"));
+            }
+        }
+    }
+
+    private static void ValidateRules(ResourceType type, JsonObject role, List<(string Field, string Message)> causes)
+    {
+        var rules = role["rules"] as JsonArray ?? [];
+        for (var i = 0; i < rules.Count; i++)
+        {
+            var rule = rules[i] as JsonObject;
+            if (rule?["verbs"] is not JsonArray { Count: > 0 })
+            {
+                causes.Add(($"rules[{i}].verbs", "Required value: verbs must contain at least one value"));
+            }
+
+            var urls = rule?["nonResourceURLs"] is JsonArray { Count: > 0 };
+            if (urls && type.Kind == "Role")
+            {
+                causes.Add(($"rules[{i}].nonResourceURLs", "Invalid value: namespaced rules cannot apply to non-resource URLs"));
+            }
+            else if (urls && (rule?["resources"] is JsonArray { Count: > 0 } || rule?["apiGroups"] is JsonArray { Count: > 0 }))
+            {
+                causes.Add(($"rules[{i}].nonResourceURLs", "Invalid value: rules cannot apply to both regular resources and non-resource URLs"));
+            }
+            else if (!urls && rule?["apiGroups"] is not JsonArray { Count: > 0 })
+            {
+                causes.Add(($"rules[{i}].apiGroups", "Required value: resource rules must supply at least one api group"));
+            }
+            else if (!urls && rule?["resources"] is not JsonArray { Count: > 0 })
+            {
+                causes.Add(($"rules[{i}].resources", "Required value: resource rules must supply at least one resource"));
             }
         }
     }

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 namespace Capstan.LocalCluster.Store;
 
 /// <summary>An error the API server answers with: an HTTP code and a Kubernetes Status object.</summary>
-public sealed class ApiError(int code, string reason, string message, JsonArray? causes = null, string? kind = null, string? name = null) : Exception(message)
+public sealed class ApiError(int code, string reason, string message, JsonArray? causes = null, string? kind = null, string? name = null, string? group = null) : Exception(message)
 {
     /// <summary>The HTTP status code.</summary>
     public int Code { get; } = code;
@@ -18,6 +18,11 @@ public sealed class ApiError(int code, string reason, string message, JsonArray?
         if (name is not null)
         {
             details["name"] = name;
+        }
+
+        if (group is not null)
+        {
+            details["group"] = group;
         }
 
         if (kind is not null)
@@ -72,6 +77,9 @@ public sealed class ApiError(int code, string reason, string message, JsonArray?
         : message.StartsWith("Forbidden", StringComparison.Ordinal) ? "FieldValueForbidden"
         : message.StartsWith("Unsupported value", StringComparison.Ordinal) ? "FieldValueNotSupported"
         : "FieldValueInvalid";
+
+    /// <summary>401 for a request without valid credentials.</summary>
+    public static ApiError Unauthorized() => new(401, "Unauthorized", "Unauthorized");
 
     /// <summary>400 for a request that makes no sense.</summary>
     public static ApiError BadRequest(string message) => new(400, "BadRequest", message);

@@ -36,6 +36,9 @@ public sealed partial class ObjectStore
     /// <summary>Creates an empty store.</summary>
     public ObjectStore(TimeProvider time) => _time = time;
 
+    /// <summary>The cluster's clock.</summary>
+    public TimeProvider Clock => _time;
+
     /// <summary>Where every committed change is written before it is acknowledged (null: memory only).</summary>
     internal ClusterDatabase? Database { get; set; }
 
@@ -279,6 +282,10 @@ public sealed partial class ObjectStore
     public JsonObject StrategicPatch(ResourceType type, string? ns, string name, JsonObject patch, bool statusOnly, string manager = "unknown") =>
         Patch(type, ns, name, next => StrategicMergePatch.Apply(type.Kind, next, patch), statusOnly, manager);
 
+    /// <summary>A JSON patch (RFC 6902).</summary>
+    public JsonObject JsonPatch(ResourceType type, string? ns, string name, JsonArray operations, bool statusOnly, string manager = "unknown") =>
+        Patch(type, ns, name, next => Store.JsonPatch.Apply(type, name, next, operations), statusOnly, manager);
+
     private JsonObject Patch(ResourceType type, string? ns, string name, Action<JsonObject> patch, bool statusOnly, string manager)
     {
         JsonObject next;
@@ -351,7 +358,7 @@ public sealed partial class ObjectStore
             throw ApiError.Invalid(type, string.Empty, ("metadata.name", "Required value: name or generateName is required"));
         }
 
-        var why = type.Kind is "Namespace" or "Service" ? KubeNames.CheckDnsLabel(name) : KubeNames.CheckDnsSubdomain(name);
+        var why = Admission.NameProblem(type, name);
         if (why is not null)
         {
             throw ApiError.Invalid(type, name, ("metadata.name", $"Invalid value: \"{name}\": {why}"));

@@ -40,6 +40,10 @@ public static class ResourceTypes
         new("batch", "v1", "CronJob", "cronjobs", true, ["cj"], true),
         new("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, ["netpol"], false),
         new("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, ["hpa"], true),
+        new("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, [], false),
+        new("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, [], false),
+        new("rbac.authorization.k8s.io", "v1", "Role", "roles", true, [], false),
+        new("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, [], false),
     ];
 
     /// <summary>The API groups in discovery order (the core group excluded).</summary>

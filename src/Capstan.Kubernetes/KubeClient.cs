@@ -89,7 +89,8 @@ public sealed class KubeClient : IClusterClient
     {
         var reference = ObjectRef.Of(obj);
         var resource = await ResourceAsync(reference.ApiVersion, reference.Kind, cancellationToken);
-        var query = $"?fieldManager={Uri.EscapeDataString(_options.FieldManager)}&force={(force ? "true" : "false")}" + (dryRun ? "&dryRun=All" : string.Empty);
+        // Strict: a field the server's schema does not know (a typo) is an error, never silently dropped.
+        var query = $"?fieldManager={Uri.EscapeDataString(_options.FieldManager)}&force={(force ? "true" : "false")}&fieldValidation=Strict" + (dryRun ? "&dryRun=All" : string.Empty);
         var body = obj.ToJsonString();
         var response = await SendAsync(
             () => new HttpRequestMessage(HttpMethod.Patch, resource.ItemPath(reference.Namespace, reference.Name) + query)
@@ -106,7 +107,7 @@ public sealed class KubeClient : IClusterClient
         var resource = await ResourceAsync(reference.ApiVersion, reference.Kind, cancellationToken);
         var body = mergePatch.ToJsonString();
         var response = await SendAsync(
-            () => new HttpRequestMessage(HttpMethod.Patch, resource.ItemPath(reference.Namespace, reference.Name) + $"?fieldManager={Uri.EscapeDataString(fieldManager)}")
+            () => new HttpRequestMessage(HttpMethod.Patch, resource.ItemPath(reference.Namespace, reference.Name) + $"?fieldManager={Uri.EscapeDataString(fieldManager)}&fieldValidation=Strict")
             {
                 Content = new StringContent(body, Encoding.UTF8, "application/merge-patch+json"),
             },

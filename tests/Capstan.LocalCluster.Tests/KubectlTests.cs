@@ -38,11 +38,18 @@ public sealed class KubectlTests : IAsyncLifetime
         Directory.Delete(_dir, recursive: true);
     }
 
-    private async Task<(int Code, string Out, string Err)> KubectlAsync(params string[] args)
+    private Task<(int Code, string Out, string Err)> KubectlAsync(params string[] args) => KubectlAsync(new Dictionary<string, string>(), args);
+
+    private async Task<(int Code, string Out, string Err)> KubectlAsync(Dictionary<string, string> environment, params string[] args)
     {
         var psi = new ProcessStartInfo("kubectl") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.Environment["KUBECONFIG"] = Kubeconfig;
         psi.Environment["HOME"] = _dir;
+        foreach (var (key, value) in environment)
+        {
+            psi.Environment[key] = value;
+        }
+
         foreach (var arg in args)
         {
             psi.ArgumentList.Add(arg);
@@ -84,7 +91,7 @@ public sealed class KubectlTests : IAsyncLifetime
                 metadata: {labels: {app: statsd-exporter}}
                 spec: {containers: [{name: statsd-exporter, image: prom/statsd-exporter}]}
             """);
-        var apply = await KubectlAsync("apply", "--server-side", "--validate=false", "-f", manifest);
+        var apply = await KubectlAsync("apply", "--server-side", "-f", manifest);
         Assert.True(apply.Code == 0, apply.Err);
         Assert.Contains("deployment.apps/statsd-exporter-prometheus serverside-applied", apply.Out, StringComparison.Ordinal);
         Assert.Contains("namespace/mw-web serverside-applied", apply.Out, StringComparison.Ordinal);
@@ -106,64 +113,206 @@ public sealed class KubectlTests : IAsyncLifetime
         Assert.Contains("NotFound", gone.Err, StringComparison.Ordinal);
     }
 
+    /// <summary>A long-running kubectl (a watch), its output collected as it comes.</summary>
+    private sealed class Watcher : IDisposable
+    {
+        private readonly Process _process;
+        private readonly StringBuilder _out = new();
+        private readonly StringBuilder _err = new();
+
+        public Watcher(string kubeconfig, string home, params string[] args)
+        {
+            var psi = new ProcessStartInfo("kubectl") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            psi.Environment["KUBECONFIG"] = kubeconfig;
+            psi.Environment["HOME"] = home;
+            foreach (var arg in args)
+            {
+                psi.ArgumentList.Add(arg);
+            }
+
+            _process = Process.Start(psi)!;
+            _process.OutputDataReceived += (_, e) => Append(_out, e.Data);
+            _process.ErrorDataReceived += (_, e) => Append(_err, e.Data);
+            _process.BeginOutputReadLine();
+            _process.BeginErrorReadLine();
+        }
+
+        public string Out => Read(_out);
+
+        public string Err => Read(_err);
+
+        /// <summary>Waits until the output (stdout and stderr) satisfies the condition, failing after a bound.</summary>
+        public Task WaitForAsync(Func<string, bool> condition, string what) =>
+            Cluster.EventuallyAsync(() => Task.FromResult(condition(Out + Err) ? what : null), what);
+
+        public void Dispose()
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill();
+                _process.WaitForExit();
+            }
+
+            _process.Dispose();
+        }
+
+        private static void Append(StringBuilder sb, string? line)
+        {
+            lock (sb)
+            {
+                sb.AppendLine(line);
+            }
+        }
+
+        private static string Read(StringBuilder sb)
+        {
+            lock (sb)
+            {
+                return sb.ToString();
+            }
+        }
+    }
+
+    private const string WebDeployment = """
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: web, namespace: mw-web}
+        spec:
+          replicas: 2
+          selector: {matchLabels: {app: web}}
+          template:
+            metadata: {labels: {app: web}}
+            spec: {containers: [{name: main, image: "web:1"}]}
+        """;
+
     [Fact]
-    public async Task Kubectl_watches_pods_for_a_bounded_time()
+    public async Task Kubectl_watches_pods_as_table_rows()
     {
         await _cluster.NamespaceAsync("mw-web");
-        var psi = new ProcessStartInfo("kubectl") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.Environment["KUBECONFIG"] = Kubeconfig;
-        psi.Environment["HOME"] = _dir;
-        foreach (var arg in new[] { "get", "pods", "-n", "mw-web", "--watch", "--request-timeout=20s" })
-        {
-            psi.ArgumentList.Add(arg);
-        }
+        using var watch = new Watcher(Kubeconfig, _dir, "get", "pods", "-n", "mw-web", "--watch", "--request-timeout=30s");
 
-        using var process = Process.Start(psi)!;
-        var output = new StringBuilder();
-        process.OutputDataReceived += (_, e) =>
-        {
-            lock (output)
-            {
-                output.AppendLine(e.Data);
-            }
-        };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        await Task.Delay(1500);
-        await _cluster.ApplyAsync("""
-            apiVersion: apps/v1
-            kind: Deployment
-            metadata: {name: web, namespace: mw-web}
-            spec:
-              replicas: 2
-              selector: {matchLabels: {app: web}}
-              template:
-                metadata: {labels: {app: web}}
-                spec: {containers: [{name: main, image: x}]}
+        // With nothing to list yet, kubectl says so and keeps watching.
+        await watch.WaitForAsync(o => o.Contains("No resources found in mw-web namespace.", StringComparison.Ordinal), "the empty list");
+        await _cluster.ApplyAsync(WebDeployment);
+        await watch.WaitForAsync(o => o.Split('\n').Count(l => l.StartsWith("web-", StringComparison.Ordinal) && l.Contains("Running", StringComparison.Ordinal)) >= 2, "two running pods");
+        Assert.Matches(@"NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE", watch.Out);
+        Assert.Matches(@"web-[a-z0-9]+-[a-z0-9]{5}\s+1/1\s+Running\s+0\s+\d+s", watch.Out);
+    }
+
+    [Fact]
+    public async Task Kubectl_get_prints_the_columns_the_real_server_gives_and_get_all_and_events_work()
+    {
+        await _cluster.NamespaceAsync("mw-web");
+        await _cluster.ApplyAsync(WebDeployment);
+        await _cluster.RolledOutAsync("mw-web", "web", "web rolled out");
+
+        var deployments = await KubectlAsync("get", "deployments", "-n", "mw-web");
+        Assert.True(deployments.Code == 0, deployments.Err);
+        Assert.Matches(@"^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE\n", deployments.Out);
+        Assert.Matches(@"\nweb\s+2/2\s+2\s+2\s+\d+s\n", deployments.Out);
+
+        var wide = await KubectlAsync("get", "replicasets", "-n", "mw-web", "-o", "wide");
+        Assert.Matches(@"^NAME\s+DESIRED\s+CURRENT\s+READY\s+AGE\s+CONTAINERS\s+IMAGES\s+SELECTOR\n", wide.Out);
+        Assert.Matches(@"web-[a-z0-9]+\s+2\s+2\s+2\s+\d+s\s+main\s+web:1\s+app=web,pod-template-hash=", wide.Out);
+
+        var all = await KubectlAsync("get", "all", "-n", "mw-web");
+        Assert.True(all.Code == 0, all.Err);
+        Assert.Contains("deployment.apps/web", all.Out, StringComparison.Ordinal);
+        Assert.Contains("replicaset.apps/web-", all.Out, StringComparison.Ordinal);
+        Assert.Contains("pod/web-", all.Out, StringComparison.Ordinal);
+
+        var events = await KubectlAsync("get", "events", "-n", "mw-web");
+        Assert.Matches(@"^LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE\n", events.Out);
+        Assert.Matches(@"Normal\s+ScalingReplicaSet\s+deployment/web\s+Scaled up replica set web-[a-z0-9]+ from 0 to 2", events.Out);
+
+        var namespaces = await KubectlAsync("get", "namespaces");
+        Assert.Matches(@"\nmw-web\s+Active\s+\d+s\n", namespaces.Out);
+    }
+
+    [Fact]
+    public async Task Kubectl_apply_validates_on_the_server_and_explain_reads_the_schema()
+    {
+        var manifest = Path.Combine(_dir, "typo.yaml");
+        await File.WriteAllTextAsync(manifest, """
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: settings, namespace: default}
+            dta: {mode: production}
             """);
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while (DateTime.UtcNow < deadline)
-        {
-            lock (output)
-            {
-                if (output.ToString().Split('\n').Count(l => l.StartsWith("web-", StringComparison.Ordinal)) >= 2)
-                {
-                    break;
-                }
-            }
+        var typo = await KubectlAsync("apply", "-f", manifest);
+        Assert.NotEqual(0, typo.Code);
+        Assert.Contains("ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"dta\"", typo.Err, StringComparison.Ordinal);
+        var serverSide = await KubectlAsync("apply", "--server-side", "-f", manifest);
+        Assert.Contains("failed to create typed patch object (/v1, Kind=ConfigMap): .dta: field not declared in schema", serverSide.Err, StringComparison.Ordinal);
+        Assert.Contains("NotFound", (await KubectlAsync("get", "configmap", "settings")).Err, StringComparison.Ordinal);
 
-            await Task.Delay(100);
-        }
+        // Warn drops the field and says so; the object is created without it.
+        var warned = await KubectlAsync("apply", "--validate=warn", "-f", manifest);
+        Assert.True(warned.Code == 0, warned.Err);
+        Assert.Contains("Warning: unknown field \"dta\"", warned.Err, StringComparison.Ordinal);
 
-        process.Kill();
-        await process.WaitForExitAsync();
-        string text;
-        lock (output)
-        {
-            text = output.ToString();
-        }
+        await File.WriteAllTextAsync(manifest, """
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: settings, namespace: default}
+            data: {mode: production}
+            """);
+        var apply = await KubectlAsync("apply", "-f", manifest);
+        Assert.True(apply.Code == 0, apply.Err);
+        Assert.Contains("configmap/settings configured", apply.Out, StringComparison.Ordinal);
 
-        Assert.True(text.Split('\n').Count(l => l.StartsWith("web-", StringComparison.Ordinal)) >= 2, text);
+        var explain = await KubectlAsync("explain", "deployment.spec.strategy.rollingUpdate.maxSurge");
+        Assert.True(explain.Code == 0, explain.Err);
+        Assert.Contains("GROUP:      apps", explain.Out, StringComparison.Ordinal);
+        Assert.Contains("FIELD: maxSurge <IntOrString>", explain.Out, StringComparison.Ordinal);
+        Assert.Contains("The maximum number of pods that can be scheduled above the desired number", explain.Out, StringComparison.Ordinal);
+        var explainPod = await KubectlAsync("explain", "pods.spec.containers.env");
+        Assert.Contains("FIELD: env <[]EnvVar>", explainPod.Out, StringComparison.Ordinal);
+        Assert.Contains("valueFrom\t<EnvVarSource>", explainPod.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Kubectl_edit_scale_rollout_undo_and_describe_work()
+    {
+        await _cluster.NamespaceAsync("mw-web");
+        await _cluster.ApplyAsync(WebDeployment);
+        await _cluster.RolledOutAsync("mw-web", "web", "web rolled out");
+
+        var setImage = await KubectlAsync("set", "image", "deployment/web", "-n", "mw-web", "main=web:2");
+        Assert.True(setImage.Code == 0, setImage.Err);
+        var status = await KubectlAsync("rollout", "status", "deployment/web", "-n", "mw-web", "--timeout=30s");
+        Assert.True(status.Code == 0, status.Err);
+        var history = await KubectlAsync("rollout", "history", "deployment/web", "-n", "mw-web");
+        Assert.Matches(@"REVISION\s+CHANGE-CAUSE\n1\s+<none>\n2\s+<none>", history.Out);
+
+        var undo = await KubectlAsync("rollout", "undo", "deployment/web", "-n", "mw-web");
+        Assert.True(undo.Code == 0, undo.Err);
+        Assert.Contains("deployment.apps/web rolled back", undo.Out, StringComparison.Ordinal);
+        Assert.Equal("web:1", await ImageAsync());
+
+        // kubectl edit: the editor is a program that changes the file; kubectl sends the difference.
+        var editor = Path.Combine(_dir, "edit.sh");
+        await File.WriteAllTextAsync(editor, "#!/bin/sh\nsed -i 's/image: web:1/image: web:3/' \"$1\"\n");
+        File.SetUnixFileMode(editor, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var edit = await KubectlAsync(new Dictionary<string, string> { ["KUBE_EDITOR"] = editor }, "edit", "deployment/web", "-n", "mw-web");
+        Assert.True(edit.Code == 0, edit.Err);
+        Assert.Contains("deployment.apps/web edited", edit.Out, StringComparison.Ordinal);
+        Assert.Equal("web:3", await ImageAsync());
+
+        var scale = await KubectlAsync("scale", "deployment/web", "-n", "mw-web", "--replicas=3");
+        Assert.True(scale.Code == 0, scale.Err);
+        await _cluster.RolledOutAsync("mw-web", "web", "web scaled and rolled out");
+
+        var describe = await KubectlAsync("describe", "deployment/web", "-n", "mw-web");
+        Assert.True(describe.Code == 0, describe.Err);
+        Assert.Matches(@"Replicas:\s+3 desired \| 3 updated \| 3 total \| 3 available \| 0 unavailable", describe.Out);
+        Assert.Matches(@"Normal\s+ScalingReplicaSet\s+\S+\s+deployment-controller\s+Scaled up replica set web-", describe.Out);
+    }
+
+    private async Task<string?> ImageAsync()
+    {
+        var json = await KubectlAsync("get", "deployment/web", "-n", "mw-web", "-o", "jsonpath={.spec.template.spec.containers[0].image}");
+        return json.Out;
     }
 
     [Fact]

@@ -94,7 +94,7 @@ internal sealed partial class ApiHandler
             return;
         }
 
-        var body = await ReadBodyAsync(context);
+        var body = CheckFields(context, type, await ReadBodyAsync(context), apply: contentType == "application/apply-patch+yaml");
         var dryRun = context.Request.Query["dryRun"].FirstOrDefault() == "All";
         switch (contentType)
         {

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Capstan.Core.Diagnostics;
 using Capstan.Core.Yaml;
 using Capstan.LocalCluster.Auth;
+using Capstan.LocalCluster.Schema;
 using Capstan.LocalCluster.Store;
 using Microsoft.AspNetCore.Http;
 
@@ -99,6 +100,24 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
                 return;
             case ["apis", var g, var v] when ResourceTypes.All.Any(r => r.Group == g && r.Version == v):
                 await WriteAsync(context, 200, Discovery.Resources(g, v));
+                return;
+            case ["openapi", "v2"]:
+                // kube-apiserver serves v2 as JSON or protobuf; this server only as JSON (kubectl reads v3).
+                if (!AcceptsJson(context.Request.Headers.Accept.ToString()))
+                {
+                    throw new ApiError(406, "NotAcceptable", "only the following media types are accepted: application/json");
+                }
+
+                await WriteTextAsync(context, OpenApi.V2Document);
+                return;
+            case ["openapi", "v3"]:
+                await WriteAsync(context, 200, OpenApi.V3Index());
+                return;
+            case ["openapi", "v3", "api", var coreVersion]:
+                await WriteTextAsync(context, OpenApi.V3Document(coreVersion) ?? throw new ApiError(404, "NotFound", "the server could not find the requested resource"));
+                return;
+            case ["openapi", "v3", "apis", var openApiGroup, var openApiVersion]:
+                await WriteTextAsync(context, OpenApi.V3Document($"{openApiGroup}/{openApiVersion}") ?? throw new ApiError(404, "NotFound", "the server could not find the requested resource"));
                 return;
             case ["capstan", "faults"]:
                 await FaultsAsync(context);
@@ -197,10 +216,10 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
                     : found);
                 return;
             case "POST" when name is null:
-                await WriteAsync(context, 201, store.Create(type, ns, await ReadBodyAsync(context), manager ?? "unknown"));
+                await WriteAsync(context, 201, store.Create(type, ns, CheckFields(context, type, await ReadBodyAsync(context), apply: false), manager ?? "unknown"));
                 return;
             case "PUT" when name is not null:
-                await WriteAsync(context, 200, store.Update(type, ns, name, await ReadBodyAsync(context), status, manager ?? "unknown"));
+                await WriteAsync(context, 200, store.Update(type, ns, name, CheckFields(context, type, await ReadBodyAsync(context), apply: false), status, manager ?? "unknown"));
                 return;
             case "PATCH" when name is not null:
                 await PatchAsync(context, type, ns, name, status, manager);
@@ -228,6 +247,48 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
     }
 
     private static bool IsTrue(string? value) => value is "true" or "1";
+
+    private static bool AcceptsJson(string accept) =>
+        accept.Length == 0 || accept.Contains("application/json", StringComparison.Ordinal) || accept.Contains("*/*", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Field validation as kube-apiserver does it (<c>fieldValidation=Strict|Warn|Ignore</c>, Warn when not given):
+    /// fields the schema does not declare are refused (Strict, 400), or dropped with a <c>Warning</c> header each
+    /// (Warn), or dropped silently (Ignore). Returns the body, without the dropped fields.
+    /// </summary>
+    private static JsonObject CheckFields(HttpContext context, ResourceType type, JsonObject body, bool apply)
+    {
+        var mode = context.Request.Query["fieldValidation"].FirstOrDefault() ?? "Warn";
+        if (mode is not ("Strict" or "Warn" or "Ignore"))
+        {
+            throw ApiError.BadRequest($"fieldValidation must be one of \"Ignore\", \"Warn\" or \"Strict\", not \"{mode}\"");
+        }
+
+        var unknown = ApiSchema.Default.UnknownFields(type.Kind, body, prune: mode != "Strict");
+        if (unknown.Count == 0)
+        {
+            return body;
+        }
+
+        switch (mode)
+        {
+            case "Strict" when apply:
+                throw ApiError.BadRequest($"failed to create typed patch object ({type.Group}/{type.Version}, Kind={type.Kind}): " +
+                    string.Join(", ", unknown.Select(u => $".{u}: field not declared in schema")));
+            case "Strict":
+                throw ApiError.BadRequest($"{type.Kind} in version \"{type.Version}\" cannot be handled as a {type.Kind}: strict decoding error: " +
+                    string.Join(", ", unknown.Select(u => $"unknown field \"{u}\"")));
+            case "Warn":
+                foreach (var field in unknown)
+                {
+                    context.Response.Headers.Append("Warning", $"299 - \"unknown field \\\"{field}\\\"\"");
+                }
+
+                break;
+        }
+
+        return body;
+    }
 
     private static async Task<JsonObject> ReadBodyAsync(HttpContext context)
     {
@@ -260,6 +321,13 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
         }
 
         return (JsonObject)ValueNodeJson.ToJson(node)!;
+    }
+
+    private static async Task WriteTextAsync(HttpContext context, string json)
+    {
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(json, context.RequestAborted);
     }
 
     private static async Task WriteAsync(HttpContext context, int code, JsonObject body)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Capstan.LocalCluster.Tests;
 
@@ -189,13 +190,19 @@ public sealed class KubectlTests : IAsyncLifetime
     public async Task Kubectl_watches_pods_as_table_rows()
     {
         await _cluster.NamespaceAsync("mw-web");
+        await _cluster.ApplyAsync(WebDeployment);
+        await _cluster.RolledOutAsync("mw-web", "web", "web rolled out");
+        static int Pods(string output) => output.Split('\n')
+            .Where(l => l.StartsWith("web-", StringComparison.Ordinal) && l.Contains("Running", StringComparison.Ordinal))
+            .Select(l => l.Split(' ')[0]).Distinct(StringComparer.Ordinal).Count();
+
         using var watch = new Watcher(Kubeconfig, _dir, "get", "pods", "-n", "mw-web", "--watch", "--request-timeout=30s");
 
-        // With nothing to list yet, kubectl says so and keeps watching.
-        await watch.WaitForAsync(o => o.Contains("No resources found in mw-web namespace.", StringComparison.Ordinal), "the empty list");
-        await _cluster.ApplyAsync(WebDeployment);
-        await watch.WaitForAsync(o => o.Split('\n').Count(l => l.StartsWith("web-", StringComparison.Ordinal) && l.Contains("Running", StringComparison.Ordinal)) >= 2, "two running pods");
-        Assert.Matches(@"NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE", watch.Out);
+        // The two rows of the initial list are printed before the watch begins; a third pod can only come from it.
+        await watch.WaitForAsync(o => Pods(o) == 2, "the two pods of the list");
+        await _cluster.Client.PatchAsync(new ObjectRef("apps/v1", "Deployment", "mw-web", "web"), new JsonObject { ["spec"] = new JsonObject { ["replicas"] = 3 } }, "test", default);
+        await watch.WaitForAsync(o => Pods(o) == 3, "a third pod from the watch");
+        Assert.Matches(@"^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\n", watch.Out);
         Assert.Matches(@"web-[a-z0-9]+-[a-z0-9]{5}\s+1/1\s+Running\s+0\s+\d+s", watch.Out);
     }
 
@@ -264,7 +271,7 @@ public sealed class KubectlTests : IAsyncLifetime
         var explain = await KubectlAsync("explain", "deployment.spec.strategy.rollingUpdate.maxSurge");
         Assert.True(explain.Code == 0, explain.Err);
         Assert.Contains("GROUP:      apps", explain.Out, StringComparison.Ordinal);
-        Assert.Contains("FIELD: maxSurge <IntOrString>", explain.Out, StringComparison.Ordinal);
+        Assert.Contains("FIELD: maxSurge <", explain.Out, StringComparison.Ordinal);
         Assert.Contains("The maximum number of pods that can be scheduled above the desired number", explain.Out, StringComparison.Ordinal);
         var explainPod = await KubectlAsync("explain", "pods.spec.containers.env");
         Assert.Contains("FIELD: env <[]EnvVar>", explainPod.Out, StringComparison.Ordinal);
@@ -272,6 +279,7 @@ public sealed class KubectlTests : IAsyncLifetime
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public async Task Kubectl_edit_scale_rollout_undo_and_describe_work()
     {
         await _cluster.NamespaceAsync("mw-web");

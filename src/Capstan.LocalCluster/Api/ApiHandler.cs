@@ -246,7 +246,8 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
         }
     }
 
-    private static bool IsTrue(string? value) => value is "true" or "1";
+    /// <summary>A boolean query parameter, read as Go's strconv.ParseBool reads it (the Python client sends <c>True</c>).</summary>
+    private static bool IsTrue(string? value) => value is "1" or "t" or "T" or "true" or "TRUE" or "True";
 
     private static bool AcceptsJson(string accept) =>
         accept.Length == 0 || accept.Contains("application/json", StringComparison.Ordinal) || accept.Contains("*/*", StringComparison.Ordinal);

@@ -60,7 +60,7 @@ public sealed record RequestInfo(
             "PATCH" => "patch",
             "DELETE" => name.Length == 0 ? "deletecollection" : "delete",
             "GET" or "HEAD" when name.Length > 0 => "get",
-            "GET" or "HEAD" => query("watch") is "true" or "1" ? "watch" : "list",
+            "GET" or "HEAD" => query("watch") is "1" or "t" or "T" or "true" or "TRUE" or "True" ? "watch" : "list",
             _ => method.ToLowerInvariant(),
         };
 

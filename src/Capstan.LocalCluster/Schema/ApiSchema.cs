@@ -211,7 +211,7 @@ internal sealed class ApiSchema
     /// <summary>
     /// The fields of an object (or a patch of one) that its kind's schema does not declare, as paths
     /// (<c>spec.template.spec.containers[0].imagePullPolic</c>). Strategic merge patch directives (<c>$patch</c>,
-    /// <c>$setElementOrder/…</c>) are not fields. With <paramref name="prune"/> they are removed from the object.
+    /// <c>$setElementOrder/…</c>) are not fields, nor are keys set to null (what a patch removes). With <paramref name="prune"/> they are removed from the object.
     /// </summary>
     public List<string> UnknownFields(string kind, JsonObject obj, bool prune)
     {
@@ -229,7 +229,8 @@ internal sealed class ApiSchema
         List<string>? remove = null;
         foreach (var (key, value) in obj)
         {
-            if (key.StartsWith('$'))
+            // Directives are not fields, and a null (a patch removing a key) leaves no field behind.
+            if (key.StartsWith('$') || value is null)
             {
                 continue;
             }

@@ -71,5 +71,48 @@ public sealed class LocalServeTests : IDisposable
         Assert.True(stored.Count >= 200);
     }
 
+    [Fact(Timeout = 120_000)]
+    public async Task Serve_adds_the_users_of_a_token_file_who_get_only_what_roles_grant_them()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        var users = Path.Combine(_temp.Path, "users.csv");
+        await File.WriteAllTextAsync(users, "vera-token-0123456789,vera,2001,\"readers\"\n");
+        using var child = CliRunner.StartChild(new Dictionary<string, string>(), "local", "serve", "--dc", "eqiad", "--repo", repo, "--users", users);
+        await child.WaitForAsync("https://127.0.0.1:", 120);
+        var url = new Uri(child.Output.Split('\n').First(l => l.StartsWith("https://127.0.0.1:", StringComparison.Ordinal)).Trim());
+        var server = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(LocalClusterHost.DirectoryFor(repo, "eqiad"), "server.json")))!;
+        var authority = server["certificateAuthority"]!.GetValue<string>();
+        using var admin = Capstan.Testing.Cluster.TrustingHttp(url, authority, server["token"]!.GetValue<string>());
+        using var vera = Capstan.Testing.Cluster.TrustingHttp(url, authority, "vera-token-0123456789");
+
+        using (var denied = await vera.GetAsync("/api/v1/namespaces"))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.Forbidden, denied.StatusCode);
+            Assert.Equal(
+                "namespaces is forbidden: User \"vera\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope",
+                JsonNode.Parse(await denied.Content.ReadAsStringAsync())!["message"]!.GetValue<string>());
+        }
+
+        (await admin.PostAsync("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", Json("""
+            {"metadata": {"name": "readers-view"},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "readers"}]}
+            """))).EnsureSuccessStatusCode();
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await vera.GetAsync("/api/v1/namespaces")).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, (await vera.GetAsync("/api/v1/namespaces/default/secrets")).StatusCode);
+    }
+
+    [Fact]
+    public void Serve_refuses_a_bad_token_file_naming_the_file_and_line()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        var users = Path.Combine(_temp.Path, "users.csv");
+        File.WriteAllText(users, "# tokens\nonly-a-token\n");
+        var result = CliRunner.Run("local", "serve", "--dc", "eqiad", "--repo", repo, "--users", users);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains($"{users}:2: error: expected token,user,uid", result.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Err, StringComparison.Ordinal);
+    }
+
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 }

@@ -20,7 +20,12 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
         var port = new Option<int>("--port") { Description = "The loopback port (default: a free one)", HelpName = "N" };
         var kubeconfig = new Option<string?>("--kubeconfig") { Description = "Write a kubeconfig for the server to FILE", HelpName = "FILE" };
         var realistic = new Option<bool>("--realistic") { Description = "Pods take seconds to start, as on a real cluster (default: instant)" };
-        var command = new Command("serve", "Run the local cluster's API server on 127.0.0.1 until interrupted") { dc, repo, port, kubeconfig, realistic };
+        var users = new Option<string?>("--users")
+        {
+            Description = "More users, one per line: token,user,uid,\"group1,group2\" (kube-apiserver's static token file); grant them rights with Roles and RoleBindings",
+            HelpName = "FILE",
+        };
+        var command = new Command("serve", "Run the local cluster's API server on 127.0.0.1 (HTTPS, bearer tokens, RBAC) until interrupted") { dc, repo, port, kubeconfig, realistic, users };
         command.SetAction(async (parse, ct) =>
         {
             var session = RepoSession.Open(env, parse.GetValue(repo));
@@ -42,6 +47,7 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
                 Timing = parse.GetValue(realistic) ? SimulationTiming.Realistic : SimulationTiming.Instant,
                 Log = message => error.WriteLine($"capstan: local://{name}: {message}"),
                 ImageLayout = session.Model.RegistryLayout,
+                Users = parse.GetValue(users) is { } usersFile ? Capstan.LocalCluster.Auth.Authenticator.ReadTokenFile(env.Resolve(usersFile)) : [],
             };
             await using var host = await LocalClusterHost.OpenAsync(LocalClusterHost.DirectoryFor(session.Files.Root, name), options, requireOwnServer: true, ct);
             if (parse.GetValue(kubeconfig) is { } file)

@@ -18,7 +18,7 @@ internal sealed class CronJobController(ObjectStore store, TimeProvider time, Ev
 
     public void Reconcile()
     {
-        var allJobs = store.ListShared(Jobs, null).Items;
+        var jobsByOwner = ReplicaSetController.ByOwner(store.ListShared(Jobs, null).Items);
         var now = time.GetUtcNow();
         foreach (var cronJob in store.ListShared(CronJobs, null).Items)
         {
@@ -30,7 +30,7 @@ internal sealed class CronJobController(ObjectStore store, TimeProvider time, Ev
             var ns = Json.Namespace(cronJob)!;
             var uid = Json.Uid(cronJob);
             var spec = cronJob["spec"]!.AsObject();
-            var jobs = allJobs.Where(j => Json.Namespace(j) == ns && Json.OwnedBy(j, uid) && !Json.Deleting(j)).ToList();
+            var jobs = jobsByOwner.GetValueOrDefault(uid, []).Where(j => Json.Namespace(j) == ns && !Json.Deleting(j)).ToList();
             var running = jobs.Where(j => !Finished(j)).ToList();
             var status = cronJob["status"]?.DeepClone() as JsonObject ?? [];
 

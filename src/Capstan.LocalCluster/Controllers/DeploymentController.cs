@@ -74,9 +74,17 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
             }
         }
 
-        var pods = new Lazy<Dictionary<string, List<JsonObject>>>(() => ReplicaSetController.ByOwner(store.ListShared(Pods, null).Items));
+        // Pods are grouped by owner per namespace, and only for the namespaces that need them.
+        var podsByNamespace = new Dictionary<string, Lazy<Dictionary<string, List<JsonObject>>>>(StringComparer.Ordinal);
         foreach (var (ns, name) in dirty)
         {
+            if (!podsByNamespace.TryGetValue(ns, out var pods))
+            {
+                var inNamespace = ns;
+                pods = new Lazy<Dictionary<string, List<JsonObject>>>(() => ReplicaSetController.ByOwner(store.ListShared(Pods, inNamespace).Items));
+                podsByNamespace[ns] = pods;
+            }
+
             if (store.GetShared(Deployments, ns, name) is not { } deployment || Json.Deleting(deployment))
             {
                 _active.Remove((ns, name));

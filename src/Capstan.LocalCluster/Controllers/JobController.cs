@@ -12,7 +12,19 @@ internal sealed class JobController(ObjectStore store, TimeProvider time, EventR
 
     public void Reconcile()
     {
-        var podsByOwner = ReplicaSetController.ByOwner(store.ListShared(Pods, null).Items);
+        // Pods are grouped by owner only for the namespaces that have Jobs, when a pass first needs them.
+        var podsByNamespace = new Dictionary<string, Dictionary<string, List<JsonObject>>>(StringComparer.Ordinal);
+        Dictionary<string, List<JsonObject>> PodsIn(string ns)
+        {
+            if (!podsByNamespace.TryGetValue(ns, out var byOwner))
+            {
+                byOwner = ReplicaSetController.ByOwner(store.ListShared(Pods, ns).Items);
+                podsByNamespace[ns] = byOwner;
+            }
+
+            return byOwner;
+        }
+
         foreach (var job in store.ListShared(Jobs, null).Items)
         {
             if (Json.Deleting(job))
@@ -22,7 +34,7 @@ internal sealed class JobController(ObjectStore store, TimeProvider time, EventR
 
             var ns = Json.Namespace(job)!;
             var uid = Json.Uid(job);
-            var pods = podsByOwner.GetValueOrDefault(uid, []);
+            var pods = PodsIn(ns).GetValueOrDefault(uid, []);
             var succeeded = pods.Count(p => Json.Str(p["status"]?["phase"]) == "Succeeded");
             var failed = pods.Count(p => Json.Str(p["status"]?["phase"]) == "Failed");
             var active = pods.Count - succeeded - failed;

@@ -37,18 +37,52 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
     /// </summary>
     private readonly Dictionary<string, (string ResourceVersion, long Faults)> _settled = new(StringComparer.Ordinal);
 
+    /// <summary>Every pod is looked at this often even when no change points at it, as informers resync.</summary>
+    private static readonly TimeSpan Resync = TimeSpan.FromSeconds(2);
+
+    /// <summary>Pods not yet settled (starting, failing, terminating): their state moves with time, not only with writes.</summary>
+    private readonly HashSet<(string Ns, string Name)> _unsettled = [];
+    private long _lastSeen = -1;
+    private long _lastFaults = -1;
+    private DateTimeOffset _lastFull = DateTimeOffset.MinValue;
+
     public void Reconcile()
     {
         var now = time.GetUtcNow();
         var faultsVersion = faults.PodFaultsVersion;
-        var pods = store.ListShared(Pods, null).Items;
-        if (_settled.Count > pods.Count * 2)
+        var seen = store.ResourceVersion;
+        var (changes, complete) = _lastSeen < 0 ? ([], false) : store.ChangesSince(_lastSeen);
+        _lastSeen = seen;
+        List<JsonObject> pods;
+        if (!complete || faultsVersion != _lastFaults || now - _lastFull > Resync)
         {
-            var live = pods.Select(Json.Uid).ToHashSet(StringComparer.Ordinal);
-            foreach (var gone in _settled.Keys.Where(uid => !live.Contains(uid)).ToList())
+            // Everything, now and then (and when the faults or the history ask for it).
+            _lastFull = now;
+            _lastFaults = faultsVersion;
+            _unsettled.Clear();
+            pods = store.ListShared(Pods, null).Items;
+            if (_settled.Count > pods.Count * 2)
             {
-                _settled.Remove(gone);
+                var live = pods.Select(Json.Uid).ToHashSet(StringComparer.Ordinal);
+                foreach (var gone in _settled.Keys.Where(uid => !live.Contains(uid)).ToList())
+                {
+                    _settled.Remove(gone);
+                }
             }
+        }
+        else
+        {
+            // Otherwise the pods a change points at, and those still on their way.
+            foreach (var e in changes)
+            {
+                if (e.Resource == Pods && e.Type != "DELETED")
+                {
+                    _unsettled.Add((Json.Namespace(e.Object) ?? string.Empty, Json.Name(e.Object)));
+                }
+            }
+
+            pods = [.. _unsettled.Select(k => store.GetShared(Pods, k.Ns, k.Name)).OfType<JsonObject>()];
+            _unsettled.Clear();
         }
 
         foreach (var pod in pods)
@@ -67,6 +101,9 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
                 _settled[Json.Uid(pod)] = (rv, faultsVersion);
                 continue;
             }
+
+            // Anything past this point is not settled: the next pass looks at it again.
+            _unsettled.Add((ns, name));
 
             if (Json.Deleting(pod))
             {
@@ -100,6 +137,7 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
             else if (Settled(pod, status))
             {
                 _settled[Json.Uid(pod)] = (rv, faultsVersion);
+                _unsettled.Remove((ns, name));
             }
         }
     }

@@ -21,7 +21,8 @@ public sealed partial class ObjectStore
 
     private readonly Dictionary<(string Type, string Ns, string Name), JsonObject> _objects = [];
 
-    private readonly Dictionary<string, SortedDictionary<(string Ns, string Name), JsonObject>> _byType = new(StringComparer.Ordinal);
+    /// <summary>Objects by type, then namespace, then name (ordinal): a namespace's list costs what it holds, not the cluster.</summary>
+    private readonly Dictionary<string, SortedDictionary<string, SortedDictionary<string, JsonObject>>> _byType = new(StringComparer.Ordinal);
 
     private readonly List<StoreEvent> _history = [];
 
@@ -110,9 +111,10 @@ public sealed partial class ObjectStore
                 return ([], _resourceVersion);
             }
 
-            var items = objects
-                .Where(kv => ns is null || kv.Key.Ns == ns)
-                .Select(kv => kv.Value)
+            IEnumerable<SortedDictionary<string, JsonObject>> namespaces = ns is null ? objects.Values
+                : objects.TryGetValue(ns, out var inNamespace) ? [inNamespace] : [];
+            var items = namespaces
+                .SelectMany(n => n.Values)
                 .Where(o => (labels?.Matches(o) ?? true) && (filter?.Invoke(o) ?? true))
                 .ToList();
             return (items, _resourceVersion);
@@ -533,22 +535,28 @@ public sealed partial class ObjectStore
     {
         if (!_byType.TryGetValue(key.Type, out var objects))
         {
-            objects = new SortedDictionary<(string Ns, string Name), JsonObject>(Comparer<(string Ns, string Name)>.Create((a, b) =>
-            {
-                var c = string.CompareOrdinal(a.Ns, b.Ns);
-                return c != 0 ? c : string.CompareOrdinal(a.Name, b.Name);
-            }));
+            objects = new SortedDictionary<string, SortedDictionary<string, JsonObject>>(StringComparer.Ordinal);
             _byType[key.Type] = objects;
         }
 
-        objects[(key.Ns, key.Name)] = obj;
+        if (!objects.TryGetValue(key.Ns, out var inNamespace))
+        {
+            inNamespace = new SortedDictionary<string, JsonObject>(StringComparer.Ordinal);
+            objects[key.Ns] = inNamespace;
+        }
+
+        inNamespace[key.Name] = obj;
     }
 
     private void Unindex((string Type, string Ns, string Name) key)
     {
-        if (_byType.TryGetValue(key.Type, out var objects))
+        if (_byType.TryGetValue(key.Type, out var objects) && objects.TryGetValue(key.Ns, out var inNamespace))
         {
-            objects.Remove((key.Ns, key.Name));
+            inNamespace.Remove(key.Name);
+            if (inNamespace.Count == 0)
+            {
+                objects.Remove(key.Ns);
+            }
         }
     }
 

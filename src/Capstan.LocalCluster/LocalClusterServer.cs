@@ -121,14 +121,14 @@ public sealed class LocalClusterServer : IAsyncDisposable
     private DeploymentController _deployments = null!;
     private Kubelet _kubelet = null!;
 
-    /// <summary>How many times the Deployment and ReplicaSet controllers reconciled one object, since start.</summary>
-    internal (long Deployments, long ReplicaSets) Reconciliations
+    /// <summary>How many times the Deployment and ReplicaSet controllers reconciled one object, and the kubelet looked at a pod, since start.</summary>
+    internal (long Deployments, long ReplicaSets, long Pods) Reconciliations
     {
         get
         {
             lock (_stop)
             {
-                return (_deployments.Reconciliations, _replicaSets.Reconciliations);
+                return (_deployments.Reconciliations, _replicaSets.Reconciliations, _kubelet.PodsExamined);
             }
         }
     }

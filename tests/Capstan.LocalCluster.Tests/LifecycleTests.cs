@@ -182,8 +182,9 @@ public sealed class ControllerWorkTests
         var after = cluster.Server.Reconciliations;
 
         // The rollout of web-7 takes a handful of passes over web-7 and its two ReplicaSets; a pass over all thirty
-        // Deployments (and their ReplicaSets) would cost thirty per pass.
+        // Deployments (and their ReplicaSets) would cost thirty per pass, and one over every pod sixty.
         Assert.InRange(after.Deployments - before.Deployments, 1, 25);
         Assert.InRange(after.ReplicaSets - before.ReplicaSets, 1, 50);
+        Assert.InRange(after.Pods - before.Pods, 1, 60);
     }
 }

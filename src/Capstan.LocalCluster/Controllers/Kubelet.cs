@@ -46,6 +46,9 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
     private long _lastFaults = -1;
     private DateTimeOffset _lastFull = DateTimeOffset.MinValue;
 
+    /// <summary>How many pods the kubelet looked at, since start (tests check that work follows what changed).</summary>
+    internal long PodsExamined { get; private set; }
+
     public void Reconcile()
     {
         var now = time.GetUtcNow();
@@ -85,6 +88,7 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
             _unsettled.Clear();
         }
 
+        PodsExamined += pods.Count;
         foreach (var pod in pods)
         {
             var ns = Json.Namespace(pod)!;

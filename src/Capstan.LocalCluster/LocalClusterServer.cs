@@ -195,7 +195,8 @@ public sealed class LocalClusterServer : IAsyncDisposable
         builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
         var app = builder.Build();
         var handler = new ApiHandler(Store, Faults, Images, _options.Timing, () => Url.Authority, Authenticator) { Autoscale = Autoscalers.Want };
-        app.Run(handler.HandleAsync);
+        app.Use(handler.FilterAsync);
+        handler.MapEndpoints(app);
         await app.StartAsync(cancellationToken);
         _app = app;
         var address = app.Urls.First();

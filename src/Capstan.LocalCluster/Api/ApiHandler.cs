@@ -7,7 +7,9 @@ using Capstan.Core.Yaml;
 using Capstan.LocalCluster.Auth;
 using Capstan.LocalCluster.Schema;
 using Capstan.LocalCluster.Store;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 
 namespace Capstan.LocalCluster.Api;
 
@@ -22,7 +24,11 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
     /// <summary>Sets an autoscaler's simulated metric (namespace, name, replicas or null to return to minReplicas).</summary>
     public Action<string, string, int?> Autoscale { get; init; } = (_, _, _) => { };
 
-    public async Task HandleAsync(HttpContext context)
+    /// <summary>
+    /// What runs in front of every endpoint, as kube-apiserver's filter chain: authentication and authorization, then
+    /// injected faults (never on <c>/capstan/*</c>), and errors written as Status objects.
+    /// </summary>
+    public async Task FilterAsync(HttpContext context, RequestDelegate next)
     {
         var path = context.Request.Path.Value ?? "/";
         try
@@ -45,7 +51,7 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
                 }
             }
 
-            await RouteAsync(context, path);
+            await next(context);
         }
         catch (ApiError error)
         {
@@ -74,109 +80,90 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
         }
     }
 
-    private async Task RouteAsync(HttpContext context, string path)
+    /// <summary>The endpoints: discovery, OpenAPI, the control endpoints and the resources (routes as kube-apiserver's).</summary>
+    public void MapEndpoints(IEndpointRouteBuilder app)
     {
-        var segments = path.Trim('/').Split('/', StringSplitOptions.RemoveEmptyEntries);
-        switch (segments)
+        app.MapGet("/version", context => WriteAsync(context, 200, new JsonObject { ["major"] = "1", ["minor"] = "32", ["gitVersion"] = "v1.32.0-capstan-local", ["platform"] = "linux/amd64" }));
+        foreach (var health in new[] { "/healthz", "/readyz", "/livez" })
         {
-            case ["version"]:
-                await WriteAsync(context, 200, new JsonObject { ["major"] = "1", ["minor"] = "32", ["gitVersion"] = "v1.32.0-capstan-local", ["platform"] = "linux/amd64" });
-                return;
-            case ["healthz"] or ["readyz"] or ["livez"]:
+            app.MapGet(health, async context =>
+            {
                 context.Response.ContentType = "text/plain";
                 await context.Response.WriteAsync("ok", context.RequestAborted);
-                return;
-            case ["api"]:
-                await WriteAsync(context, 200, Discovery.CoreVersions(serverAddress()));
-                return;
-            case ["apis"]:
-                await WriteAsync(context, 200, Discovery.Groups());
-                return;
-            case ["api", "v1"]:
-                await WriteAsync(context, 200, Discovery.Resources(string.Empty, "v1"));
-                return;
-            case ["apis", var g]:
-                await WriteAsync(context, 200, Discovery.Group(g) ?? throw new ApiError(404, "NotFound", "the server could not find the requested resource"));
-                return;
-            case ["apis", var g, var v] when ResourceTypes.All.Any(r => r.Group == g && r.Version == v):
-                await WriteAsync(context, 200, Discovery.Resources(g, v));
-                return;
-            case ["openapi", "v2"]:
-                // kube-apiserver serves v2 as JSON or protobuf; this server only as JSON (kubectl reads v3).
-                if (!AcceptsJson(context.Request.Headers.Accept.ToString()))
-                {
-                    throw new ApiError(406, "NotAcceptable", "only the following media types are accepted: application/json");
-                }
-
-                await WriteTextAsync(context, OpenApi.V2Document);
-                return;
-            case ["openapi", "v3"]:
-                await WriteAsync(context, 200, OpenApi.V3Index());
-                return;
-            case ["openapi", "v3", "api", var coreVersion]:
-                await WriteTextAsync(context, OpenApi.V3Document(coreVersion) ?? throw new ApiError(404, "NotFound", "the server could not find the requested resource"));
-                return;
-            case ["openapi", "v3", "apis", var openApiGroup, var openApiVersion]:
-                await WriteTextAsync(context, OpenApi.V3Document($"{openApiGroup}/{openApiVersion}") ?? throw new ApiError(404, "NotFound", "the server could not find the requested resource"));
-                return;
-            case ["capstan", "faults"]:
-                await FaultsAsync(context);
-                return;
-            case ["capstan", "images"]:
-                await ImagesAsync(context);
-                return;
-            case ["capstan", "autoscale"] when context.Request.Method == "POST":
-                var want = await ReadBodyAsync(context);
-                Autoscale(
-                    want["namespace"]?.GetValue<string>() ?? throw ApiError.BadRequest("namespace is required"),
-                    want["name"]?.GetValue<string>() ?? throw ApiError.BadRequest("name is required"),
-                    want["replicas"] is null ? null : (int?)(JsonNumber.Long(want["replicas"]) ?? throw ApiError.BadRequest("replicas must be a number")));
-                store.Touch();
-                await WriteAsync(context, 200, want);
-                return;
-            case ["api", "v1", "namespaces", _, "pods", _, "log" or "exec" or "attach" or "portforward"]:
-                // Pods here are simulated: no process runs, so there is nothing to read or to enter.
-                throw new ApiError(501, "NotImplemented", $"the embedded cluster runs no containers, so {segments[6]} is not available for pod {segments[5]}");
-            case ["api", "v1", .. var rest]:
-                await ResourceAsync(context, string.Empty, "v1", rest);
-                return;
-            case ["apis", var group, var version, .. var rest]:
-                await ResourceAsync(context, group, version, rest);
-                return;
-            default:
-                throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+            });
         }
+
+        app.MapGet("/api", context => WriteAsync(context, 200, Discovery.CoreVersions(serverAddress())));
+        app.MapGet("/apis", context => WriteAsync(context, 200, Discovery.Groups()));
+        app.MapGet("/api/v1", context => WriteAsync(context, 200, Discovery.Resources(string.Empty, "v1")));
+        app.MapGet("/apis/{group}", context => WriteAsync(context, 200, Discovery.Group(Route(context, "group")) ?? throw NotFound()));
+        app.MapGet("/apis/{group}/{version}", context =>
+        {
+            var (group, version) = (Route(context, "group"), Route(context, "version"));
+            return ResourceTypes.All.Any(r => r.Group == group && r.Version == version) ? WriteAsync(context, 200, Discovery.Resources(group, version)) : throw NotFound();
+        });
+
+        // kube-apiserver serves v2 as JSON or protobuf; this server only as JSON (kubectl reads v3).
+        app.MapGet("/openapi/v2", context => AcceptsJson(context.Request.Headers.Accept.ToString())
+            ? WriteTextAsync(context, OpenApi.V2Document)
+            : throw new ApiError(406, "NotAcceptable", "only the following media types are accepted: application/json"));
+        app.MapGet("/openapi/v3", context => WriteAsync(context, 200, OpenApi.V3Index()));
+        app.MapGet("/openapi/v3/api/{version}", context => WriteTextAsync(context, OpenApi.V3Document(Route(context, "version")) ?? throw NotFound()));
+        app.MapGet("/openapi/v3/apis/{group}/{version}", context =>
+            WriteTextAsync(context, OpenApi.V3Document($"{Route(context, "group")}/{Route(context, "version")}") ?? throw NotFound()));
+
+        app.MapMethods("/capstan/faults", ["GET", "POST", "DELETE"], FaultsAsync);
+        app.MapMethods("/capstan/images", ["GET", "POST"], ImagesAsync);
+        app.MapPost("/capstan/autoscale", async context =>
+        {
+            var want = await ReadBodyAsync(context);
+            Autoscale(
+                want["namespace"]?.GetValue<string>() ?? throw ApiError.BadRequest("namespace is required"),
+                want["name"]?.GetValue<string>() ?? throw ApiError.BadRequest("name is required"),
+                want["replicas"] is null ? null : (int?)(JsonNumber.Long(want["replicas"]) ?? throw ApiError.BadRequest("replicas must be a number")));
+            store.Touch();
+            await WriteAsync(context, 200, want);
+        });
+
+        // Pods here are simulated: no process runs, so there is nothing to read or to enter.
+        foreach (var action in new[] { "log", "exec", "attach", "portforward" })
+        {
+            app.Map($"/api/v1/namespaces/{{namespace}}/pods/{{name}}/{action}", context =>
+                throw new ApiError(501, "NotImplemented", $"the embedded cluster runs no containers, so {action} is not available for pod {Route(context, "name")}"));
+        }
+
+        // Resources: /api/v1/… (the core group) and /apis/GROUP/VERSION/…, namespaced or not, with a subresource.
+        foreach (var prefix in new[] { "/api/{version}", "/apis/{group}/{version}" })
+        {
+            const string Namespaced = "/namespaces/{namespace}/{resource}";
+            foreach (var pattern in new[] { Namespaced, Namespaced + "/{name}", Namespaced + "/{name}/{subresource}", "/{resource}", "/{resource}/{name}", "/{resource}/{name}/{subresource}" })
+            {
+                app.Map(prefix + pattern, ResourceAsync);
+            }
+        }
+
+        app.MapFallback(_ => throw NotFound());
     }
 
-    private async Task ResourceAsync(HttpContext context, string group, string version, string[] rest)
-    {
-        string? ns = null;
-        string plural;
-        string? name = null;
-        string? subresource;
-        switch (rest)
-        {
-            case ["namespaces", var n, var p, .. var tail] when p != "status":
-                ns = n;
-                plural = p;
-                name = tail.ElementAtOrDefault(0);
-                subresource = tail.ElementAtOrDefault(1);
-                if (tail.Length > 2)
-                {
-                    throw new ApiError(404, "NotFound", "the server could not find the requested resource");
-                }
+    private static string Route(HttpContext context, string name) => context.GetRouteValue(name) as string ?? string.Empty;
 
-                break;
-            case [var p, .. var tail]:
-                plural = p;
-                name = tail.ElementAtOrDefault(0);
-                subresource = tail.ElementAtOrDefault(1);
-                break;
-            default:
-                throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+    private static ApiError NotFound() => new(404, "NotFound", "the server could not find the requested resource");
+
+    private async Task ResourceAsync(HttpContext context)
+    {
+        var group = Route(context, "group");
+        var version = Route(context, "version");
+        var ns = context.GetRouteValue("namespace") as string;
+        var plural = Route(context, "resource");
+        var name = context.GetRouteValue("name") as string;
+        var subresource = context.GetRouteValue("subresource") as string;
+        if (ns is not null && name is null && plural is "status" or "finalize")
+        {
+            // /api/v1/namespaces/NAME/status: a namespace's subresource, not a resource in the namespace.
+            (plural, name, subresource, ns) = ("namespaces", ns, plural, null);
         }
 
-        var type = ResourceTypes.Find(group, version, plural) ?? throw new ApiError(404, "NotFound", "the server could not find the requested resource");
+        var type = ResourceTypes.Find(group, version, plural) ?? throw NotFound();
         if (subresource is not (null or "status" or "scale") || (subresource == "scale" && !type.HasScale))
         {
             throw new ApiError(404, "NotFound", "the server could not find the requested resource");

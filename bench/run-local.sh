@@ -56,18 +56,19 @@ port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 start="$(now)"
 dotnet "$root/artifacts/cli/capstan.dll" local serve --dc eqiad --repo "$work/farm" --port "$port" >"$work/serve.log" 2>&1 &
 serve_pid=$!
-# The server requires its admin token (written to server.json, 0600); curl reads the header from a private file.
+# The server speaks HTTPS with its own CA and requires its admin token (both in server.json, 0600); curl reads them
+# from private files.
 auth_header() {
-  python3 -c 'import json, sys; print("Authorization: Bearer " + json.load(open(sys.argv[1]))["token"])' \
-    "$work/farm/.capstan/clusters/eqiad/server.json" >"$work/auth" 2>/dev/null
+  python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); open(sys.argv[2], "w").write(s["certificateAuthority"]); print("Authorization: Bearer " + s["token"])' \
+    "$work/farm/.capstan/clusters/eqiad/server.json" "$work/ca.pem" >"$work/auth" 2>/dev/null
 }
 umask 077
-until auth_header && curl -sf -o /dev/null -H "@$work/auth" "http://127.0.0.1:$port/api/v1/namespaces"; do
+until auth_header && curl -sf -o /dev/null --cacert "$work/ca.pem" -H "@$work/auth" "https://127.0.0.1:$port/api/v1/namespaces"; do
   kill -0 "$serve_pid" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
   sleep 0.02
 done
 ready="$(now)"
-pods="$(curl -sf -H "@$work/auth" "http://127.0.0.1:$port/api/v1/pods" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["items"]))')"
+pods="$(curl -sf --cacert "$work/ca.pem" -H "@$work/auth" "https://127.0.0.1:$port/api/v1/pods" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["items"]))')"
 sleep 2   # let the first controller passes settle
 ticks() { awk '{ print $14 + $15 }' "/proc/$serve_pid/stat"; }
 before="$(ticks)"

@@ -17,20 +17,7 @@ public sealed class KubectlTests : IAsyncLifetime
     {
         Directory.CreateDirectory(_dir);
         _cluster = await Cluster.StartAsync();
-        await File.WriteAllTextAsync(Kubeconfig, $"""
-            apiVersion: v1
-            kind: Config
-            clusters:
-            - name: local
-              cluster: {"{"}server: "{_cluster.Server.Url.ToString().TrimEnd('/')}", certificate-authority-data: "{Convert.ToBase64String(Encoding.UTF8.GetBytes(_cluster.Server.CertificateAuthorityPem!))}"{"}"}
-            users:
-            - name: local
-              user: {"{"}token: "{_cluster.Server.AdminToken}"{"}"}
-            contexts:
-            - name: local
-              context: {"{"}cluster: local, user: local{"}"}
-            current-context: local
-            """);
+        await File.WriteAllTextAsync(Kubeconfig, _cluster.Kubeconfig());
     }
 
     public async Task DisposeAsync()

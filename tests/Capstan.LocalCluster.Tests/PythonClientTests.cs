@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using System.Text.Json.Nodes;
 
 namespace Capstan.LocalCluster.Tests;
@@ -25,22 +24,7 @@ public sealed class PythonClientTests : IAsyncLifetime
     public async Task The_python_client_creates_lists_patches_watches_scales_and_deletes()
     {
         var kubeconfig = Path.Combine(_dir, "kubeconfig");
-        await File.WriteAllTextAsync(kubeconfig, $"""
-            apiVersion: v1
-            kind: Config
-            clusters:
-            - name: local
-              cluster:
-                server: "{_cluster.Server.Url.ToString().TrimEnd('/')}"
-                certificate-authority-data: "{Convert.ToBase64String(Encoding.UTF8.GetBytes(_cluster.Server.CertificateAuthorityPem!))}"
-            users:
-            - name: local
-              user: {"{"}token: "{_cluster.Server.AdminToken}"{"}"}
-            contexts:
-            - name: local
-              context: {"{"}cluster: local, user: local{"}"}
-            current-context: local
-            """);
+        await File.WriteAllTextAsync(kubeconfig, _cluster.Kubeconfig());
         var script = Path.Combine(AppContext.BaseDirectory, "python", "smoke.py");
         var psi = new ProcessStartInfo(Python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in new[] { script, kubeconfig, "py-smoke" })

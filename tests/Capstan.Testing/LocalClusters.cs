@@ -52,6 +52,24 @@ public sealed class Cluster : IAsyncDisposable
         return (JsonObject)Core.Yaml.ValueNodeJson.ToJson(node!)!;
     }
 
+    /// <summary>A kubeconfig for outside clients (kubectl, the Python client): the server, its CA and the admin token.</summary>
+    public string Kubeconfig() => $$"""
+        apiVersion: v1
+        kind: Config
+        clusters:
+        - name: local
+          cluster:
+            server: "{{Server.Url.ToString().TrimEnd('/')}}"
+            certificate-authority-data: "{{Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(Server.CertificateAuthorityPem!))}}"
+        users:
+        - name: local
+          user: {token: "{{Server.AdminToken}}"}
+        contexts:
+        - name: local
+          context: {cluster: local, user: local}
+        current-context: local
+        """;
+
     /// <summary>How to reach the server as the admin (or as the user of another token): its URL, CA and token.</summary>
     public ClusterConnection Connection(string? token = null) => ConnectionTo(Server, token ?? Server.AdminToken);
 

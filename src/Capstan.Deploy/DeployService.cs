@@ -53,6 +53,7 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, Cluste
         var result = renderer.Render(work, state, withNamespaces: true);
         Trace($"render {work.Count} releases: {trace.ElapsedMilliseconds} ms");
         var live = new Dictionary<ReleaseId, LiveRelease>();
+        var judged = new Dictionary<ReleaseId, IReadOnlyDictionary<string, JsonObject>>();
         var namespaces = new Dictionary<string, IReadOnlySet<string>>(StringComparer.Ordinal);
         var notes = new List<string>();
         foreach (var dc in work.Select(w => w.Dc).Distinct())
@@ -63,10 +64,15 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, Cluste
                 live[id] = release;
             }
 
+            foreach (var (id, verdict) in await ServerJudge.JudgeAsync(clusters[dc], result.Releases.Where(r => r.Datacenter == dc), liveDc.Releases, cancellationToken))
+            {
+                judged[id] = verdict;
+            }
+
             namespaces[dc] = liveDc.Namespaces;
         }
 
-        Trace($"read live state: {trace.ElapsedMilliseconds} ms");
+        Trace($"read live state and dry runs ({judged.Values.Sum(v => v.Count)} objects): {trace.ElapsedMilliseconds} ms");
         if (request.Preflight && !request.IncludeNeeds && missing.Count > 0)
         {
             await PreflightAsync(selected, missing, live, cancellationToken);
@@ -78,7 +84,7 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, Cluste
             notes.Add($"the previous deploy {node["planId"]} by {node["actor"]} (started {node["started"]}) was interrupted; this deploy continues from what the clusters hold now");
         }
 
-        var plan = Planner.Build(model, result.Releases, live, namespaces, request.Concurrency);
+        var plan = Planner.Build(model, result.Releases, live, namespaces, request.Concurrency, judged: judged);
         Trace($"plan: {trace.ElapsedMilliseconds} ms");
         return new PreparedDeploy(plan, notes);
     }

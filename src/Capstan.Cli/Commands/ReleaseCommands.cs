@@ -47,8 +47,13 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             {
                 foreach (var change in action.Apply)
                 {
-                    var desiredYaml = YamlEmitter.Emit(SecretMasker.Mask(change.Desired));
-                    var liveYaml = change.Live is null ? string.Empty : YamlEmitter.Emit(SecretMasker.Mask((JsonObject)LiveProjection.Project(change.Desired, change.Live)!));
+                    // With the server's verdict: live against what the apply would make of it (removals show); without
+                    // one, the live fields Capstan sets against the desired object.
+                    var (before, after) = change.Judged is { } judged
+                        ? (ObjectComparison.Comparable(change.Live!), ObjectComparison.Comparable(judged))
+                        : (change.Live is null ? null : (JsonObject)LiveProjection.Project(change.Desired, change.Live)!, change.Desired);
+                    var desiredYaml = YamlEmitter.Emit(SecretMasker.Mask(after));
+                    var liveYaml = before is null ? string.Empty : YamlEmitter.Emit(SecretMasker.Mask(before));
                     var path = $"{action.Id}/{change.Kind.ToLowerInvariant()}/{change.Name}";
                     var drift = change.Live is null ? [] : LiveProjection.Drift(change.Desired, change.Live);
                     changes.Add(new ObjectDiff(action.Id.ToString(), change.Kind, change.Name, change.Live is null ? "create" : "update",
@@ -295,7 +300,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
                 spec?.Stage ?? Core.Config.Stage.Production,
                 ReleaseChange.Upgrade,
                 targetRecord.Manifest,
-                [.. targetRecord.Manifest.Select(o => new ObjectChange(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>(), "rollback", o, null))],
+                [.. targetRecord.Manifest.Select(o => ObjectChange.Restore(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>(), o))],
                 [.. current.Manifest.Where(o => !keep.Contains(LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>())))
                     .Select(o => new ObjectPrune(o["apiVersion"]!.GetValue<string>(), o["kind"]!.GetValue<string>(), o["metadata"]?["namespace"]?.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>()))],
                 [],

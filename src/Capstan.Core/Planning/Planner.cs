@@ -27,13 +27,14 @@ public static class Planner
         IReadOnlyDictionary<ReleaseId, LiveRelease> live,
         IReadOnlyDictionary<string, IReadOnlySet<string>> liveNamespaces,
         int concurrency = DefaultConcurrency,
-        string? planId = null)
+        string? planId = null,
+        IReadOnlyDictionary<ReleaseId, IReadOnlyDictionary<string, JsonObject>>? judged = null)
     {
         var wantedIds = desired.Select(d => new ReleaseId(d.Datacenter, d.Namespace, d.Release)).ToHashSet();
         var results = new ReleaseAction[desired.Count];
 
         // Releases are compared independently: on every core, results back in render order.
-        Parallel.For(0, desired.Count, i => results[i] = PlanRelease(model, desired[i], live, wantedIds));
+        Parallel.For(0, desired.Count, i => results[i] = PlanRelease(model, desired[i], live, wantedIds, judged));
         var actions = results.ToList();
 
         var namespaces = desired.Select(r => (r.Datacenter, r.Namespace)).Distinct()
@@ -42,26 +43,44 @@ public static class Planner
         return new Plan(planId ?? NewPlanId(), actions, namespaces, concurrency);
     }
 
-    private static ReleaseAction PlanRelease(FarmModel model, RenderedRelease release, IReadOnlyDictionary<ReleaseId, LiveRelease> live, HashSet<ReleaseId> wantedIds)
+    private static ReleaseAction PlanRelease(
+        FarmModel model,
+        RenderedRelease release,
+        IReadOnlyDictionary<ReleaseId, LiveRelease> live,
+        HashSet<ReleaseId> wantedIds,
+        IReadOnlyDictionary<ReleaseId, IReadOnlyDictionary<string, JsonObject>>? judged)
     {
         var id = new ReleaseId(release.Datacenter, release.Namespace, release.Release);
         var spec = model.FindRelease(release.Ref)!;
         var objects = release.Objects.Select(KubeSerializer.ToNode).ToList();
         var hash = ManifestHash(objects);
         var current = live.GetValueOrDefault(id);
+        var lastApplied = LastApplied(current);
+        var verdicts = judged?.GetValueOrDefault(id);
         var apply = new List<ObjectChange>();
         foreach (var obj in objects)
         {
             var kind = obj["kind"]!.GetValue<string>();
             var name = obj["metadata"]!["name"]!.GetValue<string>();
-            var liveObj = current?.Objects.GetValueOrDefault(LiveRelease.Key(kind, name));
+            var key = LiveRelease.Key(kind, name);
+            var liveObj = current?.Objects.GetValueOrDefault(key);
             if (liveObj is null)
             {
-                apply.Add(new ObjectChange(kind, name, "new", obj, null));
+                apply.Add(new ObjectChange(kind, name, ObjectAction.Create, obj, null, [], []));
             }
-            else if (FirstDifference(obj, liveObj, string.Empty) is { } path)
+            else if (verdicts?.GetValueOrDefault(key) is { } result)
             {
-                apply.Add(new ObjectChange(kind, name, "changed " + path, obj, liveObj));
+                // The server's dry run of the apply, against live: removed fields and canonical forms included.
+                var (set, removed) = ObjectComparison.Compare(result, liveObj);
+                if (set.Count > 0 || removed.Count > 0)
+                {
+                    apply.Add(new ObjectChange(kind, name, ObjectAction.Update, obj, liveObj, set, removed, result));
+                }
+            }
+            else if (ObjectComparison.NeedsServer(obj, liveObj, lastApplied.GetValueOrDefault(key)) && FirstDifference(obj, liveObj, string.Empty) is { } path)
+            {
+                // Not judged by a server (a plan built without clusters): the first field that differs.
+                apply.Add(new ObjectChange(kind, name, ObjectAction.Update, obj, liveObj, [path], []));
             }
         }
 
@@ -78,6 +97,12 @@ public static class Planner
             .ToList();
         return new ReleaseAction(id, release.Kind, spec.Stage, change, objects, apply, prune, needs, hash, current?.LastRecord?.Revision);
     }
+
+    /// <summary>The objects the last deploy applied, by <see cref="LiveRelease.Key"/>.</summary>
+    public static Dictionary<string, JsonObject> LastApplied(LiveRelease? current) =>
+        (current?.LastRecord?.Manifest ?? [])
+            .GroupBy(o => LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>()), StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
 
     /// <summary>A short unique id for a plan.</summary>
     public static string NewPlanId() =>

@@ -27,8 +27,42 @@ public enum ReleaseChange
     Upgrade,
 }
 
-/// <summary>One object to apply, with why.</summary>
-public sealed record ObjectChange(string Kind, string Name, string Why, JsonObject Desired, JsonObject? Live);
+/// <summary>What happens to an object that a deploy applies.</summary>
+public enum ObjectAction
+{
+    /// <summary>The object does not exist yet.</summary>
+    Create,
+
+    /// <summary>The object exists and applying the desired one changes it (fields set and removed, as the server judged).</summary>
+    Update,
+}
+
+/// <summary>
+/// One object to apply: created, or updated with the fields the server says the apply sets and removes (paths such
+/// as <c>.spec.template.spec.containers</c>). <see cref="Judged"/> is the server's dry-run result of the apply, when
+/// the server was asked.
+/// </summary>
+public sealed record ObjectChange(
+    string Kind,
+    string Name,
+    ObjectAction Action,
+    JsonObject Desired,
+    JsonObject? Live,
+    IReadOnlyList<string> FieldsSet,
+    IReadOnlyList<string> FieldsRemoved,
+    JsonObject? Judged = null)
+{
+    /// <summary>Why, for people: <c>new</c>, or the fields set and removed (the first few).</summary>
+    public string Why => Action == ObjectAction.Create ? "new"
+        : FieldsSet.Count == 0 && FieldsRemoved.Count == 0 ? "restore"
+        : string.Join(", ", new[] { Summary("set", FieldsSet), Summary("removed", FieldsRemoved) }.Where(s => s.Length > 0));
+
+    /// <summary>An object put back as it was (rollback): applied whole, whatever the live one holds.</summary>
+    public static ObjectChange Restore(string kind, string name, JsonObject obj) => new(kind, name, ObjectAction.Update, obj, null, [], []);
+
+    private static string Summary(string verb, IReadOnlyList<string> paths) =>
+        paths.Count == 0 ? string.Empty : $"{verb} {string.Join(" ", paths.Take(3))}{(paths.Count > 3 ? $" (+{paths.Count - 3} more)" : string.Empty)}";
+}
 
 /// <summary>An object to delete because the release no longer renders it.</summary>
 public sealed record ObjectPrune(string ApiVersion, string Kind, string? Namespace, string Name);

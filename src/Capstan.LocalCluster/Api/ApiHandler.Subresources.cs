@@ -58,7 +58,7 @@ internal sealed partial class ApiHandler
                 throw ApiError.Invalid(type, name, ("spec.replicas", $"Invalid value: {wanted["spec"]?["replicas"]?.ToJsonString() ?? "null"}: must be greater than or equal to 0"));
             }
 
-            live = store.MergePatch(type, ns, name, new JsonObject { ["spec"] = new JsonObject { ["replicas"] = replicas } }, statusOnly: false, manager ?? "unknown");
+            live = store.MergePatch(type, ns, name, new JsonObject { ["spec"] = new JsonObject { ["replicas"] = replicas } }, statusOnly: false, manager ?? DefaultManager(context));
         }
 
         await WriteAsync(context, 200, Scale(type, live));
@@ -90,7 +90,7 @@ internal sealed partial class ApiHandler
         if (contentType == "application/json-patch+json")
         {
             var operations = await ReadArrayAsync(context);
-            await WriteAsync(context, 200, store.JsonPatch(type, ns, name, operations, status, manager ?? "unknown"));
+            await WriteAsync(context, 200, store.JsonPatch(type, ns, name, operations, status, manager ?? DefaultManager(context)));
             return;
         }
 
@@ -110,10 +110,10 @@ internal sealed partial class ApiHandler
                     : store.Apply(type, ns, name, body, manager, force, status));
                 return;
             case "application/merge-patch+json":
-                await WriteAsync(context, 200, store.MergePatch(type, ns, name, body, status, manager ?? "unknown"));
+                await WriteAsync(context, 200, store.MergePatch(type, ns, name, body, status, manager ?? DefaultManager(context)));
                 return;
             case "application/strategic-merge-patch+json":
-                await WriteAsync(context, 200, store.StrategicPatch(type, ns, name, body, status, manager ?? "unknown"));
+                await WriteAsync(context, 200, store.StrategicPatch(type, ns, name, body, status, manager ?? DefaultManager(context)));
                 return;
             default:
                 throw new ApiError(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {contentType})");

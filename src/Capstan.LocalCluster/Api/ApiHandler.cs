@@ -203,10 +203,10 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
                     : found);
                 return;
             case "POST" when name is null:
-                await WriteAsync(context, 201, store.Create(type, ns, CheckFields(context, type, await ReadBodyAsync(context), apply: false), manager ?? "unknown"));
+                await WriteAsync(context, 201, store.Create(type, ns, CheckFields(context, type, await ReadBodyAsync(context), apply: false), manager ?? DefaultManager(context)));
                 return;
             case "PUT" when name is not null:
-                await WriteAsync(context, 200, store.Update(type, ns, name, CheckFields(context, type, await ReadBodyAsync(context), apply: false), status, manager ?? "unknown"));
+                await WriteAsync(context, 200, store.Update(type, ns, name, CheckFields(context, type, await ReadBodyAsync(context), apply: false), status, manager ?? DefaultManager(context)));
                 return;
             case "PATCH" when name is not null:
                 await PatchAsync(context, type, ns, name, status, manager);
@@ -235,6 +235,13 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
 
     /// <summary>A boolean query parameter, read as Go's strconv.ParseBool reads it (the Python client sends <c>True</c>).</summary>
     private static bool IsTrue(string? value) => value is "1" or "t" or "T" or "true" or "TRUE" or "True";
+
+    /// <summary>
+    /// The field manager of an update that names none: as kube-apiserver, the User-Agent up to its first '/'
+    /// (<c>kubectl</c>, <c>OpenAPI-Generator</c>), else <c>unknown</c>.
+    /// </summary>
+    private static string DefaultManager(HttpContext context) =>
+        context.Request.Headers.UserAgent.ToString().Split('/')[0].Trim() is { Length: > 0 } agent ? agent : "unknown";
 
     private static bool AcceptsJson(string accept) =>
         accept.Length == 0 || accept.Contains("application/json", StringComparison.Ordinal) || accept.Contains("*/*", StringComparison.Ordinal);

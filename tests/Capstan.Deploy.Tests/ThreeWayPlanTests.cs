@@ -1,0 +1,76 @@
+using System.Text.Json.Nodes;
+using Capstan.Core.Planning;
+using Capstan.Core.Rendering;
+using Capstan.Kubernetes;
+
+namespace Capstan.Deploy.Tests;
+
+/// <summary>The plan judged by the server's dry run: removed fields go, canonical forms are no change.</summary>
+public sealed class ThreeWayPlanTests
+{
+    private const string LimitRange = "manifests/limits/limitrange.yaml";
+    private static readonly RenderSelection Limits = new("eqiad", "mw-debug", "limits");
+    private static readonly ObjectRef Live = new("v1", "LimitRange", "mw-debug", "mw-debug-limits");
+
+    private static async Task<JsonObject> LiveLimitsAsync(FarmHarness farm) =>
+        (await farm.Clusters["eqiad"].GetAsync(Live, default))!["spec"]!["limits"]![0]!.AsObject();
+
+    [Fact]
+    public async Task A_field_removed_from_a_manifest_is_planned_as_removed_and_disappears_from_the_live_object()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        Assert.True((await farm.DeployAsync(Limits, includeNeeds: true)).Result!.Succeeded);
+        Assert.Equal("8Gi", (await LiveLimitsAsync(farm))["max"]!["memory"]!.GetValue<string>());
+
+        farm.Write(LimitRange, File.ReadAllText(Path.Combine(farm.Root, LimitRange)).Replace("      max:\n        memory: 8Gi\n", string.Empty, StringComparison.Ordinal));
+        var (prepared, result) = await farm.DeployAsync(Limits);
+        var change = Assert.Single(Assert.Single(prepared.Plan.Actions).Apply);
+        Assert.Equal(ObjectAction.Update, change.Action);
+        Assert.Equal([".spec.limits"], change.FieldsSet);
+        Assert.NotNull(change.Judged);
+        Assert.True(result!.Succeeded);
+        Assert.Null((await LiveLimitsAsync(farm))["max"]);
+
+        // And the record now holds what is live: the next plan changes nothing.
+        Assert.True((await farm.DeployAsync(Limits)).Prepared.Plan.IsNoOp);
+    }
+
+    [Fact]
+    public async Task Non_canonical_quantities_make_the_second_deploy_a_no_op()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        farm.Write(LimitRange, File.ReadAllText(Path.Combine(farm.Root, LimitRange))
+            .Replace("memory: 8Gi", "memory: 8192Mi", StringComparison.Ordinal)
+            .Replace("cpu: 100m", "cpu: 0.1", StringComparison.Ordinal));
+        Assert.True((await farm.DeployAsync(Limits, includeNeeds: true)).Result!.Succeeded);
+        var live = await LiveLimitsAsync(farm);
+        Assert.Equal("8Gi", live["max"]!["memory"]!.GetValue<string>());
+        Assert.Equal("100m", live["defaultRequest"]!["cpu"]!.GetValue<string>());
+
+        var (again, second) = await farm.DeployAsync(Limits);
+        Assert.True(again.Plan.IsNoOp, string.Join("; ", again.Plan.Actions.SelectMany(a => a.Apply).Select(c => $"{c.Kind}/{c.Name}: {c.Why}")));
+        Assert.Null(second);
+    }
+
+    [Fact]
+    public async Task A_no_change_plan_asks_the_server_nothing_and_a_change_by_hand_is_judged()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        Assert.True((await farm.DeployAsync(Limits, includeNeeds: true)).Result!.Succeeded);
+        var service = farm.Service();
+        var renderer = new FarmRenderer(farm.Model, farm.Files);
+        var releases = renderer.Render(renderer.Select(Limits).ToList(), farm.State, withNamespaces: false).Releases;
+        var live = (await LiveReader.ReadAsync(farm.Clusters["eqiad"], "eqiad", releases, default)).Releases;
+        Assert.Empty(await ServerJudge.JudgeAsync(farm.Clusters["eqiad"], releases, live, default));
+
+        // A value another writer changed (and so now owns): the server is asked, the apply would conflict, and the
+        // plan updates the object, naming the writer, instead of calling it unchanged.
+        await farm.Clusters["eqiad"].PatchAsync(Live, Cluster.Yaml("spec: {limits: [{type: Container, defaultRequest: {cpu: 200m, memory: 64Mi}, max: {memory: 8Gi}}]}"), "kubectl-edit", default);
+        live = (await LiveReader.ReadAsync(farm.Clusters["eqiad"], "eqiad", releases, default)).Releases;
+        Assert.Empty(await ServerJudge.JudgeAsync(farm.Clusters["eqiad"], releases, live, default));
+        var request = new DeployRequest(Limits, false, false, 20, new ExecutorOptions()) { Preflight = false };
+        var change = Assert.Single(Assert.Single((await service.PrepareAsync(request, farm.State, default)).Plan.Actions).Apply);
+        Assert.Equal(ObjectAction.Update, change.Action);
+        Assert.Contains(LiveProjection.Drift(change.Desired, change.Live!), d => d.Manager == "kubectl-edit");
+    }
+}

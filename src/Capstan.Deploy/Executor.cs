@@ -207,8 +207,9 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
             var current = action.Desired;
             if (previous is null)
             {
-                // A first install that failed: remove what it created.
-                foreach (var obj in current.AsEnumerable().Reverse())
+                // A first install that failed: remove what this plan created; objects that existed before it stay.
+                var created = action.Apply.Where(c => c.Action == ObjectAction.Create).Select(c => LiveRelease.Key(c.Kind, c.Name)).ToHashSet(StringComparer.Ordinal);
+                foreach (var obj in current.AsEnumerable().Reverse().Where(o => created.Contains(LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>()))))
                 {
                     await client.DeleteAsync(ObjectRef.Of(obj), Propagation.Background, cancellationToken);
                 }
@@ -218,8 +219,10 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
                     await client.DeleteAsync(new ObjectRef("v1", "Secret", action.Id.Namespace, ReleaseRecords.Name(action.Id.Release, record.Revision)), Propagation.Background, cancellationToken);
                 }
 
-                _outcomes[action.Id] = new ReleaseOutcome(action.Id, ReleaseState.RolledBack, null, Because(action.Id, "removed (it was a first install)"));
-                await SetStateAsync(action.Id, ReleaseState.RolledBack, "rolled back: removed (it was a first install)");
+                var kept = current.Count - created.Count;
+                var what = kept == 0 ? "removed (it was a first install)" : $"removed the {created.Count} objects it created (it was a first install); kept {kept} that existed before";
+                _outcomes[action.Id] = new ReleaseOutcome(action.Id, ReleaseState.RolledBack, null, Because(action.Id, what));
+                await SetStateAsync(action.Id, ReleaseState.RolledBack, "rolled back: " + what);
                 return;
             }
 

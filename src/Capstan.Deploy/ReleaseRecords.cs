@@ -64,8 +64,11 @@ public static class ReleaseRecords
         };
     }
 
-    /// <summary>A record from its Secret; null when the Secret is not a readable record.</summary>
-    public static ReleaseRecord? FromSecret(string dc, JsonObject secret)
+    /// <summary>
+    /// A record from its Secret. A Secret labelled as a record that cannot be read is an error naming it
+    /// (<see cref="ReleaseRecordException"/>), never "no record": planning on a missing history would reinstall.
+    /// </summary>
+    public static ReleaseRecord FromSecret(string dc, JsonObject secret)
     {
         try
         {
@@ -88,9 +91,12 @@ public static class ReleaseRecords
                 body["reason"]!.GetValue<string>(),
                 body["planId"]!.GetValue<string>());
         }
-        catch (Exception ex) when (ex is FormatException or InvalidDataException or NullReferenceException or InvalidOperationException or System.Text.Json.JsonException)
+        catch (Exception ex) when (ex is FormatException or InvalidDataException or NullReferenceException or InvalidOperationException or System.Text.Json.JsonException or KeyNotFoundException)
         {
-            return null;
+            var name = $"{secret["metadata"]?["namespace"]?.GetValue<string>()}/{secret["metadata"]?["name"]?.GetValue<string>()}";
+            throw new ReleaseRecordException(
+                $"the release record Secret {name} in {dc} cannot be read ({ex.GetType().Name}: {ex.Message}); " +
+                "repair or delete it (kubectl delete secret) before deploying this release");
         }
     }
 
@@ -101,7 +107,6 @@ public static class ReleaseRecords
         var secrets = await client.ListAsync("v1", "Secret", ns, selector, cancellationToken);
         return secrets.Items
             .Select(s => FromSecret(dc, s))
-            .OfType<ReleaseRecord>()
             .GroupBy(r => r.Id)
             .ToDictionary(g => g.Key, g => g.OrderByDescending(r => r.Revision).ToList());
     }
@@ -127,3 +132,6 @@ public static class ReleaseRecords
         return images;
     }
 }
+
+/// <summary>A release record Secret that cannot be read (corrupt or of an unknown format).</summary>
+public sealed class ReleaseRecordException(string message) : Exception(message);

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Capstan.Core.Planning;
 using Capstan.Core.Rendering;
 using Capstan.Kubernetes;
+using Capstan.LocalCluster;
 
 namespace Capstan.Deploy.Tests;
 
@@ -72,5 +73,52 @@ public sealed class ThreeWayPlanTests
         var change = Assert.Single(Assert.Single((await service.PrepareAsync(request, farm.State, default)).Plan.Actions).Apply);
         Assert.Equal(ObjectAction.Update, change.Action);
         Assert.Contains(LiveProjection.Drift(change.Desired, change.Live!), d => d.Manager == "kubectl-edit");
+    }
+}
+
+/// <summary>Rollback and records when things go wrong.</summary>
+public sealed class SafeRollbackTests
+{
+    [Fact]
+    public async Task A_corrupt_release_record_is_an_error_naming_the_secret_not_a_fresh_install()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        var limits = new RenderSelection("eqiad", "mw-debug", "limits");
+        Assert.True((await farm.DeployAsync(limits, includeNeeds: true)).Result!.Succeeded);
+        var record = new ObjectRef("v1", "Secret", "mw-debug", ReleaseRecords.Name("limits", 1));
+        await farm.Clusters["eqiad"].PatchAsync(record, new JsonObject { ["data"] = new JsonObject { ["release"] = Convert.ToBase64String("not a record"u8.ToArray()) } }, "test", default);
+
+        var error = await Assert.ThrowsAsync<ReleaseRecordException>(() => farm.DeployAsync(limits));
+        Assert.StartsWith("the release record Secret mw-debug/capstan.release.limits.v1 in eqiad cannot be read", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Rolling_back_a_first_install_keeps_the_objects_that_existed_before_the_plan()
+    {
+        var clock = new FastClock(300);
+        await using var farm = await FarmHarness.StartAsync(new LocalClusterOptions { Time = clock });
+        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 36000\n");
+        var selection = new RenderSelection("eqiad", "mw-debug");
+        Assert.True((await farm.DeployAsync(selection)).Result!.Succeeded);
+
+        // An install whose records were never written (interrupted): its objects are live, its history is empty.
+        var client = farm.Clusters["eqiad"];
+        foreach (var secret in (await client.ListAsync("v1", "Secret", "mw-debug", $"{ReleaseRecords.RecordOfLabel}=pinkunicorn", default)).Items)
+        {
+            await client.DeleteAsync(new ObjectRef("v1", "Secret", "mw-debug", secret["metadata"]!["name"]!.GetValue<string>()), Propagation.Background, default);
+        }
+
+        // The next attempt fails (its new image cannot be pulled) and is rolled back as a first install.
+        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 30\n");
+        var known = (await client.ListAsync("v1", "Pod", "mw-debug", null, default)).Items
+            .SelectMany(p => (p["spec"]!["containers"] as JsonArray)!.Concat(p["spec"]!["initContainers"] as JsonArray ?? []))
+            .Select(c => c!["image"]!.GetValue<string>()).Distinct().ToList();
+        farm.Clusters.LocalServer("eqiad")!.Images.Set(known);
+        farm.Write("deploy/images/default.yaml", File.ReadAllText(Path.Combine(farm.Root, "deploy/images/default.yaml")).Replace("publish", "publish-unpullable", StringComparison.Ordinal));
+        var (_, result) = await farm.DeployAsync(selection);
+        var failed = result!.Releases.Single(r => r.Id.Release == "pinkunicorn");
+        Assert.Equal(ReleaseState.RolledBack, failed.State);
+        Assert.Contains("it was a first install", failed.Detail, StringComparison.Ordinal);
+        Assert.NotNull(await client.GetAsync(new ObjectRef("apps/v1", "Deployment", "mw-debug", "mw-debug.eqiad.pinkunicorn"), default));
     }
 }

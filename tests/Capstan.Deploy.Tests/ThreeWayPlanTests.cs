@@ -74,6 +74,34 @@ public sealed class ThreeWayPlanTests
         Assert.Equal(ObjectAction.Update, change.Action);
         Assert.Contains(LiveProjection.Drift(change.Desired, change.Live!), d => d.Manager == "kubectl-edit");
     }
+
+    [Fact]
+    public async Task An_env_var_added_by_hand_shows_as_drift_and_survives_the_next_deploy()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        var debug = new RenderSelection("eqiad", "mw-debug");
+        Assert.True((await farm.DeployAsync(debug)).Result!.Succeeded);
+
+        // What `kubectl set env deployment/… -c mediawiki-pinkunicorn-app TRACING=on` sends: a strategic merge patch.
+        var deployment = new ObjectRef("apps/v1", "Deployment", "mw-debug", "mw-debug.eqiad.pinkunicorn");
+        farm.Clusters.LocalServer("eqiad")!.Store.StrategicPatch(
+            LocalCluster.Store.ResourceTypes.ByKind("Deployment")!, "mw-debug", deployment.Name,
+            Cluster.Yaml("spec: {template: {spec: {containers: [{name: mediawiki-pinkunicorn-app, env: [{name: TRACING, value: 'on'}]}]}}}"),
+            statusOnly: false, "kubectl-set");
+
+        var (prepared, _) = await farm.DeployAsync(debug);
+        Assert.True(prepared.Plan.IsNoOp, "a field another manager added is theirs: applying again keeps it, so nothing changes");
+        var drift = Assert.Single(prepared.Plan.Actions.SelectMany(a => a.Drift));
+        Assert.Equal(("Deployment", ".spec.template.spec.containers[name=\"mediawiki-pinkunicorn-app\"].env[name=\"TRACING\"]", "kubectl-set"), (drift.Kind, drift.Path, drift.Manager));
+
+        // A real change to the release: the apply merges by key and the hand-added variable survives.
+        farm.Write("groups/mw-debug.yaml", File.ReadAllText(Path.Combine(farm.Root, "groups/mw-debug.yaml")).Replace("replicas: 2", "replicas: 3", StringComparison.Ordinal));
+        Assert.True((await farm.DeployAsync(debug)).Result!.Succeeded);
+        var live = await farm.Clusters["eqiad"].GetAsync(deployment, default);
+        var app = (live!["spec"]!["template"]!["spec"]!["containers"] as JsonArray)!.Single(c => c!["name"]!.GetValue<string>() == "mediawiki-pinkunicorn-app")!;
+        Assert.Contains(app["env"]!.AsArray(), e => e!["name"]!.GetValue<string>() == "TRACING");
+        Assert.Equal(3, live["spec"]!["replicas"]!.GetValue<int>());
+    }
 }
 
 /// <summary>Rollback and records when things go wrong.</summary>

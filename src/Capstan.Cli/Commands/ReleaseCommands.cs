@@ -38,6 +38,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             var request = new DeployRequest(selection, false, true, Planner.DefaultConcurrency, new ExecutorOptions()) { Preflight = false };
             var prepared = await session.Service().PrepareAsync(request, session.State, ct);
             var changes = new List<ObjectDiff>();
+            var drifted = new List<ObjectDiff>();
             foreach (var ns2 in prepared.Plan.Namespaces)
             {
                 changes.Add(new ObjectDiff($"{ns2.Datacenter}/{ns2.Namespace}", "Namespace", ns2.Namespace, "create", null, []));
@@ -55,9 +56,15 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
                     var desiredYaml = YamlEmitter.Emit(SecretMasker.Mask(after));
                     var liveYaml = before is null ? string.Empty : YamlEmitter.Emit(SecretMasker.Mask(before));
                     var path = $"{action.Id}/{change.Kind.ToLowerInvariant()}/{change.Name}";
-                    var drift = change.Live is null ? [] : LiveProjection.Drift(change.Desired, change.Live);
+                    var drift = action.Drift.Where(d => d.Kind == change.Kind && d.Name == change.Name).Select(d => (d.Path, d.Manager)).ToList();
                     changes.Add(new ObjectDiff(action.Id.ToString(), change.Kind, change.Name, change.Live is null ? "create" : "update",
                         UnifiedDiff.Create(liveYaml, desiredYaml, "live/" + path, "desired/" + path), drift));
+                }
+
+                // Drift on objects the deploy leaves as they are (fields others added and own, which an apply keeps).
+                foreach (var group in action.Drift.Where(d => !action.Apply.Any(c => c.Kind == d.Kind && c.Name == d.Name)).GroupBy(d => (d.Kind, d.Name)))
+                {
+                    drifted.Add(new ObjectDiff(action.Id.ToString(), group.Key.Kind, group.Key.Name, "drift", null, [.. group.Select(d => (d.Path, d.Manager))]));
                 }
 
                 foreach (var prune in action.Prune)
@@ -74,7 +81,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
                 {
                     ["changes"] = changes.Count,
                     ["releases"] = releases,
-                    ["objects"] = new JsonArray([.. changes.Select(c => (JsonNode)new JsonObject
+                    ["objects"] = new JsonArray([.. changes.Concat(drifted).Select(c => (JsonNode)new JsonObject
                     {
                         ["release"] = c.Release,
                         ["kind"] = c.Kind,
@@ -87,22 +94,25 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             }
             else
             {
-                foreach (var c in changes)
+                foreach (var c in changes.Concat(drifted))
                 {
                     writer.Write(c.Change switch
                     {
                         "create" when c.Kind == "Namespace" => $"+ namespace {c.Name} in {c.Release.Split('/')[0]}\n",
                         "delete" => $"- {c.Release}/{c.Kind.ToLowerInvariant()}/{c.Name} (no longer rendered: deleted by the next deploy)\n",
+                        "drift" => string.Empty,
                         _ => c.Diff,
                     });
                     foreach (var (field, manager) in c.Drift)
                     {
-                        writer.WriteLine($"! drift: {c.Release}/{c.Kind.ToLowerInvariant()}/{c.Name} {field} was changed by {manager} since the last deploy");
+                        writer.WriteLine($"! drift: {c.Release}/{c.Kind.ToLowerInvariant()}/{c.Name} {field} was changed by {manager} since the last deploy" +
+                            (c.Change == "drift" ? " (a deploy keeps it: the field is theirs)" : string.Empty));
                     }
                 }
             }
 
-            error.WriteLine(changes.Count == 0 ? "capstan: no changes" : $"capstan: {changes.Count} changes in {releases} releases");
+            var driftNote = drifted.Count == 0 ? string.Empty : $"; {drifted.Count} objects with fields changed outside Capstan";
+            error.WriteLine((changes.Count == 0 ? "capstan: no changes" : $"capstan: {changes.Count} changes in {releases} releases") + driftNote);
             return changes.Count == 0 ? ExitCodes.Success : ExitCodes.UserError;
         });
         return command;

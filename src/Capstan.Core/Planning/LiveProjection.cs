@@ -32,8 +32,11 @@ public static class LiveProjection
     }
 
     /// <summary>
-    /// Fields Capstan sets that a field manager other than Capstan and the cluster's own controllers now owns: changes
-    /// made by hand since the last deploy.
+    /// Fields of a Capstan object that a field manager other than Capstan and the cluster's own controllers now owns:
+    /// fields Capstan sets that were changed by hand, and fields added by hand inside what Capstan sets (an env var
+    /// added with <c>kubectl set env</c>). Read from the real <c>managedFields</c> paths (<c>f:</c>, list items by key
+    /// <c>k:{"name":"main"}</c>, set values <c>v:</c>) and written as
+    /// <c>.spec.template.spec.containers[name="main"].env[name="TRACING"]</c>.
     /// </summary>
     public static IReadOnlyList<(string Path, string Manager)> Drift(JsonObject desired, JsonObject live, string ownManager = "capstan")
     {
@@ -47,53 +50,72 @@ public static class LiveProjection
                 continue;
             }
 
-            foreach (var path in Paths(entry?["fieldsV1"] as JsonObject, string.Empty))
+            if (entry?["fieldsV1"] is JsonObject fields)
             {
-                if (Has(desired, path))
-                {
-                    drift.Add(("." + string.Join('.', path.Split('\u001f')), manager));
-                }
+                Walk(fields, desired, [], path => drift.Add((Display(path), manager)));
             }
         }
 
         return drift;
     }
 
-    private static IEnumerable<string> Paths(JsonObject? fields, string prefix)
+    /// <summary>
+    /// Walks a manager's FieldsV1 set along the desired object: a field Capstan sets is reported where the manager owns
+    /// it, and a field Capstan does not set where it hangs off something Capstan does set (the topmost such node).
+    /// </summary>
+    private static void Walk(JsonObject fields, JsonNode desired, List<string> path, Action<List<string>> report)
     {
-        foreach (var (key, value) in fields ?? [])
+        foreach (var (key, child) in fields)
         {
-            if (!key.StartsWith("f:", StringComparison.Ordinal))
+            if (key == ".")
             {
                 continue;
             }
 
-            var path = prefix.Length == 0 ? key[2..] : prefix + '\u001f' + key[2..];
-            if (value is JsonObject { Count: > 0 } child)
+            var here = new List<string>(path) { key };
+            if (Step(desired, key) is not { } next)
             {
-                foreach (var p in Paths(child, path))
-                {
-                    yield return p;
-                }
+                report(here);
+            }
+            else if (child is JsonObject { Count: > 0 } inner && !(inner.Count == 1 && inner.ContainsKey(".")))
+            {
+                Walk(inner, next, here, report);
             }
             else
             {
-                yield return path;
+                report(here);
             }
         }
     }
 
-    private static bool Has(JsonObject obj, string path)
+    private static JsonNode? Step(JsonNode node, string part) => (node, part[..Math.Min(2, part.Length)]) switch
     {
-        JsonNode? node = obj;
-        foreach (var part in path.Split('\u001f'))
+        (JsonObject map, "f:") => map[part[2..]],
+        (JsonArray list, "k:") when JsonNode.Parse(part[2..]) is JsonObject keys =>
+            list.FirstOrDefault(item => item is JsonObject o && keys.All(k => JsonNode.DeepEquals(o[k.Key], k.Value))),
+        (JsonArray list, "v:") when JsonNode.Parse(part[2..]) is { } value => list.FirstOrDefault(item => JsonNode.DeepEquals(item, value)),
+        _ => null,
+    };
+
+    private static string Display(List<string> path)
+    {
+        var sb = new System.Text.StringBuilder();
+        foreach (var part in path)
         {
-            if (node is not JsonObject map || !map.TryGetPropertyValue(part, out node))
+            if (part.StartsWith("f:", StringComparison.Ordinal))
             {
-                return false;
+                sb.Append('.').Append(part[2..]);
+            }
+            else if (part.StartsWith("k:", StringComparison.Ordinal) && JsonNode.Parse(part[2..]) is JsonObject keys)
+            {
+                sb.Append('[').Append(string.Join(",", keys.Select(k => $"{k.Key}={k.Value?.ToJsonString()}"))).Append(']');
+            }
+            else if (part.StartsWith("v:", StringComparison.Ordinal))
+            {
+                sb.Append('[').Append(part[2..]).Append(']');
             }
         }
 
-        return true;
+        return sb.ToString();
     }
 }

@@ -28,13 +28,15 @@ public static class ObjectComparison
 
     /// <summary>
     /// The fields the apply would set (new or different values) and remove, as paths; both empty when the apply
-    /// changes nothing. Lists are compared whole.
+    /// changes nothing. Only fields Capstan can change are compared: those of the desired object and of the object
+    /// the last deploy applied (what Capstan owned). Fields of other managers and controllers (a revision annotation
+    /// moving while the plan is made) are not the apply's doing. Lists are compared whole.
     /// </summary>
-    public static (IReadOnlyList<string> Set, IReadOnlyList<string> Removed) Compare(JsonObject judged, JsonObject live)
+    public static (IReadOnlyList<string> Set, IReadOnlyList<string> Removed) Compare(JsonObject judged, JsonObject live, JsonObject desired, JsonObject? lastApplied)
     {
         var set = new List<string>();
         var removed = new List<string>();
-        Walk(Comparable(judged), Comparable(live), string.Empty, set, removed);
+        Walk(Comparable(judged), Comparable(live), [desired, .. lastApplied is null ? Array.Empty<JsonObject>() : [lastApplied]], string.Empty, set, removed);
         return (set, removed);
     }
 
@@ -46,30 +48,28 @@ public static class ObjectComparison
     public static bool NeedsServer(JsonObject desired, JsonObject live, JsonObject? lastApplied) =>
         lastApplied is null || !JsonNode.DeepEquals(lastApplied, desired) || Planner.FirstDifference(desired, live, string.Empty) is not null;
 
-    private static void Walk(JsonObject judged, JsonObject live, string path, List<string> set, List<string> removed)
+    private static void Walk(JsonObject judged, JsonObject live, List<JsonObject> scope, string path, List<string> set, List<string> removed)
     {
-        foreach (var (key, value) in judged)
+        foreach (var key in judged.Select(kv => kv.Key).Union(live.Select(kv => kv.Key)).Where(k => scope.Any(s => s.ContainsKey(k))).ToList())
         {
             var here = $"{path}.{key}";
-            if (!live.TryGetPropertyValue(key, out var liveValue))
+            var inJudged = judged.TryGetPropertyValue(key, out var value);
+            var inLive = live.TryGetPropertyValue(key, out var liveValue);
+            if (inJudged && !inLive)
             {
                 set.Add(here);
             }
+            else if (!inJudged)
+            {
+                removed.Add(here);
+            }
             else if (value is JsonObject map && liveValue is JsonObject liveMap)
             {
-                Walk(map, liveMap, here, set, removed);
+                Walk(map, liveMap, [.. scope.Select(s => s[key]).OfType<JsonObject>()], here, set, removed);
             }
             else if (!JsonNode.DeepEquals(value, liveValue))
             {
                 set.Add(here);
-            }
-        }
-
-        foreach (var (key, _) in live)
-        {
-            if (!judged.ContainsKey(key))
-            {
-                removed.Add($"{path}.{key}");
             }
         }
     }

@@ -58,12 +58,18 @@ public static class Planner
         var lastApplied = LastApplied(current);
         var verdicts = judged?.GetValueOrDefault(id);
         var apply = new List<ObjectChange>();
+        var drift = new List<ObjectDrift>();
         foreach (var obj in objects)
         {
             var kind = obj["kind"]!.GetValue<string>();
             var name = obj["metadata"]!["name"]!.GetValue<string>();
             var key = LiveRelease.Key(kind, name);
             var liveObj = current?.Objects.GetValueOrDefault(key);
+            if (liveObj is not null)
+            {
+                drift.AddRange(LiveProjection.Drift(obj, liveObj).Select(d => new ObjectDrift(kind, name, d.Path, d.Manager)));
+            }
+
             if (liveObj is null)
             {
                 apply.Add(new ObjectChange(kind, name, ObjectAction.Create, obj, null, [], []));
@@ -71,7 +77,7 @@ public static class Planner
             else if (verdicts?.GetValueOrDefault(key) is { } result)
             {
                 // The server's dry run of the apply, against live: removed fields and canonical forms included.
-                var (set, removed) = ObjectComparison.Compare(result, liveObj);
+                var (set, removed) = ObjectComparison.Compare(result, liveObj, obj, lastApplied.GetValueOrDefault(key));
                 if (set.Count > 0 || removed.Count > 0)
                 {
                     apply.Add(new ObjectChange(kind, name, ObjectAction.Update, obj, liveObj, set, removed, result));
@@ -95,7 +101,7 @@ public static class Planner
         var needs = spec.Needs.Select(n => new ReleaseId(release.Datacenter, n.Namespace, n.Release))
             .Where(wantedIds.Contains)
             .ToList();
-        return new ReleaseAction(id, release.Kind, spec.Stage, change, objects, apply, prune, needs, hash, current?.LastRecord?.Revision);
+        return new ReleaseAction(id, release.Kind, spec.Stage, change, objects, apply, prune, needs, hash, current?.LastRecord?.Revision) { Drift = drift };
     }
 
     /// <summary>The objects the last deploy applied, by <see cref="LiveRelease.Key"/>.</summary>

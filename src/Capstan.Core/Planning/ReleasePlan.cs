@@ -78,7 +78,14 @@ public sealed record ReleaseAction(
     IReadOnlyList<ObjectPrune> Prune,
     IReadOnlyList<ReleaseId> Needs,
     string ManifestHash,
-    int? PreviousRevision);
+    int? PreviousRevision)
+{
+    /// <summary>Fields of this release's live objects that someone other than Capstan and the cluster changed or added.</summary>
+    public IReadOnlyList<ObjectDrift> Drift { get; init; } = [];
+}
+
+/// <summary>A field of a live object that a manager other than Capstan and the cluster's controllers owns.</summary>
+public sealed record ObjectDrift(string Kind, string Name, string Path, string Manager);
 
 /// <summary>
 /// A deploy as data: release actions across datacenters, with the edges that order them (needs, and stage barriers),

@@ -24,8 +24,17 @@ public sealed record ExecutorOptions
     /// <summary>How often readiness is checked.</summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>The longest wait for one release when its Deployment sets no progress deadline.</summary>
-    public TimeSpan MaxWait { get; init; } = TimeSpan.FromMinutes(15);
+    /// <summary>
+    /// How long a Deployment may go without progress (no more updated or available replicas) before the executor gives
+    /// up on it, as its progressDeadlineSeconds does on the server: a long rollout that keeps progressing is never cut.
+    /// </summary>
+    public TimeSpan NoProgressTimeout { get; init; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>An optional cap on the whole wait of one release, progress or not; null for none.</summary>
+    public TimeSpan? OverallTimeout { get; init; }
+
+    /// <summary>How long the API may stay unreachable while a rollout is waited for: the wait pauses, then resumes.</summary>
+    public TimeSpan ApiOutageTolerance { get; init; } = TimeSpan.FromMinutes(1);
 
     /// <summary>
     /// The token of an operator lock this deploy runs under (a switchover holds the deploy lock for its whole runbook and
@@ -162,11 +171,40 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
         {
             var ns = deployment["metadata"]!["namespace"]!.GetValue<string>();
             var name = deployment["metadata"]!["name"]!.GetValue<string>();
-            var deadline = time.GetUtcNow() + options.MaxWait;
+            var started = time.GetUtcNow();
+            var lastProgress = started;
+            (int Updated, int Available)? seen = null;
+            DateTimeOffset? unreachableSince = null;
             var last = string.Empty;
             while (true)
             {
-                var status = await client.GetRolloutStatusAsync(ns, name, cancellationToken);
+                RolloutStatus status;
+                try
+                {
+                    status = await client.GetRolloutStatusAsync(ns, name, cancellationToken);
+                }
+                catch (KubeUnavailableException ex)
+                {
+                    // The API is away (the client's own retries are spent): pause, up to the tolerance, then resume.
+                    var now = time.GetUtcNow();
+                    unreachableSince ??= now;
+                    if (now - unreachableSince > options.ApiOutageTolerance)
+                    {
+                        return $"Deployment {name}: the cluster's API was unreachable for {(now - unreachableSince.Value).TotalSeconds:0} s (tolerance {options.ApiOutageTolerance.TotalSeconds:0} s): {ex.Message}";
+                    }
+
+                    Report(action.Id, ReleaseState.Waiting, $"the cluster's API is unreachable ({ex.Message}); waiting up to {options.ApiOutageTolerance.TotalSeconds:0} s for it");
+                    await Task.Delay(options.PollInterval, time, cancellationToken);
+                    continue;
+                }
+
+                if (unreachableSince is not null)
+                {
+                    Report(action.Id, ReleaseState.Waiting, $"the cluster's API answers again after {(time.GetUtcNow() - unreachableSince.Value).TotalSeconds:0} s; resuming");
+                    unreachableSince = null;
+                    lastProgress = time.GetUtcNow();
+                }
+
                 if (status.Done)
                 {
                     break;
@@ -174,12 +212,25 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
 
                 if (status.Failed)
                 {
-                    return $"Deployment {name}: progress deadline exceeded" + (status.PodProblem is null ? string.Empty : $": {status.PodProblem}");
+                    return $"Deployment {name}: " + (status.Message.Contains("is paused", StringComparison.Ordinal) ? status.Message
+                        : "progress deadline exceeded" + (status.PodProblem is null ? string.Empty : $": {status.PodProblem}"));
                 }
 
-                if (time.GetUtcNow() > deadline)
+                var now2 = time.GetUtcNow();
+                if (seen != (status.Updated, status.Available))
                 {
-                    return $"Deployment {name}: not ready after {options.MaxWait.TotalSeconds:0} s" + (status.PodProblem is null ? string.Empty : $": {status.PodProblem}");
+                    seen = (status.Updated, status.Available);
+                    lastProgress = now2;
+                }
+
+                if (now2 - lastProgress > options.NoProgressTimeout)
+                {
+                    return $"Deployment {name}: no progress for {options.NoProgressTimeout.TotalSeconds:0} s ({status.Available}/{status.Desired} ready)" + (status.PodProblem is null ? string.Empty : $": {status.PodProblem}");
+                }
+
+                if (options.OverallTimeout is { } overall && now2 - started > overall)
+                {
+                    return $"Deployment {name}: not ready after {overall.TotalSeconds:0} s ({status.Available}/{status.Desired} ready)" + (status.PodProblem is null ? string.Empty : $": {status.PodProblem}");
                 }
 
                 var progress = $"waiting {status.Available}/{status.Desired} ready" + (status.PodProblem is null ? string.Empty : $" ({status.PodProblem})");

@@ -31,15 +31,23 @@ public sealed record RolloutStatus(
         var updated = Number(status?["updatedReplicas"], 0);
         var total = Number(status?["replicas"], 0);
         var progressing = (status?["conditions"] as JsonArray ?? []).FirstOrDefault(c => c?["type"]?.GetValue<string>() == "Progressing");
-        var failed = progressing?["reason"]?.GetValue<string>() == "ProgressDeadlineExceeded";
+        // Conditions describe the generation the controller observed: one left from an earlier rollout says nothing
+        // about this one until the controller has caught up (as kubectl rollout status reads them).
+        var current = observed >= generation;
+        var paused = spec?["paused"]?.GetValue<bool>() == true;
+        var failed = (current && progressing?["reason"]?.GetValue<string>() == "ProgressDeadlineExceeded") || paused;
         var problem = PodProblemOf(newSet, pods);
-        var done = observed >= generation && newSet is not null && updated >= desired && newAvailable >= desired && total == updated;
+        var done = !paused && current && newSet is not null && updated >= desired && newAvailable >= desired && total == updated;
         var name = deployment["metadata"]?["name"]?.GetValue<string>();
         var message = done
             ? $"deployment \"{name}\" successfully rolled out"
+            : paused
+                ? $"deployment \"{name}\" is paused (spec.paused), so it will not roll out; resume it (kubectl rollout resume deployment/{name}) and deploy again"
             : failed
                 ? $"deployment \"{name}\" exceeded its progress deadline" + (problem is null ? string.Empty : $": {problem}")
-                : $"waiting for deployment \"{name}\" rollout: {newAvailable} of {desired} new replicas available";
+                : !current
+                    ? $"waiting for deployment \"{name}\" spec update to be observed"
+                    : $"waiting for deployment \"{name}\" rollout: {newAvailable} of {desired} new replicas available";
         return new RolloutStatus(done, failed, desired, updated, newAvailable, newSetName, message, problem);
     }
 

@@ -150,3 +150,48 @@ public sealed class SafeRollbackTests
         Assert.NotNull(await client.GetAsync(new ObjectRef("apps/v1", "Deployment", "mw-debug", "mw-debug.eqiad.pinkunicorn"), default));
     }
 }
+
+/// <summary>Rollouts waited for as kubectl judges them: progress, not a fixed cap; API outages paused through.</summary>
+public sealed class RolloutWaitTests
+{
+    private const string NewImage = "docker-registry.wikifarm.example/restricted/mediawiki-multiversion:2026-11-25-090000-publish";
+
+    [Fact]
+    public async Task A_rollout_without_progress_fails_after_the_no_progress_timeout_naming_the_pod_problem()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 36000\n");
+        Assert.True((await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug"))).Result!.Succeeded);
+
+        // The new image cannot be pulled and the server's deadline is ten hours away: the executor's own measure of
+        // progress (no new ready replica for the timeout) ends the wait, not a fixed cap on the whole rollout.
+        var client = farm.Clusters["eqiad"];
+        var known = (await client.ListAsync("v1", "Pod", "mw-debug", null, default)).Items
+            .SelectMany(p => (p["spec"]!["containers"] as JsonArray)!.Concat(p["spec"]!["initContainers"] as JsonArray ?? []))
+            .Select(c => c!["image"]!.GetValue<string>()).Distinct().ToList();
+        farm.Clusters.LocalServer("eqiad")!.Images.Set(known);
+        farm.Write("deploy/images/default.yaml", $"images:\n  mediawiki: {NewImage}\n");
+        var options = new ExecutorOptions { Actor = "test", Reason = "test", PollInterval = TimeSpan.FromMilliseconds(20), NoProgressTimeout = TimeSpan.FromSeconds(1) };
+        var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug", "pinkunicorn"), includeNeeds: true, options: options);
+        var failed = result!.Releases.Single(r => r.Id.Release == "pinkunicorn");
+        Assert.Equal(ReleaseState.RolledBack, failed.State);
+        Assert.Matches(@"^Deployment mw-debug\.eqiad\.pinkunicorn: no progress for 1 s \(\d/2 ready\): (ErrImagePull|ImagePullBackOff) on mediawiki-pinkunicorn-app", failed.Detail);
+    }
+
+    [Fact]
+    public async Task An_api_outage_while_a_rollout_is_waited_for_pauses_the_deploy_and_it_resumes()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        Assert.True((await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug"))).Result!.Succeeded);
+        farm.Write("groups/mw-debug.yaml", File.ReadAllText(Path.Combine(farm.Root, "groups/mw-debug.yaml")).Replace("replicas: 2", "replicas: 3", StringComparison.Ordinal));
+
+        // Every request for ReplicaSets fails for a while: the applies go through, the rollout checks do not.
+        farm.Clusters.LocalServer("eqiad")!.Faults.Add(new FaultInjector.HttpFault(503, 12, TimeSpan.Zero, null, "/replicasets"));
+        var events = new EventLog();
+        var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug", "pinkunicorn"), includeNeeds: true, observer: events);
+        Assert.True(result!.Succeeded, result.Cause);
+        Assert.Contains(events.Events, e => e.Message.StartsWith("the cluster's API is unreachable", StringComparison.Ordinal));
+        Assert.Contains(events.Events, e => e.Message.Contains("answers again", StringComparison.Ordinal));
+        Assert.DoesNotContain(result.Releases, r => r.State == ReleaseState.RolledBack);
+    }
+}

@@ -54,4 +54,31 @@ public sealed class RolloutStatusTests
         Assert.False(status.Done);
         Assert.Equal(0, status.Available);
     }
+
+    [Fact]
+    public void A_deadline_condition_left_from_an_earlier_generation_does_not_fail_the_next_rollout()
+    {
+        var deployment = Deployment("web:2", "1");
+        deployment["metadata"]!["generation"] = 4;
+        deployment["status"]!["conditions"] = new JsonArray(new JsonObject { ["type"] = "Progressing", ["status"] = "False", ["reason"] = "ProgressDeadlineExceeded" });
+        var sets = new[] { ReplicaSet("web-aaaaa", "web:1", "1", 2, 2) };
+        var stale = RolloutStatus.From(deployment, sets, []);
+        Assert.False(stale.Failed);
+        Assert.False(stale.Done);
+        Assert.Contains("spec update to be observed", stale.Message, StringComparison.Ordinal);
+
+        deployment["status"]!["observedGeneration"] = 4;
+        Assert.True(RolloutStatus.From(deployment, sets, []).Failed);
+    }
+
+    [Fact]
+    public void A_paused_deployment_is_a_clear_failure_not_an_endless_wait()
+    {
+        var deployment = Deployment("web:2", "1");
+        deployment["spec"]!["paused"] = true;
+        var status = RolloutStatus.From(deployment, [ReplicaSet("web-aaaaa", "web:1", "1", 2, 2)], []);
+        Assert.True(status.Failed);
+        Assert.False(status.Done);
+        Assert.Equal("deployment \"web\" is paused (spec.paused), so it will not roll out; resume it (kubectl rollout resume deployment/web) and deploy again", status.Message);
+    }
 }

@@ -27,7 +27,11 @@ public sealed class DeployLockedException(LockHolder holder) : Exception($"deplo
 /// </summary>
 public sealed class DeployLock : IAsyncDisposable
 {
-    private static readonly TimeSpan Ttl = TimeSpan.FromSeconds(15);
+    /// <summary>The lease of a deploy lock, kept alive every third of it.</summary>
+    public static readonly TimeSpan DefaultTtl = TimeSpan.FromSeconds(15);
+
+    private readonly TimeSpan _ttl;
+    private readonly CancellationTokenSource _lost = new();
 
     private readonly IStateStore _store;
     private readonly string _key;
@@ -35,11 +39,12 @@ public sealed class DeployLock : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task? _keepAlive;
 
-    private DeployLock(IStateStore store, string key, long lease, bool borrowed = false)
+    private DeployLock(IStateStore store, string key, long lease, TimeSpan ttl, bool borrowed = false)
     {
         _store = store;
         _key = key;
         _lease = lease;
+        _ttl = ttl;
         _keepAlive = borrowed ? null : Task.Run(KeepAliveAsync);
     }
 
@@ -50,7 +55,7 @@ public sealed class DeployLock : IAsyncDisposable
     /// Takes the lock for a deploy; throws <see cref="DeployLockedException"/> naming the holder. With
     /// <paramref name="heldToken"/>, an operator lock carrying that token counts as ours and is left as it is.
     /// </summary>
-    public static async Task<DeployLock> AcquireAsync(IStateStore store, string project, string actor, string reason, CancellationToken cancellationToken, string? heldToken = null)
+    public static async Task<DeployLock> AcquireAsync(IStateStore store, string project, string actor, string reason, CancellationToken cancellationToken, string? heldToken = null, TimeSpan? ttl = null)
     {
         var key = Key(project);
         if (heldToken is not null)
@@ -58,11 +63,11 @@ public sealed class DeployLock : IAsyncDisposable
             var current = await store.GetAsync(key, cancellationToken);
             var held = current is null ? null : Parse(current.Value);
             return held?.Token == heldToken
-                ? new DeployLock(store, key, 0, borrowed: true)
+                ? new DeployLock(store, key, 0, ttl ?? DefaultTtl, borrowed: true)
                 : throw new DeployLockedException(held ?? new LockHolder("nobody", Environment.MachineName, 0, DateTimeOffset.UtcNow, $"the lock {heldToken} this deploy runs under is gone", true));
         }
 
-        var lease = await store.GrantLeaseAsync(Ttl, cancellationToken);
+        var lease = await store.GrantLeaseAsync(ttl ?? DefaultTtl, cancellationToken);
         var holder = new LockHolder(actor, Environment.MachineName, Environment.ProcessId, DateTimeOffset.UtcNow, reason, false);
         for (var attempt = 0; attempt < 3; attempt++)
         {
@@ -81,7 +86,7 @@ public sealed class DeployLock : IAsyncDisposable
             var result = await store.CommitAsync(new StoreTxn([new StoreCompare(key, current?.ModRevision ?? 0)], [new StoreOp.Put(key, Write(holder), lease)]), cancellationToken);
             if (result.Succeeded)
             {
-                return new DeployLock(store, key, lease);
+                return new DeployLock(store, key, lease, ttl ?? DefaultTtl);
             }
         }
 
@@ -121,22 +126,44 @@ public sealed class DeployLock : IAsyncDisposable
         return Parse(current.Value);
     }
 
+    /// <summary>
+    /// Cancelled when the lock is lost: the lease expired, or no keep-alive succeeded for a whole TTL (after which the
+    /// store may have let it expire and given the lock to someone else). Whoever writes under the lock stops then.
+    /// </summary>
+    public CancellationToken Lost => _lost.Token;
+
+    /// <summary>Why the lock was lost; null while it is held.</summary>
+    public string? LostReason { get; private set; }
+
     private async Task KeepAliveAsync()
     {
+        var lastBeat = Stopwatch.GetTimestamp();
         while (!_stop.IsCancellationRequested)
         {
             try
             {
-                await Task.Delay(Ttl / 3, _stop.Token);
-                await _store.KeepAliveAsync(_lease, _stop.Token);
+                await Task.Delay(_ttl / 3, _stop.Token);
+                using var beat = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                beat.CancelAfter(_ttl / 3);
+                await _store.KeepAliveAsync(_lease, beat.Token);
+                lastBeat = Stopwatch.GetTimestamp();
             }
-            catch (OperationCanceledException)
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
             {
                 return;
             }
-            catch (StateStoreException)
+            catch (Exception ex) when (ex is StateStoreException or OperationCanceledException)
             {
-                // The store is unreachable for now; the next beat tries again, and the lease decides in the end.
+                // The store did not answer in time, or refused: the next beat tries again, unless the lease is gone
+                // or has gone unrenewed for as long as it lives.
+                var silent = Stopwatch.GetElapsedTime(lastBeat);
+                var expired = ex is StateStoreException && ex.Message.Contains("has expired", StringComparison.Ordinal);
+                if (expired || silent >= _ttl)
+                {
+                    LostReason = $"the deploy lock was lost: {(expired ? ex.Message : $"no keep-alive succeeded for {silent.TotalSeconds:0} s (the lease lives {_ttl.TotalSeconds:0} s; last error: {ex.Message})")}";
+                    await _lost.CancelAsync();
+                    return;
+                }
             }
         }
     }
@@ -147,6 +174,7 @@ public sealed class DeployLock : IAsyncDisposable
         if (_keepAlive is null)
         {
             _stop.Dispose();
+            _lost.Dispose();
             return;
         }
 
@@ -162,6 +190,7 @@ public sealed class DeployLock : IAsyncDisposable
         }
 
         _stop.Dispose();
+        _lost.Dispose();
     }
 
     private static bool ProcessAlive(int pid)
@@ -201,3 +230,6 @@ public sealed class DeployLock : IAsyncDisposable
             node["token"]?.GetValue<string>());
     }
 }
+
+/// <summary>A deploy stopped because its lock was lost before it finished: it wrote nothing after that.</summary>
+public sealed class DeployLockLostException(string message) : Exception(message);

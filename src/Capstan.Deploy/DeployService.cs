@@ -96,13 +96,24 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, Cluste
     /// <summary>Runs a prepared plan under the deploy lock, keeping a journal until it ends.</summary>
     public async Task<DeployResult> RunAsync(Plan plan, ExecutorOptions options, IDeployObserver observer, CancellationToken cancellationToken)
     {
-        await using var deployLock = await DeployLock.AcquireAsync(store, model.Project, options.Actor, options.Reason, cancellationToken, options.LockToken);
-        var journal = new DeployJournal(store, JournalKey, plan, options.Actor, time);
-        await journal.StartAsync(cancellationToken);
-        var executor = new Executor(clusters, observer, options, time) { StateChanged = (id, state) => journal.UpdateAsync(id, state, cancellationToken) };
-        var result = await executor.RunAsync(plan, cancellationToken);
-        await journal.FinishAsync(PlanRecordsKey, result, options.Reason, cancellationToken);
-        return result;
+        await using var deployLock = await DeployLock.AcquireAsync(store, model.Project, options.Actor, options.Reason, cancellationToken, options.LockToken, options.LockTtl);
+
+        // Fencing: once the lock is lost, nothing more is written (the next deploy, which may hold the lock by then,
+        // finds the journal and continues from what the clusters hold).
+        using var fenced = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deployLock.Lost);
+        try
+        {
+            var journal = new DeployJournal(store, JournalKey, plan, options.Actor, time);
+            await journal.StartAsync(fenced.Token);
+            var executor = new Executor(clusters, observer, options, time) { StateChanged = (id, state) => journal.UpdateAsync(id, state, fenced.Token) };
+            var result = await executor.RunAsync(plan, fenced.Token);
+            await journal.FinishAsync(PlanRecordsKey, result, options.Reason, fenced.Token);
+            return result;
+        }
+        catch (OperationCanceledException) when (deployLock.Lost.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new DeployLockLostException($"{deployLock.LostReason}; the deploy stopped before its next write. Run it again: it continues from what the clusters hold");
+        }
     }
 
     private static void Trace(string message)

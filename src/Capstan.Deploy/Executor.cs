@@ -33,6 +33,9 @@ public sealed record ExecutorOptions
     /// <summary>An optional cap on the whole wait of one release, progress or not; null for none.</summary>
     public TimeSpan? OverallTimeout { get; init; }
 
+    /// <summary>The lease of the deploy lock (kept alive every third of it; losing it stops the deploy).</summary>
+    public TimeSpan LockTtl { get; init; } = DeployLock.DefaultTtl;
+
     /// <summary>How long the API may stay unreachable while a rollout is waited for: the wait pauses, then resumes.</summary>
     public TimeSpan ApiOutageTolerance { get; init; } = TimeSpan.FromMinutes(1);
 

@@ -78,6 +78,22 @@ public sealed class EtcdServer : IAsyncLifetime
         await Readiness.WaitAsync(new Uri(Endpoint, "/health"), _process, "etcd");
     }
 
+    /// <summary>Freezes the server (SIGSTOP): it holds its connections and answers nothing until <see cref="Resume"/>.</summary>
+    public void Pause() => Signal("-STOP");
+
+    /// <summary>Lets a paused server run again (SIGCONT).</summary>
+    public void Resume() => Signal("-CONT");
+
+    private void Signal(string signal)
+    {
+        var psi = new ProcessStartInfo("kill") { UseShellExecute = false };
+        psi.ArgumentList.Add(signal);
+        psi.ArgumentList.Add(_process!.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using var kill = Process.Start(psi)!;
+        kill.WaitForExit();
+        Assert.Equal(0, kill.ExitCode);
+    }
+
     public void Kill()
     {
         if (_process is { HasExited: false })

@@ -195,3 +195,46 @@ public sealed class RolloutWaitTests
         Assert.DoesNotContain(result.Releases, r => r.State == ReleaseState.RolledBack);
     }
 }
+
+/// <summary>A release whose replicas an autoscaler owns.</summary>
+public sealed class AutoscalingTests
+{
+    [Fact]
+    public async Task An_autoscaled_release_renders_an_hpa_and_its_replicas_are_not_reset_by_a_deploy()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nautoscaling:\n  min: 2\n  max: 8\n  target-cpu-percent: 60\n");
+        var debug = new RenderSelection("eqiad", "mw-debug");
+        var (prepared, result) = await farm.DeployAsync(debug);
+        Assert.True(result!.Succeeded, result.Cause);
+        var pinkunicorn = prepared.Plan.Actions.Single(a => a.Id.Release == "pinkunicorn");
+        var hpa = Assert.Single(pinkunicorn.Desired, o => o["kind"]!.GetValue<string>() == "HorizontalPodAutoscaler");
+        Assert.Equal(60, hpa["spec"]!["metrics"]![0]!["resource"]!["target"]!["averageUtilization"]!.GetValue<int>());
+        Assert.Null(pinkunicorn.Desired.Single(o => o["kind"]!.GetValue<string>() == "Deployment")["spec"]!["replicas"]);
+
+        // The autoscaler decides 5; a later deploy of the release changes its pods, not their number.
+        var server = farm.Clusters.LocalServer("eqiad")!;
+        using (var http = Cluster.TrustingHttp(server.Url, server.CertificateAuthorityPem!, server.AdminToken))
+        {
+            using var body = new StringContent("""{"namespace": "mw-debug", "name": "mw-debug.eqiad.pinkunicorn", "replicas": 5}""", System.Text.Encoding.UTF8, "application/json");
+            (await http.PostAsync("/capstan/autoscale", body)).EnsureSuccessStatusCode();
+        }
+
+        var deployment = new ObjectRef("apps/v1", "Deployment", "mw-debug", "mw-debug.eqiad.pinkunicorn");
+        await Cluster.EventuallyAsync(async () => (await farm.Clusters["eqiad"].GetAsync(deployment, default))?["spec"]?["replicas"]?.GetValue<int>() == 5 ? "5" : null, "the autoscaler's 5 replicas");
+        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: false\nautoscaling:\n  min: 2\n  max: 8\n  target-cpu-percent: 60\n");
+        Assert.True((await farm.DeployAsync(debug)).Result!.Succeeded);
+        Assert.Equal(5, (await farm.Clusters["eqiad"].GetAsync(deployment, default))!["spec"]!["replicas"]!.GetValue<int>());
+    }
+
+    [Theory]
+    [InlineData("autoscaling:\n  min: 4\n  max: 2\n", "values/mw-debug.yaml:3:", "autoscaling.max (2) must not be below autoscaling.min (4)")]
+    [InlineData("autoscaling:\n  min: 2\n", "values/mw-debug.yaml:2:3: error:", "autoscaling needs both min and max")]
+    public async Task Bad_autoscaling_values_are_refused_with_file_and_line(string values, string where, string message)
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        farm.Write("values/mw-debug.yaml", values);
+        var error = await Assert.ThrowsAsync<Core.Diagnostics.RepoValidationException>(() => farm.DeployAsync(new RenderSelection("eqiad", "mw-debug")));
+        Assert.Contains(error.Diagnostics, d => d.ToString().Contains(where, StringComparison.Ordinal) && d.ToString().Contains(message, StringComparison.Ordinal));
+    }
+}

@@ -18,9 +18,9 @@ public sealed record Deployment([property: JsonPropertyOrder(-1)] ObjectMeta Met
     public IKubeObject WithMetadata(ObjectMeta metadata) => this with { Metadata = metadata };
 }
 
-/// <summary>The spec of a Deployment.</summary>
+/// <summary>The spec of a Deployment (no <c>replicas</c> when an autoscaler owns them).</summary>
 public sealed record DeploymentSpec(
-    int Replicas,
+    int? Replicas,
     LabelSelector Selector,
     DeploymentStrategy Strategy,
     PodTemplateSpec Template,

@@ -52,7 +52,36 @@ public static class MediaWikiRenderer
         }
 
         objects.Add(BuildDeployment(ctx, pod, checksums));
+        if (ctx.Values.Autoscaling is { } autoscaling && ctx.Release.Canary is null)
+        {
+            objects.Add(BuildAutoscaler(ctx, autoscaling));
+        }
+
         return objects;
+    }
+
+    /// <summary>An autoscaling/v2 HorizontalPodAutoscaler for the release's Deployment (canaries follow their main release, so have none).</summary>
+    private static UntypedObject BuildAutoscaler(ReleaseContext ctx, Values.AutoscalingValues autoscaling)
+    {
+        var name = DeploymentName(ctx.Namespace, ctx.Datacenter, ctx.Release.Name);
+        return new UntypedObject("autoscaling/v2", "HorizontalPodAutoscaler", Meta(ctx, name), new System.Text.Json.Nodes.JsonObject
+        {
+            ["spec"] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["scaleTargetRef"] = new System.Text.Json.Nodes.JsonObject { ["apiVersion"] = "apps/v1", ["kind"] = "Deployment", ["name"] = name },
+                ["minReplicas"] = autoscaling.Min,
+                ["maxReplicas"] = autoscaling.Max,
+                ["metrics"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject
+                {
+                    ["type"] = "Resource",
+                    ["resource"] = new System.Text.Json.Nodes.JsonObject
+                    {
+                        ["name"] = "cpu",
+                        ["target"] = new System.Text.Json.Nodes.JsonObject { ["type"] = "Utilization", ["averageUtilization"] = autoscaling.TargetCpuPercent },
+                    },
+                }),
+            },
+        });
     }
 
     /// <summary>
@@ -184,12 +213,15 @@ public static class MediaWikiRenderer
             strategy = DeploymentStrategy.Rolling(ctx.Values.Rollout.MaxSurge, ctx.Values.Rollout.MaxUnavailable);
         }
 
+        // With an autoscaler, replicas are its field: Capstan does not send them, so an apply never resets its choice.
+        int? sentReplicas = ctx.Values.Autoscaling is not null && canary is null ? null : replicas;
+
         var podLabels = PodLabels(ctx);
         var labels = SortedMap.Of(("app", "mediawiki"), ("release", ctx.Release.Name), ("deployment", ctx.Namespace));
         return new Deployment(
             Meta(ctx, DeploymentName(ctx.Namespace, ctx.Datacenter, ctx.Release.Name), labels),
             new DeploymentSpec(
-                replicas,
+                sentReplicas,
                 new LabelSelector(SortedMap.Of(("app", "mediawiki"), ("release", ctx.Release.Name))),
                 strategy,
                 new PodTemplateSpec(new TemplateMeta(podLabels, checksums), pod),

@@ -17,7 +17,14 @@ public sealed record MediaWikiValues(
     RolloutValues Rollout,
     IReadOnlyList<EgressRule> Egress,
     SecretValues Secrets,
-    int? TlsNodePort);
+    int? TlsNodePort,
+    AutoscalingValues? Autoscaling = null);
+
+/// <summary>
+/// Autoscaling of a release: Capstan renders an <c>autoscaling/v2</c> HorizontalPodAutoscaler with these bounds and a
+/// CPU utilisation target, and leaves the Deployment's <c>replicas</c> to it (never resets what it scaled to).
+/// </summary>
+public sealed record AutoscalingValues(int Min, int Max, int TargetCpuPercent);
 
 /// <summary>Image references; <see cref="MediaWiki"/> is normally written by a deploy.</summary>
 public sealed record ImageValues(

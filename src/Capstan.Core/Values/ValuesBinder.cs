@@ -18,7 +18,7 @@ public static partial class ValuesBinder
         ["tls-proxy", "httpd", "app", "mcrouter", "rsyslog", "httpd-exporter", "php-fpm-exporter", "statsd-exporter"];
 
     private static readonly string[] TopKeys =
-        ["images", "php", "httpd", "mcrouter", "mesh", "logging", "geoip", "mail", "monitoring", "resources", "rollout", "network", "secrets", "tls"];
+        ["images", "php", "httpd", "mcrouter", "mesh", "logging", "geoip", "mail", "monitoring", "resources", "rollout", "network", "secrets", "tls", "autoscaling"];
 
     /// <summary>Binds the tree; throws <see cref="RepoValidationException"/> listing every problem.</summary>
     public static MediaWikiValues Bind(ValueMap tree, GroupTraits traits)
@@ -40,7 +40,8 @@ public static partial class ValuesBinder
             BindRollout(r, tree["rollout"]),
             BindEgress(r, tree["network"]),
             BindSecrets(r, tree["secrets"]),
-            r.Int(r.Map(tree["tls"], "tls", ["node-port"])?["node-port"], "tls.node-port", 1, 65535));
+            r.Int(r.Map(tree["tls"], "tls", ["node-port"])?["node-port"], "tls.node-port", 1, 65535),
+            BindAutoscaling(r, tree["autoscaling"]));
         if (diagnostics.HasErrors)
         {
             throw new RepoValidationException(diagnostics.Sorted());
@@ -276,6 +277,32 @@ public static partial class ValuesBinder
         }
 
         return SortedMap.From(pairs);
+    }
+
+    private static AutoscalingValues? BindAutoscaling(NodeReader r, ValueNode? node)
+    {
+        if (node is null)
+        {
+            return null;
+        }
+
+        var m = r.Map(node, "autoscaling", ["min", "max", "target-cpu-percent"]);
+        var min = r.Int(m?["min"], "autoscaling.min", 1, 10000);
+        var max = r.Int(m?["max"], "autoscaling.max", 1, 10000);
+        var target = r.Int(m?["target-cpu-percent"], "autoscaling.target-cpu-percent", 1, 100) ?? 70;
+        if (m is not null && (min is null || max is null))
+        {
+            r.Diagnostics.Error(node.Location, "autoscaling needs both min and max (the replica bounds the autoscaler keeps to)");
+            return null;
+        }
+
+        if (min > max)
+        {
+            r.Diagnostics.Error(m!["max"]!.Location, $"autoscaling.max ({max}) must not be below autoscaling.min ({min})");
+            return null;
+        }
+
+        return min is { } lo && max is { } hi ? new AutoscalingValues(lo, hi, target) : null;
     }
 
     private static RolloutValues BindRollout(NodeReader r, ValueNode? node)

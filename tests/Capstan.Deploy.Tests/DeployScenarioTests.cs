@@ -88,10 +88,7 @@ public sealed class DeployScenarioTests
         farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 36000\n");
         Assert.True((await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug"))).Result!.Succeeded);
         farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 30\n");
-        var known = (await farm.Clusters["eqiad"].ListAsync("v1", "Pod", "mw-debug", null, default)).Items
-            .SelectMany(p => (p["spec"]!["containers"] as JsonArray)!.Concat(p["spec"]!["initContainers"] as JsonArray ?? []))
-            .Select(c => c!["image"]!.GetValue<string>()).Distinct().ToList();
-        farm.Clusters.LocalServer("eqiad")!.Images.Set(known);
+        await farm.OnlyCurrentImagesPullableAsync("eqiad", "mw-debug");
 
         farm.Write("deploy/images/default.yaml", CanaryImageFile(NewCanaryImage));
         var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug"));

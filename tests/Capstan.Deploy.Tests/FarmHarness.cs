@@ -85,6 +85,15 @@ public sealed class FarmHarness : IAsyncDisposable
         Model = RepoLoader.Load(Files).Model;
     }
 
+    /// <summary>Lets the datacenter's cluster pull only the images its pods in the namespace run now: any new one fails to pull.</summary>
+    public async Task OnlyCurrentImagesPullableAsync(string dc, string ns)
+    {
+        var images = (await Clusters[dc].ListAsync("v1", "Pod", ns, null, default)).Items
+            .SelectMany(p => (p["spec"]!["containers"] as System.Text.Json.Nodes.JsonArray)!.Concat(p["spec"]!["initContainers"] as System.Text.Json.Nodes.JsonArray ?? []))
+            .Select(c => c!["image"]!.GetValue<string>()).Distinct().ToList();
+        Clusters.LocalServer(dc)!.Images.Set(images);
+    }
+
     public DeployService Service(TimeProvider? time = null) => new(Model, new FarmRenderer(Model, Files), Clusters, Store, time ?? TimeProvider.System);
 
     public async Task<(PreparedDeploy Prepared, DeployResult? Result)> DeployAsync(RenderSelection? selection = null, bool includeNeeds = false, ExecutorOptions? options = null, IDeployObserver? observer = null)

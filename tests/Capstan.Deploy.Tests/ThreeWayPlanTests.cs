@@ -138,10 +138,7 @@ public sealed class SafeRollbackTests
 
         // The next attempt fails (its new image cannot be pulled) and is rolled back as a first install.
         farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 30\n");
-        var known = (await client.ListAsync("v1", "Pod", "mw-debug", null, default)).Items
-            .SelectMany(p => (p["spec"]!["containers"] as JsonArray)!.Concat(p["spec"]!["initContainers"] as JsonArray ?? []))
-            .Select(c => c!["image"]!.GetValue<string>()).Distinct().ToList();
-        farm.Clusters.LocalServer("eqiad")!.Images.Set(known);
+        await farm.OnlyCurrentImagesPullableAsync("eqiad", "mw-debug");
         farm.Write("deploy/images/default.yaml", File.ReadAllText(Path.Combine(farm.Root, "deploy/images/default.yaml")).Replace("publish", "publish-unpullable", StringComparison.Ordinal));
         var (_, result) = await farm.DeployAsync(selection);
         var failed = result!.Releases.Single(r => r.Id.Release == "pinkunicorn");
@@ -166,10 +163,7 @@ public sealed class RolloutWaitTests
         // The new image cannot be pulled and the server's deadline is ten hours away: the executor's own measure of
         // progress (no new ready replica for the timeout) ends the wait, not a fixed cap on the whole rollout.
         var client = farm.Clusters["eqiad"];
-        var known = (await client.ListAsync("v1", "Pod", "mw-debug", null, default)).Items
-            .SelectMany(p => (p["spec"]!["containers"] as JsonArray)!.Concat(p["spec"]!["initContainers"] as JsonArray ?? []))
-            .Select(c => c!["image"]!.GetValue<string>()).Distinct().ToList();
-        farm.Clusters.LocalServer("eqiad")!.Images.Set(known);
+        await farm.OnlyCurrentImagesPullableAsync("eqiad", "mw-debug");
         farm.Write("deploy/images/default.yaml", $"images:\n  mediawiki: {NewImage}\n");
         var options = new ExecutorOptions { Actor = "test", Reason = "test", PollInterval = TimeSpan.FromMilliseconds(20), NoProgressTimeout = TimeSpan.FromSeconds(1) };
         var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug", "pinkunicorn"), includeNeeds: true, options: options);

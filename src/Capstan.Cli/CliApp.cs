@@ -132,6 +132,7 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
         Capstan.Deploy.DeployLockedException => (ex.Message, ExitCodes.Locked),
         Capstan.Deploy.ReleaseRecordException => (ex.Message, ExitCodes.Failure),
         Capstan.Deploy.DeployLockLostException => (ex.Message, ExitCodes.Failure),
+        Capstan.Deploy.DeployStoppedException => (ex.Message, ExitCodes.Failure),
         Capstan.Kubernetes.KubeUnavailableException => (ex.Message, ExitCodes.Failure),
         Capstan.Kubernetes.KubeApiException => ("the cluster refused: " + ex.Message, ExitCodes.Failure),
         Capstan.Images.ImageReferenceException or Capstan.Images.ImageNotFoundException or Capstan.Images.ImageForeignFilesException => (ex.Message, ExitCodes.UserError),

@@ -74,11 +74,12 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
 
         var scheduler = new PlanScheduler(plan);
         var running = new Dictionary<Task<bool>, ReleaseAction>();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         while (true)
         {
             foreach (var action in scheduler.StartNext())
             {
-                running[Task.Run(() => RunReleaseAsync(plan, action, cancellationToken), CancellationToken.None)] = action;
+                running[Task.Run(() => RunReleaseAsync(plan, action, stop.Token), CancellationToken.None)] = action;
             }
 
             if (running.Count == 0)
@@ -89,7 +90,27 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
             var finished = await Task.WhenAny(running.Keys);
             var done = running[finished];
             running.Remove(finished);
-            var ok = await finished;
+            bool ok;
+            try
+            {
+                ok = await finished;
+            }
+            catch (Exception) when (running.Count > 0)
+            {
+                // A release stopped the deploy (or it was cancelled): the others stop too before it is reported.
+                await stop.CancelAsync();
+                try
+                {
+                    await Task.WhenAll(running.Keys);
+                }
+                catch (Exception) when (stop.IsCancellationRequested)
+                {
+                    // Their cancellation is expected; the first exception is the one that matters.
+                }
+
+                throw;
+            }
+
             scheduler.Complete(done, ok);
             if (ok)
             {
@@ -193,7 +214,11 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
                     unreachableSince ??= now;
                     if (now - unreachableSince > options.ApiOutageTolerance)
                     {
-                        return $"Deployment {name}: the cluster's API was unreachable for {(now - unreachableSince.Value).TotalSeconds:0} s (tolerance {options.ApiOutageTolerance.TotalSeconds:0} s): {ex.Message}";
+                        // Not the release's fault, and nothing can be rolled back without the API: stop the deploy here;
+                        // the next run finds the journal and continues from what the clusters hold.
+                        throw new DeployStoppedException(
+                            $"{action.Id}: the cluster's API was unreachable for {(now - unreachableSince.Value).TotalSeconds:0} s while Deployment {name} rolled out " +
+                            $"(tolerance {options.ApiOutageTolerance.TotalSeconds:0} s): {ex.Message}. Nothing was rolled back; run the deploy again when the cluster answers: it continues from what the clusters hold");
                     }
 
                     Report(action.Id, ReleaseState.Waiting, $"the cluster's API is unreachable ({ex.Message}); waiting up to {options.ApiOutageTolerance.TotalSeconds:0} s for it");
@@ -342,6 +367,9 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
 
     private void Report(ReleaseId? id, ReleaseState? state, string message) => observer.OnEvent(new DeployEvent(time.GetUtcNow(), id, state, message));
 }
+
+/// <summary>The deploy stopped part-way for a reason that is not a release's failure (the cluster's API went away).</summary>
+public sealed class DeployStoppedException(string message) : Exception(message);
 
 /// <summary>A release did not become ready.</summary>
 public sealed class DeployFailedException(string message) : Exception(message);

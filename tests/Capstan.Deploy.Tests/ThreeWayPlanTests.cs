@@ -188,6 +188,31 @@ public sealed class RolloutWaitTests
         Assert.Contains(events.Events, e => e.Message.Contains("answers again", StringComparison.Ordinal));
         Assert.DoesNotContain(result.Releases, r => r.State == ReleaseState.RolledBack);
     }
+
+    [Fact]
+    public async Task An_api_outage_longer_than_the_tolerance_stops_the_deploy_without_rolling_back_and_the_next_run_continues()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        Assert.True((await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug"))).Result!.Succeeded);
+        farm.Write("groups/mw-debug.yaml", File.ReadAllText(Path.Combine(farm.Root, "groups/mw-debug.yaml")).Replace("replicas: 2", "replicas: 3", StringComparison.Ordinal));
+        var server = farm.Clusters.LocalServer("eqiad")!;
+        server.Faults.Add(new FaultInjector.HttpFault(503, 100_000, TimeSpan.Zero, null, "/replicasets"));
+        var options = new ExecutorOptions { Actor = "test", Reason = "test", PollInterval = TimeSpan.FromMilliseconds(20), ApiOutageTolerance = TimeSpan.FromSeconds(1) };
+        var selection = new RenderSelection("eqiad", "mw-debug", "pinkunicorn");
+
+        var stopped = await Assert.ThrowsAsync<DeployStoppedException>(() => farm.DeployAsync(selection, includeNeeds: true, options: options));
+        Assert.StartsWith("eqiad/mw-debug/pinkunicorn: the cluster's API was unreachable for ", stopped.Message, StringComparison.Ordinal);
+        Assert.Contains("Nothing was rolled back", stopped.Message, StringComparison.Ordinal);
+        var deployment = new ObjectRef("apps/v1", "Deployment", "mw-debug", "mw-debug.eqiad.pinkunicorn");
+        Assert.Equal(3, (await farm.Clusters["eqiad"].GetAsync(deployment, default))!["spec"]!["replicas"]!.GetValue<int>());
+
+        // The API is back: the next run says the last one was interrupted, and finishes it.
+        server.Faults.Clear();
+        var (prepared, result) = await farm.DeployAsync(selection, includeNeeds: true);
+        Assert.Contains(prepared.Notes, n => n.Contains("was interrupted", StringComparison.Ordinal));
+        Assert.True(result!.Succeeded, result.Cause);
+        Assert.Equal(3, (await farm.Clusters["eqiad"].GetAsync(deployment, default))!["spec"]!["replicas"]!.GetValue<int>());
+    }
 }
 
 /// <summary>A release whose replicas an autoscaler owns.</summary>

@@ -127,8 +127,8 @@ public sealed class DeployLock : IAsyncDisposable
     }
 
     /// <summary>
-    /// Cancelled when the lock is lost: the lease expired, or no keep-alive succeeded for a whole TTL (after which the
-    /// store may have let it expire and given the lock to someone else). Whoever writes under the lock stops then.
+    /// Cancelled when the lock is lost: the lease expired, or no keep-alive succeeded for two thirds of the TTL (soon
+    /// after which the store may let it expire and give the lock to someone else). Whoever writes under the lock stops then.
     /// </summary>
     public CancellationToken Lost => _lost.Token;
 
@@ -137,16 +137,18 @@ public sealed class DeployLock : IAsyncDisposable
 
     private async Task KeepAliveAsync()
     {
+        // Timed from when the last successful keep-alive was sent: the server's lease runs from no later than that.
         var lastBeat = Stopwatch.GetTimestamp();
         while (!_stop.IsCancellationRequested)
         {
             try
             {
                 await Task.Delay(_ttl / 3, _stop.Token);
+                var sent = Stopwatch.GetTimestamp();
                 using var beat = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-                beat.CancelAfter(_ttl / 3);
+                beat.CancelAfter(_ttl / 6);
                 await _store.KeepAliveAsync(_lease, beat.Token);
-                lastBeat = Stopwatch.GetTimestamp();
+                lastBeat = sent;
             }
             catch (OperationCanceledException) when (_stop.IsCancellationRequested)
             {
@@ -156,9 +158,10 @@ public sealed class DeployLock : IAsyncDisposable
             {
                 // The store did not answer in time, or refused: the next beat tries again, unless the lease is gone
                 // or has gone unrenewed for as long as it lives.
+                // Declared lost with a margin (two thirds of the lease), before the store can hand the lock to anyone else.
                 var silent = Stopwatch.GetElapsedTime(lastBeat);
                 var expired = ex is StateStoreException && ex.Message.Contains("has expired", StringComparison.Ordinal);
-                if (expired || silent >= _ttl)
+                if (expired || silent >= _ttl * 2 / 3)
                 {
                     LostReason = $"the deploy lock was lost: {(expired ? ex.Message : $"no keep-alive succeeded for {silent.TotalSeconds:0} s (the lease lives {_ttl.TotalSeconds:0} s; last error: {ex.Message})")}";
                     await _lost.CancelAsync();

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Capstan.Core.Planning;
+using Capstan.Core.Rendering;
 using Capstan.Kubernetes;
 
 namespace Capstan.Deploy;
@@ -245,9 +246,11 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
                 }
 
                 var now2 = time.GetUtcNow();
-                if (seen != (status.Updated, status.Available))
+                // Progress is more updated or more available replicas than seen so far; a count that drops and
+                // recovers (a crash-looping pod) is not progress.
+                if (seen is null || status.Updated > seen.Value.Updated || status.Available > seen.Value.Available)
                 {
-                    seen = (status.Updated, status.Available);
+                    seen = (Math.Max(status.Updated, seen?.Updated ?? 0), Math.Max(status.Available, seen?.Available ?? 0));
                     lastProgress = now2;
                 }
 
@@ -290,7 +293,12 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
                 var created = action.Apply.Where(c => c.Action == ObjectAction.Create).Select(c => LiveRelease.Key(c.Kind, c.Name)).ToHashSet(StringComparer.Ordinal);
                 foreach (var obj in current.AsEnumerable().Reverse().Where(o => created.Contains(LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>()))))
                 {
-                    await client.DeleteAsync(ObjectRef.Of(obj), Propagation.Background, cancellationToken);
+                    // Only what is live as this release's (an apply that failed on someone else's object left it theirs).
+                    var live = await client.GetAsync(ObjectRef.Of(obj), cancellationToken);
+                    if (live?["metadata"]?["labels"]?[ObjectLabels.ReleaseLabel]?.GetValue<string>() == action.Id.Release)
+                    {
+                        await client.DeleteAsync(ObjectRef.Of(obj), Propagation.Background, cancellationToken);
+                    }
                 }
 
                 foreach (var record in history.Where(r => r.PlanId == plan.Id))

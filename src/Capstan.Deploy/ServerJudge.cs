@@ -38,7 +38,7 @@ public static class ServerJudge
             foreach (var obj in release.Objects.Select(KubeSerializer.ToNode))
             {
                 var key = LiveRelease.Key(obj["kind"]!.GetValue<string>(), obj["metadata"]!["name"]!.GetValue<string>());
-                if (current.Objects.GetValueOrDefault(key) is { } liveObj && ObjectComparison.NeedsServer(obj, liveObj, lastApplied.GetValueOrDefault(key)))
+                if (current.Objects.GetValueOrDefault(key) is { } liveObj && ObjectComparison.NeedsServer(obj, liveObj, lastApplied.GetValueOrDefault(key), current.LastRecord?.At))
                 {
                     work.Add((id, key, obj));
                 }
@@ -54,10 +54,12 @@ public static class ServerJudge
             {
                 results[i] = (item.Id, item.Key, await client.ApplyAsync(item.Desired, force: false, dryRun: true, cancellationToken));
             }
-            catch (KubeConflictException)
+            catch (Exception ex) when (ex is KubeConflictException or KubeForbiddenException or KubeInvalidException)
             {
-                // Another manager owns a field this apply sets: no verdict; the plan marks the object for update and
-                // the apply reports the conflict (or takes the fields with --force-conflicts).
+                // No verdict for this object: another manager owns a field it sets, the user may not patch it (a
+                // read-only diff), or the server refuses it (an immutable field). The plan falls back to comparing
+                // fields and marks it for update if any differs; the apply then reports the same error for this
+                // release alone, not for the whole plan.
                 results[i] = (item.Id, item.Key, null);
             }
             finally

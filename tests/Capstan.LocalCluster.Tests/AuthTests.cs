@@ -197,4 +197,22 @@ public sealed class AuthTests : IDisposable
         var error = Assert.Throws<UserInputException>(() => Authenticator.ReadTokenFile(path));
         Assert.StartsWith(Path.Combine(_dir, message), error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_cluster_scoped_kind_has_no_namespaced_path_and_a_dry_run_that_would_write_is_refused()
+    {
+        await using var cluster = await StartWithUsersAsync();
+        using var admin = cluster.Http();
+        Assert.Equal(HttpStatusCode.NotFound, (await admin.GetAsync("/api/v1/namespaces/team/namespaces")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await admin.GetAsync("/apis/rbac.authorization.k8s.io/v1/namespaces/team/clusterrolebindings")).StatusCode);
+
+        // A namespace-scoped user cannot reach cluster-scoped objects through their namespace's path either.
+        using var dana = cluster.Http(DanaToken);
+        Assert.NotEqual(HttpStatusCode.OK, (await dana.GetAsync("/api/v1/namespaces/team/namespaces")).StatusCode);
+
+        using var body = new StringContent("""{"metadata": {"name": "dry"}, "data": {"a": "1"}}""", System.Text.Encoding.UTF8, "application/json");
+        using var dryRun = await admin.PostAsync("/api/v1/namespaces/team/configmaps?dryRun=All", body);
+        Assert.Equal(HttpStatusCode.BadRequest, dryRun.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await admin.GetAsync("/api/v1/namespaces/team/configmaps/dry")).StatusCode);
+    }
 }

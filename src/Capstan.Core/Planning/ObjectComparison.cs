@@ -45,8 +45,31 @@ public static class ObjectComparison
     /// from what the last deploy applied (a field may have been removed), or some field of it is not live as written
     /// (another writer, or a value the server writes in another form). Otherwise applying it again changes nothing.
     /// </summary>
-    public static bool NeedsServer(JsonObject desired, JsonObject live, JsonObject? lastApplied) =>
-        lastApplied is null || !JsonNode.DeepEquals(lastApplied, desired) || Planner.FirstDifference(desired, live, string.Empty) is not null;
+    /// <remarks>
+    /// A record is written only after a deploy succeeds; when Capstan applied the object after its record was written
+    /// (a deploy that failed, stopped or was not rolled back), the record no longer says what Capstan owns, so the
+    /// server is asked too.
+    /// </remarks>
+    public static bool NeedsServer(JsonObject desired, JsonObject live, JsonObject? lastApplied, DateTimeOffset? recordedAt = null, string manager = "capstan") =>
+        lastApplied is null
+        || !JsonNode.DeepEquals(lastApplied, desired)
+        || (recordedAt is { } at && LastApply(live, manager) is { } applied && applied > at)
+        || Planner.FirstDifference(desired, live, string.Empty) is not null;
+
+    /// <summary>When <paramref name="manager"/> last applied the object, from its managedFields; null when unknown.</summary>
+    public static DateTimeOffset? LastApply(JsonObject live, string manager)
+    {
+        foreach (var entry in (live["metadata"]?["managedFields"] as JsonArray ?? []).OfType<JsonObject>())
+        {
+            if (entry["manager"]?.GetValue<string>() == manager && entry["operation"]?.GetValue<string>() == "Apply" && entry["subresource"] is null &&
+                DateTimeOffset.TryParse(entry["time"]?.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var time))
+            {
+                return time;
+            }
+        }
+
+        return null;
+    }
 
     private static void Walk(JsonObject judged, JsonObject live, List<JsonObject> scope, string path, List<string> set, List<string> removed)
     {

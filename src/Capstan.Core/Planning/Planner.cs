@@ -83,7 +83,7 @@ public static class Planner
                     apply.Add(new ObjectChange(kind, name, ObjectAction.Update, obj, liveObj, set, removed, result));
                 }
             }
-            else if (ObjectComparison.NeedsServer(obj, liveObj, lastApplied.GetValueOrDefault(key)) && FirstDifference(obj, liveObj, string.Empty) is { } path)
+            else if (ObjectComparison.NeedsServer(obj, liveObj, lastApplied.GetValueOrDefault(key), current?.LastRecord?.At) && FirstDifference(obj, liveObj, string.Empty) is { } path)
             {
                 // Not judged by a server (a plan built without clusters): the first field that differs.
                 apply.Add(new ObjectChange(kind, name, ObjectAction.Update, obj, liveObj, [path], []));

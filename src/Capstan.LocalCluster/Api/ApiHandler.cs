@@ -181,12 +181,24 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
             throw new ApiError(404, "NotFound", "the server could not find the requested resource");
         }
 
+        if (!type.Namespaced && ns is not null)
+        {
+            // A cluster-scoped kind has no namespaced path (authorization would otherwise judge it in that namespace).
+            throw NotFound();
+        }
+
         if (!type.Namespaced)
         {
             ns = null;
         }
 
         var request = context.Request;
+        if (request.Query["dryRun"].FirstOrDefault() is { Length: > 0 } dryRunValue && !(request.Method == "PATCH" && request.ContentType?.StartsWith("application/apply-patch", StringComparison.Ordinal) == true))
+        {
+            // Refused rather than ignored: a dry run that wrote would be worse than none.
+            throw ApiError.BadRequest($"dryRun={dryRunValue} is supported here only for server-side apply (PATCH application/apply-patch+yaml), not for {request.Method} {request.ContentType}");
+        }
+
         var manager = request.Query["fieldManager"].FirstOrDefault();
         switch (request.Method)
         {

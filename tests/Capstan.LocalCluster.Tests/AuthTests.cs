@@ -215,4 +215,52 @@ public sealed class AuthTests : IDisposable
         Assert.Equal(HttpStatusCode.BadRequest, dryRun.StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await admin.GetAsync("/api/v1/namespaces/team/configmaps/dry")).StatusCode);
     }
+
+    [Fact]
+    public async Task A_user_who_may_write_roles_cannot_grant_more_than_they_hold()
+    {
+        await using var cluster = await StartWithUsersAsync();
+        await cluster.ApplyAsync("""
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: Role
+            metadata: {name: rbac-writer, namespace: team}
+            rules: [{apiGroups: [rbac.authorization.k8s.io], resources: [roles, rolebindings], verbs: [create, get, patch, update]}]
+            """);
+        await cluster.ApplyAsync("""
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: RoleBinding
+            metadata: {name: rbac-writer-dana, namespace: team}
+            roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: rbac-writer}
+            subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: dana}]
+            """);
+        using var dana = cluster.Http(DanaToken);
+        static StringContent Json(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
+
+        using (var toAdmin = await dana.PostAsync("/apis/rbac.authorization.k8s.io/v1/namespaces/team/rolebindings", Json("""
+            {"metadata": {"name": "dana-admin"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+             "subjects": [{"kind": "User", "name": "dana"}]}
+            """)))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, toAdmin.StatusCode);
+            Assert.StartsWith(
+                "rolebindings.rbac.authorization.k8s.io \"dana-admin\" is forbidden: user \"dana\" (groups=[\"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n",
+                await MessageAsync(toAdmin), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(HttpStatusCode.Created, (await dana.PostAsync("/apis/rbac.authorization.k8s.io/v1/namespaces/team/roles", Json("""
+            {"metadata": {"name": "reader"}, "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]}
+            """))).StatusCode);
+        using var secrets = await dana.PostAsync("/apis/rbac.authorization.k8s.io/v1/namespaces/team/roles", Json("""
+            {"metadata": {"name": "secret-reader"}, "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}
+            """));
+        Assert.Equal(HttpStatusCode.Forbidden, secrets.StatusCode);
+        Assert.EndsWith("{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\"]}", await MessageAsync(secrets), StringComparison.Ordinal);
+
+        // Patching a role she may write into one that holds more is refused the same way.
+        using var widened = new HttpRequestMessage(HttpMethod.Patch, "/apis/rbac.authorization.k8s.io/v1/namespaces/team/roles/reader")
+        {
+            Content = new StringContent("""{"rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]}""", System.Text.Encoding.UTF8, "application/merge-patch+json"),
+        };
+        Assert.Equal(HttpStatusCode.Forbidden, (await dana.SendAsync(widened)).StatusCode);
+    }
 }

@@ -87,6 +87,13 @@ internal sealed partial class ApiHandler
     private async Task PatchAsync(HttpContext context, ResourceType type, string? ns, string name, bool status, string? manager)
     {
         var contentType = context.Request.ContentType?.Split(';')[0].Trim();
+        if (type.Group == "rbac.authorization.k8s.io" && contentType != "application/apply-patch+yaml")
+        {
+            // A patch's result is only known once applied: judge the escalation on it (a dry run of the patch).
+            await PatchRbacAsync(context, type, ns, name, status, manager, contentType);
+            return;
+        }
+
         if (contentType == "application/json-patch+json")
         {
             var operations = await ReadArrayAsync(context);
@@ -95,6 +102,21 @@ internal sealed partial class ApiHandler
         }
 
         var body = CheckFields(context, type, await ReadBodyAsync(context), apply: contentType == "application/apply-patch+yaml");
+        if (contentType == "application/apply-patch+yaml")
+        {
+            // What the role or binding holds after the apply: its rules or roleRef are in the applied configuration.
+            var after = (JsonObject)(store.Get(type, ns, name) ?? new JsonObject()).DeepClone();
+            foreach (var key in new[] { "rules", "roleRef" })
+            {
+                if (body[key] is { } value)
+                {
+                    after[key] = value.DeepClone();
+                }
+            }
+
+            CheckEscalation(context, type, ns, name, after);
+        }
+
         var dryRun = context.Request.Query["dryRun"].FirstOrDefault() == "All";
         switch (contentType)
         {
@@ -132,5 +154,38 @@ internal sealed partial class ApiHandler
         {
             throw ApiError.BadRequest("the body is not valid JSON: " + ex.Message);
         }
+    }
+
+    /// <summary>
+    /// A merge, strategic or JSON patch of a role or binding: computed on a copy first, so the escalation check sees the
+    /// result, then written.
+    /// </summary>
+    private async Task PatchRbacAsync(HttpContext context, ResourceType type, string? ns, string name, bool status, string? manager, string? contentType)
+    {
+        var live = store.Get(type, ns, name) ?? throw ApiError.NotFound(type, name);
+        var after = (JsonObject)live.DeepClone();
+        JsonObject? patch = null;
+        JsonArray? operations = null;
+        switch (contentType)
+        {
+            case "application/json-patch+json":
+                operations = await ReadArrayAsync(context);
+                Store.JsonPatch.Apply(type, name, after, operations);
+                break;
+            case "application/merge-patch+json" or "application/strategic-merge-patch+json":
+                patch = CheckFields(context, type, await ReadBodyAsync(context), apply: false);
+                FieldOwnership.Merge(type.Kind, after, patch);
+                break;
+            default:
+                throw new ApiError(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {contentType})");
+        }
+
+        CheckEscalation(context, type, ns, name, after);
+        var written = operations is not null
+            ? store.JsonPatch(type, ns, name, operations, status, manager ?? DefaultManager(context))
+            : contentType == "application/merge-patch+json"
+                ? store.MergePatch(type, ns, name, patch!, status, manager ?? DefaultManager(context))
+                : store.StrategicPatch(type, ns, name, patch!, status, manager ?? DefaultManager(context));
+        await WriteAsync(context, 200, written);
     }
 }

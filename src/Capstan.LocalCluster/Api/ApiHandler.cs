@@ -19,6 +19,8 @@ namespace Capstan.LocalCluster.Api;
 /// </summary>
 internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults, ImageCatalog images, SimulationTiming timing, Func<string> serverAddress, Authenticator authenticator)
 {
+    private const string UserKey = "capstan.user";
+
     private readonly Authorizer _authorizer = new(store);
 
     /// <summary>Sets an autoscaler's simulated metric (namespace, name, replicas or null to return to minReplicas).</summary>
@@ -73,6 +75,7 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
     private void Authorize(HttpContext context, string path)
     {
         var user = authenticator.Authenticate(context.Request.Headers.Authorization.FirstOrDefault()) ?? throw ApiError.Unauthorized();
+        context.Items[UserKey] = user;
         var request = RequestInfo.Parse(context.Request.Method, path, name => context.Request.Query[name].FirstOrDefault());
         if (!_authorizer.Allows(user, request))
         {
@@ -215,10 +218,14 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
                     : found);
                 return;
             case "POST" when name is null:
-                await WriteAsync(context, 201, store.Create(type, ns, CheckFields(context, type, await ReadBodyAsync(context), apply: false), manager ?? DefaultManager(context)));
+                var created = CheckFields(context, type, await ReadBodyAsync(context), apply: false);
+                CheckEscalation(context, type, ns, created["metadata"]?["name"]?.GetValue<string>() ?? string.Empty, created);
+                await WriteAsync(context, 201, store.Create(type, ns, created, manager ?? DefaultManager(context)));
                 return;
             case "PUT" when name is not null:
-                await WriteAsync(context, 200, store.Update(type, ns, name, CheckFields(context, type, await ReadBodyAsync(context), apply: false), status, manager ?? DefaultManager(context)));
+                var replaced = CheckFields(context, type, await ReadBodyAsync(context), apply: false);
+                CheckEscalation(context, type, ns, name, replaced);
+                await WriteAsync(context, 200, store.Update(type, ns, name, replaced, status, manager ?? DefaultManager(context)));
                 return;
             case "PATCH" when name is not null:
                 await PatchAsync(context, type, ns, name, status, manager);
@@ -254,6 +261,15 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
     /// </summary>
     private static string DefaultManager(HttpContext context) =>
         context.Request.Headers.UserAgent.ToString().Split('/')[0].Trim() is { Length: > 0 } agent ? agent : "unknown";
+
+    /// <summary>RBAC escalation prevention for a role or binding about to be written (see <see cref="Authorizer.Escalation"/>).</summary>
+    private void CheckEscalation(HttpContext context, ResourceType type, string? ns, string name, JsonObject obj)
+    {
+        if (type.Group == "rbac.authorization.k8s.io" && context.Items[UserKey] is UserInfo user && _authorizer.Escalation(user, type, ns, name, obj) is { } refused)
+        {
+            throw refused;
+        }
+    }
 
     private static bool AcceptsJson(string accept) =>
         accept.Length == 0 || accept.Contains("application/json", StringComparison.Ordinal) || accept.Contains("*/*", StringComparison.Ordinal);

@@ -61,6 +61,89 @@ internal sealed class Authorizer(ObjectStore store)
         return false;
     }
 
+    /// <summary>
+    /// RBAC's escalation prevention for a Role, ClusterRole, RoleBinding or ClusterRoleBinding being written: a role may
+    /// only hold rules its writer holds (in its namespace, or cluster-wide for a ClusterRole) unless the writer may
+    /// <c>escalate</c> roles; a binding may only grant a role whose rules its writer holds unless the writer may
+    /// <c>bind</c> it. Returns the 403 to answer with, or null.
+    /// </summary>
+    public ApiError? Escalation(UserInfo user, ResourceType type, string? ns, string name, JsonObject obj)
+    {
+        if (user.IsMaster)
+        {
+            return null;
+        }
+
+        var group = "rbac.authorization.k8s.io";
+        IEnumerable<JsonObject> rules;
+        switch (type.Kind)
+        {
+            case "Role" or "ClusterRole":
+                if (Allows(user, new RequestInfo(true, "escalate", string.Empty, group, ns ?? string.Empty, type.Plural, string.Empty, name)))
+                {
+                    return null;
+                }
+
+                rules = Rules(obj);
+                break;
+            case "RoleBinding" or "ClusterRoleBinding":
+                var (kind, roleName) = RoleRef(obj);
+                var rolePlural = kind == "Role" ? "roles" : "clusterroles";
+                if (roleName is null || Allows(user, new RequestInfo(true, "bind", string.Empty, group, kind == "Role" ? ns ?? string.Empty : string.Empty, rolePlural, string.Empty, roleName)))
+                {
+                    return null;
+                }
+
+                var role = kind == "Role" ? store.Get(Roles, ns, roleName) : store.Get(ClusterRoles, null, roleName);
+                rules = role is null ? [] : Rules(role);
+                break;
+            default:
+                return null;
+        }
+
+        var missing = new List<string>();
+        foreach (var rule in rules)
+        {
+            foreach (var verb in Strings(rule["verbs"]))
+            {
+                var urls = Strings(rule["nonResourceURLs"]).ToList();
+                foreach (var url in urls)
+                {
+                    if (!Allows(user, new RequestInfo(false, verb, url)))
+                    {
+                        missing.Add($"{{NonResourceURLs:[\"{url}\"], Verbs:[\"{verb}\"]}}");
+                    }
+                }
+
+                foreach (var apiGroup in urls.Count > 0 ? [] : Strings(rule["apiGroups"]))
+                {
+                    foreach (var resource in Strings(rule["resources"]))
+                    {
+                        var parts = resource.Split('/', 2);
+                        var names = Strings(rule["resourceNames"]).DefaultIfEmpty(string.Empty);
+                        foreach (var resourceName in names)
+                        {
+                            if (!Allows(user, new RequestInfo(true, verb, string.Empty, apiGroup, ns ?? string.Empty, parts[0], parts.Length > 1 ? parts[1] : string.Empty, resourceName)))
+                            {
+                                missing.Add($"{{APIGroups:[\"{apiGroup}\"], Resources:[\"{resource}\"]{(resourceName.Length > 0 ? $", ResourceNames:[\"{resourceName}\"]" : string.Empty)}, Verbs:[\"{verb}\"]}}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        if (missing.Count == 0)
+        {
+            return null;
+        }
+
+        var groups = string.Join(",", user.Groups.Select(g => $"\"{g}\""));
+        return new ApiError(403, "Forbidden",
+            $"{type.Plural}.{group} \"{name}\" is forbidden: user \"{user.Name}\" (groups=[{groups}]) is attempting to grant RBAC permissions not currently held:\n{string.Join("\n", missing.Distinct())}",
+            kind: type.Plural, name: name, group: group);
+    }
+
     /// <summary>The 403 kube-apiserver answers with, worded as it words it.</summary>
     public static ApiError Forbidden(UserInfo user, RequestInfo request)
     {

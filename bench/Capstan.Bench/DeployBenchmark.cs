@@ -79,12 +79,16 @@ internal static class DeployBenchmark
             throw new InvalidOperationException("the synthetic farm did not deploy");
         }
 
+        long Requests() => model.DatacenterNames.Sum(dc => clusters[dc] is Capstan.Kubernetes.KubeClient client ? client.Requests : 0);
         var times = new List<double>();
+        var requests = new List<long>();
         for (var i = 0; i < 3; i++)
         {
+            var before = Requests();
             var sw = Stopwatch.StartNew();
             var again = await service.PrepareAsync(request, state, default);
             times.Add(sw.Elapsed.TotalMilliseconds);
+            requests.Add(Requests() - before);
             if (!again.Plan.IsNoOp)
             {
                 throw new InvalidOperationException("the second plan of the synthetic farm is not a no-op");
@@ -94,6 +98,8 @@ internal static class DeployBenchmark
         var objects = prepared.Plan.Actions.Sum(a => a.Desired.Count);
         Console.WriteLine($"synthetic farm: {prepared.Plan.Actions.Count} releases ({releases} per datacenter x 2), {objects} objects; first deploy {deployTime.TotalSeconds:F1} s (plan {initialPlan.TotalMilliseconds:F0} ms)");
         Console.WriteLine($"plan with no changes (render + list live objects + compare), 3 runs: {string.Join(", ", times.Select(t => t.ToString("F0", CultureInfo.InvariantCulture)))} ms; median {times.Order().ElementAt(1):F0} ms");
+        var namespaces = prepared.Plan.Actions.Select(a => (a.Id.Datacenter, a.Id.Namespace)).Distinct().Count();
+        Console.WriteLine($"API requests of that plan: {requests[0]} ({namespaces} namespaces, {objects} objects, {prepared.Plan.Actions.Count} releases)");
     }
 
     private static async Task CriticalPathAsync(string repo, string example)

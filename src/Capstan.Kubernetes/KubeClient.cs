@@ -69,7 +69,7 @@ public sealed class KubeClient : IClusterClient
             MaxConnectionsPerServer = 32,
         };
         ConfigureTls(handler, connection);
-        _http = new HttpClient(handler) { BaseAddress = connection.Server, Timeout = Timeout.InfiniteTimeSpan };
+        _http = new HttpClient(new CountingHandler(this) { InnerHandler = handler }) { BaseAddress = connection.Server, Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.UserAgent.ParseAdd("capstan/0.1");
         if (connection.Token is { } token)
         {
@@ -466,6 +466,21 @@ public sealed class KubeClient : IClusterClient
         finally
         {
             _discovery.Release();
+        }
+    }
+
+    private long _requests;
+
+    /// <summary>How many HTTP requests this client has sent (retries included), for benchmarks and traces.</summary>
+    public long Requests => Interlocked.Read(ref _requests);
+
+    /// <summary>Counts every request that leaves the client.</summary>
+    private sealed class CountingHandler(KubeClient owner) : DelegatingHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref owner._requests);
+            return base.SendAsync(request, cancellationToken);
         }
     }
 

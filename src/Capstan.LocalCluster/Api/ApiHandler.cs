@@ -252,8 +252,7 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
         }
     }
 
-    /// <summary>A boolean query parameter, read as Go's strconv.ParseBool reads it (the Python client sends <c>True</c>).</summary>
-    private static bool IsTrue(string? value) => value is "1" or "t" or "T" or "true" or "TRUE" or "True";
+    private static bool IsTrue(string? value) => RequestInfo.IsTrue(value);
 
     /// <summary>
     /// The field manager of an update that names none: as kube-apiserver, the User-Agent up to its first '/'

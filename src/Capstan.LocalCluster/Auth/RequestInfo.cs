@@ -14,6 +14,9 @@ public sealed record RequestInfo(
     string Subresource = "",
     string Name = "")
 {
+    /// <summary>A boolean query parameter, read as Go's strconv.ParseBool reads it (the Python client sends <c>True</c>).</summary>
+    public static bool IsTrue(string? value) => value is "1" or "t" or "T" or "true" or "TRUE" or "True";
+
     /// <summary>Reads a request.</summary>
     public static RequestInfo Parse(string method, string path, Func<string, string?> query)
     {
@@ -60,7 +63,7 @@ public sealed record RequestInfo(
             "PATCH" => "patch",
             "DELETE" => name.Length == 0 ? "deletecollection" : "delete",
             "GET" or "HEAD" when name.Length > 0 => "get",
-            "GET" or "HEAD" => query("watch") is "1" or "t" or "T" or "true" or "TRUE" or "True" ? "watch" : "list",
+            "GET" or "HEAD" => IsTrue(query("watch")) ? "watch" : "list",
             _ => method.ToLowerInvariant(),
         };
 

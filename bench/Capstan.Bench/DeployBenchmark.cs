@@ -118,7 +118,7 @@ internal static class DeployBenchmark
         await using var clusters = await ClusterSet.ConnectAsync(model, model.DatacenterNames, _ => null, new LocalClusterOptions { Timing = timing }, default);
         await using var store = new FileStateStore(Path.Combine(repo, ".capstan", "state"));
         var service = new DeployService(model, new FarmRenderer(model, files), clusters, store, TimeProvider.System);
-        var request = new DeployRequest(new RenderSelection(), false, false, Planner.DefaultConcurrency, new ExecutorOptions { Actor = "bench", Reason = "bench", PollInterval = TimeSpan.FromMilliseconds(50) });
+        var request = new DeployRequest(new RenderSelection(), false, false, Planner.DefaultConcurrency, new ExecutorOptions { Actor = "bench", Reason = "bench" });
         var prepared = await service.PrepareAsync(request, state, default);
         var observer = new TimingObserver();
         var watch = Stopwatch.StartNew();

@@ -38,7 +38,7 @@ internal static class OpsBenchmark
             var state = new DynamicStateService(store, model.Project, [.. model.DatacenterNames], TimeProvider.System);
             await state.ChangeAsync(new StateChange.Initialize(StateRules.Fresh("eqiad", ["eqiad", "codfw"])), "bench", "bench", false, default);
             var deploy = new DeployService(model, renderer, clusters, store, TimeProvider.System);
-            var options = new ExecutorOptions { Actor = "bench", Reason = "bench", PollInterval = TimeSpan.FromMilliseconds(50) };
+            var options = new ExecutorOptions { Actor = "bench", Reason = "bench" };
             foreach (var ns in new[] { "mw-cron", "mw-script", "mw-jobrunner" })
             {
                 var prepared = await deploy.PrepareAsync(new DeployRequest(new RenderSelection(Namespace: ns), false, false, 20, options), await state.ReadRequiredAsync(default), default);
@@ -86,7 +86,7 @@ internal static class OpsBenchmark
             {
                 var to = from == "eqiad" ? "codfw" : "eqiad";
                 var runbook = new Switchover(model, state, store, deploy, clusters, new Quiet(), TimeProvider.System);
-                var journal = await runbook.RunAsync(new SwitchoverRequest(from, to, false, "bench", "bench") { PollInterval = TimeSpan.FromMilliseconds(50) }, default);
+                var journal = await runbook.RunAsync(new SwitchoverRequest(from, to, false, "bench", "bench"), default);
                 totals.Add(journal.Total!.Value.TotalSeconds);
                 windows.Add(journal.ReadOnlyWindow!.Value.TotalSeconds);
                 Console.WriteLine($"  switchover {from} → {to}: total {journal.Total.Value.TotalSeconds:0.00} s, read-only {journal.ReadOnlyWindow.Value.TotalSeconds:0.000} s; " +

@@ -1,9 +1,11 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using Capstan.Core.Kubernetes;
 using Capstan.Core.Planning;
 using Capstan.Core.Rendering;
 using Capstan.Kubernetes;
+using Capstan.Kubernetes.Watching;
 
 namespace Capstan.Deploy;
 
@@ -22,23 +24,15 @@ public sealed record ExecutorOptions
     /// <summary>Take fields from other field managers instead of failing on a conflict.</summary>
     public bool ForceConflicts { get; init; }
 
-    /// <summary>How often readiness is checked.</summary>
-    public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(100);
-
     /// <summary>
-    /// How long a Deployment may go without progress (no more updated or available replicas) before the executor gives
-    /// up on it, as its progressDeadlineSeconds does on the server: a long rollout that keeps progressing is never cut.
+    /// How rollouts are waited for: the time a Deployment may go without progress (as its progressDeadlineSeconds on
+    /// the server, so a long rollout that keeps progressing is never cut), an optional overall cap, and how long the API
+    /// may stay unreachable (the wait pauses, then resumes).
     /// </summary>
-    public TimeSpan NoProgressTimeout { get; init; } = TimeSpan.FromMinutes(15);
-
-    /// <summary>An optional cap on the whole wait of one release, progress or not; null for none.</summary>
-    public TimeSpan? OverallTimeout { get; init; }
+    public WaitLimits Wait { get; init; } = new();
 
     /// <summary>The lease of the deploy lock (kept alive every third of it; losing it stops the deploy).</summary>
     public TimeSpan LockTtl { get; init; } = DeployLock.DefaultTtl;
-
-    /// <summary>How long the API may stay unreachable while a rollout is waited for: the wait pauses, then resumes.</summary>
-    public TimeSpan ApiOutageTolerance { get; init; } = TimeSpan.FromMinutes(1);
 
     /// <summary>
     /// The token of an operator lock this deploy runs under (a switchover holds the deploy lock for its whole runbook and
@@ -50,12 +44,13 @@ public sealed record ExecutorOptions
 /// <summary>
 /// Runs a plan: releases start when their needs and earlier stages are done (at most the plan's concurrency per
 /// cluster), objects are applied with server-side apply, objects no longer rendered are pruned, the new revision is
-/// waited for (a Deployment's newest ReplicaSet fully available; a failure at its progress deadline names the pod-level
-/// reason), and a record is written. On a failure no further release starts; the failed releases are rolled back, then
-/// the releases this plan already deployed, newest first.
+/// waited for on shared watches (a Deployment's newest ReplicaSet fully available; a failure names the pod-level reason),
+/// and a record is written. On a failure no further release starts; the failed releases are rolled back, then the
+/// releases this plan already deployed, newest first, each rollback waited for in turn.
 /// </summary>
 public sealed class Executor(ClusterSet clusters, IDeployObserver observer, ExecutorOptions options, TimeProvider time)
 {
+    private readonly ConcurrentDictionary<string, RolloutWatcher> _watchers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<ReleaseId, ReleaseOutcome> _outcomes = new();
     private readonly ConcurrentQueue<ReleaseAction> _completed = new();
     private readonly ConcurrentQueue<(ReleaseId Id, string Detail)> _failures = new();
@@ -65,6 +60,21 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
 
     /// <summary>Runs the plan to the end (or to its rollback).</summary>
     public async Task<DeployResult> RunAsync(Plan plan, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await RunPlanAsync(plan, cancellationToken);
+        }
+        finally
+        {
+            foreach (var watcher in _watchers.Values)
+            {
+                await watcher.DisposeAsync();
+            }
+        }
+    }
+
+    private async Task<DeployResult> RunPlanAsync(Plan plan, CancellationToken cancellationToken)
     {
         var watch = Stopwatch.StartNew();
         foreach (var (dc, ns) in plan.Namespaces)
@@ -154,9 +164,14 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
         try
         {
             await SetStateAsync(action.Id, ReleaseState.Applying, $"applying {action.Apply.Count} of {action.Desired.Count} objects" + (action.Prune.Count > 0 ? $", pruning {action.Prune.Count}" : string.Empty));
+            var generations = new Dictionary<string, long>(StringComparer.Ordinal);
             foreach (var change in action.Apply)
             {
-                await client.ApplyAsync(change.Desired, options.ForceConflicts, dryRun: false, cancellationToken);
+                var applied = await client.ApplyAsync(change.Desired, options.ForceConflicts, dryRun: false, cancellationToken);
+                if (change.Kind == "Deployment")
+                {
+                    generations[change.Name] = JsonNumbers.Long(applied["metadata"]?["generation"]) ?? 0;
+                }
             }
 
             foreach (var prune in action.Prune)
@@ -165,7 +180,7 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
             }
 
             await SetStateAsync(action.Id, ReleaseState.Waiting, "waiting for the new revision");
-            var problem = await WaitReadyAsync(client, action, cancellationToken);
+            var problem = await WaitReadyAsync(action, action.Desired, generations, cancellationToken);
             if (problem is not null)
             {
                 throw new DeployFailedException(problem);
@@ -189,89 +204,32 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
         }
     }
 
-    private async Task<string?> WaitReadyAsync(IClusterClient client, ReleaseAction action, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits for the Deployments among <paramref name="objects"/> to roll out, at least to the generation each write
+    /// produced; null when they did, else the problem. An API outage past the tolerance stops the deploy.
+    /// </summary>
+    private async Task<string?> WaitReadyAsync(ReleaseAction action, IReadOnlyList<JsonObject> objects, IReadOnlyDictionary<string, long> generations, CancellationToken cancellationToken)
     {
-        var deployments = action.Desired.Where(o => o["kind"]!.GetValue<string>() == "Deployment").ToList();
-        foreach (var deployment in deployments)
+        var watcher = _watchers.GetOrAdd(action.Id.Datacenter, dc => new RolloutWatcher(clusters[dc], time));
+        foreach (var deployment in objects.Where(o => o["kind"]!.GetValue<string>() == "Deployment"))
         {
-            var ns = deployment["metadata"]!["namespace"]!.GetValue<string>();
             var name = deployment["metadata"]!["name"]!.GetValue<string>();
-            var started = time.GetUtcNow();
-            var lastProgress = started;
-            (int Updated, int Available)? seen = null;
-            DateTimeOffset? unreachableSince = null;
-            var last = string.Empty;
-            while (true)
+            try
             {
-                RolloutStatus status;
-                try
+                var problem = await watcher.WaitForRolloutAsync(
+                    deployment["metadata"]!["namespace"]!.GetValue<string>(), name, generations.GetValueOrDefault(name), options.Wait, message => Report(action.Id, ReleaseState.Waiting, message), cancellationToken);
+                if (problem is not null)
                 {
-                    status = await client.GetRolloutStatusAsync(ns, name, cancellationToken);
+                    return problem;
                 }
-                catch (KubeUnavailableException ex)
-                {
-                    // The API is away (the client's own retries are spent): pause, up to the tolerance, then resume.
-                    var now = time.GetUtcNow();
-                    unreachableSince ??= now;
-                    if (now - unreachableSince > options.ApiOutageTolerance)
-                    {
-                        // Not the release's fault, and nothing can be rolled back without the API: stop the deploy here;
-                        // the next run finds the journal and continues from what the clusters hold.
-                        throw new DeployStoppedException(
-                            $"{action.Id}: the cluster's API was unreachable for {(now - unreachableSince.Value).TotalSeconds:0} s while Deployment {name} rolled out " +
-                            $"(tolerance {options.ApiOutageTolerance.TotalSeconds:0} s): {ex.Message}. Nothing was rolled back; run the deploy again when the cluster answers: it continues from what the clusters hold");
-                    }
-
-                    Report(action.Id, ReleaseState.Waiting, $"the cluster's API is unreachable ({ex.Message}); waiting up to {options.ApiOutageTolerance.TotalSeconds:0} s for it");
-                    await Task.Delay(options.PollInterval, time, cancellationToken);
-                    continue;
-                }
-
-                if (unreachableSince is not null)
-                {
-                    Report(action.Id, ReleaseState.Waiting, $"the cluster's API answers again after {(time.GetUtcNow() - unreachableSince.Value).TotalSeconds:0} s; resuming");
-                    unreachableSince = null;
-                    lastProgress = time.GetUtcNow();
-                }
-
-                if (status.Done)
-                {
-                    break;
-                }
-
-                if (status.Failed)
-                {
-                    return $"Deployment {name}: " + (status.Message.Contains("is paused", StringComparison.Ordinal) ? status.Message
-                        : "progress deadline exceeded" + (status.PodProblem is null ? string.Empty : $": {status.PodProblem}"));
-                }
-
-                var now2 = time.GetUtcNow();
-                // Progress is more updated or more available replicas than seen so far; a count that drops and
-                // recovers (a crash-looping pod) is not progress.
-                if (seen is null || status.Updated > seen.Value.Updated || status.Available > seen.Value.Available)
-                {
-                    seen = (Math.Max(status.Updated, seen?.Updated ?? 0), Math.Max(status.Available, seen?.Available ?? 0));
-                    lastProgress = now2;
-                }
-
-                if (now2 - lastProgress > options.NoProgressTimeout)
-                {
-                    return $"Deployment {name}: no progress for {options.NoProgressTimeout.TotalSeconds:0} s ({status.Available}/{status.Desired} ready)" + (status.PodProblem is null ? string.Empty : $": {status.PodProblem}");
-                }
-
-                if (options.OverallTimeout is { } overall && now2 - started > overall)
-                {
-                    return $"Deployment {name}: not ready after {overall.TotalSeconds:0} s ({status.Available}/{status.Desired} ready)" + (status.PodProblem is null ? string.Empty : $": {status.PodProblem}");
-                }
-
-                var progress = $"waiting {status.Available}/{status.Desired} ready" + (status.PodProblem is null ? string.Empty : $" ({status.PodProblem})");
-                if (progress != last)
-                {
-                    Report(action.Id, ReleaseState.Waiting, progress);
-                    last = progress;
-                }
-
-                await Task.Delay(options.PollInterval, time, cancellationToken);
+            }
+            catch (ApiOutageException ex)
+            {
+                // Not the release's fault, and nothing can be rolled back without the API: stop the deploy here; the
+                // next run finds the journal and continues from what the clusters hold.
+                throw new DeployStoppedException(
+                    $"{action.Id}: {ex.Message} (while Deployment {name} rolled out). " +
+                    "Nothing was rolled back; run the deploy again when the cluster answers: it continues from what the clusters hold");
             }
         }
 
@@ -313,9 +271,14 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
                 return;
             }
 
+            var generations = new Dictionary<string, long>(StringComparer.Ordinal);
             foreach (var obj in previous.Manifest)
             {
-                await client.ApplyAsync(obj, force: true, dryRun: false, cancellationToken);
+                var applied = await client.ApplyAsync(obj, force: true, dryRun: false, cancellationToken);
+                if (obj["kind"]?.GetValue<string>() == "Deployment")
+                {
+                    generations[obj["metadata"]!["name"]!.GetValue<string>()] = JsonNumbers.Long(applied["metadata"]?["generation"]) ?? 0;
+                }
             }
 
             var keep = previous.Manifest.Select(o => LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>())).ToHashSet(StringComparer.Ordinal);
@@ -329,10 +292,15 @@ public sealed class Executor(ClusterSet clusters, IDeployObserver observer, Exec
             var rolledBack = previous with { Revision = revision, Status = "deployed", PlanId = plan.Id, Actor = options.Actor, At = time.GetUtcNow(), Reason = $"rollback to revision {previous.Revision} after plan {plan.Id} failed: {Cause()}" };
             await client.ApplyAsync(ReleaseRecords.ToSecret(rolledBack), force: true, dryRun: false, cancellationToken);
             await SupersedeAsync(client, history.Where(r => r.Status == "deployed" && r.Revision != revision), cancellationToken);
-            _outcomes[action.Id] = new ReleaseOutcome(action.Id, ReleaseState.RolledBack, revision, Because(action.Id, $"back to revision {previous.Revision} (as revision {revision})"));
-            await SetStateAsync(action.Id, ReleaseState.RolledBack, $"rolled back to revision {previous.Revision}");
+
+            // The rollback is a rollout of its own: wait for it, and say whether the previous revision is running again.
+            Report(action.Id, ReleaseState.Waiting, $"rolling back to revision {previous.Revision}: waiting for its rollout");
+            var problem = await WaitReadyAsync(action, previous.Manifest, generations, cancellationToken);
+            var how = problem is null ? "rolled out" : $"its rollout did not finish: {problem}";
+            _outcomes[action.Id] = new ReleaseOutcome(action.Id, ReleaseState.RolledBack, revision, Because(action.Id, $"back to revision {previous.Revision} (as revision {revision}; {how})"));
+            await SetStateAsync(action.Id, ReleaseState.RolledBack, $"rolled back to revision {previous.Revision} ({how})");
         }
-        catch (Exception ex) when (ex is KubeApiException or KubeUnavailableException)
+        catch (Exception ex) when (ex is KubeApiException or KubeUnavailableException or DeployStoppedException)
         {
             Report(action.Id, ReleaseState.Failed, $"rollback failed: {ex.Message}");
         }

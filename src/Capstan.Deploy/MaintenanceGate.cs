@@ -3,6 +3,7 @@ using Capstan.Core.Config;
 using Capstan.Core.Rendering;
 using Capstan.Core.State;
 using Capstan.Kubernetes;
+using Capstan.Kubernetes.Watching;
 
 namespace Capstan.Deploy;
 
@@ -15,8 +16,10 @@ public sealed record GateOutcome(string Datacenter, int CronJobs, int JobsDelete
 /// deploy deletes them), and, when maintenance is off, every running maintenance Job (periodic and one-off script
 /// groups) is deleted and waited for. Safe to run again after an interruption.
 /// </summary>
-public sealed class MaintenanceGateApplier(FarmModel model, DeployService deploy, ClusterSet clusters, IDeployObserver observer)
+public sealed class MaintenanceGateApplier(FarmModel model, DeployService deploy, ClusterSet clusters, IDeployObserver observer, TimeProvider? time = null)
 {
+    private readonly TimeProvider _clock = time ?? TimeProvider.System;
+
     /// <summary>Applies the gate in every datacenter connected.</summary>
     public async Task<IReadOnlyList<GateOutcome>> ApplyAsync(DynamicState state, ExecutorOptions options, TimeSpan jobTimeout, CancellationToken cancellationToken)
     {
@@ -46,53 +49,52 @@ public sealed class MaintenanceGateApplier(FarmModel model, DeployService deploy
             var still = new List<string>();
             if (!state.MaintenanceEnabled)
             {
-                // Every pass deletes what still runs (a Job started by a CronJob just before it was deleted included)
-                // and waits for Jobs already being deleted, until nothing runs or the timeout passes.
-                var deadline = DateTimeOffset.UtcNow + jobTimeout;
-                while (true)
+                // Deletes what still runs (a Job started by a CronJob just before it was deleted included) and waits, on
+                // watches, for Jobs and pods already being deleted, until nothing runs or the timeout passes.
+                var deadline = _clock.GetUtcNow() + jobTimeout;
+                await using var watcher = new RolloutWatcher(client, _clock);
+                foreach (var group in scriptGroups)
                 {
-                    still.Clear();
-                    foreach (var group in scriptGroups)
+                    var requested = new HashSet<string>(StringComparer.Ordinal);
+                    while (true)
                     {
-                        var jobs = (await client.ListAsync("batch/v1", "Job", group.Namespace, null, cancellationToken)).Items;
-                        foreach (var job in jobs.Where(Running))
+                        GatePass pass;
+                        try
                         {
-                            still.Add($"{group.Namespace}/{job["metadata"]!["name"]!.GetValue<string>()}");
-                            if (job["metadata"]?["deletionTimestamp"] is null && await client.DeleteAsync(ObjectRef.Of(job), Propagation.Foreground, cancellationToken))
+                            pass = await watcher.WaitAsync(
+                                group.Namespace,
+                                [("batch/v1", "Job"), ("v1", "Pod")],
+                                view => GatePass.Of(view, requested) is var p && (p.ToDelete.Count > 0 || p.Still.Count == 0 || _clock.GetUtcNow() > deadline) ? p : null,
+                                new WaitLimits(),
+                                null,
+                                cancellationToken);
+                        }
+                        catch (ApiOutageException ex)
+                        {
+                            still.Add($"{group.Namespace}: {ex.Message}");
+                            break;
+                        }
+
+                        foreach (var obj in pass.ToDelete)
+                        {
+                            var isJob = obj["kind"]?.GetValue<string>() == "Job";
+                            requested.Add(GatePass.Key(obj));
+                            if (await client.DeleteAsync(ObjectRef.Of(obj), isJob ? Propagation.Foreground : Propagation.Background, cancellationToken) && isJob)
                             {
                                 deleted++;
                             }
                         }
 
-                        // A Job deleted in the background (with its CronJob) leaves pods that still run until they are gone.
-                        var jobNames = jobs.Select(j => j["metadata"]!["name"]!.GetValue<string>()).ToHashSet(StringComparer.Ordinal);
-                        foreach (var pod in (await client.ListAsync("v1", "Pod", group.Namespace, "job-name", cancellationToken)).Items
-                            .Where(p => p["status"]?["phase"]?.GetValue<string>() is not ("Succeeded" or "Failed")))
+                        if (pass.Still.Count == 0 || (pass.ToDelete.Count == 0 && _clock.GetUtcNow() > deadline))
                         {
-                            var job = pod["metadata"]?["labels"]?["job-name"]?.GetValue<string>() ?? string.Empty;
-                            if (jobNames.Contains(job))
-                            {
-                                continue;
-                            }
-
-                            still.Add($"{group.Namespace}/pod/{pod["metadata"]!["name"]!.GetValue<string>()}");
-                            if (pod["metadata"]?["deletionTimestamp"] is null)
-                            {
-                                await client.DeleteAsync(ObjectRef.Of(pod), Propagation.Background, cancellationToken);
-                            }
+                            still.AddRange(pass.Still);
+                            break;
                         }
                     }
-
-                    if (still.Count == 0 || DateTimeOffset.UtcNow > deadline)
-                    {
-                        break;
-                    }
-
-                    await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken);
                 }
             }
 
-            observer.OnEvent(new DeployEvent(DateTimeOffset.UtcNow, null, null,
+            observer.OnEvent(new DeployEvent(_clock.GetUtcNow(), null, null,
                 $"{dc}: {cronJobs} CronJobs; {deleted} running Jobs deleted" + (still.Count > 0 ? $"; still present: {string.Join(", ", still)}" : string.Empty)));
             outcomes.Add(new GateOutcome(dc, cronJobs, deleted, [.. still], ok && still.Count == 0));
         }
@@ -103,4 +105,46 @@ public sealed class MaintenanceGateApplier(FarmModel model, DeployService deploy
     /// <summary>True while a Job has neither completed nor failed.</summary>
     internal static bool Running(JsonObject job) =>
         !(job["status"]?["conditions"] as JsonArray ?? []).Any(c => c?["status"]?.GetValue<string>() == "True" && c["type"]?.GetValue<string>() is "Complete" or "Failed");
+}
+
+/// <summary>What still runs in a script namespace, and what of it has yet to be asked to stop.</summary>
+internal sealed record GatePass(IReadOnlyList<string> Still, IReadOnlyList<JsonObject> ToDelete)
+{
+    public static string Key(JsonObject obj) => $"{obj["kind"]?.GetValue<string>()}/{obj["metadata"]?["name"]?.GetValue<string>()}";
+
+    public static GatePass Of(WatchedNamespace view, IReadOnlySet<string> requested)
+    {
+        var still = new List<string>();
+        var toDelete = new List<JsonObject>();
+        var jobs = view.Objects("batch/v1", "Job");
+        foreach (var job in jobs.Where(MaintenanceGateApplier.Running))
+        {
+            still.Add($"{view.Namespace}/{job["metadata"]!["name"]!.GetValue<string>()}");
+            if (job["metadata"]?["deletionTimestamp"] is null && !requested.Contains(Key(WithKind(job, "Job"))))
+            {
+                toDelete.Add(WithKind(job, "Job"));
+            }
+        }
+
+        // A Job deleted in the background (with its CronJob) leaves pods that still run until they are gone.
+        var jobNames = jobs.Select(j => j["metadata"]!["name"]!.GetValue<string>()).ToHashSet(StringComparer.Ordinal);
+        foreach (var pod in view.Objects("v1", "Pod").Where(p =>
+            p["metadata"]?["labels"]?["job-name"]?.GetValue<string>() is { } job && !jobNames.Contains(job) && p["status"]?["phase"]?.GetValue<string>() is not ("Succeeded" or "Failed")))
+        {
+            still.Add($"{view.Namespace}/pod/{pod["metadata"]!["name"]!.GetValue<string>()}");
+            if (pod["metadata"]?["deletionTimestamp"] is null && !requested.Contains(Key(WithKind(pod, "Pod"))))
+            {
+                toDelete.Add(WithKind(pod, "Pod"));
+            }
+        }
+
+        return new GatePass(still, toDelete);
+    }
+
+    private static JsonObject WithKind(JsonObject obj, string kind) => new()
+    {
+        ["apiVersion"] = kind == "Job" ? "batch/v1" : "v1",
+        ["kind"] = kind,
+        ["metadata"] = new JsonObject { ["namespace"] = obj["metadata"]?["namespace"]?.DeepClone(), ["name"] = obj["metadata"]?["name"]?.DeepClone() },
+    };
 }

@@ -5,6 +5,7 @@ using Capstan.Core.Kubernetes;
 using Capstan.Core.Rendering;
 using Capstan.Core.State;
 using Capstan.Kubernetes;
+using Capstan.Kubernetes.Watching;
 
 namespace Capstan.Deploy;
 
@@ -112,21 +113,46 @@ public sealed class ScriptRunner(FarmModel model, FarmRenderer renderer, Cluster
     }
 
     /// <summary>
-    /// Waits for the run's Job to end, passing log lines of the script's container (where the cluster has them) and
-    /// status changes to <paramref name="output"/>.
+    /// Waits, on watches of the run's namespace, for the run's Job to end, passing log lines of the script's container
+    /// (where the cluster has them) and status changes to <paramref name="output"/>.
     /// </summary>
-    public async Task<ScriptOutcome> FollowAsync(ScriptStarted started, Action<string> output, TimeSpan pollInterval, CancellationToken cancellationToken)
+    public async Task<ScriptOutcome> FollowAsync(ScriptStarted started, Action<string> output, TimeProvider time, CancellationToken cancellationToken)
     {
         var client = clusters[started.Datacenter];
         var container = $"mediawiki-{started.Release}-app";
+        await using var watcher = new RolloutWatcher(client, time);
         string? lastPhase = null;
+        var lastSeen = string.Empty;
         var logsTried = false;
         while (true)
         {
-            var job = await client.GetAsync(new ObjectRef("batch/v1", "Job", started.Namespace, started.Job), cancellationToken)
-                ?? throw new ScriptNotAllowedException($"the Job {started.Namespace}/{started.Job} was deleted before it finished (maintenance stopped?)");
-            var pods = (await client.ListAsync("v1", "Pod", started.Namespace, $"job-name={started.Job}", cancellationToken)).Items;
-            var pod = pods.OrderByDescending(p => p["metadata"]?["creationTimestamp"]?.GetValue<string>(), StringComparer.Ordinal).FirstOrDefault();
+            // Wake when the Job goes or ends, or its newest pod changes phase.
+            var (job, pod) = await watcher.WaitAsync(
+                started.Namespace,
+                [("batch/v1", "Job"), ("v1", "Pod")],
+                view =>
+                {
+                    var job = view.Get("batch/v1", "Job", started.Job);
+                    var pod = view.Objects("v1", "Pod")
+                        .Where(p => p["metadata"]?["labels"]?["job-name"]?.GetValue<string>() == started.Job)
+                        .OrderByDescending(p => p["metadata"]?["creationTimestamp"]?.GetValue<string>(), StringComparer.Ordinal).FirstOrDefault();
+                    var seen = $"{job is null}|{pod?["metadata"]?["name"]}|{pod?["status"]?["phase"]}|{Finished(job)}";
+                    if (seen == lastSeen)
+                    {
+                        return null;
+                    }
+
+                    lastSeen = seen;
+                    return new Tuple<JsonObject?, JsonObject?>(job, pod);
+                },
+                new WaitLimits(),
+                output,
+                cancellationToken);
+            if (job is null)
+            {
+                throw new ScriptNotAllowedException($"the Job {started.Namespace}/{started.Job} was deleted before it finished (maintenance stopped?)");
+            }
+
             var phase = pod?["status"]?["phase"]?.GetValue<string>();
             if (pod is not null && phase != lastPhase)
             {
@@ -150,21 +176,26 @@ public sealed class ScriptRunner(FarmModel model, FarmRenderer renderer, Cluster
                 }
             }
 
-            var conditions = job["status"]?["conditions"] as JsonArray ?? [];
-            if (conditions.Any(c => c?["type"]?.GetValue<string>() == "Complete" && c["status"]?.GetValue<string>() == "True"))
+            if (Finished(job) == "Complete")
             {
                 return new ScriptOutcome(true, 0, "the script finished");
             }
 
-            if (conditions.FirstOrDefault(c => c?["type"]?.GetValue<string>() == "Failed" && c["status"]?.GetValue<string>() == "True") is { } failed)
+            if (Finished(job) == "Failed")
             {
+                var failed = (job["status"]?["conditions"] as JsonArray ?? []).First(c => c?["type"]?.GetValue<string>() == "Failed" && c["status"]?.GetValue<string>() == "True")!;
                 var code = ExitCodeOf(pod, container);
                 return new ScriptOutcome(false, code is null or 0 ? 1 : code.Value, $"the script failed: {failed["reason"]?.GetValue<string>()}{(code is null ? string.Empty : $" (exit code {code})")}");
             }
-
-            await Task.Delay(pollInterval, cancellationToken);
         }
     }
+
+    /// <summary>The condition that ended a Job (Complete or Failed), or null while it runs.</summary>
+    private static string? Finished(JsonObject? job) =>
+        (job?["status"]?["conditions"] as JsonArray ?? [])
+            .Where(c => c?["status"]?.GetValue<string>() == "True" && c["type"]?.GetValue<string>() is "Complete" or "Failed")
+            .Select(c => c!["type"]!.GetValue<string>())
+            .FirstOrDefault();
 
     private async Task PreflightAsync(IClusterClient client, string dc, ServerGroup group, CancellationToken cancellationToken)
     {

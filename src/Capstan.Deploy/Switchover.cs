@@ -1,10 +1,11 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Capstan.Core.Config;
 using Capstan.Core.Diagnostics;
+using Capstan.Core.Kubernetes;
 using Capstan.Core.State;
 using Capstan.Kubernetes;
+using Capstan.Kubernetes.Watching;
 using Capstan.State;
 
 namespace Capstan.Deploy;
@@ -157,7 +158,6 @@ public sealed class Switchover(
         {
             JobTimeout = request?.JobTimeout ?? TimeSpan.FromMinutes(5),
             RolloutTimeout = request?.RolloutTimeout ?? TimeSpan.FromMinutes(10),
-            PollInterval = request?.PollInterval ?? TimeSpan.FromMilliseconds(100),
             Until = request?.Until,
         };
         return await ContinueAsync(resumed, cancellationToken);
@@ -362,42 +362,33 @@ public sealed class Switchover(
             await SaveAsync(cancellationToken);
         }
 
+        var generations = new List<(ObjectRef Deployment, long Generation)>();
         foreach (var d in deployments)
         {
-            await client.PatchAsync(d, new JsonObject
+            var patched = await client.PatchAsync(d, new JsonObject
             {
                 ["spec"] = new JsonObject { ["template"] = new JsonObject { ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [RestartAnnotation] = _journal.RestartedAt } } } },
             }, "capstan-switchover", cancellationToken);
+            generations.Add((d, JsonNumbers.Long(patched["metadata"]?["generation"]) ?? 0));
         }
 
-        var deadline = Stopwatch.StartNew();
-        var waiting = deployments.ToList();
-        while (waiting.Count > 0)
+        await using var watcher = new RolloutWatcher(client, time);
+        var limits = new WaitLimits { OverallTimeout = request.RolloutTimeout };
+        foreach (var (d, generation) in generations)
         {
-            var next = new List<ObjectRef>();
-            foreach (var d in waiting)
+            string? problem;
+            try
             {
-                var status = await client.GetRolloutStatusAsync(d.Namespace!, d.Name, cancellationToken);
-                if (status.Failed)
-                {
-                    throw new SwitchoverFailedException("restart-jobrunners", $"{d.Namespace}/{d.Name} in {_journal.From}: {status.Message}{(status.PodProblem is null ? string.Empty : ": " + status.PodProblem)}");
-                }
-
-                if (!status.Done)
-                {
-                    next.Add(d);
-                }
+                problem = await watcher.WaitForRolloutAsync(d.Namespace!, d.Name, generation, limits, message => observer.OnEvent(new DeployEvent(time.GetUtcNow(), null, null, $"{d.Namespace}/{d.Name} in {_journal.From}: {message}")), cancellationToken);
+            }
+            catch (ApiOutageException ex)
+            {
+                problem = ex.Message;
             }
 
-            waiting = next;
-            if (waiting.Count > 0)
+            if (problem is not null)
             {
-                if (deadline.Elapsed > request.RolloutTimeout)
-                {
-                    throw new SwitchoverFailedException("restart-jobrunners", $"not rolled out after {request.RolloutTimeout.TotalSeconds}s: {string.Join(", ", waiting.Select(w => $"{w.Namespace}/{w.Name}"))}");
-                }
-
-                await Task.Delay(request.PollInterval, cancellationToken);
+                throw new SwitchoverFailedException("restart-jobrunners", $"{d.Namespace}/{d.Name} in {_journal.From}: {problem}");
             }
         }
 
@@ -450,7 +441,6 @@ public sealed class Switchover(
             Actor = request.Actor,
             Reason = $"switchover {_journal.From} → {_journal.To}: {what}",
             LockToken = _journal.Id,
-            PollInterval = request.PollInterval,
         };
         return await applier.ApplyAsync(current, options, request.JobTimeout, cancellationToken);
     }

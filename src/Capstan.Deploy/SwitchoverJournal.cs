@@ -12,9 +12,6 @@ public sealed record SwitchoverRequest(string From, string To, bool LiveTest, st
     /// <summary>How long the restart of the job runners may take.</summary>
     public TimeSpan RolloutTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>How often rollouts are checked.</summary>
-    public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(100);
-
     /// <summary>Stop after this step (by name), leaving the journal for a resume.</summary>
     public string? Until { get; init; }
 }

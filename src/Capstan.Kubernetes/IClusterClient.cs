@@ -43,6 +43,13 @@ public enum WatchEventType
 
     /// <summary>No change, only a newer resourceVersion to resume from.</summary>
     Bookmark,
+
+    /// <summary>
+    /// A (re)list ended: every current object has just been reported as <see cref="Added"/>, and <see
+    /// cref="KubeWatchEvent.Object"/> is the list (its <c>items</c> and <c>metadata.resourceVersion</c>). A cache keeps only
+    /// those items: objects deleted while the watch could not resume are not reported otherwise.
+    /// </summary>
+    Synced,
 }
 
 /// <summary>One watch event.</summary>
@@ -82,8 +89,9 @@ public interface IClusterClient : IAsyncDisposable
     Task<bool> DeleteAsync(ObjectRef reference, Propagation propagation, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Changes from <paramref name="resourceVersion"/> on (null: the current objects first, as ADDED). Reconnects after a
-    /// dropped stream from the last version seen (bookmarks included); when that version is too old it lists again.
+    /// Changes from <paramref name="resourceVersion"/> on (null: the current objects first, as ADDED, then <see
+    /// cref="WatchEventType.Synced"/>). Reconnects after a dropped stream from the last version seen (bookmarks included);
+    /// when that version is too old it lists again, reporting the list the same way.
     /// </summary>
     IAsyncEnumerable<KubeWatchEvent> WatchAsync(string apiVersion, string kind, string? ns, string? labelSelector, string? resourceVersion, CancellationToken cancellationToken);
 

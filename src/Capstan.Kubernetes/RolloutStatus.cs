@@ -6,7 +6,8 @@ namespace Capstan.Kubernetes;
 /// <summary>
 /// A Deployment's rollout as <c>kubectl rollout status</c> judges it: done when the controller observed the newest
 /// generation and every replica of the newest ReplicaSet is updated and available, failed when the Progressing
-/// condition says ProgressDeadlineExceeded. <see cref="PodProblem"/> names the first pod-level reason.
+/// condition says ProgressDeadlineExceeded, or paused. <see cref="PodProblem"/> names the first pod-level reason. A Recreate
+/// rollout is done only once no pod of an older ReplicaSet is left, terminating ones included (<see cref="OldPods"/>).
 /// </summary>
 public sealed record RolloutStatus(
     bool Done,
@@ -16,8 +17,25 @@ public sealed record RolloutStatus(
     int Available,
     string? NewReplicaSet,
     string Message,
-    string? PodProblem)
+    string? PodProblem,
+    bool Paused = false,
+    int OldPods = 0)
 {
+    /// <summary>
+    /// The status of a Deployment from its namespace's ReplicaSets and Pods (others' are ignored: ReplicaSets are matched
+    /// by owner, pods by their ReplicaSet).
+    /// </summary>
+    public static RolloutStatus Of(JsonObject deployment, IReadOnlyList<JsonObject> replicaSets, IReadOnlyList<JsonObject> pods)
+    {
+        var uid = deployment["metadata"]?["uid"]?.GetValue<string>();
+        return From(deployment, [.. replicaSets.Where(rs => OwnedBy(rs, uid))], pods);
+    }
+
+    internal static bool OwnedBy(JsonObject obj, string? uid) =>
+        uid is not null && (obj["metadata"]?["ownerReferences"] as JsonArray ?? []).Any(r => r?["uid"]?.GetValue<string>() == uid);
+
+    internal static bool IsRecreate(JsonObject deployment) => deployment["spec"]?["strategy"]?["type"]?.GetValue<string>() == "Recreate";
+
     internal static RolloutStatus From(JsonObject deployment, IReadOnlyList<JsonObject> replicaSets, IReadOnlyList<JsonObject> pods)
     {
         var spec = deployment["spec"] as JsonObject;
@@ -37,7 +55,10 @@ public sealed record RolloutStatus(
         var paused = spec?["paused"]?.GetValue<bool>() == true;
         var failed = (current && progressing?["reason"]?.GetValue<string>() == "ProgressDeadlineExceeded") || paused;
         var problem = PodProblemOf(newSet, pods);
-        var done = !paused && current && newSet is not null && updated >= desired && newAvailable >= desired && total == updated;
+        // Recreate: the new pods start only once the old ones are gone, and a rollout that has not seen them go is not done.
+        var oldSets = replicaSets.Where(rs => rs != newSet).Select(rs => rs["metadata"]?["uid"]?.GetValue<string>()).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        var oldPods = IsRecreate(deployment) ? pods.Count(p => (p["metadata"]?["ownerReferences"] as JsonArray ?? []).Any(r => r?["uid"]?.GetValue<string>() is { } owner && oldSets.Contains(owner))) : 0;
+        var done = !paused && current && newSet is not null && updated >= desired && newAvailable >= desired && total == updated && oldPods == 0;
         var name = deployment["metadata"]?["name"]?.GetValue<string>();
         var message = done
             ? $"deployment \"{name}\" successfully rolled out"
@@ -47,8 +68,10 @@ public sealed record RolloutStatus(
                 ? $"deployment \"{name}\" exceeded its progress deadline" + (problem is null ? string.Empty : $": {problem}")
                 : !current
                     ? $"waiting for deployment \"{name}\" spec update to be observed"
-                    : $"waiting for deployment \"{name}\" rollout: {newAvailable} of {desired} new replicas available";
-        return new RolloutStatus(done, failed, desired, updated, newAvailable, newSetName, message, problem);
+                    : oldPods > 0
+                        ? $"waiting for deployment \"{name}\" rollout: {oldPods} old pods still terminating (Recreate)"
+                        : $"waiting for deployment \"{name}\" rollout: {newAvailable} of {desired} new replicas available";
+        return new RolloutStatus(done, failed, desired, updated, newAvailable, newSetName, message, problem, paused, oldPods);
     }
 
     /// <summary>

@@ -187,7 +187,8 @@ public sealed class LocalClusterServer : IAsyncDisposable
         {
             k.Listen(IPAddress.Loopback, _options.Port, o =>
             {
-                o.Protocols = HttpProtocols.Http1;
+                // HTTP/2 as kube-apiserver serves it (negotiated by ALPN), HTTP/1.1 for clients that ask for it.
+                o.Protocols = HttpProtocols.Http1AndHttp2;
                 o.UseHttps(certificate);
             });
             k.Limits.MaxRequestBodySize = 16 * 1024 * 1024;

@@ -102,7 +102,7 @@ public sealed class DeployScenarioTests
         // The cause stays with the outcome, the history and the plan's record, not only in the progress events.
         Assert.Matches("^eqiad/mw-debug/pinkunicorn: Deployment mw-debug.eqiad.pinkunicorn: progress deadline exceeded: (ErrImagePull|ImagePullBackOff) on mediawiki-pinkunicorn-app", result.Cause);
         Assert.StartsWith(result.Cause!["eqiad/mw-debug/pinkunicorn: ".Length..], failed.Detail, StringComparison.Ordinal);
-        Assert.EndsWith("; rolled back: back to revision 1 (as revision 2)", failed.Detail, StringComparison.Ordinal);
+        Assert.EndsWith("; rolled back: back to revision 1 (as revision 2; rolled out)", failed.Detail, StringComparison.Ordinal);
         var history = (await ReleaseRecords.ListAsync(farm.Clusters["eqiad"], "eqiad", "mw-debug", default))[failed.Id];
         var latest = history.MaxBy(r => r.Revision)!;
         Assert.Equal($"rollback to revision 1 after plan {result.PlanId} failed: {result.Cause}", latest.Reason);
@@ -120,7 +120,7 @@ public sealed class DeployScenarioTests
         farm.Write("values/mw-debug.yaml", "rollout:\n  progress-deadline-s: 30\n");
         farm.Clusters.LocalServer("eqiad")!.Images.Set(["none"]);
         var log = new EventLog();
-        var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug", "prometheus"), options: new ExecutorOptions { Actor = "t", Reason = "t", PollInterval = TimeSpan.FromMilliseconds(20) }, observer: log);
+        var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug", "prometheus"), options: new ExecutorOptions { Actor = "t", Reason = "t" }, observer: log);
         Assert.False(result!.Succeeded);
         var failure = log.Events.First(e => e.State == ReleaseState.Failed);
         Assert.Contains("progress deadline exceeded: ImagePullBackOff on statsd-exporter: Back-off pulling image \"docker-registry.wikifarm.example/prometheus-statsd-exporter:0.26.1-1\"", failure.Message, StringComparison.Ordinal);

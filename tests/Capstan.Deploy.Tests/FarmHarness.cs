@@ -99,7 +99,7 @@ public sealed class FarmHarness : IAsyncDisposable
     public async Task<(PreparedDeploy Prepared, DeployResult? Result)> DeployAsync(RenderSelection? selection = null, bool includeNeeds = false, ExecutorOptions? options = null, IDeployObserver? observer = null)
     {
         var service = Service();
-        var request = new DeployRequest(selection ?? new RenderSelection(), includeNeeds, false, 20, options ?? new ExecutorOptions { Actor = "test", Reason = "test", PollInterval = TimeSpan.FromMilliseconds(20) });
+        var request = new DeployRequest(selection ?? new RenderSelection(), includeNeeds, false, 20, options ?? new ExecutorOptions { Actor = "test", Reason = "test" });
         var prepared = await service.PrepareAsync(request, State, default);
         if (prepared.Plan.IsNoOp)
         {

@@ -20,7 +20,7 @@ public sealed class LockFencingTests : IAsyncLifetime
         await using var store = new EtcdStateStore([_etcd.Endpoint], "/fencing", new EtcdOptions { RequestTimeout = TimeSpan.FromSeconds(1), Rounds = 1 });
         var service = new DeployService(farm.Model, new FarmRenderer(farm.Model, farm.Files), farm.Clusters, store, TimeProvider.System);
         var debug = new RenderSelection("eqiad", "mw-debug");
-        var options = new ExecutorOptions { Actor = "first", Reason = "test", PollInterval = TimeSpan.FromMilliseconds(50), LockTtl = TimeSpan.FromSeconds(3) };
+        var options = new ExecutorOptions { Actor = "first", Reason = "test", LockTtl = TimeSpan.FromSeconds(3) };
         var first = await service.PrepareAsync(new DeployRequest(debug, false, false, 20, options), farm.State, default);
         Assert.True((await service.RunAsync(first.Plan, options, new EventLog(), default)).Succeeded);
 

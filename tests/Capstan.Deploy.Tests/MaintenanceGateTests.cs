@@ -28,7 +28,7 @@ public sealed class MaintenanceGateTests
 
         var disabled = farm.State with { MaintenanceEnabled = false, MaintenanceReason = "switchover" };
         var applier = new MaintenanceGateApplier(farm.Model, farm.Service(), farm.Clusters, new EventLog());
-        var outcomes = await applier.ApplyAsync(disabled, new ExecutorOptions { Actor = "t", Reason = "t", PollInterval = TimeSpan.FromMilliseconds(20) }, TimeSpan.FromSeconds(30), default);
+        var outcomes = await applier.ApplyAsync(disabled, new ExecutorOptions { Actor = "t", Reason = "t" }, TimeSpan.FromSeconds(30), default);
         Assert.All(outcomes, o => Assert.True(o.Succeeded));
         Assert.All(outcomes, o => Assert.Equal(0, o.CronJobs));
         Assert.Equal(1, outcomes.Single(o => o.Datacenter == "eqiad").JobsDeleted);
@@ -41,7 +41,7 @@ public sealed class MaintenanceGateTests
 
         // Re-running is safe, and enabling brings the CronJobs back in the primary only.
         Assert.All(await applier.ApplyAsync(disabled, new ExecutorOptions { Actor = "t", Reason = "t" }, TimeSpan.FromSeconds(5), default), o => Assert.True(o.Succeeded));
-        var enabled = await applier.ApplyAsync(farm.State, new ExecutorOptions { Actor = "t", Reason = "t", PollInterval = TimeSpan.FromMilliseconds(20) }, TimeSpan.FromSeconds(5), default);
+        var enabled = await applier.ApplyAsync(farm.State, new ExecutorOptions { Actor = "t", Reason = "t" }, TimeSpan.FromSeconds(5), default);
         Assert.Equal(6, enabled.Single(o => o.Datacenter == "eqiad").CronJobs);
         Assert.Equal(0, enabled.Single(o => o.Datacenter == "codfw").CronJobs);
     }
@@ -76,7 +76,7 @@ public sealed class MaintenanceGateTests
         await WaitUntilAsync(async () => (await RunningJobsAsync(farm, "eqiad")).Except(before).Any());
         var disabled = farm.State with { MaintenanceEnabled = false, MaintenanceReason = "switchover" };
         var applier = new MaintenanceGateApplier(farm.Model, farm.Service(), farm.Clusters, new EventLog());
-        var outcomes = await applier.ApplyAsync(disabled, new ExecutorOptions { Actor = "t", Reason = "t", PollInterval = TimeSpan.FromMilliseconds(20) }, TimeSpan.FromSeconds(30), default);
+        var outcomes = await applier.ApplyAsync(disabled, new ExecutorOptions { Actor = "t", Reason = "t" }, TimeSpan.FromSeconds(30), default);
         await ticking.CancelAsync();
         await ticker;
 

@@ -57,7 +57,7 @@ public sealed class ScriptRunnerTests
         Assert.All(maps, m => Assert.Equal(job["metadata"]!["uid"]!.GetValue<string>(), m["metadata"]!["ownerReferences"]![0]!["uid"]!.GetValue<string>()));
 
         // It runs and finishes; a deploy of the script group afterwards has nothing to do.
-        var outcome = await runner.FollowAsync(started, _ => { }, TimeSpan.FromMilliseconds(20), default);
+        var outcome = await runner.FollowAsync(started, _ => { }, TimeProvider.System, default);
         Assert.True(outcome.Succeeded, outcome.Detail);
         var prepared = await farm.Service().PrepareAsync(new DeployRequest(new RenderSelection(Namespace: "mw-script"), false, false, 20, new ExecutorOptions()), farm.State, default);
         Assert.True(prepared.Plan.IsNoOp);
@@ -118,7 +118,7 @@ public sealed class ScriptRunnerTests
         var runner = new ScriptRunner(farm.Model, new FarmRenderer(farm.Model, farm.Files), farm.Clusters);
         var started = await runner.StartAsync(new ScriptRequest("showJobs.php", "enwiki", [], null, null, "bob"), farm.State, _ => Task.FromResult(farm.State), default);
         var lines = new List<string>();
-        var outcome = await runner.FollowAsync(started, lines.Add, TimeSpan.FromMilliseconds(20), default);
+        var outcome = await runner.FollowAsync(started, lines.Add, TimeProvider.System, default);
         Assert.False(outcome.Succeeded);
         Assert.NotEqual(0, outcome.ExitCode);
         Assert.Contains(lines, l => l.Contains("no log", StringComparison.Ordinal) || l.Contains("Failed", StringComparison.Ordinal));

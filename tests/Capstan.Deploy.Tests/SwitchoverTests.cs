@@ -127,7 +127,7 @@ public sealed class SwitchoverTests
     }
 
     private static SwitchoverRequest Request(string from, string to) =>
-        new(from, to, false, "test", "test") { PollInterval = TimeSpan.FromMilliseconds(20), JobTimeout = TimeSpan.FromSeconds(30) };
+        new(from, to, false, "test", "test") { JobTimeout = TimeSpan.FromSeconds(30) };
 
     private static Switchover Runbook(FarmHarness farm, out DynamicStateService state)
     {

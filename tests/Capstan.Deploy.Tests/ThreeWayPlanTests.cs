@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Capstan.Core.Planning;
 using Capstan.Core.Rendering;
 using Capstan.Kubernetes;
+using Capstan.Kubernetes.Watching;
 using Capstan.LocalCluster;
 
 namespace Capstan.Deploy.Tests;
@@ -165,7 +166,7 @@ public sealed class RolloutWaitTests
         var client = farm.Clusters["eqiad"];
         await farm.OnlyCurrentImagesPullableAsync("eqiad", "mw-debug");
         farm.Write("deploy/images/default.yaml", $"images:\n  mediawiki: {NewImage}\n");
-        var options = new ExecutorOptions { Actor = "test", Reason = "test", PollInterval = TimeSpan.FromMilliseconds(20), NoProgressTimeout = TimeSpan.FromSeconds(1) };
+        var options = new ExecutorOptions { Actor = "test", Reason = "test", Wait = new WaitLimits { NoProgressTimeout = TimeSpan.FromSeconds(1) } };
         var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug", "pinkunicorn"), includeNeeds: true, options: options);
         var failed = result!.Releases.Single(r => r.Id.Release == "pinkunicorn");
         Assert.Equal(ReleaseState.RolledBack, failed.State);
@@ -197,7 +198,7 @@ public sealed class RolloutWaitTests
         farm.Write("groups/mw-debug.yaml", File.ReadAllText(Path.Combine(farm.Root, "groups/mw-debug.yaml")).Replace("replicas: 2", "replicas: 3", StringComparison.Ordinal));
         var server = farm.Clusters.LocalServer("eqiad")!;
         server.Faults.Add(new FaultInjector.HttpFault(503, 100_000, TimeSpan.Zero, null, "/replicasets"));
-        var options = new ExecutorOptions { Actor = "test", Reason = "test", PollInterval = TimeSpan.FromMilliseconds(20), ApiOutageTolerance = TimeSpan.FromSeconds(1) };
+        var options = new ExecutorOptions { Actor = "test", Reason = "test", Wait = new WaitLimits { ApiOutageTolerance = TimeSpan.FromSeconds(1) } };
         var selection = new RenderSelection("eqiad", "mw-debug", "pinkunicorn");
 
         var stopped = await Assert.ThrowsAsync<DeployStoppedException>(() => farm.DeployAsync(selection, includeNeeds: true, options: options));

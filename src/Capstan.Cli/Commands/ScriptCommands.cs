@@ -103,7 +103,7 @@ internal sealed class ScriptCommands(IAnsiConsole console, TextWriter error, Cli
                 {
                     writer.WriteLine(line);
                     writer.Flush();
-                }, TimeSpan.FromMilliseconds(250), ct);
+                }, TimeProvider.System, ct);
             }
             catch (ScriptNotAllowedException ex)
             {

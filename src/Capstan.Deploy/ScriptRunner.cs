@@ -137,7 +137,9 @@ public sealed class ScriptRunner(FarmModel model, FarmRenderer renderer, Cluster
                         .Where(p => p["metadata"]?["labels"]?["job-name"]?.GetValue<string>() == started.Job)
                         .OrderByDescending(p => p["metadata"]?["creationTimestamp"]?.GetValue<string>(), StringComparer.Ordinal).FirstOrDefault();
                     var seen = $"{job is null}|{pod?["metadata"]?["name"]}|{pod?["status"]?["phase"]}|{Finished(job)}";
-                    if (seen == lastSeen)
+                    // The Job's end and its pod's end come on different watches: report the end once both are seen.
+                    var podBehind = Finished(job) is not null && pod?["status"]?["phase"]?.GetValue<string>() is not (null or "Succeeded" or "Failed");
+                    if (seen == lastSeen || podBehind)
                     {
                         return null;
                     }

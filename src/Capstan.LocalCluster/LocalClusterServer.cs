@@ -49,6 +49,9 @@ public sealed record LocalClusterOptions
 /// </summary>
 public sealed class LocalClusterServer : IAsyncDisposable
 {
+    /// <summary>The requests served, as kube-apiserver's <c>apiserver_request_total</c> (also at <c>/metrics</c>).</summary>
+    public Api.RequestMetrics Metrics { get; } = new();
+
     /// <summary>The snapshot file of clusters written before the database; imported once, then removed.</summary>
     private const string LegacySnapshotFile = "objects.json";
 
@@ -195,7 +198,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         });
         builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
         var app = builder.Build();
-        var handler = new ApiHandler(Store, Faults, Images, _options.Timing, () => Url.Authority, Authenticator) { Autoscale = Autoscalers.Want };
+        var handler = new ApiHandler(Store, Faults, Images, _options.Timing, () => Url.Authority, Authenticator) { Autoscale = Autoscalers.Want, Metrics = Metrics };
         app.Use(handler.FilterAsync);
         handler.MapEndpoints(app);
         await app.StartAsync(cancellationToken);

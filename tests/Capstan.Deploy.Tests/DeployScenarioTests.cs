@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Capstan.Core.Planning;
 using Capstan.Core.Rendering;
 using Capstan.Kubernetes;
+using Capstan.Kubernetes.Watching;
 using Capstan.LocalCluster;
 
 namespace Capstan.Deploy.Tests;
@@ -71,10 +72,14 @@ public sealed class DeployScenarioTests
         farm.Write("deploy/images/mw-web/canary.yaml", CanaryImageFile(NewCanaryImage));
         farm.Write("deploy/images/default.yaml", CanaryImageFile(NewCanaryImage));
         farm.Clusters.LocalServer("eqiad")!.Faults.Add(new FaultInjector.PodFault(FaultInjector.PodFaultKind.CrashLoop, "mw-web", LocalCluster.Store.LabelQuery.Parse("release=canary"), "release=canary", TimeSpan.Zero));
-        var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-web"));
+        // The crash stays, so the rollback's own rollout cannot finish either: it is waited for until it stops
+        // progressing (5 s here), and the outcome says so.
+        var options = new ExecutorOptions { Actor = "test", Reason = "test", Wait = new WaitLimits { NoProgressTimeout = TimeSpan.FromSeconds(5) } };
+        var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-web"), options: options);
         Assert.False(result!.Succeeded);
         var canary = result.Releases.Single(r => r.Id.Release == "canary");
         Assert.Equal(ReleaseState.RolledBack, canary.State);
+        Assert.Matches(@"; rolled back: back to revision 1 \(as revision 2; its rollout did not finish: Deployment mw-web\.eqiad\.canary: (no progress for 5 s|progress deadline exceeded)", canary.Detail);
         Assert.Equal(ReleaseState.NotStarted, result.Releases.Single(r => r.Id.Release == "main").State);
         Assert.Equal(oldImage, await ImageOfAsync(farm, "eqiad", "mw-web", "mw-web.eqiad.canary", "mediawiki-canary-app"));
         Assert.NotEqual(NewCanaryImage, await ImageOfAsync(farm, "eqiad", "mw-web", "mw-web.eqiad.main", "mediawiki-main-app"));

@@ -174,6 +174,25 @@ public sealed class RolloutWaitTests
     }
 
     [Fact]
+    public async Task Rollouts_are_waited_for_on_one_watch_per_namespace_and_kind_shared_by_the_releases_not_by_polling()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        var metrics = farm.Clusters.LocalServer("eqiad")!.Metrics;
+
+        // Three releases (canary, main, prometheus) roll out in one namespace, 363 pods between them.
+        var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-web"));
+        Assert.True(result!.Succeeded, result.Cause);
+        Assert.Equal(3, result.Releases.Count(r => r.State == ReleaseState.Done));
+        Assert.Equal(1, metrics.Total("WATCH", "deployments"));
+        Assert.Equal(1, metrics.Total("WATCH", "replicasets"));
+        Assert.Equal(1, metrics.Total("WATCH", "pods"));
+        // Nothing is read again while waiting: one list per watch (and the plan's own lists), no Deployment fetched.
+        Assert.Equal(0, metrics.Total("GET", "deployments"));
+        Assert.Equal(1, metrics.Total("LIST", "pods"));
+        Assert.InRange(metrics.Total("LIST", "replicasets"), 1, 2);
+    }
+
+    [Fact]
     public async Task An_api_outage_while_a_rollout_is_waited_for_pauses_the_deploy_and_it_resumes()
     {
         await using var farm = await FarmHarness.StartAsync();

@@ -33,9 +33,10 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
     public async Task FilterAsync(HttpContext context, RequestDelegate next)
     {
         var path = context.Request.Path.Value ?? "/";
+        var request = RequestInfo.Parse(context.Request.Method, path, name => context.Request.Query[name].FirstOrDefault());
         try
         {
-            Authorize(context, path);
+            Authorize(context, request);
             if (!path.StartsWith("/capstan/", StringComparison.Ordinal) && faults.NextHttpFault(path) is { } fault)
             {
                 if (fault.Hang > TimeSpan.Zero)
@@ -65,18 +66,27 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
         }
+        finally
+        {
+            if (request.IsResourceRequest)
+            {
+                Metrics.Count(request, context.Request.ContentType, context.Response.StatusCode);
+            }
+        }
     }
+
+    /// <summary>The server's request counts, served at <c>/metrics</c> as kube-apiserver's <c>apiserver_request_total</c>.</summary>
+    public RequestMetrics Metrics { get; init; } = new();
 
     /// <summary>
     /// Authentication and authorization, in front of everything else as in kube-apiserver's filter chain: invalid
     /// credentials are 401; a request without credentials is served only what the public-info role allows (health
     /// and version), else 401; an authenticated user gets 403 for what no role of theirs allows.
     /// </summary>
-    private void Authorize(HttpContext context, string path)
+    private void Authorize(HttpContext context, RequestInfo request)
     {
         var user = authenticator.Authenticate(context.Request.Headers.Authorization.FirstOrDefault()) ?? throw ApiError.Unauthorized();
         context.Items[UserKey] = user;
-        var request = RequestInfo.Parse(context.Request.Method, path, name => context.Request.Query[name].FirstOrDefault());
         if (!_authorizer.Allows(user, request))
         {
             throw ReferenceEquals(user, UserInfo.Anonymous) ? ApiError.Unauthorized() : Authorizer.Forbidden(user, request);
@@ -96,6 +106,11 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
             });
         }
 
+        app.MapGet("/metrics", async context =>
+        {
+            context.Response.ContentType = "text/plain; version=0.0.4";
+            await context.Response.WriteAsync(Metrics.Text(), context.RequestAborted);
+        });
         app.MapGet("/api", context => WriteAsync(context, 200, Discovery.CoreVersions(serverAddress())));
         app.MapGet("/apis", context => WriteAsync(context, 200, Discovery.Groups()));
         app.MapGet("/api/v1", context => WriteAsync(context, 200, Discovery.Resources(string.Empty, "v1")));

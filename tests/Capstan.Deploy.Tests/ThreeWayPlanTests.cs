@@ -174,6 +174,34 @@ public sealed class RolloutWaitTests
     }
 
     [Fact]
+    public async Task A_twenty_minute_rollout_that_keeps_progressing_succeeds()
+    {
+        // Simulated time runs 300 times faster, for the cluster and the executor alike; each pod takes five minutes to
+        // become ready, and the rollout goes one pod at a time: four waves, twenty minutes, longer than both the server's
+        // progress deadline (ten minutes) and the executor's no-progress timeout (fifteen), neither of which it exceeds.
+        var clock = new FastClock(300);
+        await using var farm = await FarmHarness.StartAsync(new LocalClusterOptions { Time = clock, Timing = SimulationTiming.Instant with { PodReady = TimeSpan.FromMinutes(5) } });
+        farm.Write("groups/mw-debug.yaml", File.ReadAllText(Path.Combine(farm.Root, "groups/mw-debug.yaml")).Replace("replicas: 2", "replicas: 4", StringComparison.Ordinal));
+        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  max-surge: 1\n  max-unavailable: 0\n  progress-deadline-s: 600\n");
+        var options = new ExecutorOptions { Actor = "test", Reason = "test", LockTtl = TimeSpan.FromDays(1) };
+        async Task<DeployResult> DeployAsync()
+        {
+            var service = farm.Service(clock);
+            var request = new DeployRequest(new RenderSelection("eqiad", "mw-debug"), false, false, 20, options);
+            var prepared = await service.PrepareAsync(request, farm.State, default);
+            return await service.RunAsync(prepared.Plan, options, new EventLog(), default);
+        }
+
+        var first = await DeployAsync();
+        Assert.True(first.Succeeded, first.Cause);
+        farm.Write("deploy/images/default.yaml", $"images:\n  mediawiki: {NewImage}\n");
+        var started = clock.GetUtcNow();
+        var result = await DeployAsync();
+        Assert.True(result.Succeeded, result.Cause);
+        Assert.True(clock.GetUtcNow() - started >= TimeSpan.FromMinutes(19), $"the rollout took {(clock.GetUtcNow() - started).TotalMinutes:0} simulated minutes, not the twenty this test is about");
+    }
+
+    [Fact]
     public async Task Rollouts_are_waited_for_on_one_watch_per_namespace_and_kind_shared_by_the_releases_not_by_polling()
     {
         await using var farm = await FarmHarness.StartAsync();

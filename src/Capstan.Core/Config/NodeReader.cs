@@ -81,6 +81,31 @@ public sealed class NodeReader(DiagnosticBag diagnostics)
         return scalar.Text;
     }
 
+    /// <summary>
+    /// Reads an int-or-string as Kubernetes takes it for a count of pods: a whole number (<c>1</c>) or a percentage
+    /// (<c>25%</c>); a number written as a string would be refused by the API server.
+    /// </summary>
+    public Kubernetes.IntOrString? CountOrPercent(ValueNode? node, string what)
+    {
+        if (node is null)
+        {
+            return null;
+        }
+
+        if (node is ValueScalar { Type: ScalarType.Int } number && number.AsInt() is { } value and >= 0 and <= int.MaxValue)
+        {
+            return (int)value;
+        }
+
+        if (node is ValueScalar { IsNull: false } text && text.Text.Length > 1 && text.Text[^1] == '%' && text.Text[..^1].All(char.IsAsciiDigit))
+        {
+            return text.Text;
+        }
+
+        Diagnostics.Error(node.Location, $"{what} must be a whole number of pods (1) or a percentage (25%), not {node.Describe()}");
+        return null;
+    }
+
     /// <summary>Reads an integer within a range.</summary>
     public int? Int(ValueNode? node, string what, int min = 0, int max = int.MaxValue)
     {

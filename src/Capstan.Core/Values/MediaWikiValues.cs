@@ -78,7 +78,7 @@ public sealed record ResourceValues(
     ImmutableSortedDictionary<string, string> Limits);
 
 /// <summary>Rolling-update settings of main releases.</summary>
-public sealed record RolloutValues(string MaxSurge, string MaxUnavailable, int ProgressDeadlineSeconds);
+public sealed record RolloutValues(Kubernetes.IntOrString MaxSurge, Kubernetes.IntOrString MaxUnavailable, int ProgressDeadlineSeconds);
 
 /// <summary>An egress rule of the namespace's common network policy.</summary>
 public sealed record EgressRule(string Cidr, IReadOnlyList<int> Ports);

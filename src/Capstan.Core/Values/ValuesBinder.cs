@@ -309,8 +309,8 @@ public static partial class ValuesBinder
     {
         var m = r.Map(node, "rollout", ["max-surge", "max-unavailable", "progress-deadline-s"]);
         return new RolloutValues(
-            r.ScalarText(m?["max-surge"], "rollout.max-surge") ?? "25%",
-            r.ScalarText(m?["max-unavailable"], "rollout.max-unavailable") ?? "25%",
+            r.CountOrPercent(m?["max-surge"], "rollout.max-surge") ?? "25%",
+            r.CountOrPercent(m?["max-unavailable"], "rollout.max-unavailable") ?? "25%",
             r.Int(m?["progress-deadline-s"], "rollout.progress-deadline-s", 10, 86400) ?? 600);
     }
 

@@ -50,7 +50,13 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, Cluste
         var missing = closure.Where(n => !selected.Contains(n)).ToList();
         var work = request.IncludeNeeds ? [.. selected, .. missing] : selected;
         var trace = System.Diagnostics.Stopwatch.StartNew();
-        var result = renderer.Render(work, state, withNamespaces: true);
+        var rendered = renderer.Render(work, state, withNamespaces: true);
+        var releases = new List<RenderedRelease>(rendered.Releases.Count);
+        foreach (var release in rendered.Releases)
+        {
+            releases.AddRange(await ObjectScopes.ResolveAsync(clusters[release.Datacenter], [release], cancellationToken));
+        }
+
         Trace($"render {work.Count} releases: {trace.ElapsedMilliseconds} ms");
         var live = new Dictionary<ReleaseId, LiveRelease>();
         var judged = new Dictionary<ReleaseId, IReadOnlyDictionary<string, JsonObject>>();
@@ -58,13 +64,13 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, Cluste
         var notes = new List<string>();
         foreach (var dc in work.Select(w => w.Dc).Distinct())
         {
-            var liveDc = await LiveReader.ReadAsync(clusters[dc], dc, result.Releases.Where(r => r.Datacenter == dc), cancellationToken);
+            var liveDc = await LiveReader.ReadAsync(clusters[dc], dc, releases.Where(r => r.Datacenter == dc), cancellationToken);
             foreach (var (id, release) in liveDc.Releases)
             {
                 live[id] = release;
             }
 
-            foreach (var (id, verdict) in await ServerJudge.JudgeAsync(clusters[dc], result.Releases.Where(r => r.Datacenter == dc), liveDc.Releases, cancellationToken))
+            foreach (var (id, verdict) in await ServerJudge.JudgeAsync(clusters[dc], releases.Where(r => r.Datacenter == dc), liveDc.Releases, cancellationToken))
             {
                 judged[id] = verdict;
             }
@@ -84,7 +90,7 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, Cluste
             notes.Add($"the previous deploy {node["planId"]} by {node["actor"]} (started {node["started"]}) was interrupted; this deploy continues from what the clusters hold now");
         }
 
-        var plan = Planner.Build(model, result.Releases, live, namespaces, request.Concurrency, judged: judged);
+        var plan = Planner.Build(model, releases, live, namespaces, request.Concurrency, judged: judged);
         Trace($"plan: {trace.ElapsedMilliseconds} ms");
         return new PreparedDeploy(plan, notes);
     }

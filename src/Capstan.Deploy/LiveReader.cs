@@ -32,7 +32,8 @@ public static class LiveReader
             foreach (var item in list.Items)
             {
                 var release = item["metadata"]?["labels"]?[ObjectLabels.ReleaseLabel]?.GetValue<string>();
-                var ns = item["metadata"]?["namespace"]?.GetValue<string>();
+                // A cluster-scoped object of a manifests release belongs to the release's namespace by its component label.
+                var ns = item["metadata"]?["namespace"]?.GetValue<string>() ?? item["metadata"]?["labels"]?["app.kubernetes.io/component"]?.GetValue<string>();
                 if (release is null || ns is null)
                 {
                     continue;

@@ -101,6 +101,12 @@ public interface IClusterClient : IAsyncDisposable
     /// </summary>
     IAsyncEnumerable<string> ReadLogAsync(string ns, string pod, string container, bool follow, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Whether a kind lives in namespaces, as the server's discovery says (asked once per group version); <see
+    /// cref="KubeNotFoundException"/> when the server serves no such kind (a custom resource whose definition is missing).
+    /// </summary>
+    Task<bool> IsNamespacedAsync(string apiVersion, string kind, CancellationToken cancellationToken);
+
     /// <summary>How far the newest revision of a Deployment has rolled out.</summary>
     Task<RolloutStatus> GetRolloutStatusAsync(string ns, string name, CancellationToken cancellationToken);
 }

@@ -165,6 +165,10 @@ public sealed partial class KubeClient : IClusterClient
     }
 
     /// <inheritdoc/>
+    public async Task<bool> IsNamespacedAsync(string apiVersion, string kind, CancellationToken cancellationToken) =>
+        (await ResourceAsync(apiVersion, kind, cancellationToken)).Namespaced;
+
+    /// <inheritdoc/>
     public async Task<RolloutStatus> GetRolloutStatusAsync(string ns, string name, CancellationToken cancellationToken)
     {
         var deployment = await GetAsync(new ObjectRef("apps/v1", "Deployment", ns, name), cancellationToken)

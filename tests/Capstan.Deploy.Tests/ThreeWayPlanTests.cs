@@ -305,3 +305,43 @@ public sealed class AutoscalingTests
         Assert.Contains(error.Diagnostics, d => d.ToString().Contains(where, StringComparison.Ordinal) && d.ToString().Contains(message, StringComparison.Ordinal));
     }
 }
+
+/// <summary>manifests releases with kinds the renderer has no type for.</summary>
+public sealed class ManifestsKindTests
+{
+    [Fact]
+    public async Task A_cluster_scoped_object_in_a_manifests_release_is_deployed_found_again_and_pruned()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        var limits = new RenderSelection("eqiad", "mw-debug", "limits");
+        farm.Write("manifests/limits/reader.yaml", "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: mw-debug-reader\nrules:\n- apiGroups: [\"\"]\n  resources: [pods]\n  verbs: [get, list]\n");
+        var (_, first) = await farm.DeployAsync(limits);
+        Assert.True(first!.Succeeded, first.Cause);
+        var role = new ObjectRef("rbac.authorization.k8s.io/v1", "ClusterRole", null, "mw-debug-reader");
+        var live = await farm.Clusters["eqiad"].GetAsync(role, default);
+        Assert.Equal("limits", live!["metadata"]!["labels"]![ObjectLabels.ReleaseLabel]!.GetValue<string>());
+        Assert.Null(live["metadata"]!["namespace"]);
+
+        // Found again as the release's (it has no namespace): the next plan changes nothing.
+        var (again, result) = await farm.DeployAsync(limits);
+        Assert.True(again.Plan.IsNoOp, string.Join("; ", again.Plan.Actions.Select(a => $"{a.Id}: {a.Change} {string.Join(",", a.Apply.Select(c => $"{c.Kind}/{c.Name} {c.Action} {c.Why}"))}")));
+        Assert.Null(result);
+
+        File.Delete(Path.Combine(farm.Root, "manifests/limits/reader.yaml"));
+        var (pruned, _) = await farm.DeployAsync(limits);
+        Assert.Contains(pruned.Plan.Actions.Single().Prune, p => p.Kind == "ClusterRole" && p.Name == "mw-debug-reader");
+        Assert.Null(await farm.Clusters["eqiad"].GetAsync(role, default));
+    }
+
+    [Fact]
+    public async Task A_kind_the_cluster_does_not_serve_is_a_clear_error_before_anything_is_applied()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        farm.Write("manifests/limits/widget.yaml", "apiVersion: widgets.example.org/v1\nkind: Widget\nmetadata:\n  name: blue\nspec:\n  size: 3\n");
+        var error = await Assert.ThrowsAsync<Core.Diagnostics.UserInputException>(() => farm.DeployAsync(new RenderSelection("eqiad", "mw-debug", "limits")));
+        Assert.Equal(
+            $"eqiad/mw-debug/limits: Widget blue has apiVersion widgets.example.org/v1, which the cluster at {farm.Clusters["eqiad"].Server} does not serve (for a custom resource, install its CustomResourceDefinition first)",
+            error.Message);
+        Assert.DoesNotContain((await farm.Clusters["eqiad"].ListAsync("v1", "Namespace", null, null, default)).Items, n => n["metadata"]!["name"]!.GetValue<string>() == "mw-debug");
+    }
+}

@@ -12,6 +12,8 @@ namespace Capstan.Core.Rendering;
 /// </summary>
 public static class ManifestsRenderer
 {
+    // Rendering without a cluster (capstan render) has only this list to go by; a deploy asks the cluster's discovery
+    // instead (ObjectScopes), which also knows custom resources.
     private static readonly HashSet<string> ClusterScopedKinds = new(StringComparer.Ordinal)
     {
         "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PriorityClass", "StorageClass",

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Capstan.Clusters;
 using Capstan.Core.Config;
 using Capstan.Core.Planning;
 using Capstan.Core.Rendering;

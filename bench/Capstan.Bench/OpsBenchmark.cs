@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Capstan.Clusters;
 using Capstan.Core.Config;
 using Capstan.Core.Rendering;
 using Capstan.Core.State;

@@ -29,7 +29,7 @@ public sealed record PreparedDeploy(Plan Plan, IReadOnlyList<string> Notes);
 /// deployed and healthy (preflight, before anything is applied), read the clusters, plan, and run the plan under the
 /// farm's deploy lock with a journal in the state store.
 /// </summary>
-public sealed class DeployService(FarmModel model, FarmRenderer renderer, ClusterSet clusters, IStateStore store, TimeProvider time)
+public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClusters clusters, IStateStore store, TimeProvider time)
 {
     private string JournalKey => $"{model.Project}/deploy-journal";
 

@@ -48,7 +48,7 @@ public sealed record ExecutorOptions
 /// and a record is written. On a failure no further release starts; the failed releases are rolled back, then the
 /// releases this plan already deployed, newest first, each rollback waited for in turn.
 /// </summary>
-public sealed class Executor(ClusterSet clusters, IDeployObserver observer, ExecutorOptions options, TimeProvider time)
+public sealed class Executor(IClusters clusters, IDeployObserver observer, ExecutorOptions options, TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, RolloutWatcher> _watchers = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<ReleaseId, ReleaseOutcome> _outcomes = new();

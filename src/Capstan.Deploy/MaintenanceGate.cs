@@ -16,7 +16,7 @@ public sealed record GateOutcome(string Datacenter, int CronJobs, int JobsDelete
 /// deploy deletes them), and, when maintenance is off, every running maintenance Job (periodic and one-off script
 /// groups) is deleted and waited for. Safe to run again after an interruption.
 /// </summary>
-public sealed class MaintenanceGateApplier(FarmModel model, DeployService deploy, ClusterSet clusters, IDeployObserver observer, TimeProvider? time = null)
+public sealed class MaintenanceGateApplier(FarmModel model, DeployService deploy, IClusters clusters, IDeployObserver observer, TimeProvider? time = null)
 {
     private readonly TimeProvider _clock = time ?? TimeProvider.System;
 

@@ -27,7 +27,7 @@ public sealed record ScriptOutcome(bool Succeeded, int ExitCode, string Detail);
 /// dynamic state must allow it — the primary datacenter (elsewhere only with an explicit image), read-write, maintenance
 /// enabled — and it is checked again once the Job exists, so a switchover that started meanwhile wins.
 /// </summary>
-public sealed class ScriptRunner(FarmModel model, FarmRenderer renderer, ClusterSet clusters)
+public sealed class ScriptRunner(FarmModel model, FarmRenderer renderer, IClusters clusters)
 {
     /// <summary>Why the state does not allow a run in <paramref name="dc"/> now, or null when it does.</summary>
     public static string? Refusal(DynamicState state, string dc, bool imageGiven)

@@ -19,7 +19,7 @@ namespace Capstan.Deploy;
 /// restarted.
 /// </summary>
 public sealed class Switchover(
-    FarmModel model, DynamicStateService state, IStateStore store, DeployService deploy, ClusterSet clusters, IDeployObserver observer, TimeProvider time)
+    FarmModel model, DynamicStateService state, IStateStore store, DeployService deploy, IClusters clusters, IDeployObserver observer, TimeProvider time)
 {
     /// <summary>The step names, in order.</summary>
     public static readonly IReadOnlyList<(string Name, string Title)> Steps =

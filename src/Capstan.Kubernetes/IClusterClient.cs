@@ -110,3 +110,13 @@ public interface IClusterClient : IAsyncDisposable
     /// <summary>How far the newest revision of a Deployment has rolled out.</summary>
     Task<RolloutStatus> GetRolloutStatusAsync(string ns, string name, CancellationToken cancellationToken);
 }
+
+/// <summary>The clusters of a command, one client per datacenter (however they were connected).</summary>
+public interface IClusters
+{
+    /// <summary>The client of a datacenter.</summary>
+    IClusterClient this[string dc] { get; }
+
+    /// <summary>The datacenters connected.</summary>
+    IReadOnlyCollection<string> Datacenters { get; }
+}

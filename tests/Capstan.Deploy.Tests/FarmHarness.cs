@@ -1,3 +1,4 @@
+using Capstan.Clusters;
 using Capstan.Core.Config;
 using Capstan.Core.Rendering;
 using Capstan.Core.State;

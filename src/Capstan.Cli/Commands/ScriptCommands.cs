@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using Capstan.Clusters;
 using Capstan.Core.Config;
 using Capstan.Core.Diagnostics;
 using Capstan.Core.Rendering;

@@ -3,18 +3,18 @@ using Capstan.Core.Diagnostics;
 using Capstan.Kubernetes;
 using Capstan.LocalCluster;
 
-namespace Capstan.Deploy;
+namespace Capstan.Clusters;
 
 /// <summary>The clusters of a command: one client per datacenter, and any local cluster this process hosts.</summary>
-public sealed class ClusterSet : IAsyncDisposable
+public sealed class ClusterSet : IClusters, IAsyncDisposable
 {
     private readonly List<LocalClusterHost> _hosts = [];
     private readonly Dictionary<string, IClusterClient> _clients = new(StringComparer.Ordinal);
 
-    /// <summary>The client of a datacenter.</summary>
+    /// <inheritdoc/>
     public IClusterClient this[string dc] => _clients[dc];
 
-    /// <summary>The datacenters connected.</summary>
+    /// <inheritdoc/>
     public IReadOnlyCollection<string> Datacenters => _clients.Keys;
 
     /// <summary>

@@ -167,6 +167,15 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
             var generations = new Dictionary<string, long>(StringComparer.Ordinal);
             foreach (var change in action.Apply)
             {
+                if (ReplicasHandover(change) is { } handover)
+                {
+                    // Autoscaling turned on for a running release: the apply that stops sending replicas would remove
+                    // them (the server defaults to 1 until the autoscaler scales up). First a manager of its own applies
+                    // the live count, so the field stays, now owned by it and free for the autoscaler.
+                    Report(action.Id, ReleaseState.Applying, $"handing Deployment {change.Name}'s replicas ({handover["spec"]!["replicas"]}) over to its autoscaler");
+                    await client.ApplyAsync(handover, HandoverManager, cancellationToken);
+                }
+
                 var applied = await client.ApplyAsync(change.Desired, options.ForceConflicts, dryRun: false, cancellationToken);
                 if (change.Kind == "Deployment")
                 {
@@ -202,6 +211,34 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
             await SetStateAsync(action.Id, ReleaseState.Failed, "failed: " + detail);
             return false;
         }
+    }
+
+    /// <summary>The field manager that holds a Deployment's replicas between Capstan and its autoscaler.</summary>
+    public const string HandoverManager = "capstan-handover-to-hpa";
+
+    /// <summary>
+    /// The apply that keeps a Deployment's replicas when Capstan stops setting them (its release became autoscaled):
+    /// Capstan applied them last time and the new manifest leaves them out. Null otherwise.
+    /// </summary>
+    internal static JsonObject? ReplicasHandover(ObjectChange change)
+    {
+        if (change.Kind != "Deployment" || change.Live is not { } live || change.Desired["spec"]?["replicas"] is not null
+            || live["spec"]?["replicas"] is not { } replicas)
+        {
+            return null;
+        }
+
+        var capstanOwns = (live["metadata"]?["managedFields"] as JsonArray ?? []).Any(e =>
+            e?["manager"]?.GetValue<string>() == "capstan" && e["operation"]?.GetValue<string>() == "Apply" && e["fieldsV1"]?["f:spec"]?["f:replicas"] is not null);
+        return capstanOwns
+            ? new JsonObject
+            {
+                ["apiVersion"] = "apps/v1",
+                ["kind"] = "Deployment",
+                ["metadata"] = new JsonObject { ["name"] = change.Name, ["namespace"] = live["metadata"]?["namespace"]?.DeepClone() },
+                ["spec"] = new JsonObject { ["replicas"] = replicas.DeepClone() },
+            }
+            : null;
     }
 
     /// <summary>

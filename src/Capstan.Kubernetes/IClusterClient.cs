@@ -73,6 +73,9 @@ public interface IClusterClient : IAsyncDisposable
     /// <summary>Server-side apply with field manager <c>capstan</c>; <paramref name="force"/> takes fields from other managers.</summary>
     Task<JsonObject> ApplyAsync(JsonObject obj, bool force, bool dryRun, CancellationToken cancellationToken);
 
+    /// <summary>Server-side apply under another field manager (a handover of fields, such as replicas to an autoscaler).</summary>
+    Task<JsonObject> ApplyAsync(JsonObject obj, string fieldManager, CancellationToken cancellationToken);
+
     /// <summary>
     /// A JSON merge patch (RFC 7396) under its own field manager, for changes that are not part of the desired state,
     /// such as the restart annotation of a rolling restart.

@@ -81,12 +81,19 @@ public sealed partial class KubeClient : IClusterClient
     public Uri Server => _connection.Server;
 
     /// <inheritdoc/>
-    public async Task<JsonObject> ApplyAsync(JsonObject obj, bool force, bool dryRun, CancellationToken cancellationToken)
+    public Task<JsonObject> ApplyAsync(JsonObject obj, bool force, bool dryRun, CancellationToken cancellationToken) =>
+        ApplyAsync(obj, _options.FieldManager, force, dryRun, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<JsonObject> ApplyAsync(JsonObject obj, string fieldManager, CancellationToken cancellationToken) =>
+        ApplyAsync(obj, fieldManager, force: false, dryRun: false, cancellationToken);
+
+    private async Task<JsonObject> ApplyAsync(JsonObject obj, string fieldManager, bool force, bool dryRun, CancellationToken cancellationToken)
     {
         var reference = ObjectRef.Of(obj);
         var resource = await ResourceAsync(reference.ApiVersion, reference.Kind, cancellationToken);
         // Strict: a field the server's schema does not know (a typo) is an error, never silently dropped.
-        var query = $"?fieldManager={Uri.EscapeDataString(_options.FieldManager)}&force={(force ? "true" : "false")}&fieldValidation=Strict" + (dryRun ? "&dryRun=All" : string.Empty);
+        var query = $"?fieldManager={Uri.EscapeDataString(fieldManager)}&force={(force ? "true" : "false")}&fieldValidation=Strict" + (dryRun ? "&dryRun=All" : string.Empty);
         var body = obj.ToJsonString();
         var response = await SendAsync(
             () => new HttpRequestMessage(HttpMethod.Patch, resource.ItemPath(reference.Namespace, reference.Name) + query)

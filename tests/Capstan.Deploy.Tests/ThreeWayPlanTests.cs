@@ -294,6 +294,60 @@ public sealed class AutoscalingTests
         Assert.Equal(5, (await farm.Clusters["eqiad"].GetAsync(deployment, default))!["spec"]!["replicas"]!.GetValue<int>());
     }
 
+    [Fact]
+    public async Task Turning_autoscaling_on_for_a_running_release_hands_its_replicas_over_without_a_dip()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        farm.Write("groups/mw-debug.yaml", File.ReadAllText(Path.Combine(farm.Root, "groups/mw-debug.yaml")).Replace("replicas: 2", "replicas: 4", StringComparison.Ordinal));
+        var debug = new RenderSelection("eqiad", "mw-debug");
+        Assert.True((await farm.DeployAsync(debug)).Result!.Succeeded);
+
+        // Every version of the Deployment the server stores while autoscaling is turned on is watched.
+        var client = farm.Clusters["eqiad"];
+        var deployment = new ObjectRef("apps/v1", "Deployment", "mw-debug", "mw-debug.eqiad.pinkunicorn");
+        var from = (await client.GetAsync(deployment, default))!["metadata"]!["resourceVersion"]!.GetValue<string>();
+        var seen = new List<int>();
+        var versions = new HashSet<string>(StringComparer.Ordinal);
+        using var stop = new CancellationTokenSource();
+        var watching = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var e in client.WatchAsync("apps/v1", "Deployment", "mw-debug", null, from, stop.Token))
+                {
+                    if (e.Object["metadata"]?["name"]?.GetValue<string>() == deployment.Name && e.Object["spec"]?["replicas"] is { } replicas)
+                    {
+                        lock (seen)
+                        {
+                            seen.Add(replicas.GetValue<int>());
+                            versions.Add(e.ResourceVersion!);
+                        }
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+
+        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nautoscaling:\n  min: 3\n  max: 8\n  target-cpu-percent: 60\n");
+        var events = new EventLog();
+        var (_, result) = await farm.DeployAsync(debug, observer: events);
+        Assert.True(result!.Succeeded, result.Cause);
+        var live = (await client.GetAsync(deployment, default))!;
+        var lastVersion = live["metadata"]!["resourceVersion"]!.GetValue<string>();
+        await Cluster.EventuallyAsync(() => { lock (seen) { return Task.FromResult(versions.Contains(lastVersion) ? "seen" : null); } }, "the watch's events up to the live version");
+        await stop.CancelAsync();
+        await watching;
+
+        // The count never fell below the autoscaler's minimum (without the handover the server sets 1 for a moment).
+        Assert.All(seen, r => Assert.True(r >= 3, $"replicas went to {r}: {string.Join(" → ", seen)}"));
+        var owners = (live["metadata"]!["managedFields"] as System.Text.Json.Nodes.JsonArray)!
+            .Where(e => e?["fieldsV1"]?["f:spec"]?["f:replicas"] is not null).Select(e => e!["manager"]!.GetValue<string>()).ToList();
+        Assert.DoesNotContain("capstan", owners);
+        Assert.Contains(events.Events, e => e.Message == "handing Deployment mw-debug.eqiad.pinkunicorn's replicas (4) over to its autoscaler");
+    }
+
     [Theory]
     [InlineData("autoscaling:\n  min: 4\n  max: 2\n", "values/mw-debug.yaml:3:", "autoscaling.max (2) must not be below autoscaling.min (4)")]
     [InlineData("autoscaling:\n  min: 2\n", "values/mw-debug.yaml:2:3: error:", "autoscaling needs both min and max")]

@@ -62,20 +62,26 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
         var judged = new Dictionary<ReleaseId, IReadOnlyDictionary<string, JsonObject>>();
         var namespaces = new Dictionary<string, IReadOnlySet<string>>(StringComparer.Ordinal);
         var notes = new List<string>();
-        foreach (var dc in work.Select(w => w.Dc).Distinct())
+        // The datacenters are read at once: their clusters are independent.
+        var read = await Task.WhenAll(work.Select(w => w.Dc).Distinct().Select(async dc =>
         {
             var liveDc = await LiveReader.ReadAsync(clusters[dc], dc, releases.Where(r => r.Datacenter == dc), cancellationToken);
+            var verdicts = await ServerJudge.JudgeAsync(clusters[dc], releases.Where(r => r.Datacenter == dc), liveDc.Releases, cancellationToken);
+            return (liveDc, verdicts);
+        }));
+        foreach (var (liveDc, verdicts) in read)
+        {
             foreach (var (id, release) in liveDc.Releases)
             {
                 live[id] = release;
             }
 
-            foreach (var (id, verdict) in await ServerJudge.JudgeAsync(clusters[dc], releases.Where(r => r.Datacenter == dc), liveDc.Releases, cancellationToken))
+            foreach (var (id, verdict) in verdicts)
             {
                 judged[id] = verdict;
             }
 
-            namespaces[dc] = liveDc.Namespaces;
+            namespaces[liveDc.Datacenter] = liveDc.Namespaces;
         }
 
         Trace($"read live state and dry runs ({judged.Values.Sum(v => v.Count)} objects): {trace.ElapsedMilliseconds} ms");

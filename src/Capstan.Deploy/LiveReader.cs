@@ -14,21 +14,31 @@ public static class LiveReader
     /// <summary>Reads a datacenter, for the kinds the desired releases (and their records) use.</summary>
     public static async Task<LiveDatacenter> ReadAsync(IClusterClient client, string dc, IEnumerable<RenderedRelease> desired, CancellationToken cancellationToken)
     {
-        var namespaces = (await client.ListAsync("v1", "Namespace", null, null, cancellationToken)).Items
+        // Everything goes out together (a real API server answers in parallel): namespaces, the records, and the kinds
+        // the desired releases use; kinds only the records still name (objects to prune) follow.
+        var selector = $"app.kubernetes.io/managed-by={ObjectLabels.ManagedBy}";
+        var namespacesList = client.ListAsync("v1", "Namespace", null, null, cancellationToken);
+        // Only the deployed revision matters for planning; the history is not decompressed.
+        var recordsRead = ReleaseRecords.ListAsync(client, dc, null, cancellationToken, deployedOnly: true);
+        var kinds = desired.SelectMany(r => r.Objects).Select(o => (o.ApiVersion, o.Kind)).Where(k => k.Kind != "Namespace").Distinct().ToList();
+        var listed = kinds.Select(k => client.ListAsync(k.ApiVersion, k.Kind, null, selector, cancellationToken)).ToList();
+        var records = await recordsRead;
+        var recordedKinds = records.Values.SelectMany(l => l.Take(1)).SelectMany(r => r.Manifest)
+            .Select(o => (ApiVersion: o["apiVersion"]!.GetValue<string>(), Kind: o["kind"]!.GetValue<string>()))
+            .Where(k => k.Kind != "Namespace")
+            .Distinct()
+            .Except(kinds)
+            .ToList();
+        kinds.AddRange(recordedKinds);
+        listed.AddRange(recordedKinds.Select(k => client.ListAsync(k.ApiVersion, k.Kind, null, selector, cancellationToken)));
+        var lists = await Task.WhenAll(listed);
+        var namespaces = (await namespacesList).Items
             .Where(n => n["metadata"]?["deletionTimestamp"] is null)
             .Select(n => n["metadata"]!["name"]!.GetValue<string>())
             .ToHashSet(StringComparer.Ordinal);
-        // Only the deployed revision matters for planning; the history is not decompressed.
-        var records = await ReleaseRecords.ListAsync(client, dc, null, cancellationToken, deployedOnly: true);
-        var kinds = desired.SelectMany(r => r.Objects).Select(o => (o.ApiVersion, o.Kind))
-            .Concat(records.Values.SelectMany(l => l.Take(1)).SelectMany(r => r.Manifest).Select(o => (o["apiVersion"]!.GetValue<string>(), o["kind"]!.GetValue<string>())))
-            .Where(k => k.Item2 != "Namespace")
-            .Distinct()
-            .ToList();
         var objects = new Dictionary<ReleaseId, Dictionary<string, JsonObject>>();
-        foreach (var (apiVersion, kind) in kinds)
+        foreach (var ((_, kind), list) in kinds.Zip(lists))
         {
-            var list = await client.ListAsync(apiVersion, kind, null, $"app.kubernetes.io/managed-by={ObjectLabels.ManagedBy}", cancellationToken);
             foreach (var item in list.Items)
             {
                 var release = item["metadata"]?["labels"]?[ObjectLabels.ReleaseLabel]?.GetValue<string>();

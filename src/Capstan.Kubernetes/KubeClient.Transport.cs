@@ -80,10 +80,10 @@ public sealed partial class KubeClient
     private async Task<JsonObject?> SendAsync(Func<HttpRequestMessage> makeRequest, CancellationToken cancellationToken)
     {
         using var response = await SendRawAsync(makeRequest, HttpCompletionOption.ResponseContentRead, cancellationToken);
-        var text = await response.Content.ReadAsStringAsync(cancellationToken);
+        var utf8 = await response.Content.ReadAsByteArrayAsync(cancellationToken);
         try
         {
-            return text.Length == 0 ? null : JsonNode.Parse(text) as JsonObject;
+            return utf8.Length == 0 ? null : JsonNode.Parse(utf8) as JsonObject;
         }
         catch (JsonException ex)
         {

@@ -1,5 +1,5 @@
+using System.Buffers;
 using System.Globalization;
-using System.Text;
 using System.Text.Json.Nodes;
 using Capstan.LocalCluster.Store;
 using Microsoft.AspNetCore.Http;
@@ -20,25 +20,36 @@ internal sealed partial class ApiHandler
             return;
         }
 
-        // Written item by item: stored objects are shared, not copied, and a JSON node can only have one parent.
-        var sb = new StringBuilder(64 + (items.Count * 1024));
-        sb.Append("{\"kind\":\"").Append(type.Kind).Append("List\",\"apiVersion\":\"").Append(type.ApiVersion)
-            .Append("\",\"metadata\":{\"resourceVersion\":\"").Append(rv.ToString(CultureInfo.InvariantCulture)).Append("\"},\"items\":[");
+        // Written item by item: stored objects are shared, not copied, and a JSON node can only have one parent. Their
+        // UTF-8 is kept with them (they never change once stored), so a list that is read again costs a copy.
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/json";
+        var body = context.Response.BodyWriter;
+        Write(body, $"{{\"kind\":\"{type.Kind}List\",\"apiVersion\":\"{type.ApiVersion}\",\"metadata\":{{\"resourceVersion\":\"{rv.ToString(CultureInfo.InvariantCulture)}\"}},\"items\":[");
         for (var i = 0; i < items.Count; i++)
         {
             if (i > 0)
             {
-                sb.Append(',');
+                Write(body, ",");
             }
 
-            sb.Append(items[i].ToJsonString());
+            body.Write(Utf8Of(items[i]));
+            if (body.UnflushedBytes > 64 * 1024)
+            {
+                await body.FlushAsync(context.RequestAborted);
+            }
         }
 
-        sb.Append("]}");
-        context.Response.StatusCode = 200;
-        context.Response.ContentType = "application/json";
-        await context.Response.WriteAsync(sb.ToString(), context.RequestAborted);
+        Write(body, "]}");
+        await body.FlushAsync(context.RequestAborted);
     }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<JsonObject, byte[]> Serialized = [];
+
+    /// <summary>The UTF-8 JSON of a stored object, serialized once.</summary>
+    private static byte[] Utf8Of(JsonObject stored) => Serialized.GetValue(stored, o => System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(o));
+
+    private static void Write(System.IO.Pipelines.PipeWriter writer, string text) => writer.Write(System.Text.Encoding.UTF8.GetBytes(text));
 
     private async Task WatchAsync(HttpContext context, ResourceType type, string? ns)
     {

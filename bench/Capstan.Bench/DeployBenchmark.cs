@@ -122,9 +122,12 @@ internal static class DeployBenchmark
         var request = new DeployRequest(new RenderSelection(), false, false, Planner.DefaultConcurrency, new ExecutorOptions { Actor = "bench", Reason = "bench" });
         var prepared = await service.PrepareAsync(request, state, default);
         var observer = new TimingObserver();
+        long Requests() => model.DatacenterNames.Sum(dc => clusters[dc] is Capstan.Kubernetes.KubeClient client ? client.Requests : 0);
+        var requestsBefore = Requests();
         var watch = Stopwatch.StartNew();
         var result = await service.RunAsync(prepared.Plan, request.Executor, observer, default);
         var total = watch.Elapsed.TotalSeconds;
+        var requests = Requests() - requestsBefore;
 
         // Longest path through the plan's dependency graph, each release weighted by its measured duration.
         var durations = prepared.Plan.Actions.ToDictionary(a => a, a => observer.Duration(a.Id));
@@ -134,6 +137,8 @@ internal static class DeployBenchmark
         var namespaces = observer.NamespaceSeconds;
         Console.WriteLine($"example farm deploy with simulated rollouts (pods start in {timing.PodStart.TotalSeconds:0.0} s, ready {timing.PodReady.TotalSeconds:0.0} s later): {(result.Succeeded ? "succeeded" : "FAILED")}");
         Console.WriteLine($"total {total:F2} s; critical path of the plan {critical + namespaces:F2} s (namespaces {namespaces:F2} s + releases {critical:F2} s); ratio {total / (critical + namespaces):F3}");
+        var objects = prepared.Plan.Actions.Sum(a => a.Apply.Count);
+        Console.WriteLine($"API requests of that deploy: {requests} ({prepared.Plan.Actions.Count} releases, {objects} objects applied; the rest are waits, records and the journal)");
     }
 
     private sealed class NullObserver : IDeployObserver

@@ -134,6 +134,8 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
         Capstan.Deploy.DeployLockLostException => (ex.Message, ExitCodes.Failure),
         Capstan.Deploy.DeployStoppedException => (ex.Message, ExitCodes.Failure),
         Capstan.Kubernetes.KubeUnavailableException => (ex.Message, ExitCodes.Failure),
+        Capstan.Kubernetes.KubeCredentialException => ("cannot authenticate to the cluster: " + ex.Message, ExitCodes.Failure),
+        Capstan.Kubernetes.KubeConfigException => (ex.Message, ExitCodes.UserError),
         Capstan.Kubernetes.KubeApiException => ("the cluster refused: " + ex.Message, ExitCodes.Failure),
         Capstan.Images.ImageReferenceException or Capstan.Images.ImageNotFoundException or Capstan.Images.ImageForeignFilesException => (ex.Message, ExitCodes.UserError),
         Capstan.Images.ImageException => (ex.Message, ExitCodes.Failure),

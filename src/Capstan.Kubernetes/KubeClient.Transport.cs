@@ -176,25 +176,62 @@ public sealed partial class KubeClient
         if (connection.InsecureSkipTlsVerify)
         {
             ssl.RemoteCertificateValidationCallback = (_, _, _, _) => true;
+            handler.SslOptions = ssl;
+            return;
         }
-        else if (connection.CertificateAuthority is { } caBytes)
-        {
-            var roots = new X509Certificate2Collection();
-            roots.ImportFromPem(Encoding.UTF8.GetString(caBytes));
-            ssl.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-            {
-                if (certificate is null || (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0 || (errors & SslPolicyErrors.RemoteCertificateNotAvailable) != 0)
-                {
-                    return false;
-                }
 
-                using var chain = new X509Chain();
-                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                return chain.Build(new X509Certificate2(certificate));
-            };
+        var roots = new X509Certificate2Collection();
+        if (connection.CertificateAuthority is { } caBytes)
+        {
+            roots.ImportFromPem(Encoding.UTF8.GetString(caBytes));
         }
+
+        if (roots.Count == 0 && connection.TlsServerName is null)
+        {
+            // The system's roots and the URL's host name: the platform's own check.
+            handler.SslOptions = ssl;
+            return;
+        }
+
+        ssl.RemoteCertificateValidationCallback = (_, certificate, sent, errors) =>
+        {
+            if (certificate is null || (errors & SslPolicyErrors.RemoteCertificateNotAvailable) != 0)
+            {
+                return false;
+            }
+
+            using var presented = new X509Certificate2(certificate);
+            // tls-server-name: the name the certificate must carry when it is not the URL's host (the platform checked
+            // the URL's host; that verdict is replaced, never dropped).
+            var named = connection.TlsServerName is { } serverName
+                ? presented.MatchesHostname(serverName)
+                : (errors & SslPolicyErrors.RemoteCertificateNameMismatch) == 0;
+            if (!named)
+            {
+                return false;
+            }
+
+            if (roots.Count == 0)
+            {
+                return (errors & SslPolicyErrors.RemoteCertificateChainErrors) == 0;
+            }
+
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            // The intermediates the server sent lead from its certificate to the kubeconfig's CA.
+            if (sent is not null)
+            {
+                chain.ChainPolicy.ExtraStore.AddRange(sent.ChainPolicy.ExtraStore);
+                foreach (var element in sent.ChainElements)
+                {
+                    chain.ChainPolicy.ExtraStore.Add(element.Certificate);
+                }
+            }
+
+            return chain.Build(presented);
+        };
 
         handler.SslOptions = ssl;
     }

@@ -45,6 +45,7 @@ public sealed partial class KubeClient : IClusterClient
     private readonly RateLimiter _limiter;
     private readonly Dictionary<(string ApiVersion, string Kind), ApiResource> _resources = [];
     private readonly SemaphoreSlim _discovery = new(1, 1);
+    private readonly CredentialsHandler _credentials;
 
     /// <summary>Creates a client for a connection.</summary>
     public KubeClient(ClusterConnection connection, KubeClientOptions? options = null)
@@ -65,17 +66,22 @@ public sealed partial class KubeClient : IClusterClient
             EnableMultipleHttp2Connections = true,
         };
         ConfigureTls(handler, connection);
-        _http = new HttpClient(new CountingHandler(this) { InnerHandler = handler }) { BaseAddress = connection.Server, Timeout = Timeout.InfiniteTimeSpan };
+        if (connection.ProxyUrl is { } proxy)
+        {
+            handler.Proxy = new System.Net.WebProxy(proxy);
+            handler.UseProxy = true;
+        }
+
+        _credentials = new CredentialsHandler(connection, _options.Time) { InnerHandler = handler };
+        _http = new HttpClient(new CountingHandler(this) { InnerHandler = _credentials }) { BaseAddress = connection.Server, Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.UserAgent.ParseAdd("capstan/0.1");
-        if (connection.Token is { } token)
-        {
-            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        }
-        else if (connection.Username is { } user)
-        {
-            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{connection.Password}")));
-        }
     }
+
+    /// <summary>How many times the kubeconfig's exec credential plugin has run.</summary>
+    public int CredentialPluginRuns => _credentials.PluginRuns;
+
+    /// <summary>Who this client authenticates as, for messages (the kubeconfig user, or the impersonated one).</summary>
+    public string User => _connection.Impersonate?.User ?? _connection.UserName;
 
     /// <inheritdoc/>
     public Uri Server => _connection.Server;

@@ -16,7 +16,15 @@ public sealed record ClusterConnection(
     string? Username = null,
     string? Password = null,
     string? Namespace = null,
-    string ContextName = "");
+    string ContextName = "",
+    ExecPlugin? Exec = null,
+    Impersonation? Impersonate = null,
+    string? TlsServerName = null,
+    Uri? ProxyUrl = null)
+{
+    /// <summary>Who the connection authenticates as, for messages: the user entry's name, else the context's.</summary>
+    public string UserName { get; init; } = ContextName;
+}
 
 /// <summary>A kubeconfig that cannot be used: the file, where, and why.</summary>
 public sealed class KubeConfigException(string message) : Exception(message);
@@ -133,7 +141,19 @@ public sealed class KubeConfig
             throw new KubeConfigException($"cluster '{clusterName}' has no valid server URL ({server ?? "missing"})");
         }
 
-        var user = Text(ctx["user"]) is { } userName && _users.TryGetValue(userName, out var u) ? u : ((ValueMap Map, string Dir)?)null;
+        var userName = Text(ctx["user"]);
+        var user = userName is not null && _users.TryGetValue(userName, out var u) ? u : ((ValueMap Map, string Dir)?)null;
+        if (userName is not null && user is null)
+        {
+            throw new KubeConfigException($"context '{name}' names user '{userName}', which is not in the kubeconfig (known: {string.Join(", ", _users.Keys.Order(StringComparer.Ordinal))})");
+        }
+
+        Uri? proxy = null;
+        if (Text(cluster.Map["proxy-url"]) is { } proxyText && (!Uri.TryCreate(proxyText, UriKind.Absolute, out proxy) || proxy.Scheme is not ("http" or "https" or "socks5")))
+        {
+            throw new KubeConfigException($"cluster '{clusterName}' has a proxy-url that is not an http, https or socks5 URL ({proxyText})");
+        }
+
         return new ClusterConnection(
             serverUri,
             Bytes(cluster.Map, "certificate-authority", cluster.Dir),
@@ -145,7 +165,52 @@ public sealed class KubeConfig
             user is { } un ? Text(un.Map["username"]) : null,
             user is { } pw ? Text(pw.Map["password"]) : null,
             Text(ctx["namespace"]),
-            name);
+            name,
+            user is { } ex ? Exec(ex.Map, userName!) : null,
+            user is { } im ? Impersonating(im.Map) : null,
+            Text(cluster.Map["tls-server-name"]),
+            proxy)
+        {
+            UserName = userName ?? name,
+        };
+    }
+
+    private static ExecPlugin? Exec(ValueMap user, string userName)
+    {
+        if (user["exec"] is not ValueMap exec)
+        {
+            return null;
+        }
+
+        var command = Text(exec["command"]) ?? throw new KubeConfigException($"user '{userName}': exec has no command");
+        var apiVersion = Text(exec["apiVersion"]) ?? throw new KubeConfigException($"user '{userName}': exec has no apiVersion (client.authentication.k8s.io/v1)");
+        if (apiVersion is not ("client.authentication.k8s.io/v1" or "client.authentication.k8s.io/v1beta1"))
+        {
+            throw new KubeConfigException($"user '{userName}': exec apiVersion {apiVersion} is not supported (client.authentication.k8s.io/v1 or v1beta1)");
+        }
+
+        var args = (exec["args"] as ValueList)?.Items.Select(Text).OfType<string>().ToList() ?? [];
+        var env = (exec["env"] as ValueList)?.Items.OfType<ValueMap>()
+            .Select(e => (Name: Text(e["name"]), Value: Text(e["value"]) ?? string.Empty))
+            .Where(e => e.Name is not null)
+            .Select(e => KeyValuePair.Create(e.Name!, e.Value))
+            .ToList() ?? [];
+        var interactive = Text(exec["interactiveMode"]) ?? "IfAvailable";
+        return new ExecPlugin(
+            command, args, env, apiVersion, Text(exec["installHint"]),
+            exec["provideClusterInfo"] is ValueScalar { Type: ScalarType.Bool } info && info.AsBool() == true,
+            interactive);
+    }
+
+    private static Impersonation? Impersonating(ValueMap user)
+    {
+        var who = Text(user["as"]);
+        var groups = (user["as-groups"] as ValueList)?.Items.Select(Text).OfType<string>().ToList() ?? [];
+        var uid = Text(user["as-uid"]);
+        var extra = (user["as-user-extra"] as ValueMap)?.Entries
+            .SelectMany(e => e.Value is ValueList values ? values.Items.Select(Text).OfType<string>().Select(v => KeyValuePair.Create(e.Key, v)) : [])
+            .ToList() ?? [];
+        return who is null && groups.Count == 0 && uid is null && extra.Count == 0 ? null : new Impersonation(who, groups, uid, extra);
     }
 
     private static string? Text(ValueNode? node) => node is ValueScalar { IsNull: false } s ? s.Text : null;

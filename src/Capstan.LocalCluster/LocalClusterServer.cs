@@ -30,6 +30,9 @@ public sealed record LocalClusterOptions
     /// <summary>Serve HTTPS with this certificate instead of one the server makes (with its own CA) at start.</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2? TlsCertificate { get; init; }
 
+    /// <summary>The intermediate certificates sent with <see cref="TlsCertificate"/> (from it towards the root).</summary>
+    public IReadOnlyList<System.Security.Cryptography.X509Certificates.X509Certificate2> TlsCertificateChain { get; init; } = [];
+
     /// <summary>Where the server reports its own errors (controller failures); null drops them.</summary>
     public Action<string>? Log { get; init; }
 
@@ -192,7 +195,11 @@ public sealed class LocalClusterServer : IAsyncDisposable
             {
                 // HTTP/2 as kube-apiserver serves it (negotiated by ALPN), HTTP/1.1 for clients that ask for it.
                 o.Protocols = HttpProtocols.Http1AndHttp2;
-                o.UseHttps(certificate);
+                o.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions
+                {
+                    ServerCertificate = certificate,
+                    ServerCertificateChain = [.. _options.TlsCertificateChain],
+                });
             });
             k.Limits.MaxRequestBodySize = 16 * 1024 * 1024;
         });

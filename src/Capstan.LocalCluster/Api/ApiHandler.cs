@@ -86,11 +86,59 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
     private void Authorize(HttpContext context, RequestInfo request)
     {
         var user = authenticator.Authenticate(context.Request.Headers.Authorization.FirstOrDefault()) ?? throw ApiError.Unauthorized();
+        user = Impersonated(context.Request.Headers, user);
         context.Items[UserKey] = user;
         if (!_authorizer.Allows(user, request))
         {
             throw ReferenceEquals(user, UserInfo.Anonymous) ? ApiError.Unauthorized() : Authorizer.Forbidden(user, request);
         }
+    }
+
+    /// <summary>
+    /// Impersonation as kube-apiserver's filter does it: with <c>Impersonate-User</c> (and optionally
+    /// <c>Impersonate-Group</c>, <c>Impersonate-Uid</c>, <c>Impersonate-Extra-*</c>) the request acts as that user, once
+    /// the authenticated user is allowed to <c>impersonate</c> each of them (users, groups, uids and userextras); else 403
+    /// naming what it may not impersonate. Groups or a uid without a user are a 400.
+    /// </summary>
+    private UserInfo Impersonated(IHeaderDictionary headers, UserInfo user)
+    {
+        var name = headers["Impersonate-User"].FirstOrDefault();
+        var groups = headers["Impersonate-Group"].Where(g => !string.IsNullOrEmpty(g)).Select(g => g!).ToList();
+        var uid = headers["Impersonate-Uid"].FirstOrDefault();
+        var extras = headers.Keys.Where(k => k.StartsWith("Impersonate-Extra-", StringComparison.OrdinalIgnoreCase)).ToList();
+        if (name is null)
+        {
+            return groups.Count > 0 || uid is not null || extras.Count > 0
+                ? throw new ApiError(400, "BadRequest", "requested [Impersonate-Group Impersonate-Uid Impersonate-Extra-] without impersonating a user")
+                : user;
+        }
+
+        void Check(string resource, string group, string what)
+        {
+            var request = new RequestInfo(true, "impersonate", string.Empty, group, string.Empty, resource, string.Empty, what);
+            if (!_authorizer.Allows(user, request))
+            {
+                throw new ApiError(403, "Forbidden", $"{resource}{(group.Length > 0 ? "." + group : string.Empty)} \"{what}\" is forbidden: User \"{user.Name}\" cannot impersonate resource \"{resource}\" in API group \"{group}\" at the cluster scope");
+            }
+        }
+
+        Check("users", string.Empty, name);
+        foreach (var group in groups)
+        {
+            Check("groups", string.Empty, group);
+        }
+
+        if (uid is not null)
+        {
+            Check("uids", "authentication.k8s.io", uid);
+        }
+
+        foreach (var key in extras)
+        {
+            Check("userextras", "authentication.k8s.io", Uri.UnescapeDataString(key["Impersonate-Extra-".Length..]).ToLowerInvariant());
+        }
+
+        return new UserInfo(name, uid ?? string.Empty, [.. groups, "system:authenticated"]);
     }
 
     /// <summary>The endpoints: discovery, OpenAPI, the control endpoints and the resources (routes as kube-apiserver's).</summary>

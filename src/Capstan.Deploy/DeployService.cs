@@ -98,6 +98,11 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
 
         var plan = Planner.Build(model, releases, live, namespaces, request.Concurrency, judged: judged);
         Trace($"plan: {trace.ElapsedMilliseconds} ms");
+        if (request.Preflight && plan.Namespaces.Count > 0)
+        {
+            await NamespacesPreflightAsync(plan, cancellationToken);
+        }
+
         return new PreparedDeploy(plan, notes);
     }
 
@@ -125,6 +130,33 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
         catch (OperationCanceledException) when (deployLock.Lost.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             throw new DeployLockLostException($"{deployLock.LostReason}; the deploy stopped before its next write. Run it again: it continues from what the clusters hold");
+        }
+    }
+
+    /// <summary>
+    /// The namespaces the plan creates, tried first by a server-side dry run: a deployer who may not create namespaces
+    /// learns which namespace is missing, who they are and what they may not do, before anything is applied.
+    /// </summary>
+    private async Task NamespacesPreflightAsync(Plan plan, CancellationToken cancellationToken)
+    {
+        var problems = new List<string>();
+        foreach (var (dc, ns) in plan.Namespaces)
+        {
+            try
+            {
+                await clusters[dc].ApplyAsync(Executor.NamespaceObject(ns), force: false, dryRun: true, cancellationToken);
+            }
+            catch (KubeForbiddenException ex)
+            {
+                problems.Add(
+                    $"namespace {ns} does not exist in {dc}, and creating it was refused ({ex.Message}); " +
+                    $"ask a cluster admin to create it ('kubectl create namespace {ns}' and the deployer's RoleBinding there, as in examples/rbac/deployer.yaml), or deploy as a user who may create namespaces");
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new PreflightException(problems);
         }
     }
 

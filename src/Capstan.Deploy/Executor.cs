@@ -80,7 +80,7 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
         foreach (var (dc, ns) in plan.Namespaces)
         {
             Report(null, null, $"{dc}: creating namespace {ns}");
-            await clusters[dc].ApplyAsync(new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Namespace", ["metadata"] = new JsonObject { ["name"] = ns, ["labels"] = new JsonObject { ["app.kubernetes.io/managed-by"] = "capstan" } } }, false, false, cancellationToken);
+            await clusters[dc].ApplyAsync(NamespaceObject(ns), false, false, cancellationToken);
         }
 
         var scheduler = new PlanScheduler(plan);
@@ -212,6 +212,10 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
             return false;
         }
     }
+
+    /// <summary>A namespace as Capstan creates it.</summary>
+    internal static JsonObject NamespaceObject(string ns) =>
+        new() { ["apiVersion"] = "v1", ["kind"] = "Namespace", ["metadata"] = new JsonObject { ["name"] = ns, ["labels"] = new JsonObject { ["app.kubernetes.io/managed-by"] = "capstan" } } };
 
     /// <summary>The field manager that holds a Deployment's replicas between Capstan and its autoscaler.</summary>
     public const string HandoverManager = "capstan-handover-to-hpa";

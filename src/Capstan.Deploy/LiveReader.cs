@@ -11,33 +11,45 @@ public sealed record LiveDatacenter(string Datacenter, IReadOnlySet<string> Name
 /// <summary>Reads live state for planning: one list per kind across namespaces, filtered by Capstan's labels.</summary>
 public static class LiveReader
 {
-    /// <summary>Reads a datacenter, for the kinds the desired releases (and their records) use.</summary>
+    /// <summary>
+    /// Reads a datacenter for the desired releases, with no more permission than a deployer of their namespaces holds:
+    /// each namespace is read by name, records and objects are listed per namespace and kind (the kinds its releases
+    /// render and its records name), and only cluster-scoped kinds a manifests release uses are listed across the
+    /// cluster. The requests go out together, so they grow with namespaces times kinds, never with objects.
+    /// </summary>
     public static async Task<LiveDatacenter> ReadAsync(IClusterClient client, string dc, IEnumerable<RenderedRelease> desired, CancellationToken cancellationToken)
     {
-        // Everything goes out together (a real API server answers in parallel): namespaces, the records, and the kinds
-        // the desired releases use; kinds only the records still name (objects to prune) follow.
+        var releases = desired.ToList();
+        var selected = releases.Select(r => r.Namespace).Distinct(StringComparer.Ordinal).ToList();
         var selector = $"app.kubernetes.io/managed-by={ObjectLabels.ManagedBy}";
-        var namespacesList = client.ListAsync("v1", "Namespace", null, null, cancellationToken);
+        // A namespace that does not exist holds nothing: it is not listed (a deployer could not list it anyway).
+        var namespaces = (await Task.WhenAll(selected.Select(async ns => (Namespace: ns, Exists: await ExistsAsync(client, ns, cancellationToken)))))
+            .Where(n => n.Exists).Select(n => n.Namespace).ToHashSet(StringComparer.Ordinal);
         // Only the deployed revision matters for planning; the history is not decompressed.
-        var recordsRead = ReleaseRecords.ListAsync(client, dc, null, cancellationToken, deployedOnly: true);
-        var kinds = desired.SelectMany(r => r.Objects).Select(o => (o.ApiVersion, o.Kind)).Where(k => k.Kind != "Namespace").Distinct().ToList();
-        var listed = kinds.Select(k => client.ListAsync(k.ApiVersion, k.Kind, null, selector, cancellationToken)).ToList();
+        var recordsRead = ReleaseRecords.ListAsync(client, dc, namespaces, cancellationToken, deployedOnly: true);
+        var wanted = releases.SelectMany(r => r.Objects.Select(o => (Scope: o.Metadata.Namespace, o.ApiVersion, o.Kind)))
+            .Where(k => k.Scope is null || namespaces.Contains(k.Scope))
+            .ToHashSet();
+        var listed = wanted.Where(k => k.Kind != "Namespace")
+            .ToDictionary(k => k, k => client.ListAsync(k.ApiVersion, k.Kind, k.Scope, selector, cancellationToken));
+
+        // Kinds only the records still name (objects to prune) follow.
         var records = await recordsRead;
-        var recordedKinds = records.Values.SelectMany(l => l.Take(1)).SelectMany(r => r.Manifest)
-            .Select(o => (ApiVersion: o["apiVersion"]!.GetValue<string>(), Kind: o["kind"]!.GetValue<string>()))
-            .Where(k => k.Kind != "Namespace")
-            .Distinct()
-            .Except(kinds)
-            .ToList();
-        kinds.AddRange(recordedKinds);
-        listed.AddRange(recordedKinds.Select(k => client.ListAsync(k.ApiVersion, k.Kind, null, selector, cancellationToken)));
-        var lists = await Task.WhenAll(listed);
-        var namespaces = (await namespacesList).Items
-            .Where(n => n["metadata"]?["deletionTimestamp"] is null)
-            .Select(n => n["metadata"]!["name"]!.GetValue<string>())
-            .ToHashSet(StringComparer.Ordinal);
+        foreach (var (id, history) in records)
+        {
+            foreach (var obj in history.Take(1).SelectMany(r => r.Manifest))
+            {
+                var key = (Scope: obj["metadata"]?["namespace"]?.GetValue<string>(), ApiVersion: obj["apiVersion"]!.GetValue<string>(), Kind: obj["kind"]!.GetValue<string>());
+                if (key.Kind != "Namespace" && !listed.ContainsKey(key))
+                {
+                    listed[key] = client.ListAsync(key.ApiVersion, key.Kind, key.Scope, selector, cancellationToken);
+                }
+            }
+        }
+
+        var lists = await Task.WhenAll(listed.Select(async kv => (kv.Key.Kind, List: await kv.Value)));
         var objects = new Dictionary<ReleaseId, Dictionary<string, JsonObject>>();
-        foreach (var ((_, kind), list) in kinds.Zip(lists))
+        foreach (var (kind, list) in lists)
         {
             foreach (var item in list.Items)
             {
@@ -60,13 +72,29 @@ public static class LiveReader
             }
         }
 
-        var releases = new Dictionary<ReleaseId, LiveRelease>();
+        var live = new Dictionary<ReleaseId, LiveRelease>();
         foreach (var id in objects.Keys.Concat(records.Keys).Distinct())
         {
             var deployed = records.GetValueOrDefault(id)?.FirstOrDefault(r => r.Status == "deployed");
-            releases[id] = new LiveRelease(id, objects.GetValueOrDefault(id) ?? new Dictionary<string, JsonObject>(StringComparer.Ordinal), deployed);
+            live[id] = new LiveRelease(id, objects.GetValueOrDefault(id) ?? new Dictionary<string, JsonObject>(StringComparer.Ordinal), deployed);
         }
 
-        return new LiveDatacenter(dc, namespaces, releases, records);
+        return new LiveDatacenter(dc, namespaces, live, records);
+    }
+
+    /// <summary>
+    /// Whether a namespace exists (and is not being deleted). A deployer who may not read it gets "yes": only an admin
+    /// can make namespaces for such a deployer, and a missing one shows as the apply's error.
+    /// </summary>
+    private static async Task<bool> ExistsAsync(IClusterClient client, string ns, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await client.GetAsync(new ObjectRef("v1", "Namespace", null, ns), cancellationToken) is { } found && found["metadata"]?["deletionTimestamp"] is null;
+        }
+        catch (KubeForbiddenException)
+        {
+            return true;
+        }
     }
 }

@@ -111,6 +111,16 @@ public static class ReleaseRecords
             .ToDictionary(g => g.Key, g => g.OrderByDescending(r => r.Revision).ToList());
     }
 
+    /// <summary>
+    /// The records of some namespaces, one list per namespace at once (what a deployer with namespace-scoped
+    /// permissions may read), never across the cluster.
+    /// </summary>
+    public static async Task<Dictionary<ReleaseId, List<ReleaseRecord>>> ListAsync(IClusterClient client, string dc, IEnumerable<string> namespaces, CancellationToken cancellationToken, bool deployedOnly = false)
+    {
+        var lists = await Task.WhenAll(namespaces.Distinct(StringComparer.Ordinal).Select(ns => ListAsync(client, dc, ns, cancellationToken, deployedOnly)));
+        return lists.SelectMany(l => l).ToDictionary(kv => kv.Key, kv => kv.Value);
+    }
+
     /// <summary>The images a manifest runs, by container name.</summary>
     public static Dictionary<string, string> Images(IEnumerable<JsonObject> manifest)
     {

@@ -121,6 +121,10 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
     /// <summary>One object a deploy would change: the unified diff for a create or update, and fields others changed.</summary>
     private sealed record ObjectDiff(string Release, string Kind, string Name, string Change, string? Diff, IReadOnlyList<(string Path, string Manager)> Drift);
 
+    /// <summary>The namespaces to read: the one asked for, else the farm's (never the whole cluster: a deployer may only read those).</summary>
+    private static IEnumerable<string> Namespaces(DeploySession session, string? ns) =>
+        ns is not null ? [ns] : session.Repo.Model.Groups.Select(g => g.Namespace);
+
     private Command BuildStatus()
     {
         var repo = CommonOptions.Repo();
@@ -137,7 +141,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             foreach (var datacenter in session.Clusters.Datacenters.Order(StringComparer.Ordinal))
             {
                 var client = session.Clusters[datacenter];
-                var records = await ReleaseRecords.ListAsync(client, datacenter, parse.GetValue(ns), ct);
+                var records = await ReleaseRecords.ListAsync(client, datacenter, Namespaces(session, parse.GetValue(ns)), ct);
                 foreach (var (id, history) in records.Where(r => parse.GetValue(release) is not { } name || r.Key.Release == name)
                              .OrderBy(r => r.Key.Namespace, StringComparer.Ordinal).ThenBy(r => r.Key.Release, StringComparer.Ordinal))
                 {
@@ -223,7 +227,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             var all = new List<ReleaseRecord>();
             foreach (var datacenter in session.Clusters.Datacenters.Order(StringComparer.Ordinal))
             {
-                var records = await ReleaseRecords.ListAsync(session.Clusters[datacenter], datacenter, parse.GetValue(ns), ct);
+                var records = await ReleaseRecords.ListAsync(session.Clusters[datacenter], datacenter, Namespaces(session, parse.GetValue(ns)), ct);
                 all.AddRange(records.Values.SelectMany(r => r).Where(r => parse.GetValue(release) is not { } name || r.Id.Release == name));
             }
 

@@ -58,7 +58,7 @@ internal sealed class RepoSession
     /// <summary>Opens the dynamic state service on the selected store.</summary>
     public (IStateStore Store, DynamicStateService Service) OpenState(string? stateOption)
     {
-        var store = StateStoreAddress.Open(StateAddress(stateOption), Files.Root);
+        var store = StateStoreAddress.Open(StateAddress(stateOption), Files.Root, environment: Env.Get);
         return (store, new DynamicStateService(store, Model.Project, [.. Model.DatacenterNames], TimeProvider.System));
     }
 

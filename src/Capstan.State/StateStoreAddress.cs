@@ -7,6 +7,9 @@ namespace Capstan.State;
 /// <summary>
 /// Opens a state store from its address: <c>etcd://host:port[,host:port…][?prefix=/capstan]</c> (plain HTTP, for
 /// loopback and trusted networks), <c>etcds://…</c> (HTTPS, verified), or <c>file://PATH</c> (relative to the repo).
+/// etcd options: <c>prefix=/path</c>, <c>cacert=PEM</c> (the members' CA), <c>cert=PEM&amp;key=PEM</c> (a client
+/// certificate), <c>user=NAME</c> (its password from <c>CAPSTAN_ETCD_PASSWORD</c> or <c>password-file=PATH</c>; never
+/// in the address, which is shown in messages).
 /// </summary>
 public static class StateStoreAddress
 {
@@ -14,8 +17,9 @@ public static class StateStoreAddress
     public const string DefaultPrefix = "/capstan";
 
     /// <summary>Opens the store; throws <see cref="UserInputException"/> for an address it cannot use.</summary>
-    public static IStateStore Open(string address, string repoRoot, TimeProvider? time = null, EtcdOptions? etcdOptions = null)
+    public static IStateStore Open(string address, string repoRoot, TimeProvider? time = null, EtcdOptions? etcdOptions = null, Func<string, string?>? environment = null)
     {
+        environment ??= Environment.GetEnvironmentVariable;
         if (address.StartsWith("file://", StringComparison.Ordinal))
         {
             var path = address["file://".Length..];
@@ -35,6 +39,8 @@ public static class StateStoreAddress
 
         var rest = address[(secure ? "etcds://" : "etcd://").Length..];
         var prefix = DefaultPrefix;
+        var options = etcdOptions ?? new EtcdOptions();
+        string? passwordFile = null;
         var query = rest.IndexOf('?', StringComparison.Ordinal);
         if (query >= 0)
         {
@@ -42,15 +48,53 @@ public static class StateStoreAddress
             {
                 var eq = pair.IndexOf('=', StringComparison.Ordinal);
                 var (name, value) = eq < 0 ? (pair, string.Empty) : (pair[..eq], Uri.UnescapeDataString(pair[(eq + 1)..]));
-                if (name != "prefix" || !value.StartsWith('/'))
+                string FilePath() => value.Length > 0 ? (Path.IsPathRooted(value) ? value : Path.Combine(repoRoot, value))
+                    : throw new UserInputException($"state store address '{address}': {name}= needs a file");
+                switch (name)
                 {
-                    throw new UserInputException($"state store address '{address}': the only option is prefix=/path");
+                    case "prefix":
+                        prefix = value.StartsWith('/') ? value : throw new UserInputException($"state store address '{address}': prefix= must start with / (prefix=/capstan)");
+                        break;
+                    case "cacert":
+                        options = options with { CaFile = FilePath() };
+                        break;
+                    case "cert":
+                        options = options with { CertFile = FilePath() };
+                        break;
+                    case "key":
+                        options = options with { KeyFile = FilePath() };
+                        break;
+                    case "user" when value.Length > 0:
+                        options = options with { Username = value };
+                        break;
+                    case "password-file":
+                        passwordFile = FilePath();
+                        break;
+                    case "password":
+                        throw new UserInputException($"state store address '{address[..address.IndexOf('?', StringComparison.Ordinal)]}…': a password does not go in the address (it is shown in messages); set CAPSTAN_ETCD_PASSWORD or password-file=PATH");
+                    default:
+                        throw new UserInputException($"state store address '{address}': unknown option '{name}' (options: prefix=/path, cacert=, cert=, key=, user=, password-file=)");
                 }
-
-                prefix = value;
             }
 
             rest = rest[..query];
+        }
+
+        if (options.Username is not null)
+        {
+            var password = passwordFile is not null
+                ? (File.Exists(passwordFile) ? File.ReadAllText(passwordFile).TrimEnd('\r', '\n') : throw new UserInputException($"state store address: password-file {passwordFile} does not exist"))
+                : environment("CAPSTAN_ETCD_PASSWORD") ?? throw new UserInputException($"etcd user '{options.Username}' needs a password: set CAPSTAN_ETCD_PASSWORD or add password-file=PATH to the state address");
+            options = options with { Password = password };
+        }
+        else if (passwordFile is not null)
+        {
+            throw new UserInputException($"state store address '{address}': password-file= needs user=NAME");
+        }
+
+        if (!secure && (options.CaFile ?? options.CertFile) is not null)
+        {
+            throw new UserInputException($"state store address '{address}': cacert=, cert= and key= need etcds:// (TLS)");
         }
 
         var endpoints = new List<Uri>();
@@ -69,6 +113,6 @@ public static class StateStoreAddress
             throw new UserInputException($"state store address '{address}' names no etcd endpoint");
         }
 
-        return new EtcdStateStore(endpoints, prefix, etcdOptions);
+        return new EtcdStateStore(endpoints, prefix, options);
     }
 }

@@ -13,6 +13,84 @@ public sealed class EtcdStoreContractTests(EtcdServer etcd) : StoreContract
     protected override IStateStore CreateStore() => new EtcdStateStore([etcd.Endpoint], "/capstan-test");
 }
 
+/// <summary>The same contract against etcd over TLS with authentication: a user and password.</summary>
+public sealed class EtcdPasswordStoreContractTests(PasswordEtcdServer etcd) : StoreContract, IClassFixture<PasswordEtcdServer>
+{
+    protected override IStateStore CreateStore() =>
+        new EtcdStateStore([etcd.Endpoint], "/capstan-test", new EtcdOptions { CaFile = etcd.CaFile, Username = SecureEtcdServer.User, Password = SecureEtcdServer.Password });
+
+    [Fact]
+    public async Task A_wrong_password_is_a_clear_error()
+    {
+        await using var store = new EtcdStateStore([etcd.Endpoint], "/capstan-test", new EtcdOptions { CaFile = etcd.CaFile, Username = SecureEtcdServer.User, Password = "wrong" });
+        var error = await Assert.ThrowsAsync<EtcdRequestException>(() => store.GetAsync("k", default));
+        Assert.Equal("etcd refused to authenticate user 'capstan': etcdserver: authentication failed, invalid user ID or password", error.Message);
+    }
+
+    [Fact]
+    public async Task Without_credentials_etcd_refuses_and_says_so()
+    {
+        await using var store = new EtcdStateStore([etcd.Endpoint], "/capstan-test", new EtcdOptions { CaFile = etcd.CaFile });
+        var error = await Assert.ThrowsAsync<EtcdRequestException>(() => store.GetAsync("k", default));
+        Assert.Contains("user name is empty", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_token_etcd_forgot_is_replaced_by_authenticating_again()
+    {
+        await using var store = (EtcdStateStore)CreateStore();
+        await store.CommitAsync(new StoreTxn([], [new StoreOp.Put("refresh", "before")]), default);
+        Assert.Equal(1, store.Authentications);
+
+        // A restarted member knows no token it issued before.
+        await etcd.RestartAsync();
+        Assert.Equal("before", (await store.GetAsync("refresh", default))!.Value);
+        Assert.Equal(2, store.Authentications);
+    }
+
+    [Fact]
+    public async Task A_member_whose_certificate_the_given_ca_did_not_sign_is_refused()
+    {
+        await using var store = new EtcdStateStore([etcd.Endpoint], "/capstan-test", new EtcdOptions { Username = SecureEtcdServer.User, Password = SecureEtcdServer.Password, Rounds = 1 });
+        var error = await Assert.ThrowsAsync<StateStoreException>(() => store.GetAsync("k", default));
+        Assert.Contains("SSL", error.Message, StringComparison.OrdinalIgnoreCase);
+    }
+}
+
+/// <summary>
+/// The same contract against etcd that requires client certificates (mutual TLS), with authentication on: the
+/// certificate authenticates the connection, the user comes from the password (etcd's JSON gateway ignores the
+/// certificate's CN).
+/// </summary>
+public sealed class EtcdCertificateStoreContractTests(CertificateEtcdServer etcd) : StoreContract, IClassFixture<CertificateEtcdServer>
+{
+    protected override IStateStore CreateStore() =>
+        new EtcdStateStore([etcd.Endpoint], "/capstan-test", new EtcdOptions
+        {
+            CaFile = etcd.CaFile,
+            CertFile = etcd.ClientCertificate.Cert,
+            KeyFile = etcd.ClientCertificate.Key,
+            Username = SecureEtcdServer.User,
+            Password = SecureEtcdServer.Password,
+        });
+
+    [Fact]
+    public async Task A_certificate_without_a_user_is_refused_with_what_to_add()
+    {
+        await using var store = new EtcdStateStore([etcd.Endpoint], "/capstan-test", new EtcdOptions { CaFile = etcd.CaFile, CertFile = etcd.ClientCertificate.Cert, KeyFile = etcd.ClientCertificate.Key });
+        var error = await Assert.ThrowsAsync<EtcdRequestException>(() => store.GetAsync("k", default));
+        Assert.EndsWith("(etcd's JSON gateway takes no user from a client certificate: add user=NAME with its password; the certificate still authenticates the connection)", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Without_a_client_certificate_the_connection_is_refused()
+    {
+        await using var store = new EtcdStateStore([etcd.Endpoint], "/capstan-test", new EtcdOptions { CaFile = etcd.CaFile, Rounds = 1 });
+        var error = await Assert.ThrowsAsync<StateStoreException>(() => store.GetAsync("k", default));
+        Assert.StartsWith("etcd is unreachable: 127.0.0.1:", error.Message, StringComparison.Ordinal);
+    }
+}
+
 public sealed class FileStoreContractTests : StoreContract, IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "capstan-store-" + Guid.NewGuid().ToString("N"));

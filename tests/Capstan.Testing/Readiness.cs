@@ -7,9 +7,13 @@ namespace Capstan.Testing;
 public static class Readiness
 {
     /// <summary>Polls <paramref name="url"/> until it answers with one of <paramref name="ready"/>; fails when the process exits or after 20 s.</summary>
-    public static async Task WaitAsync(Uri url, Process process, string what, params HttpStatusCode[] ready)
+    public static Task WaitAsync(Uri url, Process process, string what, params HttpStatusCode[] ready) =>
+        WaitAsync(url, process, what, new HttpClientHandler(), ready);
+
+    /// <summary>Like the other, through <paramref name="handler"/> (a server with TLS the tests set up).</summary>
+    public static async Task WaitAsync(Uri url, Process process, string what, HttpMessageHandler handler, params HttpStatusCode[] ready)
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(1) };
+        using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(1) };
         var deadline = DateTime.UtcNow.AddSeconds(20);
         while (DateTime.UtcNow < deadline)
         {

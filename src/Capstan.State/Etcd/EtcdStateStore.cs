@@ -21,12 +21,30 @@ public sealed record EtcdOptions
 
     /// <summary>The pause after the first failed round; it doubles after each round.</summary>
     public TimeSpan Backoff { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>The etcd user to authenticate as with <see cref="Password"/> (etcd's auth must be enabled); null for none.</summary>
+    public string? Username { get; init; }
+
+    /// <summary>The user's password (never printed).</summary>
+    public string? Password { get; init; }
+
+    /// <summary>PEM bundle of the CA that signs the members' certificates (etcds://); null for the system's roots.</summary>
+    public string? CaFile { get; init; }
+
+    /// <summary>PEM client certificate (etcd's --client-cert-auth: its CN is the user) and <see cref="KeyFile"/>, its key.</summary>
+    public string? CertFile { get; init; }
+
+    /// <summary>The client certificate's private key (PEM).</summary>
+    public string? KeyFile { get; init; }
 }
 
 /// <summary>
 /// An etcd v3 client over etcd's JSON gateway (<c>/v3/kv/range</c>, <c>/v3/kv/txn</c>, <c>/v3/lease/*</c>,
 /// <c>/v3/watch</c>). It fails over across the listed members, retries transient errors with backoff, and names
-/// every endpoint it tried when it gives up. TLS (etcds://) is verified by the platform's trust store.
+/// every endpoint it tried when it gives up. TLS (etcds://) is verified against the given CA (else the platform's
+/// roots), with a client certificate when given. With a user and password it authenticates
+/// (<c>/v3/auth/authenticate</c>) and sends the token with every request, authenticating again when etcd no longer
+/// knows the token (it expired, or the member restarted).
 /// </summary>
 public sealed class EtcdStateStore : IStateStore
 {
@@ -47,12 +65,17 @@ public sealed class EtcdStateStore : IStateStore
         _endpoints = endpoints;
         _prefix = prefix.TrimEnd('/') + "/";
         _options = options ?? new EtcdOptions();
-        _http = new HttpClient(new SocketsHttpHandler { ConnectTimeout = _options.ConnectTimeout, PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
-        {
-            Timeout = Timeout.InfiniteTimeSpan,
-        };
-        Address = "etcd://" + string.Join(",", endpoints.Select(e => e.Authority)) + "?prefix=" + _prefix.TrimEnd('/');
+        var handler = new SocketsHttpHandler { ConnectTimeout = _options.ConnectTimeout, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
+        handler.SslOptions = EtcdTls.Options(_options);
+        _http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        Address = (endpoints[0].Scheme == "https" ? "etcds://" : "etcd://") + string.Join(",", endpoints.Select(e => e.Authority)) + "?prefix=" + _prefix.TrimEnd('/');
     }
+
+    private readonly SemaphoreSlim _authenticating = new(1, 1);
+    private string? _token;
+
+    /// <summary>How many times the client has authenticated (for tests and traces).</summary>
+    public int Authentications { get; private set; }
 
     /// <inheritdoc/>
     public string Address { get; }
@@ -161,6 +184,11 @@ public sealed class EtcdStateStore : IStateStore
                 {
                     Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"),
                 };
+                if (await TokenAsync(null, cancellationToken) is { } token)
+                {
+                    request.Headers.TryAddWithoutValidation("Authorization", token);
+                }
+
                 response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
                 response.EnsureSuccessStatusCode();
                 stream = await response.Content.ReadAsStreamAsync(cancellationToken);
@@ -212,6 +240,13 @@ public sealed class EtcdStateStore : IStateStore
                     var message = JsonNode.Parse(line)!.AsObject();
                     if (message["error"] is { } error)
                     {
+                        if (InvalidToken(error["message"]?.GetValue<string>()) && ++failures <= _options.Rounds)
+                        {
+                            // The token is gone (expired, or the member restarted): authenticate again and resume.
+                            await TokenAsync(_token, cancellationToken);
+                            break;
+                        }
+
                         throw new StateStoreException($"watch on {Address} failed: {error["message"] ?? error}");
                     }
 
@@ -245,12 +280,69 @@ public sealed class EtcdStateStore : IStateStore
     public ValueTask DisposeAsync()
     {
         _http.Dispose();
+        _authenticating.Dispose();
         return ValueTask.CompletedTask;
+    }
+
+    private static bool InvalidToken(string? message) =>
+        message is not null && (message.Contains("invalid auth token", StringComparison.Ordinal) || message.Contains("user name is empty", StringComparison.Ordinal));
+
+    /// <summary>
+    /// The auth token to send (null without a user): the one held, unless it is <paramref name="stale"/> (the one a
+    /// request was just refused with), in which case the client authenticates again, once for all waiting requests.
+    /// </summary>
+    private async Task<string?> TokenAsync(string? stale, CancellationToken cancellationToken)
+    {
+        if (_options.Username is null)
+        {
+            return null;
+        }
+
+        await _authenticating.WaitAsync(cancellationToken);
+        try
+        {
+            if (_token is not null && _token != stale)
+            {
+                return _token;
+            }
+
+            var credentials = new JsonObject { ["name"] = _options.Username, ["password"] = _options.Password ?? string.Empty };
+            JsonObject response;
+            try
+            {
+                response = await SendAsync("/v3/auth/authenticate", credentials.ToJsonString(), token: null, cancellationToken);
+            }
+            catch (EtcdRequestException ex)
+            {
+                throw new EtcdRequestException($"etcd refused to authenticate user '{_options.Username}': {ex.Message[(ex.Message.IndexOf(": ", StringComparison.Ordinal) + 2)..]}", ex.Code);
+            }
+
+            Authentications++;
+            _token = response["token"]?.GetValue<string>() ?? throw new StateStoreException($"etcd at {Address} authenticated user '{_options.Username}' but gave no token");
+            return _token;
+        }
+        finally
+        {
+            _authenticating.Release();
+        }
     }
 
     private async Task<JsonObject> PostAsync(string path, JsonObject body, CancellationToken cancellationToken)
     {
         var payload = body.ToJsonString();
+        var token = await TokenAsync(null, cancellationToken);
+        try
+        {
+            return await SendAsync(path, payload, token, cancellationToken);
+        }
+        catch (EtcdRequestException ex) when (token is not null && InvalidToken(ex.Message))
+        {
+            return await SendAsync(path, payload, await TokenAsync(token, cancellationToken), cancellationToken);
+        }
+    }
+
+    private async Task<JsonObject> SendAsync(string path, string payload, string? token, CancellationToken cancellationToken)
+    {
         var errors = new List<string>();
         var backoff = _options.Backoff;
         for (var round = 0; round < _options.Rounds; round++)
@@ -263,8 +355,16 @@ public sealed class EtcdStateStore : IStateStore
                 timeout.CancelAfter(_options.RequestTimeout);
                 try
                 {
-                    using var content = new StringContent(payload, Encoding.UTF8, "application/json");
-                    using var response = await _http.PostAsync(new Uri(endpoint, path), content, timeout.Token);
+                    using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(endpoint, path))
+                    {
+                        Content = new StringContent(payload, Encoding.UTF8, "application/json"),
+                    };
+                    if (token is not null)
+                    {
+                        request.Headers.TryAddWithoutValidation("Authorization", token);
+                    }
+
+                    using var response = await _http.SendAsync(request, timeout.Token);
                     var text = await response.Content.ReadAsStringAsync(timeout.Token);
                     if ((int)response.StatusCode >= 500 || response.StatusCode == HttpStatusCode.TooManyRequests)
                     {
@@ -274,8 +374,16 @@ public sealed class EtcdStateStore : IStateStore
 
                     if (!response.IsSuccessStatusCode)
                     {
-                        var code = JsonNode.Parse(text)?["code"]?.GetValue<int>() ?? 0;
-                        throw new EtcdRequestException($"etcd at {endpoint.Authority} refused {path}: {Message(text)}", code);
+                        var code = TryParse(text)?["code"]?.GetValue<int>() ?? 0;
+                        var message = Message(text).Trim();
+                        if (message.Contains("CommonName of client", StringComparison.Ordinal))
+                        {
+                            // etcd takes no user from a client certificate on its JSON gateway: the certificate only
+                            // authenticates the connection, the user comes from a password.
+                            message += " (etcd's JSON gateway takes no user from a client certificate: add user=NAME with its password; the certificate still authenticates the connection)";
+                        }
+
+                        throw new EtcdRequestException($"etcd at {endpoint.Authority} refused {path}: {message}", code);
                     }
 
                     _preferred = index;
@@ -303,6 +411,18 @@ public sealed class EtcdStateStore : IStateStore
         }
 
         throw new StateStoreException($"etcd is unreachable: {string.Join("; ", errors.Distinct())}");
+    }
+
+    private static JsonNode? TryParse(string text)
+    {
+        try
+        {
+            return JsonNode.Parse(text);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     private static string Message(string text)

@@ -12,7 +12,7 @@ namespace Capstan.Testing;
 /// <c>capstan</c> (password <see cref="Password"/>, read-write on every key). With client-certificate authentication
 /// every client must present a certificate of that CA, and its CN is the user.
 /// </summary>
-public abstract class SecureEtcdServer(bool clientCertificateAuth) : IAsyncLifetime
+public abstract class SecureEtcdServer(bool clientCertificateAuth, bool authentication = true) : IAsyncLifetime
 {
     public const string User = "capstan";
     public const string Password = "capstan-secret";
@@ -60,6 +60,11 @@ public abstract class SecureEtcdServer(bool clientCertificateAuth) : IAsyncLifet
 
         await StartAsync(args);
 
+        if (!authentication)
+        {
+            return;
+        }
+
         // Users and roles, then authentication on (as root, by certificate where certificates are required).
         using var admin = new HttpClient(Handler("root")) { BaseAddress = Endpoint };
         await PostAsync(admin, "/v3/auth/user/add", new JsonObject { ["name"] = "root", ["password"] = "root-secret" });
@@ -75,11 +80,8 @@ public abstract class SecureEtcdServer(bool clientCertificateAuth) : IAsyncLifet
         await PostAsync(admin, "/v3/auth/enable", new JsonObject());
     }
 
-    private List<string>? _args;
-
     private async Task StartAsync(List<string> args)
     {
-        _args = args;
         var psi = new ProcessStartInfo(EtcdServer.Binary()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in args)
         {
@@ -94,11 +96,18 @@ public abstract class SecureEtcdServer(bool clientCertificateAuth) : IAsyncLifet
         await Readiness.WaitAsync(new Uri(Endpoint, "/health"), _process, "etcd (TLS)", Handler("root"), HttpStatusCode.ServiceUnavailable);
     }
 
-    /// <summary>Stops and starts the server again on the same data: every auth token it issued is forgotten.</summary>
-    public async Task RestartAsync()
+    /// <summary>
+    /// Makes etcd forget every token it gave <see cref="User"/> (a password change does, even to the same password),
+    /// as a token's expiry would.
+    /// </summary>
+    public async Task ForgetTokensAsync()
     {
-        Stop();
-        await StartAsync(_args!);
+        using var admin = new HttpClient(Handler("root")) { BaseAddress = Endpoint };
+        using var login = new StringContent(new JsonObject { ["name"] = "root", ["password"] = "root-secret" }.ToJsonString(), Encoding.UTF8, "application/json");
+        using var answer = await admin.PostAsync("/v3/auth/authenticate", login);
+        var token = JsonNode.Parse(await answer.Content.ReadAsStringAsync())!["token"]!.GetValue<string>();
+        admin.DefaultRequestHeaders.TryAddWithoutValidation("Authorization", token);
+        await PostAsync(admin, "/v3/auth/user/changepw", new JsonObject { ["name"] = User, ["password"] = Password });
     }
 
     /// <summary>An HTTP handler that trusts the test CA and presents the named user's client certificate.</summary>
@@ -178,5 +187,8 @@ public abstract class SecureEtcdServer(bool clientCertificateAuth) : IAsyncLifet
 /// <summary>etcd over TLS with users and passwords.</summary>
 public sealed class PasswordEtcdServer() : SecureEtcdServer(clientCertificateAuth: false);
 
-/// <summary>etcd over TLS that requires client certificates (the CN is the user).</summary>
+/// <summary>etcd over TLS that requires client certificates and has authentication on (the CN would be the user).</summary>
 public sealed class CertificateEtcdServer() : SecureEtcdServer(clientCertificateAuth: true);
+
+/// <summary>etcd over mutual TLS: a client certificate of the CA is the credential; etcd's authentication is off.</summary>
+public sealed class MutualTlsEtcdServer() : SecureEtcdServer(clientCertificateAuth: true, authentication: false);

@@ -123,6 +123,7 @@ public sealed class ScriptRunner(FarmModel model, FarmRenderer renderer, ICluste
         await using var watcher = new RolloutWatcher(client, time);
         string? lastPhase = null;
         var lastSeen = string.Empty;
+        DateTimeOffset? finishedAt = null;
         var logsTried = false;
         while (true)
         {
@@ -137,9 +138,20 @@ public sealed class ScriptRunner(FarmModel model, FarmRenderer renderer, ICluste
                         .Where(p => p["metadata"]?["labels"]?["job-name"]?.GetValue<string>() == started.Job)
                         .OrderByDescending(p => p["metadata"]?["creationTimestamp"]?.GetValue<string>(), StringComparer.Ordinal).FirstOrDefault();
                     var seen = $"{job is null}|{pod?["metadata"]?["name"]}|{pod?["status"]?["phase"]}|{Finished(job)}";
-                    // The Job's end and its pod's end come on different watches: report the end once both are seen.
-                    var podBehind = Finished(job) is not null && pod?["status"]?["phase"]?.GetValue<string>() is not (null or "Succeeded" or "Failed");
-                    if (seen == lastSeen || podBehind)
+                    // The Job's end and its pod's end come on different watches: report the end once both are seen,
+                    // or a few seconds after the Job's (a pod on a lost node may never say).
+                    var podEnded = pod is not null && (pod["status"]?["phase"]?.GetValue<string>() is "Succeeded" or "Failed" || pod["metadata"]?["deletionTimestamp"] is not null);
+                    if (Finished(job) is null)
+                    {
+                        finishedAt = null;
+                    }
+                    else
+                    {
+                        finishedAt ??= time.GetUtcNow();
+                    }
+
+                    var podBehind = finishedAt is { } at && !podEnded && time.GetUtcNow() - at < PodGrace;
+                    if (podBehind || (seen == lastSeen && finishedAt is null))
                     {
                         return null;
                     }
@@ -191,6 +203,9 @@ public sealed class ScriptRunner(FarmModel model, FarmRenderer renderer, ICluste
             }
         }
     }
+
+    /// <summary>How long the end of a Job's pod is waited for once the Job has ended.</summary>
+    private static readonly TimeSpan PodGrace = TimeSpan.FromSeconds(5);
 
     /// <summary>The condition that ended a Job (Complete or Failed), or null while it runs.</summary>
     private static string? Finished(JsonObject? job) =>

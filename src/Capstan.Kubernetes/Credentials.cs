@@ -52,13 +52,15 @@ internal sealed class CredentialsHandler : DelegatingHandler
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         Impersonate(request);
-        request.Headers.Authorization = await AuthorizationAsync(forceRefresh: false, cancellationToken);
+        var sent = await AuthorizationAsync(refused: null, cancellationToken);
+        request.Headers.Authorization = sent;
         var response = await base.SendAsync(request, cancellationToken);
         if (response.StatusCode == HttpStatusCode.Unauthorized && _connection.Exec is not null && request.Content is null or ByteArrayContent)
         {
-            // The plugin's token was revoked or expired early: run it again once, as client-go does.
+            // The plugin's token was revoked or expired early: run it again once, as client-go does (once for all the
+            // requests refused with that token).
             response.Dispose();
-            request.Headers.Authorization = await AuthorizationAsync(forceRefresh: true, cancellationToken);
+            request.Headers.Authorization = await AuthorizationAsync(refused: sent?.Parameter, cancellationToken);
             response = await base.SendAsync(request, cancellationToken);
         }
 
@@ -93,7 +95,7 @@ internal sealed class CredentialsHandler : DelegatingHandler
         }
     }
 
-    private async Task<AuthenticationHeaderValue?> AuthorizationAsync(bool forceRefresh, CancellationToken cancellationToken)
+    private async Task<AuthenticationHeaderValue?> AuthorizationAsync(string? refused, CancellationToken cancellationToken)
     {
         if (_connection.Token is { } token)
         {
@@ -107,7 +109,7 @@ internal sealed class CredentialsHandler : DelegatingHandler
 
         if (_connection.Exec is { } plugin)
         {
-            return new AuthenticationHeaderValue("Bearer", await ExecTokenAsync(plugin, forceRefresh, cancellationToken));
+            return new AuthenticationHeaderValue("Bearer", await ExecTokenAsync(plugin, refused, cancellationToken));
         }
 
         return _connection.Username is { } name
@@ -141,12 +143,12 @@ internal sealed class CredentialsHandler : DelegatingHandler
         }
     }
 
-    private async Task<string> ExecTokenAsync(ExecPlugin plugin, bool forceRefresh, CancellationToken cancellationToken)
+    private async Task<string> ExecTokenAsync(ExecPlugin plugin, string? refused, CancellationToken cancellationToken)
     {
         await _refresh.WaitAsync(cancellationToken);
         try
         {
-            if (!forceRefresh && _execToken is { } held && (_execExpiry is null || _execExpiry > _time.GetUtcNow()))
+            if (_execToken is { } held && held != refused && (_execExpiry is null || _execExpiry > _time.GetUtcNow()))
             {
                 return held;
             }
@@ -212,7 +214,17 @@ internal sealed class CredentialsHandler : DelegatingHandler
             process.StandardInput.Close();
             var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
             var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
-            await process.WaitForExitAsync(cancellationToken);
+            try
+            {
+                await process.WaitForExitAsync(cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                // Given up on (cancelled, or the request's time ran out): the plugin does not outlive the wait.
+                process.Kill(entireProcessTree: true);
+                throw;
+            }
+
             var output = await stdout;
             var errors = (await stderr).Trim();
             if (process.ExitCode != 0)

@@ -184,6 +184,11 @@ public sealed partial class KubeClient
         if (connection.CertificateAuthority is { } caBytes)
         {
             roots.ImportFromPem(Encoding.UTF8.GetString(caBytes));
+            if (roots.Count == 0)
+            {
+                // Never fall back to the system's roots when a CA was named.
+                throw new KubeConfigException($"the certificate authority of {connection.Server} holds no PEM certificate");
+            }
         }
 
         if (roots.Count == 0 && connection.TlsServerName is null)
@@ -204,7 +209,7 @@ public sealed partial class KubeClient
             // tls-server-name: the name the certificate must carry when it is not the URL's host (the platform checked
             // the URL's host; that verdict is replaced, never dropped).
             var named = connection.TlsServerName is { } serverName
-                ? presented.MatchesHostname(serverName)
+                ? presented.MatchesHostname(serverName, allowWildcards: true, allowCommonName: false)
                 : (errors & SslPolicyErrors.RemoteCertificateNameMismatch) == 0;
             if (!named)
             {

@@ -47,7 +47,10 @@ public sealed partial class KubeClient
                 yield return new KubeWatchEvent(WatchEventType.Synced, new JsonObject { ["metadata"] = new JsonObject { ["resourceVersion"] = version }, ["items"] = items });
             }
 
-            var query = new StringBuilder("?watch=true&allowWatchBookmarks=true&resourceVersion=").Append(Uri.EscapeDataString(version));
+            // A server-side timeout of five to ten minutes, as client-go's reflector asks: a connection that went quiet
+            // without a reset is replaced, and the watches of many clients do not all end at once.
+            var timeout = 300 + Random.Shared.Next(300);
+            var query = new StringBuilder("?watch=true&allowWatchBookmarks=true&timeoutSeconds=").Append(timeout).Append("&resourceVersion=").Append(Uri.EscapeDataString(version));
             if (labelSelector is not null)
             {
                 query.Append("&labelSelector=").Append(Uri.EscapeDataString(labelSelector));
@@ -114,7 +117,10 @@ public sealed partial class KubeClient
                             break;
                         }
 
-                        throw KubeApiException.From(RolloutStatus.Number(obj["code"], 500), obj.ToJsonString());
+                        var code = RolloutStatus.Number(obj["code"], 500);
+                        var error = KubeApiException.From(code, obj.ToJsonString());
+                        // An overloaded or timed-out server is a passing outage, not a refusal.
+                        throw code is 429 or >= 500 ? new KubeUnavailableException($"{Server} ended a watch of {kind}: {error.Message}", error) : error;
                     }
 
                     version = obj["metadata"]?["resourceVersion"]?.GetValue<string>() ?? version;

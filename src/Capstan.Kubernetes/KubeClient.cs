@@ -64,6 +64,11 @@ public sealed partial class KubeClient : IClusterClient
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             MaxConnectionsPerServer = 32,
             EnableMultipleHttp2Connections = true,
+            // HTTP/2 pings, as client-go sends them: a connection that died without a reset fails its watches
+            // instead of leaving them waiting for ever.
+            KeepAlivePingDelay = TimeSpan.FromSeconds(30),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(15),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
         };
         ConfigureTls(handler, connection);
         if (connection.ProxyUrl is { } proxy)

@@ -20,6 +20,8 @@ public static class StateStoreAddress
     public static IStateStore Open(string address, string repoRoot, TimeProvider? time = null, EtcdOptions? etcdOptions = null, Func<string, string?>? environment = null)
     {
         environment ??= Environment.GetEnvironmentVariable;
+        // Messages show the address without its options: nothing there is meant to be printed (a password never is).
+        var shown = address.Contains('?', StringComparison.Ordinal) ? address[..address.IndexOf('?', StringComparison.Ordinal)] + "?…" : address;
         if (address.StartsWith("file://", StringComparison.Ordinal))
         {
             var path = address["file://".Length..];
@@ -34,7 +36,7 @@ public static class StateStoreAddress
         var secure = address.StartsWith("etcds://", StringComparison.Ordinal);
         if (!secure && !address.StartsWith("etcd://", StringComparison.Ordinal))
         {
-            throw new UserInputException($"state store address '{address}' is not supported (use etcd://host:port[,host:port][?prefix=/capstan], etcds://… or file://PATH)");
+            throw new UserInputException($"state store address '{shown}' is not supported (use etcd://host:port[,host:port][?prefix=/capstan], etcds://… or file://PATH)");
         }
 
         var rest = address[(secure ? "etcds://" : "etcd://").Length..];
@@ -49,11 +51,11 @@ public static class StateStoreAddress
                 var eq = pair.IndexOf('=', StringComparison.Ordinal);
                 var (name, value) = eq < 0 ? (pair, string.Empty) : (pair[..eq], Uri.UnescapeDataString(pair[(eq + 1)..]));
                 string FilePath() => value.Length > 0 ? (Path.IsPathRooted(value) ? value : Path.Combine(repoRoot, value))
-                    : throw new UserInputException($"state store address '{address}': {name}= needs a file");
+                    : throw new UserInputException($"state store address '{shown}': {name}= needs a file");
                 switch (name)
                 {
                     case "prefix":
-                        prefix = value.StartsWith('/') ? value : throw new UserInputException($"state store address '{address}': prefix= must start with / (prefix=/capstan)");
+                        prefix = value.StartsWith('/') ? value : throw new UserInputException($"state store address '{shown}': prefix= must start with / (prefix=/capstan)");
                         break;
                     case "cacert":
                         options = options with { CaFile = FilePath() };
@@ -71,9 +73,9 @@ public static class StateStoreAddress
                         passwordFile = FilePath();
                         break;
                     case "password":
-                        throw new UserInputException($"state store address '{address[..address.IndexOf('?', StringComparison.Ordinal)]}…': a password does not go in the address (it is shown in messages); set CAPSTAN_ETCD_PASSWORD or password-file=PATH");
+                        throw new UserInputException($"state store address '{shown}': a password does not go in the address (it is shown in messages); set CAPSTAN_ETCD_PASSWORD or password-file=PATH");
                     default:
-                        throw new UserInputException($"state store address '{address}': unknown option '{name}' (options: prefix=/path, cacert=, cert=, key=, user=, password-file=)");
+                        throw new UserInputException($"state store address '{shown}': unknown option '{name}' (options: prefix=/path, cacert=, cert=, key=, user=, password-file=)");
                 }
             }
 
@@ -89,12 +91,20 @@ public static class StateStoreAddress
         }
         else if (passwordFile is not null)
         {
-            throw new UserInputException($"state store address '{address}': password-file= needs user=NAME");
+            throw new UserInputException($"state store address '{shown}': password-file= needs user=NAME");
         }
+
+        if (!secure && options.Username is not null && !Loopback(rest))
+        {
+            throw new UserInputException($"state store address '{shown}': user= sends a password, which needs etcds:// (TLS) unless etcd is on this machine");
+        }
+
+        static bool Loopback(string hosts) => hosts.Split(',', StringSplitOptions.RemoveEmptyEntries)
+            .All(h => h.StartsWith("127.", StringComparison.Ordinal) || h.StartsWith("localhost", StringComparison.Ordinal) || h.StartsWith("[::1]", StringComparison.Ordinal));
 
         if (!secure && (options.CaFile ?? options.CertFile) is not null)
         {
-            throw new UserInputException($"state store address '{address}': cacert=, cert= and key= need etcds:// (TLS)");
+            throw new UserInputException($"state store address '{shown}': cacert=, cert= and key= need etcds:// (TLS)");
         }
 
         var endpoints = new List<Uri>();
@@ -102,7 +112,7 @@ public static class StateStoreAddress
         {
             if (!Uri.TryCreate((secure ? "https://" : "http://") + hostPort, UriKind.Absolute, out var uri) || uri.AbsolutePath != "/" || hostPort.Contains('@', StringComparison.Ordinal))
             {
-                throw new UserInputException($"state store address '{address}': '{hostPort}' is not host:port");
+                throw new UserInputException($"state store address '{shown}': '{hostPort}' is not host:port");
             }
 
             endpoints.Add(uri);
@@ -110,7 +120,7 @@ public static class StateStoreAddress
 
         if (endpoints.Count == 0)
         {
-            throw new UserInputException($"state store address '{address}' names no etcd endpoint");
+            throw new UserInputException($"state store address '{shown}' names no etcd endpoint");
         }
 
         return new EtcdStateStore(endpoints, prefix, options);

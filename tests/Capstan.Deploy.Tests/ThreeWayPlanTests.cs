@@ -211,6 +211,10 @@ public sealed class RolloutWaitTests
         var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-web"));
         Assert.True(result!.Succeeded, result.Cause);
         Assert.Equal(3, result.Releases.Count(r => r.State == ReleaseState.Done));
+        // A watch is counted when it ends, as kube-apiserver counts it: the deploy's end stopped them.
+        await Cluster.EventuallyAsync(
+            () => Task.FromResult(metrics.Total("WATCH", "deployments") + metrics.Total("WATCH", "replicasets") + metrics.Total("WATCH", "pods") >= 3 ? "ended" : null),
+            "the deploy's watches to end");
         Assert.Equal(1, metrics.Total("WATCH", "deployments"));
         Assert.Equal(1, metrics.Total("WATCH", "replicasets"));
         Assert.Equal(1, metrics.Total("WATCH", "pods"));

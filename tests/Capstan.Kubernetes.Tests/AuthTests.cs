@@ -75,6 +75,7 @@ public sealed class AuthTests : IAsyncLifetime
     {
         var plugin = Plugin($$$"""
             echo run >> "{{{_dir}}}/runs"
+            for a in "$@"; do echo "$a"; done > "{{{_dir}}}/args"
             printf '%s' "$KUBERNETES_EXEC_INFO" > "{{{_dir}}}/exec-info"
             echo '{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": {"token": "tok-alice", "expirationTimestamp": "2030-01-01T00:00:00Z"}}'
             """);
@@ -91,6 +92,7 @@ public sealed class AuthTests : IAsyncLifetime
         Assert.NotNull(await client.GetAsync(Namespaces, default));
         Assert.NotNull(await client.GetAsync(Namespaces, default));
         Assert.Equal(1, client.CredentialPluginRuns);
+        Assert.Equal(["--cluster", "a b; echo not-a-shell"], File.ReadAllLines(Path.Combine(_dir, "args")));
         Assert.Contains("\"kind\":\"ExecCredential\"", File.ReadAllText(Path.Combine(_dir, "exec-info")), StringComparison.Ordinal);
         Assert.Contains("\"interactive\":false", File.ReadAllText(Path.Combine(_dir, "exec-info")), StringComparison.Ordinal);
 

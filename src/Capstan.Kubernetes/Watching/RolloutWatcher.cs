@@ -95,14 +95,14 @@ public sealed class RolloutWatcher(IClusterClient client, TimeProvider time) : I
             }
 
             var watches = kinds.Select(k => Acquire(ns, k.ApiVersion, k.Kind)).ToList();
-            if (watches.FirstOrDefault(w => w.Refused is not null) is { } refused)
+            if (watches.Select(w => w.Refused).FirstOrDefault(r => r is not null) is { } refused)
             {
-                throw refused.Refused!;
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(refused);
             }
 
-            var outage = watches.Where(w => w.UnavailableSince is not null).Select(w => w.UnavailableSince!.Value).OrderBy(u => u.Since).FirstOrDefault();
+            var outage = watches.Select(w => w.Unavailable).OfType<Outage>().OrderBy(u => u.Since).FirstOrDefault();
             var now = time.GetUtcNow();
-            if (outage.Error is not null)
+            if (outage is not null)
             {
                 if (now - outage.Since > limits.ApiOutageTolerance)
                 {
@@ -236,7 +236,15 @@ public sealed class RolloutWatcher(IClusterClient client, TimeProvider time) : I
 
         foreach (var watch in watches)
         {
-            await watch.DisposeAsync();
+            // Each stops on its own: one that failed never keeps the others running.
+            try
+            {
+                await watch.DisposeAsync();
+            }
+            catch (Exception ex) when (ex is KubeApiException or KubeUnavailableException or KubeCredentialException or HttpRequestException or IOException)
+            {
+                // Its failure was reported to the waits that used it.
+            }
         }
     }
 

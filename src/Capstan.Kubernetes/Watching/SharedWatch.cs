@@ -5,7 +5,7 @@ namespace Capstan.Kubernetes.Watching;
 /// <summary>
 /// The objects of one kind in one namespace as one watch keeps them, as an informer does: listed, then kept current by
 /// the watch's events, and listed again after a failure or when the watch's history is gone. While the API does not
-/// answer, <see cref="UnavailableSince"/> says since when; a refusal that retrying cannot fix (403) is kept in <see
+/// answer, <see cref="Unavailable"/> says since when; a refusal that retrying cannot fix (403) is kept in <see
 /// cref="Refused"/> and ends the watch.
 /// </summary>
 internal sealed class SharedWatch : IAsyncDisposable
@@ -32,10 +32,13 @@ internal sealed class SharedWatch : IAsyncDisposable
     public bool Synced { get; private set; }
 
     /// <summary>Since when no request of this watch has succeeded, and the last error; null while it answers.</summary>
-    public (DateTimeOffset Since, string Error)? UnavailableSince { get; private set; }
+    public Outage? Unavailable => Volatile.Read(ref _outage);
 
-    /// <summary>A refusal that retrying cannot fix (forbidden, unknown kind).</summary>
-    public KubeApiException? Refused { get; private set; }
+    /// <summary>A failure that retrying cannot fix (forbidden, unknown kind, credentials that cannot be had).</summary>
+    public Exception? Refused => Volatile.Read(ref _refused);
+
+    private Outage? _outage;
+    private Exception? _refused;
 
     /// <summary>The objects now held (the same instances until an event replaces them; never changed in place).</summary>
     public IReadOnlyList<JsonObject> Objects
@@ -67,14 +70,19 @@ internal sealed class SharedWatch : IAsyncDisposable
             {
                 return;
             }
-            catch (KubeUnavailableException ex)
+            catch (Exception ex) when (ex is KubeForbiddenException or KubeNotFoundException or KubeCredentialException)
             {
-                lock (_gate)
-                {
-                    UnavailableSince ??= (time.GetUtcNow(), ex.Message);
-                    UnavailableSince = UnavailableSince.Value with { Error = ex.Message };
-                }
-
+                // Retrying cannot help: the waits in this namespace end with it.
+                Volatile.Write(ref _refused, ex);
+                _changed();
+                return;
+            }
+            catch (Exception ex) when (ex is KubeUnavailableException or KubeApiException or HttpRequestException or IOException or System.Text.Json.JsonException)
+            {
+                // Transient (the API is away, overloaded, or the stream broke): list again after a pause; the waits
+                // see since when it has been away.
+                var now = time.GetUtcNow();
+                Volatile.Write(ref _outage, new Outage(_outage?.Since ?? now, ex.Message));
                 _changed();
                 failures++;
                 try
@@ -85,12 +93,6 @@ internal sealed class SharedWatch : IAsyncDisposable
                 {
                     return;
                 }
-            }
-            catch (KubeApiException ex)
-            {
-                Refused = ex;
-                _changed();
-                return;
             }
         }
     }
@@ -116,7 +118,7 @@ internal sealed class SharedWatch : IAsyncDisposable
                     }
 
                     Synced = true;
-                    UnavailableSince = null;
+                    Volatile.Write(ref _outage, null);
                     break;
                 default:
                     return;
@@ -141,3 +143,6 @@ internal sealed class SharedWatch : IAsyncDisposable
         _stop.Dispose();
     }
 }
+
+/// <summary>Since when a watch has not reached the API, and the last error.</summary>
+internal sealed record Outage(DateTimeOffset Since, string Error);

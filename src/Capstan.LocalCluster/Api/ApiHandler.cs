@@ -100,9 +100,9 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
     /// the authenticated user is allowed to <c>impersonate</c> each of them (users, groups, uids and userextras); else 403
     /// naming what it may not impersonate. Groups or a uid without a user are a 400.
     /// </summary>
-    private UserInfo Impersonated(IHeaderDictionary headers, UserInfo user)
+    private UserInfo Impersonated(IHeaderDictionary headers, UserInfo caller)
     {
-        var name = headers["Impersonate-User"].FirstOrDefault();
+        var name = headers["Impersonate-User"].FirstOrDefault() is { Length: > 0 } wanted ? wanted : null;
         var groups = headers["Impersonate-Group"].Where(g => !string.IsNullOrEmpty(g)).Select(g => g!).ToList();
         var uid = headers["Impersonate-Uid"].FirstOrDefault();
         var extras = headers.Keys.Where(k => k.StartsWith("Impersonate-Extra-", StringComparison.OrdinalIgnoreCase)).ToList();
@@ -110,15 +110,15 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
         {
             return groups.Count > 0 || uid is not null || extras.Count > 0
                 ? throw new ApiError(400, "BadRequest", "requested [Impersonate-Group Impersonate-Uid Impersonate-Extra-] without impersonating a user")
-                : user;
+                : caller;
         }
 
         void Check(string resource, string group, string what)
         {
             var request = new RequestInfo(true, "impersonate", string.Empty, group, string.Empty, resource, string.Empty, what);
-            if (!_authorizer.Allows(user, request))
+            if (!_authorizer.Allows(caller, request))
             {
-                throw new ApiError(403, "Forbidden", $"{resource}{(group.Length > 0 ? "." + group : string.Empty)} \"{what}\" is forbidden: User \"{user.Name}\" cannot impersonate resource \"{resource}\" in API group \"{group}\" at the cluster scope");
+                throw new ApiError(403, "Forbidden", $"{resource}{(group.Length > 0 ? "." + group : string.Empty)} \"{what}\" is forbidden: User \"{caller.Name}\" cannot impersonate resource \"{resource}\" in API group \"{group}\" at the cluster scope");
             }
         }
 
@@ -138,7 +138,7 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
             Check("userextras", "authentication.k8s.io", Uri.UnescapeDataString(key["Impersonate-Extra-".Length..]).ToLowerInvariant());
         }
 
-        return new UserInfo(name, uid ?? string.Empty, [.. groups, "system:authenticated"]);
+        return new UserInfo(name, uid ?? string.Empty, [.. groups, name == UserInfo.Anonymous.Name ? "system:unauthenticated" : "system:authenticated"]);
     }
 
     /// <summary>The endpoints: discovery, OpenAPI, the control endpoints and the resources (routes as kube-apiserver's).</summary>

@@ -28,6 +28,10 @@ public sealed record EtcdOptions
     /// <summary>The user's password (never printed).</summary>
     public string? Password { get; init; }
 
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"EtcdOptions {{ RequestTimeout = {RequestTimeout}, Rounds = {Rounds}, Username = {Username}, Password = {(Password is null ? "none" : "(hidden)")}, CaFile = {CaFile}, CertFile = {CertFile} }}";
+
     /// <summary>PEM bundle of the CA that signs the members' certificates (etcds://); null for the system's roots.</summary>
     public string? CaFile { get; init; }
 
@@ -164,6 +168,7 @@ public sealed class EtcdStateStore : IStateStore
         var full = _prefix + prefix;
         var next = fromRevision;
         var failures = 0;
+        string? watchToken = null;
         while (!cancellationToken.IsCancellationRequested)
         {
             var endpoint = _endpoints[_preferred % _endpoints.Count];
@@ -184,9 +189,10 @@ public sealed class EtcdStateStore : IStateStore
                 {
                     Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"),
                 };
-                if (await TokenAsync(null, cancellationToken) is { } token)
+                watchToken = await TokenAsync(null, cancellationToken);
+                if (watchToken is not null)
                 {
-                    request.Headers.TryAddWithoutValidation("Authorization", token);
+                    request.Headers.TryAddWithoutValidation("Authorization", watchToken);
                 }
 
                 response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
@@ -243,7 +249,7 @@ public sealed class EtcdStateStore : IStateStore
                         if (InvalidToken(error["message"]?.GetValue<string>()) && ++failures <= _options.Rounds)
                         {
                             // The token is gone (expired, or the member restarted): authenticate again and resume.
-                            await TokenAsync(_token, cancellationToken);
+                            await TokenAsync(watchToken, cancellationToken);
                             break;
                         }
 
@@ -251,6 +257,20 @@ public sealed class EtcdStateStore : IStateStore
                     }
 
                     var result = message["result"]!.AsObject();
+                    if (result["canceled"]?.GetValue<bool>() == true && result["compact_revision"] is null)
+                    {
+                        // etcd refused the watch (a token it no longer knows reads as "permission denied"):
+                        // authenticate again and reconnect, a few times, then say why.
+                        var reason = result["cancel_reason"]?.GetValue<string>() ?? "canceled by etcd";
+                        if (watchToken is not null && ++failures <= _options.Rounds)
+                        {
+                            await TokenAsync(watchToken, cancellationToken);
+                            break;
+                        }
+
+                        throw new StateStoreException($"watch on {Address} was refused: {reason}");
+                    }
+
                     if (result["compact_revision"] is { } compacted && Long(compacted) > 0)
                     {
                         throw new StateStoreException($"watch on {Address}: revision {next} has been compacted (oldest kept: {Long(compacted)})");

@@ -373,9 +373,11 @@ public sealed class Switchover(
         }
 
         await using var watcher = new RolloutWatcher(client, time);
-        var limits = new WaitLimits { OverallTimeout = request.RolloutTimeout };
+        var deadline = time.GetUtcNow() + request.RolloutTimeout;
         foreach (var (d, generation) in generations)
         {
+            // One limit for all the restarts together, as the step promises.
+            var limits = new WaitLimits { OverallTimeout = deadline - time.GetUtcNow() };
             string? problem;
             try
             {

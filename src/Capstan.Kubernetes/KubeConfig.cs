@@ -166,7 +166,7 @@ public sealed class KubeConfig
             user is { } pw ? Text(pw.Map["password"]) : null,
             Text(ctx["namespace"]),
             name,
-            user is { } ex ? Exec(ex.Map, userName!) : null,
+            user is { } ex ? Exec(ex.Map, ex.Dir, userName!) : null,
             user is { } im ? Impersonating(im.Map) : null,
             Text(cluster.Map["tls-server-name"]),
             proxy)
@@ -175,7 +175,7 @@ public sealed class KubeConfig
         };
     }
 
-    private static ExecPlugin? Exec(ValueMap user, string userName)
+    private static ExecPlugin? Exec(ValueMap user, string dir, string userName)
     {
         if (user["exec"] is not ValueMap exec)
         {
@@ -183,6 +183,12 @@ public sealed class KubeConfig
         }
 
         var command = Text(exec["command"]) ?? throw new KubeConfigException($"user '{userName}': exec has no command");
+        // As client-go: a relative path (not a bare name looked up in PATH) is relative to the kubeconfig's directory.
+        if (command.Contains('/', StringComparison.Ordinal) && !Path.IsPathRooted(command))
+        {
+            command = Path.Combine(dir, command);
+        }
+
         var apiVersion = Text(exec["apiVersion"]) ?? throw new KubeConfigException($"user '{userName}': exec has no apiVersion (client.authentication.k8s.io/v1)");
         if (apiVersion is not ("client.authentication.k8s.io/v1" or "client.authentication.k8s.io/v1beta1"))
         {

@@ -20,7 +20,7 @@ public sealed record KubeClientOptions
     public double Qps { get; init; } = 50;
 
     /// <summary>Requests that may go at once before the QPS limit applies.</summary>
-    public int Burst { get; init; } = 100;
+    public int Burst { get; init; } = 300;
 
     /// <summary>The field manager of server-side apply.</summary>
     public string FieldManager { get; init; } = "capstan";

@@ -2,7 +2,7 @@ namespace Capstan.Kubernetes;
 
 /// <summary>
 /// A token bucket per cluster: at most <c>burst</c> requests at once, refilled at <c>qps</c> per second, so that a big
-/// plan cannot flood an API server (client-go's default is 5 QPS, burst 10; Capstan's is higher, like kubectl's 50/300).
+/// plan cannot flood an API server (client-go's default is 5 QPS, burst 10; Capstan's is kubectl's, 50/300).
 /// </summary>
 internal sealed class RateLimiter(double qps, int burst, TimeProvider time)
 {

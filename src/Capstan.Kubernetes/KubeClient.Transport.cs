@@ -221,21 +221,8 @@ public sealed partial class KubeClient
                 return (errors & SslPolicyErrors.RemoteCertificateChainErrors) == 0;
             }
 
-            using var chain = new X509Chain();
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
             // The intermediates the server sent lead from its certificate to the kubeconfig's CA.
-            if (sent is not null)
-            {
-                chain.ChainPolicy.ExtraStore.AddRange(sent.ChainPolicy.ExtraStore);
-                foreach (var element in sent.ChainElements)
-                {
-                    chain.ChainPolicy.ExtraStore.Add(element.Certificate);
-                }
-            }
-
-            return chain.Build(presented);
+            return Core.Security.CustomRoots.Chains(presented, sent, roots);
         };
 
         handler.SslOptions = ssl;

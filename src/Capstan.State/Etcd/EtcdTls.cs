@@ -32,17 +32,8 @@ internal static class EtcdTls
                     return false;
                 }
 
-                using var chain = new X509Chain();
-                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.AddRange(roots);
-                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                if (sent is not null)
-                {
-                    chain.ChainPolicy.ExtraStore.AddRange(sent.ChainPolicy.ExtraStore);
-                }
-
                 using var presented = new X509Certificate2(certificate);
-                return chain.Build(presented);
+                return Core.Security.CustomRoots.Chains(presented, sent, roots);
             };
         }
 

@@ -34,7 +34,18 @@ public static class LiveReader
             .ToDictionary(k => k, k => client.ListAsync(k.ApiVersion, k.Kind, k.Scope, selector, cancellationToken));
 
         // Kinds only the records still name (objects to prune) follow.
-        var records = await recordsRead;
+        Dictionary<ReleaseId, List<ReleaseRecord>> records;
+        try
+        {
+            records = await recordsRead;
+        }
+        catch (Exception ex) when (ex is KubeApiException or KubeUnavailableException or ReleaseRecordException)
+        {
+            // The lists already sent are waited for (their own errors would say the same), then this one is reported.
+            await ((Task)Task.WhenAll(listed.Values)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            throw;
+        }
+
         foreach (var (id, history) in records)
         {
             foreach (var obj in history.Take(1).SelectMany(r => r.Manifest))

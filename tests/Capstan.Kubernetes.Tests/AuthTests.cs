@@ -18,7 +18,7 @@ public sealed class AuthTests : IAsyncLifetime
         // alice may read namespaces; bob may do nothing.
         _cluster = await Cluster.StartAsync(new LocalClusterOptions
         {
-            Users = [("tok-alice", new UserInfo("alice", "1", ["readers"])), ("tok-bob", new UserInfo("bob", "2", []))],
+            Users = [("tok-alice", new UserInfo("alice", "1", ["readers"])), ("tok-bob", new UserInfo("bob", "2", [])), ("tok-carol", new UserInfo("carol", "3", []))],
         });
         await _cluster.ApplyAsync("""
             {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "namespace-reader"},
@@ -162,6 +162,31 @@ public sealed class AuthTests : IAsyncLifetime
         await using var bob = new KubeClient(Connect("    token: tok-bob\n    as: alice"));
         var forbidden = await Assert.ThrowsAsync<KubeForbiddenException>(() => bob.GetAsync(Namespaces, default));
         Assert.Equal("users \"alice\" is forbidden: User \"bob\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope", forbidden.Message);
+    }
+
+    [Fact]
+    public async Task An_impersonated_extra_is_allowed_per_key_and_value()
+    {
+        // carol may act as alice with scopes=view, and nothing more.
+        await _cluster.ApplyAsync("""
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "act-as-alice"},
+             "rules": [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"], "resourceNames": ["alice"]},
+                       {"apiGroups": [""], "resources": ["groups"], "verbs": ["impersonate"], "resourceNames": ["readers"]},
+                       {"apiGroups": ["authentication.k8s.io"], "resources": ["userextras/scopes"], "verbs": ["impersonate"], "resourceNames": ["view"]}]}
+            """);
+        await _cluster.ApplyAsync("""
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "carol-acts-as-alice"},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "act-as-alice"},
+             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "carol"}]}
+            """);
+        await using (var view = new KubeClient(Connect("    token: tok-carol\n    as: alice\n    as-groups: [readers]\n    as-user-extra: {scopes: [view]}")))
+        {
+            Assert.NotNull(await view.GetAsync(Namespaces, default));
+        }
+
+        await using var admin = new KubeClient(Connect("    token: tok-carol\n    as: alice\n    as-groups: [readers]\n    as-user-extra: {scopes: [admin]}"));
+        var refused = await Assert.ThrowsAsync<KubeForbiddenException>(() => admin.GetAsync(Namespaces, default));
+        Assert.Equal("userextras.authentication.k8s.io \"admin\" is forbidden: User \"carol\" cannot impersonate resource \"userextras/scopes\" in API group \"authentication.k8s.io\" at the cluster scope", refused.Message);
     }
 
     [Fact]

@@ -113,12 +113,13 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
                 : caller;
         }
 
-        void Check(string resource, string group, string what)
+        void Check(string resource, string group, string what, string subresource = "")
         {
-            var request = new RequestInfo(true, "impersonate", string.Empty, group, string.Empty, resource, string.Empty, what);
+            var request = new RequestInfo(true, "impersonate", string.Empty, group, string.Empty, resource, subresource, what);
             if (!_authorizer.Allows(caller, request))
             {
-                throw new ApiError(403, "Forbidden", $"{resource}{(group.Length > 0 ? "." + group : string.Empty)} \"{what}\" is forbidden: User \"{caller.Name}\" cannot impersonate resource \"{resource}\" in API group \"{group}\" at the cluster scope");
+                var full = subresource.Length > 0 ? $"{resource}/{subresource}" : resource;
+                throw new ApiError(403, "Forbidden", $"{resource}{(group.Length > 0 ? "." + group : string.Empty)} \"{what}\" is forbidden: User \"{caller.Name}\" cannot impersonate resource \"{full}\" in API group \"{group}\" at the cluster scope");
             }
         }
 
@@ -133,9 +134,13 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
             Check("uids", "authentication.k8s.io", uid);
         }
 
+        // An extra is checked as kube-apiserver checks it: the key as the subresource, each value as the name.
         foreach (var key in extras)
         {
-            Check("userextras", "authentication.k8s.io", Uri.UnescapeDataString(key["Impersonate-Extra-".Length..]).ToLowerInvariant());
+            foreach (var value in headers[key].Where(v => v is not null))
+            {
+                Check("userextras", "authentication.k8s.io", value!, Uri.UnescapeDataString(key["Impersonate-Extra-".Length..]).ToLowerInvariant());
+            }
         }
 
         return new UserInfo(name, uid ?? string.Empty, [.. groups, name == UserInfo.Anonymous.Name ? "system:unauthenticated" : "system:authenticated"]);

@@ -1,0 +1,139 @@
+using System.Globalization;
+using Capstan.Core.Diagnostics;
+using Capstan.Core.Kubernetes;
+
+namespace Capstan.Core.Environments;
+
+/// <summary>How an environment relates to production's repo: it follows it, or is pinned to one revision.</summary>
+public enum EnvironmentBase
+{
+    /// <summary>Every refresh renders against the repo as it is now.</summary>
+    Follow,
+
+    /// <summary>Pinned to the repo revision and manifests it was created from.</summary>
+    Pinned,
+}
+
+/// <summary>
+/// A purpose class: what an environment of that purpose may be. <see cref="MaxLifetime"/> caps its expiry;
+/// <see cref="RequiresLinks"/> asks for links to the task or patch; <see cref="Base"/>, when set, is the only base allowed.
+/// </summary>
+public sealed record PurposeClass(string Name, TimeSpan MaxLifetime, bool RequiresLinks, EnvironmentBase? Base, string Description);
+
+/// <summary>The purpose classes of a farm and the checks an environment's ownership must pass.</summary>
+public sealed record EnvironmentPolicy(IReadOnlyList<PurposeClass> Classes)
+{
+    /// <summary>The defaults: ci (1 day), feature (30 days, links), integration (90 days, follows production), demo (30 days, pinned).</summary>
+    public static EnvironmentPolicy Default { get; } = new(
+    [
+        new("ci", TimeSpan.FromDays(1), false, null, "a test run of a change; gone within a day"),
+        new("feature", TimeSpan.FromDays(30), true, null, "one change under development, with links to its task or patch"),
+        new("integration", TimeSpan.FromDays(90), false, EnvironmentBase.Follow, "long-lived integration testing; always follows production"),
+        new("demo", TimeSpan.FromDays(30), false, EnvironmentBase.Pinned, "showing a fixed state; pinned to the revision it was made from"),
+    ]);
+
+    /// <summary>A class by name; a <see cref="UserInputException"/> listing the classes when there is none.</summary>
+    public PurposeClass Class(string purpose) =>
+        Classes.FirstOrDefault(c => c.Name == purpose)
+        ?? throw new UserInputException($"unknown purpose '{purpose}' (allowed: {string.Join(", ", Classes.Select(c => c.Name))})");
+
+    /// <summary>
+    /// Checks what an environment is created (or extended) with; throws <see cref="UserInputException"/> naming every
+    /// problem: no owner, an expiry in the past or beyond the class's cap (which it names), links the class asks for,
+    /// a base the class does not allow.
+    /// </summary>
+    public PurposeClass Check(string? owner, string purpose, DateTimeOffset expires, DateTimeOffset now, EnvironmentBase @base, IReadOnlyList<string> links)
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(owner))
+        {
+            problems.Add("an environment needs an owner (--owner): who answers for it");
+        }
+
+        var cls = Class(purpose);
+        if (expires <= now)
+        {
+            problems.Add($"the expiry {Format(expires)} is not in the future");
+        }
+        else if (expires - now > cls.MaxLifetime)
+        {
+            problems.Add($"{Article(cls.Name)} {cls.Name} environment lives at most {Days(cls.MaxLifetime)}; {Format(expires)} is {Days(expires - now)} away (latest: {Format(now + cls.MaxLifetime)})");
+        }
+
+        if (cls.RequiresLinks && links.Count == 0)
+        {
+            problems.Add($"{Article(cls.Name)} {cls.Name} environment needs a link to its task or patch (--link URL)");
+        }
+
+        if (cls.Base is { } required && required != @base)
+        {
+            problems.Add($"{Article(cls.Name)} {cls.Name} environment must be {(required == EnvironmentBase.Follow ? "following production (drop --pin)" : "pinned (--pin)")}");
+        }
+
+        return problems.Count == 0 ? cls : throw new UserInputException(string.Join("; ", problems));
+    }
+
+    /// <summary>A duration as the user writes it: <c>7d</c>, <c>12h</c>, <c>90m</c>.</summary>
+    public static TimeSpan ParseDuration(string text)
+    {
+        if (text.Length >= 2 && int.TryParse(text[..^1], NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0)
+        {
+            switch (text[^1])
+            {
+                case 'd':
+                    return TimeSpan.FromDays(n);
+                case 'h':
+                    return TimeSpan.FromHours(n);
+                case 'm':
+                    return TimeSpan.FromMinutes(n);
+            }
+        }
+
+        throw new UserInputException($"'{text}' is not a duration (a whole number and d, h or m: 7d, 12h, 90m)");
+    }
+
+    private static string Article(string word) => "aeiou".Contains(word[0], StringComparison.Ordinal) ? "an" : "a";
+
+    private static string Format(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture);
+
+    private static string Days(TimeSpan span) =>
+        span.TotalDays >= 1 && span.TotalDays % 1 == 0 ? $"{span.TotalDays:0} day{(span.TotalDays == 1 ? string.Empty : "s")}"
+        : span.TotalDays >= 1 ? $"{span.TotalDays:0.#} days"
+        : $"{span.TotalHours:0.#} hours";
+}
+
+/// <summary>Environment names: one DNS label, and every namespace it prefixes (<c>NAME--mw-web</c>) a valid namespace.</summary>
+public static class EnvironmentNames
+{
+    /// <summary>The separator between an environment's name and a production namespace.</summary>
+    public const string Separator = "--";
+
+    /// <summary>The namespace of a production namespace inside an environment.</summary>
+    public static string Namespace(string environment, string productionNamespace) => environment + Separator + productionNamespace;
+
+    /// <summary>
+    /// Checks a name against the namespaces it will prefix; throws <see cref="UserInputException"/> saying what is wrong
+    /// (the longest namespace and how many characters too long, for a name that is too long).
+    /// </summary>
+    public static void Check(string name, IEnumerable<string> productionNamespaces)
+    {
+        if (KubeNames.CheckDnsLabel(name) is { } why)
+        {
+            throw new UserInputException($"environment name '{name}' {why}");
+        }
+
+        if (name.Contains(Separator, StringComparison.Ordinal))
+        {
+            throw new UserInputException($"environment name '{name}' must not contain '{Separator}' (it separates the name from the namespace)");
+        }
+
+        var longest = productionNamespaces.MaxBy(n => n.Length);
+        if (longest is not null && Namespace(name, longest).Length > KubeNames.MaxLabelLength)
+        {
+            var over = Namespace(name, longest).Length - KubeNames.MaxLabelLength;
+            throw new UserInputException(
+                $"environment name '{name}' is {over} character{(over == 1 ? string.Empty : "s")} too long: namespace '{Namespace(name, longest)}' would exceed {KubeNames.MaxLabelLength} characters " +
+                $"(at most {KubeNames.MaxLabelLength - Separator.Length - longest.Length} characters with namespace {longest})");
+        }
+    }
+}

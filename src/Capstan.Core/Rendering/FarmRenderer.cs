@@ -18,13 +18,15 @@ public sealed class FarmRenderer
     private readonly FarmModel _model;
     private readonly IRepoFiles _files;
     private readonly ValuesResolver _resolver;
+    private readonly Environments.EnvironmentOverlay? _environment;
 
-    /// <summary>Creates a renderer for a loaded farm.</summary>
-    public FarmRenderer(FarmModel model, IRepoFiles files)
+    /// <summary>Creates a renderer for a loaded farm (production), or for a test environment of it.</summary>
+    public FarmRenderer(FarmModel model, IRepoFiles files, Environments.EnvironmentOverlay? environment = null)
     {
         _model = model;
         _files = files;
         _resolver = new ValuesResolver(files, model.Values);
+        _environment = environment;
     }
 
     /// <summary>
@@ -75,6 +77,7 @@ public sealed class FarmRenderer
                 if ((selection.Namespace is null || selection.Namespace == group.Namespace) &&
                     (selection.Release is null || selection.Release == release.Name) &&
                     release.RunsIn(dc) &&
+                    (_environment is null || _environment.Canaries || release.Canary is null) &&
                     (env is null || env.Includes(dc, new ReleaseRef(group.Namespace, release.Name))))
                 {
                     yield return (dc, group, release);
@@ -104,6 +107,7 @@ public sealed class FarmRenderer
         var rendered = new RenderedRelease?[work.Count];
         var missing = new IReadOnlyList<MissingValuesFile>[work.Count];
         var failures = new IReadOnlyList<Diagnostic>?[work.Count];
+        var refusals = new UserInputException?[work.Count];
 
         // Releases are independent: render them on every core, then put the results back in farm order.
         Parallel.For(0, work.Count, i =>
@@ -111,17 +115,34 @@ public sealed class FarmRenderer
             var (dc, group, release) = work[i];
             try
             {
-                var resolved = _resolver.Resolve(dc, group.Namespace, release.Name);
+                var resolved = _resolver.Resolve(dc, group.Namespace, release.Name, _environment?.ValuesFiles, _environment?.SecretsFiles);
                 missing[i] = resolved.FilesMissing;
                 var values = ValuesBinder.Bind(resolved.Tree, group.Traits);
-                rendered[i] = RenderRelease(new ReleaseContext(_model, dc, group, release, values, state));
+                if (_environment?.Image is { } image)
+                {
+                    // The environment's image wins over every layer.
+                    values = values with { Images = values.Images with { MediaWiki = image } };
+                }
+
+                var production = RenderRelease(new ReleaseContext(_model, dc, group, release, values, state));
+                rendered[i] = _environment is null ? production : _environment.Apply(production);
             }
             catch (RepoValidationException ex)
             {
                 missing[i] = [];
                 failures[i] = ex.Diagnostics;
             }
+            catch (UserInputException ex)
+            {
+                missing[i] = [];
+                refusals[i] = ex;
+            }
         });
+
+        if (refusals.FirstOrDefault(r => r is not null) is { } refusal)
+        {
+            throw refusal;
+        }
 
         var errors = failures.Where(f => f is not null).SelectMany(f => f!).Distinct().ToList();
         if (errors.Count > 0)
@@ -136,7 +157,7 @@ public sealed class FarmRenderer
             ? releases.Select(r => (r.Datacenter, r.Namespace)).Distinct()
                 .Select(p => (p.Datacenter, new Namespace(new ObjectMeta(p.Namespace, Labels: SortedMap.Of(
                     ("app.kubernetes.io/managed-by", ObjectLabels.ManagedBy),
-                    ("app.kubernetes.io/part-of", _model.Project))))))
+                    ("app.kubernetes.io/part-of", _model.Project)).SetItems(EnvironmentLabels())))))
                 .ToList()
             : [];
         return new RenderResult(releases, namespaces, missingFiles);
@@ -166,6 +187,9 @@ public sealed class FarmRenderer
         CheckNames(ctx, objects);
         return new RenderedRelease(dc, group.Namespace, release.Name, release.Kind, objects);
     }
+
+    private IEnumerable<KeyValuePair<string, string>> EnvironmentLabels() =>
+        _environment is null ? [] : [KeyValuePair.Create(Environments.EnvironmentOverlay.Label, _environment.Name)];
 
     private RenderedRelease RenderRelease(ReleaseContext ctx)
     {

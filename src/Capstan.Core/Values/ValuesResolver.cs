@@ -28,15 +28,50 @@ public sealed class ValuesResolver(IRepoFiles files, ValuesLayout layout)
     private sealed record ParsedFile(ValueMap? Tree, IReadOnlyList<Diagnostic> Diagnostics);
 
     /// <summary>The layered values of a release; throws <see cref="RepoValidationException"/> for broken files.</summary>
-    public ResolvedValues Resolve(string dc, string ns, string release)
+    public ResolvedValues Resolve(string dc, string ns, string release) => Resolve(dc, ns, release, null, null);
+
+    /// <summary>
+    /// The layered values of a release with an environment's files: <paramref name="secretsFiles"/> instead of the
+    /// secrets layer (production's secrets are then never read), and <paramref name="overlayFiles"/> after the release
+    /// layer (before the images a deploy writes). Every given file must exist.
+    /// </summary>
+    public ResolvedValues Resolve(string dc, string ns, string release, IReadOnlyList<string>? overlayFiles, IReadOnlyList<string>? secretsFiles)
     {
         ValueNode merged = new ValueMap([], SourceLocation.OfFile("(defaults)"));
         var read = new List<string>();
         var missing = new List<MissingValuesFile>();
         var errors = new List<Diagnostic>();
         var conflicts = new DiagnosticBag();
+        void MergeGiven(IReadOnlyList<string> paths, ValuesLayer layer)
+        {
+            foreach (var path in paths)
+            {
+                if (!files.FileExists(path))
+                {
+                    errors.Add(new Diagnostic(Severity.Error, SourceLocation.OfFile(path), $"environment values file '{path}' does not exist"));
+                    continue;
+                }
+
+                var parsed = _cache.GetOrAdd(path, p => Parse(p, layer));
+                errors.AddRange(parsed.Diagnostics);
+                read.Add(path);
+                merged = ValuesMerger.Merge(merged, parsed.Tree, conflicts)!;
+            }
+        }
+
         foreach (var (_, layer) in ValuesLayout.LayerNames)
         {
+            if (layer == ValuesLayer.Secrets && secretsFiles is not null)
+            {
+                MergeGiven(secretsFiles, ValuesLayer.Secrets);
+                continue;
+            }
+
+            if (layer == ValuesLayer.Images && overlayFiles is not null)
+            {
+                MergeGiven(overlayFiles, ValuesLayer.Release);
+            }
+
             foreach (var template in layout.For(layer))
             {
                 var expanded = ValuesLayout.Expand(template, dc, ns, release);

@@ -52,30 +52,31 @@ public sealed class EtcdServer : IAsyncLifetime
 
     public async Task StartAsync()
     {
-        var psi = new ProcessStartInfo(Binary())
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[]
-                 {
-                     "--name", "capstan-test", "--data-dir", DataDir,
-                     "--listen-client-urls", $"http://127.0.0.1:{ClientPort}", "--advertise-client-urls", $"http://127.0.0.1:{ClientPort}",
-                     "--listen-peer-urls", $"http://127.0.0.1:{PeerPort}", "--initial-advertise-peer-urls", $"http://127.0.0.1:{PeerPort}",
-                     "--initial-cluster", $"capstan-test=http://127.0.0.1:{PeerPort}",
-                 })
+        _process = Launch(
+        [
+            "--name", "capstan-test", "--data-dir", DataDir,
+            "--listen-client-urls", $"http://127.0.0.1:{ClientPort}", "--advertise-client-urls", $"http://127.0.0.1:{ClientPort}",
+            "--listen-peer-urls", $"http://127.0.0.1:{PeerPort}", "--initial-advertise-peer-urls", $"http://127.0.0.1:{PeerPort}",
+            "--initial-cluster", $"capstan-test=http://127.0.0.1:{PeerPort}",
+        ]);
+        await Readiness.WaitAsync(new Uri(Endpoint, "/health"), _process, "etcd");
+    }
+
+    /// <summary>Starts etcd with the given arguments, its output drained (never a shell).</summary>
+    public static Process Launch(IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo(Binary()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in args)
         {
             psi.ArgumentList.Add(arg);
         }
 
-        _process = Process.Start(psi)!;
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-
-        await Readiness.WaitAsync(new Uri(Endpoint, "/health"), _process, "etcd");
+        var process = Process.Start(psi)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
     }
 
     /// <summary>Freezes the server (SIGSTOP): it holds its connections and answers nothing until <see cref="Resume"/>.</summary>

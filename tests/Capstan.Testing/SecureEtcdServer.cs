@@ -82,17 +82,7 @@ public abstract class SecureEtcdServer(bool clientCertificateAuth, bool authenti
 
     private async Task StartAsync(List<string> args)
     {
-        var psi = new ProcessStartInfo(EtcdServer.Binary()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in args)
-        {
-            psi.ArgumentList.Add(arg);
-        }
-
-        _process = Process.Start(psi)!;
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
+        _process = EtcdServer.Launch(args);
         await Readiness.WaitAsync(new Uri(Endpoint, "/health"), _process, "etcd (TLS)", Handler("root"), HttpStatusCode.ServiceUnavailable);
     }
 

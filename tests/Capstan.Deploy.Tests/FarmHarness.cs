@@ -82,6 +82,7 @@ public sealed class FarmHarness : IAsyncDisposable
     /// <summary>Writes a file of the farm (a values change, a new image) and reloads the model.</summary>
     public void Write(string path, string text)
     {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(Root, path))!);
         File.WriteAllText(Path.Combine(Root, path), text);
         Model = RepoLoader.Load(Files).Model;
     }

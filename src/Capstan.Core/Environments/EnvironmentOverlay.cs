@@ -46,6 +46,6 @@ public sealed record EnvironmentOverlay(
             objects.Add(moved is Deployment { Spec.Replicas: not null } deployment ? deployment with { Spec = deployment.Spec with { Replicas = 1 } } : moved);
         }
 
-        return release with { Namespace = ns, Objects = objects };
+        return release with { Namespace = ns, Objects = objects, Environment = Name };
     }
 }

@@ -98,7 +98,7 @@ public static class Planner
         var change = current?.LastRecord is null
             ? ReleaseChange.Install
             : apply.Count == 0 && prune.Count == 0 && current.LastRecord.ManifestHash == hash ? ReleaseChange.NoOp : ReleaseChange.Upgrade;
-        var needs = spec.Needs.Select(n => new ReleaseId(release.Datacenter, n.Namespace, n.Release))
+        var needs = spec.Needs.Select(n => new ReleaseId(release.Datacenter, release.NamespaceOf(n), n.Release))
             .Where(wantedIds.Contains)
             .ToList();
         return new ReleaseAction(id, release.Kind, spec.Stage, change, objects, apply, prune, needs, hash, current?.LastRecord?.Revision) { Drift = drift };

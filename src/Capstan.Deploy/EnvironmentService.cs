@@ -1,0 +1,217 @@
+using System.Text.Json.Nodes;
+using Capstan.Core.Config;
+using Capstan.Core.Diagnostics;
+using Capstan.Core.Environments;
+using Capstan.Core.Rendering;
+using Capstan.Core.State;
+using Capstan.Kubernetes;
+using Capstan.State;
+
+namespace Capstan.Deploy;
+
+/// <summary>What a new environment is to be: who owns it and why, for how long, and what it runs where.</summary>
+public sealed record EnvironmentRequest(
+    string Name,
+    string? Owner,
+    string Purpose,
+    string Description,
+    IReadOnlyList<string> Links,
+    TimeSpan Lifetime,
+    bool Pin,
+    string? Image,
+    string Datacenter,
+    IReadOnlyList<string> Groups,
+    IReadOnlyList<string> ValuesFiles,
+    string Actor);
+
+/// <summary>
+/// Test environments of a farm: each one a record in the state store and the chosen server groups, rendered from
+/// production's values with the environment's overlay, deployed into <c>NAME--namespace</c> on the datacenter's
+/// cluster. A create that fails removes what it made.
+/// </summary>
+public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClusters clusters, IStateStore store, TimeProvider time)
+{
+    /// <summary>The annotations every namespace of an environment carries (kube-janitor's included).</summary>
+    public const string OwnerAnnotation = "capstan.dev/owner";
+
+    /// <summary>The purpose classes.</summary>
+    public EnvironmentPolicy Policy { get; } = EnvironmentPolicy.Default;
+
+    /// <summary>The records.</summary>
+    public EnvironmentStore Records { get; } = new(store, model.Project, time);
+
+    /// <summary>The groups an environment runs unless told: the web and API groups (debug aside), with their support releases.</summary>
+    public static IReadOnlyList<string> DefaultGroups(FarmModel model) =>
+        [.. model.Groups.Where(g => g.Traits.Serving == ServingKind.Web && !g.Namespace.Contains("debug", StringComparison.Ordinal)).Select(g => g.Namespace)];
+
+    /// <summary>The overlay of an environment: its values file (<c>environments/NAME.yaml</c>) and any given, its own secrets file.</summary>
+    public EnvironmentOverlay Overlay(EnvironmentRecord record, IReadOnlyList<string> valuesFiles)
+    {
+        var values = new List<string>();
+        if (files.FileExists($"environments/{record.Name}.yaml"))
+        {
+            values.Add($"environments/{record.Name}.yaml");
+        }
+
+        values.AddRange(valuesFiles);
+        var secrets = files.FileExists($"environments/{record.Name}.secrets.yaml") ? new[] { $"environments/{record.Name}.secrets.yaml" } : [];
+        return new EnvironmentOverlay(record.Name, values, secrets, Image: record.Image);
+    }
+
+    /// <summary>
+    /// Creates an environment: checks everything first (ownership, class, name, groups, datacenter, the overlay's
+    /// values by rendering), writes the record (a name taken by another create is refused, naming the owner), then
+    /// deploys; a failed deploy removes the environment again and says why.
+    /// </summary>
+    public async Task<(EnvironmentRecord Record, IReadOnlyList<DeployResult> Results)> CreateAsync(EnvironmentRequest request, DynamicState productionState, IDeployObserver observer, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var @base = request.Pin ? EnvironmentBase.Pinned : EnvironmentBase.Follow;
+        Policy.Check(request.Owner, request.Purpose, now + request.Lifetime, now, @base, request.Links);
+        if (!model.DatacenterNames.Contains(request.Datacenter))
+        {
+            throw new UserInputException($"unknown datacenter '{request.Datacenter}' (allowed: {string.Join(", ", model.DatacenterNames)})");
+        }
+
+        var groups = request.Groups.Count > 0 ? request.Groups : DefaultGroups(model);
+        if (groups.FirstOrDefault(g => model.FindGroup(g) is null) is { } unknown)
+        {
+            throw new UserInputException($"unknown group '{unknown}' (allowed: {string.Join(", ", model.Groups.Select(g => g.Namespace))})");
+        }
+
+        EnvironmentNames.Check(request.Name, groups);
+        var record = new EnvironmentRecord(
+            request.Name, request.Owner!, request.Purpose, request.Description, request.Links, request.Actor, now, now + request.Lifetime,
+            @base, request.Pin ? "repo as of " + now.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture) : null,
+            request.Image, [request.Datacenter], [.. groups]);
+
+        // Everything is rendered before anything is written: a broken overlay changes nothing.
+        var (service, renderer) = Deployer(record, request.ValuesFiles);
+        foreach (var group in groups)
+        {
+            renderer.Render(new RenderSelection(request.Datacenter, group), productionState);
+        }
+
+        await Records.CreateAsync(record, cancellationToken);
+        var results = new List<DeployResult>();
+        try
+        {
+            foreach (var group in groups)
+            {
+                var deploy = new DeployRequest(new RenderSelection(request.Datacenter, group), false, false, Core.Planning.Planner.DefaultConcurrency,
+                    new ExecutorOptions { Actor = request.Actor, Reason = $"environment {record.Name}: create", NoRollback = true });
+                var prepared = await service.PrepareAsync(deploy, productionState, cancellationToken);
+                var result = await service.RunAsync(prepared.Plan, deploy.Executor, observer, cancellationToken);
+                results.Add(result);
+                if (!result.Succeeded)
+                {
+                    throw new DeployFailedException($"environment {record.Name}: {group} did not deploy: {result.Cause}");
+                }
+            }
+
+            await AnnotateAsync(record, cancellationToken);
+        }
+        catch (Exception ex) when (ex is DeployFailedException or KubeApiException or KubeUnavailableException or PreflightException or OperationCanceledException)
+        {
+            // Nothing is left half-made: the namespaces and the record go again.
+            await RemoveAsync(record, CancellationToken.None);
+            await Records.ChangeAsync(record.Name, request.Actor, "delete (the create failed)", force: true, _ => null, CancellationToken.None);
+            throw;
+        }
+
+        return (record, results);
+    }
+
+    /// <summary>
+    /// Deletes an environment: its namespaces (waited for until they are gone), then its record. Someone else's needs
+    /// <paramref name="force"/>, recorded with the actor.
+    /// </summary>
+    public async Task DeleteAsync(string name, string actor, bool force, CancellationToken cancellationToken)
+    {
+        var (record, _) = await Records.GetAsync(name, cancellationToken) ?? throw new UserInputException($"there is no environment '{name}'");
+        if (record.Owner != actor && !force)
+        {
+            throw new UserInputException($"environment '{name}' belongs to {record.Owner}; to delete it as {actor}, add --force (recorded)");
+        }
+
+        await RemoveAsync(record, cancellationToken);
+        await Records.ChangeAsync(name, actor, "delete", force, _ => null, cancellationToken);
+    }
+
+    /// <summary>The namespaces of an environment in a datacenter, as they are in the cluster (absent ones left out).</summary>
+    public async Task<IReadOnlyList<JsonObject>> NamespacesAsync(EnvironmentRecord record, string dc, CancellationToken cancellationToken)
+    {
+        var found = new List<JsonObject>();
+        foreach (var group in record.Groups)
+        {
+            if (await clusters[dc].GetAsync(new ObjectRef("v1", "Namespace", null, EnvironmentNames.Namespace(record.Name, group)), cancellationToken) is { } ns)
+            {
+                found.Add(ns);
+            }
+        }
+
+        return found;
+    }
+
+    private (DeployService Service, FarmRenderer Renderer) Deployer(EnvironmentRecord record, IReadOnlyList<string> valuesFiles)
+    {
+        // The environment deploys as a project of its own: its own lock, journal and plan records.
+        var environmentModel = model with { Project = $"{model.Project}--{record.Name}" };
+        var renderer = new FarmRenderer(environmentModel, files, Overlay(record, valuesFiles));
+        return (new DeployService(environmentModel, renderer, clusters, store, time), renderer);
+    }
+
+    /// <summary>The record on every namespace: owner, purpose, expiry (kube-janitor's <c>janitor/expires</c> too).</summary>
+    private async Task AnnotateAsync(EnvironmentRecord record, CancellationToken cancellationToken)
+    {
+        var expires = record.Expires.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var dc in record.Datacenters)
+        {
+            foreach (var group in record.Groups)
+            {
+                await clusters[dc].PatchAsync(
+                    new ObjectRef("v1", "Namespace", null, EnvironmentNames.Namespace(record.Name, group)),
+                    new JsonObject
+                    {
+                        ["metadata"] = new JsonObject
+                        {
+                            ["labels"] = new JsonObject { [EnvironmentOverlay.Label] = record.Name },
+                            ["annotations"] = new JsonObject
+                            {
+                                [OwnerAnnotation] = record.Owner,
+                                ["capstan.dev/purpose"] = record.Purpose,
+                                ["capstan.dev/expires"] = expires,
+                                ["janitor/expires"] = expires,
+                            },
+                        },
+                    },
+                    "capstan-environment",
+                    cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>Deletes the environment's namespaces and waits until they are gone (their objects go with them).</summary>
+    private async Task RemoveAsync(EnvironmentRecord record, CancellationToken cancellationToken)
+    {
+        foreach (var dc in record.Datacenters)
+        {
+            var client = clusters[dc];
+            foreach (var group in record.Groups)
+            {
+                await client.DeleteAsync(new ObjectRef("v1", "Namespace", null, EnvironmentNames.Namespace(record.Name, group)), Propagation.Background, cancellationToken);
+            }
+
+            var deadline = time.GetUtcNow() + TimeSpan.FromMinutes(2);
+            while ((await NamespacesAsync(record, dc, cancellationToken)).Count > 0)
+            {
+                if (time.GetUtcNow() > deadline)
+                {
+                    throw new DeployFailedException($"environment {record.Name}: namespaces in {dc} still terminating after 2 minutes");
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken);
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+using Capstan.Core.Diagnostics;
+using Capstan.Kubernetes;
+
+namespace Capstan.Deploy.Tests;
+
+/// <summary>Environments created, listed and deleted on the embedded cluster.</summary>
+public sealed class EnvironmentServiceTests
+{
+    private static async Task<FarmHarness> StartAsync()
+    {
+        var farm = await FarmHarness.StartAsync();
+        // The environment's own secrets (production's are never used).
+        farm.Write("environments/alice-test.secrets.yaml", File.ReadAllText(Path.Combine(farm.Root, "private/secrets.yaml"))
+            .Replace("example-not-a-real-password", "alice-test-password", StringComparison.Ordinal));
+        return farm;
+    }
+
+    private static EnvironmentService Service(FarmHarness farm) => new(farm.Model, farm.Files, farm.Clusters, farm.Store, TimeProvider.System);
+
+    private static EnvironmentRequest Request(string owner = "alice", string name = "alice-test") =>
+        new(name, owner, "feature", "search ranking change", ["https://phabricator.example/T123"], TimeSpan.FromDays(7), false, null, "eqiad", ["mw-web"], [], owner);
+
+    [Fact]
+    public async Task An_environment_is_created_in_its_own_namespace_owned_and_deleted_leaving_production_alone()
+    {
+        await using var farm = await StartAsync();
+        var service = Service(farm);
+        var (record, results) = await service.CreateAsync(Request(), farm.State, new EventLog(), default);
+        Assert.All(results, r => Assert.True(r.Succeeded, r.Cause));
+        Assert.Equal(2, results.Sum(r => r.Releases.Count));
+
+        var client = farm.Clusters["eqiad"];
+        var ns = Assert.Single(await service.NamespacesAsync(record, "eqiad", default));
+        Assert.Equal("alice-test--mw-web", ns["metadata"]!["name"]!.GetValue<string>());
+        Assert.Equal("alice", ns["metadata"]!["annotations"]![EnvironmentService.OwnerAnnotation]!.GetValue<string>());
+        Assert.Equal(record.Expires.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture), ns["metadata"]!["annotations"]!["janitor/expires"]!.GetValue<string>());
+        var main = (await client.GetAsync(new ObjectRef("apps/v1", "Deployment", "alice-test--mw-web", "mw-web.eqiad.main"), default))!;
+        Assert.Equal(1, main["spec"]!["replicas"]!.GetValue<int>());
+        Assert.Null(await client.GetAsync(new ObjectRef("apps/v1", "Deployment", "alice-test--mw-web", "mw-web.eqiad.canary"), default));
+        Assert.Null(await client.GetAsync(new ObjectRef("v1", "Namespace", null, "mw-web"), default));
+        Assert.Equal(["alice-test"], (await service.Records.ListAsync(default)).Select(r => r.Name));
+
+        // Someone else needs --force; the owner deletes it, and everything it made is gone.
+        var refused = await Assert.ThrowsAsync<UserInputException>(() => service.DeleteAsync("alice-test", "bob", force: false, default));
+        Assert.Equal("environment 'alice-test' belongs to alice; to delete it as bob, add --force (recorded)", refused.Message);
+        await service.DeleteAsync("alice-test", "alice", force: false, default);
+        Assert.Empty(await service.NamespacesAsync(record, "eqiad", default));
+        Assert.Empty(await service.Records.ListAsync(default));
+        Assert.Equal(["created", "delete"], (await service.Records.HistoryAsync("alice-test", default)).Select(h => h.What));
+    }
+
+    [Fact]
+    public async Task Bad_input_is_refused_before_anything_is_written()
+    {
+        await using var farm = await StartAsync();
+        var service = Service(farm);
+        farm.Write("environments/alice-test.yaml", "php:\n  workers: many\n");
+        var broken = await Assert.ThrowsAsync<RepoValidationException>(() => service.CreateAsync(Request(), farm.State, new EventLog(), default));
+        Assert.Contains(broken.Diagnostics, d => d.ToString().StartsWith("environments/alice-test.yaml:2:", StringComparison.Ordinal));
+        File.Delete(Path.Combine(farm.Root, "environments/alice-test.yaml"));
+
+        var noOwner = await Assert.ThrowsAsync<UserInputException>(() => service.CreateAsync(Request(owner: ""), farm.State, new EventLog(), default));
+        Assert.StartsWith("an environment needs an owner (--owner)", noOwner.Message, StringComparison.Ordinal);
+        var unknownGroup = await Assert.ThrowsAsync<UserInputException>(() => service.CreateAsync(Request() with { Groups = ["mw-webb"] }, farm.State, new EventLog(), default));
+        Assert.StartsWith("unknown group 'mw-webb' (allowed: ", unknownGroup.Message, StringComparison.Ordinal);
+        var tooLong = await Assert.ThrowsAsync<UserInputException>(() => service.CreateAsync(Request(name: new string('a', 60)), farm.State, new EventLog(), default));
+        Assert.Contains("too long", tooLong.Message, StringComparison.Ordinal);
+
+        Assert.Empty(await service.Records.ListAsync(default));
+        Assert.DoesNotContain((await farm.Clusters["eqiad"].ListAsync("v1", "Namespace", null, null, default)).Items, n => n["metadata"]!["name"]!.GetValue<string>().Contains("--", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_second_create_of_the_name_is_told_whose_it_is()
+    {
+        await using var farm = await StartAsync();
+        var service = Service(farm);
+        await service.CreateAsync(Request(), farm.State, new EventLog(), default);
+        var clash = await Assert.ThrowsAsync<UserInputException>(() => service.CreateAsync(Request(owner: "bob"), farm.State, new EventLog(), default));
+        Assert.StartsWith("environment 'alice-test' already exists: owned by alice (feature)", clash.Message, StringComparison.Ordinal);
+        Assert.Single(await service.NamespacesAsync((await service.Records.GetAsync("alice-test", default))!.Value.Record, "eqiad", default));
+    }
+}

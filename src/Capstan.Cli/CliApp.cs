@@ -34,6 +34,7 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
             new ScriptCommands(console, error, env).BuildMwscript(),
             new ScriptCommands(console, error, env).BuildRepl(),
             new ImageCommand(console, error, env).Build(),
+            new EnvCommand(console, error, env).Build(),
         };
 
         foreach (var command in new ReleaseCommands(console, error, env).Build())

@@ -1,0 +1,192 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Capstan.Core.Environments;
+using Capstan.Core.Kubernetes;
+using Capstan.Core.Rendering;
+using Capstan.Deploy;
+using Capstan.State;
+using Spectre.Console;
+
+namespace Capstan.Cli.Commands;
+
+/// <summary><c>capstan env create | list | show | delete</c>: owned, expiring test environments of the farm.</summary>
+internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvironment env)
+{
+    public Command Build()
+    {
+        var command = new Command("env", "Test environments: small, owned, expiring copies of production's server groups in their own namespaces");
+        command.Add(BuildCreate());
+        command.Add(BuildList());
+        command.Add(BuildShow());
+        command.Add(BuildDelete());
+        return command;
+    }
+
+    private Command BuildCreate()
+    {
+        var name = new Argument<string>("name") { Description = "The environment's name (its namespaces are NAME--<group>)" };
+        var repo = CommonOptions.Repo();
+        var state = CommonOptions.State();
+        var owner = new Option<string?>("--owner") { Description = "Who answers for it (required)", HelpName = "WHO" };
+        var purpose = new Option<string?>("--purpose") { Description = "Its class: ci (1 day), feature (30 days, needs --link), integration (90 days, follows production), demo (30 days, --pin)", HelpName = "CLASS", Required = true };
+        var expires = new Option<string?>("--expires") { Description = "How long it lives, within its class's cap: 12h, 7d", HelpName = "DURATION", Required = true };
+        var description = new Option<string?>("--description") { Description = "What it is for", HelpName = "TEXT" };
+        var links = new Option<string[]>("--link") { Description = "A link to the task or patch (repeatable)", HelpName = "URL", AllowMultipleArgumentsPerToken = false };
+        var pin = new Option<bool>("--pin") { Description = "Pinned to the repo as it is now, instead of following production" };
+        var image = new Option<string?>("--image") { Description = "A MediaWiki image that wins over every values layer", HelpName = "REF" };
+        var dc = new Option<string?>("--dc") { Description = "The datacenter whose cluster runs it (default: the primary)", HelpName = "DC" };
+        var groups = new Option<string[]>("--group") { Description = "A server group to include (repeatable; default: the web and API groups)", HelpName = "NS" };
+        var values = new Option<string[]>("--values") { Description = "Another values file layered after environments/NAME.yaml (repeatable)", HelpName = "FILE" };
+        var actor = CommonOptions.Actor();
+        var output = CommonOptions.Output("text", "json");
+        var command = new Command("create", "Create an environment: record its owner, purpose and expiry, then deploy its groups (one replica each, canaries off) into its own namespaces")
+        {
+            name, repo, state, owner, purpose, expires, description, links, pin, image, dc, groups, values, actor, output,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var repoSession = RepoSession.Open(env, parse.GetValue(repo));
+            var production = await repoSession.ReadStateAsync(null, parse.GetValue(state), ct, initialise: false);
+            var datacenter = parse.GetValue(dc) ?? production.PrimaryDc;
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(datacenter), ct, readState: false);
+            var who = session.Repo.Actor(parse.GetValue(actor));
+            var service = new EnvironmentService(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);
+            var request = new EnvironmentRequest(
+                parse.GetValue(name)!, parse.GetValue(owner), parse.GetValue(purpose)!, parse.GetValue(description) ?? string.Empty,
+                parse.GetValue(links) ?? [], EnvironmentPolicy.ParseDuration(parse.GetValue(expires)!), parse.GetValue(pin), parse.GetValue(image),
+                datacenter, parse.GetValue(groups) ?? [], parse.GetValue(values) ?? [], who);
+            var progress = new ProgressLines(error);
+            var (record, _) = await service.CreateAsync(request, production, progress, ct);
+            Print(parse.GetValue(output) == "json", record, $"environment {record.Name} is ready in {string.Join(", ", record.Groups.Select(g => $"{datacenter}/{EnvironmentNames.Namespace(record.Name, g)}"))}; it expires {When(record.Expires)}");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private Command BuildList()
+    {
+        var repo = CommonOptions.Repo();
+        var state = CommonOptions.State();
+        var output = CommonOptions.Output("table", "json");
+        var command = new Command("list", "The environments: owner, purpose, age, time left, groups, datacenter, followed or pinned") { repo, state, output };
+        command.SetAction(async (parse, ct) =>
+        {
+            var session = RepoSession.Open(env, parse.GetValue(repo));
+            var (store, _) = session.OpenState(parse.GetValue(state));
+            await using var _ = store;
+            var records = await new EnvironmentStore(store, session.Model.Project, TimeProvider.System).ListAsync(ct);
+            var writer = console.Profile.Out.Writer;
+            if (parse.GetValue(output) == "json")
+            {
+                writer.WriteLine(KubeSerializer.ToJson(new JsonArray([.. records.Select(r => JsonNode.Parse(r.ToJson()))])));
+                return ExitCodes.Success;
+            }
+
+            var now = DateTimeOffset.UtcNow;
+            var table = new PlainTable("NAME", "OWNER", "PURPOSE", "AGE", "EXPIRES IN", "DC", "GROUPS", "BASE");
+            foreach (var r in records)
+            {
+                table.Add(r.Name, r.Owner, r.Purpose, Span(now - r.CreatedAt), r.Expires <= now ? "expired" : Span(r.Expires - now), string.Join(",", r.Datacenters), string.Join(",", r.Groups), r.Base == EnvironmentBase.Follow ? "follows" : "pinned");
+            }
+
+            writer.Write(records.Count == 0 ? "no environments\n" : table.ToString());
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private Command BuildShow()
+    {
+        var name = new Argument<string>("name") { Description = "The environment" };
+        var repo = CommonOptions.Repo();
+        var state = CommonOptions.State();
+        var output = CommonOptions.Output("text", "json");
+        var command = new Command("show", "One environment's record and history") { name, repo, state, output };
+        command.SetAction(async (parse, ct) =>
+        {
+            var session = RepoSession.Open(env, parse.GetValue(repo));
+            var (store, _) = session.OpenState(parse.GetValue(state));
+            await using var _ = store;
+            var environments = new EnvironmentStore(store, session.Model.Project, TimeProvider.System);
+            var (record, _) = await environments.GetAsync(parse.GetValue(name)!, ct) ?? throw new Core.Diagnostics.UserInputException($"there is no environment '{parse.GetValue(name)}'");
+            var history = await environments.HistoryAsync(record.Name, ct);
+            var writer = console.Profile.Out.Writer;
+            if (parse.GetValue(output) == "json")
+            {
+                var doc = JsonNode.Parse(record.ToJson())!.AsObject();
+                doc["history"] = new JsonArray([.. history.Select(h => (JsonNode)new JsonObject { ["at"] = When(h.At), ["actor"] = h.Actor, ["what"] = h.What, ["forced"] = h.Forced })]);
+                writer.WriteLine(KubeSerializer.ToJson(doc));
+                return ExitCodes.Success;
+            }
+
+            writer.WriteLine($"environment {record.Name}: {record.Purpose}, owned by {record.Owner}");
+            writer.WriteLine($"  description: {(record.Description.Length == 0 ? "-" : record.Description)}");
+            foreach (var link in record.Links)
+            {
+                writer.WriteLine($"  link: {link}");
+            }
+
+            writer.WriteLine($"  created by {record.CreatedBy} at {When(record.CreatedAt)}; expires {When(record.Expires)}");
+            writer.WriteLine($"  base: {(record.Base == EnvironmentBase.Follow ? "follows production" : "pinned (" + record.PinnedRevision + ")")}; image: {record.Image ?? "production's"}");
+            writer.WriteLine($"  namespaces: {string.Join(", ", record.Datacenters.SelectMany(dc => record.Groups.Select(g => $"{dc}/{EnvironmentNames.Namespace(record.Name, g)}")))}");
+            foreach (var h in history)
+            {
+                writer.WriteLine($"  {When(h.At)} {h.Actor}: {h.What}{(h.Forced ? " (forced)" : string.Empty)}");
+            }
+
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private Command BuildDelete()
+    {
+        var name = new Argument<string>("name") { Description = "The environment" };
+        var repo = CommonOptions.Repo();
+        var state = CommonOptions.State();
+        var force = new Option<bool>("--force") { Description = "Delete someone else's environment (recorded with your name)" };
+        var actor = CommonOptions.Actor();
+        var command = new Command("delete", "Delete an environment: its namespaces (and everything in them), then its record") { name, repo, state, force, actor };
+        command.SetAction(async (parse, ct) =>
+        {
+            var repoSession = RepoSession.Open(env, parse.GetValue(repo));
+            var (store, _) = repoSession.OpenState(parse.GetValue(state));
+            EnvironmentRecord record;
+            await using (store)
+            {
+                (record, _) = await new EnvironmentStore(store, repoSession.Model.Project, TimeProvider.System).GetAsync(parse.GetValue(name)!, ct)
+                    ?? throw new Core.Diagnostics.UserInputException($"there is no environment '{parse.GetValue(name)}'");
+            }
+
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(record.Datacenters[0]), ct, readState: false);
+            var service = new EnvironmentService(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);
+            await service.DeleteAsync(record.Name, session.Repo.Actor(parse.GetValue(actor)), parse.GetValue(force), ct);
+            console.Profile.Out.Writer.WriteLine($"environment {record.Name} is deleted: its namespaces are gone");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    /// <summary>Progress as one line per event on stderr (stdout stays the result).</summary>
+    private sealed class ProgressLines(TextWriter writer) : IDeployObserver
+    {
+        private readonly Lock _lock = new();
+
+        public void OnEvent(DeployEvent e)
+        {
+            lock (_lock)
+            {
+                writer.WriteLine(e.Release is null ? e.Message : $"{e.Release}: {e.Message}");
+            }
+        }
+    }
+
+    private void Print(bool json, EnvironmentRecord record, string text) =>
+        console.Profile.Out.Writer.WriteLine(json ? KubeSerializer.ToJson(JsonNode.Parse(record.ToJson())!) : text);
+
+    private static string When(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture);
+
+    private static string Span(TimeSpan span) =>
+        span.TotalDays >= 1 ? $"{(int)span.TotalDays}d{span.Hours}h" : span.TotalHours >= 1 ? $"{(int)span.TotalHours}h{span.Minutes}m" : $"{Math.Max(0, (int)span.TotalMinutes)}m";
+}

@@ -1,0 +1,42 @@
+namespace Capstan.Cli.Tests;
+
+/// <summary><c>capstan env</c> on a copy of the example farm and its embedded cluster.</summary>
+public sealed class EnvCommandTests : IDisposable
+{
+    private readonly TempDir _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    [Fact]
+    public void An_environment_is_created_listed_shown_refused_to_others_and_deleted()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        Directory.CreateDirectory(Path.Combine(repo, "environments"));
+        File.WriteAllText(Path.Combine(repo, "environments", "alice-test.secrets.yaml"),
+            File.ReadAllText(Path.Combine(repo, "private", "secrets.yaml")).Replace("example-not-a-real-password", "alice-password", StringComparison.Ordinal));
+
+        var missing = CliRunner.Run("env", "create", "alice-test", "--repo", repo, "--purpose", "feature", "--expires", "7d", "--group", "mw-web");
+        Assert.Equal(2, missing.ExitCode);
+        Assert.EndsWith("capstan: error: an environment needs an owner (--owner): who answers for it; a feature environment needs a link to its task or patch (--link URL)\n", missing.Err, StringComparison.Ordinal);
+
+        var created = CliRunner.Run("env", "create", "alice-test", "--repo", repo, "--purpose", "feature", "--expires", "7d", "--owner", "alice", "--actor", "alice",
+            "--link", "https://phabricator.example/T1", "--group", "mw-web", "-o", "json");
+        Assert.True(created.ExitCode == 0, created.Err);
+        Assert.Contains("\"owner\": \"alice\"", created.Out, StringComparison.Ordinal);
+        Assert.Contains("eqiad/alice-test--mw-web/main: done (revision 1)", created.Err, StringComparison.Ordinal);
+
+        var list = CliRunner.Run("env", "list", "--repo", repo);
+        Assert.Equal(0, list.ExitCode);
+        Assert.Matches(@"alice-test\s+alice\s+feature\s+\d+m\s+6d23h\s+eqiad\s+mw-web\s+follows", list.Out);
+        Assert.Contains("namespaces: eqiad/alice-test--mw-web", CliRunner.Run("env", "show", "alice-test", "--repo", repo).Out, StringComparison.Ordinal);
+
+        var refused = CliRunner.Run("env", "delete", "alice-test", "--repo", repo, "--actor", "bob");
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Equal("capstan: error: environment 'alice-test' belongs to alice; to delete it as bob, add --force (recorded)\n", refused.Err);
+
+        var deleted = CliRunner.Run("env", "delete", "alice-test", "--repo", repo, "--actor", "alice");
+        Assert.Equal(0, deleted.ExitCode);
+        Assert.Equal("environment alice-test is deleted: its namespaces are gone\n", deleted.Out);
+        Assert.Equal("[]\n", CliRunner.Run("env", "list", "--repo", repo, "-o", "json").Out);
+    }
+}

@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using System.Globalization;
+using Capstan.Clusters;
+using Capstan.Core.Config;
+using Capstan.Core.Rendering;
+using Capstan.Core.State;
+using Capstan.Deploy;
+using Capstan.LocalCluster;
+using Capstan.State.Files;
+
+namespace Capstan.Bench;
+
+/// <summary>
+/// Environments: the time to create one of mw-web and mw-api-int (one datacenter, with support releases) until every
+/// pod is ready, and to delete it, against the deploy of the same releases in production on the same cluster, with
+/// the same simulated pod timing.
+/// </summary>
+internal static class EnvironmentBenchmark
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var rounds = int.Parse(Option(args, "--rounds") ?? "3", CultureInfo.InvariantCulture);
+        var example = Option(args, "--repo") ?? "examples/wikifarm";
+        var root = Path.Combine(Path.GetTempPath(), "capstan-bench-env-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            foreach (var file in Directory.EnumerateFiles(example, "*", SearchOption.AllDirectories).Where(f => !f.Contains(".capstan", StringComparison.Ordinal)))
+            {
+                var target = Path.Combine(root, Path.GetRelativePath(example, file));
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.Copy(file, target);
+            }
+
+            Directory.CreateDirectory(Path.Combine(root, "environments"));
+            File.Copy(Path.Combine(root, "private", "secrets.yaml"), Path.Combine(root, "environments", "bench.secrets.yaml"));
+            var files = new DirectoryRepoFiles(root);
+            var model = RepoLoader.Load(files).Model;
+            var state = StateRules.Fresh("eqiad", ["eqiad", "codfw"]);
+            var timing = SimulationTiming.Realistic with { Tick = TimeSpan.FromMilliseconds(50) };
+            await using var clusters = await ClusterSet.ConnectAsync(model, ["eqiad"], _ => null, new LocalClusterOptions { Timing = timing }, default);
+            await using var store = new FileStateStore(Path.Combine(root, ".capstan", "state"));
+            string[] groups = ["mw-web", "mw-api-int"];
+
+            var production = new List<double>();
+            var creates = new List<double>();
+            var deletes = new List<double>();
+            for (var round = 0; round < rounds; round++)
+            {
+                // Production's deploy of the same releases into fresh namespaces (the environment's cost is the same work).
+                var watch = Stopwatch.StartNew();
+                foreach (var group in groups)
+                {
+                    var service = new DeployService(model, new FarmRenderer(model, files), clusters, store, TimeProvider.System);
+                    var request = new DeployRequest(new RenderSelection("eqiad", group), false, false, Core.Planning.Planner.DefaultConcurrency, new ExecutorOptions { Actor = "bench", Reason = "bench" });
+                    var prepared = await service.PrepareAsync(request, state, default);
+                    if (!prepared.Plan.IsNoOp && !(await service.RunAsync(prepared.Plan, request.Executor, new Quiet(), default)).Succeeded)
+                    {
+                        throw new InvalidOperationException($"production {group} did not deploy");
+                    }
+                }
+
+                production.Add(watch.Elapsed.TotalSeconds);
+                foreach (var group in groups)
+                {
+                    await clusters["eqiad"].DeleteAsync(new Capstan.Kubernetes.ObjectRef("v1", "Namespace", null, group), Capstan.Kubernetes.Propagation.Background, default);
+                }
+
+                var environments = new EnvironmentService(model, files, clusters, store, TimeProvider.System);
+                var request2 = new EnvironmentRequest("bench", "bench", "ci", "benchmark", [], TimeSpan.FromHours(1), false, null, "eqiad", groups, [], "bench");
+                watch.Restart();
+                await environments.CreateAsync(request2, state, new Quiet(), default);
+                creates.Add(watch.Elapsed.TotalSeconds);
+                watch.Restart();
+                await environments.DeleteAsync("bench", "bench", force: false, default);
+                deletes.Add(watch.Elapsed.TotalSeconds);
+            }
+
+            double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
+            Console.WriteLine($"environment of mw-web + mw-api-int in eqiad (pods start in {timing.PodStart.TotalSeconds:0.0} s, ready {timing.PodReady.TotalSeconds:0.0} s later), {rounds} rounds, medians:");
+            Console.WriteLine($"production deploy of the same releases {Median(production):F2} s; environment create {Median(creates):F2} s (ratio {Median(creates) / Median(production):F2}); delete {Median(deletes):F2} s (ratio {Median(deletes) / Median(production):F2})");
+        }
+        finally
+        {
+            if (Directory.Exists(root))
+            {
+                Directory.Delete(root, recursive: true);
+            }
+        }
+
+        return 0;
+    }
+
+    private sealed class Quiet : IDeployObserver
+    {
+        public void OnEvent(DeployEvent e)
+        {
+        }
+    }
+
+    private static string? Option(string[] args, string name)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+}

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Environment benchmark: create (until every pod is ready) and delete an environment of mw-web + mw-api-int, against
+# the production deploy of the same releases, on the embedded cluster with realistic pod timing.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+dotnet run -c Release --project bench/Capstan.Bench -- env --rounds "${ROUNDS:-3}" --repo examples/wikifarm

@@ -138,6 +138,21 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         await Records.ChangeAsync(name, actor, "delete", force, _ => null, cancellationToken);
     }
 
+    /// <summary>
+    /// Moves an environment's expiry later by <paramref name="by"/> (from now, if it has passed), within its class's
+    /// cap counted from now; the namespaces' annotations follow. Someone else's needs <paramref name="force"/>.
+    /// </summary>
+    public async Task<EnvironmentRecord> ExtendAsync(string name, TimeSpan by, string actor, bool force, CancellationToken cancellationToken)
+    {
+        var (record, _) = await Records.GetAsync(name, cancellationToken) ?? throw new UserInputException($"there is no environment '{name}'");
+        var now = time.GetUtcNow();
+        var expires = (record.Expires > now ? record.Expires : now) + by;
+        Policy.Check(record.Owner, record.Purpose, expires, now, record.Base, record.Links);
+        var extended = await Records.ChangeAsync(name, actor, $"extend to {expires.UtcDateTime:yyyy-MM-dd HH:mm} UTC", force, r => r with { Expires = expires }, cancellationToken);
+        await AnnotateAsync(extended!, cancellationToken);
+        return extended!;
+    }
+
     /// <summary>The namespaces of an environment in a datacenter, as they are in the cluster (absent ones left out).</summary>
     public async Task<IReadOnlyList<JsonObject>> NamespacesAsync(EnvironmentRecord record, string dc, CancellationToken cancellationToken)
     {

@@ -30,6 +30,14 @@ public sealed class EnvCommandTests : IDisposable
         Assert.Matches(@"alice-test\s+alice\s+feature\s+\d+m\s+6d23h\s+eqiad\s+mw-web\s+follows", list.Out);
         Assert.Contains("namespaces: eqiad/alice-test--mw-web", CliRunner.Run("env", "show", "alice-test", "--repo", repo).Out, StringComparison.Ordinal);
 
+        var tooFar = CliRunner.Run("env", "extend", "alice-test", "--repo", repo, "--by", "30d", "--actor", "alice");
+        Assert.Equal(2, tooFar.ExitCode);
+        Assert.Contains("a feature environment lives at most 30 days;", tooFar.Err, StringComparison.Ordinal);
+        var extended = CliRunner.Run("env", "extend", "alice-test", "--repo", repo, "--by", "7d", "--actor", "alice");
+        Assert.True(extended.ExitCode == 0, extended.Err);
+        Assert.StartsWith("environment alice-test now expires ", extended.Out, StringComparison.Ordinal);
+        Assert.Matches(@"alice-test\s+alice\s+feature\s+\d+m\s+13d23h", CliRunner.Run("env", "list", "--repo", repo).Out);
+
         var refused = CliRunner.Run("env", "delete", "alice-test", "--repo", repo, "--actor", "bob");
         Assert.Equal(2, refused.ExitCode);
         Assert.Equal("capstan: error: environment 'alice-test' belongs to alice; to delete it as bob, add --force (recorded)\n", refused.Err);

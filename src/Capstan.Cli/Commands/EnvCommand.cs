@@ -19,8 +19,43 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         command.Add(BuildCreate());
         command.Add(BuildList());
         command.Add(BuildShow());
+        command.Add(BuildExtend());
         command.Add(BuildDelete());
         return command;
+    }
+
+    private Command BuildExtend()
+    {
+        var name = new Argument<string>("name") { Description = "The environment" };
+        var repo = CommonOptions.Repo();
+        var state = CommonOptions.State();
+        var by = new Option<string?>("--by") { Description = "How much longer: 7d, 12h (within the class's cap, counted from now)", HelpName = "DURATION", Required = true };
+        var force = new Option<bool>("--force") { Description = "Extend someone else's environment (recorded with your name)" };
+        var actor = CommonOptions.Actor();
+        var command = new Command("extend", "Move an environment's expiry later, within its class's cap") { name, repo, state, by, force, actor };
+        command.SetAction(async (parse, ct) =>
+        {
+            var duration = EnvironmentPolicy.ParseDuration(parse.GetValue(by)!);
+            var record = await OpenRecordAsync(parse.GetValue(repo), parse.GetValue(state), parse.GetValue(name)!, ct);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(record.Datacenters[0]), ct, readState: false);
+            var service = new EnvironmentService(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);
+            var extended = await service.ExtendAsync(record.Name, duration, session.Repo.Actor(parse.GetValue(actor)), parse.GetValue(force), ct);
+            console.Profile.Out.Writer.WriteLine($"environment {extended.Name} now expires {When(extended.Expires)}");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private async Task<EnvironmentRecord> OpenRecordAsync(string? repoOption, string? stateOption, string name, CancellationToken cancellationToken)
+    {
+        var repoSession = RepoSession.Open(env, repoOption);
+        var (store, _) = repoSession.OpenState(stateOption);
+        await using (store)
+        {
+            var found = await new EnvironmentStore(store, repoSession.Model.Project, TimeProvider.System).GetAsync(name, cancellationToken)
+                ?? throw new Core.Diagnostics.UserInputException($"there is no environment '{name}'");
+            return found.Record;
+        }
     }
 
     private Command BuildCreate()
@@ -150,14 +185,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         var command = new Command("delete", "Delete an environment: its namespaces (and everything in them), then its record") { name, repo, state, force, actor };
         command.SetAction(async (parse, ct) =>
         {
-            var repoSession = RepoSession.Open(env, parse.GetValue(repo));
-            var (store, _) = repoSession.OpenState(parse.GetValue(state));
-            EnvironmentRecord record;
-            await using (store)
-            {
-                (record, _) = await new EnvironmentStore(store, repoSession.Model.Project, TimeProvider.System).GetAsync(parse.GetValue(name)!, ct)
-                    ?? throw new Core.Diagnostics.UserInputException($"there is no environment '{parse.GetValue(name)}'");
-            }
+            var record = await OpenRecordAsync(parse.GetValue(repo), parse.GetValue(state), parse.GetValue(name)!, ct);
 
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(record.Datacenters[0]), ct, readState: false);
             var service = new EnvironmentService(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);

@@ -111,11 +111,20 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
 
             await AnnotateAsync(record, cancellationToken);
         }
-        catch (Exception ex) when (ex is DeployFailedException or KubeApiException or KubeUnavailableException or PreflightException or OperationCanceledException)
+        catch (Exception failure) when (failure is not (OutOfMemoryException or StackOverflowException))
         {
-            // Nothing is left half-made: the namespaces and the record go again.
-            await RemoveAsync(record, CancellationToken.None);
-            await Records.ChangeAsync(record.Name, request.Actor, "delete (the create failed)", force: true, _ => null, CancellationToken.None);
+            // Nothing is left half-made: the namespaces and the record go again, whatever stopped the create.
+            try
+            {
+                await RemoveAsync(record, CancellationToken.None);
+                await Records.ChangeAsync(record.Name, request.Actor, "delete (the create failed)", force: true, _ => null, CancellationToken.None);
+            }
+            catch (Exception cleanup) when (cleanup is KubeApiException or KubeUnavailableException or KubeCredentialException or StateStoreException or DeployFailedException)
+            {
+                throw new DeployFailedException(
+                    $"{failure.Message}; removing the half-made environment failed too ({cleanup.Message}): run 'capstan env delete {record.Name} --force' when the cluster answers");
+            }
+
             throw;
         }
 

@@ -71,6 +71,22 @@ public sealed class EnvironmentServiceTests
     }
 
     [Fact]
+    public async Task A_create_whose_deploy_fails_removes_what_it_made()
+    {
+        await using var farm = await StartAsync();
+        var service = Service(farm);
+        // Every Deployment write fails: the support release goes in, the MediaWiki release cannot.
+        farm.Clusters.LocalServer("eqiad")!.Faults.Add(new LocalCluster.FaultInjector.HttpFault(503, 100_000, TimeSpan.Zero, null, "/deployments"));
+        var failed = await Assert.ThrowsAsync<DeployFailedException>(() => service.CreateAsync(Request(), farm.State, new EventLog(), default));
+        Assert.StartsWith("environment alice-test: mw-web did not deploy: ", failed.Message, StringComparison.Ordinal);
+
+        farm.Clusters.LocalServer("eqiad")!.Faults.Clear();
+        Assert.Empty(await service.Records.ListAsync(default));
+        Assert.DoesNotContain((await farm.Clusters["eqiad"].ListAsync("v1", "Namespace", null, null, default)).Items, n => n["metadata"]!["name"]!.GetValue<string>() == "alice-test--mw-web");
+        Assert.Equal(["created", "delete (the create failed)"], (await service.Records.HistoryAsync("alice-test", default)).Select(h => h.What));
+    }
+
+    [Fact]
     public async Task A_second_create_of_the_name_is_told_whose_it_is()
     {
         await using var farm = await StartAsync();

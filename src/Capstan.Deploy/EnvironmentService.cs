@@ -162,6 +162,92 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         return extended!;
     }
 
+    /// <summary>
+    /// Puts an environment to sleep: every Deployment scaled to zero, the replicas it had kept in the record for
+    /// <see cref="WakeAsync"/>. Someone else's needs <paramref name="force"/>.
+    /// </summary>
+    public async Task<EnvironmentRecord> SleepAsync(string name, string actor, bool force, CancellationToken cancellationToken)
+    {
+        var (record, _) = await Records.GetAsync(name, cancellationToken) ?? throw new UserInputException($"there is no environment '{name}'");
+        if (record.Sleeping is not null)
+        {
+            throw new UserInputException($"environment '{name}' is asleep already; 'capstan env wake {name}' wakes it");
+        }
+
+        var replicas = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var (dc, ns, deployment) in await DeploymentsAsync(record, cancellationToken))
+        {
+            replicas[$"{dc}/{ns}/{deployment["metadata"]!["name"]!.GetValue<string>()}"] = (int)(Core.Kubernetes.JsonNumbers.Long(deployment["spec"]?["replicas"]) ?? 1);
+        }
+
+        // The record first: a sleep that stops half-way still knows every count to restore.
+        var asleep = await Records.ChangeAsync(name, actor, "sleep", force, r => r with { Sleeping = replicas }, cancellationToken);
+        foreach (var key in replicas.Keys)
+        {
+            await ScaleAsync(key, 0, cancellationToken);
+        }
+
+        return asleep!;
+    }
+
+    /// <summary>Wakes a sleeping environment: every Deployment back to its replicas, waited for until rolled out.</summary>
+    public async Task<EnvironmentRecord> WakeAsync(string name, string actor, bool force, CancellationToken cancellationToken)
+    {
+        var (record, _) = await Records.GetAsync(name, cancellationToken) ?? throw new UserInputException($"there is no environment '{name}'");
+        var sleeping = record.Sleeping ?? throw new UserInputException($"environment '{name}' is awake");
+        foreach (var group in sleeping.GroupBy(kv => kv.Key[..kv.Key.IndexOf('/', StringComparison.Ordinal)]))
+        {
+            await using var watcher = new Kubernetes.Watching.RolloutWatcher(clusters[group.Key], time);
+            var scaled = new List<(string Ns, string Name, long Generation)>();
+            foreach (var (key, count) in group)
+            {
+                var generation = await ScaleAsync(key, count, cancellationToken);
+                var parts = key.Split('/');
+                scaled.Add((parts[1], parts[2], generation));
+            }
+
+            foreach (var (ns, deployment, generation) in scaled)
+            {
+                if (await watcher.WaitForRolloutAsync(ns, deployment, generation, new Kubernetes.Watching.WaitLimits(), null, cancellationToken) is { } problem)
+                {
+                    throw new DeployFailedException($"environment {name} did not wake: {problem}");
+                }
+            }
+        }
+
+        return (await Records.ChangeAsync(name, actor, "wake", force, r => r with { Sleeping = null }, cancellationToken))!;
+    }
+
+    private async Task<List<(string Dc, string Ns, JsonObject Deployment)>> DeploymentsAsync(EnvironmentRecord record, CancellationToken cancellationToken)
+    {
+        var found = new List<(string, string, JsonObject)>();
+        foreach (var dc in record.Datacenters)
+        {
+            foreach (var group in record.Groups)
+            {
+                var ns = EnvironmentNames.Namespace(record.Name, group);
+                foreach (var deployment in (await clusters[dc].ListAsync("apps/v1", "Deployment", ns, $"app.kubernetes.io/managed-by={ObjectLabels.ManagedBy}", cancellationToken)).Items)
+                {
+                    found.Add((dc, ns, deployment));
+                }
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>Sets a Deployment's replicas (<c>dc/namespace/name</c>) under the environment's own field manager; its new generation.</summary>
+    private async Task<long> ScaleAsync(string key, int replicas, CancellationToken cancellationToken)
+    {
+        var parts = key.Split('/');
+        var patched = await clusters[parts[0]].PatchAsync(
+            new ObjectRef("apps/v1", "Deployment", parts[1], parts[2]),
+            new JsonObject { ["spec"] = new JsonObject { ["replicas"] = replicas } },
+            "capstan-environment",
+            cancellationToken);
+        return Core.Kubernetes.JsonNumbers.Long(patched["metadata"]?["generation"]) ?? 0;
+    }
+
     /// <summary>The namespaces of an environment in a datacenter, as they are in the cluster (absent ones left out).</summary>
     public async Task<IReadOnlyList<JsonObject>> NamespacesAsync(EnvironmentRecord record, string dc, CancellationToken cancellationToken)
     {

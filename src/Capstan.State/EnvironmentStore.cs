@@ -24,6 +24,9 @@ public sealed record EnvironmentRecord(
     IReadOnlyList<string> Datacenters,
     IReadOnlyList<string> Groups)
 {
+    /// <summary>While asleep: each Deployment's replicas before it was scaled to zero (<c>dc/namespace/name</c>); null when awake.</summary>
+    public IReadOnlyDictionary<string, int>? Sleeping { get; init; }
+
     /// <summary>The record as stored (JSON).</summary>
     public string ToJson() => new JsonObject
     {
@@ -40,6 +43,7 @@ public sealed record EnvironmentRecord(
         ["image"] = Image,
         ["datacenters"] = new JsonArray([.. Datacenters.Select(d => (JsonNode)d)]),
         ["groups"] = new JsonArray([.. Groups.Select(g => (JsonNode)g)]),
+        ["sleeping"] = Sleeping is null ? null : new JsonObject(Sleeping.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
     }.ToJsonString();
 
     /// <summary>Reads a stored record; a <see cref="FormatException"/> says what is wrong with it.</summary>
@@ -67,7 +71,10 @@ public sealed record EnvironmentRecord(
                 "pinned" => EnvironmentBase.Pinned,
                 var other => throw new FormatException($"base '{other}' is neither follow nor pinned"),
             },
-            doc["pinnedRevision"]?.GetValue<string>(), doc["image"]?.GetValue<string>(), Texts("datacenters"), Texts("groups"));
+            doc["pinnedRevision"]?.GetValue<string>(), doc["image"]?.GetValue<string>(), Texts("datacenters"), Texts("groups"))
+        {
+            Sleeping = doc["sleeping"] is JsonObject sleeping ? sleeping.ToDictionary(kv => kv.Key, kv => kv.Value?.GetValue<int>() ?? throw new FormatException($"sleeping.{kv.Key} has no replicas")) : null,
+        };
     }
 
     private static string Stamp(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);

@@ -87,6 +87,29 @@ public sealed class EnvironmentServiceTests
     }
 
     [Fact]
+    public async Task An_environment_sleeps_at_zero_replicas_and_wakes_to_what_it_had()
+    {
+        await using var farm = await StartAsync();
+        var service = Service(farm);
+        await service.CreateAsync(Request(), farm.State, new EventLog(), default);
+        var main = new ObjectRef("apps/v1", "Deployment", "alice-test--mw-web", "mw-web.eqiad.main");
+        var client = farm.Clusters["eqiad"];
+
+        var asleep = await service.SleepAsync("alice-test", "alice", force: false, default);
+        Assert.Equal(1, asleep.Sleeping!["eqiad/alice-test--mw-web/mw-web.eqiad.main"]);
+        Assert.Equal(0, (await client.GetAsync(main, default))!["spec"]!["replicas"]!.GetValue<int>());
+        var again = await Assert.ThrowsAsync<UserInputException>(() => service.SleepAsync("alice-test", "alice", force: false, default));
+        Assert.Equal("environment 'alice-test' is asleep already; 'capstan env wake alice-test' wakes it", again.Message);
+
+        var awake = await service.WakeAsync("alice-test", "alice", force: false, default);
+        Assert.Null(awake.Sleeping);
+        var live = (await client.GetAsync(main, default))!;
+        Assert.Equal(1, live["spec"]!["replicas"]!.GetValue<int>());
+        Assert.Equal(1, live["status"]!["availableReplicas"]!.GetValue<int>());
+        Assert.Equal(["created", "sleep", "wake"], (await service.Records.HistoryAsync("alice-test", default)).Select(h => h.What));
+    }
+
+    [Fact]
     public async Task A_second_create_of_the_name_is_told_whose_it_is()
     {
         await using var farm = await StartAsync();

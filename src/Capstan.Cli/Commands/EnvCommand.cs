@@ -20,6 +20,8 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         command.Add(BuildList());
         command.Add(BuildShow());
         command.Add(BuildExtend());
+        command.Add(BuildSleepOrWake(sleep: true));
+        command.Add(BuildSleepOrWake(sleep: false));
         command.Add(BuildDelete());
         return command;
     }
@@ -41,6 +43,31 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             var service = new EnvironmentService(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);
             var extended = await service.ExtendAsync(record.Name, duration, session.Repo.Actor(parse.GetValue(actor)), parse.GetValue(force), ct);
             console.Profile.Out.Writer.WriteLine($"environment {extended.Name} now expires {When(extended.Expires)}");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private Command BuildSleepOrWake(bool sleep)
+    {
+        var name = new Argument<string>("name") { Description = "The environment" };
+        var repo = CommonOptions.Repo();
+        var state = CommonOptions.State();
+        var force = new Option<bool>("--force") { Description = "Act on someone else's environment (recorded with your name)" };
+        var actor = CommonOptions.Actor();
+        var command = sleep
+            ? new Command("sleep", "Scale every Deployment of an environment to zero, keeping the replicas to restore") { name, repo, state, force, actor }
+            : new Command("wake", "Scale a sleeping environment's Deployments back, and wait until they are rolled out") { name, repo, state, force, actor };
+        command.SetAction(async (parse, ct) =>
+        {
+            var record = await OpenRecordAsync(parse.GetValue(repo), parse.GetValue(state), parse.GetValue(name)!, ct);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(record.Datacenters[0]), ct, readState: false);
+            var service = new EnvironmentService(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);
+            var who = session.Repo.Actor(parse.GetValue(actor));
+            var after = sleep ? await service.SleepAsync(record.Name, who, parse.GetValue(force), ct) : await service.WakeAsync(record.Name, who, parse.GetValue(force), ct);
+            console.Profile.Out.Writer.WriteLine(sleep
+                ? $"environment {after.Name} is asleep: {after.Sleeping!.Count} Deployments at zero"
+                : $"environment {after.Name} is awake: every Deployment rolled out");
             return ExitCodes.Success;
         });
         return command;
@@ -119,10 +146,10 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             }
 
             var now = DateTimeOffset.UtcNow;
-            var table = new PlainTable("NAME", "OWNER", "PURPOSE", "AGE", "EXPIRES IN", "DC", "GROUPS", "BASE");
+            var table = new PlainTable("NAME", "OWNER", "PURPOSE", "AGE", "EXPIRES IN", "DC", "GROUPS", "BASE", "STATE");
             foreach (var r in records)
             {
-                table.Add(r.Name, r.Owner, r.Purpose, Span(now - r.CreatedAt), r.Expires <= now ? "expired" : Span(r.Expires - now), string.Join(",", r.Datacenters), string.Join(",", r.Groups), r.Base == EnvironmentBase.Follow ? "follows" : "pinned");
+                table.Add(r.Name, r.Owner, r.Purpose, Span(now - r.CreatedAt), r.Expires <= now ? "expired" : Span(r.Expires - now), string.Join(",", r.Datacenters), string.Join(",", r.Groups), r.Base == EnvironmentBase.Follow ? "follows" : "pinned", r.Sleeping is null ? "awake" : "asleep");
             }
 
             writer.Write(records.Count == 0 ? "no environments\n" : table.ToString());

@@ -120,3 +120,76 @@ public sealed class EnvironmentServiceTests
         Assert.Single(await service.NamespacesAsync((await service.Records.GetAsync("alice-test", default))!.Value.Record, "eqiad", default));
     }
 }
+
+/// <summary>The environments' janitor, on a manual clock.</summary>
+public sealed class EnvironmentCollectorTests
+{
+    private static readonly DateTimeOffset Start = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
+
+    private static State.EnvironmentRecord Record(string name, DateTimeOffset expires) => new(
+        name, "alice", "feature", string.Empty, ["https://phabricator.example/T1"], "alice", Start.AddDays(-1), expires,
+        Core.Environments.EnvironmentBase.Follow, null, null, ["eqiad"], ["mw-web"]);
+
+    [Fact]
+    public async Task Expired_environments_go_and_owners_are_warned_once_per_threshold()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        var clock = new ManualClock(Start);
+        var service = new EnvironmentService(farm.Model, farm.Files, farm.Clusters, farm.Store, clock);
+        await service.Records.CreateAsync(Record("soon", Start.AddDays(2)), default);
+        await service.Records.CreateAsync(Record("later", Start.AddDays(10)), default);
+        await service.Records.CreateAsync(Record("gone", Start.AddHours(-1)), default);
+        var file = Path.Combine(farm.Root, "warnings.jsonl");
+        var collector = new EnvironmentCollector(service, clock);
+        var options = new CollectOptions(CollectOptions.DefaultWarnings, new NotificationSink(file, null), DryRun: true);
+
+        // A dry run says what it would do and does nothing.
+        var planned = await collector.CollectAsync(options, "janitor", default);
+        Assert.Equal(["gone: delete (expired 2026-11-30 11:00 UTC)", "soon: warn alice: expires 2026-12-02 12:00 UTC (within 3d)"], planned.Select(a => $"{a.Environment}: {a.What}").Order(StringComparer.Ordinal));
+        Assert.Equal(3, (await service.Records.ListAsync(default)).Count);
+        Assert.False(File.Exists(file));
+
+        await collector.CollectAsync(options with { DryRun = false }, "janitor", default);
+        Assert.Equal(["later", "soon"], (await service.Records.ListAsync(default)).Select(r => r.Name).Order(StringComparer.Ordinal));
+        var line = Assert.Single(File.ReadAllLines(file));
+        Assert.Contains("\"environment\":\"soon\"", line, StringComparison.Ordinal);
+        Assert.Contains("within 3d", line, StringComparison.Ordinal);
+
+        // Once per threshold: the next run is quiet, and the one-day warning comes when it is due.
+        Assert.Empty(await collector.CollectAsync(options with { DryRun = false }, "janitor", default));
+        clock.Advance(TimeSpan.FromHours(36));
+        var next = Assert.Single(await collector.CollectAsync(options with { DryRun = false }, "janitor", default));
+        Assert.Equal("warn alice: expires 2026-12-02 12:00 UTC (within 1d)", next.What);
+        Assert.Equal(2, File.ReadAllLines(file).Length);
+        Assert.Equal(["1d", "3d"], (await service.Records.GetAsync("soon", default))!.Value.Record.Warned.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_warning_goes_to_the_webhook_as_a_post()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        var clock = new ManualClock(Start);
+        var service = new EnvironmentService(farm.Model, farm.Files, farm.Clusters, farm.Store, clock);
+        await service.Records.CreateAsync(Record("soon", Start.AddHours(20)), default);
+        var port = Testing.EtcdServer.FreePort();
+        using var listener = new System.Net.HttpListener();
+        listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+        listener.Start();
+        var received = Task.Run(async () =>
+        {
+            var context = await listener.GetContextAsync();
+            using var reader = new StreamReader(context.Request.InputStream);
+            var body = await reader.ReadToEndAsync();
+            context.Response.StatusCode = 204;
+            context.Response.Close();
+            return (context.Request.HttpMethod, body);
+        });
+
+        var actions = await new EnvironmentCollector(service, clock).CollectAsync(
+            new CollectOptions(CollectOptions.DefaultWarnings, new NotificationSink(null, new Uri($"http://127.0.0.1:{port}/hooks/capstan")), DryRun: false), "janitor", default);
+        Assert.Equal("warn alice: expires 2026-12-01 08:00 UTC (within 1d)", Assert.Single(actions).What);
+        var (method, body) = await received;
+        Assert.Equal("POST", method);
+        Assert.Contains("\"owner\":\"alice\"", body, StringComparison.Ordinal);
+    }
+}

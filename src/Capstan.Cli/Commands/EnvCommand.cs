@@ -23,6 +23,56 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         command.Add(BuildSleepOrWake(sleep: true));
         command.Add(BuildSleepOrWake(sleep: false));
         command.Add(BuildDelete());
+        command.Add(BuildGc());
+        return command;
+    }
+
+    private Command BuildGc()
+    {
+        var repo = CommonOptions.Repo();
+        var state = CommonOptions.State();
+        var dryRun = new Option<bool>("--dry-run") { Description = "Say what would be deleted and who warned; change nothing" };
+        var notifyFile = new Option<string?>("--notify-file") { Description = "Append each warning as a JSON line to this file", HelpName = "PATH" };
+        var webhook = new Option<string?>("--webhook") { Description = "POST each warning as JSON to this URL", HelpName = "URL" };
+        var warnBefore = new Option<string?>("--warn-before") { Description = "When owners are warned before expiry (default: 3d,1d)", HelpName = "DURATIONS" };
+        var actor = CommonOptions.Actor();
+        var output = CommonOptions.Output("text", "json");
+        var command = new Command("gc", "Delete expired environments and warn owners before expiry (once per threshold)") { repo, state, dryRun, notifyFile, webhook, warnBefore, actor, output };
+        command.SetAction(async (parse, ct) =>
+        {
+            Uri? hook = null;
+            if (parse.GetValue(webhook) is { } url && (!Uri.TryCreate(url, UriKind.Absolute, out hook) || hook.Scheme is not ("http" or "https")))
+            {
+                throw new Core.Diagnostics.UserInputException($"--webhook '{url}' is not an http or https URL");
+            }
+
+            var thresholds = parse.GetValue(warnBefore) is { } list
+                ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(EnvironmentPolicy.ParseDuration).ToList()
+                : CollectOptions.DefaultWarnings;
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct, readState: false);
+            var service = new EnvironmentService(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);
+            var actions = await new EnvironmentCollector(service, TimeProvider.System).CollectAsync(
+                new CollectOptions(thresholds, new NotificationSink(parse.GetValue(notifyFile), hook), parse.GetValue(dryRun)), session.Repo.Actor(parse.GetValue(actor)), ct);
+            var writer = console.Profile.Out.Writer;
+            if (parse.GetValue(output) == "json")
+            {
+                writer.WriteLine(KubeSerializer.ToJson(new JsonArray([.. actions.Select(a => (JsonNode)new JsonObject { ["environment"] = a.Environment, ["owner"] = a.Owner, ["action"] = a.What, ["dryRun"] = parse.GetValue(dryRun) })])));
+            }
+            else
+            {
+                foreach (var a in actions)
+                {
+                    writer.WriteLine($"{(parse.GetValue(dryRun) ? "would " : string.Empty)}{a.What}: {a.Environment}");
+                }
+
+                if (actions.Count == 0)
+                {
+                    writer.WriteLine("nothing to do");
+                }
+            }
+
+            return ExitCodes.Success;
+        });
         return command;
     }
 

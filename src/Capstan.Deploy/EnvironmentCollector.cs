@@ -1,0 +1,114 @@
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Capstan.State;
+
+namespace Capstan.Deploy;
+
+/// <summary>Where expiry warnings go: a JSON-lines file, a webhook that gets a POST, or both.</summary>
+public sealed record NotificationSink(string? File, Uri? Webhook);
+
+/// <summary>What a collection does: delete expired environments, and warn owners before expiry.</summary>
+public sealed record CollectOptions(IReadOnlyList<TimeSpan> WarnBefore, NotificationSink Sink, bool DryRun)
+{
+    /// <summary>Warnings three days and one day before expiry.</summary>
+    public static IReadOnlyList<TimeSpan> DefaultWarnings { get; } = [TimeSpan.FromDays(3), TimeSpan.FromDays(1)];
+}
+
+/// <summary>One thing a collection did (or, dry, would do).</summary>
+public sealed record CollectAction(string Environment, string Owner, string What);
+
+/// <summary>
+/// The environments' janitor (<c>capstan env gc</c>): deletes those past their expiry and warns each owner before
+/// it, once per threshold (recorded in the environment's record), through the notification sink.
+/// </summary>
+public sealed class EnvironmentCollector(EnvironmentService environments, TimeProvider time, HttpClient? http = null)
+{
+    /// <summary>Runs one collection; with <see cref="CollectOptions.DryRun"/> it only says what it would do.</summary>
+    public async Task<IReadOnlyList<CollectAction>> CollectAsync(CollectOptions options, string actor, CancellationToken cancellationToken)
+    {
+        var actions = new List<CollectAction>();
+        var now = time.GetUtcNow();
+        foreach (var record in await environments.Records.ListAsync(cancellationToken))
+        {
+            if (record.Expires <= now)
+            {
+                actions.Add(new CollectAction(record.Name, record.Owner, $"delete (expired {When(record.Expires)})"));
+                if (!options.DryRun)
+                {
+                    await environments.DeleteAsync(record.Name, actor, force: true, cancellationToken);
+                }
+
+                continue;
+            }
+
+            // The nearest threshold not yet warned about, once the expiry is within it.
+            var due = options.WarnBefore.OrderBy(t => t)
+                .Select(t => (Threshold: t, Name: Label(t)))
+                .FirstOrDefault(t => record.Expires - now <= t.Threshold && !record.Warned.Contains(t.Name));
+            if (due.Name is null)
+            {
+                continue;
+            }
+
+            actions.Add(new CollectAction(record.Name, record.Owner, $"warn {record.Owner}: expires {When(record.Expires)} (within {due.Name})"));
+            if (!options.DryRun)
+            {
+                await NotifyAsync(options.Sink, record, due.Name, now, cancellationToken);
+                // Every threshold up to this one counts as sent: an owner is not warned twice for one expiry.
+                var sent = options.WarnBefore.Where(t => t >= due.Threshold).Select(Label);
+                await environments.Records.ChangeAsync(record.Name, actor, $"warned {record.Owner} ({due.Name} before expiry)", force: true,
+                    r => r with { Warned = [.. r.Warned.Union(sent, StringComparer.Ordinal)] }, cancellationToken);
+            }
+        }
+
+        return actions;
+    }
+
+    private async Task NotifyAsync(NotificationSink sink, EnvironmentRecord record, string threshold, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var message = new JsonObject
+        {
+            ["at"] = now.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+            ["environment"] = record.Name,
+            ["owner"] = record.Owner,
+            ["purpose"] = record.Purpose,
+            ["expires"] = record.Expires.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+            ["warning"] = $"environment {record.Name} expires {When(record.Expires)} (within {threshold}); extend it with 'capstan env extend {record.Name} --by 7d' or let it go",
+        };
+        if (sink.File is { } file)
+        {
+            await File.AppendAllTextAsync(file, message.ToJsonString() + "\n", cancellationToken);
+        }
+
+        if (sink.Webhook is { } webhook)
+        {
+            var client = http ?? Shared.Value;
+            HttpResponseMessage response;
+            try
+            {
+                response = await client.PostAsJsonAsync(webhook, message, cancellationToken);
+            }
+            catch (HttpRequestException ex)
+            {
+                throw new NotificationFailedException($"the notification webhook {webhook.GetLeftPart(UriPartial.Path)} cannot be reached ({ex.Message}); {record.Owner} was not warned, and the next run tries again", ex);
+            }
+
+            using var _ = response;
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new NotificationFailedException($"the notification webhook {webhook.GetLeftPart(UriPartial.Path)} answered {(int)response.StatusCode}; {record.Owner} was not warned, and the next run tries again");
+            }
+        }
+    }
+
+    private static readonly Lazy<HttpClient> Shared = new(() => new HttpClient { Timeout = TimeSpan.FromSeconds(10) });
+
+    private static string Label(TimeSpan threshold) =>
+        threshold.TotalDays >= 1 && threshold.TotalDays % 1 == 0 ? $"{threshold.TotalDays:0}d" : threshold.TotalHours % 1 == 0 ? $"{threshold.TotalHours:0}h" : $"{threshold.TotalMinutes:0}m";
+
+    private static string When(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture);
+}
+
+/// <summary>A warning could not be delivered; nothing was recorded as sent, so the next collection tries again.</summary>
+public sealed class NotificationFailedException(string message, Exception? inner = null) : Exception(message, inner);

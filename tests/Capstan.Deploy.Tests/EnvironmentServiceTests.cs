@@ -105,7 +105,8 @@ public sealed class EnvironmentServiceTests
         Assert.Null(awake.Sleeping);
         var live = (await client.GetAsync(main, default))!;
         Assert.Equal(1, live["spec"]!["replicas"]!.GetValue<int>());
-        Assert.Equal(1, live["status"]!["availableReplicas"]!.GetValue<int>());
+        // Rolled out as the wake waited for it (the Deployment's own status counts may still be catching up).
+        Assert.True((await client.GetRolloutStatusAsync("alice-test--mw-web", "mw-web.eqiad.main", default)).Done);
         Assert.Equal(["created", "sleep", "wake"], (await service.Records.HistoryAsync("alice-test", default)).Select(h => h.What));
     }
 

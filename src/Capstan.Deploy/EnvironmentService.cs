@@ -83,7 +83,10 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         var record = new EnvironmentRecord(
             request.Name, request.Owner!, request.Purpose, request.Description, request.Links, request.Actor, now, now + request.Lifetime,
             @base, request.Pin ? "repo as of " + now.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture) : null,
-            request.Image, [request.Datacenter], [.. groups]);
+            request.Image, [request.Datacenter], [.. groups])
+        {
+            ValuesFiles = request.ValuesFiles,
+        };
 
         // Everything is rendered before anything is written: a broken overlay changes nothing.
         var (service, renderer) = Deployer(record, request.ValuesFiles);
@@ -93,22 +96,10 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         }
 
         await Records.CreateAsync(record, cancellationToken);
-        var results = new List<DeployResult>();
+        IReadOnlyList<DeployResult> results;
         try
         {
-            foreach (var group in groups)
-            {
-                var deploy = new DeployRequest(new RenderSelection(request.Datacenter, group), false, false, Core.Planning.Planner.DefaultConcurrency,
-                    new ExecutorOptions { Actor = request.Actor, Reason = $"environment {record.Name}: create", NoRollback = true });
-                var prepared = await service.PrepareAsync(deploy, productionState, cancellationToken);
-                var result = await service.RunAsync(prepared.Plan, deploy.Executor, observer, cancellationToken);
-                results.Add(result);
-                if (!result.Succeeded)
-                {
-                    throw new DeployFailedException($"environment {record.Name}: {group} did not deploy: {result.Cause}");
-                }
-            }
-
+            results = await DeployAsync(service, record, productionState, request.Actor, "create", observer, cancellationToken);
             await AnnotateAsync(record, cancellationToken);
         }
         catch (Exception failure) when (failure is not (OutOfMemoryException or StackOverflowException))
@@ -129,6 +120,78 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         }
 
         return (record, results);
+    }
+
+    /// <summary>
+    /// Refreshes environments (one, or all when <paramref name="name"/> is null): a followed one is rendered against the
+    /// repo as it is now and deployed; a pinned one is only compared, and reported behind when the repo would change
+    /// it; a sleeping one is left alone. One line per environment says what happened.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> RefreshAsync(string? name, DynamicState productionState, string actor, IDeployObserver observer, CancellationToken cancellationToken)
+    {
+        var records = name is null
+            ? await Records.ListAsync(cancellationToken)
+            : [(await Records.GetAsync(name, cancellationToken) ?? throw new UserInputException($"there is no environment '{name}'")).Record];
+        var report = new List<string>();
+        foreach (var record in records)
+        {
+            if (record.Sleeping is not null)
+            {
+                report.Add($"{record.Name}: asleep, not refreshed");
+                continue;
+            }
+
+            var (service, _) = Deployer(record, record.ValuesFiles);
+            if (record.Base == EnvironmentBase.Pinned)
+            {
+                var behind = 0;
+                foreach (var group in record.Groups)
+                {
+                    var plan = await service.PrepareAsync(Request(record, group, actor, "refresh"), productionState, cancellationToken);
+                    behind += plan.Plan.Actions.Count(a => a.Change != Core.Planning.ReleaseChange.NoOp);
+                }
+
+                report.Add(behind == 0
+                    ? $"{record.Name}: pinned ({record.PinnedRevision}); the repo would change nothing"
+                    : $"{record.Name}: pinned ({record.PinnedRevision}); behind: the repo now would change {behind} release{(behind == 1 ? string.Empty : "s")}, not refreshed");
+                continue;
+            }
+
+            var results = await DeployAsync(service, record, productionState, actor, "refresh", observer, cancellationToken);
+            var changed = results.Sum(r => r.Releases.Count(o => o.State != ReleaseState.Unchanged));
+            report.Add($"{record.Name}: refreshed, {changed} release{(changed == 1 ? string.Empty : "s")} changed");
+        }
+
+        return report;
+    }
+
+    private static DeployRequest Request(EnvironmentRecord record, string group, string actor, string what) =>
+        new(new RenderSelection(record.Datacenters[0], group), false, false, Core.Planning.Planner.DefaultConcurrency,
+            new ExecutorOptions { Actor = actor, Reason = $"environment {record.Name}: {what}", NoRollback = true });
+
+    /// <summary>Deploys every group of an environment, one after the other; a group that fails stops it.</summary>
+    private static async Task<IReadOnlyList<DeployResult>> DeployAsync(
+        DeployService service, EnvironmentRecord record, DynamicState state, string actor, string what, IDeployObserver observer, CancellationToken cancellationToken)
+    {
+        var results = new List<DeployResult>();
+        foreach (var group in record.Groups)
+        {
+            var request = Request(record, group, actor, what);
+            var prepared = await service.PrepareAsync(request, state, cancellationToken);
+            if (prepared.Plan.IsNoOp)
+            {
+                continue;
+            }
+
+            var result = await service.RunAsync(prepared.Plan, request.Executor, observer, cancellationToken);
+            results.Add(result);
+            if (!result.Succeeded)
+            {
+                throw new DeployFailedException($"environment {record.Name}: {group} did not deploy: {result.Cause}");
+            }
+        }
+
+        return results;
     }
 
     /// <summary>

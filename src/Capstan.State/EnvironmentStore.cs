@@ -27,6 +27,9 @@ public sealed record EnvironmentRecord(
     /// <summary>While asleep: each Deployment's replicas before it was scaled to zero (<c>dc/namespace/name</c>); null when awake.</summary>
     public IReadOnlyDictionary<string, int>? Sleeping { get; init; }
 
+    /// <summary>The values files given at create (besides <c>environments/NAME.yaml</c>), layered again on every refresh.</summary>
+    public IReadOnlyList<string> ValuesFiles { get; init; } = [];
+
     /// <summary>The expiry warnings already sent to the owner (<c>3d</c>, <c>1d</c>), each once.</summary>
     public IReadOnlyList<string> Warned { get; init; } = [];
 
@@ -46,6 +49,7 @@ public sealed record EnvironmentRecord(
         ["image"] = Image,
         ["datacenters"] = new JsonArray([.. Datacenters.Select(d => (JsonNode)d)]),
         ["groups"] = new JsonArray([.. Groups.Select(g => (JsonNode)g)]),
+        ["values"] = ValuesFiles.Count == 0 ? null : new JsonArray([.. ValuesFiles.Select(v => (JsonNode)v)]),
         ["warned"] = Warned.Count == 0 ? null : new JsonArray([.. Warned.Select(w => (JsonNode)w)]),
         ["sleeping"] = Sleeping is null ? null : new JsonObject(Sleeping.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
     }.ToJsonString();
@@ -77,6 +81,7 @@ public sealed record EnvironmentRecord(
             },
             doc["pinnedRevision"]?.GetValue<string>(), doc["image"]?.GetValue<string>(), Texts("datacenters"), Texts("groups"))
         {
+            ValuesFiles = doc["values"] is JsonArray valuesFiles ? [.. valuesFiles.Select(v => v!.GetValue<string>())] : [],
             Warned = doc["warned"] is JsonArray warned ? [.. warned.Select(w => w!.GetValue<string>())] : [],
             Sleeping = doc["sleeping"] is JsonObject sleeping ? sleeping.ToDictionary(kv => kv.Key, kv => kv.Value?.GetValue<int>() ?? throw new FormatException($"sleeping.{kv.Key} has no replicas")) : null,
         };

@@ -111,6 +111,33 @@ public sealed class EnvironmentServiceTests
     }
 
     [Fact]
+    public async Task A_followed_environment_picks_up_a_production_change_on_refresh_and_a_pinned_one_reports_it_is_behind()
+    {
+        await using var farm = await StartAsync();
+        farm.Write("environments/pinned-test.secrets.yaml", File.ReadAllText(Path.Combine(farm.Root, "environments/alice-test.secrets.yaml")));
+        var service = Service(farm);
+        await service.CreateAsync(Request(), farm.State, new EventLog(), default);
+        await service.CreateAsync(Request(name: "pinned-test") with { Purpose = "demo", Pin = true, Links = [] }, farm.State, new EventLog(), default);
+        Assert.Equal(
+            ["alice-test: refreshed, 0 releases changed", "pinned-test: pinned (" + (await service.Records.GetAsync("pinned-test", default))!.Value.Record.PinnedRevision + "); the repo would change nothing"],
+            await service.RefreshAsync(null, farm.State, "alice", new EventLog(), default));
+
+        // Production's values change: the followed environment takes it, the pinned one says it is behind.
+        farm.Write("values/mw-web.yaml", File.ReadAllText(Path.Combine(farm.Root, "values/mw-web.yaml")).Replace("workers: 12", "workers: 9", StringComparison.Ordinal));
+        service = Service(farm);
+        var report = await service.RefreshAsync(null, farm.State, "alice", new EventLog(), default);
+        Assert.Equal("alice-test: refreshed, 1 release changed", report[0]);
+        Assert.EndsWith("behind: the repo now would change 1 release, not refreshed", report[1], StringComparison.Ordinal);
+
+        var followed = (await farm.Clusters["eqiad"].GetAsync(new ObjectRef("apps/v1", "Deployment", "alice-test--mw-web", "mw-web.eqiad.main"), default))!;
+        var pinned = (await farm.Clusters["eqiad"].GetAsync(new ObjectRef("apps/v1", "Deployment", "pinned-test--mw-web", "mw-web.eqiad.main"), default))!;
+        string Env(System.Text.Json.Nodes.JsonObject d) => d["spec"]!["template"]!["spec"]!["containers"]!.AsArray().First(c => c!["name"]!.GetValue<string>() == "mediawiki-main-app")!["env"]!.AsArray()
+            .First(e => e!["name"]!.GetValue<string>() == "FPM__pm__max_children")!["value"]!.GetValue<string>();
+        Assert.Equal("9", Env(followed));
+        Assert.Equal("12", Env(pinned));
+    }
+
+    [Fact]
     public async Task A_second_create_of_the_name_is_told_whose_it_is()
     {
         await using var farm = await StartAsync();

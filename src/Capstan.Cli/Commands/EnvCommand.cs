@@ -19,6 +19,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         command.Add(BuildCreate());
         command.Add(BuildList());
         command.Add(BuildShow());
+        command.Add(BuildRefresh());
         command.Add(BuildExtend());
         command.Add(BuildSleepOrWake(sleep: true));
         command.Add(BuildSleepOrWake(sleep: false));
@@ -69,6 +70,35 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
                 {
                     writer.WriteLine("nothing to do");
                 }
+            }
+
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private Command BuildRefresh()
+    {
+        var name = new Argument<string?>("name") { Description = "The environment (or --all)", Arity = ArgumentArity.ZeroOrOne };
+        var all = new Option<bool>("--all") { Description = "Every environment" };
+        var repo = CommonOptions.Repo();
+        var state = CommonOptions.State();
+        var actor = CommonOptions.Actor();
+        var command = new Command("refresh", "Re-render followed environments against the repo as it is now and deploy them; report how far pinned ones are behind") { name, all, repo, state, actor };
+        command.SetAction(async (parse, ct) =>
+        {
+            if (parse.GetValue(name) is null == !parse.GetValue(all))
+            {
+                throw new Core.Diagnostics.UserInputException("name one environment, or --all");
+            }
+
+            var repoSession = RepoSession.Open(env, parse.GetValue(repo));
+            var production = await repoSession.ReadStateAsync(null, parse.GetValue(state), ct, initialise: false);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct, readState: false);
+            var service = new EnvironmentService(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);
+            foreach (var line in await service.RefreshAsync(parse.GetValue(name), production, session.Repo.Actor(parse.GetValue(actor)), new ProgressLines(error), ct))
+            {
+                console.Profile.Out.Writer.WriteLine(line);
             }
 
             return ExitCodes.Success;

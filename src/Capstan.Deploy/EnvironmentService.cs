@@ -165,6 +165,43 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         return report;
     }
 
+    /// <summary>
+    /// How an environment differs from production: per release, every values key whose value differs, with the file
+    /// and line that set it on each side; the image; and the releases only production runs.
+    /// </summary>
+    public async Task<EnvironmentDrift> DriftAsync(string name, CancellationToken cancellationToken)
+    {
+        var (record, _) = await Records.GetAsync(name, cancellationToken) ?? throw new UserInputException($"there is no environment '{name}'");
+        var production = new FarmRenderer(model, files);
+        var (_, renderer) = Deployer(record, record.ValuesFiles);
+        var values = new List<ReleaseValueDifference>();
+        var onlyInProduction = new List<string>();
+        var dc = record.Datacenters[0];
+        foreach (var group in record.Groups.Select(g => model.FindGroup(g)!))
+        {
+            foreach (var release in group.Releases.Where(r => r.RunsIn(dc)))
+            {
+                if (release.Canary is not null)
+                {
+                    onlyInProduction.Add($"{group.Namespace}/{release.Name} (canaries are off in environments)");
+                    continue;
+                }
+
+                foreach (var difference in ValuesDrift.Compare(renderer.ResolveTree(dc, group, release), production.ResolveTree(dc, group, release)))
+                {
+                    values.Add(new ReleaseValueDifference($"{group.Namespace}/{release.Name}", difference));
+                }
+            }
+        }
+
+        if (record.Image is { } image)
+        {
+            values.Add(new ReleaseValueDifference("(all)", new ValueDifference("image", image, null, "(the images values file)", null)));
+        }
+
+        return new EnvironmentDrift(record.Name, values, onlyInProduction);
+    }
+
     private static DeployRequest Request(EnvironmentRecord record, string group, string actor, string what) =>
         new(new RenderSelection(record.Datacenters[0], group), false, false, Core.Planning.Planner.DefaultConcurrency,
             new ExecutorOptions { Actor = actor, Reason = $"environment {record.Name}: {what}", NoRollback = true });
@@ -388,3 +425,9 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         }
     }
 }
+
+/// <summary>A values difference of one release of an environment.</summary>
+public sealed record ReleaseValueDifference(string Release, ValueDifference Difference);
+
+/// <summary>How an environment differs from production.</summary>
+public sealed record EnvironmentDrift(string Environment, IReadOnlyList<ReleaseValueDifference> Values, IReadOnlyList<string> OnlyInProduction);

@@ -138,6 +138,22 @@ public sealed class EnvironmentServiceTests
     }
 
     [Fact]
+    public async Task Drift_names_each_differing_key_with_the_file_and_line_that_set_it_and_never_shows_a_secret()
+    {
+        await using var farm = await StartAsync();
+        farm.Write("environments/alice-test.yaml", "php:\n  workers: 2\n");
+        var service = Service(farm);
+        await service.CreateAsync(Request(), farm.State, new EventLog(), default);
+
+        var drift = await service.DriftAsync("alice-test", default);
+        var workers = drift.Values.Single(v => v.Release == "mw-web/main" && v.Difference.Path == "php.workers").Difference;
+        Assert.Equal(("2", "environments/alice-test.yaml:2:12", "12", "values/mw-web.yaml:3:12"), (workers.Environment, workers.EnvironmentSetBy!.ToString(), workers.Production, workers.ProductionSetBy!.ToString()));
+        var secret = drift.Values.First(v => v.Difference.Path.StartsWith("secrets.", StringComparison.Ordinal)).Difference;
+        Assert.Equal(("(secret)", "(secret)"), (secret.Environment, secret.Production));
+        Assert.Equal(["mw-web/canary (canaries are off in environments)"], drift.OnlyInProduction);
+    }
+
+    [Fact]
     public async Task A_second_create_of_the_name_is_told_whose_it_is()
     {
         await using var farm = await StartAsync();

@@ -19,6 +19,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         command.Add(BuildCreate());
         command.Add(BuildList());
         command.Add(BuildShow());
+        command.Add(BuildDrift());
         command.Add(BuildRefresh());
         command.Add(BuildExtend());
         command.Add(BuildSleepOrWake(sleep: true));
@@ -70,6 +71,56 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
                 {
                     writer.WriteLine("nothing to do");
                 }
+            }
+
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private Command BuildDrift()
+    {
+        var name = new Argument<string>("name") { Description = "The environment" };
+        var repo = CommonOptions.Repo();
+        var state = CommonOptions.State();
+        var output = CommonOptions.Output("table", "json");
+        var command = new Command("drift", "How an environment differs from production: each values key with the file:line that set it on each side, the image, releases only production runs") { name, repo, state, output };
+        command.SetAction(async (parse, ct) =>
+        {
+            var record = await OpenRecordAsync(parse.GetValue(repo), parse.GetValue(state), parse.GetValue(name)!, ct);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(record.Datacenters[0]), ct, readState: false);
+            var service = new EnvironmentService(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);
+            var drift = await service.DriftAsync(record.Name, ct);
+            var writer = console.Profile.Out.Writer;
+            if (parse.GetValue(output) == "json")
+            {
+                writer.WriteLine(KubeSerializer.ToJson(new JsonObject
+                {
+                    ["environment"] = drift.Environment,
+                    ["values"] = new JsonArray([.. drift.Values.Select(v => (JsonNode)new JsonObject
+                    {
+                        ["release"] = v.Release,
+                        ["key"] = v.Difference.Path,
+                        ["environment"] = v.Difference.Environment,
+                        ["environmentSetBy"] = v.Difference.EnvironmentSetBy?.ToString(),
+                        ["production"] = v.Difference.Production,
+                        ["productionSetBy"] = v.Difference.ProductionSetBy?.ToString(),
+                    })]),
+                    ["onlyInProduction"] = new JsonArray([.. drift.OnlyInProduction.Select(o => (JsonNode)o)]),
+                }));
+                return ExitCodes.Success;
+            }
+
+            var table = new PlainTable("RELEASE", "KEY", "ENVIRONMENT", "SET BY", "PRODUCTION", "SET BY");
+            foreach (var v in drift.Values)
+            {
+                table.Add(v.Release, v.Difference.Path, v.Difference.Environment ?? "(absent)", v.Difference.EnvironmentSetBy?.ToString() ?? "-", v.Difference.Production ?? "(absent)", v.Difference.ProductionSetBy?.ToString() ?? "-");
+            }
+
+            writer.Write(drift.Values.Count == 0 ? $"{drift.Environment}: no values differ from production\n" : table.ToString());
+            foreach (var only in drift.OnlyInProduction)
+            {
+                writer.WriteLine($"only in production: {only}");
             }
 
             return ExitCodes.Success;

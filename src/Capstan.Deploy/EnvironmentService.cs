@@ -348,6 +348,19 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         return Core.Kubernetes.JsonNumbers.Long(patched["metadata"]?["generation"]) ?? 0;
     }
 
+    /// <summary>How ready an environment is: ready replicas of its Deployments over the replicas they want.</summary>
+    public async Task<(int Ready, int Desired)> HealthAsync(EnvironmentRecord record, CancellationToken cancellationToken)
+    {
+        var (ready, desired) = (0, 0);
+        foreach (var (_, _, deployment) in await DeploymentsAsync(record, cancellationToken))
+        {
+            desired += (int)(Core.Kubernetes.JsonNumbers.Long(deployment["spec"]?["replicas"]) ?? 1);
+            ready += (int)(Core.Kubernetes.JsonNumbers.Long(deployment["status"]?["readyReplicas"]) ?? 0);
+        }
+
+        return (ready, desired);
+    }
+
     /// <summary>The namespaces of an environment in a datacenter, as they are in the cluster (absent ones left out).</summary>
     public async Task<IReadOnlyList<JsonObject>> NamespacesAsync(EnvironmentRecord record, string dc, CancellationToken cancellationToken)
     {

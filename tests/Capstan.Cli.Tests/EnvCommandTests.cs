@@ -27,7 +27,7 @@ public sealed class EnvCommandTests : IDisposable
 
         var list = CliRunner.Run("env", "list", "--repo", repo);
         Assert.Equal(0, list.ExitCode);
-        Assert.Matches(@"alice-test\s+alice\s+feature\s+\d+m\s+6d23h\s+eqiad\s+mw-web\s+follows", list.Out);
+        Assert.Matches(@"alice-test\s+alice\s+feature\s+\d+m\s+6d23h\s+2/2\s+eqiad\s+mw-web\s+follows\s+awake", list.Out);
         Assert.Contains("namespaces: eqiad/alice-test--mw-web", CliRunner.Run("env", "show", "alice-test", "--repo", repo).Out, StringComparison.Ordinal);
 
         var tooFar = CliRunner.Run("env", "extend", "alice-test", "--repo", repo, "--by", "30d", "--actor", "alice");
@@ -36,7 +36,7 @@ public sealed class EnvCommandTests : IDisposable
         var extended = CliRunner.Run("env", "extend", "alice-test", "--repo", repo, "--by", "7d", "--actor", "alice");
         Assert.True(extended.ExitCode == 0, extended.Err);
         Assert.StartsWith("environment alice-test now expires ", extended.Out, StringComparison.Ordinal);
-        Assert.Matches(@"alice-test\s+alice\s+feature\s+\d+m\s+13d23h", CliRunner.Run("env", "list", "--repo", repo).Out);
+        Assert.Matches(@"alice-test\s+alice\s+feature\s+\d+m\s+13d23h", CliRunner.Run("env", "list", "--repo", repo, "--no-health").Out);
 
         var refused = CliRunner.Run("env", "delete", "alice-test", "--repo", repo, "--actor", "bob");
         Assert.Equal(2, refused.ExitCode);

@@ -262,25 +262,52 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         var repo = CommonOptions.Repo();
         var state = CommonOptions.State();
         var output = CommonOptions.Output("table", "json");
-        var command = new Command("list", "The environments: owner, purpose, age, time left, groups, datacenter, followed or pinned") { repo, state, output };
+        var noHealth = new Option<bool>("--no-health") { Description = "Do not ask the clusters how ready each environment is (the records only)" };
+        var command = new Command("list", "The environments: owner, purpose, age, time left, health (ready/desired), datacenter, groups, followed or pinned") { repo, state, output, noHealth };
         command.SetAction(async (parse, ct) =>
         {
-            var session = RepoSession.Open(env, parse.GetValue(repo));
-            var (store, _) = session.OpenState(parse.GetValue(state));
-            await using var _ = store;
-            var records = await new EnvironmentStore(store, session.Model.Project, TimeProvider.System).ListAsync(ct);
+            var repoSession = RepoSession.Open(env, parse.GetValue(repo));
+            var (store, _) = repoSession.OpenState(parse.GetValue(state));
+            IReadOnlyList<EnvironmentRecord> records;
+            await using (store)
+            {
+                records = await new EnvironmentStore(store, repoSession.Model.Project, TimeProvider.System).ListAsync(ct);
+            }
+
+            var health = new Dictionary<string, (int Ready, int Desired)>(StringComparer.Ordinal);
+            if (!parse.GetValue(noHealth) && records.Count > 0)
+            {
+                var dcs = records.SelectMany(r => r.Datacenters).Distinct(StringComparer.Ordinal).ToList();
+                await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(dcs.Count == 1 ? dcs[0] : null), ct, readState: false);
+                var service = new EnvironmentService(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);
+                foreach (var r in records)
+                {
+                    health[r.Name] = await service.HealthAsync(r, ct);
+                }
+            }
+
             var writer = console.Profile.Out.Writer;
             if (parse.GetValue(output) == "json")
             {
-                writer.WriteLine(KubeSerializer.ToJson(new JsonArray([.. records.Select(r => JsonNode.Parse(r.ToJson()))])));
+                writer.WriteLine(KubeSerializer.ToJson(new JsonArray([.. records.Select(r =>
+                {
+                    var doc = JsonNode.Parse(r.ToJson())!.AsObject();
+                    if (health.TryGetValue(r.Name, out var h))
+                    {
+                        doc["health"] = new JsonObject { ["ready"] = h.Ready, ["desired"] = h.Desired };
+                    }
+
+                    return (JsonNode)doc;
+                })])));
                 return ExitCodes.Success;
             }
 
             var now = DateTimeOffset.UtcNow;
-            var table = new PlainTable("NAME", "OWNER", "PURPOSE", "AGE", "EXPIRES IN", "DC", "GROUPS", "BASE", "STATE");
+            var table = new PlainTable("NAME", "OWNER", "PURPOSE", "AGE", "EXPIRES IN", "READY", "DC", "GROUPS", "BASE", "STATE");
             foreach (var r in records)
             {
-                table.Add(r.Name, r.Owner, r.Purpose, Span(now - r.CreatedAt), r.Expires <= now ? "expired" : Span(r.Expires - now), string.Join(",", r.Datacenters), string.Join(",", r.Groups), r.Base == EnvironmentBase.Follow ? "follows" : "pinned", r.Sleeping is null ? "awake" : "asleep");
+                var ready = health.TryGetValue(r.Name, out var h) ? $"{h.Ready}/{h.Desired}" : "-";
+                table.Add(r.Name, r.Owner, r.Purpose, Span(now - r.CreatedAt), r.Expires <= now ? "expired" : Span(r.Expires - now), ready, string.Join(",", r.Datacenters), string.Join(",", r.Groups), r.Base == EnvironmentBase.Follow ? "follows" : "pinned", r.Sleeping is null ? "awake" : "asleep");
             }
 
             writer.Write(records.Count == 0 ? "no environments\n" : table.ToString());

@@ -34,7 +34,8 @@ public sealed class EnvironmentCollector(EnvironmentService environments, TimePr
             if (record.Expires <= now)
             {
                 actions.Add(new CollectAction(record.Name, record.Owner, $"delete (expired {When(record.Expires)})"));
-                if (!options.DryRun)
+                // Read again right before: an environment extended since the list is kept.
+                if (!options.DryRun && (await environments.Records.GetAsync(record.Name, cancellationToken))?.Record.Expires <= now)
                 {
                     await environments.DeleteAsync(record.Name, actor, force: true, cancellationToken);
                 }
@@ -54,11 +55,28 @@ public sealed class EnvironmentCollector(EnvironmentService environments, TimePr
             actions.Add(new CollectAction(record.Name, record.Owner, $"warn {record.Owner}: expires {When(record.Expires)} (within {due.Name})"));
             if (!options.DryRun)
             {
-                await NotifyAsync(options.Sink, record, due.Name, now, cancellationToken);
-                // Every threshold up to this one counts as sent: an owner is not warned twice for one expiry.
-                var sent = options.WarnBefore.Where(t => t >= due.Threshold).Select(Label);
+                // Claimed in the record first (compare-and-swap against what was read), then sent: of two collections
+                // running at once only one warns; a warning that cannot be sent is released for the next run.
+                var (current, revision) = (await environments.Records.GetAsync(record.Name, cancellationToken))!.Value;
+                if (current.Warned.Contains(due.Name))
+                {
+                    actions.RemoveAt(actions.Count - 1);
+                    continue;
+                }
+
+                var sent = options.WarnBefore.Where(t => t >= due.Threshold).Select(Label).ToList();
                 await environments.Records.ChangeAsync(record.Name, actor, $"warned {record.Owner} ({due.Name} before expiry)", force: true,
-                    r => r with { Warned = [.. r.Warned.Union(sent, StringComparer.Ordinal)] }, cancellationToken);
+                    r => r with { Warned = [.. r.Warned.Union(sent, StringComparer.Ordinal)] }, cancellationToken, expectedRevision: revision);
+                try
+                {
+                    await NotifyAsync(options.Sink, current, due.Name, now, cancellationToken);
+                }
+                catch (NotificationFailedException)
+                {
+                    await environments.Records.ChangeAsync(record.Name, actor, $"warning of {record.Owner} not delivered ({due.Name})", force: true,
+                        r => r with { Warned = [.. r.Warned.Except(sent, StringComparer.Ordinal)] }, CancellationToken.None);
+                    throw;
+                }
             }
         }
 
@@ -91,13 +109,13 @@ public sealed class EnvironmentCollector(EnvironmentService environments, TimePr
             }
             catch (HttpRequestException ex)
             {
-                throw new NotificationFailedException($"the notification webhook {webhook.GetLeftPart(UriPartial.Path)} cannot be reached ({ex.Message}); {record.Owner} was not warned, and the next run tries again", ex);
+                throw new NotificationFailedException($"the notification webhook at {webhook.Host} cannot be reached ({ex.Message}); {record.Owner} was not warned, and the next run tries again", ex);
             }
 
             using var _ = response;
             if (!response.IsSuccessStatusCode)
             {
-                throw new NotificationFailedException($"the notification webhook {webhook.GetLeftPart(UriPartial.Path)} answered {(int)response.StatusCode}; {record.Owner} was not warned, and the next run tries again");
+                throw new NotificationFailedException($"the notification webhook at {webhook.Host} answered {(int)response.StatusCode}; {record.Owner} was not warned, and the next run tries again");
             }
         }
     }

@@ -80,6 +80,11 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         }
 
         EnvironmentNames.Check(request.Name, groups);
+        if (groups.Select(g => EnvironmentNames.Namespace(request.Name, g)).FirstOrDefault(ns => model.FindGroup(ns) is not null) is { } taken)
+        {
+            throw new UserInputException($"environment name '{request.Name}' would put a group into {taken}, which is a production namespace; choose another name");
+        }
+
         var record = new EnvironmentRecord(
             request.Name, request.Owner!, request.Purpose, request.Description, request.Links, request.Actor, now, now + request.Lifetime,
             @base, request.Pin ? "repo as of " + now.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture) : null,
@@ -95,10 +100,30 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
             renderer.Render(new RenderSelection(request.Datacenter, group), productionState);
         }
 
+        // A namespace of that name that is not this environment's (left over, or someone else's) is never taken over.
+        foreach (var ns in groups.Select(g => EnvironmentNames.Namespace(record.Name, g)))
+        {
+            if (await clusters[request.Datacenter].GetAsync(new ObjectRef("v1", "Namespace", null, ns), cancellationToken) is { } existing
+                && existing["metadata"]?["labels"]?[EnvironmentOverlay.Label]?.GetValue<string>() != record.Name)
+            {
+                throw new UserInputException($"namespace {ns} already exists in {request.Datacenter} and is not environment {record.Name}'s; choose another name");
+            }
+        }
+
         await Records.CreateAsync(record, cancellationToken);
         IReadOnlyList<DeployResult> results;
         try
         {
+            // The namespaces first, labelled as the environment's (under a field manager of their own, so deploys keep
+            // the label): whatever happens next, they are known to be this environment's and are removed with it.
+            foreach (var ns in groups.Select(g => EnvironmentNames.Namespace(record.Name, g)))
+            {
+                await clusters[request.Datacenter].ApplyAsync(
+                    new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Namespace", ["metadata"] = new JsonObject { ["name"] = ns, ["labels"] = new JsonObject { [EnvironmentOverlay.Label] = record.Name } } },
+                    "capstan-environment",
+                    cancellationToken);
+            }
+
             results = await DeployAsync(service, record, productionState, request.Actor, "create", observer, cancellationToken);
             await AnnotateAsync(record, cancellationToken);
         }
@@ -187,7 +212,7 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
                     continue;
                 }
 
-                foreach (var difference in ValuesDrift.Compare(renderer.ResolveTree(dc, group, release), production.ResolveTree(dc, group, release)))
+                foreach (var difference in ValuesDrift.Compare(renderer.ResolveTree(dc, group, release), production.ResolveTree(dc, group, release, withSecrets: false)))
                 {
                     values.Add(new ReleaseValueDifference($"{group.Namespace}/{release.Name}", difference));
                 }
@@ -257,7 +282,8 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         var now = time.GetUtcNow();
         var expires = (record.Expires > now ? record.Expires : now) + by;
         Policy.Check(record.Owner, record.Purpose, expires, now, record.Base, record.Links);
-        var extended = await Records.ChangeAsync(name, actor, $"extend to {expires.UtcDateTime:yyyy-MM-dd HH:mm} UTC", force, r => r with { Expires = expires }, cancellationToken);
+        // A new expiry gets its warnings again.
+        var extended = await Records.ChangeAsync(name, actor, $"extend to {expires.UtcDateTime:yyyy-MM-dd HH:mm} UTC", force, r => r with { Expires = expires, Warned = [] }, cancellationToken);
         await AnnotateAsync(extended!, cancellationToken);
         return extended!;
     }
@@ -268,10 +294,15 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
     /// </summary>
     public async Task<EnvironmentRecord> SleepAsync(string name, string actor, bool force, CancellationToken cancellationToken)
     {
-        var (record, _) = await Records.GetAsync(name, cancellationToken) ?? throw new UserInputException($"there is no environment '{name}'");
+        var (record, revision) = await Records.GetAsync(name, cancellationToken) ?? throw new UserInputException($"there is no environment '{name}'");
         if (record.Sleeping is not null)
         {
             throw new UserInputException($"environment '{name}' is asleep already; 'capstan env wake {name}' wakes it");
+        }
+
+        if (record.Owner != actor && !force)
+        {
+            throw new UserInputException($"environment '{name}' belongs to {record.Owner}; to sleep it as {actor}, add --force (recorded)");
         }
 
         var replicas = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -281,7 +312,8 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         }
 
         // The record first: a sleep that stops half-way still knows every count to restore.
-        var asleep = await Records.ChangeAsync(name, actor, "sleep", force, r => r with { Sleeping = replicas }, cancellationToken);
+        // Compared with the record read above: a concurrent sleep cannot replace the counts with zeros.
+        var asleep = await Records.ChangeAsync(name, actor, "sleep", force, r => r with { Sleeping = replicas }, cancellationToken, expectedRevision: revision);
         foreach (var key in replicas.Keys)
         {
             await ScaleAsync(key, 0, cancellationToken);
@@ -295,6 +327,11 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
     {
         var (record, _) = await Records.GetAsync(name, cancellationToken) ?? throw new UserInputException($"there is no environment '{name}'");
         var sleeping = record.Sleeping ?? throw new UserInputException($"environment '{name}' is awake");
+        if (record.Owner != actor && !force)
+        {
+            throw new UserInputException($"environment '{name}' belongs to {record.Owner}; to wake it as {actor}, add --force (recorded)");
+        }
+
         foreach (var group in sleeping.GroupBy(kv => kv.Key[..kv.Key.IndexOf('/', StringComparison.Ordinal)]))
         {
             await using var watcher = new Kubernetes.Watching.RolloutWatcher(clusters[group.Key], time);
@@ -422,11 +459,16 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
             var client = clusters[dc];
             foreach (var group in record.Groups)
             {
-                await client.DeleteAsync(new ObjectRef("v1", "Namespace", null, EnvironmentNames.Namespace(record.Name, group)), Propagation.Background, cancellationToken);
+                // Only a namespace labelled as this environment's: never one that merely has the name.
+                var reference = new ObjectRef("v1", "Namespace", null, EnvironmentNames.Namespace(record.Name, group));
+                if ((await client.GetAsync(reference, cancellationToken))?["metadata"]?["labels"]?[EnvironmentOverlay.Label]?.GetValue<string>() == record.Name)
+                {
+                    await client.DeleteAsync(reference, Propagation.Background, cancellationToken);
+                }
             }
 
             var deadline = time.GetUtcNow() + TimeSpan.FromMinutes(2);
-            while ((await NamespacesAsync(record, dc, cancellationToken)).Count > 0)
+            while ((await NamespacesAsync(record, dc, cancellationToken)).Any(n => n["metadata"]?["labels"]?[EnvironmentOverlay.Label]?.GetValue<string>() == record.Name))
             {
                 if (time.GetUtcNow() > deadline)
                 {

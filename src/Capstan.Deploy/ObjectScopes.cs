@@ -40,6 +40,13 @@ public static class ObjectScopes
                         " (for a custom resource, install its CustomResourceDefinition first)");
                 }
 
+                if (!namespaced && release.Environment is not null)
+                {
+                    // The renderer could only guess this kind's scope; the cluster says it lives outside any namespace.
+                    throw new UserInputException(
+                        $"environment {release.Environment}: {release.Ref.Namespace}/{release.Release} renders {obj.Kind} {obj.Metadata.Name}, which lives outside any namespace; an environment holds only objects in its own namespaces");
+                }
+
                 var ns = namespaced ? release.Namespace : null;
                 objects.Add(obj.Metadata.Namespace == ns ? obj : obj.WithMetadata(obj.Metadata with { Namespace = ns }));
             }

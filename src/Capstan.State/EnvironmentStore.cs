@@ -124,9 +124,13 @@ public sealed class EnvironmentStore(IStateStore store, string project, TimeProv
     /// </summary>
     public async Task CreateAsync(EnvironmentRecord record, CancellationToken cancellationToken)
     {
-        var entry = new EnvironmentHistoryEntry(1, time.GetUtcNow(), record.CreatedBy, "created", false, null, record);
+        // A name used before keeps its history: the new one continues after it.
+        var sequence = await NextSequenceAsync(record.Name, cancellationToken);
+        var entry = new EnvironmentHistoryEntry(sequence, time.GetUtcNow(), record.CreatedBy, "created", false, null, record);
         var result = await store.CommitAsync(
-            new StoreTxn([new StoreCompare(Key(record.Name), 0)], [new StoreOp.Put(Key(record.Name), record.ToJson()), new StoreOp.Put(HistoryKey(record.Name, 1), Write(entry))]),
+            new StoreTxn(
+                [new StoreCompare(Key(record.Name), 0), new StoreCompare(HistoryKey(record.Name, sequence), 0)],
+                [new StoreOp.Put(Key(record.Name), record.ToJson()), new StoreOp.Put(HistoryKey(record.Name, sequence), Write(entry))]),
             cancellationToken);
         if (!result.Succeeded)
         {
@@ -141,21 +145,28 @@ public sealed class EnvironmentStore(IStateStore store, string project, TimeProv
     /// Changes a record (null from <paramref name="change"/> deletes it) by compare-and-swap, with a history entry.
     /// Someone other than the owner needs <paramref name="force"/>, and the entry records it.
     /// </summary>
-    public async Task<EnvironmentRecord?> ChangeAsync(string name, string actor, string what, bool force, Func<EnvironmentRecord, EnvironmentRecord?> change, CancellationToken cancellationToken)
+    public async Task<EnvironmentRecord?> ChangeAsync(
+        string name, string actor, string what, bool force, Func<EnvironmentRecord, EnvironmentRecord?> change, CancellationToken cancellationToken, long? expectedRevision = null)
     {
         var current = await GetAsync(name, cancellationToken) ?? throw new UserInputException($"there is no environment '{name}'");
         var (record, revision) = current;
+        if (expectedRevision is { } expected && expected != revision)
+        {
+            throw new StateConflictException($"environment '{name}' changed since it was read ({what}); nothing was written, run the command again");
+        }
+
         if (record.Owner != actor && !force)
         {
             throw new UserInputException($"environment '{name}' belongs to {record.Owner}; to {what} it as {actor}, add --force (recorded)");
         }
 
         var after = change(record);
-        var history = await store.ListAsync(HistoryPrefix(name), cancellationToken);
-        var sequence = history.Items.Count == 0 ? 1 : long.Parse(history.Items[^1].Key[HistoryPrefix(name).Length..], CultureInfo.InvariantCulture) + 1;
+        var sequence = await NextSequenceAsync(name, cancellationToken);
         var entry = new EnvironmentHistoryEntry(sequence, time.GetUtcNow(), actor, what, record.Owner != actor, record, after);
         StoreOp write = after is null ? new StoreOp.Delete(Key(name)) : new StoreOp.Put(Key(name), after.ToJson());
-        var result = await store.CommitAsync(new StoreTxn([new StoreCompare(Key(name), revision)], [write, new StoreOp.Put(HistoryKey(name, sequence), Write(entry))]), cancellationToken);
+        var result = await store.CommitAsync(
+            new StoreTxn([new StoreCompare(Key(name), revision), new StoreCompare(HistoryKey(name, sequence), 0)], [write, new StoreOp.Put(HistoryKey(name, sequence), Write(entry))]),
+            cancellationToken);
         return result.Succeeded
             ? after
             : throw new StateConflictException($"environment '{name}' changed while it was being changed ({what}); nothing was written, run the command again");
@@ -166,6 +177,12 @@ public sealed class EnvironmentStore(IStateStore store, string project, TimeProv
     {
         var (items, _) = await store.ListAsync(HistoryPrefix(name), cancellationToken);
         return [.. items.Select(i => ReadHistory(i))];
+    }
+
+    private async Task<long> NextSequenceAsync(string name, CancellationToken cancellationToken)
+    {
+        var (items, _) = await store.ListAsync(HistoryPrefix(name), cancellationToken);
+        return items.Count == 0 ? 1 : long.Parse(items[^1].Key[HistoryPrefix(name).Length..], CultureInfo.InvariantCulture) + 1;
     }
 
     private string HistoryKey(string name, long sequence) => HistoryPrefix(name) + sequence.ToString("D12", CultureInfo.InvariantCulture);

@@ -37,6 +37,15 @@ public abstract class EnvironmentStoreContract
         Assert.Equal(["created", "extend", "delete"], history.Select(h => h.What));
         Assert.Equal(Now.AddDays(7), history[1].Before!.Expires);
         Assert.Null(history[2].After);
+
+        // The name again: its history goes on after the first environment's, which stays as it was.
+        await environments.CreateAsync(Record(name, "bob"), default);
+        Assert.Equal([("created", "alice"), ("extend", "alice"), ("delete", "alice"), ("created", "bob")], (await environments.HistoryAsync(name, default)).Select(h => (h.What, h.Actor)));
+
+        // A change against a revision that is no longer current writes nothing.
+        var (_, stale) = (await environments.GetAsync(name, default))!.Value;
+        await environments.ChangeAsync(name, "bob", "extend", force: false, r => r with { Expires = r.Expires.AddDays(1) }, default);
+        await Assert.ThrowsAsync<StateConflictException>(() => environments.ChangeAsync(name, "bob", "sleep", force: false, r => r, default, expectedRevision: stale));
     }
 
     [Fact]

@@ -6,7 +6,7 @@ namespace Capstan.Core.Environments;
 /// <summary>One value that differs between an environment and production, with where each side set it.</summary>
 public sealed record ValueDifference(string Path, string? Environment, SourceLocation? EnvironmentSetBy, string? Production, SourceLocation? ProductionSetBy);
 
-/// <summary>Compares two layered values trees key by key (leaves: scalars and whole lists); secrets are compared, never shown.</summary>
+/// <summary>Compares two layered values trees key by key (leaves: scalars and whole lists); secrets are left out.</summary>
 public static class ValuesDrift
 {
     /// <summary>The differing keys, in path order.</summary>
@@ -17,7 +17,8 @@ public static class ValuesDrift
         Flatten(environment, string.Empty, env);
         Flatten(production, string.Empty, prod);
         var differences = new List<ValueDifference>();
-        foreach (var path in env.Keys.Union(prod.Keys).Order(StringComparer.Ordinal))
+        // Secrets are never compared: equal or not would tell something about production's.
+        foreach (var path in env.Keys.Union(prod.Keys).Where(p => p != "secrets" && !p.StartsWith("secrets.", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
         {
             var e = env.TryGetValue(path, out var ev) ? ev : ((string Text, SourceLocation At)?)null;
             var p = prod.TryGetValue(path, out var pv) ? pv : ((string Text, SourceLocation At)?)null;
@@ -26,8 +27,7 @@ public static class ValuesDrift
                 continue;
             }
 
-            var secret = path.StartsWith("secrets.", StringComparison.Ordinal);
-            differences.Add(new ValueDifference(path, secret && e is not null ? "(secret)" : e?.Text, e?.At, secret && p is not null ? "(secret)" : p?.Text, p?.At));
+            differences.Add(new ValueDifference(path, e?.Text, e?.At, p?.Text, p?.At));
         }
 
         return differences;

@@ -87,8 +87,8 @@ public sealed class FarmRenderer
     }
 
     /// <summary>The layered values tree of one release (with this renderer's environment overlay, if any), each value knowing the file and line that set it.</summary>
-    public Yaml.ValueMap ResolveTree(string dc, ServerGroup group, ReleaseSpec release) =>
-        _resolver.Resolve(dc, group.Namespace, release.Name, _environment?.ValuesFiles, _environment?.SecretsFiles).Tree;
+    public Yaml.ValueMap ResolveTree(string dc, ServerGroup group, ReleaseSpec release, bool withSecrets = true) =>
+        _resolver.Resolve(dc, group.Namespace, release.Name, _environment?.ValuesFiles, withSecrets ? _environment?.SecretsFiles : []).Tree;
 
     /// <summary>True when rendering the selection needs the dynamic state (it covers a periodic MediaWiki release).</summary>
     public bool NeedsState(RenderSelection selection) =>

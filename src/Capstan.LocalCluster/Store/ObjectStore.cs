@@ -288,18 +288,36 @@ public sealed partial class ObjectStore
     public JsonObject JsonPatch(ResourceType type, string? ns, string name, JsonArray operations, bool statusOnly, string manager = "unknown") =>
         Patch(type, ns, name, next => Store.JsonPatch.Apply(type, name, next, operations), statusOnly, manager);
 
+    /// <summary>
+    /// Applies a patch to the live object and stores the result. As kube-apiserver's update loop does, a patch that
+    /// names no resourceVersion of its own is applied again to the newer object when another write came in between
+    /// (a controller's status update, say): only a patch that names a stale version gets the 409.
+    /// </summary>
     private JsonObject Patch(ResourceType type, string? ns, string name, Action<JsonObject> patch, bool statusOnly, string manager)
     {
-        JsonObject next;
-        lock (_lock)
+        for (var attempt = 0; ; attempt++)
         {
-            EnsureEvents(type);
-            var live = _objects.GetValueOrDefault(Key(type, ns, name)) ?? throw ApiError.NotFound(type, name);
-            next = (JsonObject)live.DeepClone();
-            patch(next);
-        }
+            JsonObject next;
+            string? versionRead;
+            lock (_lock)
+            {
+                EnsureEvents(type);
+                var live = _objects.GetValueOrDefault(Key(type, ns, name)) ?? throw ApiError.NotFound(type, name);
+                versionRead = Rv(live);
+                next = (JsonObject)live.DeepClone();
+                patch(next);
+            }
 
-        return Update(type, ns, name, next, statusOnly, manager);
+            var namesVersion = next["metadata"]?["resourceVersion"]?.GetValue<string>() != versionRead;
+            try
+            {
+                return Update(type, ns, name, next, statusOnly, manager);
+            }
+            catch (ApiError error) when (error.Code == 409 && !namesVersion && attempt < 16)
+            {
+                // Someone wrote in between: read again and re-apply the patch.
+            }
+        }
     }
 
     /// <summary>

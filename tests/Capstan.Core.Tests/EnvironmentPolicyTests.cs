@@ -58,6 +58,7 @@ public sealed class EnvironmentPolicyTests
     [InlineData("d")]
     [InlineData("-1d")]
     [InlineData("1w")]
+    [InlineData("9999999d")]
     public void Other_durations_are_refused(string text) =>
         Assert.Equal($"'{text}' is not a duration (a whole number and d, h or m: 7d, 12h, 90m)", Assert.Throws<UserInputException>(() => EnvironmentPolicy.ParseDuration(text)).Message);
 

@@ -76,13 +76,14 @@ public sealed record EnvironmentPolicy(IReadOnlyList<PurposeClass> Classes)
     /// <summary>A duration as the user writes it: <c>7d</c>, <c>12h</c>, <c>90m</c>.</summary>
     public static TimeSpan ParseDuration(string text)
     {
-        if (text.Length >= 2 && int.TryParse(text[..^1], NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0)
+        // Up to ten years in any unit: longer is no environment's lifetime (and would overflow a date).
+        if (text.Length >= 2 && int.TryParse(text[..^1], NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 && n <= 3650 * 24 * 60)
         {
             switch (text[^1])
             {
-                case 'd':
+                case 'd' when n <= 3650:
                     return TimeSpan.FromDays(n);
-                case 'h':
+                case 'h' when n <= 3650 * 24:
                     return TimeSpan.FromHours(n);
                 case 'm':
                     return TimeSpan.FromMinutes(n);

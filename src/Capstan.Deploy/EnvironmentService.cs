@@ -268,9 +268,14 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
             throw new UserInputException($"environment '{name}' belongs to {record.Owner}; to delete it as {actor}, add --force (recorded)");
         }
 
+        // Under the environment's deploy lock: no refresh can put namespaces back while they go.
+        await using var exclusive = await DeployLock.AcquireAsync(store, ProjectOf(record.Name), actor, $"environment {name}: delete", cancellationToken);
         await RemoveAsync(record, cancellationToken);
         await Records.ChangeAsync(name, actor, "delete", force, _ => null, cancellationToken);
     }
+
+    /// <summary>The project an environment deploys as: its own lock, journal and plan records.</summary>
+    private string ProjectOf(string name) => $"{model.Project}--{name}";
 
     /// <summary>
     /// Moves an environment's expiry later by <paramref name="by"/> (from now, if it has passed), within its class's
@@ -305,6 +310,7 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
             throw new UserInputException($"environment '{name}' belongs to {record.Owner}; to sleep it as {actor}, add --force (recorded)");
         }
 
+        await using var exclusive = await DeployLock.AcquireAsync(store, ProjectOf(name), actor, $"environment {name}: sleep", cancellationToken);
         var replicas = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var (dc, ns, deployment) in await DeploymentsAsync(record, cancellationToken))
         {
@@ -332,6 +338,7 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
             throw new UserInputException($"environment '{name}' belongs to {record.Owner}; to wake it as {actor}, add --force (recorded)");
         }
 
+        await using var exclusive = await DeployLock.AcquireAsync(store, ProjectOf(name), actor, $"environment {name}: wake", cancellationToken);
         foreach (var group in sleeping.GroupBy(kv => kv.Key[..kv.Key.IndexOf('/', StringComparison.Ordinal)]))
         {
             await using var watcher = new Kubernetes.Watching.RolloutWatcher(clusters[group.Key], time);
@@ -416,7 +423,7 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
     private (DeployService Service, FarmRenderer Renderer) Deployer(EnvironmentRecord record, IReadOnlyList<string> valuesFiles)
     {
         // The environment deploys as a project of its own: its own lock, journal and plan records.
-        var environmentModel = model with { Project = $"{model.Project}--{record.Name}" };
+        var environmentModel = model with { Project = ProjectOf(record.Name) };
         var renderer = new FarmRenderer(environmentModel, files, Overlay(record, valuesFiles));
         return (new DeployService(environmentModel, renderer, clusters, store, time), renderer);
     }

@@ -109,12 +109,7 @@ internal static class DeployBenchmark
 
     private static async Task CriticalPathAsync(string repo, string example)
     {
-        foreach (var file in Directory.EnumerateFiles(example, "*", SearchOption.AllDirectories).Where(f => !f.Contains(".capstan", StringComparison.Ordinal)))
-        {
-            var target = Path.Combine(repo, Path.GetRelativePath(example, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
-        }
+        CopyFarm(example, repo);
 
         var files = new DirectoryRepoFiles(repo);
         var model = RepoLoader.Load(files).Model;
@@ -143,6 +138,17 @@ internal static class DeployBenchmark
         Console.WriteLine($"total {total:F2} s; critical path of the plan {critical + namespaces:F2} s (namespaces {namespaces:F2} s + releases {critical:F2} s); ratio {total / (critical + namespaces):F3}");
         var objects = prepared.Plan.Actions.Sum(a => a.Apply.Count);
         Console.WriteLine($"API requests of that deploy: {requests} ({prepared.Plan.Actions.Count} releases, {objects} objects applied; the rest are waits, records and the journal)");
+    }
+
+    /// <summary>Copies a farm repo (without its local state) into a directory.</summary>
+    internal static void CopyFarm(string example, string into)
+    {
+        foreach (var file in Directory.EnumerateFiles(example, "*", SearchOption.AllDirectories).Where(f => !f.Contains(".capstan", StringComparison.Ordinal)))
+        {
+            var target = Path.Combine(into, Path.GetRelativePath(example, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
     }
 
     private sealed class NullObserver : IDeployObserver

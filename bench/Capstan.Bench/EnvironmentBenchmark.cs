@@ -24,12 +24,7 @@ internal static class EnvironmentBenchmark
         var root = Path.Combine(Path.GetTempPath(), "capstan-bench-env-" + Guid.NewGuid().ToString("N"));
         try
         {
-            foreach (var file in Directory.EnumerateFiles(example, "*", SearchOption.AllDirectories).Where(f => !f.Contains(".capstan", StringComparison.Ordinal)))
-            {
-                var target = Path.Combine(root, Path.GetRelativePath(example, file));
-                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                File.Copy(file, target);
-            }
+            DeployBenchmark.CopyFarm(example, root);
 
             Directory.CreateDirectory(Path.Combine(root, "environments"));
             File.Copy(Path.Combine(root, "private", "secrets.yaml"), Path.Combine(root, "environments", "bench.secrets.yaml"));

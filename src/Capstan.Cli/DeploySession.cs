@@ -44,6 +44,9 @@ internal sealed class DeploySession : IAsyncDisposable
 
     public DeployService Service() => new(Repo.Model, Repo.Renderer, Clusters, Store, TimeProvider.System);
 
+    /// <summary>The test environments of the farm, on this session's clusters and store.</summary>
+    public EnvironmentService Environments() => new(Repo.Model, Repo.Files, Clusters, Store, TimeProvider.System);
+
     public async ValueTask DisposeAsync()
     {
         await Clusters.DisposeAsync();

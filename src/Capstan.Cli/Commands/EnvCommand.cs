@@ -52,7 +52,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
                 ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(EnvironmentPolicy.ParseDuration).ToList()
                 : CollectOptions.DefaultWarnings;
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct, readState: false);
-            var service = new EnvironmentService(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);
+            var service = session.Environments();
             var actions = await new EnvironmentCollector(service, TimeProvider.System).CollectAsync(
                 new CollectOptions(thresholds, new NotificationSink(parse.GetValue(notifyFile), hook), parse.GetValue(dryRun)), session.Repo.Actor(parse.GetValue(actor)), ct);
             var writer = console.Profile.Out.Writer;
@@ -89,7 +89,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         {
             var record = await OpenRecordAsync(parse.GetValue(repo), parse.GetValue(state), parse.GetValue(name)!, ct);
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(record.Datacenters[0]), ct, readState: false);
-            var service = new EnvironmentService(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);
+            var service = session.Environments();
             var drift = await service.DriftAsync(record.Name, ct);
             var writer = console.Profile.Out.Writer;
             if (parse.GetValue(output) == "json")
@@ -146,7 +146,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             var repoSession = RepoSession.Open(env, parse.GetValue(repo));
             var production = await repoSession.ReadStateAsync(null, parse.GetValue(state), ct, initialise: false);
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct, readState: false);
-            var service = new EnvironmentService(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);
+            var service = session.Environments();
             foreach (var line in await service.RefreshAsync(parse.GetValue(name), production, session.Repo.Actor(parse.GetValue(actor)), new ProgressLines(error), ct))
             {
                 console.Profile.Out.Writer.WriteLine(line);
@@ -171,7 +171,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             var duration = EnvironmentPolicy.ParseDuration(parse.GetValue(by)!);
             var record = await OpenRecordAsync(parse.GetValue(repo), parse.GetValue(state), parse.GetValue(name)!, ct);
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(record.Datacenters[0]), ct, readState: false);
-            var service = new EnvironmentService(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);
+            var service = session.Environments();
             var extended = await service.ExtendAsync(record.Name, duration, session.Repo.Actor(parse.GetValue(actor)), parse.GetValue(force), ct);
             console.Profile.Out.Writer.WriteLine($"environment {extended.Name} now expires {When(extended.Expires)}");
             return ExitCodes.Success;
@@ -193,7 +193,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         {
             var record = await OpenRecordAsync(parse.GetValue(repo), parse.GetValue(state), parse.GetValue(name)!, ct);
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(record.Datacenters[0]), ct, readState: false);
-            var service = new EnvironmentService(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);
+            var service = session.Environments();
             var who = session.Repo.Actor(parse.GetValue(actor));
             var after = sleep ? await service.SleepAsync(record.Name, who, parse.GetValue(force), ct) : await service.WakeAsync(record.Name, who, parse.GetValue(force), ct);
             console.Profile.Out.Writer.WriteLine(sleep
@@ -244,7 +244,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             var datacenter = parse.GetValue(dc) ?? production.PrimaryDc;
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(datacenter), ct, readState: false);
             var who = session.Repo.Actor(parse.GetValue(actor));
-            var service = new EnvironmentService(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);
+            var service = session.Environments();
             var request = new EnvironmentRequest(
                 parse.GetValue(name)!, parse.GetValue(owner), parse.GetValue(purpose)!, parse.GetValue(description) ?? string.Empty,
                 parse.GetValue(links) ?? [], EnvironmentPolicy.ParseDuration(parse.GetValue(expires)!), parse.GetValue(pin), parse.GetValue(image),
@@ -279,7 +279,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             {
                 var dcs = records.SelectMany(r => r.Datacenters).Distinct(StringComparer.Ordinal).ToList();
                 await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(dcs.Count == 1 ? dcs[0] : null), ct, readState: false);
-                var service = new EnvironmentService(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);
+                var service = session.Environments();
                 foreach (var r in records)
                 {
                     health[r.Name] = await service.HealthAsync(r, ct);
@@ -373,7 +373,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             var record = await OpenRecordAsync(parse.GetValue(repo), parse.GetValue(state), parse.GetValue(name)!, ct);
 
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(record.Datacenters[0]), ct, readState: false);
-            var service = new EnvironmentService(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);
+            var service = session.Environments();
             await service.DeleteAsync(record.Name, session.Repo.Actor(parse.GetValue(actor)), parse.GetValue(force), ct);
             console.Profile.Out.Writer.WriteLine($"environment {record.Name} is deleted: its namespaces are gone");
             return ExitCodes.Success;

@@ -61,7 +61,7 @@ internal static class EnvironmentBenchmark
                 }
 
                 var environments = new EnvironmentService(model, files, clusters, store, TimeProvider.System);
-                var request2 = new EnvironmentRequest("bench", "bench", "ci", "benchmark", [], TimeSpan.FromHours(1), false, null, "eqiad", groups, [], "bench");
+                var request2 = new EnvironmentRequest("bench", "bench", "ci", "benchmark", [], TimeSpan.FromHours(1), false, null, ["eqiad"], groups, [], "bench");
                 watch.Restart();
                 await environments.CreateAsync(request2, state, new Quiet(), default);
                 creates.Add(watch.Elapsed.TotalSeconds);

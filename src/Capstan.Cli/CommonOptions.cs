@@ -23,6 +23,12 @@ internal static class CommonOptions
         HelpName = "ENV",
     };
 
+    public static Option<string?> TestEnvironment() => new("--environment")
+    {
+        Description = "Act inside this test environment ('capstan env list'): its own dynamic state, lock and namespaces",
+        HelpName = "NAME",
+    };
+
     public static Option<string?> StateFile() => new("--state-file")
     {
         Description = "Read the dynamic state (primary_dc, read_only, maintenance_enabled) from this YAML file instead of the repo's state store",

@@ -28,9 +28,9 @@ internal sealed class DeploySession : IAsyncDisposable
 
     public static async Task<DeploySession> OpenAsync(
         CliEnvironment env, string? repoOption, string? stateOption, string? stateFile, RenderSelection selection, CancellationToken cancellationToken, bool initialiseState = false, bool readState = true,
-        IReadOnlyDictionary<string, string>? overrides = null)
+        IReadOnlyDictionary<string, string>? overrides = null, string? testEnvironment = null)
     {
-        var repo = RepoSession.Open(env, repoOption, overrides);
+        var repo = testEnvironment is null ? RepoSession.Open(env, repoOption, overrides) : await RepoSession.OpenAsync(env, repoOption, testEnvironment, stateOption, cancellationToken);
         repo.Renderer.CheckSelection(selection);
         var state = stateFile is not null || (readState && repo.Renderer.NeedsState(selection))
             ? await repo.ReadStateAsync(stateFile, stateOption, cancellationToken, initialiseState)

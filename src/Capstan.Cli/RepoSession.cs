@@ -20,11 +20,11 @@ internal sealed class RepoSession
 
     public IRepoFiles Files { get; }
 
-    public FarmModel Model { get; }
+    public FarmModel Model { get; private set; }
 
     public IReadOnlyList<Diagnostic> Warnings { get; }
 
-    public FarmRenderer Renderer { get; }
+    public FarmRenderer Renderer { get; private set; }
 
     private CliEnvironment Env { get; }
 
@@ -50,6 +50,31 @@ internal sealed class RepoSession
 
         var (model, warnings) = RepoLoader.Load(files);
         return new RepoSession(files, model, warnings, env);
+    }
+
+    /// <summary>
+    /// Opens the repo scoped to a test environment when <paramref name="environment"/> is given: its groups and
+    /// datacenters, its own dynamic state, lock and journals, its namespaces. Without one, production.
+    /// </summary>
+    public static async Task<RepoSession> OpenAsync(CliEnvironment env, string? repoOption, string? environment, string? stateOption, CancellationToken cancellationToken)
+    {
+        var session = Open(env, repoOption);
+        if (environment is null)
+        {
+            return session;
+        }
+
+        var store = StateStoreAddress.Open(session.StateAddress(stateOption), session.Files.Root, environment: env.Get);
+        await using (store)
+        {
+            var record = (await new EnvironmentStore(store, session.Model.Project, TimeProvider.System).GetAsync(environment, cancellationToken))?.Record
+                ?? throw new UserInputException($"there is no test environment '{environment}' ('capstan env list' shows them)");
+            var production = session.Model;
+            session.Model = Capstan.Deploy.EnvironmentScope.Model(production, record);
+            session.Renderer = Capstan.Deploy.EnvironmentScope.Renderer(production, session.Files, record);
+        }
+
+        return session;
     }
 
     /// <summary>The state store address: --state, else $CAPSTAN_STATE, else capstan.yaml's <c>state</c>.</summary>

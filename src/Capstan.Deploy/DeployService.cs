@@ -200,7 +200,7 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
         var problems = new List<string>();
         foreach (var (dc, group, release) in needed)
         {
-            var id = new ReleaseId(dc, group.Namespace, release.Name);
+            var id = new ReleaseId(dc, model.LiveNamespace(group), release.Name);
             var why = live.GetValueOrDefault(id)?.LastRecord is null
                 ? "is not deployed"
                 : await UnhealthyAsync(clusters[dc], live[id], cancellationToken);

@@ -19,23 +19,33 @@ public sealed record EnvironmentRequest(
     TimeSpan Lifetime,
     bool Pin,
     string? Image,
-    string Datacenter,
+    IReadOnlyList<string> Datacenters,
     IReadOnlyList<string> Groups,
     IReadOnlyList<string> ValuesFiles,
-    string Actor);
+    string Actor)
+{
+    /// <summary><c>--set key=value</c> values, layered after the values files in this order.</summary>
+    public IReadOnlyList<string> Settings { get; init; } = [];
+}
 
 /// <summary>
 /// Test environments of a farm: each one a record in the state store and the chosen server groups, rendered from
-/// production's values with the environment's overlay, deployed into <c>NAME--namespace</c> on the datacenter's
-/// cluster. A create that fails removes what it made.
+/// production's values with the environment's overlay, deployed into <c>NAME--namespace</c> on the datacenters'
+/// clusters, with a dynamic state of its own cloned from production's. A create that fails removes what it made; one
+/// that was killed is resumed by the next create of the name, or removed by gc.
 /// </summary>
 public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClusters clusters, IStateStore store, TimeProvider time)
 {
     /// <summary>The annotations every namespace of an environment carries (kube-janitor's included).</summary>
     public const string OwnerAnnotation = "capstan.dev/owner";
 
-    /// <summary>The purpose classes.</summary>
-    public EnvironmentPolicy Policy { get; } = EnvironmentPolicy.Default;
+    /// <summary>How long a create on another host may run before its record counts as left by an interrupted create.</summary>
+    public static readonly TimeSpan CreatePatience = TimeSpan.FromMinutes(30);
+
+    private const string FieldManager = "capstan-environment";
+
+    /// <summary>The purpose classes (capstan.yaml's <c>test-environments:</c>, else the defaults).</summary>
+    public EnvironmentPolicy Policy => model.EnvironmentPolicy;
 
     /// <summary>The records.</summary>
     public EnvironmentStore Records { get; } = new(store, model.Project, time);
@@ -44,33 +54,39 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
     public static IReadOnlyList<string> DefaultGroups(FarmModel model) =>
         [.. model.Groups.Where(g => g.Traits.Serving == ServingKind.Web && !g.Namespace.Contains("debug", StringComparison.Ordinal)).Select(g => g.Namespace)];
 
-    /// <summary>The overlay of an environment: its values file (<c>environments/NAME.yaml</c>) and any given, its own secrets file.</summary>
-    public EnvironmentOverlay Overlay(EnvironmentRecord record, IReadOnlyList<string> valuesFiles)
-    {
-        var values = new List<string>();
-        if (files.FileExists($"environments/{record.Name}.yaml"))
-        {
-            values.Add($"environments/{record.Name}.yaml");
-        }
-
-        values.AddRange(valuesFiles);
-        var secrets = files.FileExists($"environments/{record.Name}.secrets.yaml") ? new[] { $"environments/{record.Name}.secrets.yaml" } : [];
-        return new EnvironmentOverlay(record.Name, values, secrets, Image: record.Image);
-    }
+    /// <summary>The dynamic state of an environment (its own; cloned from production's at create).</summary>
+    public DynamicStateService State(EnvironmentRecord record) => EnvironmentScope.State(model, record, store, time);
 
     /// <summary>
-    /// Creates an environment: checks everything first (ownership, class, name, groups, datacenter, the overlay's
-    /// values by rendering), writes the record (a name taken by another create is refused, naming the owner), then
-    /// deploys; a failed deploy removes the environment again and says why.
+    /// Creates an environment: checks everything first (ownership, class, name, groups, datacenters, the overlay's
+    /// values by rendering), writes the record (a name taken by another create is refused, naming the owner), clones
+    /// production's dynamic state, then deploys; a failed deploy removes the environment again and says why. A record
+    /// left by a create that was killed is resumed instead, when the same owner asks again.
     /// </summary>
     public async Task<(EnvironmentRecord Record, IReadOnlyList<DeployResult> Results)> CreateAsync(EnvironmentRequest request, DynamicState productionState, IDeployObserver observer, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var @base = request.Pin ? EnvironmentBase.Pinned : EnvironmentBase.Follow;
-        Policy.Check(request.Owner, request.Purpose, now + request.Lifetime, now, @base, request.Links);
-        if (!model.DatacenterNames.Contains(request.Datacenter))
+        var cls = Policy.Check(request.Owner, request.Purpose, now + request.Lifetime, now, @base, request.Links);
+        if (await Records.GetAsync(request.Name, cancellationToken) is ({ Creating: { } creating } left, var leftRevision)
+            && creating.Interrupted(now, CreatePatience) && left.Owner == request.Owner)
         {
-            throw new UserInputException($"unknown datacenter '{request.Datacenter}' (allowed: {string.Join(", ", model.DatacenterNames)})");
+            observer.OnEvent(new DeployEvent(now, null, null, $"environment {left.Name}: resuming the create {left.CreatedBy} started at {left.CreatedAt.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z, which was interrupted"));
+            var resumed = await Records.ChangeAsync(left.Name, request.Actor, "resume the interrupted create", force: false, r => r with { Creating = CreateInProgress.Current(now) }, cancellationToken, expectedRevision: leftRevision);
+            return await FinishCreateAsync(resumed!, Policy.Class(resumed!.Purpose), productionState, request.Actor, observer, resume: true, cancellationToken);
+        }
+
+        foreach (var dc in request.Datacenters)
+        {
+            if (!model.DatacenterNames.Contains(dc))
+            {
+                throw new UserInputException($"unknown datacenter '{dc}' (allowed: {string.Join(", ", model.DatacenterNames)})");
+            }
+        }
+
+        if (request.Datacenters.Count == 0 || request.Datacenters.Distinct(StringComparer.Ordinal).Count() != request.Datacenters.Count)
+        {
+            throw new UserInputException("an environment needs one datacenter or several different ones (--dc)");
         }
 
         var groups = request.Groups.Count > 0 ? request.Groups : DefaultGroups(model);
@@ -79,7 +95,29 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
             throw new UserInputException($"unknown group '{unknown}' (allowed: {string.Join(", ", model.Groups.Select(g => g.Namespace))})");
         }
 
+        foreach (var (group, release) in model.AllReleases().Where(r => groups.Contains(r.Group.Namespace)))
+        {
+            if (release.Needs.FirstOrDefault(n => !groups.Contains(n.Namespace)) is { } outside)
+            {
+                throw new UserInputException($"{group.Namespace}/{release.Name} needs {outside}, which is not in the environment: add --group {outside.Namespace}");
+            }
+        }
+
+        foreach (var path in request.ValuesFiles)
+        {
+            if (Path.IsPathRooted(path) || path.Split('/', '\\').Contains(".."))
+            {
+                throw new UserInputException($"values file '{path}' is outside the repo: give a path inside it (such as environments/{request.Name}-extra.yaml), so the environment can be refreshed from the repo alone");
+            }
+        }
+
         EnvironmentNames.Check(request.Name, groups);
+        // The environment's project is the part-of label of its objects: a label value of at most 63 characters.
+        if (EnvironmentScope.Project(model, request.Name) is { Length: > 63 } project)
+        {
+            throw new UserInputException($"environment name '{request.Name}' is {project.Length - 63} character{(project.Length == 64 ? string.Empty : "s")} too long for this farm: the label app.kubernetes.io/part-of={project} would exceed 63 characters");
+        }
+
         if (groups.Select(g => EnvironmentNames.Namespace(request.Name, g)).FirstOrDefault(ns => model.FindGroup(ns) is not null) is { } taken)
         {
             throw new UserInputException($"environment name '{request.Name}' would put a group into {taken}, which is a production namespace; choose another name");
@@ -88,52 +126,88 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         var record = new EnvironmentRecord(
             request.Name, request.Owner!, request.Purpose, request.Description, request.Links, request.Actor, now, now + request.Lifetime,
             @base, request.Pin ? "repo as of " + now.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture) : null,
-            request.Image, [request.Datacenter], [.. groups])
+            request.Image, [.. request.Datacenters], [.. groups])
         {
             ValuesFiles = request.ValuesFiles,
+            Settings = request.Settings,
+            Creating = CreateInProgress.Current(now),
         };
 
-        // Everything is rendered before anything is written: a broken overlay changes nothing.
-        var (service, renderer) = Deployer(record, request.ValuesFiles);
-        foreach (var group in groups)
+        // Everything is rendered before anything is written: a broken overlay or --set changes nothing.
+        var renderer = EnvironmentScope.Renderer(model, files, record);
+        var state = EnvironmentScope.Clone(productionState, record.Datacenters);
+        foreach (var dc in record.Datacenters)
         {
-            renderer.Render(new RenderSelection(request.Datacenter, group), productionState);
+            renderer.Render(new RenderSelection(dc), state);
         }
 
         // A namespace of that name that is not this environment's (left over, or someone else's) is never taken over.
-        foreach (var ns in groups.Select(g => EnvironmentNames.Namespace(record.Name, g)))
+        foreach (var dc in record.Datacenters)
         {
-            if (await clusters[request.Datacenter].GetAsync(new ObjectRef("v1", "Namespace", null, ns), cancellationToken) is { } existing
-                && existing["metadata"]?["labels"]?[EnvironmentOverlay.Label]?.GetValue<string>() != record.Name)
+            foreach (var ns in groups.Select(g => EnvironmentNames.Namespace(record.Name, g)))
             {
-                throw new UserInputException($"namespace {ns} already exists in {request.Datacenter} and is not environment {record.Name}'s; choose another name");
+                if (await clusters[dc].GetAsync(new ObjectRef("v1", "Namespace", null, ns), cancellationToken) is { } existing
+                    && existing["metadata"]?["labels"]?[EnvironmentOverlay.Label]?.GetValue<string>() != record.Name)
+                {
+                    throw new UserInputException($"namespace {ns} already exists in {dc} and is not environment {record.Name}'s; choose another name");
+                }
             }
         }
 
         await Records.CreateAsync(record, cancellationToken);
-        IReadOnlyList<DeployResult> results;
         try
         {
-            // The namespaces first, labelled as the environment's (under a field manager of their own, so deploys keep
-            // the label): whatever happens next, they are known to be this environment's and are removed with it.
-            foreach (var ns in groups.Select(g => EnvironmentNames.Namespace(record.Name, g)))
-            {
-                await clusters[request.Datacenter].ApplyAsync(
-                    new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Namespace", ["metadata"] = new JsonObject { ["name"] = ns, ["labels"] = new JsonObject { [EnvironmentOverlay.Label] = record.Name } } },
-                    "capstan-environment",
-                    cancellationToken);
-            }
-
-            results = await DeployAsync(service, record, productionState, request.Actor, "create", observer, cancellationToken);
-            await AnnotateAsync(record, cancellationToken);
+            // Keys an earlier environment of this name may have left go first; then its own state, cloned from production's.
+            await PurgeKeysAsync(record.Name, cancellationToken);
+            await State(record).ChangeAsync(new StateChange.Initialize(state), request.Actor, $"environment {record.Name}: cloned from production's state", force: true, cancellationToken);
         }
         catch (Exception failure) when (failure is not (OutOfMemoryException or StackOverflowException))
         {
-            // Nothing is left half-made: the namespaces and the record go again, whatever stopped the create.
+            await Records.ChangeAsync(record.Name, request.Actor, "delete (the create failed)", force: true, _ => null, CancellationToken.None);
+            throw;
+        }
+
+        return await FinishCreateAsync(record, cls, productionState, request.Actor, observer, resume: false, cancellationToken);
+    }
+
+    /// <summary>
+    /// The part of a create that touches the clusters: the namespaces (labelled, with the class's quota and container
+    /// defaults), one deploy of every group in every datacenter, the annotations, then the record marked done. Any
+    /// failure removes the environment; a kill leaves the record marked as being created, for a resume or gc.
+    /// </summary>
+    private async Task<(EnvironmentRecord Record, IReadOnlyList<DeployResult> Results)> FinishCreateAsync(
+        EnvironmentRecord record, PurposeClass cls, DynamicState productionState, string actor, IDeployObserver observer, bool resume, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<DeployResult> results;
+        try
+        {
+            if (resume && await State(record).ReadAsync(cancellationToken) is { State: null })
+            {
+                await State(record).ChangeAsync(new StateChange.Initialize(EnvironmentScope.Clone(productionState, record.Datacenters)), actor, $"environment {record.Name}: cloned from production's state", force: true, cancellationToken);
+            }
+
+            // The namespaces first, labelled as the environment's (under a field manager of their own, so deploys keep
+            // the label): whatever happens next, they are known to be this environment's and are removed with it.
+            foreach (var dc in record.Datacenters)
+            {
+                foreach (var ns in record.Groups.Select(g => EnvironmentNames.Namespace(record.Name, g)))
+                {
+                    await PrepareNamespaceAsync(clusters[dc], record, ns, cls, cancellationToken);
+                }
+            }
+
+            results = await DeployAsync(record, actor, resume ? "create (resumed)" : "create", observer, cancellationToken);
+            await AnnotateAsync(record, cancellationToken);
+            record = (await Records.ChangeAsync(record.Name, actor, "ready", force: true, r => r with { Creating = null }, cancellationToken))!;
+        }
+        catch (Exception failure) when (failure is not (OutOfMemoryException or StackOverflowException))
+        {
+            // Nothing is left half-made: the namespaces, keys and record go again, whatever stopped the create.
             try
             {
                 await RemoveAsync(record, CancellationToken.None);
-                await Records.ChangeAsync(record.Name, request.Actor, "delete (the create failed)", force: true, _ => null, CancellationToken.None);
+                await PurgeKeysAsync(record.Name, CancellationToken.None);
+                await Records.ChangeAsync(record.Name, actor, "delete (the create failed)", force: true, _ => null, CancellationToken.None);
             }
             catch (Exception cleanup) when (cleanup is KubeApiException or KubeUnavailableException or KubeCredentialException or StateStoreException or DeployFailedException)
             {
@@ -147,74 +221,136 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         return (record, results);
     }
 
+    /// <summary>A namespace of the environment: labelled as its own, with the class's ResourceQuota and LimitRange.</summary>
+    private static async Task PrepareNamespaceAsync(IClusterClient client, EnvironmentRecord record, string ns, PurposeClass cls, CancellationToken cancellationToken)
+    {
+        JsonObject Labels() => new() { [EnvironmentOverlay.Label] = record.Name };
+        JsonObject Quantities(IReadOnlyDictionary<string, string> values) => new(values.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
+        await client.ApplyAsync(
+            new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Namespace", ["metadata"] = new JsonObject { ["name"] = ns, ["labels"] = Labels() } },
+            FieldManager,
+            cancellationToken);
+        if (cls.Quota.Count > 0)
+        {
+            await client.ApplyAsync(
+                new JsonObject
+                {
+                    ["apiVersion"] = "v1", ["kind"] = "ResourceQuota",
+                    ["metadata"] = new JsonObject { ["name"] = "capstan-environment", ["namespace"] = ns, ["labels"] = Labels() },
+                    ["spec"] = new JsonObject { ["hard"] = Quantities(cls.Quota) },
+                },
+                FieldManager,
+                cancellationToken);
+        }
+
+        if (cls.Defaults.Requests.Count + cls.Defaults.Limits.Count > 0)
+        {
+            var item = new JsonObject { ["type"] = "Container" };
+            if (cls.Defaults.Requests.Count > 0)
+            {
+                item["defaultRequest"] = Quantities(cls.Defaults.Requests);
+            }
+
+            if (cls.Defaults.Limits.Count > 0)
+            {
+                item["default"] = Quantities(cls.Defaults.Limits);
+            }
+
+            await client.ApplyAsync(
+                new JsonObject
+                {
+                    ["apiVersion"] = "v1", ["kind"] = "LimitRange",
+                    ["metadata"] = new JsonObject { ["name"] = "capstan-environment", ["namespace"] = ns, ["labels"] = Labels() },
+                    ["spec"] = new JsonObject { ["limits"] = new JsonArray(item) },
+                },
+                FieldManager,
+                cancellationToken);
+        }
+    }
+
     /// <summary>
     /// Refreshes environments (one, or all when <paramref name="name"/> is null): a followed one is rendered against the
     /// repo as it is now and deployed; a pinned one is only compared, and reported behind when the repo would change
-    /// it; a sleeping one is left alone. One line per environment says what happened.
+    /// it; a sleeping one is left alone. One line per environment says what happened; with several, one that fails
+    /// does not stop the others (its line says why, and <see cref="RefreshReport.Failed"/> counts it).
     /// </summary>
-    public async Task<IReadOnlyList<string>> RefreshAsync(string? name, DynamicState productionState, string actor, IDeployObserver observer, CancellationToken cancellationToken)
+    public async Task<RefreshReport> RefreshAsync(string? name, string actor, IDeployObserver observer, CancellationToken cancellationToken)
     {
         var records = name is null
             ? await Records.ListAsync(cancellationToken)
             : [(await Records.GetAsync(name, cancellationToken) ?? throw new UserInputException($"there is no environment '{name}'")).Record];
-        var report = new List<string>();
+        var lines = new List<string>();
+        var failed = 0;
         foreach (var record in records)
         {
-            if (record.Sleeping is not null)
+            try
             {
-                report.Add($"{record.Name}: asleep, not refreshed");
-                continue;
+                lines.Add(await RefreshOneAsync(record, actor, observer, cancellationToken));
             }
-
-            var (service, _) = Deployer(record, record.ValuesFiles);
-            if (record.Base == EnvironmentBase.Pinned)
+            catch (Exception ex) when (name is null && ex is DeployFailedException or DeployLockedException or UserInputException or KubeApiException or KubeUnavailableException or StateStoreException or PreflightException)
             {
-                var behind = 0;
-                foreach (var group in record.Groups)
-                {
-                    var plan = await service.PrepareAsync(Request(record, group, actor, "refresh"), productionState, cancellationToken);
-                    behind += plan.Plan.Actions.Count(a => a.Change != Core.Planning.ReleaseChange.NoOp);
-                }
-
-                report.Add(behind == 0
-                    ? $"{record.Name}: pinned ({record.PinnedRevision}); the repo would change nothing"
-                    : $"{record.Name}: pinned ({record.PinnedRevision}); behind: the repo now would change {behind} release{(behind == 1 ? string.Empty : "s")}, not refreshed");
-                continue;
+                failed++;
+                lines.Add($"{record.Name}: not refreshed: {ex.Message}");
             }
-
-            var results = await DeployAsync(service, record, productionState, actor, "refresh", observer, cancellationToken);
-            var changed = results.Sum(r => r.Releases.Count(o => o.State != ReleaseState.Unchanged));
-            report.Add($"{record.Name}: refreshed, {changed} release{(changed == 1 ? string.Empty : "s")} changed");
         }
 
-        return report;
+        return new RefreshReport(lines, failed);
+    }
+
+    private async Task<string> RefreshOneAsync(EnvironmentRecord record, string actor, IDeployObserver observer, CancellationToken cancellationToken)
+    {
+        if (record.Creating is not null)
+        {
+            return $"{record.Name}: still being created (or its create was interrupted), not refreshed";
+        }
+
+        if (record.Sleeping is not null)
+        {
+            return $"{record.Name}: asleep, not refreshed";
+        }
+
+        if (record.Base == EnvironmentBase.Pinned)
+        {
+            var plan = await Deployer(record).PrepareAsync(Request(record, actor, "refresh"), await State(record).ReadRequiredAsync(cancellationToken), cancellationToken);
+            var behind = plan.Plan.Actions.Count(a => a.Change != Core.Planning.ReleaseChange.NoOp);
+            return behind == 0
+                ? $"{record.Name}: pinned ({record.PinnedRevision}); the repo would change nothing"
+                : $"{record.Name}: pinned ({record.PinnedRevision}); behind: the repo now would change {behind} release{(behind == 1 ? string.Empty : "s")}, not refreshed";
+        }
+
+        var results = await DeployAsync(record, actor, "refresh", observer, cancellationToken);
+        var changed = results.Sum(r => r.Releases.Count(o => o.State != ReleaseState.Unchanged));
+        return $"{record.Name}: refreshed, {changed} release{(changed == 1 ? string.Empty : "s")} changed";
     }
 
     /// <summary>
     /// How an environment differs from production: per release, every values key whose value differs, with the file
-    /// and line that set it on each side; the image; and the releases only production runs.
+    /// and line that set it on each side; the image; the dynamic state; and the releases only production runs.
     /// </summary>
-    public async Task<EnvironmentDrift> DriftAsync(string name, CancellationToken cancellationToken)
+    public async Task<EnvironmentDrift> DriftAsync(string name, DynamicState productionState, CancellationToken cancellationToken)
     {
         var (record, _) = await Records.GetAsync(name, cancellationToken) ?? throw new UserInputException($"there is no environment '{name}'");
         var production = new FarmRenderer(model, files);
-        var (_, renderer) = Deployer(record, record.ValuesFiles);
+        var renderer = EnvironmentScope.Renderer(model, files, record);
         var values = new List<ReleaseValueDifference>();
         var onlyInProduction = new List<string>();
-        var dc = record.Datacenters[0];
-        foreach (var group in record.Groups.Select(g => model.FindGroup(g)!))
+        foreach (var dc in record.Datacenters)
         {
-            foreach (var release in group.Releases.Where(r => r.RunsIn(dc)))
+            foreach (var group in record.Groups.Select(g => model.FindGroup(g)!))
             {
-                if (release.Canary is not null)
+                foreach (var release in group.Releases.Where(r => r.RunsIn(dc)))
                 {
-                    onlyInProduction.Add($"{group.Namespace}/{release.Name} (canaries are off in environments)");
-                    continue;
-                }
+                    var where = record.Datacenters.Count > 1 ? $" in {dc}" : string.Empty;
+                    if (release.Canary is not null)
+                    {
+                        onlyInProduction.Add($"{group.Namespace}/{release.Name}{where} (canaries are off in environments)");
+                        continue;
+                    }
 
-                foreach (var difference in ValuesDrift.Compare(renderer.ResolveTree(dc, group, release), production.ResolveTree(dc, group, release, withSecrets: false)))
-                {
-                    values.Add(new ReleaseValueDifference($"{group.Namespace}/{release.Name}", difference));
+                    foreach (var difference in ValuesDrift.Compare(renderer.ResolveTree(dc, group, release), production.ResolveTree(dc, group, release, withSecrets: false)))
+                    {
+                        values.Add(new ReleaseValueDifference($"{group.Namespace}/{release.Name}{where}", difference));
+                    }
                 }
             }
         }
@@ -224,36 +360,61 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
             values.Add(new ReleaseValueDifference("(all)", new ValueDifference("image", image, null, "(the images values file)", null)));
         }
 
-        return new EnvironmentDrift(record.Name, values, onlyInProduction);
-    }
-
-    private static DeployRequest Request(EnvironmentRecord record, string group, string actor, string what) =>
-        new(new RenderSelection(record.Datacenters[0], group), false, false, Core.Planning.Planner.DefaultConcurrency,
-            new ExecutorOptions { Actor = actor, Reason = $"environment {record.Name}: {what}", NoRollback = true });
-
-    /// <summary>Deploys every group of an environment, one after the other; a group that fails stops it.</summary>
-    private static async Task<IReadOnlyList<DeployResult>> DeployAsync(
-        DeployService service, EnvironmentRecord record, DynamicState state, string actor, string what, IDeployObserver observer, CancellationToken cancellationToken)
-    {
-        var results = new List<DeployResult>();
-        foreach (var group in record.Groups)
+        var state = new List<StateDifference>();
+        if (await State(record).ReadAsync(cancellationToken) is { State: { } own })
         {
-            var request = Request(record, group, actor, what);
-            var prepared = await service.PrepareAsync(request, state, cancellationToken);
-            if (prepared.Plan.IsNoOp)
+            if (own.PrimaryDc != productionState.PrimaryDc)
             {
-                continue;
+                state.Add(new StateDifference("primary_dc", own.PrimaryDc, productionState.PrimaryDc));
             }
 
-            var result = await service.RunAsync(prepared.Plan, request.Executor, observer, cancellationToken);
-            results.Add(result);
-            if (!result.Succeeded)
+            foreach (var dc in record.Datacenters.Where(dc => own.ReadOnly.GetValueOrDefault(dc) != productionState.ReadOnly.GetValueOrDefault(dc)))
             {
-                throw new DeployFailedException($"environment {record.Name}: {group} did not deploy: {result.Cause}");
+                state.Add(new StateDifference($"read_only.{dc}", own.ReadOnly.GetValueOrDefault(dc) ?? "off", productionState.ReadOnly.GetValueOrDefault(dc) ?? "off"));
+            }
+
+            if (own.MaintenanceEnabled != productionState.MaintenanceEnabled)
+            {
+                state.Add(new StateDifference("maintenance_enabled", own.MaintenanceEnabled ? "true" : "false", productionState.MaintenanceEnabled ? "true" : "false"));
             }
         }
+        else
+        {
+            state.Add(new StateDifference("(all)", "(none: the environment has no dynamic state)", "(production's)"));
+        }
 
-        return results;
+        return new EnvironmentDrift(record.Name, values, onlyInProduction) { State = state };
+    }
+
+    private static DeployRequest Request(EnvironmentRecord record, string actor, string what) =>
+        new(new RenderSelection(), false, false, Core.Planning.Planner.DefaultConcurrency,
+            new ExecutorOptions { Actor = actor, Reason = $"environment {record.Name}: {what}", NoRollback = true });
+
+    /// <summary>Deploys every group of an environment in every one of its datacenters, as one plan, with its own state.</summary>
+    private async Task<IReadOnlyList<DeployResult>> DeployAsync(EnvironmentRecord record, string actor, string what, IDeployObserver observer, CancellationToken cancellationToken)
+    {
+        var service = Deployer(record);
+        var request = Request(record, actor, what);
+        var prepared = await service.PrepareAsync(request, await State(record).ReadRequiredAsync(cancellationToken), cancellationToken);
+        if (prepared.Plan.IsNoOp)
+        {
+            return [];
+        }
+
+        var result = await service.RunAsync(prepared.Plan, request.Executor, observer, cancellationToken);
+        return result.Succeeded ? [result] : throw new DeployFailedException($"environment {record.Name} did not deploy: {result.Cause}");
+    }
+
+    /// <summary>Removes every key the environment's project holds in the state store (state, journals, plan records), its lock aside.</summary>
+    private async Task PurgeKeysAsync(string name, CancellationToken cancellationToken)
+    {
+        var project = EnvironmentScope.Project(model, name);
+        var (items, _) = await store.ListAsync(project + "/", cancellationToken);
+        var keys = items.Select(i => i.Key).Where(k => k != DeployLock.Key(project)).ToList();
+        foreach (var chunk in keys.Chunk(64))
+        {
+            await store.CommitAsync(new StoreTxn([], [.. chunk.Select(k => (StoreOp)new StoreOp.Delete(k))]), cancellationToken);
+        }
     }
 
     /// <summary>
@@ -271,11 +432,12 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         // Under the environment's deploy lock: no refresh can put namespaces back while they go.
         await using var exclusive = await DeployLock.AcquireAsync(store, ProjectOf(record.Name), actor, $"environment {name}: delete", cancellationToken);
         await RemoveAsync(record, cancellationToken);
+        await PurgeKeysAsync(name, cancellationToken);
         await Records.ChangeAsync(name, actor, "delete", force, _ => null, cancellationToken);
     }
 
-    /// <summary>The project an environment deploys as: its own lock, journal and plan records.</summary>
-    private string ProjectOf(string name) => $"{model.Project}--{name}";
+    /// <summary>The project an environment deploys as: its own state, lock, journal and plan records.</summary>
+    private string ProjectOf(string name) => EnvironmentScope.Project(model, name);
 
     /// <summary>
     /// Moves an environment's expiry later by <paramref name="by"/> (from now, if it has passed), within its class's
@@ -387,7 +549,7 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         var patched = await clusters[parts[0]].PatchAsync(
             new ObjectRef("apps/v1", "Deployment", parts[1], parts[2]),
             new JsonObject { ["spec"] = new JsonObject { ["replicas"] = replicas } },
-            "capstan-environment",
+            FieldManager,
             cancellationToken);
         return Core.Kubernetes.JsonNumbers.Long(patched["metadata"]?["generation"]) ?? 0;
     }
@@ -420,13 +582,8 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         return found;
     }
 
-    private (DeployService Service, FarmRenderer Renderer) Deployer(EnvironmentRecord record, IReadOnlyList<string> valuesFiles)
-    {
-        // The environment deploys as a project of its own: its own lock, journal and plan records.
-        var environmentModel = model with { Project = ProjectOf(record.Name) };
-        var renderer = new FarmRenderer(environmentModel, files, Overlay(record, valuesFiles));
-        return (new DeployService(environmentModel, renderer, clusters, store, time), renderer);
-    }
+    private DeployService Deployer(EnvironmentRecord record) =>
+        new(EnvironmentScope.Model(model, record), EnvironmentScope.Renderer(model, files, record), clusters, store, time);
 
     /// <summary>The record on every namespace: owner, purpose, expiry (kube-janitor's <c>janitor/expires</c> too).</summary>
     private async Task AnnotateAsync(EnvironmentRecord record, CancellationToken cancellationToken)
@@ -452,7 +609,7 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
                             },
                         },
                     },
-                    "capstan-environment",
+                    FieldManager,
                     cancellationToken);
             }
         }
@@ -491,5 +648,18 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
 /// <summary>A values difference of one release of an environment.</summary>
 public sealed record ReleaseValueDifference(string Release, ValueDifference Difference);
 
+/// <summary>A dynamic-state value in which an environment differs from production.</summary>
+public sealed record StateDifference(string Key, string Environment, string Production);
+
 /// <summary>How an environment differs from production.</summary>
-public sealed record EnvironmentDrift(string Environment, IReadOnlyList<ReleaseValueDifference> Values, IReadOnlyList<string> OnlyInProduction);
+public sealed record EnvironmentDrift(string Environment, IReadOnlyList<ReleaseValueDifference> Values, IReadOnlyList<string> OnlyInProduction)
+{
+    /// <summary>Where the environment's dynamic state differs from production's.</summary>
+    public IReadOnlyList<StateDifference> State { get; init; } = [];
+
+    /// <summary>How many differences there are in all.</summary>
+    public int Count => Values.Count + OnlyInProduction.Count + State.Count;
+}
+
+/// <summary>What a refresh did: a line per environment, and how many failed.</summary>
+public sealed record RefreshReport(IReadOnlyList<string> Lines, int Failed);

@@ -42,7 +42,7 @@ public sealed class MaintenanceGateApplier(FarmModel model, DeployService deploy
             var cronJobs = 0;
             foreach (var group in periodic)
             {
-                cronJobs += (await client.ListAsync("batch/v1", "CronJob", group.Namespace, "app.kubernetes.io/managed-by=capstan", cancellationToken)).Items.Count;
+                cronJobs += (await client.ListAsync("batch/v1", "CronJob", model.LiveNamespace(group), "app.kubernetes.io/managed-by=capstan", cancellationToken)).Items.Count;
             }
 
             var deleted = 0;
@@ -62,7 +62,7 @@ public sealed class MaintenanceGateApplier(FarmModel model, DeployService deploy
                         try
                         {
                             pass = await watcher.WaitAsync(
-                                group.Namespace,
+                                model.LiveNamespace(group),
                                 [("batch/v1", "Job"), ("v1", "Pod")],
                                 view => GatePass.Of(view, requested) is var p && (p.ToDelete.Count > 0 || p.Still.Count == 0 || _clock.GetUtcNow() > deadline) ? p : null,
                                 new WaitLimits(),
@@ -71,7 +71,7 @@ public sealed class MaintenanceGateApplier(FarmModel model, DeployService deploy
                         }
                         catch (ApiOutageException ex)
                         {
-                            still.Add($"{group.Namespace}: {ex.Message}");
+                            still.Add($"{model.LiveNamespace(group)}: {ex.Message}");
                             break;
                         }
 

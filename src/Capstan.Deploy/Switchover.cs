@@ -100,7 +100,7 @@ public sealed class Switchover(
             var count = 0;
             foreach (var group in model.Groups.Where(g => g.Traits.Periodic))
             {
-                count += (await clusters[dc].ListAsync("batch/v1", "CronJob", group.Namespace, null, cancellationToken)).Items.Count;
+                count += (await clusters[dc].ListAsync("batch/v1", "CronJob", model.LiveNamespace(group), null, cancellationToken)).Items.Count;
             }
 
             cronJobs.Add($"{count} in {dc}");
@@ -457,7 +457,7 @@ public sealed class Switchover(
         var result = new List<ObjectRef>();
         foreach (var group in model.Groups.Where(g => g.Traits.Serving == ServingKind.Async))
         {
-            result.AddRange((await clusters[dc].ListAsync("apps/v1", "Deployment", group.Namespace, "app.kubernetes.io/managed-by=capstan,app.kubernetes.io/name=mediawiki", cancellationToken)).Items.Select(ObjectRef.Of));
+            result.AddRange((await clusters[dc].ListAsync("apps/v1", "Deployment", model.LiveNamespace(group), "app.kubernetes.io/managed-by=capstan,app.kubernetes.io/name=mediawiki", cancellationToken)).Items.Select(ObjectRef.Of));
         }
 
         return [.. result.OrderBy(r => r.Namespace, StringComparer.Ordinal).ThenBy(r => r.Name, StringComparer.Ordinal)];
@@ -468,7 +468,7 @@ public sealed class Switchover(
         var count = 0;
         foreach (var group in model.Groups.Where(g => g.Traits.Serving == ServingKind.Cli))
         {
-            count += (await clusters[dc].ListAsync("batch/v1", "Job", group.Namespace, null, cancellationToken)).Items
+            count += (await clusters[dc].ListAsync("batch/v1", "Job", model.LiveNamespace(group), null, cancellationToken)).Items
                 .Count(MaintenanceGateApplier.Running);
         }
 

@@ -30,6 +30,15 @@ public sealed record EnvironmentRecord(
     /// <summary>The values files given at create (besides <c>environments/NAME.yaml</c>), layered again on every refresh.</summary>
     public IReadOnlyList<string> ValuesFiles { get; init; } = [];
 
+    /// <summary>
+    /// While the create that made it has not finished: the process creating it. A record that keeps this after that
+    /// process is gone belongs to an interrupted create, which the next create of the name resumes and gc removes.
+    /// </summary>
+    public CreateInProgress? Creating { get; init; }
+
+    /// <summary>The <c>--set key=value</c> values given at create, layered after the values files, in order.</summary>
+    public IReadOnlyList<string> Settings { get; init; } = [];
+
     /// <summary>The expiry warnings already sent to the owner (<c>3d</c>, <c>1d</c>), each once.</summary>
     public IReadOnlyList<string> Warned { get; init; } = [];
 
@@ -50,6 +59,8 @@ public sealed record EnvironmentRecord(
         ["datacenters"] = new JsonArray([.. Datacenters.Select(d => (JsonNode)d)]),
         ["groups"] = new JsonArray([.. Groups.Select(g => (JsonNode)g)]),
         ["values"] = ValuesFiles.Count == 0 ? null : new JsonArray([.. ValuesFiles.Select(v => (JsonNode)v)]),
+        ["creating"] = Creating is null ? null : new JsonObject { ["host"] = Creating.Host, ["pid"] = Creating.Pid, ["since"] = Stamp(Creating.Since) },
+        ["set"] = Settings.Count == 0 ? null : new JsonArray([.. Settings.Select(v => (JsonNode)v)]),
         ["warned"] = Warned.Count == 0 ? null : new JsonArray([.. Warned.Select(w => (JsonNode)w)]),
         ["sleeping"] = Sleeping is null ? null : new JsonObject(Sleeping.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
     }.ToJsonString();
@@ -82,12 +93,48 @@ public sealed record EnvironmentRecord(
             doc["pinnedRevision"]?.GetValue<string>(), doc["image"]?.GetValue<string>(), Texts("datacenters"), Texts("groups"))
         {
             ValuesFiles = doc["values"] is JsonArray valuesFiles ? [.. valuesFiles.Select(v => v!.GetValue<string>())] : [],
+            Creating = doc["creating"] is JsonObject creating
+                ? new CreateInProgress(
+                    creating["host"]?.GetValue<string>() ?? throw new FormatException("creating has no host"),
+                    creating["pid"]?.GetValue<int>() ?? throw new FormatException("creating has no pid"),
+                    DateTimeOffset.Parse(creating["since"]?.GetValue<string>() ?? throw new FormatException("creating has no since"), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal))
+                : null,
+            Settings = doc["set"] is JsonArray settings ? [.. settings.Select(v => v!.GetValue<string>())] : [],
             Warned = doc["warned"] is JsonArray warned ? [.. warned.Select(w => w!.GetValue<string>())] : [],
             Sleeping = doc["sleeping"] is JsonObject sleeping ? sleeping.ToDictionary(kv => kv.Key, kv => kv.Value?.GetValue<int>() ?? throw new FormatException($"sleeping.{kv.Key} has no replicas")) : null,
         };
     }
 
     private static string Stamp(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+}
+
+/// <summary>The process creating an environment: its host and process id, and since when.</summary>
+public sealed record CreateInProgress(string Host, int Pid, DateTimeOffset Since)
+{
+    /// <summary>The current process, now.</summary>
+    public static CreateInProgress Current(DateTimeOffset now) => new(Environment.MachineName, Environment.ProcessId, now);
+
+    /// <summary>
+    /// True when the create can no longer be running: its process on this host is gone, or (on another host, whose
+    /// processes cannot be seen) it started more than <paramref name="patience"/> ago.
+    /// </summary>
+    public bool Interrupted(DateTimeOffset now, TimeSpan patience)
+    {
+        if (Host != Environment.MachineName)
+        {
+            return now - Since > patience;
+        }
+
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(Pid);
+            return process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return true;
+        }
+    }
 }
 
 /// <summary>One change of an environment's record: who, when, what, whether forced, and the record before and after.</summary>

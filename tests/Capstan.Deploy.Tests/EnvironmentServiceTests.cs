@@ -18,7 +18,7 @@ public sealed class EnvironmentServiceTests
     private static EnvironmentService Service(FarmHarness farm) => new(farm.Model, farm.Files, farm.Clusters, farm.Store, TimeProvider.System);
 
     private static EnvironmentRequest Request(string owner = "alice", string name = "alice-test") =>
-        new(name, owner, "feature", "search ranking change", ["https://phabricator.example/T123"], TimeSpan.FromDays(7), false, null, "eqiad", ["mw-web"], [], owner);
+        new(name, owner, "feature", "search ranking change", ["https://phabricator.example/T123"], TimeSpan.FromDays(7), false, null, ["eqiad"], ["mw-web"], [], owner);
 
     [Fact]
     public async Task An_environment_is_created_in_its_own_namespace_owned_and_deleted_leaving_production_alone()
@@ -46,7 +46,7 @@ public sealed class EnvironmentServiceTests
         await service.DeleteAsync("alice-test", "alice", force: false, default);
         Assert.Empty(await service.NamespacesAsync(record, "eqiad", default));
         Assert.Empty(await service.Records.ListAsync(default));
-        Assert.Equal(["created", "delete"], (await service.Records.HistoryAsync("alice-test", default)).Select(h => h.What));
+        Assert.Equal(["created", "ready", "delete"], (await service.Records.HistoryAsync("alice-test", default)).Select(h => h.What));
     }
 
     [Fact]
@@ -107,7 +107,7 @@ public sealed class EnvironmentServiceTests
         Assert.Equal(1, live["spec"]!["replicas"]!.GetValue<int>());
         // Rolled out as the wake waited for it (the Deployment's own status counts may still be catching up).
         Assert.True((await client.GetRolloutStatusAsync("alice-test--mw-web", "mw-web.eqiad.main", default)).Done);
-        Assert.Equal(["created", "sleep", "wake"], (await service.Records.HistoryAsync("alice-test", default)).Select(h => h.What));
+        Assert.Equal(["created", "ready", "sleep", "wake"], (await service.Records.HistoryAsync("alice-test", default)).Select(h => h.What));
     }
 
     [Fact]
@@ -120,12 +120,12 @@ public sealed class EnvironmentServiceTests
         await service.CreateAsync(Request(name: "pinned-test") with { Purpose = "demo", Pin = true, Links = [] }, farm.State, new EventLog(), default);
         Assert.Equal(
             ["alice-test: refreshed, 0 releases changed", "pinned-test: pinned (" + (await service.Records.GetAsync("pinned-test", default))!.Value.Record.PinnedRevision + "); the repo would change nothing"],
-            await service.RefreshAsync(null, farm.State, "alice", new EventLog(), default));
+            (await service.RefreshAsync(null, "alice", new EventLog(), default)).Lines);
 
         // Production's values change: the followed environment takes it, the pinned one says it is behind.
         farm.Write("values/mw-web.yaml", File.ReadAllText(Path.Combine(farm.Root, "values/mw-web.yaml")).Replace("workers: 12", "workers: 9", StringComparison.Ordinal));
         service = Service(farm);
-        var report = await service.RefreshAsync(null, farm.State, "alice", new EventLog(), default);
+        var report = (await service.RefreshAsync(null, "alice", new EventLog(), default)).Lines;
         Assert.Equal("alice-test: refreshed, 1 release changed", report[0]);
         Assert.EndsWith("behind: the repo now would change 1 release, not refreshed", report[1], StringComparison.Ordinal);
 
@@ -145,7 +145,7 @@ public sealed class EnvironmentServiceTests
         var service = Service(farm);
         await service.CreateAsync(Request(), farm.State, new EventLog(), default);
 
-        var drift = await service.DriftAsync("alice-test", default);
+        var drift = await service.DriftAsync("alice-test", farm.State, default);
         var workers = drift.Values.Single(v => v.Release == "mw-web/main" && v.Difference.Path == "php.workers").Difference;
         Assert.Equal(("2", "environments/alice-test.yaml:2:12", "12", "values/mw-web.yaml:3:12"), (workers.Environment, workers.EnvironmentSetBy!.ToString(), workers.Production, workers.ProductionSetBy!.ToString()));
         // Secrets are left out altogether: equal or not would say something about production's.

@@ -88,9 +88,10 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         command.SetAction(async (parse, ct) =>
         {
             var record = await OpenRecordAsync(parse.GetValue(repo), parse.GetValue(state), parse.GetValue(name)!, ct);
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(record.Datacenters[0]), ct, readState: false);
+            var production = await RepoSession.Open(env, parse.GetValue(repo)).ReadStateAsync(null, parse.GetValue(state), ct, initialise: false);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, Selection(record), ct, readState: false);
             var service = session.Environments();
-            var drift = await service.DriftAsync(record.Name, ct);
+            var drift = await service.DriftAsync(record.Name, production, ct);
             var writer = console.Profile.Out.Writer;
             if (parse.GetValue(output) == "json")
             {
@@ -106,7 +107,9 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
                         ["production"] = v.Difference.Production,
                         ["productionSetBy"] = v.Difference.ProductionSetBy?.ToString(),
                     })]),
+                    ["state"] = new JsonArray([.. drift.State.Select(d => (JsonNode)new JsonObject { ["key"] = d.Key, ["environment"] = d.Environment, ["production"] = d.Production })]),
                     ["onlyInProduction"] = new JsonArray([.. drift.OnlyInProduction.Select(o => (JsonNode)o)]),
+                    ["count"] = drift.Count,
                 }));
                 return ExitCodes.Success;
             }
@@ -118,6 +121,11 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             }
 
             writer.Write(drift.Values.Count == 0 ? $"{drift.Environment}: no values differ from production\n" : table.ToString());
+            foreach (var d in drift.State)
+            {
+                writer.WriteLine($"dynamic state: {d.Key} is {d.Environment} here, {d.Production} in production");
+            }
+
             foreach (var only in drift.OnlyInProduction)
             {
                 writer.WriteLine($"only in production: {only}");
@@ -143,13 +151,18 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
                 throw new Core.Diagnostics.UserInputException("name one environment, or --all");
             }
 
-            var repoSession = RepoSession.Open(env, parse.GetValue(repo));
-            var production = await repoSession.ReadStateAsync(null, parse.GetValue(state), ct, initialise: false);
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct, readState: false);
             var service = session.Environments();
-            foreach (var line in await service.RefreshAsync(parse.GetValue(name), production, session.Repo.Actor(parse.GetValue(actor)), new ProgressLines(error), ct))
+            var report = await service.RefreshAsync(parse.GetValue(name), session.Repo.Actor(parse.GetValue(actor)), new ProgressLines(error), ct);
+            foreach (var line in report.Lines)
             {
                 console.Profile.Out.Writer.WriteLine(line);
+            }
+
+            if (report.Failed > 0)
+            {
+                error.WriteLine($"capstan: error: {report.Failed} environment{(report.Failed == 1 ? string.Empty : "s")} could not be refreshed");
+                return ExitCodes.Failure;
             }
 
             return ExitCodes.Success;
@@ -170,7 +183,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         {
             var duration = EnvironmentPolicy.ParseDuration(parse.GetValue(by)!);
             var record = await OpenRecordAsync(parse.GetValue(repo), parse.GetValue(state), parse.GetValue(name)!, ct);
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(record.Datacenters[0]), ct, readState: false);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, Selection(record), ct, readState: false);
             var service = session.Environments();
             var extended = await service.ExtendAsync(record.Name, duration, session.Repo.Actor(parse.GetValue(actor)), parse.GetValue(force), ct);
             console.Profile.Out.Writer.WriteLine($"environment {extended.Name} now expires {When(extended.Expires)}");
@@ -192,7 +205,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         command.SetAction(async (parse, ct) =>
         {
             var record = await OpenRecordAsync(parse.GetValue(repo), parse.GetValue(state), parse.GetValue(name)!, ct);
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(record.Datacenters[0]), ct, readState: false);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, Selection(record), ct, readState: false);
             var service = session.Environments();
             var who = session.Repo.Actor(parse.GetValue(actor));
             var after = sleep ? await service.SleepAsync(record.Name, who, parse.GetValue(force), ct) : await service.WakeAsync(record.Name, who, parse.GetValue(force), ct);
@@ -203,6 +216,9 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         });
         return command;
     }
+
+    /// <summary>The selection that connects to every datacenter of an environment.</summary>
+    private static RenderSelection Selection(EnvironmentRecord record) => new(record.Datacenters.Count == 1 ? record.Datacenters[0] : null);
 
     private async Task<EnvironmentRecord> OpenRecordAsync(string? repoOption, string? stateOption, string name, CancellationToken cancellationToken)
     {
@@ -228,30 +244,34 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         var links = new Option<string[]>("--link") { Description = "A link to the task or patch (repeatable)", HelpName = "URL", AllowMultipleArgumentsPerToken = false };
         var pin = new Option<bool>("--pin") { Description = "Pinned to the repo as it is now, instead of following production" };
         var image = new Option<string?>("--image") { Description = "A MediaWiki image that wins over every values layer", HelpName = "REF" };
-        var dc = new Option<string?>("--dc") { Description = "The datacenter whose cluster runs it (default: the primary)", HelpName = "DC" };
+        var dc = new Option<string[]>("--dc") { Description = "A datacenter whose cluster runs it (repeatable: two make a two-datacenter environment; default: the primary)", HelpName = "DC" };
+        var set = new Option<string[]>("--set") { Description = "A value for this environment, after every values file: key.path=value (repeatable)", HelpName = "KEY=VALUE" };
         var groups = new Option<string[]>("--group") { Description = "A server group to include (repeatable; default: the web and API groups)", HelpName = "NS" };
         var values = new Option<string[]>("--values") { Description = "Another values file layered after environments/NAME.yaml (repeatable)", HelpName = "FILE" };
         var actor = CommonOptions.Actor();
         var output = CommonOptions.Output("text", "json");
         var command = new Command("create", "Create an environment: record its owner, purpose and expiry, then deploy its groups (one replica each, canaries off) into its own namespaces")
         {
-            name, repo, state, owner, purpose, expires, description, links, pin, image, dc, groups, values, actor, output,
+            name, repo, state, owner, purpose, expires, description, links, pin, image, dc, groups, values, set, actor, output,
         };
         command.SetAction(async (parse, ct) =>
         {
             var repoSession = RepoSession.Open(env, parse.GetValue(repo));
             var production = await repoSession.ReadStateAsync(null, parse.GetValue(state), ct, initialise: false);
-            var datacenter = parse.GetValue(dc) ?? production.PrimaryDc;
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(datacenter), ct, readState: false);
+            var datacenters = parse.GetValue(dc) is { Length: > 0 } given ? given : [production.PrimaryDc];
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(datacenters.Length == 1 ? datacenters[0] : null), ct, readState: false);
             var who = session.Repo.Actor(parse.GetValue(actor));
             var service = session.Environments();
             var request = new EnvironmentRequest(
                 parse.GetValue(name)!, parse.GetValue(owner), parse.GetValue(purpose)!, parse.GetValue(description) ?? string.Empty,
                 parse.GetValue(links) ?? [], EnvironmentPolicy.ParseDuration(parse.GetValue(expires)!), parse.GetValue(pin), parse.GetValue(image),
-                datacenter, parse.GetValue(groups) ?? [], parse.GetValue(values) ?? [], who);
+                datacenters, parse.GetValue(groups) ?? [], parse.GetValue(values) ?? [], who)
+            {
+                Settings = parse.GetValue(set) ?? [],
+            };
             var progress = new ProgressLines(error);
             var (record, _) = await service.CreateAsync(request, production, progress, ct);
-            Print(parse.GetValue(output) == "json", record, $"environment {record.Name} is ready in {string.Join(", ", record.Groups.Select(g => $"{datacenter}/{EnvironmentNames.Namespace(record.Name, g)}"))}; it expires {When(record.Expires)}");
+            Print(parse.GetValue(output) == "json", record, $"environment {record.Name} is ready in {string.Join(", ", record.Datacenters.SelectMany(d => record.Groups.Select(g => $"{d}/{EnvironmentNames.Namespace(record.Name, g)}")))}; it expires {When(record.Expires)}");
             return ExitCodes.Success;
         });
         return command;
@@ -262,8 +282,8 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         var repo = CommonOptions.Repo();
         var state = CommonOptions.State();
         var output = CommonOptions.Output("table", "json");
-        var noHealth = new Option<bool>("--no-health") { Description = "Do not ask the clusters how ready each environment is (the records only)" };
-        var command = new Command("list", "The environments: owner, purpose, age, time left, health (ready/desired), datacenter, groups, followed or pinned") { repo, state, output, noHealth };
+        var noHealth = new Option<bool>("--no-health") { Description = "Do not ask the clusters how ready each environment is, nor count its drift (the records only)" };
+        var command = new Command("list", "The environments: owner, purpose, age, time left, health (ready/desired), drift count, image, datacenters, groups, followed or pinned") { repo, state, output, noHealth };
         command.SetAction(async (parse, ct) =>
         {
             var repoSession = RepoSession.Open(env, parse.GetValue(repo));
@@ -275,14 +295,25 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             }
 
             var health = new Dictionary<string, (int Ready, int Desired)>(StringComparer.Ordinal);
+            var drift = new Dictionary<string, string>(StringComparer.Ordinal);
             if (!parse.GetValue(noHealth) && records.Count > 0)
             {
+                var production = await repoSession.ReadStateAsync(null, parse.GetValue(state), ct, initialise: false);
                 var dcs = records.SelectMany(r => r.Datacenters).Distinct(StringComparer.Ordinal).ToList();
                 await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(dcs.Count == 1 ? dcs[0] : null), ct, readState: false);
                 var service = session.Environments();
                 foreach (var r in records)
                 {
                     health[r.Name] = await service.HealthAsync(r, ct);
+                    try
+                    {
+                        drift[r.Name] = (await service.DriftAsync(r.Name, production, ct)).Count.ToString(CultureInfo.InvariantCulture);
+                    }
+                    catch (Exception ex) when (ex is Core.Diagnostics.UserInputException or Core.Diagnostics.RepoValidationException)
+                    {
+                        // The environment no longer renders against this repo (a values file gone, a group renamed): 'env drift' says why.
+                        drift[r.Name] = "?";
+                    }
                 }
             }
 
@@ -297,17 +328,25 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
                         doc["health"] = new JsonObject { ["ready"] = h.Ready, ["desired"] = h.Desired };
                     }
 
+                    if (drift.TryGetValue(r.Name, out var d))
+                    {
+                        doc["drift"] = int.TryParse(d, CultureInfo.InvariantCulture, out var n) ? n : null;
+                    }
+
                     return (JsonNode)doc;
                 })])));
                 return ExitCodes.Success;
             }
 
             var now = DateTimeOffset.UtcNow;
-            var table = new PlainTable("NAME", "OWNER", "PURPOSE", "AGE", "EXPIRES IN", "READY", "DC", "GROUPS", "BASE", "STATE");
+            var table = new PlainTable("NAME", "OWNER", "PURPOSE", "AGE", "EXPIRES IN", "READY", "DRIFT", "IMAGE", "DC", "GROUPS", "BASE", "STATE");
             foreach (var r in records)
             {
                 var ready = health.TryGetValue(r.Name, out var h) ? $"{h.Ready}/{h.Desired}" : "-";
-                table.Add(r.Name, r.Owner, r.Purpose, Span(now - r.CreatedAt), r.Expires <= now ? "expired" : Span(r.Expires - now), ready, string.Join(",", r.Datacenters), string.Join(",", r.Groups), r.Base == EnvironmentBase.Follow ? "follows" : "pinned", r.Sleeping is null ? "awake" : "asleep");
+                table.Add(
+                    r.Name, r.Owner, r.Purpose, Span(now - r.CreatedAt), r.Expires <= now ? "expired" : Span(r.Expires - now), ready, drift.GetValueOrDefault(r.Name, "-"),
+                    r.Image ?? "production's", string.Join(",", r.Datacenters), string.Join(",", r.Groups), r.Base == EnvironmentBase.Follow ? "follows" : "pinned",
+                    r.Creating is not null ? "creating" : r.Sleeping is null ? "awake" : "asleep");
             }
 
             writer.Write(records.Count == 0 ? "no environments\n" : table.ToString());
@@ -372,7 +411,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         {
             var record = await OpenRecordAsync(parse.GetValue(repo), parse.GetValue(state), parse.GetValue(name)!, ct);
 
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(record.Datacenters[0]), ct, readState: false);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, Selection(record), ct, readState: false);
             var service = session.Environments();
             await service.DeleteAsync(record.Name, session.Repo.Actor(parse.GetValue(actor)), parse.GetValue(force), ct);
             console.Profile.Out.Writer.WriteLine($"environment {record.Name} is deleted: its namespaces are gone");

@@ -21,13 +21,14 @@ internal sealed class MaintenanceCommand(IAnsiConsole console, CliEnvironment en
     private Command Reconcile()
     {
         var repo = CommonOptions.Repo();
+        var environment = CommonOptions.TestEnvironment();
         var state = CommonOptions.State();
         var watch = new Option<bool>("--watch") { Description = "Keep running: re-apply the gate within seconds of every change of the state" };
         var timeout = new Option<int>("--job-timeout") { Description = "Seconds to wait for running maintenance Jobs to stop", DefaultValueFactory = _ => 300, HelpName = "S" };
-        var command = new Command("reconcile", "Make the clusters follow the maintenance gate of the current state (once, or on every change with --watch)") { repo, state, watch, timeout };
+        var command = new Command("reconcile", "Make the clusters follow the maintenance gate of the current state (once, or on every change with --watch)") { repo, environment, state, watch, timeout };
         command.SetAction(async (parse, ct) =>
         {
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct, initialiseState: true);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct, initialiseState: true, testEnvironment: parse.GetValue(environment));
             var writer = console.Profile.Out.Writer;
             var applier = new MaintenanceGateApplier(session.Repo.Model, session.Service(), session.Clusters, new LineObserver(writer));
             var options = new ExecutorOptions { Actor = session.Repo.Actor(null), Reason = "maintenance reconcile" };
@@ -68,6 +69,7 @@ internal sealed class MaintenanceCommand(IAnsiConsole console, CliEnvironment en
     private Command Switch(string name, bool enabled, string description)
     {
         var repo = CommonOptions.Repo();
+        var environment = CommonOptions.TestEnvironment();
         var state = CommonOptions.State();
         var reason = CommonOptions.Reason();
         var actor = CommonOptions.Actor();
@@ -75,12 +77,12 @@ internal sealed class MaintenanceCommand(IAnsiConsole console, CliEnvironment en
         var stateOnly = new Option<bool>("--state-only") { Description = "Only write the state; do not apply the cron groups or stop running Jobs" };
         var timeout = new Option<int>("--job-timeout") { Description = "Seconds to wait for running maintenance Jobs to stop", DefaultValueFactory = _ => 300, HelpName = "S" };
         var output = CommonOptions.Output("text", "json");
-        var command = new Command(name, description) { repo, state, reason, actor, force, stateOnly, timeout, output };
+        var command = new Command(name, description) { repo, environment, state, reason, actor, force, stateOnly, timeout, output };
         command.SetAction(async (parse, ct) =>
         {
             var json = parse.GetValue(output) == "json";
             var writer = console.Profile.Out.Writer;
-            var session = RepoSession.Open(env, parse.GetValue(repo));
+            var session = await RepoSession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(environment), parse.GetValue(state), ct);
             var actorName = session.Actor(parse.GetValue(actor));
             var (write, address) = await StateWriter.WriteAsync(
                 session, parse.GetValue(state), actorName, parse.GetValue(reason),
@@ -94,7 +96,7 @@ internal sealed class MaintenanceCommand(IAnsiConsole console, CliEnvironment en
             if (!parse.GetValue(stateOnly))
             {
                 // Make the clusters follow: deploy the cron groups in every datacenter and, when disabling, stop running Jobs.
-                await using var deploySession = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct);
+                await using var deploySession = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct, testEnvironment: parse.GetValue(environment));
                 var current = await deploySession.Repo.ReadStateAsync(null, parse.GetValue(state), ct);
                 var applier = new MaintenanceGateApplier(deploySession.Repo.Model, deploySession.Service(), deploySession.Clusters, json ? new JsonEventObserver(writer) : new LineObserver(writer));
                 var options = new ExecutorOptions { Actor = actorName, Reason = $"maintenance {name}: {parse.GetValue(reason)}" };

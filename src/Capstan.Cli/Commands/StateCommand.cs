@@ -26,12 +26,13 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
     private Command BuildGet()
     {
         var repo = CommonOptions.Repo();
+        var environment = CommonOptions.TestEnvironment();
         var state = CommonOptions.State();
         var output = CommonOptions.Output("table", "json");
-        var command = new Command("get", "Show the whole state, flagging a nonsense combination") { repo, state, output };
+        var command = new Command("get", "Show the whole state, flagging a nonsense combination") { repo, environment, state, output };
         command.SetAction(async (parse, ct) =>
         {
-            var session = RepoSession.Open(env, parse.GetValue(repo));
+            var session = await RepoSession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(environment), parse.GetValue(state), ct);
 
             // An empty store shows the repo's state-seed, marked as not written; a store that lost its state is an error.
             var current = await session.ReadStateAsync(null, parse.GetValue(state), ct);
@@ -84,6 +85,7 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
     private Command BuildSet()
     {
         var repo = CommonOptions.Repo();
+        var environment = CommonOptions.TestEnvironment();
         var state = CommonOptions.State();
         var reason = CommonOptions.Reason();
         var actor = CommonOptions.Actor();
@@ -94,11 +96,11 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
             Description = "primary-dc DC | read-only DC REASON|false | maintenance true|false",
             Arity = new ArgumentArity(1, 2),
         };
-        var command = new Command("set", "Change one value of the state (compare-and-swap; recorded in the history)") { key, values, repo, state, reason, actor, force };
+        var command = new Command("set", "Change one value of the state (compare-and-swap; recorded in the history)") { key, values, repo, environment, state, reason, actor, force };
         command.SetAction(async (parse, ct) =>
         {
             var change = ParseChange(parse.GetValue(key)!, parse.GetValue(values)!);
-            return await WriteAsync(parse, repo, state, reason, actor, change, parse.GetValue(force), ct);
+            return await WriteAsync(parse, repo, environment, state, reason, actor, change, parse.GetValue(force), ct);
         });
         return command;
     }
@@ -106,19 +108,20 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
     private Command BuildInit()
     {
         var repo = CommonOptions.Repo();
+        var environment = CommonOptions.TestEnvironment();
         var state = CommonOptions.State();
         var reason = CommonOptions.Reason();
         var actor = CommonOptions.Actor();
         var primary = new Option<string>("--primary-dc") { Description = "The primary datacenter", Required = true, HelpName = "DC" };
         var command = new Command("init", "Write the first state into an empty store: the primary datacenter, every datacenter read-write, maintenance enabled")
         {
-            primary, repo, state, reason, actor,
+            primary, repo, environment, state, reason, actor,
         };
         command.SetAction(async (parse, ct) =>
         {
-            var session = RepoSession.Open(env, parse.GetValue(repo));
+            var session = await RepoSession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(environment), parse.GetValue(state), ct);
             var change = new StateChange.Initialize(StateRules.Fresh(parse.GetValue(primary)!, [.. session.Model.DatacenterNames]));
-            return await WriteAsync(parse, repo, state, reason, actor, change, force: false, ct);
+            return await WriteAsync(parse, repo, environment, state, reason, actor, change, force: false, ct);
         });
         return command;
     }
@@ -126,13 +129,14 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
     private Command BuildHistory()
     {
         var repo = CommonOptions.Repo();
+        var environment = CommonOptions.TestEnvironment();
         var state = CommonOptions.State();
         var output = CommonOptions.Output("table", "json");
         var limit = new Option<int>("--limit") { Description = "Show only the last N changes", DefaultValueFactory = _ => 50, HelpName = "N" };
-        var command = new Command("history", "Every change of the state: who, when, why and what changed") { repo, state, limit, output };
+        var command = new Command("history", "Every change of the state: who, when, why and what changed") { repo, environment, state, limit, output };
         command.SetAction(async (parse, ct) =>
         {
-            var session = RepoSession.Open(env, parse.GetValue(repo));
+            var session = await RepoSession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(environment), parse.GetValue(state), ct);
             var (store, service) = session.OpenState(parse.GetValue(state));
             await using (store)
             {
@@ -160,12 +164,13 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
     private Command BuildWatch()
     {
         var repo = CommonOptions.Repo();
+        var environment = CommonOptions.TestEnvironment();
         var state = CommonOptions.State();
         var output = CommonOptions.Output("text", "json");
-        var command = new Command("watch", "Print each change of the state as it happens, until interrupted") { repo, state, output };
+        var command = new Command("watch", "Print each change of the state as it happens, until interrupted") { repo, environment, state, output };
         command.SetAction(async (parse, ct) =>
         {
-            var session = RepoSession.Open(env, parse.GetValue(repo));
+            var session = await RepoSession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(environment), parse.GetValue(state), ct);
             var (store, service) = session.OpenState(parse.GetValue(state));
             await using (store)
             {
@@ -206,10 +211,10 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
     }
 
     private async Task<int> WriteAsync(
-        ParseResult parse, Option<string?> repo, Option<string?> state, Option<string?> reason, Option<string?> actor,
+        ParseResult parse, Option<string?> repo, Option<string?> environment, Option<string?> state, Option<string?> reason, Option<string?> actor,
         StateChange change, bool force, CancellationToken ct)
     {
-        var session = RepoSession.Open(env, parse.GetValue(repo));
+        var session = await RepoSession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(environment), parse.GetValue(state), ct);
         var actorName = session.Actor(parse.GetValue(actor));
         var (write, address) = await StateWriter.WriteAsync(session, parse.GetValue(state), actorName, parse.GetValue(reason), change, force, ct);
         console.Profile.Out.Writer.WriteLine(StateWriter.Describe(write, actorName, address));

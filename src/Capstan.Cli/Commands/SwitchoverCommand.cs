@@ -13,6 +13,7 @@ internal sealed class SwitchoverCommand(IAnsiConsole console, TextWriter error, 
     public Command Build()
     {
         var repo = CommonOptions.Repo();
+        var environment = CommonOptions.TestEnvironment();
         var state = CommonOptions.State();
         var from = new Option<string?>("--from") { Description = "The current primary datacenter", HelpName = "DC" };
         var to = new Option<string?>("--to") { Description = "The new primary datacenter", HelpName = "DC" };
@@ -28,13 +29,13 @@ internal sealed class SwitchoverCommand(IAnsiConsole console, TextWriter error, 
         var output = CommonOptions.Output("text", "json");
         var command = new Command("switchover", "Switch the primary datacenter: lock deploys, stop maintenance, read-only, switch, read-write, restart job runners, start maintenance, unlock")
         {
-            repo, state, from, to, liveTest, dryRun, resume, until, yes, reason, actor, jobTimeout, output,
+            repo, environment, state, from, to, liveTest, dryRun, resume, until, yes, reason, actor, jobTimeout, output,
         };
         command.SetAction(async (parse, ct) =>
         {
             var json = parse.GetValue(output) == "json";
             var writer = console.Profile.Out.Writer;
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct, testEnvironment: parse.GetValue(environment));
             var stateService = new Capstan.State.DynamicStateService(session.Store, session.Repo.Model.Project, [.. session.Repo.Model.DatacenterNames], TimeProvider.System);
             await session.Repo.ReadStateAsync(null, parse.GetValue(state), ct, initialise: true);
             var actorName = session.Repo.Actor(parse.GetValue(actor));

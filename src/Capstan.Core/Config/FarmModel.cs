@@ -25,6 +25,18 @@ public sealed record FarmModel(
         ? Path.GetFullPath(Path.Combine(RepoRoot, Registry["oci-layout://".Length..]))
         : null;
 
+    /// <summary>The purpose classes of test environments (<c>test-environments:</c>; the defaults when absent).</summary>
+    public Capstan.Core.Environments.EnvironmentPolicy EnvironmentPolicy { get; init; } = Capstan.Core.Environments.EnvironmentPolicy.Default;
+
+    /// <summary>
+    /// The test environment this model is scoped to (its groups, datacenters and project are the environment's), or
+    /// null for production.
+    /// </summary>
+    public string? Environment { get; init; }
+
+    /// <summary>The namespace a group lives in on the cluster: its own in production, <c>ENV--namespace</c> in an environment.</summary>
+    public string LiveNamespace(ServerGroup group) => Environment is null ? group.Namespace : $"{Environment}--{group.Namespace}";
+
     /// <summary>The datacenter names in file order.</summary>
     public IEnumerable<string> DatacenterNames => Datacenters.Select(d => d.Name);
 

@@ -18,7 +18,32 @@ public enum EnvironmentBase
 /// A purpose class: what an environment of that purpose may be. <see cref="MaxLifetime"/> caps its expiry;
 /// <see cref="RequiresLinks"/> asks for links to the task or patch; <see cref="Base"/>, when set, is the only base allowed.
 /// </summary>
-public sealed record PurposeClass(string Name, TimeSpan MaxLifetime, bool RequiresLinks, EnvironmentBase? Base, string Description);
+public sealed record PurposeClass(string Name, TimeSpan MaxLifetime, bool RequiresLinks, EnvironmentBase? Base, string Description)
+{
+    /// <summary>The ResourceQuota of each of the environment's namespaces (<c>spec.hard</c>); empty for none.</summary>
+    public IReadOnlyDictionary<string, string> Quota { get; init; } = DefaultQuota;
+
+    /// <summary>The defaults of a container that sets none (a LimitRange's <c>defaultRequest</c> and <c>default</c>); empty for none.</summary>
+    public ContainerDefaults Defaults { get; init; } = ContainerDefaults.Default;
+
+    /// <summary>The default quota per namespace: room for a few MediaWiki pods of seven or eight containers and their rollout.</summary>
+    public static IReadOnlyDictionary<string, string> DefaultQuota { get; } = new SortedDictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["pods"] = "20",
+        ["requests.cpu"] = "40",
+        ["requests.memory"] = "64Gi",
+        ["limits.memory"] = "128Gi",
+    };
+}
+
+/// <summary>What a container that sets no resources of its own gets in an environment (a LimitRange item of type Container).</summary>
+public sealed record ContainerDefaults(IReadOnlyDictionary<string, string> Requests, IReadOnlyDictionary<string, string> Limits)
+{
+    /// <summary>100m CPU and 128Mi requested, 512Mi memory limit.</summary>
+    public static ContainerDefaults Default { get; } = new(
+        new SortedDictionary<string, string>(StringComparer.Ordinal) { ["cpu"] = "100m", ["memory"] = "128Mi" },
+        new SortedDictionary<string, string>(StringComparer.Ordinal) { ["memory"] = "512Mi" });
+}
 
 /// <summary>The purpose classes of a farm and the checks an environment's ownership must pass.</summary>
 public sealed record EnvironmentPolicy(IReadOnlyList<PurposeClass> Classes)
@@ -31,6 +56,118 @@ public sealed record EnvironmentPolicy(IReadOnlyList<PurposeClass> Classes)
         new("integration", TimeSpan.FromDays(90), false, EnvironmentBase.Follow, "long-lived integration testing; always follows production"),
         new("demo", TimeSpan.FromDays(30), false, EnvironmentBase.Pinned, "showing a fixed state; pinned to the revision it was made from"),
     ]);
+
+    private static readonly string[] Keys = ["classes"];
+    private static readonly string[] ClassKeys = ["max-lifetime", "links", "base", "description", "quota", "container-defaults"];
+    private static readonly string[] DefaultsKeys = ["requests", "limits"];
+
+    /// <summary>
+    /// The policy of <c>capstan.yaml</c>'s <c>test-environments:</c>: each class under <c>classes:</c> changes the
+    /// default class of its name field by field, or adds a class (which then needs <c>max-lifetime</c>). Problems go to
+    /// the reader's diagnostics with file and line.
+    /// </summary>
+    public static EnvironmentPolicy Read(Config.NodeReader reader, Yaml.ValueNode? node)
+    {
+        var map = reader.Map(node, "test-environments", Keys);
+        if (reader.Map(map?["classes"], "test-environments.classes") is not { } classes)
+        {
+            return Default;
+        }
+
+        var result = Default.Classes.ToList();
+        foreach (var entry in classes.Entries)
+        {
+            var what = $"test-environments.classes.{entry.Key}";
+            if (reader.Map(entry.Value, what, ClassKeys) is not { } fields)
+            {
+                continue;
+            }
+
+            var index = result.FindIndex(c => c.Name == entry.Key);
+            TimeSpan? lifetime = null;
+            if (reader.String(fields["max-lifetime"], $"{what}.max-lifetime") is { } text)
+            {
+                try
+                {
+                    lifetime = ParseDuration(text);
+                }
+                catch (UserInputException ex)
+                {
+                    reader.Diagnostics.Error(fields["max-lifetime"]!.Location, $"{what}.max-lifetime: {ex.Message}");
+                }
+            }
+
+            if (index < 0 && lifetime is null)
+            {
+                if (fields["max-lifetime"] is null)
+                {
+                    reader.Missing(fields, "max-lifetime", what);
+                }
+
+                continue;
+            }
+
+            var cls = index >= 0 ? result[index] : new PurposeClass(entry.Key, lifetime!.Value, false, null, string.Empty);
+            cls = cls with
+            {
+                MaxLifetime = lifetime ?? cls.MaxLifetime,
+                RequiresLinks = reader.Bool(fields["links"], $"{what}.links") ?? cls.RequiresLinks,
+                Description = reader.String(fields["description"], $"{what}.description") ?? cls.Description,
+            };
+            if (fields["base"] is { } baseNode)
+            {
+                cls = cls with { Base = reader.Enum(baseNode, $"{what}.base", [("follow", 1), ("pinned", 2), ("any", 3)]) switch { 1 => EnvironmentBase.Follow, 2 => EnvironmentBase.Pinned, 3 => null, _ => cls.Base } };
+            }
+
+            if (fields["quota"] is { } quotaNode)
+            {
+                cls = cls with { Quota = Quantities(reader, quotaNode, $"{what}.quota") };
+            }
+
+            if (reader.Map(fields["container-defaults"], $"{what}.container-defaults", DefaultsKeys) is { } defaults)
+            {
+                cls = cls with
+                {
+                    Defaults = new ContainerDefaults(
+                        defaults["requests"] is { } r ? Quantities(reader, r, $"{what}.container-defaults.requests") : cls.Defaults.Requests,
+                        defaults["limits"] is { } l ? Quantities(reader, l, $"{what}.container-defaults.limits") : cls.Defaults.Limits),
+                };
+            }
+
+            if (index >= 0)
+            {
+                result[index] = cls;
+            }
+            else
+            {
+                result.Add(cls);
+            }
+        }
+
+        return new EnvironmentPolicy(result);
+    }
+
+    private static SortedDictionary<string, string> Quantities(Config.NodeReader reader, Yaml.ValueNode node, string what)
+    {
+        var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var entry in reader.Map(node, what)?.Entries ?? [])
+        {
+            if (reader.ScalarText(entry.Value, $"{what}.{entry.Key}") is not { } text)
+            {
+                continue;
+            }
+
+            if (!Quantity.TryParse(text, out _))
+            {
+                reader.Diagnostics.Error(entry.Value.Location, $"{what}.{entry.Key} must be a quantity such as 500m, 4 or 2Gi, not \"{text}\"");
+                continue;
+            }
+
+            result[entry.Key] = text;
+        }
+
+        return result;
+    }
 
     /// <summary>A class by name; a <see cref="UserInputException"/> listing the classes when there is none.</summary>
     public PurposeClass Class(string purpose) =>

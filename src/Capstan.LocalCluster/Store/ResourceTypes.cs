@@ -33,6 +33,7 @@ public static class ResourceTypes
         new(string.Empty, "v1", "Pod", "pods", true, ["po"], true),
         new(string.Empty, "v1", "Event", "events", true, ["ev"], false),
         new(string.Empty, "v1", "LimitRange", "limitranges", true, ["limits"], false),
+        new(string.Empty, "v1", "ResourceQuota", "resourcequotas", true, ["quota"], true),
         new(string.Empty, "v1", "ServiceAccount", "serviceaccounts", true, ["sa"], false),
         new("apps", "v1", "Deployment", "deployments", true, ["deploy"], true),
         new("apps", "v1", "ReplicaSet", "replicasets", true, ["rs"], true),

@@ -1,0 +1,77 @@
+using System.Collections.Immutable;
+using Capstan.Core.Config;
+using Capstan.Core.Environments;
+using Capstan.Core.Rendering;
+using Capstan.Core.State;
+using Capstan.State;
+
+namespace Capstan.Deploy;
+
+/// <summary>
+/// An environment seen as a farm of its own: production's model cut down to the environment's groups and
+/// datacenters, under a project of its own (its own dynamic state, lock, journals and plan records in the state
+/// store), rendered with the environment's overlay. Deploys, the maintenance gate and a switchover run on it
+/// unchanged.
+/// </summary>
+public static class EnvironmentScope
+{
+    /// <summary>The project an environment keeps its keys under in the state store: <c>PROJECT--NAME</c>.</summary>
+    public static string Project(FarmModel production, string name) => $"{production.Project}--{name}";
+
+    /// <summary>The environment's model: its groups and datacenters, its project, its namespaces.</summary>
+    public static FarmModel Model(FarmModel production, EnvironmentRecord record) => production with
+    {
+        Project = Project(production, record.Name),
+        Environment = record.Name,
+        Groups = [.. production.Groups.Where(g => record.Groups.Contains(g.Namespace, StringComparer.Ordinal))],
+        Datacenters = [.. production.Datacenters.Where(d => record.Datacenters.Contains(d.Name, StringComparer.Ordinal))],
+        Environments = [],
+        // An environment's state is cloned from production's at create; it is never seeded from the repo.
+        StateSeed = null,
+    };
+
+    /// <summary>
+    /// The overlay of an environment and the files it reads: its values file (<c>environments/NAME.yaml</c>), the files
+    /// given at create, then each <c>--set</c> value as a document of its own; and its own secrets file.
+    /// </summary>
+    public static (IRepoFiles Files, EnvironmentOverlay Overlay) Overlay(IRepoFiles files, EnvironmentRecord record)
+    {
+        var values = new List<string>();
+        if (files.FileExists($"environments/{record.Name}.yaml"))
+        {
+            values.Add($"environments/{record.Name}.yaml");
+        }
+
+        values.AddRange(record.ValuesFiles);
+        if (record.Settings.Count > 0)
+        {
+            var documents = EnvironmentSettings.Documents(record.Settings);
+            files = new OverlayRepoFiles(files, documents.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal));
+            values.AddRange(documents.Select(kv => kv.Key));
+        }
+
+        var secrets = files.FileExists($"environments/{record.Name}.secrets.yaml") ? new[] { $"environments/{record.Name}.secrets.yaml" } : [];
+        return (files, new EnvironmentOverlay(record.Name, values, secrets, Image: record.Image));
+    }
+
+    /// <summary>The renderer of an environment.</summary>
+    public static FarmRenderer Renderer(FarmModel production, IRepoFiles files, EnvironmentRecord record)
+    {
+        var (withSettings, overlay) = Overlay(files, record);
+        return new FarmRenderer(Model(production, record), withSettings, overlay);
+    }
+
+    /// <summary>The dynamic state service of an environment (its own state, written as production's is).</summary>
+    public static DynamicStateService State(FarmModel production, EnvironmentRecord record, IStateStore store, TimeProvider time) =>
+        new(store, Project(production, record.Name), record.Datacenters, time);
+
+    /// <summary>
+    /// The state an environment starts from: production's, cut to the environment's datacenters. When production's
+    /// primary is not one of them, the environment's first datacenter is its primary.
+    /// </summary>
+    public static DynamicState Clone(DynamicState production, IReadOnlyList<string> datacenters) => production with
+    {
+        PrimaryDc = datacenters.Contains(production.PrimaryDc, StringComparer.Ordinal) ? production.PrimaryDc : datacenters[0],
+        ReadOnly = production.ReadOnly.Where(kv => datacenters.Contains(kv.Key, StringComparer.Ordinal)).ToImmutableSortedDictionary(StringComparer.Ordinal),
+    };
+}

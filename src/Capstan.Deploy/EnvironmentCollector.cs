@@ -8,7 +8,7 @@ namespace Capstan.Deploy;
 /// <summary>Where expiry warnings go: a JSON-lines file, a webhook that gets a POST, or both.</summary>
 public sealed record NotificationSink(string? File, Uri? Webhook);
 
-/// <summary>What a collection does: delete expired environments, and warn owners before expiry.</summary>
+/// <summary>What a collection does: delete expired environments and interrupted creates, sleep idle ones, and warn owners before expiry.</summary>
 public sealed record CollectOptions(IReadOnlyList<TimeSpan> WarnBefore, NotificationSink Sink, bool DryRun)
 {
     /// <summary>Warnings three days and one day before expiry.</summary>
@@ -41,6 +41,30 @@ public sealed class EnvironmentCollector(EnvironmentService environments, TimePr
                 }
 
                 continue;
+            }
+
+            if (record.Creating is { } creating)
+            {
+                if (creating.Interrupted(now, EnvironmentService.CreatePatience))
+                {
+                    actions.Add(new CollectAction(record.Name, record.Owner, $"remove (its create, started {When(creating.Since)}, was interrupted)"));
+                    if (!options.DryRun)
+                    {
+                        await environments.DeleteAsync(record.Name, actor, force: true, cancellationToken);
+                    }
+                }
+
+                continue;
+            }
+
+            if (record.Sleeping is null && environments.Policy.Classes.FirstOrDefault(c => c.Name == record.Purpose)?.SleepAfter is { } idleLimit
+                && await environments.LastActivityAsync(record, cancellationToken) is var last && now - last > idleLimit)
+            {
+                actions.Add(new CollectAction(record.Name, record.Owner, $"sleep (idle since {When(last)}; {record.Purpose} environments sleep after {Label(idleLimit)})"));
+                if (!options.DryRun)
+                {
+                    await environments.SleepAsync(record.Name, actor, force: true, cancellationToken);
+                }
             }
 
             // The nearest threshold not yet warned about, once the expiry is within it.

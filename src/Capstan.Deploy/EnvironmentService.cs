@@ -554,6 +554,39 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         return Core.Kubernetes.JsonNumbers.Long(patched["metadata"]?["generation"]) ?? 0;
     }
 
+    /// <summary>
+    /// When anyone last did something with an environment: its create, a change of its record (expiry warnings
+    /// aside), a change of its dynamic state, or a deploy into it.
+    /// </summary>
+    public async Task<DateTimeOffset> LastActivityAsync(EnvironmentRecord record, CancellationToken cancellationToken)
+    {
+        var last = record.CreatedAt;
+        foreach (var entry in await Records.HistoryAsync(record.Name, cancellationToken))
+        {
+            if (!entry.What.StartsWith("warn", StringComparison.Ordinal) && entry.At > last)
+            {
+                last = entry.At;
+            }
+        }
+
+        foreach (var entry in await State(record).HistoryAsync(cancellationToken))
+        {
+            last = entry.Stamp.At > last ? entry.Stamp.At : last;
+        }
+
+        var (plans, _) = await store.ListAsync(EnvironmentScope.Project(model, record.Name) + "/deploys/", cancellationToken);
+        foreach (var plan in plans)
+        {
+            if (JsonNode.Parse(plan.Value)?["finished"]?.GetValue<string>() is { } finished
+                && DateTimeOffset.TryParse(finished, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var at) && at > last)
+            {
+                last = at;
+            }
+        }
+
+        return last;
+    }
+
     /// <summary>How ready an environment is: ready replicas of its Deployments over the replicas they want.</summary>
     public async Task<(int Ready, int Desired)> HealthAsync(EnvironmentRecord record, CancellationToken cancellationToken)
     {

@@ -27,7 +27,7 @@ public sealed class EnvCommandTests : IDisposable
 
         var list = CliRunner.Run("env", "list", "--repo", repo);
         Assert.Equal(0, list.ExitCode);
-        Assert.Matches(@"alice-test\s+alice\s+feature\s+\d+m\s+6d23h\s+2/2\s+eqiad\s+mw-web\s+follows\s+awake", list.Out);
+        Assert.Matches(@"alice-test\s+alice\s+feature\s+\d+m\s+6d23h\s+2/2\s+1\s+production's\s+eqiad\s+mw-web\s+follows\s+awake", list.Out);
         Assert.Contains("namespaces: eqiad/alice-test--mw-web", CliRunner.Run("env", "show", "alice-test", "--repo", repo).Out, StringComparison.Ordinal);
 
         var tooFar = CliRunner.Run("env", "extend", "alice-test", "--repo", repo, "--by", "30d", "--actor", "alice");
@@ -46,5 +46,51 @@ public sealed class EnvCommandTests : IDisposable
         Assert.Equal(0, deleted.ExitCode);
         Assert.Equal("environment alice-test is deleted: its namespaces are gone\n", deleted.Out);
         Assert.Equal("[]\n", CliRunner.Run("env", "list", "--repo", repo, "-o", "json").Out);
+    }
+
+    [Fact]
+    public void A_two_datacenter_environment_has_its_own_state_and_runs_a_live_test_switchover_inside_itself_without_touching_production()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        Directory.CreateDirectory(Path.Combine(repo, "environments"));
+        File.WriteAllText(Path.Combine(repo, "environments", "rehearsal.secrets.yaml"),
+            File.ReadAllText(Path.Combine(repo, "private", "secrets.yaml")).Replace("example-not-a-real-password", "rehearsal-password", StringComparison.Ordinal));
+        Assert.Equal(0, CliRunner.Run("state", "init", "--repo", repo, "--primary-dc", "eqiad", "--reason", "first state", "--actor", "ops").ExitCode);
+
+        var created = CliRunner.Run("env", "create", "rehearsal", "--repo", repo, "--purpose", "ci", "--expires", "12h", "--owner", "alice", "--actor", "alice",
+            "--dc", "eqiad", "--dc", "codfw", "--group", "mw-web", "--set", "php.workers=3");
+        Assert.True(created.ExitCode == 0, created.Err);
+        Assert.Contains("eqiad/rehearsal--mw-web/main: done", created.Err, StringComparison.Ordinal);
+        Assert.Contains("codfw/rehearsal--mw-web/main: done", created.Err, StringComparison.Ordinal);
+        Assert.Contains("rehearsal is ready in eqiad/rehearsal--mw-web, codfw/rehearsal--mw-web", created.Out, StringComparison.Ordinal);
+
+        var production = CliRunner.Run("state", "history", "--repo", repo, "-o", "json").Out;
+        var cloned = CliRunner.Run("state", "get", "--repo", repo, "--environment", "rehearsal");
+        Assert.True(cloned.ExitCode == 0, cloned.Err);
+        Assert.Matches(@"primary_dc\s+eqiad", cloned.Out);
+
+        // The whole runbook runs inside the environment: its state, its lock, its namespaces.
+        var live = CliRunner.Run("switchover", "--live-test", "--environment", "rehearsal", "--repo", repo, "--yes", "--reason", "rehearse the runbook", "--actor", "alice");
+        Assert.True(live.ExitCode == 0, live.Err);
+        var history = CliRunner.Run("state", "history", "--repo", repo, "--environment", "rehearsal");
+        Assert.Contains("cloned from production's state", history.Out, StringComparison.Ordinal);
+        Assert.Contains("read_only", history.Out, StringComparison.Ordinal);
+        Assert.Equal(production, CliRunner.Run("state", "history", "--repo", repo, "-o", "json").Out);
+
+        // Maintenance inside the environment is its own too, and drift says so next to the --set value.
+        var disabled = CliRunner.Run("maintenance", "disable", "--environment", "rehearsal", "--repo", repo, "--reason", "quiet", "--actor", "alice");
+        Assert.True(disabled.ExitCode == 0, disabled.Err);
+        Assert.Matches(@"maintenance_enabled\s+true", CliRunner.Run("state", "get", "--repo", repo).Out);
+        var drift = CliRunner.Run("env", "drift", "rehearsal", "--repo", repo);
+        Assert.True(drift.ExitCode == 0, drift.Err);
+        Assert.Contains("dynamic state: maintenance_enabled is false here, true in production", drift.Out, StringComparison.Ordinal);
+        Assert.Matches(@"mw-web/main in eqiad\s+php\.workers\s+3\s+\(--set php\.workers\):1:\d+\s+12\s+values/mw-web\.yaml:3:12", drift.Out);
+
+        var unknown = CliRunner.Run("state", "get", "--repo", repo, "--environment", "nosuch");
+        Assert.Equal(2, unknown.ExitCode);
+        Assert.Equal("capstan: error: there is no test environment 'nosuch' ('capstan env list' shows them)\n", unknown.Err);
+
+        Assert.Equal(0, CliRunner.Run("env", "delete", "rehearsal", "--repo", repo, "--actor", "alice").ExitCode);
+        Assert.Equal(2, CliRunner.Run("state", "get", "--repo", repo, "--environment", "rehearsal").ExitCode);
     }
 }

@@ -20,6 +20,9 @@ public enum EnvironmentBase
 /// </summary>
 public sealed record PurposeClass(string Name, TimeSpan MaxLifetime, bool RequiresLinks, EnvironmentBase? Base, string Description)
 {
+    /// <summary>How long an environment may go without activity (a deploy, a state change, a change of its record) before gc puts it to sleep; null for never.</summary>
+    public TimeSpan? SleepAfter { get; init; }
+
     /// <summary>The ResourceQuota of each of the environment's namespaces (<c>spec.hard</c>); empty for none.</summary>
     public IReadOnlyDictionary<string, string> Quota { get; init; } = DefaultQuota;
 
@@ -52,13 +55,13 @@ public sealed record EnvironmentPolicy(IReadOnlyList<PurposeClass> Classes)
     public static EnvironmentPolicy Default { get; } = new(
     [
         new("ci", TimeSpan.FromDays(1), false, null, "a test run of a change; gone within a day"),
-        new("feature", TimeSpan.FromDays(30), true, null, "one change under development, with links to its task or patch"),
+        new("feature", TimeSpan.FromDays(30), true, null, "one change under development, with links to its task or patch") { SleepAfter = TimeSpan.FromDays(3) },
         new("integration", TimeSpan.FromDays(90), false, EnvironmentBase.Follow, "long-lived integration testing; always follows production"),
         new("demo", TimeSpan.FromDays(30), false, EnvironmentBase.Pinned, "showing a fixed state; pinned to the revision it was made from"),
     ]);
 
     private static readonly string[] Keys = ["classes"];
-    private static readonly string[] ClassKeys = ["max-lifetime", "links", "base", "description", "quota", "container-defaults"];
+    private static readonly string[] ClassKeys = ["max-lifetime", "links", "base", "description", "sleep-after", "quota", "container-defaults"];
     private static readonly string[] DefaultsKeys = ["requests", "limits"];
 
     /// <summary>
@@ -117,6 +120,18 @@ public sealed record EnvironmentPolicy(IReadOnlyList<PurposeClass> Classes)
             if (fields["base"] is { } baseNode)
             {
                 cls = cls with { Base = reader.Enum(baseNode, $"{what}.base", [("follow", 1), ("pinned", 2), ("any", 3)]) switch { 1 => EnvironmentBase.Follow, 2 => EnvironmentBase.Pinned, 3 => null, _ => cls.Base } };
+            }
+
+            if (reader.String(fields["sleep-after"], $"{what}.sleep-after") is { } idle)
+            {
+                try
+                {
+                    cls = cls with { SleepAfter = idle == "never" ? null : ParseDuration(idle) };
+                }
+                catch (UserInputException ex)
+                {
+                    reader.Diagnostics.Error(fields["sleep-after"]!.Location, $"{what}.sleep-after: {ex.Message} (or never)");
+                }
             }
 
             if (fields["quota"] is { } quotaNode)

@@ -80,4 +80,63 @@ public sealed class EnvironmentPolicyTests
             Assert.StartsWith(error, Assert.Throws<UserInputException>(() => EnvironmentNames.Check(name, namespaces)).Message, StringComparison.Ordinal);
         }
     }
+
+    [Fact]
+    public void Classes_in_capstan_yaml_change_the_defaults_field_by_field_and_add_new_ones()
+    {
+        var root = Directory.CreateTempSubdirectory("capstan-policy-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(root, "groups"));
+            File.WriteAllText(Path.Combine(root, "groups", "mw-web.yaml"), "tls-port: 4450\nreleases:\n  main: {replicas: 2}\n");
+            File.WriteAllText(Path.Combine(root, "capstan.yaml"), """
+                project: tiny
+                datacenters:
+                  eqiad: {cluster: "local://eqiad"}
+                test-environments:
+                  classes:
+                    feature: {max-lifetime: 14d, sleep-after: never}
+                    perf: {max-lifetime: 3d, base: follow, quota: {pods: 50, requests.cpu: 200}, container-defaults: {requests: {cpu: 250m}}}
+                """);
+            var policy = Config.RepoLoader.Load(new Config.DirectoryRepoFiles(root)).Model.EnvironmentPolicy;
+            Assert.Equal(["ci", "feature", "integration", "demo", "perf"], policy.Classes.Select(c => c.Name));
+            var feature = policy.Class("feature");
+            Assert.Equal((TimeSpan.FromDays(14), true, (TimeSpan?)null), (feature.MaxLifetime, feature.RequiresLinks, feature.SleepAfter));
+            Assert.Equal(PurposeClass.DefaultQuota, feature.Quota);
+            var perf = policy.Class("perf");
+            Assert.Equal(EnvironmentBase.Follow, perf.Base);
+            Assert.Equal(["pods=50", "requests.cpu=200"], perf.Quota.Select(kv => $"{kv.Key}={kv.Value}"));
+            Assert.Equal(["cpu=250m"], perf.Defaults.Requests.Select(kv => $"{kv.Key}={kv.Value}"));
+            Assert.Equal(ContainerDefaults.Default.Limits, perf.Defaults.Limits);
+            Assert.Equal(
+                "a feature environment lives at most 14 days; 2026-12-20 12:00 UTC is 20 days away (latest: 2026-12-14 12:00 UTC)",
+                Assert.Throws<UserInputException>(() => policy.Check("alice", "feature", Now.AddDays(20), Now, EnvironmentBase.Follow, ["https://t.example/1"])).Message);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Set_values_become_one_document_each_and_cannot_change_a_documents_structure()
+    {
+        var documents = EnvironmentSettings.Documents(["php.workers=4", "debug=true", "mediawiki.site_name=Alice's wiki: {test}"]);
+        Assert.Equal(
+            ["(--set php.workers)", "(--set debug)", "(--set mediawiki.site_name)"],
+            documents.Select(d => d.Key));
+        Assert.Equal("php: {workers: 4}\n", documents[0].Value);
+        Assert.Equal("debug: true\n", documents[1].Value);
+        Assert.Equal("mediawiki: {site_name: 'Alice''s wiki: {test}'}\n", documents[2].Value);
+        var bag = new DiagnosticBag();
+        var site = Yaml.YamlReader.ReadSingle(documents[2].Value, "(--set)", bag) as Yaml.ValueMap;
+        Assert.Empty(bag.Items);
+        Assert.Equal("Alice's wiki: {test}", ((Yaml.ValueScalar)((Yaml.ValueMap)site!["mediawiki"]!)["site_name"]!).Text);
+
+        Assert.Equal(
+            "--set 'a..b=1' is not key=value (a dotted key of letters, digits, '_' and '-', as in php.workers=4)",
+            Assert.Throws<UserInputException>(() => EnvironmentSettings.Documents(["a..b=1"])).Message);
+        Assert.Throws<UserInputException>(() => EnvironmentSettings.Documents(["novalue"]));
+        Assert.Throws<UserInputException>(() => EnvironmentSettings.Documents(["=1"]));
+    }
 }

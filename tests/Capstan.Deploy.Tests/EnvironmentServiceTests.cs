@@ -65,6 +65,14 @@ public sealed class EnvironmentServiceTests
         Assert.StartsWith("unknown group 'mw-webb' (allowed: ", unknownGroup.Message, StringComparison.Ordinal);
         var tooLong = await Assert.ThrowsAsync<UserInputException>(() => service.CreateAsync(Request(name: new string('a', 60)), farm.State, new EventLog(), default));
         Assert.Contains("too long", tooLong.Message, StringComparison.Ordinal);
+        var outside = await Assert.ThrowsAsync<UserInputException>(() => service.CreateAsync(Request() with { ValuesFiles = ["../../etc/passwd"] }, farm.State, new EventLog(), default));
+        Assert.StartsWith("values file '../../etc/passwd' is outside the repo", outside.Message, StringComparison.Ordinal);
+        var badSet = await Assert.ThrowsAsync<UserInputException>(() => service.CreateAsync(Request() with { Settings = ["php workers=2"] }, farm.State, new EventLog(), default));
+        Assert.StartsWith("--set 'php workers=2' is not key=value", badSet.Message, StringComparison.Ordinal);
+        var badSetValue = await Assert.ThrowsAsync<RepoValidationException>(() => service.CreateAsync(Request() with { Settings = ["php.workers=many"] }, farm.State, new EventLog(), default));
+        Assert.Contains(badSetValue.Diagnostics, d => d.ToString().StartsWith("(--set php.workers):1:", StringComparison.Ordinal));
+        var twice = await Assert.ThrowsAsync<UserInputException>(() => service.CreateAsync(Request() with { Datacenters = ["eqiad", "eqiad"] }, farm.State, new EventLog(), default));
+        Assert.Equal("an environment needs one datacenter or several different ones (--dc)", twice.Message);
 
         Assert.Empty(await service.Records.ListAsync(default));
         Assert.DoesNotContain((await farm.Clusters["eqiad"].ListAsync("v1", "Namespace", null, null, default)).Items, n => n["metadata"]!["name"]!.GetValue<string>().Contains("--", StringComparison.Ordinal));
@@ -163,6 +171,104 @@ public sealed class EnvironmentServiceTests
         var clash = await Assert.ThrowsAsync<UserInputException>(() => service.CreateAsync(Request(owner: "bob"), farm.State, new EventLog(), default));
         Assert.StartsWith("environment 'alice-test' already exists: owned by alice (feature)", clash.Message, StringComparison.Ordinal);
         Assert.Single(await service.NamespacesAsync((await service.Records.GetAsync("alice-test", default))!.Value.Record, "eqiad", default));
+    }
+}
+
+/// <summary>Environments whose create was killed, their quota, and the janitor's idle sleep.</summary>
+public sealed class EnvironmentLifecycleTests
+{
+    private static EnvironmentService Service(FarmHarness farm, TimeProvider? time = null) => new(farm.Model, farm.Files, farm.Clusters, farm.Store, time ?? TimeProvider.System);
+
+    /// <summary>The id of a process that has exited: what a killed create leaves in its record.</summary>
+    private static int DeadProcess()
+    {
+        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("true") { UseShellExecute = false })!;
+        process.WaitForExit();
+        return process.Id;
+    }
+
+    private static State.EnvironmentRecord Left(string name, int pid) => new(
+        name, "alice", "ci", string.Empty, [], "alice", DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddHours(12),
+        Core.Environments.EnvironmentBase.Follow, null, null, ["eqiad"], ["mw-web"])
+    {
+        Creating = new State.CreateInProgress(Environment.MachineName, pid, DateTimeOffset.UtcNow),
+    };
+
+    [Fact]
+    public async Task A_create_killed_half_way_is_resumed_by_the_owners_next_create_and_otherwise_removed_by_gc()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        foreach (var name in new[] { "resumed", "abandoned", "running" })
+        {
+            farm.Write($"environments/{name}.secrets.yaml", File.ReadAllText(Path.Combine(farm.Root, "private/secrets.yaml")).Replace("example-not-a-real-password", $"{name}-password", StringComparison.Ordinal));
+        }
+
+        var service = Service(farm);
+        // What a kill leaves behind: the record, marked as being created by a process that is gone, and a labelled namespace.
+        var dead = DeadProcess();
+        await service.Records.CreateAsync(Left("resumed", dead), default);
+        await service.Records.CreateAsync(Left("abandoned", dead), default);
+        await service.Records.CreateAsync(Left("running", Environment.ProcessId), default);
+        await farm.Clusters["eqiad"].ApplyAsync(
+            new System.Text.Json.Nodes.JsonObject { ["apiVersion"] = "v1", ["kind"] = "Namespace", ["metadata"] = new System.Text.Json.Nodes.JsonObject { ["name"] = "abandoned--mw-web", ["labels"] = new System.Text.Json.Nodes.JsonObject { ["capstan.dev/environment"] = "abandoned" } } },
+            "capstan-environment",
+            default);
+
+        // The owner's next create finishes the job, with the record as it was first asked for.
+        var request = new EnvironmentRequest("resumed", "alice", "ci", string.Empty, [], TimeSpan.FromHours(6), false, null, ["eqiad"], ["mw-web"], [], "alice");
+        var log = new EventLog();
+        var (record, results) = await service.CreateAsync(request, farm.State, log, default);
+        Assert.Null(record.Creating);
+        Assert.True(Assert.Single(results).Succeeded);
+        Assert.Contains(log.Events, e => e.Message.Contains("resuming the create alice started", StringComparison.Ordinal));
+        Assert.Equal(["created", "resume the interrupted create", "ready"], (await service.Records.HistoryAsync("resumed", default)).Select(h => h.What));
+        Assert.NotNull(await farm.Clusters["eqiad"].GetAsync(new ObjectRef("apps/v1", "Deployment", "resumed--mw-web", "mw-web.eqiad.main"), default));
+
+        // The class's quota and container defaults are in every namespace.
+        var quota = (await farm.Clusters["eqiad"].GetAsync(new ObjectRef("v1", "ResourceQuota", "resumed--mw-web", "capstan-environment"), default))!;
+        Assert.Equal("20", quota["spec"]!["hard"]!["pods"]!.GetValue<string>());
+        var limits = (await farm.Clusters["eqiad"].GetAsync(new ObjectRef("v1", "LimitRange", "resumed--mw-web", "capstan-environment"), default))!;
+        Assert.Equal("100m", limits["spec"]!["limits"]![0]!["defaultRequest"]!["cpu"]!.GetValue<string>());
+
+        // A create still running is not taken over.
+        var busy = await Assert.ThrowsAsync<UserInputException>(() => service.CreateAsync(request with { Name = "running" }, farm.State, new EventLog(), default));
+        Assert.StartsWith("environment 'running' already exists", busy.Message, StringComparison.Ordinal);
+
+        // gc removes the one nobody came back for, namespace and all, and leaves the running one.
+        var actions = await new EnvironmentCollector(service, TimeProvider.System).CollectAsync(new CollectOptions([], new NotificationSink(null, null), DryRun: false), "janitor", default);
+        Assert.Equal("remove (its create, started", Assert.Single(actions, a => a.Environment == "abandoned").What[..27]);
+        Assert.DoesNotContain(actions, a => a.Environment == "running");
+        Assert.Equal(["resumed", "running"], (await service.Records.ListAsync(default)).Select(r => r.Name).Order(StringComparer.Ordinal));
+        Assert.Null(await farm.Clusters["eqiad"].GetAsync(new ObjectRef("v1", "Namespace", null, "abandoned--mw-web"), default));
+    }
+
+    [Fact]
+    public async Task Gc_puts_an_environment_to_sleep_when_nothing_happened_in_it_for_as_long_as_its_class_allows()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        var service = Service(farm, clock);
+        var start = clock.GetUtcNow();
+        await service.Records.CreateAsync(new State.EnvironmentRecord(
+            "idle", "alice", "feature", string.Empty, ["https://phabricator.example/T1"], "alice", start, start.AddDays(20),
+            Core.Environments.EnvironmentBase.Follow, null, null, ["eqiad"], ["mw-web"]), default);
+        await service.Records.CreateAsync(new State.EnvironmentRecord(
+            "busy", "bob", "ci", string.Empty, [], "bob", start, start.AddDays(1),
+            Core.Environments.EnvironmentBase.Follow, null, null, ["eqiad"], ["mw-web"]), default);
+        var collector = new EnvironmentCollector(service, clock);
+        var options = new CollectOptions([], new NotificationSink(null, null), DryRun: false);
+
+        clock.Advance(TimeSpan.FromDays(2));
+        // Activity: a change of the environment's own dynamic state.
+        var idle = (await service.Records.GetAsync("idle", default))!.Value.Record;
+        await service.State(idle).ChangeAsync(new Core.State.StateChange.Initialize(Core.State.StateRules.Fresh("eqiad", ["eqiad"])), "alice", "testing", force: false, default);
+        clock.Advance(TimeSpan.FromDays(2.5));
+        // Two and a half days after the state change: a feature environment sleeps after three idle days.
+        Assert.DoesNotContain(await collector.CollectAsync(options, "janitor", default), a => a.Environment == "idle");
+        clock.Advance(TimeSpan.FromDays(1));
+        var slept = Assert.Single(await collector.CollectAsync(options, "janitor", default), a => a.Environment == "idle");
+        Assert.StartsWith("sleep (idle since ", slept.What, StringComparison.Ordinal);
+        Assert.NotNull((await service.Records.GetAsync("idle", default))!.Value.Record.Sleeping);
     }
 }
 

@@ -69,7 +69,13 @@ internal sealed class RepoSession
         {
             var record = (await new EnvironmentStore(store, session.Model.Project, TimeProvider.System).GetAsync(environment, cancellationToken))?.Record
                 ?? throw new UserInputException($"there is no test environment '{environment}' ('capstan env list' shows them)");
+            if (record.Creating is not null)
+            {
+                throw new UserInputException($"test environment '{environment}' is still being created (or its create was interrupted: 'capstan env create {environment}' by its owner resumes it)");
+            }
+
             var production = session.Model;
+            await Capstan.Deploy.EnvironmentScope.ReadStateAsync(production, record, store, session.Actor(null), TimeProvider.System, cancellationToken);
             session.Model = Capstan.Deploy.EnvironmentScope.Model(production, record);
             session.Renderer = Capstan.Deploy.EnvironmentScope.Renderer(production, session.Files, record);
         }

@@ -16,7 +16,11 @@ public sealed record CollectOptions(IReadOnlyList<TimeSpan> WarnBefore, Notifica
 }
 
 /// <summary>One thing a collection did (or, dry, would do).</summary>
-public sealed record CollectAction(string Environment, string Owner, string What);
+public sealed record CollectAction(string Environment, string Owner, string What)
+{
+    /// <summary>True when the environment could not be handled (<see cref="What"/> says why); the others still were.</summary>
+    public bool Failed { get; init; }
+}
 
 /// <summary>
 /// The environments' janitor (<c>capstan env gc</c>): deletes those past their expiry and warns each owner before
@@ -28,83 +32,98 @@ public sealed class EnvironmentCollector(EnvironmentService environments, TimePr
     public async Task<IReadOnlyList<CollectAction>> CollectAsync(CollectOptions options, string actor, CancellationToken cancellationToken)
     {
         var actions = new List<CollectAction>();
-        var now = time.GetUtcNow();
         foreach (var record in await environments.Records.ListAsync(cancellationToken))
         {
-            if (record.Expires <= now)
+            // One environment that cannot be handled (its lock held, its cluster down) does not stop the others.
+            try
             {
-                actions.Add(new CollectAction(record.Name, record.Owner, $"delete (expired {When(record.Expires)})"));
-                // Read again right before: an environment extended since the list is kept.
-                if (!options.DryRun && (await environments.Records.GetAsync(record.Name, cancellationToken))?.Record.Expires <= now)
-                {
-                    await environments.DeleteAsync(record.Name, actor, force: true, cancellationToken);
-                }
-
-                continue;
+                await CollectOneAsync(record, options, actor, actions, cancellationToken);
             }
-
-            if (record.Creating is { } creating)
+            catch (Exception ex) when (ex is DeployLockedException or DeployFailedException or Core.Diagnostics.UserInputException or Kubernetes.KubeApiException
+                                           or Kubernetes.KubeUnavailableException or StateStoreException or StateConflictException)
             {
-                if (creating.Interrupted(now, EnvironmentService.CreatePatience))
-                {
-                    actions.Add(new CollectAction(record.Name, record.Owner, $"remove (its create, started {When(creating.Since)}, was interrupted)"));
-                    if (!options.DryRun)
-                    {
-                        await environments.DeleteAsync(record.Name, actor, force: true, cancellationToken);
-                    }
-                }
-
-                continue;
-            }
-
-            if (record.Sleeping is null && environments.Policy.Classes.FirstOrDefault(c => c.Name == record.Purpose)?.SleepAfter is { } idleLimit
-                && await environments.LastActivityAsync(record, cancellationToken) is var last && now - last > idleLimit)
-            {
-                actions.Add(new CollectAction(record.Name, record.Owner, $"sleep (idle since {When(last)}; {record.Purpose} environments sleep after {Label(idleLimit)})"));
-                if (!options.DryRun)
-                {
-                    await environments.SleepAsync(record.Name, actor, force: true, cancellationToken);
-                }
-            }
-
-            // The nearest threshold not yet warned about, once the expiry is within it.
-            var due = options.WarnBefore.OrderBy(t => t)
-                .Select(t => (Threshold: t, Name: Label(t)))
-                .FirstOrDefault(t => record.Expires - now <= t.Threshold && !record.Warned.Contains(t.Name));
-            if (due.Name is null)
-            {
-                continue;
-            }
-
-            actions.Add(new CollectAction(record.Name, record.Owner, $"warn {record.Owner}: expires {When(record.Expires)} (within {due.Name})"));
-            if (!options.DryRun)
-            {
-                // Claimed in the record first (compare-and-swap against what was read), then sent: of two collections
-                // running at once only one warns; a warning that cannot be sent is released for the next run.
-                var (current, revision) = (await environments.Records.GetAsync(record.Name, cancellationToken))!.Value;
-                if (current.Warned.Contains(due.Name))
-                {
-                    actions.RemoveAt(actions.Count - 1);
-                    continue;
-                }
-
-                var sent = options.WarnBefore.Where(t => t >= due.Threshold).Select(Label).ToList();
-                await environments.Records.ChangeAsync(record.Name, actor, $"warned {record.Owner} ({due.Name} before expiry)", force: true,
-                    r => r with { Warned = [.. r.Warned.Union(sent, StringComparer.Ordinal)] }, cancellationToken, expectedRevision: revision);
-                try
-                {
-                    await NotifyAsync(options.Sink, current, due.Name, now, cancellationToken);
-                }
-                catch (NotificationFailedException)
-                {
-                    await environments.Records.ChangeAsync(record.Name, actor, $"warning of {record.Owner} not delivered ({due.Name})", force: true,
-                        r => r with { Warned = [.. r.Warned.Except(sent, StringComparer.Ordinal)] }, CancellationToken.None);
-                    throw;
-                }
+                actions.Add(new CollectAction(record.Name, record.Owner, $"failed: {ex.Message}") { Failed = true });
             }
         }
 
         return actions;
+    }
+
+    private async Task CollectOneAsync(EnvironmentRecord record, CollectOptions options, string actor, List<CollectAction> actions, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        if (record.Expires <= now)
+        {
+            actions.Add(new CollectAction(record.Name, record.Owner, $"delete (expired {When(record.Expires)})"));
+            // Read again right before: an environment extended since the list is kept.
+            if (!options.DryRun && (await environments.Records.GetAsync(record.Name, cancellationToken))?.Record.Expires <= now)
+            {
+                await environments.DeleteAsync(record.Name, actor, force: true, cancellationToken);
+            }
+
+            return;
+        }
+
+        if (record.Creating is { } creating)
+        {
+            if (creating.Interrupted(now, EnvironmentService.CreatePatience))
+            {
+                actions.Add(new CollectAction(record.Name, record.Owner, $"remove (its create, started {When(creating.Since)}, was interrupted)"));
+                // Read again right before: a create resumed since the list is left alone.
+                if (!options.DryRun && (await environments.Records.GetAsync(record.Name, cancellationToken))?.Record.Creating == creating)
+                {
+                    await environments.DeleteAsync(record.Name, actor, force: true, cancellationToken);
+                }
+            }
+
+            return;
+        }
+
+        if (record.Sleeping is null && environments.Policy.Classes.FirstOrDefault(c => c.Name == record.Purpose)?.SleepAfter is { } idleLimit
+            && await environments.LastActivityAsync(record, cancellationToken) is var last && now - last > idleLimit)
+        {
+            actions.Add(new CollectAction(record.Name, record.Owner, $"sleep (idle since {When(last)}; {record.Purpose} environments sleep after {Label(idleLimit)})"));
+            if (!options.DryRun)
+            {
+                await environments.SleepAsync(record.Name, actor, force: true, cancellationToken);
+            }
+        }
+
+        // The nearest threshold not yet warned about, once the expiry is within it.
+        var due = options.WarnBefore.OrderBy(t => t)
+            .Select(t => (Threshold: t, Name: Label(t)))
+            .FirstOrDefault(t => record.Expires - now <= t.Threshold && !record.Warned.Contains(t.Name));
+        if (due.Name is null)
+        {
+            return;
+        }
+
+        actions.Add(new CollectAction(record.Name, record.Owner, $"warn {record.Owner}: expires {When(record.Expires)} (within {due.Name})"));
+        if (!options.DryRun)
+        {
+            // Claimed in the record first (compare-and-swap against what was read), then sent: of two collections
+            // running at once only one warns; a warning that cannot be sent is released for the next run.
+            var (current, revision) = (await environments.Records.GetAsync(record.Name, cancellationToken))!.Value;
+            if (current.Warned.Contains(due.Name))
+            {
+                actions.RemoveAt(actions.Count - 1);
+                return;
+            }
+
+            var sent = options.WarnBefore.Where(t => t >= due.Threshold).Select(Label).ToList();
+            await environments.Records.ChangeAsync(record.Name, actor, $"warned {record.Owner} ({due.Name} before expiry)", force: true,
+                r => r with { Warned = [.. r.Warned.Union(sent, StringComparer.Ordinal)] }, cancellationToken, expectedRevision: revision);
+            try
+            {
+                await NotifyAsync(options.Sink, current, due.Name, now, cancellationToken);
+            }
+            catch (NotificationFailedException)
+            {
+                await environments.Records.ChangeAsync(record.Name, actor, $"warning of {record.Owner} not delivered ({due.Name})", force: true,
+                    r => r with { Warned = [.. r.Warned.Except(sent, StringComparer.Ordinal)] }, CancellationToken.None);
+                throw;
+            }
+        }
     }
 
     private async Task NotifyAsync(NotificationSink sink, EnvironmentRecord record, string threshold, DateTimeOffset now, CancellationToken cancellationToken)

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Capstan.Core.Config;
+using Capstan.Core.Diagnostics;
 using Capstan.Core.Environments;
 using Capstan.Core.Rendering;
 using Capstan.Core.State;
@@ -18,8 +19,29 @@ public static class EnvironmentScope
     /// <summary>The project an environment keeps its keys under in the state store: <c>PROJECT--NAME</c>.</summary>
     public static string Project(FarmModel production, string name) => $"{production.Project}--{name}";
 
-    /// <summary>The environment's model: its groups and datacenters, its project, its namespaces.</summary>
-    public static FarmModel Model(FarmModel production, EnvironmentRecord record) => production with
+    /// <summary>
+    /// The environment's model: its groups and datacenters, its project, its namespaces. A group the repo no longer
+    /// has, or a release that now needs one outside the environment, is a <see cref="UserInputException"/> naming it.
+    /// </summary>
+    public static FarmModel Model(FarmModel production, EnvironmentRecord record)
+    {
+        if (record.Groups.FirstOrDefault(g => production.FindGroup(g) is null) is { } gone)
+        {
+            throw new UserInputException($"environment {record.Name} runs server group {gone}, which the repo no longer has; delete the environment and create it again");
+        }
+
+        foreach (var (group, release) in production.AllReleases().Where(r => record.Groups.Contains(r.Group.Namespace, StringComparer.Ordinal)))
+        {
+            if (release.Needs.FirstOrDefault(n => !record.Groups.Contains(n.Namespace, StringComparer.Ordinal)) is { } outside)
+            {
+                throw new UserInputException($"environment {record.Name}: {group.Namespace}/{release.Name} now needs {outside}, which is not in the environment; delete the environment and create it again with --group {outside.Namespace}");
+            }
+        }
+
+        return Scoped(production, record);
+    }
+
+    private static FarmModel Scoped(FarmModel production, EnvironmentRecord record) => production with
     {
         Project = Project(production, record.Name),
         Environment = record.Name,
@@ -46,8 +68,15 @@ public static class EnvironmentScope
         if (record.Settings.Count > 0)
         {
             var documents = EnvironmentSettings.Documents(record.Settings);
-            files = new OverlayRepoFiles(files, documents.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal));
-            values.AddRange(documents.Select(kv => kv.Key));
+            // A key given twice: the last value wins, as with any later layer.
+            var byName = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var (name, text) in documents)
+            {
+                byName[name] = text;
+            }
+
+            files = new OverlayRepoFiles(files, byName);
+            values.AddRange(documents.Select(kv => kv.Key).Distinct(StringComparer.Ordinal));
         }
 
         var secrets = files.FileExists($"environments/{record.Name}.secrets.yaml") ? new[] { $"environments/{record.Name}.secrets.yaml" } : [];
@@ -64,6 +93,28 @@ public static class EnvironmentScope
     /// <summary>The dynamic state service of an environment (its own state, written as production's is).</summary>
     public static DynamicStateService State(FarmModel production, EnvironmentRecord record, IStateStore store, TimeProvider time) =>
         new(store, Project(production, record.Name), record.Datacenters, time);
+
+    /// <summary>
+    /// The environment's dynamic state. One that never had any (made before environments had their own) gets a
+    /// clone of production's, written to the store; one that had a state and lost it is an error, as production's is.
+    /// </summary>
+    public static async Task<DynamicState> ReadStateAsync(FarmModel production, EnvironmentRecord record, IStateStore store, string actor, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var service = State(production, record, store, time);
+        if ((await service.ReadAsync(cancellationToken)).State is { } state)
+        {
+            return state;
+        }
+
+        if ((await service.HistoryAsync(cancellationToken)).Count > 0)
+        {
+            throw new StateStoreException($"the dynamic state of environment {record.Name} is missing from {store.Address}, though its history is there; set it with 'capstan state init --environment {record.Name} --primary-dc DC --reason …'");
+        }
+
+        var productionState = await new DynamicStateService(store, production.Project, [.. production.DatacenterNames], time).ReadRequiredAsync(cancellationToken);
+        await service.ChangeAsync(new StateChange.Initialize(Clone(productionState, record.Datacenters)), actor, $"environment {record.Name}: cloned from production's state", force: true, cancellationToken);
+        return await service.ReadRequiredAsync(cancellationToken);
+    }
 
     /// <summary>
     /// The state an environment starts from: production's, cut to the environment's datacenters. When production's

@@ -112,6 +112,11 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         }
 
         EnvironmentNames.Check(request.Name, groups);
+        if (model.Environments.Any(e => e.Name == request.Name))
+        {
+            throw new UserInputException($"'{request.Name}' is the name of a release subset in capstan.yaml's environments:; choose another name for a test environment");
+        }
+
         // The environment's project is the part-of label of its objects: a label value of at most 63 characters.
         if (EnvironmentScope.Project(model, request.Name) is { Length: > 63 } project)
         {
@@ -311,7 +316,7 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
 
         if (record.Base == EnvironmentBase.Pinned)
         {
-            var plan = await Deployer(record).PrepareAsync(Request(record, actor, "refresh"), await State(record).ReadRequiredAsync(cancellationToken), cancellationToken);
+            var plan = await Deployer(record).PrepareAsync(Request(record, actor, "refresh"), await EnvironmentScope.ReadStateAsync(model, record, store, actor, time, cancellationToken), cancellationToken);
             var behind = plan.Plan.Actions.Count(a => a.Change != Core.Planning.ReleaseChange.NoOp);
             return behind == 0
                 ? $"{record.Name}: pinned ({record.PinnedRevision}); the repo would change nothing"
@@ -331,7 +336,7 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
     {
         var (record, _) = await Records.GetAsync(name, cancellationToken) ?? throw new UserInputException($"there is no environment '{name}'");
         var production = new FarmRenderer(model, files);
-        var renderer = EnvironmentScope.Renderer(model, files, record);
+        var renderer = EnvironmentScope.Renderer(model, files, record); // refuses groups the repo no longer has
         var values = new List<ReleaseValueDifference>();
         var onlyInProduction = new List<string>();
         foreach (var dc in record.Datacenters)
@@ -395,7 +400,7 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
     {
         var service = Deployer(record);
         var request = Request(record, actor, what);
-        var prepared = await service.PrepareAsync(request, await State(record).ReadRequiredAsync(cancellationToken), cancellationToken);
+        var prepared = await service.PrepareAsync(request, await EnvironmentScope.ReadStateAsync(model, record, store, actor, time, cancellationToken), cancellationToken);
         if (prepared.Plan.IsNoOp)
         {
             return [];

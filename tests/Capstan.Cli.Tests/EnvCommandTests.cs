@@ -58,11 +58,11 @@ public sealed class EnvCommandTests : IDisposable
         Assert.Equal(0, CliRunner.Run("state", "init", "--repo", repo, "--primary-dc", "eqiad", "--reason", "first state", "--actor", "ops").ExitCode);
 
         var created = CliRunner.Run("env", "create", "rehearsal", "--repo", repo, "--purpose", "ci", "--expires", "12h", "--owner", "alice", "--actor", "alice",
-            "--dc", "eqiad", "--dc", "codfw", "--group", "mw-web", "--set", "php.workers=3");
+            "--dc", "eqiad", "--dc", "codfw", "--group", "mw-web", "--group", "mw-cron", "--set", "php.workers=3");
         Assert.True(created.ExitCode == 0, created.Err);
         Assert.Contains("eqiad/rehearsal--mw-web/main: done", created.Err, StringComparison.Ordinal);
         Assert.Contains("codfw/rehearsal--mw-web/main: done", created.Err, StringComparison.Ordinal);
-        Assert.Contains("rehearsal is ready in eqiad/rehearsal--mw-web, codfw/rehearsal--mw-web", created.Out, StringComparison.Ordinal);
+        Assert.Contains("rehearsal is ready in eqiad/rehearsal--mw-web, eqiad/rehearsal--mw-cron, codfw/rehearsal--mw-web, codfw/rehearsal--mw-cron", created.Out, StringComparison.Ordinal);
 
         var production = CliRunner.Run("state", "history", "--repo", repo, "-o", "json").Out;
         var cloned = CliRunner.Run("state", "get", "--repo", repo, "--environment", "rehearsal");
@@ -78,8 +78,15 @@ public sealed class EnvCommandTests : IDisposable
         Assert.Equal(production, CliRunner.Run("state", "history", "--repo", repo, "-o", "json").Out);
 
         // Maintenance inside the environment is its own too, and drift says so next to the --set value.
-        var disabled = CliRunner.Run("maintenance", "disable", "--environment", "rehearsal", "--repo", repo, "--reason", "quiet", "--actor", "alice");
+        // The environment's CronJobs, in its primary only, go and come back with its own maintenance switch.
+        var disabled = CliRunner.Run("maintenance", "disable", "--environment", "rehearsal", "--repo", repo, "--reason", "quiet", "--actor", "alice", "-o", "json");
         Assert.True(disabled.ExitCode == 0, disabled.Err);
+        Assert.Contains("\"datacenter\":\"eqiad\",\"cronJobs\":0", disabled.Out, StringComparison.Ordinal);
+        var enabled = CliRunner.Run("maintenance", "enable", "--environment", "rehearsal", "--repo", repo, "--reason", "back", "--actor", "alice", "-o", "json");
+        Assert.True(enabled.ExitCode == 0, enabled.Err);
+        Assert.Matches("\"datacenter\":\"eqiad\",\"cronJobs\":[1-9]", enabled.Out);
+        Assert.Contains("\"datacenter\":\"codfw\",\"cronJobs\":0", enabled.Out, StringComparison.Ordinal);
+        Assert.Equal(0, CliRunner.Run("maintenance", "disable", "--environment", "rehearsal", "--repo", repo, "--reason", "quiet", "--actor", "alice").ExitCode);
         Assert.Matches(@"maintenance_enabled\s+true", CliRunner.Run("state", "get", "--repo", repo).Out);
         var drift = CliRunner.Run("env", "drift", "rehearsal", "--repo", repo);
         Assert.True(drift.ExitCode == 0, drift.Err);

@@ -253,20 +253,26 @@ public sealed class EnvironmentLifecycleTests
             "idle", "alice", "feature", string.Empty, ["https://phabricator.example/T1"], "alice", start, start.AddDays(20),
             Core.Environments.EnvironmentBase.Follow, null, null, ["eqiad"], ["mw-web"]), default);
         await service.Records.CreateAsync(new State.EnvironmentRecord(
-            "busy", "bob", "ci", string.Empty, [], "bob", start, start.AddDays(1),
+            "busy", "bob", "feature", string.Empty, ["https://phabricator.example/T2"], "bob", start, start.AddDays(20),
             Core.Environments.EnvironmentBase.Follow, null, null, ["eqiad"], ["mw-web"]), default);
         var collector = new EnvironmentCollector(service, clock);
         var options = new CollectOptions([], new NotificationSink(null, null), DryRun: false);
 
         clock.Advance(TimeSpan.FromDays(2));
-        // Activity: a change of the environment's own dynamic state.
+        // Activity: a change of each environment's own dynamic state.
         var idle = (await service.Records.GetAsync("idle", default))!.Value.Record;
+        var busy = (await service.Records.GetAsync("busy", default))!.Value.Record;
         await service.State(idle).ChangeAsync(new Core.State.StateChange.Initialize(Core.State.StateRules.Fresh("eqiad", ["eqiad"])), "alice", "testing", force: false, default);
+        await service.State(busy).ChangeAsync(new Core.State.StateChange.Initialize(Core.State.StateRules.Fresh("eqiad", ["eqiad"])), "bob", "testing", force: false, default);
         clock.Advance(TimeSpan.FromDays(2.5));
-        // Two and a half days after the state change: a feature environment sleeps after three idle days.
-        Assert.DoesNotContain(await collector.CollectAsync(options, "janitor", default), a => a.Environment == "idle");
-        clock.Advance(TimeSpan.FromDays(1));
-        var slept = Assert.Single(await collector.CollectAsync(options, "janitor", default), a => a.Environment == "idle");
+        // Two and a half days after: a feature environment sleeps after three idle days.
+        Assert.Empty(await collector.CollectAsync(options, "janitor", default));
+        clock.Advance(TimeSpan.FromDays(0.5));
+        await service.State(busy).ChangeAsync(new Core.State.StateChange.SetMaintenance(false), "bob", "testing", force: false, default);
+        clock.Advance(TimeSpan.FromDays(0.5));
+        // Three and a half days: the idle one sleeps; the one changed a moment ago does not.
+        var slept = Assert.Single(await collector.CollectAsync(options, "janitor", default));
+        Assert.Equal("idle", slept.Environment);
         Assert.StartsWith("sleep (idle since ", slept.What, StringComparison.Ordinal);
         Assert.NotNull((await service.Records.GetAsync("idle", default))!.Value.Record.Sleeping);
     }

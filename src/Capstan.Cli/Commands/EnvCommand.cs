@@ -39,7 +39,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         var warnBefore = new Option<string?>("--warn-before") { Description = "When owners are warned before expiry (default: 3d,1d)", HelpName = "DURATIONS" };
         var actor = CommonOptions.Actor();
         var output = CommonOptions.Output("text", "json");
-        var command = new Command("gc", "Delete expired environments and warn owners before expiry (once per threshold)") { repo, state, dryRun, notifyFile, webhook, warnBefore, actor, output };
+        var command = new Command("gc", "Delete expired environments and interrupted creates, sleep idle ones, and warn owners before expiry (once per threshold)") { repo, state, dryRun, notifyFile, webhook, warnBefore, actor, output };
         command.SetAction(async (parse, ct) =>
         {
             Uri? hook = null;
@@ -58,7 +58,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             var writer = console.Profile.Out.Writer;
             if (parse.GetValue(output) == "json")
             {
-                writer.WriteLine(KubeSerializer.ToJson(new JsonArray([.. actions.Select(a => (JsonNode)new JsonObject { ["environment"] = a.Environment, ["owner"] = a.Owner, ["action"] = a.What, ["dryRun"] = parse.GetValue(dryRun) })])));
+                writer.WriteLine(KubeSerializer.ToJson(new JsonArray([.. actions.Select(a => (JsonNode)new JsonObject { ["environment"] = a.Environment, ["owner"] = a.Owner, ["action"] = a.What, ["failed"] = a.Failed, ["dryRun"] = parse.GetValue(dryRun) })])));
             }
             else
             {
@@ -71,6 +71,12 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
                 {
                     writer.WriteLine("nothing to do");
                 }
+            }
+
+            if (actions.Count(a => a.Failed) is > 0 and var failed)
+            {
+                error.WriteLine($"capstan: error: {failed} environment{(failed == 1 ? string.Empty : "s")} could not be handled; the others were");
+                return ExitCodes.Failure;
             }
 
             return ExitCodes.Success;

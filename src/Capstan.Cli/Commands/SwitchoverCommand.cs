@@ -10,6 +10,9 @@ namespace Capstan.Cli.Commands;
 /// <summary><c>capstan switchover</c>: move the primary datacenter with the runbook of ordered, verified steps.</summary>
 internal sealed class SwitchoverCommand(IAnsiConsole console, TextWriter error, CliEnvironment env)
 {
+    /// <summary>The option that brings a printed command back into the same test environment.</summary>
+    private static string Inside(string? environment) => environment is null ? string.Empty : $" --environment {environment}";
+
     public Command Build()
     {
         var repo = CommonOptions.Repo();
@@ -103,7 +106,7 @@ internal sealed class SwitchoverCommand(IAnsiConsole console, TextWriter error, 
             catch (SwitchoverFailedException ex)
             {
                 error.WriteLine($"capstan: error: {ex.Message}");
-                error.WriteLine("capstan: deploys stay locked; fix the cause and run 'capstan switchover --resume' to continue from this step");
+                error.WriteLine($"capstan: deploys stay locked; fix the cause and run 'capstan switchover --resume{Inside(parse.GetValue(environment))}' to continue from this step");
                 if (await Switchover.ReadJournalAsync(session.Store, session.Repo.Model.Project, CancellationToken.None) is { } failed)
                 {
                     Print(writer, failed, json);
@@ -115,7 +118,7 @@ internal sealed class SwitchoverCommand(IAnsiConsole console, TextWriter error, 
             Print(writer, journal, json);
             if (!journal.Complete)
             {
-                error.WriteLine($"capstan: stopped after {parse.GetValue(until)}; run 'capstan switchover --resume' to continue");
+                error.WriteLine($"capstan: stopped after {parse.GetValue(until)}; run 'capstan switchover --resume{Inside(parse.GetValue(environment))}' to continue");
             }
 
             return ExitCodes.Success;

@@ -145,7 +145,8 @@ public abstract class SecureEtcdServer(bool clientCertificateAuth, bool authenti
         }
 
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(usages, false));
-        using var certificate = request.Create(ca, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(1), RandomNumberGenerator.GetBytes(8));
+        // Well inside the CA's validity: a leaf may not outlive its issuer, and the CA's end is cut to whole seconds.
+        using var certificate = request.Create(ca, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddHours(12), RandomNumberGenerator.GetBytes(8));
         File.WriteAllText(Path.Combine(Dir, name + ".pem"), certificate.ExportCertificatePem());
         File.WriteAllText(Path.Combine(Dir, name + "-key.pem"), key.ExportPkcs8PrivateKeyPem());
     }

@@ -7,7 +7,6 @@ using Capstan.Core.Planning;
 using Capstan.Core.Rendering;
 using Capstan.Core.Yaml;
 using Capstan.Deploy;
-using Capstan.Kubernetes;
 using Spectre.Console;
 
 namespace Capstan.Cli.Commands;
@@ -137,74 +136,30 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         {
             var selection = new RenderSelection(parse.GetValue(dc), parse.GetValue(ns), parse.GetValue(release));
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), null, null, selection, ct, readState: false);
-            var rows = new List<(ReleaseRecord Record, Readiness Ready)>();
-            foreach (var datacenter in session.Clusters.Datacenters.Order(StringComparer.Ordinal))
-            {
-                var client = session.Clusters[datacenter];
-                var records = await ReleaseRecords.ListAsync(client, datacenter, Namespaces(session, parse.GetValue(ns)), ct);
-                foreach (var (id, history) in records.Where(r => parse.GetValue(release) is not { } name || r.Key.Release == name)
-                             .OrderBy(r => r.Key.Namespace, StringComparer.Ordinal).ThenBy(r => r.Key.Release, StringComparer.Ordinal))
-                {
-                    var current = history.FirstOrDefault(r => r.Status == "deployed") ?? history[0];
-                    var ready = Readiness.None;
-                    foreach (var deployment in current.Manifest.Where(o => o["kind"]!.GetValue<string>() == "Deployment"))
-                    {
-                        try
-                        {
-                            var s = await client.GetRolloutStatusAsync(id.Namespace, deployment["metadata"]!["name"]!.GetValue<string>(), ct);
-                            ready = new Readiness(s.Available, s.Desired, s.PodProblem, Missing: false);
-                        }
-                        catch (KubeNotFoundException)
-                        {
-                            ready = new Readiness(null, null, null, Missing: true);
-                        }
-                    }
-
-                    rows.Add((current, ready));
-                }
-            }
-
-            var versions = rows.Select(r => (r.Record, Image: r.Record.Images.Where(kv => kv.Key.EndsWith("-app", StringComparison.Ordinal)).Select(kv => kv.Value).FirstOrDefault()))
-                .Where(r => r.Image is not null).GroupBy(r => r.Image!).ToList();
+            var status = await FarmStatus.ReadAsync(session.Clusters, Namespaces(session, parse.GetValue(ns)), parse.GetValue(release), ct);
             var writer = console.Profile.Out.Writer;
             if (parse.GetValue(output) == "json")
             {
-                writer.WriteLine(KubeSerializer.ToJson(new JsonObject
-                {
-                    ["releases"] = new JsonArray([.. rows.Select(r => (JsonNode)new JsonObject
-                    {
-                        ["release"] = r.Record.Id.ToString(),
-                        ["revision"] = r.Record.Revision,
-                        ["status"] = r.Record.Status,
-                        ["ready"] = r.Ready.Ready,
-                        ["desired"] = r.Ready.Desired,
-                        ["missing"] = r.Ready.Missing,
-                        ["problem"] = r.Ready.Problem,
-                        ["deployedAt"] = r.Record.At.ToString("O", CultureInfo.InvariantCulture),
-                        ["by"] = r.Record.Actor,
-                        ["images"] = new JsonObject(r.Record.Images.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-                    })]),
-                    ["mediawikiVersions"] = new JsonObject(versions.Select(g => KeyValuePair.Create(g.Key, (JsonNode?)new JsonArray([.. g.Select(x => (JsonNode)x.Record.Id.ToString())])))),
-                    ["consistent"] = versions.Count <= 1,
-                }));
+                writer.WriteLine(KubeSerializer.ToJson(status.ToJson()));
                 return ExitCodes.Success;
             }
 
-            if (rows.Count == 0)
+            if (status.Releases.Count == 0)
             {
                 writer.WriteLine("no release has been deployed");
                 return ExitCodes.Success;
             }
 
             var table = new PlainTable("RELEASE", "REVISION", "READY", "DEPLOYED", "BY", "MEDIAWIKI IMAGE");
-            foreach (var (record, ready) in rows)
+            foreach (var (record, ready) in status.Releases)
             {
                 table.Add(record.Id.ToString(), record.Revision.ToString(CultureInfo.InvariantCulture), ready.ToString(), record.At.UtcDateTime.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture), record.Actor,
-                    record.Images.Where(kv => kv.Key.EndsWith("-app", StringComparison.Ordinal)).Select(kv => kv.Value).FirstOrDefault() ?? "-");
+                    new ReleaseStatus(record, ready).MediaWikiImage ?? "-");
             }
 
             writer.Write(table.ToString());
-            writer.WriteLine(versions.Count <= 1
+            var versions = status.Versions;
+            writer.WriteLine(status.Consistent
                 ? $"MediaWiki: every release runs {versions.FirstOrDefault()?.Key ?? "nothing yet"}"
                 : "MediaWiki: releases run different versions:\n" + string.Join("\n", versions.Select(g => $"  {g.Key}: {string.Join(", ", g.Select(x => x.Record.Id.ToString()))}")));
             return ExitCodes.Success;
@@ -414,15 +369,4 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         });
         return command;
     }
-}
-
-/// <summary>How many replicas of a release's Deployment are ready, of how many, and the first pod problem.</summary>
-internal sealed record Readiness(int? Ready, int? Desired, string? Problem, bool Missing)
-{
-    /// <summary>A release without a Deployment.</summary>
-    public static readonly Readiness None = new(null, null, null, Missing: false);
-
-    /// <inheritdoc/>
-    public override string ToString() =>
-        Missing ? "missing" : Ready is null ? "-" : $"{Ready}/{Desired}" + (Problem is null ? string.Empty : $" ({Problem})");
 }

@@ -1,0 +1,99 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Capstan.Core.Planning;
+using Capstan.Kubernetes;
+
+namespace Capstan.Deploy;
+
+/// <summary>How ready a release's Deployment is: ready of desired, the first pod problem; missing when its Deployment is gone.</summary>
+public sealed record Readiness(int? Ready, int? Desired, string? Problem, bool Missing)
+{
+    /// <summary>A release without a Deployment.</summary>
+    public static readonly Readiness None = new(null, null, null, Missing: false);
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        Missing ? "missing" : Ready is null ? "-" : $"{Ready}/{Desired}" + (Problem is null ? string.Empty : $" ({Problem})");
+}
+
+/// <summary>One deployed release: its current record and how ready it is.</summary>
+public sealed record ReleaseStatus(ReleaseRecord Record, Readiness Ready)
+{
+    /// <summary>The MediaWiki image (the app container's), or null for a release without MediaWiki.</summary>
+    public string? MediaWikiImage => Record.Images.Where(kv => kv.Key.EndsWith("-app", StringComparison.Ordinal)).Select(kv => kv.Value).FirstOrDefault();
+}
+
+/// <summary>
+/// What runs where: every deployed release of the farm in every datacenter, with its revision, readiness and images,
+/// and whether all of them run the same MediaWiki. <c>capstan status</c> and the dashboard show the same thing.
+/// </summary>
+public sealed record FarmStatus(IReadOnlyList<ReleaseStatus> Releases)
+{
+    /// <summary>The releases by the MediaWiki image they run.</summary>
+    public IReadOnlyList<IGrouping<string, ReleaseStatus>> Versions =>
+        [.. Releases.Where(r => r.MediaWikiImage is not null).GroupBy(r => r.MediaWikiImage!)];
+
+    /// <summary>True when every release runs the same MediaWiki (or none runs any yet).</summary>
+    public bool Consistent => Versions.Count <= 1;
+
+    /// <summary>Reads the releases of the given namespaces (and release name, when given) in every datacenter of <paramref name="clusters"/>.</summary>
+    public static async Task<FarmStatus> ReadAsync(IClusters clusters, IEnumerable<string> namespaces, string? release, CancellationToken cancellationToken)
+    {
+        var wanted = namespaces.ToList();
+        var perDc = await Task.WhenAll(clusters.Datacenters.Order(StringComparer.Ordinal).Select(dc => ReadDcAsync(clusters[dc], dc, wanted, release, cancellationToken)));
+        return new FarmStatus([.. perDc.SelectMany(r => r)]);
+    }
+
+    private static async Task<List<ReleaseStatus>> ReadDcAsync(IClusterClient client, string dc, List<string> namespaces, string? release, CancellationToken cancellationToken)
+    {
+        var rows = new List<ReleaseStatus>();
+        var records = await ReleaseRecords.ListAsync(client, dc, namespaces, cancellationToken);
+        foreach (var (id, history) in records.Where(r => release is null || r.Key.Release == release)
+                     .OrderBy(r => r.Key.Namespace, StringComparer.Ordinal).ThenBy(r => r.Key.Release, StringComparer.Ordinal))
+        {
+            var current = history.FirstOrDefault(r => r.Status == "deployed") ?? history[0];
+            var ready = Readiness.None;
+            foreach (var deployment in current.Manifest.Where(o => o["kind"]!.GetValue<string>() == "Deployment"))
+            {
+                try
+                {
+                    var s = await client.GetRolloutStatusAsync(id.Namespace, deployment["metadata"]!["name"]!.GetValue<string>(), cancellationToken);
+                    ready = new Readiness(s.Available, s.Desired, s.PodProblem, Missing: false);
+                }
+                catch (KubeNotFoundException)
+                {
+                    ready = new Readiness(null, null, null, Missing: true);
+                }
+            }
+
+            rows.Add(new ReleaseStatus(current, ready));
+        }
+
+        return rows;
+    }
+
+    /// <summary>The status as <c>capstan status -o json</c> prints it (and <c>/api/v1/releases</c> serves it).</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["releases"] = new JsonArray([.. Releases.Select(r => (JsonNode)new JsonObject
+        {
+            ["release"] = r.Record.Id.ToString(),
+            ["datacenter"] = r.Record.Id.Datacenter,
+            ["namespace"] = r.Record.Id.Namespace,
+            ["name"] = r.Record.Id.Release,
+            ["revision"] = r.Record.Revision,
+            ["status"] = r.Record.Status,
+            ["ready"] = r.Ready.Ready,
+            ["desired"] = r.Ready.Desired,
+            ["missing"] = r.Ready.Missing,
+            ["problem"] = r.Ready.Problem,
+            ["deployedAt"] = r.Record.At.ToString("O", CultureInfo.InvariantCulture),
+            ["by"] = r.Record.Actor,
+            ["planId"] = r.Record.PlanId,
+            ["mediawikiImage"] = r.MediaWikiImage,
+            ["images"] = new JsonObject(r.Record.Images.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+        })]),
+        ["mediawikiVersions"] = new JsonObject(Versions.Select(g => KeyValuePair.Create(g.Key, (JsonNode?)new JsonArray([.. g.Select(x => (JsonNode)x.Record.Id.ToString())])))),
+        ["consistent"] = Consistent,
+    };
+}

@@ -31,10 +31,10 @@ public sealed record PreparedDeploy(Plan Plan, IReadOnlyList<string> Notes);
 /// </summary>
 public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClusters clusters, IStateStore store, TimeProvider time)
 {
-    private string JournalKey => $"{model.Project}/deploy-journal";
+    private string JournalKey => DeployProgress.JournalKey(model.Project);
 
     /// <summary>Where the record of every finished plan is kept: <c>PREFIX/&lt;started&gt;-&lt;plan id&gt;</c>.</summary>
-    public string PlanRecordsKey => $"{model.Project}/deploys/";
+    public string PlanRecordsKey => DeployProgress.RecordsPrefix(model.Project);
 
     /// <summary>Renders, preflights and plans. Throws <see cref="PreflightException"/> when a need is missing.</summary>
     public async Task<PreparedDeploy> PrepareAsync(DeployRequest request, DynamicState? state, CancellationToken cancellationToken)
@@ -268,6 +268,13 @@ internal sealed class DeployJournal(IStateStore store, string key, Plan plan, st
             ["actor"] = actor,
             ["started"] = _started.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
             ["releases"] = plan.Actions.Count,
+            // What the plan changes, so that another process (the dashboard) can show its stages and releases.
+            ["plan"] = new JsonArray([.. plan.Actions.Where(a => a.Change != ReleaseChange.NoOp).Select(a => (JsonNode)new JsonObject
+            {
+                ["release"] = a.Id.ToString(),
+                ["stage"] = a.Stage.ToString(),
+                ["change"] = a.Change.ToString(),
+            })]),
         };
         await store.CommitAsync(new StoreTxn([], [new StoreOp.Put(key, header.ToJsonString())]), cancellationToken);
     }

@@ -1,0 +1,515 @@
+using System.Diagnostics;
+using System.Net;
+using System.Reflection;
+using System.Text.Json.Nodes;
+using Capstan.Core.Diagnostics;
+using Capstan.Core.Environments;
+using Capstan.Deploy;
+using Capstan.Kubernetes;
+using Capstan.State;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Capstan.Web;
+
+/// <summary>Where and how the dashboard serves.</summary>
+public sealed record DashboardOptions(IPEndPoint Listen, Users Users)
+{
+    /// <summary>The loopback address on port 8080.</summary>
+    public static IPEndPoint DefaultListen { get; } = new(IPAddress.Loopback, 8080);
+}
+
+/// <summary>
+/// <c>capstan serve</c>: the dashboard and <c>/api/v1</c> of a farm. Reading needs nothing; every change needs a
+/// user from the tokens file, as a bearer token or a signed-in browser session whose forms carry its CSRF token.
+/// Changes go through the same services as the CLI and are recorded with the user's name.
+/// </summary>
+public sealed class Dashboard : IAsyncDisposable
+{
+    private const string Csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+    private readonly DashboardData _data;
+    private readonly DashboardOptions _options;
+    private readonly Sessions _sessions;
+    private readonly DashboardMetrics _metrics;
+    private readonly TimeProvider _time;
+    private WebApplication? _app;
+
+    private Dashboard(DashboardData data, DashboardOptions options, TimeProvider time)
+    {
+        _data = data;
+        _options = options;
+        _time = time;
+        _sessions = new Sessions(time);
+        _metrics = new DashboardMetrics(data);
+    }
+
+    /// <summary>The address it serves on.</summary>
+    public Uri Url { get; private set; } = null!;
+
+    /// <summary>Starts serving; the returned dashboard stops when disposed.</summary>
+    public static async Task<Dashboard> StartAsync(DashboardData data, DashboardOptions options, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var dashboard = new Dashboard(data, options, time);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(options.Listen);
+            k.Limits.MaxRequestBodySize = 64 * 1024;
+            k.AddServerHeader = false;
+        });
+        builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
+        var app = builder.Build();
+        app.Use(dashboard.FilterAsync);
+        dashboard.Map(app);
+        try
+        {
+            await app.StartAsync(cancellationToken);
+        }
+        catch (IOException ex)
+        {
+            await app.DisposeAsync();
+            throw new UserInputException($"cannot listen on {options.Listen}: {ex.Message} (choose another with --listen HOST:PORT)");
+        }
+
+        dashboard._app = app;
+        dashboard.Url = new Uri(app.Urls.First().Replace("[::1]", "127.0.0.1", StringComparison.Ordinal));
+        return dashboard;
+    }
+
+    /// <summary>Stops serving.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+    }
+
+    /// <summary>Security headers on everything, and the server's own time of every response (Server-Timing).</summary>
+    private async Task FilterAsync(HttpContext context, RequestDelegate next)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var headers = context.Response.Headers;
+        headers.ContentSecurityPolicy = Csp;
+        headers.XContentTypeOptions = "nosniff";
+        headers.XFrameOptions = "DENY";
+        headers["Referrer-Policy"] = "no-referrer";
+        context.Response.OnStarting(() =>
+        {
+            context.Response.Headers["Server-Timing"] = $"app;dur={Stopwatch.GetElapsedTime(started).TotalMilliseconds:0.0}";
+            return Task.CompletedTask;
+        });
+        await next(context);
+    }
+
+    private void Map(WebApplication app)
+    {
+        app.MapGet("/assets/{name}", Asset);
+        app.MapGet("/metrics", async context =>
+        {
+            context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            await _metrics.ExportAsync(context.Response.Body, context.RequestAborted);
+        });
+
+        // The API: the data every page is built from.
+        app.MapGet("/api/v1/overview", c => Json(c, _data.OverviewAsync(c.RequestAborted)));
+        app.MapGet("/api/v1/releases", c => Json(c, _data.ReleasesAsync(c.RequestAborted)));
+        app.MapGet("/api/v1/releases/{dc}/{ns}/{release}", (HttpContext c, string dc, string ns, string release) => Found(c, _data.ReleaseAsync(dc, ns, release, c.RequestAborted)));
+        app.MapGet("/api/v1/releases/{dc}/{ns}/{release}/diff", (HttpContext c, string dc, string ns, string release) =>
+            Revisions(c, out var from, out var to) ? Found(c, _data.DiffAsync(dc, ns, release, from, to, c.RequestAborted)) : Problem(c, 400, "from and to must be revision numbers"));
+        app.MapGet("/api/v1/history", c => Json(c, _data.HistoryAsync(Query(c, "actor"), Query(c, "q"), c.RequestAborted)));
+        app.MapGet("/api/v1/deploy", c => Json(c, _data.DeployAsync(c.RequestAborted)));
+        app.MapGet("/api/v1/deploy/events", DeployEventsAsync);
+        app.MapGet("/api/v1/environments", c => Json(c, _data.EnvironmentsAsync(c.RequestAborted)));
+        app.MapGet("/api/v1/environments/{name}", (HttpContext c, string name) => Found(c, _data.EnvironmentAsync(name, c.RequestAborted)));
+        app.MapGet("/api/v1/switchover", c => Found(c, _data.SwitchoverAsync(c.RequestAborted)));
+        app.MapPost("/api/v1/environments", c => ApiWriteAsync(c, async (actor, body) => await CreateAsync(Fields.FromJson(body), actor, c.RequestAborted)));
+        app.MapPost("/api/v1/environments/{name}/extend", (HttpContext c, string name) => ApiWriteAsync(c, async (actor, body) => await ExtendAsync(name, Fields.FromJson(body), actor, c.RequestAborted)));
+        app.MapPost("/api/v1/environments/{name}/sleep", (HttpContext c, string name) => ApiWriteAsync(c, async (actor, body) => await SleepAsync(name, Fields.FromJson(body), actor, c.RequestAborted)));
+        app.MapPost("/api/v1/environments/{name}/wake", (HttpContext c, string name) => ApiWriteAsync(c, async (actor, body) => await WakeAsync(name, Fields.FromJson(body), actor, c.RequestAborted)));
+        app.MapDelete("/api/v1/environments/{name}", (HttpContext c, string name) => ApiWriteAsync(c, async (actor, body) => await DeleteAsync(name, Fields.FromJson(body), actor, c.RequestAborted)));
+
+        // The pages.
+        app.MapGet("/", async c => await PageAsync(c, "Overview", "Overview", Pages.Overview(await _data.OverviewAsync(c.RequestAborted), null)));
+        app.MapGet("/deploy", async c => await PageAsync(c, "Deploy", "Deploy", Pages.Deploy(await _data.DeployAsync(c.RequestAborted))));
+        app.MapGet("/history", async c => await PageAsync(c, "History", "History", Pages.History(await _data.HistoryAsync(Query(c, "actor"), Query(c, "q"), c.RequestAborted))));
+        app.MapGet("/releases/{dc}/{ns}/{release}", async (HttpContext c, string dc, string ns, string release) =>
+            await (await _data.ReleaseAsync(dc, ns, release, c.RequestAborted) is { } data
+                ? PageAsync(c, $"{dc}/{ns}/{release}", "Overview", Pages.Release(data))
+                : PageAsync(c, "Not found", string.Empty, Pages.Message($"The farm has no release {ns}/{release} in {dc}."), 404)));
+        app.MapGet("/releases/{dc}/{ns}/{release}/diff", async (HttpContext c, string dc, string ns, string release) =>
+            await (Revisions(c, out var from, out var to) && await _data.DiffAsync(dc, ns, release, from, to, c.RequestAborted) is { } diff
+                ? PageAsync(c, $"{dc}/{ns}/{release}: r{from} → r{to}", "Overview", Pages.Diff(diff))
+                : PageAsync(c, "Not found", string.Empty, Pages.Message("No such release or revisions."), 404)));
+        app.MapGet("/environments", async c => await PageAsync(c, "Environments", "Environments", Pages.Environments(await _data.EnvironmentsAsync(c.RequestAborted), Viewer(c), null)));
+        app.MapGet("/environments/{name}", async (HttpContext c, string name) =>
+            await (await _data.EnvironmentAsync(name, c.RequestAborted) is { } data
+                ? PageAsync(c, $"Environment {name}", "Environments", Pages.Environment(data, Viewer(c), null))
+                : PageAsync(c, "Not found", "Environments", Pages.Message($"There is no environment '{name}'."), 404)));
+        app.MapGet("/switchover", async c => await PageAsync(c, "Switchover", "Switchover", Pages.Switchover(await _data.SwitchoverAsync(c.RequestAborted))));
+        app.MapGet("/login", c => PageAsync(c, "Sign in", string.Empty, Pages.Login(_options.Users.Any ? null : "This server has no users (it was started without --tokens): it is read-only.", SafeReturn(Query(c, "returnTo")))));
+        app.MapPost("/login", LoginAsync);
+        app.MapPost("/logout", LogoutAsync);
+        app.MapPost("/environments/new", c => FormWriteAsync(c, null, async (actor, form) =>
+        {
+            var record = await CreateAsync(form, actor, c.RequestAborted);
+            return $"/environments/{Uri.EscapeDataString(record["name"]!.GetValue<string>())}";
+        }));
+        app.MapPost("/environments/{name}/extend", (HttpContext c, string name) => FormWriteAsync(c, name, async (actor, form) => { await ExtendAsync(name, form, actor, c.RequestAborted); return $"/environments/{Uri.EscapeDataString(name)}"; }));
+        app.MapPost("/environments/{name}/sleep", (HttpContext c, string name) => FormWriteAsync(c, name, async (actor, form) => { await SleepAsync(name, form, actor, c.RequestAborted); return $"/environments/{Uri.EscapeDataString(name)}"; }));
+        app.MapPost("/environments/{name}/wake", (HttpContext c, string name) => FormWriteAsync(c, name, async (actor, form) => { await WakeAsync(name, form, actor, c.RequestAborted); return $"/environments/{Uri.EscapeDataString(name)}"; }));
+        app.MapPost("/environments/{name}/delete", (HttpContext c, string name) => FormWriteAsync(c, name, async (actor, form) => { await DeleteAsync(name, form, actor, c.RequestAborted); return "/environments"; }));
+    }
+
+    // ---- Writes: the same services and rules as the CLI ----
+
+    private async Task<JsonObject> CreateAsync(Fields form, string actor, CancellationToken cancellationToken)
+    {
+        var production = await _data.State.ReadRequiredAsync(cancellationToken);
+        var name = form.One("name") ?? throw new UserInputException("an environment needs a name");
+        var request = new EnvironmentRequest(
+            name, form.One("owner"), form.One("purpose") ?? throw new UserInputException("an environment needs a purpose"), form.One("description") ?? string.Empty,
+            form.All("link"), EnvironmentPolicy.ParseDuration(form.One("expires") ?? throw new UserInputException("an environment needs an expiry (such as 7d)")),
+            form.Flag("pin"), form.One("image"), form.All("dc") is { Count: > 0 } dcs ? dcs : [production.PrimaryDc], form.All("group"), [], actor);
+        var (record, _) = await _data.Environments.CreateAsync(request, production, new Quiet(), cancellationToken);
+        return JsonNode.Parse(record.ToJson())!.AsObject();
+    }
+
+    private async Task<JsonObject> ExtendAsync(string name, Fields form, string actor, CancellationToken cancellationToken)
+    {
+        var by = EnvironmentPolicy.ParseDuration(form.One("by") ?? throw new UserInputException("extend needs a duration (such as 7d)"));
+        return JsonNode.Parse((await _data.Environments.ExtendAsync(name, by, actor, form.Flag("force"), cancellationToken)).ToJson())!.AsObject();
+    }
+
+    private async Task<JsonObject> SleepAsync(string name, Fields form, string actor, CancellationToken cancellationToken) =>
+        JsonNode.Parse((await _data.Environments.SleepAsync(name, actor, form.Flag("force"), cancellationToken)).ToJson())!.AsObject();
+
+    private async Task<JsonObject> WakeAsync(string name, Fields form, string actor, CancellationToken cancellationToken) =>
+        JsonNode.Parse((await _data.Environments.WakeAsync(name, actor, form.Flag("force"), cancellationToken)).ToJson())!.AsObject();
+
+    private async Task<JsonObject> DeleteAsync(string name, Fields form, string actor, CancellationToken cancellationToken)
+    {
+        await _data.Environments.DeleteAsync(name, actor, form.Flag("force"), cancellationToken);
+        return new JsonObject { ["deleted"] = name };
+    }
+
+    /// <summary>The message of a refused change, as the CLI would print it; null for anything that is not the user's doing.</summary>
+    private static string? Refusal(Exception ex) => ex switch
+    {
+        RepoValidationException invalid => string.Join("; ", invalid.Diagnostics.Select(d => d.ToString())),
+        UserInputException or DeployLockedException or DeployFailedException or PreflightException or StateConflictException or StateRefusedException
+            or StateStoreException or KubeApiException or KubeUnavailableException => ex.Message,
+        _ => null,
+    };
+
+    private async Task ApiWriteAsync(HttpContext context, Func<string, JsonObject?, Task<JsonObject>> write)
+    {
+        var actor = BearerActor(context);
+        if (actor is null)
+        {
+            await Problem(context, 401, _options.Users.Any
+                ? "changes need a token: send Authorization: Bearer TOKEN (a token from the server's tokens file)"
+                : "this server has no users (it was started without --tokens): it is read-only");
+            return;
+        }
+
+        JsonObject? body = null;
+        if (context.Request.ContentLength is > 0 || context.Request.Headers.TransferEncoding.Count > 0)
+        {
+            try
+            {
+                body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted) as JsonObject
+                    ?? throw new UserInputException("the request body must be a JSON object");
+            }
+            catch (System.Text.Json.JsonException ex)
+            {
+                await Problem(context, 400, $"the request body is not JSON: {ex.Message}");
+                return;
+            }
+        }
+
+        try
+        {
+            await Json(context, write(actor, body));
+        }
+        catch (Exception ex) when (Refusal(ex) is { } message)
+        {
+            await Problem(context, ex is DeployLockedException or StateConflictException ? 409 : 400, message);
+        }
+    }
+
+    private async Task FormWriteAsync(HttpContext context, string? environment, Func<string, Fields, Task<string>> write)
+    {
+        var viewer = Viewer(context);
+        var form = new Fields(await context.Request.ReadFormAsync(context.RequestAborted));
+        var bearer = BearerActor(context);
+        var session = _sessions.Find(context.Request.Cookies[Sessions.Cookie]);
+        string? refusal = null;
+        if (bearer is null && session is null)
+        {
+            refusal = "refused: sign in with a token to make changes; nothing was changed";
+        }
+        else if (bearer is null && (!Sessions.CsrfMatches(session!, form.One("csrf")) || !SameOrigin(context)))
+        {
+            refusal = "refused: the form's token does not match your session (reload the page and try again); nothing was changed";
+        }
+
+        if (refusal is not null)
+        {
+            await RenderFormPageAsync(context, environment, viewer, refusal, form, bearer is null && session is null ? 401 : 403);
+            return;
+        }
+
+        try
+        {
+            var location = await write(bearer ?? session!.Actor, form);
+            context.Response.StatusCode = 303;
+            context.Response.Headers.Location = location;
+        }
+        catch (Exception ex) when (Refusal(ex) is { } message)
+        {
+            await RenderFormPageAsync(context, environment, viewer, message, form, 400);
+        }
+    }
+
+    /// <summary>The page a form was on, again, with the error above it and (for create) what was typed.</summary>
+    private async Task RenderFormPageAsync(HttpContext context, string? environment, Viewer viewer, string error, Fields form, int status)
+    {
+        if (environment is not null && await _data.EnvironmentAsync(environment, context.RequestAborted) is { } data)
+        {
+            await PageAsync(context, $"Environment {environment}", "Environments", Pages.Environment(data, viewer, error), status);
+            return;
+        }
+
+        await PageAsync(context, "Environments", "Environments", Pages.Environments(await _data.EnvironmentsAsync(context.RequestAborted), viewer, error, form.Typed()), status);
+    }
+
+    // ---- Sign-in ----
+
+    private async Task LoginAsync(HttpContext context)
+    {
+        var form = new Fields(await context.Request.ReadFormAsync(context.RequestAborted));
+        var actor = _options.Users.Authenticate(form.One("token"));
+        if (actor is null)
+        {
+            await PageAsync(context, "Sign in", string.Empty, Pages.Login(_options.Users.Any ? "That token is not valid." : "This server has no users (it was started without --tokens): it is read-only.", SafeReturn(form.One("returnTo"))), 401);
+            return;
+        }
+
+        var session = _sessions.Start(actor);
+        context.Response.Cookies.Append(Sessions.Cookie, session.Id, new CookieOptions
+        {
+            HttpOnly = true,
+            SameSite = SameSiteMode.Strict,
+            Secure = context.Request.IsHttps,
+            Path = "/",
+            MaxAge = Sessions.Lifetime,
+        });
+        context.Response.StatusCode = 303;
+        context.Response.Headers.Location = SafeReturn(form.One("returnTo")) ?? "/";
+    }
+
+    private async Task LogoutAsync(HttpContext context)
+    {
+        var form = new Fields(await context.Request.ReadFormAsync(context.RequestAborted));
+        if (_sessions.Find(context.Request.Cookies[Sessions.Cookie]) is { } session && Sessions.CsrfMatches(session, form.One("csrf")))
+        {
+            _sessions.End(session.Id);
+            context.Response.Cookies.Delete(Sessions.Cookie, new CookieOptions { Path = "/" });
+        }
+
+        context.Response.StatusCode = 303;
+        context.Response.Headers.Location = "/";
+    }
+
+    /// <summary>Only a path on this server is a place to return to after signing in.</summary>
+    private static string? SafeReturn(string? path) =>
+        path is { Length: > 0 } && path.StartsWith('/') && !path.StartsWith("//", StringComparison.Ordinal) && !path.Contains('\\', StringComparison.Ordinal) ? path : null;
+
+    private string? BearerActor(HttpContext context) =>
+        context.Request.Headers.Authorization.ToString() is var header && header.StartsWith("Bearer ", StringComparison.Ordinal)
+            ? _options.Users.Authenticate(header["Bearer ".Length..].Trim())
+            : null;
+
+    private Viewer Viewer(HttpContext context) =>
+        _sessions.Find(context.Request.Cookies[Sessions.Cookie]) is { } session ? new Viewer(session.Actor, session.CsrfToken) : Web.Viewer.Anonymous;
+
+    /// <summary>A browser's form post names its origin; one from another origin is refused even with a valid token.</summary>
+    private static bool SameOrigin(HttpContext context) =>
+        context.Request.Headers.Origin.ToString() is not { Length: > 0 } origin
+        || (Uri.TryCreate(origin, UriKind.Absolute, out var uri) && string.Equals(uri.Authority, context.Request.Host.Value, StringComparison.OrdinalIgnoreCase));
+
+    // ---- Live deploys ----
+
+    /// <summary>
+    /// Server-sent events of the deploy view: the whole view at once, then again whenever the farm's deploy keys change
+    /// in the state store (a deploy in any process), and every second while a deploy runs (its pods' readiness).
+    /// </summary>
+    private async Task DeployEventsAsync(HttpContext context)
+    {
+        var cancellationToken = context.RequestAborted;
+        context.Response.ContentType = "text/event-stream";
+        context.Response.Headers.CacheControl = "no-store";
+        var prefix = $"{_data.Model.Project}/deploy";
+        var (_, revision) = await _data.Store.ListAsync(prefix, cancellationToken);
+        using var changed = new SemaphoreSlim(0);
+        var watching = Task.Run(
+            async () =>
+            {
+                try
+                {
+                    await foreach (var _ in _data.Store.WatchAsync(prefix, revision + 1, cancellationToken))
+                    {
+                        if (changed.CurrentCount == 0)
+                        {
+                            changed.Release();
+                        }
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                    // The browser went away.
+                }
+            },
+            CancellationToken.None);
+        try
+        {
+            string? last = null;
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var view = await _data.DeployAsync(cancellationToken);
+                var json = view.ToJsonString();
+                if (json != last)
+                {
+                    await context.Response.WriteAsync($"event: deploy\ndata: {json}\n\n", cancellationToken);
+                    last = json;
+                }
+                else
+                {
+                    await context.Response.WriteAsync(": keep-alive\n\n", cancellationToken);
+                }
+
+                await context.Response.Body.FlushAsync(cancellationToken);
+                await changed.WaitAsync(view["running"] is null ? TimeSpan.FromSeconds(15) : TimeSpan.FromSeconds(1), cancellationToken);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The browser went away.
+        }
+        finally
+        {
+            await watching;
+        }
+    }
+
+    // ---- Responses ----
+
+    private static async Task Json(HttpContext context, Task<JsonObject> data)
+    {
+        var json = await data;
+        context.Response.ContentType = "application/json; charset=utf-8";
+        await context.Response.WriteAsync(json.ToJsonString(), context.RequestAborted);
+    }
+
+    /// <summary>The JSON, or a 404 when there is no such thing.</summary>
+    private static async Task Found(HttpContext context, Task<JsonObject?> data)
+    {
+        if (await data is { } json)
+        {
+            await Json(context, Task.FromResult(json));
+            return;
+        }
+
+        await Problem(context, 404, "not found");
+    }
+
+    private static Task Problem(HttpContext context, int status, string message)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json; charset=utf-8";
+        return context.Response.WriteAsync(new JsonObject { ["error"] = message }.ToJsonString(), context.RequestAborted);
+    }
+
+    private Task PageAsync(HttpContext context, string title, string active, string body, int status = 200)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "text/html; charset=utf-8";
+        context.Response.Headers.CacheControl = "no-store";
+        return context.Response.WriteAsync(Pages.Layout(_data.Model.Project, title, active, Viewer(context), body), context.RequestAborted);
+    }
+
+    private static string? Query(HttpContext context, string key) => context.Request.Query[key].ToString() is { Length: > 0 } v ? v : null;
+
+    private static bool Revisions(HttpContext context, out int from, out int to)
+    {
+        to = 0;
+        return int.TryParse(Query(context, "from"), out from) & int.TryParse(Query(context, "to"), out to);
+    }
+
+    private static async Task Asset(HttpContext context, string name)
+    {
+        var stream = name is "app.css" or "app.js" ? Assembly.GetExecutingAssembly().GetManifestResourceStream($"Capstan.Web.assets.{name}") : null;
+        if (stream is null)
+        {
+            context.Response.StatusCode = 404;
+            return;
+        }
+
+        await using (stream)
+        {
+            context.Response.ContentType = name.EndsWith(".css", StringComparison.Ordinal) ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8";
+            context.Response.Headers.CacheControl = "no-cache";
+            await stream.CopyToAsync(context.Response.Body, context.RequestAborted);
+        }
+    }
+
+    private sealed class Quiet : IDeployObserver
+    {
+        public void OnEvent(DeployEvent e)
+        {
+        }
+    }
+}
+
+/// <summary>The fields of a form or of a JSON body, read the same way.</summary>
+internal sealed class Fields(IReadOnlyDictionary<string, IReadOnlyList<string>> values)
+{
+    public Fields(IFormCollection form)
+        : this(form.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)[.. kv.Value.Where(v => v is not null).Select(v => v!.Trim())], StringComparer.Ordinal))
+    {
+    }
+
+    public static Fields FromJson(JsonObject? body)
+    {
+        var values = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        foreach (var (key, node) in body ?? [])
+        {
+            values[key] = node switch
+            {
+                JsonArray list => [.. list.Select(n => n?.ToString() ?? string.Empty)],
+                null => [],
+                _ => [node.ToString()],
+            };
+        }
+
+        return new Fields(values);
+    }
+
+    public string? One(string key) => values.GetValueOrDefault(key)?.FirstOrDefault(v => v.Length > 0);
+
+    public IReadOnlyList<string> All(string key) => [.. values.GetValueOrDefault(key)?.Where(v => v.Length > 0) ?? []];
+
+    public bool Flag(string key) => One(key) is "1" or "true" or "on";
+
+    /// <summary>What was typed into the form (its token aside), to show it again with an error.</summary>
+    public IReadOnlyDictionary<string, string> Typed() =>
+        values.Where(kv => kv.Key != "csrf").ToDictionary(kv => kv.Key, kv => string.Join(",", kv.Value), StringComparer.Ordinal);
+}

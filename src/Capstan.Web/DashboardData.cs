@@ -1,0 +1,404 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Capstan.Core.Config;
+using Capstan.Core.Diagnostics;
+using Capstan.Core.Environments;
+using Capstan.Core.Kubernetes;
+using Capstan.Core.Yaml;
+using Capstan.Core.Planning;
+using Capstan.Core.State;
+using Capstan.Deploy;
+using Capstan.Kubernetes;
+using Capstan.State;
+
+namespace Capstan.Web;
+
+/// <summary>
+/// The data of every page and of <c>/api/v1</c>, as JSON: built once here, served as it is by the API and rendered
+/// as HTML by <see cref="Pages"/>. It reads the repo, the state store and the clusters, the way the CLI does.
+/// </summary>
+public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters clusters, IStateStore store, TimeProvider time)
+{
+    /// <summary>The farm's model.</summary>
+    public FarmModel Model => model;
+
+    /// <summary>The farm's state store.</summary>
+    public IStateStore Store => store;
+
+    /// <summary>The dynamic state service (the same rules as <c>capstan state</c>).</summary>
+    public DynamicStateService State { get; } = new(store, model.Project, [.. model.DatacenterNames], time);
+
+    /// <summary>The test environments (the same service as <c>capstan env</c>).</summary>
+    public EnvironmentService Environments { get; } = new(model, files, clusters, store, time);
+
+    /// <summary>The overview: a card per datacenter (primary, read-only, maintenance), the lock, the running deploy, and the version matrix.</summary>
+    public async Task<JsonObject> OverviewAsync(CancellationToken cancellationToken)
+    {
+        var stateRead = State.ReadAsync(cancellationToken);
+        var holder = DeployLock.HolderAsync(store, model.Project, cancellationToken);
+        var running = DeployProgress.RunningAsync(store, model.Project, cancellationToken);
+        var status = FarmStatus.ReadAsync(clusters, model.Groups.Select(g => g.Namespace), null, cancellationToken);
+        var state = (await stateRead).Document;
+        return new JsonObject
+        {
+            ["project"] = model.Project,
+            ["datacenters"] = new JsonArray([.. model.DatacenterNames.Select(dc => (JsonNode)new JsonObject
+            {
+                ["name"] = dc,
+                ["primary"] = state is null ? null : state.State.PrimaryDc == dc,
+                ["readOnly"] = state?.State.ReadOnly.GetValueOrDefault(dc),
+                ["maintenance"] = state is null ? null : state.State.MaintenanceEnabled && state.State.PrimaryDc == dc && !state.State.IsReadOnly(dc),
+            })]),
+            ["state"] = state is null ? null : StateJson(state.State, state.Sequence, state.Updated),
+            ["lock"] = LockJson(await holder),
+            ["deploying"] = (await running)?["planId"]?.GetValue<string>(),
+            ["status"] = (await status).ToJson(),
+        };
+    }
+
+    /// <summary>Every deployed release: the JSON of <c>capstan status -o json</c>.</summary>
+    public async Task<JsonObject> ReleasesAsync(CancellationToken cancellationToken) =>
+        (await FarmStatus.ReadAsync(clusters, model.Groups.Select(g => g.Namespace), null, cancellationToken)).ToJson();
+
+    /// <summary>One release: its revisions, its pods and their problems, and recent events; null when the farm has no such release.</summary>
+    public async Task<JsonObject?> ReleaseAsync(string dc, string ns, string release, CancellationToken cancellationToken)
+    {
+        if (!model.DatacenterNames.Contains(dc) || model.FindRelease(new ReleaseRef(ns, release)) is null)
+        {
+            return null;
+        }
+
+        var client = clusters[dc];
+        var records = await ReleaseRecords.ListAsync(client, dc, ns, cancellationToken);
+        var history = records.GetValueOrDefault(new ReleaseId(dc, ns, release)) ?? [];
+        var current = history.FirstOrDefault(r => r.Status == "deployed") ?? history.FirstOrDefault();
+        var pods = new JsonArray();
+        var podNames = new HashSet<string>(StringComparer.Ordinal);
+        var deploymentNames = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var deployment in current?.Manifest.Where(o => o["kind"]?.GetValue<string>() == "Deployment") ?? [])
+        {
+            deploymentNames.Add(deployment["metadata"]!["name"]!.GetValue<string>());
+            if (deployment["spec"]?["selector"]?["matchLabels"] is not JsonObject labels)
+            {
+                continue;
+            }
+
+            var selector = string.Join(",", labels.Select(kv => $"{kv.Key}={kv.Value}"));
+            foreach (var pod in (await client.ListAsync("v1", "Pod", ns, selector, cancellationToken)).Items.OrderBy(p => p["metadata"]!["name"]!.GetValue<string>(), StringComparer.Ordinal))
+            {
+                var name = pod["metadata"]!["name"]!.GetValue<string>();
+                podNames.Add(name);
+                var statuses = pod["status"]?["containerStatuses"] as JsonArray ?? [];
+                pods.Add(new JsonObject
+                {
+                    ["name"] = name,
+                    ["phase"] = pod["status"]?["phase"]?.GetValue<string>(),
+                    ["node"] = pod["spec"]?["nodeName"]?.GetValue<string>(),
+                    ["ready"] = statuses.Count(c => c?["ready"]?.GetValue<bool>() == true),
+                    ["containers"] = statuses.Count,
+                    ["problem"] = PodProblem(pod),
+                });
+            }
+        }
+
+        var events = (await client.ListAsync("v1", "Event", ns, null, cancellationToken)).Items
+            .Where(e => e["involvedObject"]?["name"]?.GetValue<string>() is { } target && (podNames.Contains(target) || deploymentNames.Any(d => target.StartsWith(d, StringComparison.Ordinal))))
+            .OrderByDescending(e => e["lastTimestamp"]?.GetValue<string>() ?? e["eventTime"]?.GetValue<string>() ?? string.Empty, StringComparer.Ordinal)
+            .Take(20)
+            .Select(e => (JsonNode)new JsonObject
+            {
+                ["type"] = e["type"]?.GetValue<string>(),
+                ["reason"] = e["reason"]?.GetValue<string>(),
+                ["object"] = $"{e["involvedObject"]?["kind"]?.GetValue<string>()}/{e["involvedObject"]?["name"]?.GetValue<string>()}",
+                ["message"] = e["message"]?.GetValue<string>(),
+                ["at"] = e["lastTimestamp"]?.GetValue<string>() ?? e["eventTime"]?.GetValue<string>(),
+            });
+        return new JsonObject
+        {
+            ["release"] = new ReleaseId(dc, ns, release).ToString(),
+            ["datacenter"] = dc,
+            ["namespace"] = ns,
+            ["name"] = release,
+            ["current"] = current?.Revision,
+            ["revisions"] = new JsonArray([.. history.OrderByDescending(r => r.Revision).Select(r => (JsonNode)new JsonObject
+            {
+                ["revision"] = r.Revision,
+                ["status"] = r.Status,
+                ["at"] = r.At.ToString("O", CultureInfo.InvariantCulture),
+                ["by"] = r.Actor,
+                ["reason"] = r.Reason,
+                ["planId"] = r.PlanId,
+                ["images"] = new JsonObject(r.Images.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            })]),
+            ["pods"] = pods,
+            ["events"] = new JsonArray([.. events]),
+        };
+    }
+
+    /// <summary>
+    /// The difference between two revisions of a release, object by object, as a unified diff of their YAML with every
+    /// Secret value masked; null when the release or a revision does not exist.
+    /// </summary>
+    public async Task<JsonObject?> DiffAsync(string dc, string ns, string release, int from, int to, CancellationToken cancellationToken)
+    {
+        if (!model.DatacenterNames.Contains(dc) || model.FindRelease(new ReleaseRef(ns, release)) is null)
+        {
+            return null;
+        }
+
+        var history = (await ReleaseRecords.ListAsync(clusters[dc], dc, ns, cancellationToken)).GetValueOrDefault(new ReleaseId(dc, ns, release)) ?? [];
+        if (history.FirstOrDefault(r => r.Revision == from) is not { } before || history.FirstOrDefault(r => r.Revision == to) is not { } after)
+        {
+            return null;
+        }
+
+        static Dictionary<string, JsonObject> ByPath(ReleaseRecord record) =>
+            record.Manifest.ToDictionary(o => $"{o["kind"]?.GetValue<string>()}/{o["metadata"]?["name"]?.GetValue<string>()}", o => o, StringComparer.Ordinal);
+        var old = ByPath(before);
+        var @new = ByPath(after);
+        var text = new System.Text.StringBuilder();
+        foreach (var path in old.Keys.Union(@new.Keys).Order(StringComparer.Ordinal))
+        {
+            var a = old.TryGetValue(path, out var o) ? YamlEmitter.Emit(SecretMasker.Mask(o)) : string.Empty;
+            var b = @new.TryGetValue(path, out var n) ? YamlEmitter.Emit(SecretMasker.Mask(n)) : string.Empty;
+            if (a != b)
+            {
+                text.Append(UnifiedDiff.Create(a, b, $"revision {from}/{path}", $"revision {to}/{path}"));
+            }
+        }
+
+        return new JsonObject
+        {
+            ["release"] = new ReleaseId(dc, ns, release).ToString(),
+            ["from"] = from,
+            ["to"] = to,
+            ["diff"] = text.ToString(),
+        };
+    }
+
+    /// <summary>Deploys (newest first) and dynamic-state changes (newest first), each filtered by actor and/or text when given.</summary>
+    public async Task<JsonObject> HistoryAsync(string? actor, string? text, CancellationToken cancellationToken)
+    {
+        bool Matches(string who, params string?[] fields) =>
+            (actor is null || who.Equals(actor, StringComparison.OrdinalIgnoreCase))
+            && (text is null || fields.Any(f => f?.Contains(text, StringComparison.OrdinalIgnoreCase) == true));
+        var deploys = (await DeployProgress.FinishedAsync(store, model.Project, DeployJournalLimit, cancellationToken))
+            .Where(d => Matches(d["actor"]?.GetValue<string>() ?? string.Empty, d["reason"]?.GetValue<string>(), d["planId"]?.GetValue<string>(), d["cause"]?.GetValue<string>()))
+            .Select(d =>
+            {
+                var copy = d.DeepClone().AsObject();
+                if (DateTimeOffset.TryParse(d["started"]?.GetValue<string>(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var started)
+                    && DateTimeOffset.TryParse(d["finished"]?.GetValue<string>(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var finished))
+                {
+                    copy["seconds"] = Math.Round((finished - started).TotalSeconds, 1);
+                }
+
+                return (JsonNode)copy;
+            });
+        var changes = (await State.HistoryAsync(cancellationToken)).Reverse()
+            .Where(h => Matches(h.Stamp.Actor, h.Stamp.Reason, h.Change))
+            .Select(h => (JsonNode)new JsonObject
+            {
+                ["sequence"] = h.Sequence,
+                ["at"] = h.Stamp.At.ToString("O", CultureInfo.InvariantCulture),
+                ["by"] = h.Stamp.Actor,
+                ["reason"] = h.Stamp.Reason,
+                ["change"] = h.Change,
+                ["forced"] = h.Forced,
+                ["before"] = h.Previous is null ? null : StateValues(h.Previous),
+                ["after"] = StateValues(h.Current),
+            });
+        return new JsonObject
+        {
+            ["filter"] = new JsonObject { ["actor"] = actor, ["text"] = text },
+            ["deploys"] = new JsonArray([.. deploys]),
+            ["stateChanges"] = new JsonArray([.. changes]),
+        };
+    }
+
+    /// <summary>How many finished deploys the history shows.</summary>
+    public const int DeployJournalLimit = 200;
+
+    /// <summary>The running deploy (its plan by stage and datacenter, each release's state and readiness) and the last finished one.</summary>
+    public async Task<JsonObject> DeployAsync(CancellationToken cancellationToken)
+    {
+        var running = await DeployProgress.RunningAsync(store, model.Project, cancellationToken);
+        foreach (var action in running?["plan"] as JsonArray ?? [])
+        {
+            // Readiness of the releases being rolled out, from their clusters.
+            if (action is JsonObject a && a["state"]?.GetValue<string>() is "Applying" or "Waiting"
+                && a["release"]?.GetValue<string>()?.Split('/') is [var dc, var ns, var release] && model.DatacenterNames.Contains(dc))
+            {
+                var status = await FarmStatus.ReadAsync(new OneCluster(clusters[dc], dc), [ns], release, cancellationToken);
+                if (status.Releases.FirstOrDefault(r => r.Record.Id.Datacenter == dc) is { } s)
+                {
+                    a["ready"] = s.Ready.Ready;
+                    a["desired"] = s.Ready.Desired;
+                    a["problem"] = s.Ready.Problem;
+                }
+            }
+        }
+
+        return new JsonObject
+        {
+            ["running"] = running,
+            ["last"] = (await DeployProgress.FinishedAsync(store, model.Project, 1, cancellationToken)).FirstOrDefault()?.DeepClone(),
+        };
+    }
+
+    /// <summary>The environments with health and drift count, soonest expiry first.</summary>
+    public async Task<JsonObject> EnvironmentsAsync(CancellationToken cancellationToken)
+    {
+        var production = (await State.ReadAsync(cancellationToken)).State;
+        var list = new JsonArray();
+        foreach (var record in (await Environments.Records.ListAsync(cancellationToken)).OrderBy(r => r.Expires))
+        {
+            var item = RecordJson(record);
+            var (ready, desired) = await Environments.HealthAsync(record, cancellationToken);
+            item["health"] = new JsonObject { ["ready"] = ready, ["desired"] = desired };
+            try
+            {
+                item["drift"] = production is null ? null : (await Environments.DriftAsync(record.Name, production, cancellationToken)).Count;
+            }
+            catch (Exception ex) when (ex is UserInputException or RepoValidationException)
+            {
+                item["drift"] = null;
+                item["driftError"] = ex.Message;
+            }
+
+            list.Add(item);
+        }
+
+        return new JsonObject
+        {
+            ["now"] = time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture),
+            ["environments"] = list,
+            ["classes"] = new JsonArray([.. Environments.Policy.Classes.Select(c => (JsonNode)new JsonObject
+            {
+                ["name"] = c.Name,
+                ["maxDays"] = c.MaxLifetime.TotalDays,
+                ["links"] = c.RequiresLinks,
+                ["base"] = c.Base?.ToString().ToLowerInvariant(),
+                ["description"] = c.Description,
+            })]),
+            ["groups"] = new JsonArray([.. model.Groups.Select(g => (JsonNode)g.Namespace)]),
+            ["defaultGroups"] = new JsonArray([.. EnvironmentService.DefaultGroups(model).Select(g => (JsonNode)g)]),
+            ["datacenters"] = new JsonArray([.. model.DatacenterNames.Select(d => (JsonNode)d)]),
+        };
+    }
+
+    /// <summary>One environment: its record, history and drift report; null when there is none.</summary>
+    public async Task<JsonObject?> EnvironmentAsync(string name, CancellationToken cancellationToken)
+    {
+        if (await Environments.Records.GetAsync(name, cancellationToken) is not var (record, _))
+        {
+            return null;
+        }
+
+        var item = RecordJson(record);
+        var (ready, desired) = await Environments.HealthAsync(record, cancellationToken);
+        item["health"] = new JsonObject { ["ready"] = ready, ["desired"] = desired };
+        item["history"] = new JsonArray([.. (await Environments.Records.HistoryAsync(name, cancellationToken)).Select(h => (JsonNode)new JsonObject
+        {
+            ["at"] = h.At.ToString("O", CultureInfo.InvariantCulture),
+            ["by"] = h.Actor,
+            ["what"] = h.What,
+            ["forced"] = h.Forced,
+        })]);
+        if ((await State.ReadAsync(cancellationToken)).State is { } production)
+        {
+            try
+            {
+                var drift = await Environments.DriftAsync(name, production, cancellationToken);
+                item["drift"] = new JsonObject
+                {
+                    ["count"] = drift.Count,
+                    ["values"] = new JsonArray([.. drift.Values.Select(v => (JsonNode)new JsonObject
+                    {
+                        ["release"] = v.Release,
+                        ["key"] = v.Difference.Path,
+                        ["environment"] = v.Difference.Environment,
+                        ["environmentSetBy"] = v.Difference.EnvironmentSetBy?.ToString(),
+                        ["production"] = v.Difference.Production,
+                        ["productionSetBy"] = v.Difference.ProductionSetBy?.ToString(),
+                    })]),
+                    ["state"] = new JsonArray([.. drift.State.Select(d => (JsonNode)new JsonObject { ["key"] = d.Key, ["environment"] = d.Environment, ["production"] = d.Production })]),
+                    ["onlyInProduction"] = new JsonArray([.. drift.OnlyInProduction.Select(o => (JsonNode)o)]),
+                };
+            }
+            catch (Exception ex) when (ex is UserInputException or RepoValidationException)
+            {
+                item["driftError"] = ex.Message;
+            }
+        }
+
+        return item;
+    }
+
+    /// <summary>The switchover in progress, or the last one; null when there never was one.</summary>
+    public async Task<JsonObject?> SwitchoverAsync(CancellationToken cancellationToken) =>
+        (await Switchover.ReadJournalAsync(store, model.Project, cancellationToken))?.ToJson();
+
+    private static JsonObject RecordJson(EnvironmentRecord record)
+    {
+        var item = JsonNode.Parse(record.ToJson())!.AsObject();
+        item["state"] = record.Creating is not null ? "creating" : record.Sleeping is null ? "awake" : "asleep";
+        item["namespaces"] = new JsonArray([.. record.Datacenters.SelectMany(dc => record.Groups.Select(g => (JsonNode)$"{dc}/{EnvironmentNames.Namespace(record.Name, g)}"))]);
+        return item;
+    }
+
+    private static JsonObject StateValues(DynamicState state) => new()
+    {
+        ["primary_dc"] = state.PrimaryDc,
+        ["read_only"] = new JsonObject(state.ReadOnly.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+        ["maintenance_enabled"] = state.MaintenanceEnabled,
+    };
+
+    private static JsonObject StateJson(DynamicState state, long sequence, ChangeStamp updated)
+    {
+        var json = StateValues(state);
+        json["sequence"] = sequence;
+        json["updatedBy"] = updated.Actor;
+        json["updatedAt"] = updated.At.ToString("O", CultureInfo.InvariantCulture);
+        json["reason"] = updated.Reason;
+        json["incoherences"] = new JsonArray([.. state.Incoherences().Select(i => (JsonNode)i)]);
+        return json;
+    }
+
+    private static JsonObject? LockJson(LockHolder? holder) => holder is null ? null : new JsonObject
+    {
+        ["actor"] = holder.Actor,
+        ["reason"] = holder.Reason,
+        ["since"] = holder.Since.ToString("O", CultureInfo.InvariantCulture),
+        ["manual"] = holder.Manual,
+        ["host"] = holder.Host,
+    };
+
+    /// <summary>The first thing wrong with a pod: a waiting or terminated container's reason, or its phase when not running.</summary>
+    private static string? PodProblem(JsonObject pod)
+    {
+        foreach (var status in pod["status"]?["containerStatuses"] as JsonArray ?? [])
+        {
+            if (status?["state"]?["waiting"]?["reason"]?.GetValue<string>() is { } waiting && waiting != "ContainerCreating")
+            {
+                return $"{status["name"]?.GetValue<string>()}: {waiting}";
+            }
+
+            if (status?["state"]?["terminated"]?["reason"]?.GetValue<string>() is { } terminated && terminated != "Completed")
+            {
+                return $"{status["name"]?.GetValue<string>()}: {terminated}";
+            }
+        }
+
+        var phase = pod["status"]?["phase"]?.GetValue<string>();
+        return phase is "Running" or "Succeeded" ? null : phase;
+    }
+
+    /// <summary>One datacenter's client as a set of clusters.</summary>
+    private sealed class OneCluster(IClusterClient client, string dc) : IClusters
+    {
+        public IClusterClient this[string datacenter] => datacenter == dc ? client : throw new KeyNotFoundException(datacenter);
+
+        public IReadOnlyCollection<string> Datacenters => [dc];
+    }
+}

@@ -1,0 +1,73 @@
+// The dashboard's only script: the deploy page follows the running deploy through server-sent events.
+// It builds elements with textContent only, so no value from the server is ever parsed as HTML.
+'use strict';
+
+function el(tag, text, attrs) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  return e;
+}
+
+function row(cells, attrs) {
+  const tr = el('tr', null, attrs);
+  for (const c of cells) tr.appendChild(el('td', c));
+  return tr;
+}
+
+function table(headers, rows, attrs) {
+  const t = el('table', null, attrs);
+  const head = el('tr');
+  for (const h of headers) head.appendChild(el('th', h));
+  t.appendChild(el('thead')).appendChild(head);
+  const body = t.appendChild(el('tbody'));
+  for (const r of rows) body.appendChild(r);
+  return t;
+}
+
+const stageOrder = { Testservers: 0, Canaries: 1 };
+
+function renderDeploy(container, view) {
+  const parts = [];
+  const running = view.running;
+  if (running) {
+    const p = el('p', null, { id: 'deploy-state', 'data-state': 'running' });
+    p.append('Deploy ', el('strong', running.planId), ` by ${running.actor}, started ${running.started}.`);
+    parts.push(p);
+    const actions = (running.plan || []).slice().sort((a, b) =>
+      ((stageOrder[a.stage] ?? 2) - (stageOrder[b.stage] ?? 2)) || a.release.localeCompare(b.release));
+    const done = actions.filter(a => a.state === 'Done' || a.state === 'Unchanged').length;
+    const progress = el('p');
+    progress.append(el('progress', null, { max: actions.length, value: done }), ` ${done} of ${actions.length} releases done`);
+    parts.push(progress);
+    parts.push(table(['Stage', 'Release', 'State', 'Ready', 'Problem'], actions.map(a =>
+      row([a.stage, a.release, a.state, a.desired == null ? '' : `${a.ready ?? 0}/${a.desired}`, a.problem || ''],
+        { class: `state-${String(a.state).toLowerCase()}` })), { class: 'stages' }));
+  } else {
+    parts.push(el('p', 'No deploy is running.', { id: 'deploy-state', 'data-state': 'idle' }));
+  }
+  const last = view.last;
+  if (last) {
+    parts.push(el('h2', 'Last deploy'));
+    const p = el('p', null, { id: 'last-deploy' });
+    p.append(`${last.planId} by ${last.actor}: `, el('strong', last.succeeded ? 'succeeded' : 'failed', { class: last.succeeded ? 'ok' : 'bad' }),
+      `, finished ${last.finished}. ${last.reason || ''} ${last.cause || ''}`);
+    parts.push(p);
+    parts.push(table(['Release', 'Result', 'Revision', 'Detail'], (last.releases || []).map(r =>
+      row([r.release, r.result, r.revision ?? '', r.detail || '']))));
+  }
+  container.replaceChildren(...parts);
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  const deploy = document.getElementById('deploy');
+  if (deploy && deploy.dataset.events && window.EventSource) {
+    const live = document.getElementById('live');
+    const source = new EventSource(deploy.dataset.events);
+    source.addEventListener('deploy', e => {
+      renderDeploy(deploy, JSON.parse(e.data));
+      if (live) live.textContent = `Updates live (last ${new Date().toLocaleTimeString()}).`;
+    });
+    source.addEventListener('error', () => { if (live) live.textContent = 'Reconnecting…'; });
+  }
+});

@@ -1,0 +1,176 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Capstan.Core.Rendering;
+
+namespace Capstan.Web.Tests;
+
+/// <summary>The JSON API, the pages' headers and /metrics, over real HTTP.</summary>
+[Collection(DashboardCollection.Name)]
+public sealed partial class ApiTests(DashboardFarm farm)
+{
+    [Fact]
+    public async Task The_overview_and_releases_carry_what_capstan_status_prints()
+    {
+        var overview = await farm.GetJsonAsync("/api/v1/overview");
+        Assert.Equal("wikifarm", overview["project"]!.GetValue<string>());
+        var eqiad = overview["datacenters"]!.AsArray().Single(d => d!["name"]!.GetValue<string>() == "eqiad")!;
+        Assert.True(eqiad["primary"]!.GetValue<bool>());
+        Assert.Null(eqiad["readOnly"]);
+
+        // The same releases, revisions and readiness as the CLI reports from another process.
+        var (code, output, error) = await farm.RunCliAsync("status", "-o", "json");
+        Assert.True(code == 0, error);
+        static string Rows(JsonNode status) => string.Join("\n", status["releases"]!.AsArray()
+            .Select(r => $"{r!["release"]} r{r["revision"]} {r["ready"]}/{r["desired"]} {r["mediawikiImage"]}").Order(StringComparer.Ordinal));
+        var cli = JsonNode.Parse(output)!;
+        Assert.Equal(Rows(cli), Rows((await farm.GetJsonAsync("/api/v1/releases"))));
+        Assert.Equal(Rows(cli), Rows(overview["status"]!));
+        Assert.Contains("eqiad/mw-web/main r", Rows(cli), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Changes_need_a_token_and_get_the_clis_rules_and_messages()
+    {
+        using var anonymous = farm.Client();
+        using var refused = await anonymous.PostAsJsonAsync("/api/v1/environments", new { name = "refused", owner = "alice", purpose = "ci", expires = "12h", group = new[] { "mw-web" } });
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        Assert.Contains("changes need a token", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        using var wrong = farm.Client("not-a-token-of-anyone-here");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await wrong.PostAsJsonAsync("/api/v1/environments", new { name = "refused" })).StatusCode);
+
+        using var alice = farm.Client(DashboardFarm.AliceToken);
+        using var noOwner = await alice.PostAsJsonAsync("/api/v1/environments", new { name = "refused", purpose = "ci", expires = "12h" });
+        Assert.Equal(HttpStatusCode.BadRequest, noOwner.StatusCode);
+        Assert.Equal("an environment needs an owner (--owner): who answers for it", (await noOwner.Content.ReadFromJsonAsync<JsonObject>())!["error"]!.GetValue<string>());
+        using var tooLong = await alice.PostAsJsonAsync("/api/v1/environments", new { name = "refused", owner = "alice", purpose = "ci", expires = "3d", group = new[] { "mw-web" } });
+        Assert.StartsWith("a ci environment lives at most 1 day;", (await tooLong.Content.ReadFromJsonAsync<JsonObject>())!["error"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.DoesNotContain((await farm.GetJsonAsync("/api/v1/environments"))["environments"]!.AsArray(), e => e!["name"]!.GetValue<string>() == "refused");
+
+        using var created = await alice.PostAsJsonAsync("/api/v1/environments", new { name = "refused", owner = "alice", purpose = "ci", expires = "12h", group = new[] { "mw-web" } });
+        Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
+        var record = await farm.GetJsonAsync("/api/v1/environments/refused");
+        Assert.Equal("alice", record["createdBy"]!.GetValue<string>());
+        // mw-web's main release and its statsd exporter, one replica each (the canary is off in environments).
+        Assert.Equal("2/2", $"{record["health"]!["ready"]}/{record["health"]!["desired"]}");
+
+        // Someone else's environment: refused as the CLI refuses it, then allowed with force and recorded.
+        using var bob = farm.Client(DashboardFarm.BobToken);
+        using var notBobs = await bob.DeleteAsync("/api/v1/environments/refused");
+        Assert.Equal(HttpStatusCode.BadRequest, notBobs.StatusCode);
+        Assert.Equal("environment 'refused' belongs to alice; to delete it as bob, add --force (recorded)", (await notBobs.Content.ReadFromJsonAsync<JsonObject>())!["error"]!.GetValue<string>());
+        using var extended = await bob.PostAsJsonAsync("/api/v1/environments/refused/extend", new { by = "6h", force = true });
+        Assert.True(extended.IsSuccessStatusCode, await extended.Content.ReadAsStringAsync());
+        var history = (await farm.GetJsonAsync("/api/v1/environments/refused"))["history"]!.AsArray();
+        Assert.Contains(history, h => h!["by"]!.GetValue<string>() == "bob" && h["forced"]!.GetValue<bool>() && h["what"]!.GetValue<string>().StartsWith("extend", StringComparison.Ordinal));
+        using var deleted = await alice.DeleteAsync("/api/v1/environments/refused");
+        Assert.True(deleted.IsSuccessStatusCode, await deleted.Content.ReadAsStringAsync());
+        Assert.DoesNotContain((await farm.GetJsonAsync("/api/v1/environments"))["environments"]!.AsArray(), e => e!["name"]!.GetValue<string>() == "refused");
+    }
+
+    [Fact]
+    public async Task A_form_post_needs_a_session_and_its_own_csrf_token()
+    {
+        using var browser = farm.Client();
+        var fields = new Dictionary<string, string> { ["name"] = "csrf-test", ["owner"] = "alice", ["purpose"] = "ci", ["expires"] = "12h", ["group"] = "mw-web" };
+        using var anonymous = await browser.PostAsync("/environments/new", new FormUrlEncodedContent(fields));
+        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        Assert.Contains("refused: sign in with a token to make changes; nothing was changed", await anonymous.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        using var badLogin = await browser.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = "guess" }));
+        Assert.Equal(HttpStatusCode.Unauthorized, badLogin.StatusCode);
+        using var login = await browser.PostAsync("/login", new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = DashboardFarm.AliceToken, ["returnTo"] = "https://elsewhere.example/" }));
+        Assert.Equal(HttpStatusCode.SeeOther, login.StatusCode);
+        Assert.Equal("/", login.Headers.Location!.ToString());
+        var cookie = Assert.Single(login.Headers.GetValues("Set-Cookie"));
+        Assert.Contains("httponly", cookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("samesite=strict", cookie, StringComparison.OrdinalIgnoreCase);
+
+        // Signed in, but the form lacks the session's token (as a forged cross-site form would): refused.
+        using var forged = await browser.PostAsync("/environments/new", new FormUrlEncodedContent(fields));
+        Assert.Equal(HttpStatusCode.Forbidden, forged.StatusCode);
+        using var wrongToken = await browser.PostAsync("/environments/new", new FormUrlEncodedContent(new Dictionary<string, string>(fields) { ["csrf"] = "not-the-token" }));
+        Assert.Equal(HttpStatusCode.Forbidden, wrongToken.StatusCode);
+        Assert.DoesNotContain((await farm.GetJsonAsync("/api/v1/environments"))["environments"]!.AsArray(), e => e!["name"]!.GetValue<string>() == "csrf-test");
+
+        // The page's own form carries it.
+        var page = await browser.GetStringAsync("/environments");
+        var csrf = CsrfField().Match(page).Groups[1].Value;
+        Assert.NotEmpty(csrf);
+        using var otherOrigin = new HttpRequestMessage(HttpMethod.Post, "/environments/new") { Content = new FormUrlEncodedContent(new Dictionary<string, string>(fields) { ["csrf"] = csrf, ["expires"] = "3d" }) };
+        otherOrigin.Headers.Add("Origin", "https://elsewhere.example");
+        Assert.Equal(HttpStatusCode.Forbidden, (await browser.SendAsync(otherOrigin)).StatusCode);
+        using var badInput = await browser.PostAsync("/environments/new", new FormUrlEncodedContent(new Dictionary<string, string>(fields) { ["csrf"] = csrf, ["expires"] = "3d" }));
+        Assert.Equal(HttpStatusCode.BadRequest, badInput.StatusCode);
+        Assert.Contains("a ci environment lives at most 1 day;", WebUtility.HtmlDecode(await badInput.Content.ReadAsStringAsync()), StringComparison.Ordinal);
+        Assert.DoesNotContain((await farm.GetJsonAsync("/api/v1/environments"))["environments"]!.AsArray(), e => e!["name"]!.GetValue<string>() == "csrf-test");
+    }
+
+    [Fact]
+    public async Task Every_page_has_a_content_security_policy_and_no_inline_script()
+    {
+        using var client = farm.Client();
+        foreach (var path in new[] { "/", "/deploy", "/history", "/environments", "/switchover", "/login", "/releases/eqiad/mw-web/main", "/releases/eqiad/nope/x" })
+        {
+            using var response = await client.GetAsync(path);
+            var csp = Assert.Single(response.Headers.GetValues("Content-Security-Policy"));
+            Assert.Contains("script-src 'self'", csp, StringComparison.Ordinal);
+            Assert.DoesNotContain("unsafe-inline", csp, StringComparison.Ordinal);
+            Assert.Equal("nosniff", Assert.Single(response.Headers.GetValues("X-Content-Type-Options")));
+            var html = await response.Content.ReadAsStringAsync();
+            Assert.DoesNotMatch(InlineScript(), html);
+            Assert.DoesNotMatch(EventHandlerAttribute(), html);
+        }
+    }
+
+    [Fact]
+    public async Task A_diff_between_revisions_masks_secret_values()
+    {
+        var secrets = Path.Combine(farm.Root, "private", "secrets.yaml");
+        var original = File.ReadAllText(secrets);
+        try
+        {
+            farm.Write("private/secrets.yaml", original.Replace("example-not-a-real-password", "rotated-password-4711", StringComparison.Ordinal));
+            var result = await farm.DeployAsync(new RenderSelection("codfw", "mw-debug", "pinkunicorn"), "rotate a password");
+            var revision = result.Releases.Single(r => r.Id.Release == "pinkunicorn").Revision!.Value;
+            var diff = await farm.GetJsonAsync($"/api/v1/releases/codfw/mw-debug/pinkunicorn/diff?from={revision - 1}&to={revision}");
+            var text = diff["diff"]!.GetValue<string>();
+            Assert.Contains("Secret/", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("rotated-password-4711", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("example-not-a-real-password", text, StringComparison.Ordinal);
+            Assert.DoesNotContain(Convert.ToBase64String("rotated-password-4711"u8), text, StringComparison.Ordinal);
+            using var client = farm.Client();
+            Assert.DoesNotContain("rotated-password-4711", await client.GetStringAsync($"/releases/codfw/mw-debug/pinkunicorn/diff?from={revision - 1}&to={revision}"), StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("/api/v1/releases/codfw/mw-debug/pinkunicorn/diff?from=1&to=999")).StatusCode);
+        }
+        finally
+        {
+            farm.Write("private/secrets.yaml", original);
+        }
+    }
+
+    [Fact]
+    public async Task Metrics_carry_readiness_the_state_the_lock_and_environments()
+    {
+        using var client = farm.Client();
+        var text = await client.GetStringAsync("/metrics");
+        Assert.Matches(@"capstan_release_ready_replicas\{datacenter=""eqiad"",namespace=""mw-web"",release=""main""\} [1-9]\d*", text);
+        Assert.Matches(@"capstan_release_desired_replicas\{datacenter=""eqiad"",namespace=""mw-web"",release=""main""\} [1-9]\d*", text);
+        Assert.Contains("capstan_primary_datacenter{datacenter=\"eqiad\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("capstan_primary_datacenter{datacenter=\"codfw\"} 0", text, StringComparison.Ordinal);
+        Assert.Contains("capstan_deploy_lock_held{manual=\"false\"} 0", text, StringComparison.Ordinal);
+        Assert.Matches(@"capstan_deploys_total\{result=""succeeded""\} [1-9]", text);
+        Assert.Contains("capstan_environments{purpose=\"ci\"}", text, StringComparison.Ordinal);
+        Assert.Contains("# TYPE capstan_maintenance_enabled gauge", text, StringComparison.Ordinal);
+    }
+
+    [GeneratedRegex(@"<script(?![^>]*\bsrc=)[^>]*>", RegexOptions.IgnoreCase)]
+    private static partial Regex InlineScript();
+
+    [GeneratedRegex(@"<[^>]+\son[a-z]+\s*=", RegexOptions.IgnoreCase)]
+    private static partial Regex EventHandlerAttribute();
+
+    [GeneratedRegex("name=\"csrf\" value=\"([^\"]+)\"")]
+    private static partial Regex CsrfField();
+}

@@ -100,7 +100,8 @@ public sealed class Dashboard : IAsyncDisposable
         headers.ContentSecurityPolicy = Csp;
         headers.XContentTypeOptions = "nosniff";
         headers.XFrameOptions = "DENY";
-        headers["Referrer-Policy"] = "no-referrer";
+        // same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" with its forms, and the origin check needs it.
+        headers["Referrer-Policy"] = "same-origin";
         context.Response.OnStarting(() =>
         {
             context.Response.Headers["Server-Timing"] = $"app;dur={Stopwatch.GetElapsedTime(started).TotalMilliseconds:0.0}";

@@ -53,7 +53,8 @@ public sealed class Browser : IAsyncLifetime
         page.PageError += (_, e) => problems.Add("script error: " + e);
         page.Console += (_, m) =>
         {
-            if (m.Type == "error")
+            // A refused form answers 401 or 403 on purpose; anything else logged as an error (a CSP refusal) counts.
+            if (m.Type == "error" && !m.Text.StartsWith("Failed to load resource: the server responded with a status of 40", StringComparison.Ordinal))
             {
                 problems.Add("console: " + m.Text);
             }

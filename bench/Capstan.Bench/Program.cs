@@ -9,6 +9,7 @@ return args.Length == 0 ? Usage() : args[0] switch
     "ops" => await OpsBenchmark.RunAsync(args[1..]),
     "image" => await ImageBenchmark.RunAsync(args[1..]),
     "env" => await EnvironmentBenchmark.RunAsync(args[1..]),
+    "dashboard" => await DashboardBenchmark.RunAsync(args[1..]),
     _ => Usage(),
 };
 
@@ -21,5 +22,6 @@ static int Usage()
     Console.Error.WriteLine("       capstan-bench ops [--rounds N] [--repo DIR]");
     Console.Error.WriteLine("       capstan-bench image [--tree DIR]");
     Console.Error.WriteLine("       capstan-bench env [--rounds N] [--repo DIR]");
+    Console.Error.WriteLine("       capstan-bench dashboard [--rounds N] [--repo DIR]");
     return 2;
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Capstan.Core.Planning;
 using Capstan.Kubernetes;
+using Capstan.Kubernetes.Watching;
 
 namespace Capstan.Deploy;
 
@@ -42,6 +43,53 @@ public sealed record FarmStatus(IReadOnlyList<ReleaseStatus> Releases)
         var wanted = namespaces.ToList();
         var perDc = await Task.WhenAll(clusters.Datacenters.Order(StringComparer.Ordinal).Select(dc => ReadDcAsync(clusters[dc], dc, wanted, release, cancellationToken)));
         return new FarmStatus([.. perDc.SelectMany(r => r)]);
+    }
+
+    /// <summary>The kinds the status is read from when it is kept by watches.</summary>
+    public static readonly IReadOnlyList<(string ApiVersion, string Kind)> WatchedKinds = [("v1", "Secret"), .. RolloutWatcher.RolloutKinds];
+
+    /// <summary>
+    /// The same, from watches that stay open (for a long-running reader such as the dashboard): after the first list
+    /// of each namespace and kind, a read costs no request at all. <paramref name="watchers"/> has one per datacenter.
+    /// </summary>
+    public static async Task<FarmStatus> ReadAsync(IReadOnlyDictionary<string, RolloutWatcher> watchers, IEnumerable<string> namespaces, string? release, CancellationToken cancellationToken)
+    {
+        var wanted = namespaces.Distinct(StringComparer.Ordinal).ToList();
+        var limits = new WaitLimits { ApiOutageTolerance = TimeSpan.FromSeconds(10) };
+        var reads = watchers.OrderBy(w => w.Key, StringComparer.Ordinal)
+            .SelectMany(w => wanted.Select(ns => w.Value.WaitAsync(ns, WatchedKinds, view => FromView(w.Key, view, release), limits, null, cancellationToken)));
+        return new FarmStatus([.. (await Task.WhenAll(reads)).SelectMany(r => r)]);
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<JsonObject, ReleaseRecord> Parsed = [];
+
+    private static List<ReleaseStatus> FromView(string dc, WatchedNamespace view, string? release)
+    {
+        // A watch's objects are replaced, never changed in place: a record Secret is parsed once per version.
+        var records = view.Objects("v1", "Secret")
+            .Where(s => s["metadata"]?["labels"]?[ReleaseRecords.RecordLabel]?.GetValue<string>() == "true")
+            .Select(s => Parsed.GetValue(s, secret => ReleaseRecords.FromSecret(dc, secret)))
+            .Where(r => release is null || r.Id.Release == release)
+            .GroupBy(r => r.Id);
+        var sets = view.Objects("apps/v1", "ReplicaSet");
+        var pods = view.Objects("v1", "Pod");
+        var rows = new List<ReleaseStatus>();
+        foreach (var history in records.OrderBy(g => g.Key.Release, StringComparer.Ordinal))
+        {
+            var current = history.Where(r => r.Status == "deployed").MaxBy(r => r.Revision) ?? history.MaxBy(r => r.Revision)!;
+            var ready = Readiness.None;
+            foreach (var deployment in current.Manifest.Where(o => o["kind"]!.GetValue<string>() == "Deployment"))
+            {
+                ready = view.Get("apps/v1", "Deployment", deployment["metadata"]!["name"]!.GetValue<string>()) is { } live
+                    && RolloutStatus.Of(live, sets, pods) is var s
+                    ? new Readiness(s.Available, s.Desired, s.PodProblem, Missing: false)
+                    : new Readiness(null, null, null, Missing: true);
+            }
+
+            rows.Add(new ReleaseStatus(current, ready));
+        }
+
+        return rows;
     }
 
     private static async Task<List<ReleaseStatus>> ReadDcAsync(IClusterClient client, string dc, List<string> namespaces, string? release, CancellationToken cancellationToken)

@@ -9,6 +9,7 @@ using Capstan.Core.Planning;
 using Capstan.Core.State;
 using Capstan.Deploy;
 using Capstan.Kubernetes;
+using Capstan.Kubernetes.Watching;
 using Capstan.State;
 
 namespace Capstan.Web;
@@ -17,8 +18,14 @@ namespace Capstan.Web;
 /// The data of every page and of <c>/api/v1</c>, as JSON: built once here, served as it is by the API and rendered
 /// as HTML by <see cref="Pages"/>. It reads the repo, the state store and the clusters, the way the CLI does.
 /// </summary>
-public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters clusters, IStateStore store, TimeProvider time)
+public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters clusters, IStateStore store, TimeProvider time) : IAsyncDisposable
 {
+    /// <summary>
+    /// Watches of every datacenter, kept open: what runs where is read from them (the records, Deployments,
+    /// ReplicaSets and Pods of each namespace), so a page costs the clusters no request once they are listed.
+    /// </summary>
+    private readonly Dictionary<string, RolloutWatcher> _watchers = clusters.Datacenters.ToDictionary(dc => dc, dc => new RolloutWatcher(clusters[dc], time), StringComparer.Ordinal);
+
     /// <summary>The farm's model.</summary>
     public FarmModel Model => model;
 
@@ -31,13 +38,22 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
     /// <summary>The test environments (the same service as <c>capstan env</c>).</summary>
     public EnvironmentService Environments { get; } = new(model, files, clusters, store, time);
 
+    /// <summary>Closes the watches.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var watcher in _watchers.Values)
+        {
+            await watcher.DisposeAsync();
+        }
+    }
+
     /// <summary>The overview: a card per datacenter (primary, read-only, maintenance), the lock, the running deploy, and the version matrix.</summary>
     public async Task<JsonObject> OverviewAsync(CancellationToken cancellationToken)
     {
         var stateRead = State.ReadAsync(cancellationToken);
         var holder = DeployLock.HolderAsync(store, model.Project, cancellationToken);
         var running = DeployProgress.RunningAsync(store, model.Project, cancellationToken);
-        var status = FarmStatus.ReadAsync(clusters, model.Groups.Select(g => g.Namespace), null, cancellationToken);
+        var status = FarmStatus.ReadAsync(_watchers, model.Groups.Select(g => g.Namespace), null, cancellationToken);
         var state = (await stateRead).Document;
         return new JsonObject
         {
@@ -58,7 +74,7 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
 
     /// <summary>Every deployed release: the JSON of <c>capstan status -o json</c>.</summary>
     public async Task<JsonObject> ReleasesAsync(CancellationToken cancellationToken) =>
-        (await FarmStatus.ReadAsync(clusters, model.Groups.Select(g => g.Namespace), null, cancellationToken)).ToJson();
+        (await FarmStatus.ReadAsync(_watchers, model.Groups.Select(g => g.Namespace), null, cancellationToken)).ToJson();
 
     /// <summary>One release: its revisions, its pods and their problems, and recent events; null when the farm has no such release.</summary>
     public async Task<JsonObject?> ReleaseAsync(string dc, string ns, string release, CancellationToken cancellationToken)
@@ -227,9 +243,9 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
         {
             // Readiness of the releases being rolled out, from their clusters.
             if (action is JsonObject a && a["state"]?.GetValue<string>() is "Applying" or "Waiting"
-                && a["release"]?.GetValue<string>()?.Split('/') is [var dc, var ns, var release] && model.DatacenterNames.Contains(dc))
+                && a["release"]?.GetValue<string>()?.Split('/') is [var dc, var ns, var release] && _watchers.TryGetValue(dc, out var watcher))
             {
-                var status = await FarmStatus.ReadAsync(new OneCluster(clusters[dc], dc), [ns], release, cancellationToken);
+                var status = await FarmStatus.ReadAsync(new Dictionary<string, RolloutWatcher> { [dc] = watcher }, [ns], release, cancellationToken);
                 if (status.Releases.FirstOrDefault(r => r.Record.Id.Datacenter == dc) is { } s)
                 {
                     a["ready"] = s.Ready.Ready;
@@ -392,13 +408,5 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
 
         var phase = pod["status"]?["phase"]?.GetValue<string>();
         return phase is "Running" or "Succeeded" ? null : phase;
-    }
-
-    /// <summary>One datacenter's client as a set of clusters.</summary>
-    private sealed class OneCluster(IClusterClient client, string dc) : IClusters
-    {
-        public IClusterClient this[string datacenter] => datacenter == dc ? client : throw new KeyNotFoundException(datacenter);
-
-        public IReadOnlyCollection<string> Datacenters => [dc];
     }
 }

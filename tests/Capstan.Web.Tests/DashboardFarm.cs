@@ -37,6 +37,8 @@ public sealed class DashboardFarm : IAsyncLifetime
 
     public Dashboard Dashboard { get; private set; } = null!;
 
+    public DashboardData Data { get; private set; } = null!;
+
     public Uri Url => Dashboard.Url;
 
     public static string CheckoutRoot { get; } = FindRoot();
@@ -63,8 +65,9 @@ public sealed class DashboardFarm : IAsyncLifetime
         {
             File.SetUnixFileMode(tokens, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         }
+        Data = new DashboardData(Model, Files, Clusters, Store, TimeProvider.System);
         Dashboard = await Dashboard.StartAsync(
-            new DashboardData(Model, Files, Clusters, Store, TimeProvider.System),
+            Data,
             new DashboardOptions(new IPEndPoint(IPAddress.Loopback, 0), Users.Load(tokens)),
             TimeProvider.System,
             default);
@@ -73,6 +76,7 @@ public sealed class DashboardFarm : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await Dashboard.DisposeAsync();
+        await Data.DisposeAsync();
         await Clusters.DisposeAsync();
         await Store.DisposeAsync();
         Directory.Delete(Root, recursive: true);

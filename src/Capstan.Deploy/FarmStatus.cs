@@ -45,7 +45,11 @@ public sealed record FarmStatus(IReadOnlyList<ReleaseStatus> Releases)
         return new FarmStatus([.. perDc.SelectMany(r => r)]);
     }
 
-    /// <summary>The kinds the status is read from when it is kept by watches.</summary>
+    /// <summary>What a watcher of the status watches of Secrets: the release records only.</summary>
+    public static IReadOnlyDictionary<(string ApiVersion, string Kind), string> WatchedSelectors { get; } =
+        new Dictionary<(string ApiVersion, string Kind), string> { [("v1", "Secret")] = $"{ReleaseRecords.RecordLabel}=true" };
+
+    /// <summary>The kinds the status is read from when it is kept by watches (with <see cref="WatchedSelectors"/>).</summary>
     public static readonly IReadOnlyList<(string ApiVersion, string Kind)> WatchedKinds = [("v1", "Secret"), .. RolloutWatcher.RolloutKinds];
 
     /// <summary>
@@ -54,12 +58,29 @@ public sealed record FarmStatus(IReadOnlyList<ReleaseStatus> Releases)
     /// </summary>
     public static async Task<FarmStatus> ReadAsync(IReadOnlyDictionary<string, RolloutWatcher> watchers, IEnumerable<string> namespaces, string? release, CancellationToken cancellationToken)
     {
-        var wanted = namespaces.Distinct(StringComparer.Ordinal).ToList();
-        var limits = new WaitLimits { ApiOutageTolerance = TimeSpan.FromSeconds(10) };
-        var reads = watchers.OrderBy(w => w.Key, StringComparer.Ordinal)
-            .SelectMany(w => wanted.Select(ns => w.Value.WaitAsync(ns, WatchedKinds, view => FromView(w.Key, view, release), limits, null, cancellationToken)));
-        return new FarmStatus([.. (await Task.WhenAll(reads)).SelectMany(r => r)]);
+        var wanted = namespaces.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        var limits = new WaitLimits { ApiOutageTolerance = TimeSpan.FromSeconds(5) };
+        var unreachable = new System.Collections.Concurrent.ConcurrentDictionary<string, string>(StringComparer.Ordinal);
+        async Task<List<ReleaseStatus>> ReadAsync(string dc, RolloutWatcher watcher, string ns)
+        {
+            try
+            {
+                return await watcher.WaitAsync(ns, WatchedKinds, view => FromView(dc, view, release), limits, null, cancellationToken);
+            }
+            catch (Exception ex) when (ex is ApiOutageException or KubeApiException or KubeUnavailableException or KubeCredentialException)
+            {
+                // One datacenter that does not answer (or refuses) does not hide the others.
+                unreachable.TryAdd(dc, ex.Message);
+                return [];
+            }
+        }
+
+        var reads = watchers.OrderBy(w => w.Key, StringComparer.Ordinal).SelectMany(w => wanted.Select(ns => ReadAsync(w.Key, w.Value, ns)));
+        return new FarmStatus([.. (await Task.WhenAll(reads)).SelectMany(r => r)]) { Unreachable = unreachable.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal) };
     }
+
+    /// <summary>The datacenters whose clusters could not be read, with why (their releases are missing from <see cref="Releases"/>).</summary>
+    public IReadOnlyDictionary<string, string> Unreachable { get; init; } = new Dictionary<string, string>();
 
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<JsonObject, ReleaseRecord> Parsed = [];
 
@@ -80,8 +101,9 @@ public sealed record FarmStatus(IReadOnlyList<ReleaseStatus> Releases)
             var ready = Readiness.None;
             foreach (var deployment in current.Manifest.Where(o => o["kind"]!.GetValue<string>() == "Deployment"))
             {
+                // Pods only name a problem while a rollout is unfinished, as the request-based read does.
                 ready = view.Get("apps/v1", "Deployment", deployment["metadata"]!["name"]!.GetValue<string>()) is { } live
-                    && RolloutStatus.Of(live, sets, pods) is var s
+                    && (RolloutStatus.Of(live, sets, []) is { Done: true } done ? done : RolloutStatus.Of(live, sets, pods)) is var s
                     ? new Readiness(s.Available, s.Desired, s.PodProblem, Missing: false)
                     : new Readiness(null, null, null, Missing: true);
             }
@@ -121,7 +143,18 @@ public sealed record FarmStatus(IReadOnlyList<ReleaseStatus> Releases)
     }
 
     /// <summary>The status as <c>capstan status -o json</c> prints it (and <c>/api/v1/releases</c> serves it).</summary>
-    public JsonObject ToJson() => new()
+    public JsonObject ToJson()
+    {
+        var json = Json();
+        if (Unreachable.Count > 0)
+        {
+            json["unreachable"] = new JsonObject(Unreachable.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
+        }
+
+        return json;
+    }
+
+    private JsonObject Json() => new()
     {
         ["releases"] = new JsonArray([.. Releases.Select(r => (JsonNode)new JsonObject
         {

@@ -28,7 +28,7 @@ public sealed record DashboardOptions(IPEndPoint Listen, Users Users)
 /// user from the tokens file, as a bearer token or a signed-in browser session whose forms carry its CSRF token.
 /// Changes go through the same services as the CLI and are recorded with the user's name.
 /// </summary>
-public sealed class Dashboard : IAsyncDisposable
+public sealed partial class Dashboard : IAsyncDisposable
 {
     private const string Csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -38,6 +38,9 @@ public sealed class Dashboard : IAsyncDisposable
     private readonly DashboardMetrics _metrics;
     private readonly TimeProvider _time;
     private WebApplication? _app;
+
+    /// <summary>Cancelled when the server stops: changes run to their end even when the browser that asked leaves.</summary>
+    private CancellationToken _stopping;
 
     private Dashboard(DashboardData data, DashboardOptions options, TimeProvider time)
     {
@@ -55,7 +58,8 @@ public sealed class Dashboard : IAsyncDisposable
     public static async Task<Dashboard> StartAsync(DashboardData data, DashboardOptions options, TimeProvider time, CancellationToken cancellationToken)
     {
         var dashboard = new Dashboard(data, options, time);
-        var builder = WebApplication.CreateSlimBuilder();
+        // Production always: never a developer exception page with a stack trace, whatever the environment says.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = "Production" });
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -65,6 +69,7 @@ public sealed class Dashboard : IAsyncDisposable
         });
         builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
         var app = builder.Build();
+        dashboard._stopping = app.Lifetime.ApplicationStopping;
         app.Use(dashboard.FilterAsync);
         dashboard.Map(app);
         try
@@ -92,10 +97,21 @@ public sealed class Dashboard : IAsyncDisposable
         }
     }
 
-    /// <summary>Security headers on everything, and the server's own time of every response (Server-Timing).</summary>
+    /// <summary>
+    /// Security headers on everything, the server's own time of every response (Server-Timing), a Host check against
+    /// DNS rebinding while serving on loopback, and a plain 500 (the cause on stderr) for anything unexpected.
+    /// </summary>
     private async Task FilterAsync(HttpContext context, RequestDelegate next)
     {
         var started = Stopwatch.GetTimestamp();
+        if (IPAddress.IsLoopback(_options.Listen.Address) && !LoopbackHost(context.Request.Host.Host))
+        {
+            // A page of another site whose name was rebound to 127.0.0.1 arrives with its own name as Host.
+            context.Response.StatusCode = 421;
+            await context.Response.WriteAsync("this dashboard serves on loopback and answers only to localhost, 127.0.0.1 and [::1]\n");
+            return;
+        }
+
         var headers = context.Response.Headers;
         headers.ContentSecurityPolicy = Csp;
         headers.XContentTypeOptions = "nosniff";
@@ -107,8 +123,23 @@ public sealed class Dashboard : IAsyncDisposable
             context.Response.Headers["Server-Timing"] = $"app;dur={Stopwatch.GetElapsedTime(started).TotalMilliseconds:0.0}";
             return Task.CompletedTask;
         });
-        await next(context);
+        try
+        {
+            await next(context);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
+        {
+            await Console.Error.WriteLineAsync($"capstan: serve: {context.Request.Method} {context.Request.Path}: {ex}");
+            if (!context.Response.HasStarted)
+            {
+                context.Response.Clear();
+                await Problem(context, 500, "the server failed to answer this request; its log says why");
+            }
+        }
     }
+
+    private static bool LoopbackHost(string host) =>
+        host is "localhost" or "[::1]" or "::1" || (IPAddress.TryParse(host, out var address) && IPAddress.IsLoopback(address));
 
     private void Map(WebApplication app)
     {
@@ -131,11 +162,11 @@ public sealed class Dashboard : IAsyncDisposable
         app.MapGet("/api/v1/environments", c => Json(c, _data.EnvironmentsAsync(c.RequestAborted)));
         app.MapGet("/api/v1/environments/{name}", (HttpContext c, string name) => Found(c, _data.EnvironmentAsync(name, c.RequestAborted)));
         app.MapGet("/api/v1/switchover", c => Found(c, _data.SwitchoverAsync(c.RequestAborted)));
-        app.MapPost("/api/v1/environments", c => ApiWriteAsync(c, async (actor, body) => await CreateAsync(Fields.FromJson(body), actor, c.RequestAborted)));
-        app.MapPost("/api/v1/environments/{name}/extend", (HttpContext c, string name) => ApiWriteAsync(c, async (actor, body) => await ExtendAsync(name, Fields.FromJson(body), actor, c.RequestAborted)));
-        app.MapPost("/api/v1/environments/{name}/sleep", (HttpContext c, string name) => ApiWriteAsync(c, async (actor, body) => await SleepAsync(name, Fields.FromJson(body), actor, c.RequestAborted)));
-        app.MapPost("/api/v1/environments/{name}/wake", (HttpContext c, string name) => ApiWriteAsync(c, async (actor, body) => await WakeAsync(name, Fields.FromJson(body), actor, c.RequestAborted)));
-        app.MapDelete("/api/v1/environments/{name}", (HttpContext c, string name) => ApiWriteAsync(c, async (actor, body) => await DeleteAsync(name, Fields.FromJson(body), actor, c.RequestAborted)));
+        app.MapPost("/api/v1/environments", c => ApiWriteAsync(c, async (actor, body) => await CreateAsync(Fields.FromJson(body), actor, _stopping)));
+        app.MapPost("/api/v1/environments/{name}/extend", (HttpContext c, string name) => ApiWriteAsync(c, async (actor, body) => await ExtendAsync(name, Fields.FromJson(body), actor, _stopping)));
+        app.MapPost("/api/v1/environments/{name}/sleep", (HttpContext c, string name) => ApiWriteAsync(c, async (actor, body) => await SleepAsync(name, Fields.FromJson(body), actor, _stopping)));
+        app.MapPost("/api/v1/environments/{name}/wake", (HttpContext c, string name) => ApiWriteAsync(c, async (actor, body) => await WakeAsync(name, Fields.FromJson(body), actor, _stopping)));
+        app.MapDelete("/api/v1/environments/{name}", (HttpContext c, string name) => ApiWriteAsync(c, async (actor, body) => await DeleteAsync(name, Fields.FromJson(body), actor, _stopping)));
 
         // The pages.
         app.MapGet("/", async c => await PageAsync(c, "Overview", "Overview", Pages.Overview(await _data.OverviewAsync(c.RequestAborted), null)));
@@ -160,13 +191,13 @@ public sealed class Dashboard : IAsyncDisposable
         app.MapPost("/logout", LogoutAsync);
         app.MapPost("/environments/new", c => FormWriteAsync(c, null, async (actor, form) =>
         {
-            var record = await CreateAsync(form, actor, c.RequestAborted);
+            var record = await CreateAsync(form, actor, _stopping);
             return $"/environments/{Uri.EscapeDataString(record["name"]!.GetValue<string>())}";
         }));
-        app.MapPost("/environments/{name}/extend", (HttpContext c, string name) => FormWriteAsync(c, name, async (actor, form) => { await ExtendAsync(name, form, actor, c.RequestAborted); return $"/environments/{Uri.EscapeDataString(name)}"; }));
-        app.MapPost("/environments/{name}/sleep", (HttpContext c, string name) => FormWriteAsync(c, name, async (actor, form) => { await SleepAsync(name, form, actor, c.RequestAborted); return $"/environments/{Uri.EscapeDataString(name)}"; }));
-        app.MapPost("/environments/{name}/wake", (HttpContext c, string name) => FormWriteAsync(c, name, async (actor, form) => { await WakeAsync(name, form, actor, c.RequestAborted); return $"/environments/{Uri.EscapeDataString(name)}"; }));
-        app.MapPost("/environments/{name}/delete", (HttpContext c, string name) => FormWriteAsync(c, name, async (actor, form) => { await DeleteAsync(name, form, actor, c.RequestAborted); return "/environments"; }));
+        app.MapPost("/environments/{name}/extend", (HttpContext c, string name) => FormWriteAsync(c, name, async (actor, form) => { await ExtendAsync(name, form, actor, _stopping); return $"/environments/{Uri.EscapeDataString(name)}"; }));
+        app.MapPost("/environments/{name}/sleep", (HttpContext c, string name) => FormWriteAsync(c, name, async (actor, form) => { await SleepAsync(name, form, actor, _stopping); return $"/environments/{Uri.EscapeDataString(name)}"; }));
+        app.MapPost("/environments/{name}/wake", (HttpContext c, string name) => FormWriteAsync(c, name, async (actor, form) => { await WakeAsync(name, form, actor, _stopping); return $"/environments/{Uri.EscapeDataString(name)}"; }));
+        app.MapPost("/environments/{name}/delete", (HttpContext c, string name) => FormWriteAsync(c, name, async (actor, form) => { await DeleteAsync(name, form, actor, _stopping); return "/environments"; }));
     }
 
     // ---- Writes: the same services and rules as the CLI ----
@@ -205,8 +236,10 @@ public sealed class Dashboard : IAsyncDisposable
     private static string? Refusal(Exception ex) => ex switch
     {
         RepoValidationException invalid => string.Join("; ", invalid.Diagnostics.Select(d => d.ToString())),
-        UserInputException or DeployLockedException or DeployFailedException or PreflightException or StateConflictException or StateRefusedException
-            or StateStoreException or KubeApiException or KubeUnavailableException => ex.Message,
+        StateRefusedException => ex.Message + "; nothing was written",
+        UserInputException or DeployLockedException or DeployFailedException or PreflightException or StateConflictException or StateStoreException
+            or KubeApiException or KubeUnavailableException or KubeCredentialException or KubeConfigException or ReleaseRecordException
+            or DeployLockLostException or DeployStoppedException or Kubernetes.Watching.ApiOutageException or NotificationFailedException => ex.Message,
         _ => null,
     };
 
@@ -234,6 +267,11 @@ public sealed class Dashboard : IAsyncDisposable
                 await Problem(context, 400, $"the request body is not JSON: {ex.Message}");
                 return;
             }
+            catch (UserInputException ex)
+            {
+                await Problem(context, 400, ex.Message);
+                return;
+            }
         }
 
         try
@@ -249,7 +287,7 @@ public sealed class Dashboard : IAsyncDisposable
     private async Task FormWriteAsync(HttpContext context, string? environment, Func<string, Fields, Task<string>> write)
     {
         var viewer = Viewer(context);
-        var form = new Fields(await context.Request.ReadFormAsync(context.RequestAborted));
+        var form = await FormAsync(context);
         var bearer = BearerActor(context);
         var session = _sessions.Find(context.Request.Cookies[Sessions.Cookie]);
         string? refusal = null;
@@ -296,7 +334,14 @@ public sealed class Dashboard : IAsyncDisposable
 
     private async Task LoginAsync(HttpContext context)
     {
-        var form = new Fields(await context.Request.ReadFormAsync(context.RequestAborted));
+        var form = await FormAsync(context);
+        if (!SameOrigin(context))
+        {
+            // A form on another site must not sign a visitor in (as someone else, whose name would then go on the visitor's changes).
+            await PageAsync(context, "Sign in", string.Empty, Pages.Login("refused: the sign-in did not come from this dashboard's own page", null), 403);
+            return;
+        }
+
         var actor = _options.Users.Authenticate(form.One("token"));
         if (actor is null)
         {
@@ -319,7 +364,7 @@ public sealed class Dashboard : IAsyncDisposable
 
     private async Task LogoutAsync(HttpContext context)
     {
-        var form = new Fields(await context.Request.ReadFormAsync(context.RequestAborted));
+        var form = await FormAsync(context);
         if (_sessions.Find(context.Request.Cookies[Sessions.Cookie]) is { } session && Sessions.CsrfMatches(session, form.One("csrf")))
         {
             _sessions.End(session.Id);
@@ -330,9 +375,16 @@ public sealed class Dashboard : IAsyncDisposable
         context.Response.Headers.Location = "/";
     }
 
-    /// <summary>Only a path on this server is a place to return to after signing in.</summary>
+    /// <summary>The fields of a form post; a post that is not a form has none (and is refused as any form without its token).</summary>
+    private static async Task<Fields> FormAsync(HttpContext context) =>
+        context.Request.HasFormContentType ? new Fields(await context.Request.ReadFormAsync(context.RequestAborted)) : Fields.FromJson(null);
+
+    /// <summary>Only a plain path of this dashboard is a place to return to after signing in (nothing a browser could read as another host).</summary>
     private static string? SafeReturn(string? path) =>
-        path is { Length: > 0 } && path.StartsWith('/') && !path.StartsWith("//", StringComparison.Ordinal) && !path.Contains('\\', StringComparison.Ordinal) ? path : null;
+        path is { Length: > 0 } && ReturnPath().IsMatch(path) && !path.StartsWith("//", StringComparison.Ordinal) ? path : null;
+
+    [System.Text.RegularExpressions.GeneratedRegex("^/[A-Za-z0-9._~/-]*$")]
+    private static partial System.Text.RegularExpressions.Regex ReturnPath();
 
     private string? BearerActor(HttpContext context) =>
         context.Request.Headers.Authorization.ToString() is var header && header.StartsWith("Bearer ", StringComparison.Ordinal)
@@ -355,7 +407,9 @@ public sealed class Dashboard : IAsyncDisposable
     /// </summary>
     private async Task DeployEventsAsync(HttpContext context)
     {
-        var cancellationToken = context.RequestAborted;
+        // Ends with the browser's request or with the server, and ends the store's watch with it.
+        using var stream = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping);
+        var cancellationToken = stream.Token;
         context.Response.ContentType = "text/event-stream";
         context.Response.Headers.CacheControl = "no-store";
         var prefix = $"{_data.Model.Project}/deploy";
@@ -378,6 +432,11 @@ public sealed class Dashboard : IAsyncDisposable
                 {
                     // The browser went away.
                 }
+                catch (Exception ex) when (ex is StateStoreException or IOException or HttpRequestException)
+                {
+                    // The view is still sent every few seconds; the stream says why it may lag.
+                    await Console.Error.WriteLineAsync($"capstan: serve: the deploy stream lost its watch of the state store: {ex.Message}");
+                }
             },
             CancellationToken.None);
         try
@@ -398,7 +457,7 @@ public sealed class Dashboard : IAsyncDisposable
                 }
 
                 await context.Response.Body.FlushAsync(cancellationToken);
-                await changed.WaitAsync(view["running"] is null ? TimeSpan.FromSeconds(15) : TimeSpan.FromSeconds(1), cancellationToken);
+                await changed.WaitAsync(view["running"] is null ? TimeSpan.FromSeconds(watching.IsCompleted ? 3 : 15) : TimeSpan.FromSeconds(1), cancellationToken);
             }
         }
         catch (OperationCanceledException)
@@ -407,6 +466,7 @@ public sealed class Dashboard : IAsyncDisposable
         }
         finally
         {
+            await stream.CancelAsync();
             await watching;
         }
     }

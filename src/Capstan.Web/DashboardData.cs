@@ -24,7 +24,7 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
     /// Watches of every datacenter, kept open: what runs where is read from them (the records, Deployments,
     /// ReplicaSets and Pods of each namespace), so a page costs the clusters no request once they are listed.
     /// </summary>
-    private readonly Dictionary<string, RolloutWatcher> _watchers = clusters.Datacenters.ToDictionary(dc => dc, dc => new RolloutWatcher(clusters[dc], time), StringComparer.Ordinal);
+    private readonly Dictionary<string, RolloutWatcher> _watchers = clusters.Datacenters.ToDictionary(dc => dc, dc => new RolloutWatcher(clusters[dc], time) { LabelSelectors = FarmStatus.WatchedSelectors }, StringComparer.Ordinal);
 
     /// <summary>The farm's model.</summary>
     public FarmModel Model => model;
@@ -37,6 +37,12 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
 
     /// <summary>The test environments (the same service as <c>capstan env</c>).</summary>
     public EnvironmentService Environments { get; } = new(model, files, clusters, store, time);
+
+    /// <summary>The key of this server's Secret fingerprints: a visitor sees that a value changed, and cannot test a guess of it.</summary>
+    private readonly byte[] _maskKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+
+    /// <summary>The largest diff table (lines × lines) one request may build.</summary>
+    private const long MaxDiffCells = 4_000_000;
 
     /// <summary>Closes the watches.</summary>
     public async ValueTask DisposeAsync()
@@ -175,12 +181,18 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
         var text = new System.Text.StringBuilder();
         foreach (var path in old.Keys.Union(@new.Keys).Order(StringComparer.Ordinal))
         {
-            var a = old.TryGetValue(path, out var o) ? YamlEmitter.Emit(SecretMasker.Mask(o)) : string.Empty;
-            var b = @new.TryGetValue(path, out var n) ? YamlEmitter.Emit(SecretMasker.Mask(n)) : string.Empty;
-            if (a != b)
+            var a = old.TryGetValue(path, out var o) ? YamlEmitter.Emit(SecretMasker.Mask(o, _maskKey)) : string.Empty;
+            var b = @new.TryGetValue(path, out var n) ? YamlEmitter.Emit(SecretMasker.Mask(n, _maskKey)) : string.Empty;
+            if (a == b)
             {
-                text.Append(UnifiedDiff.Create(a, b, $"revision {from}/{path}", $"revision {to}/{path}"));
+                continue;
             }
+
+            // The diff's table grows with the product of the two sides' lines: a huge object is named, not diffed.
+            var (linesA, linesB) = (a.Count(c => c == '\n') + 1L, b.Count(c => c == '\n') + 1L);
+            text.Append(linesA * linesB > MaxDiffCells
+                ? $"--- revision {from}/{path}\n+++ revision {to}/{path}\n(changed; {linesA} and {linesB} lines are too many to diff here: use 'capstan history' and 'capstan diff')\n"
+                : UnifiedDiff.Create(a, b, $"revision {from}/{path}", $"revision {to}/{path}"));
         }
 
         return new JsonObject

@@ -14,8 +14,9 @@ public sealed class DashboardMetrics
     private readonly DashboardData _data;
     private readonly Gauge _ready;
     private readonly Gauge _desired;
-    private readonly Counter _deploys;
-    private readonly Counter _deploySeconds;
+    private readonly Gauge _deploys;
+    private readonly Gauge _deploySeconds;
+    private readonly SemaphoreSlim _collecting = new(1, 1);
     private readonly Gauge _primary;
     private readonly Gauge _readOnly;
     private readonly Gauge _maintenance;
@@ -30,8 +31,8 @@ public sealed class DashboardMetrics
         var factory = Metrics.WithCustomRegistry(_registry);
         _ready = factory.CreateGauge("capstan_release_ready_replicas", "Ready replicas of a release's Deployment.", ["datacenter", "namespace", "release"]);
         _desired = factory.CreateGauge("capstan_release_desired_replicas", "Replicas a release's Deployment wants.", ["datacenter", "namespace", "release"]);
-        _deploys = factory.CreateCounter("capstan_deploys_total", "Finished deploys kept in the state store, by result.", ["result"]);
-        _deploySeconds = factory.CreateCounter("capstan_deploy_seconds_total", "Seconds spent by the finished deploys kept in the state store, by result.", ["result"]);
+        _deploys = factory.CreateGauge("capstan_recent_deploys", $"Deploys among the last {DashboardData.DeployJournalLimit} the state store keeps, by result.", ["result"]);
+        _deploySeconds = factory.CreateGauge("capstan_recent_deploy_seconds", $"Seconds the last {DashboardData.DeployJournalLimit} deploys the state store keeps took, summed by result.", ["result"]);
         _primary = factory.CreateGauge("capstan_primary_datacenter", "1 for the primary datacenter.", ["datacenter"]);
         _readOnly = factory.CreateGauge("capstan_read_only", "1 when MediaWiki is read-only in the datacenter.", ["datacenter"]);
         _maintenance = factory.CreateGauge("capstan_maintenance_enabled", "1 when maintenance is enabled.");
@@ -45,6 +46,20 @@ public sealed class DashboardMetrics
     public Task ExportAsync(Stream stream, CancellationToken cancellationToken) => _registry.CollectAndExportAsTextAsync(stream, cancellationToken);
 
     private async Task CollectAsync(CancellationToken cancellationToken)
+    {
+        // One scrape at a time: each one drops the series it did not see, which must not race another's.
+        await _collecting.WaitAsync(cancellationToken);
+        try
+        {
+            await CollectOnceAsync(cancellationToken);
+        }
+        finally
+        {
+            _collecting.Release();
+        }
+    }
+
+    private async Task CollectOnceAsync(CancellationToken cancellationToken)
     {
         var seen = new HashSet<string[]>(new LabelsComparer());
         void Set(Gauge gauge, double value, params string[] labels)
@@ -67,12 +82,12 @@ public sealed class DashboardMetrics
         foreach (var group in (await DeployProgress.FinishedAsync(_data.Store, _data.Model.Project, DashboardData.DeployJournalLimit, cancellationToken))
                      .GroupBy(d => d["succeeded"]?.GetValue<bool>() == true ? "succeeded" : "failed"))
         {
-            _deploys.WithLabels(group.Key).IncTo(group.Count());
-            _deploySeconds.WithLabels(group.Key).IncTo(group.Sum(d =>
+            Set(_deploys, group.Count(), group.Key);
+            Set(_deploySeconds, group.Sum(d =>
                 DateTimeOffset.TryParse(d["started"]?.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var s)
                 && DateTimeOffset.TryParse(d["finished"]?.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var f)
                     ? (f - s).TotalSeconds
-                    : 0));
+                    : 0), group.Key);
         }
 
         if ((await _data.State.ReadAsync(cancellationToken)).State is { } state)
@@ -102,17 +117,14 @@ public sealed class DashboardMetrics
         }
 
         // Series of releases and environments that are gone are dropped, not left at their last value.
-        lock (_seen)
+        foreach (var old in _seen.Where(s => !seen.Contains(s)).ToList())
         {
-            foreach (var old in _seen.Where(s => !seen.Contains(s)).ToList())
-            {
-                var gauge = new[] { _ready, _desired, _primary, _readOnly, _lock, _environments, _expiry }.First(g => g.Name == old[0]);
-                gauge.RemoveLabelled(old[1..]);
-                _seen.Remove(old);
-            }
-
-            _seen.UnionWith(seen);
+            var gauge = new[] { _ready, _desired, _deploys, _deploySeconds, _primary, _readOnly, _lock, _environments, _expiry }.First(g => g.Name == old[0]);
+            gauge.RemoveLabelled(old[1..]);
+            _seen.Remove(old);
         }
+
+        _seen.UnionWith(seen);
     }
 
     private sealed class LabelsComparer : IEqualityComparer<string[]>

@@ -96,6 +96,11 @@ internal static class Pages
             html.Append("</ul></div>");
         }
 
+        foreach (var (dc, why) in status["unreachable"]?.AsObject() ?? [])
+        {
+            html.Append($"<div class=\"banner error\" role=\"alert\">The cluster of {H(dc)} cannot be read: {H(S(why))}. Its releases are missing below.</div>");
+        }
+
         html.Append("<section class=\"cards\">");
         foreach (var dc in data["datacenters"]!.AsArray())
         {

@@ -67,6 +67,7 @@ public sealed class BrowserTests(DashboardFarm farm, Browser browser)
         finally
         {
             farm.Clusters.LocalServer("codfw")!.Faults.Clear();
+            File.Delete(Path.Combine(farm.Root, "deploy/images/mw-debug/pinkunicorn.yaml"));
         }
 
         await page.GotoAsync("/");

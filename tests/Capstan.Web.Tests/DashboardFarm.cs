@@ -46,7 +46,7 @@ public sealed class DashboardFarm : IAsyncLifetime
     public async Task InitializeAsync()
     {
         FarmCopy.To(Path.Combine(CheckoutRoot, "examples", "wikifarm"), Root);
-        foreach (var name in new[] { "qa-web", "refused" })
+        foreach (var name in new[] { "qa-web", "refused", "hostile" })
         {
             Write($"environments/{name}.secrets.yaml", File.ReadAllText(Path.Combine(Root, "private", "secrets.yaml")).Replace("example-not-a-real-password", $"{name}-password", StringComparison.Ordinal));
         }

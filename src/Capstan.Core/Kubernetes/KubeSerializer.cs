@@ -96,8 +96,15 @@ public static class SecretMasker
         return "<masked sha256:" + Convert.ToHexStringLower(hash.AsSpan(0, 6)) + ">";
     }
 
-    /// <summary>A copy of the tree with secret values masked (the tree itself when it is not a Secret).</summary>
-    public static JsonObject Mask(JsonObject node)
+    /// <summary>
+    /// The fingerprint under a key (HMAC-SHA256): a change still shows, but without the key nobody can test a guess
+    /// against it (for output readers who may not see the secrets themselves, such as the dashboard's visitors).
+    /// </summary>
+    public static string Fingerprint(string value, byte[] key) =>
+        "<masked hmac:" + Convert.ToHexStringLower(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(value)).AsSpan(0, 6)) + ">";
+
+    /// <summary>A copy of the tree with secret values masked (the tree itself when it is not a Secret); with <paramref name="key"/>, keyed fingerprints.</summary>
+    public static JsonObject Mask(JsonObject node, byte[]? key = null)
     {
         if (node["kind"]?.GetValue<string>() != "Secret")
         {
@@ -109,9 +116,10 @@ public static class SecretMasker
         {
             if (copy[field] is JsonObject data)
             {
-                foreach (var key in data.Select(kv => kv.Key).ToList())
+                foreach (var name in data.Select(kv => kv.Key).ToList())
                 {
-                    data[key] = Fingerprint(data[key]?.ToJsonString() ?? string.Empty);
+                    var value = data[name]?.ToJsonString() ?? string.Empty;
+                    data[name] = key is null ? Fingerprint(value) : Fingerprint(value, key);
                 }
             }
         }

@@ -66,6 +66,12 @@ public sealed class RolloutWatcher(IClusterClient client, TimeProvider time) : I
     private readonly Lock _gate = new();
     private bool _disposed;
 
+    /// <summary>
+    /// Label selectors by kind: a kind named here is watched only where its objects match (a reader of release records
+    /// watches only the record Secrets, never the others).
+    /// </summary>
+    public IReadOnlyDictionary<(string ApiVersion, string Kind), string> LabelSelectors { get; init; } = new Dictionary<(string, string), string>();
+
     /// <summary>The clock of every wait.</summary>
     public TimeProvider Time => time;
 
@@ -255,7 +261,7 @@ public sealed class RolloutWatcher(IClusterClient client, TimeProvider time) : I
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (!_watches.TryGetValue((ns, apiVersion, kind), out var watch))
             {
-                watch = new SharedWatch(client, apiVersion, kind, ns, time, () => Changed(ns));
+                watch = new SharedWatch(client, apiVersion, kind, ns, time, () => Changed(ns), LabelSelectors.GetValueOrDefault((apiVersion, kind)));
                 _watches[(ns, apiVersion, kind)] = watch;
             }
 

@@ -16,13 +16,16 @@ internal sealed class SharedWatch : IAsyncDisposable
     private readonly Action _changed;
     private readonly Task _loop;
 
-    public SharedWatch(IClusterClient client, string apiVersion, string kind, string ns, TimeProvider time, Action changed)
+    public SharedWatch(IClusterClient client, string apiVersion, string kind, string ns, TimeProvider time, Action changed, string? labelSelector = null)
     {
         ApiVersion = apiVersion;
         Kind = kind;
         _changed = changed;
+        _labelSelector = labelSelector;
         _loop = Task.Run(() => RunAsync(client, ns, time, _stop.Token));
     }
+
+    private readonly string? _labelSelector;
 
     public string ApiVersion { get; }
 
@@ -60,7 +63,7 @@ internal sealed class SharedWatch : IAsyncDisposable
             try
             {
                 // From a fresh list each time: after a failure nothing says which events were missed.
-                await foreach (var e in client.WatchAsync(ApiVersion, Kind, ns, null, null, cancellationToken))
+                await foreach (var e in client.WatchAsync(ApiVersion, Kind, ns, _labelSelector, null, cancellationToken))
                 {
                     failures = 0;
                     Apply(e);

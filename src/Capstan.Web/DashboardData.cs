@@ -251,6 +251,7 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
     public async Task<JsonObject> DeployAsync(CancellationToken cancellationToken)
     {
         var running = await DeployProgress.RunningAsync(store, model.Project, cancellationToken);
+        var events = new Dictionary<(string Dc, string Ns), IReadOnlyList<JsonObject>>();
         foreach (var action in running?["plan"] as JsonArray ?? [])
         {
             // Readiness of the releases being rolled out, from their clusters.
@@ -263,6 +264,20 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
                     a["ready"] = s.Ready.Ready;
                     a["desired"] = s.Ready.Desired;
                     a["problem"] = s.Ready.Problem;
+
+                    // The latest events of its Deployments and their pods (one list per namespace in flight).
+                    if (!events.TryGetValue((dc, ns), out var list))
+                    {
+                        list = (await clusters[dc].ListAsync("v1", "Event", ns, null, cancellationToken)).Items;
+                        events[(dc, ns)] = list;
+                    }
+
+                    var deployments = s.Record.Manifest.Where(o => o["kind"]?.GetValue<string>() == "Deployment").Select(o => o["metadata"]!["name"]!.GetValue<string>()).ToList();
+                    a["events"] = new JsonArray([.. list
+                        .Where(e => e["involvedObject"]?["name"]?.GetValue<string>() is { } target && deployments.Any(d => target.StartsWith(d, StringComparison.Ordinal)))
+                        .OrderByDescending(e => e["lastTimestamp"]?.GetValue<string>() ?? e["eventTime"]?.GetValue<string>() ?? string.Empty, StringComparer.Ordinal)
+                        .Take(3)
+                        .Select(e => (JsonNode)$"{e["reason"]?.GetValue<string>()}: {e["message"]?.GetValue<string>()}")]);
                 }
             }
         }

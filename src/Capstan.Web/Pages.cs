@@ -182,10 +182,34 @@ internal static class Pages
             var actions = running["plan"]?.AsArray().Select(a => a!.AsObject()).ToList() ?? [];
             var done = actions.Count(a => S(a["state"]) is "Done" or "Unchanged");
             html.Append($"<p><progress max=\"{actions.Count}\" value=\"{done}\"></progress> {done} of {actions.Count} releases done</p>");
-            html.Append("<table class=\"stages\"><thead><tr><th>Stage</th><th>Release</th><th>State</th><th>Ready</th><th>Problem</th></tr></thead><tbody>");
+
+            // Stages × datacenters: how many of each cell's releases are done.
+            var dcs = actions.Select(a => S(a["release"]).Split('/')[0]).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+            html.Append("<table class=\"grid\" id=\"stage-grid\"><thead><tr><th>Stage</th>");
+            foreach (var dc in dcs)
+            {
+                html.Append($"<th>{H(dc)}</th>");
+            }
+
+            html.Append("</tr></thead><tbody>");
+            foreach (var stage in actions.Select(a => S(a["stage"])).Distinct(StringComparer.Ordinal).OrderBy(StageOrder))
+            {
+                html.Append($"<tr><th scope=\"row\">{H(stage)}</th>");
+                foreach (var dc in dcs)
+                {
+                    var cell = actions.Where(a => S(a["stage"]) == stage && S(a["release"]).StartsWith(dc + "/", StringComparison.Ordinal)).ToList();
+                    html.Append($"<td>{(cell.Count == 0 ? "-" : $"{cell.Count(a => S(a["state"]) is "Done" or "Unchanged")}/{cell.Count} done")}</td>");
+                }
+
+                html.Append("</tr>");
+            }
+
+            html.Append("</tbody></table>");
+            html.Append("<table class=\"stages\"><thead><tr><th>Stage</th><th>Release</th><th>State</th><th>Ready</th><th>Problem</th><th>Events</th></tr></thead><tbody>");
             foreach (var a in actions.OrderBy(a => StageOrder(S(a["stage"]))).ThenBy(a => S(a["release"]), StringComparer.Ordinal))
             {
-                html.Append($"<tr class=\"state-{H(S(a["state"]).ToLowerInvariant())}\"><td>{H(S(a["stage"]))}</td><td>{H(S(a["release"]))}</td><td>{H(S(a["state"]))}</td><td>{(a["desired"] is null ? string.Empty : $"{H(S(a["ready"]))}/{H(S(a["desired"]))}")}</td><td>{H(S(a["problem"]))}</td></tr>");
+                var events = string.Join("<br>", (a["events"]?.AsArray() ?? []).Select(e => H(S(e))));
+                html.Append($"<tr class=\"state-{H(S(a["state"]).ToLowerInvariant())}\"><td>{H(S(a["stage"]))}</td><td>{H(S(a["release"]))}</td><td>{H(S(a["state"]))}</td><td>{(a["desired"] is null ? string.Empty : $"{H(S(a["ready"]))}/{H(S(a["desired"]))}")}</td><td>{H(S(a["problem"]))}</td><td class=\"events\">{events}</td></tr>");
             }
 
             html.Append("</tbody></table>");

@@ -57,6 +57,7 @@ public sealed class BrowserTests(DashboardFarm farm, Browser browser)
             using var cli = farm.StartCli("deploy", "--yes", "--dc", "codfw", "--namespace", "mw-debug", "--release", "pinkunicorn", "--reason", "try the new branch", "--actor", "carol");
             await page.WaitForSelectorAsync("#deploy-state[data-state=running]");
             Assert.Contains("codfw/mw-debug/pinkunicorn", await page.Locator("table.stages").InnerTextAsync(), StringComparison.Ordinal);
+            Assert.Matches(@"Testservers\s+0/1 done", await page.Locator("#stage-grid").InnerTextAsync());
             await Browser.ScreenshotAsync(page, "deploy-running");
             var (code, _, error) = await cli.WaitAsync();
             Assert.True(code == 0, error);

@@ -40,8 +40,21 @@ function renderDeploy(container, view) {
     const progress = el('p');
     progress.append(el('progress', null, { max: actions.length, value: done }), ` ${done} of ${actions.length} releases done`);
     parts.push(progress);
-    parts.push(table(['Stage', 'Release', 'State', 'Ready', 'Problem'], actions.map(a =>
-      row([a.stage, a.release, a.state, a.desired == null ? '' : `${a.ready ?? 0}/${a.desired}`, a.problem || ''],
+    // Stages x datacenters: how many of each cell's releases are done.
+    const dcs = [...new Set(actions.map(a => a.release.split('/')[0]))].sort();
+    const stages = [...new Set(actions.map(a => a.stage))];
+    parts.push(table(['Stage', ...dcs], stages.map(stage => {
+      const tr = el('tr');
+      tr.appendChild(el('th', stage, { scope: 'row' }));
+      for (const dc of dcs) {
+        const cell = actions.filter(a => a.stage === stage && a.release.startsWith(dc + '/'));
+        const finished = cell.filter(a => a.state === 'Done' || a.state === 'Unchanged').length;
+        tr.appendChild(el('td', cell.length === 0 ? '-' : `${finished}/${cell.length} done`));
+      }
+      return tr;
+    }), { class: 'grid', id: 'stage-grid' }));
+    parts.push(table(['Stage', 'Release', 'State', 'Ready', 'Problem', 'Events'], actions.map(a =>
+      row([a.stage, a.release, a.state, a.desired == null ? '' : `${a.ready ?? 0}/${a.desired}`, a.problem || '', (a.events || []).join('\n')],
         { class: `state-${String(a.state).toLowerCase()}` })), { class: 'stages' }));
   } else {
     parts.push(el('p', 'No deploy is running.', { id: 'deploy-state', 'data-state': 'idle' }));

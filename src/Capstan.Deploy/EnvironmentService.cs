@@ -697,6 +697,24 @@ public sealed record EnvironmentDrift(string Environment, IReadOnlyList<ReleaseV
 
     /// <summary>How many differences there are in all.</summary>
     public int Count => Values.Count + OnlyInProduction.Count + State.Count;
+
+    /// <summary>The report as <c>capstan env drift -o json</c> prints it (and the dashboard serves it).</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["environment"] = Environment,
+        ["values"] = new JsonArray([.. Values.Select(v => (JsonNode)new JsonObject
+        {
+            ["release"] = v.Release,
+            ["key"] = v.Difference.Path,
+            ["environment"] = v.Difference.Environment,
+            ["environmentSetBy"] = v.Difference.EnvironmentSetBy?.ToString(),
+            ["production"] = v.Difference.Production,
+            ["productionSetBy"] = v.Difference.ProductionSetBy?.ToString(),
+        })]),
+        ["state"] = new JsonArray([.. State.Select(d => (JsonNode)new JsonObject { ["key"] = d.Key, ["environment"] = d.Environment, ["production"] = d.Production })]),
+        ["onlyInProduction"] = new JsonArray([.. OnlyInProduction.Select(o => (JsonNode)o)]),
+        ["count"] = Count,
+    };
 }
 
 /// <summary>What a refresh did: a line per environment, and how many failed.</summary>

@@ -353,21 +353,7 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
             try
             {
                 var drift = await Environments.DriftAsync(name, production, cancellationToken);
-                item["drift"] = new JsonObject
-                {
-                    ["count"] = drift.Count,
-                    ["values"] = new JsonArray([.. drift.Values.Select(v => (JsonNode)new JsonObject
-                    {
-                        ["release"] = v.Release,
-                        ["key"] = v.Difference.Path,
-                        ["environment"] = v.Difference.Environment,
-                        ["environmentSetBy"] = v.Difference.EnvironmentSetBy?.ToString(),
-                        ["production"] = v.Difference.Production,
-                        ["productionSetBy"] = v.Difference.ProductionSetBy?.ToString(),
-                    })]),
-                    ["state"] = new JsonArray([.. drift.State.Select(d => (JsonNode)new JsonObject { ["key"] = d.Key, ["environment"] = d.Environment, ["production"] = d.Production })]),
-                    ["onlyInProduction"] = new JsonArray([.. drift.OnlyInProduction.Select(o => (JsonNode)o)]),
-                };
+                item["drift"] = drift.ToJson();
             }
             catch (Exception ex) when (ex is UserInputException or RepoValidationException)
             {

@@ -101,22 +101,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             var writer = console.Profile.Out.Writer;
             if (parse.GetValue(output) == "json")
             {
-                writer.WriteLine(KubeSerializer.ToJson(new JsonObject
-                {
-                    ["environment"] = drift.Environment,
-                    ["values"] = new JsonArray([.. drift.Values.Select(v => (JsonNode)new JsonObject
-                    {
-                        ["release"] = v.Release,
-                        ["key"] = v.Difference.Path,
-                        ["environment"] = v.Difference.Environment,
-                        ["environmentSetBy"] = v.Difference.EnvironmentSetBy?.ToString(),
-                        ["production"] = v.Difference.Production,
-                        ["productionSetBy"] = v.Difference.ProductionSetBy?.ToString(),
-                    })]),
-                    ["state"] = new JsonArray([.. drift.State.Select(d => (JsonNode)new JsonObject { ["key"] = d.Key, ["environment"] = d.Environment, ["production"] = d.Production })]),
-                    ["onlyInProduction"] = new JsonArray([.. drift.OnlyInProduction.Select(o => (JsonNode)o)]),
-                    ["count"] = drift.Count,
-                }));
+                writer.WriteLine(KubeSerializer.ToJson(drift.ToJson()));
                 return ExitCodes.Success;
             }
 

@@ -84,13 +84,14 @@ public sealed class ImageBuilder(OciLayout layout, IProgress<string>? progress =
         // Nothing built into this layout yet: no layer can be reused, so each is hashed and compressed in one pass.
         // Otherwise, pass 1 finds every layer's DiffID (from the stat cache when nothing about its files changed, else
         // by hashing its tar) and pass 2 compresses only the layers no earlier build had.
-        var coldStore = !Directory.Exists(Path.Combine(layout.Path, "capstan-cache", "diffids"));
+        var mediaType = MediaTypes.Layer(input.Spec.Compression);
+        var coldStore = !Directory.Exists(CacheDirectory(mediaType));
         var diffIds = new (string DiffId, long Size)[plan.Count];
         if (!coldStore)
         {
             await Parallel.ForEachAsync(Enumerable.Range(0, plan.Count), parallel, (i, _) =>
             {
-                if (!Verify && StatCached(statKeys[i]) is { } known && Cached(known.DiffId) is not null)
+                if (!Verify && StatCached(statKeys[i]) is { } known && Cached(known.DiffId, mediaType) is not null)
                 {
                     diffIds[i] = known;
                     return ValueTask.CompletedTask;
@@ -104,7 +105,7 @@ public sealed class ImageBuilder(OciLayout layout, IProgress<string>? progress =
             });
             for (var i = 0; i < plan.Count; i++)
             {
-                if (Cached(diffIds[i].DiffId) is { } cached)
+                if (Cached(diffIds[i].DiffId, mediaType) is { } cached)
                 {
                     built[i] = new BuiltLayer(plan[i].Name, diffIds[i].DiffId, cached, diffIds[i].Size, plan[i].Files, plan[i].Shared, true);
                 }
@@ -122,11 +123,11 @@ public sealed class ImageBuilder(OciLayout layout, IProgress<string>? progress =
         {
             using var writer = layout.BeginBlob();
             var uncompressed = new HashingStream(null);
-            using (var gzip = new ParallelGzipStream(writer.Stream))
+            using (var compressed = new ParallelCompressStream(writer.Stream, input.Spec.Compression))
             {
-                using var tee = new TeeStream(uncompressed, gzip);
+                using var tee = new TeeStream(uncompressed, compressed);
                 WriteTar(plan[i], tee, input.Epoch);
-                gzip.Complete();
+                compressed.Complete();
             }
 
             var diffId = uncompressed.Digest();
@@ -135,7 +136,7 @@ public sealed class ImageBuilder(OciLayout layout, IProgress<string>? progress =
                 throw new ImageException($"layer {plan[i].Name} changed while it was being built (a source file was modified); build again");
             }
 
-            var blob = writer.Commit(null, MediaTypes.LayerGzip);
+            var blob = writer.Commit(null, mediaType);
             lock (sameDiff)
             {
                 RememberCache(diffId, blob);
@@ -270,22 +271,23 @@ public sealed class ImageBuilder(OciLayout layout, IProgress<string>? progress =
         }
     }
 
-    private Descriptor? Cached(string diffId)
+    /// <summary>The blob already built from a layer's content with the given compression, if the layout still holds it.</summary>
+    private Descriptor? Cached(string diffId, string mediaType)
     {
-        var path = CachePath(diffId);
+        var path = CachePath(diffId, mediaType);
         if (!File.Exists(path))
         {
             return null;
         }
 
         var node = JsonNode.Parse(File.ReadAllText(path))!;
-        var blob = new Descriptor(MediaTypes.LayerGzip, node["digest"]!.GetValue<string>(), node["size"]!.GetValue<long>());
+        var blob = new Descriptor(mediaType, node["digest"]!.GetValue<string>(), node["size"]!.GetValue<long>());
         return layout.HasBlob(blob.Digest) && new FileInfo(layout.BlobPath(blob.Digest)).Length == blob.Size ? blob : null;
     }
 
     private void RememberCache(string diffId, Descriptor blob)
     {
-        var path = CachePath(diffId);
+        var path = CachePath(diffId, blob.MediaType);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temp = path + ".tmp";
         File.WriteAllText(temp, new JsonObject { ["digest"] = blob.Digest, ["size"] = blob.Size }.ToJsonString());
@@ -313,7 +315,10 @@ public sealed class ImageBuilder(OciLayout layout, IProgress<string>? progress =
         File.Move(temp, path, overwrite: true);
     }
 
-    private string CachePath(string diffId) => Path.Combine(layout.Path, "capstan-cache", "diffids", Digests.Hex(diffId) + ".json");
+    // gzip's entries keep their old place, so a layout built before zstd existed keeps its cache.
+    private string CacheDirectory(string mediaType) => Path.Combine(layout.Path, "capstan-cache", mediaType == MediaTypes.LayerZstd ? "diffids-zstd" : "diffids");
+
+    private string CachePath(string diffId, string mediaType) => Path.Combine(CacheDirectory(mediaType), Digests.Hex(diffId) + ".json");
 
     /// <summary>Writes to two streams.</summary>
     private sealed class TeeStream(Stream a, Stream b) : WriteOnlyStream

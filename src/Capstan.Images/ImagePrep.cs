@@ -286,9 +286,11 @@ public sealed class ImagePrep(OciLayout layout)
         using var file = new VerifyingStream(File.OpenRead(layout.BlobPath(layer.Digest)), layer.Digest, $"layer {layer.Digest}");
         using Stream data = layer.MediaType.EndsWith("+gzip", StringComparison.Ordinal) || layer.MediaType.EndsWith(".tar.gzip", StringComparison.Ordinal)
             ? new GZipStream(file, CompressionMode.Decompress)
-            : layer.MediaType.EndsWith("tar", StringComparison.Ordinal) || layer.MediaType.EndsWith(".tar", StringComparison.Ordinal)
-                ? file
-                : throw new ImageException($"layer {layer.Digest} has media type {layer.MediaType}, which prep does not read (gzip or plain tar)");
+            : layer.MediaType.EndsWith("+zstd", StringComparison.Ordinal)
+                ? new ZstdSharp.DecompressionStream(file)
+                : layer.MediaType.EndsWith("tar", StringComparison.Ordinal) || layer.MediaType.EndsWith(".tar", StringComparison.Ordinal)
+                    ? file
+                    : throw new ImageException($"layer {layer.Digest} has media type {layer.MediaType}, which prep does not read (gzip, zstd or plain tar)");
         using var reader = new TarReader(data, leaveOpen: true);
         var index = 0;
         while (reader.GetNextEntry(copyData: false) is { } entry)

@@ -18,6 +18,12 @@ public static class MediaTypes
     /// <summary>A gzip-compressed layer.</summary>
     public const string LayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
 
+    /// <summary>A zstd-compressed layer (OCI image spec 1.1).</summary>
+    public const string LayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+    /// <summary>The layer media type of a compression (<c>gzip</c> or <c>zstd</c>).</summary>
+    public static string Layer(string compression) => compression == "zstd" ? LayerZstd : LayerGzip;
+
     /// <summary>An uncompressed layer.</summary>
     public const string LayerTar = "application/vnd.oci.image.layer.v1.tar";
 

@@ -34,6 +34,53 @@ public sealed class StoreTests(RegistryServer registry) : IClassFixture<Registry
     }
 
     [Fact]
+    public async Task Zstd_layers_are_reproducible_read_back_by_prep_and_by_skopeo_and_umocis_answer_is_known()
+    {
+        var tree = Tools.Tree(Tools.Temp("tree"));
+        var spec = ImageBuildSpec.Default with { Compression = "zstd" };
+        var dir = Tools.Temp("layout");
+        var layout = new OciLayout(dir);
+        var built = await new ImageBuilder(layout).BuildAsync(Tools.Input([new ImageSource("php-1.42", tree)], spec: spec), "zstd", default);
+        var again = await new ImageBuilder(new OciLayout(Tools.Temp("again"))).BuildAsync(Tools.Input([new ImageSource("php-1.42", Tools.Tree(Tools.Temp("copy")))], spec: spec), "zstd", default);
+        Assert.Equal(built.Top.Digest, again.Top.Digest);
+        Assert.All(built.Flavours[0].Layers, l => Assert.Equal(MediaTypes.LayerZstd, l.Blob.MediaType));
+        var blob = File.ReadAllBytes(layout.BlobPath(built.Flavours[0].Layers.First(l => l.Files > 0).Blob.Digest));
+        Assert.Equal(new byte[] { 0x28, 0xB5, 0x2F, 0xFD }, blob[..4]); // a zstd frame's magic number
+
+        // The same content with gzip: a different image, its own cache, and the zstd cache untouched.
+        var gzip = await new ImageBuilder(layout).BuildAsync(Tools.Input([new ImageSource("php-1.42", tree)]), "gzip", default);
+        Assert.All(gzip.Flavours[0].Layers, l => Assert.Equal(MediaTypes.LayerGzip, l.Blob.MediaType));
+        Assert.NotEqual(built.Top.Digest, gzip.Top.Digest);
+        Assert.Equal(built.Top.Digest, (await new ImageBuilder(layout).BuildAsync(Tools.Input([new ImageSource("php-1.42", tree)], spec: spec), "zstd2", default)).Top.Digest);
+
+        // Prep reads zstd layers to the same tree.
+        var target = Tools.Temp("target");
+        await new ImagePrep(layout).PrepAsync("zstd", target, null, default);
+        Assert.Equal(Tools.Sha256Tree(tree), Tools.Sha256Tree(Path.Combine(target, "srv", "mediawiki", "php-1.42")));
+
+        // Debian's skopeo reads and copies it (the README says so).
+        var inspect = Tools.Run("skopeo", "inspect", $"oci:{dir}:zstd");
+        Assert.True(inspect.Code == 0, inspect.Err);
+        Assert.Equal(built.Top.Digest, JsonNode.Parse(inspect.Out)!["Digest"]!.GetValue<string>());
+        Assert.Equal(built.Flavours[0].Layers.Select(l => l.Blob.Digest), JsonNode.Parse(inspect.Out)!["Layers"]!.AsArray().Select(l => l!.GetValue<string>()));
+        var copy = Tools.Run("skopeo", "copy", $"oci:{dir}:zstd", $"oci:{Tools.Temp("skopeo-copy")}:zstd");
+        Assert.True(copy.Code == 0, copy.Err);
+
+        // Debian's umoci 0.4.7 predates zstd layers: it refuses them, which the README says too. If a newer umoci
+        // unpacks them, the tree must be the same.
+        var bundle = Path.Combine(Tools.Temp("bundle"), "b");
+        var unpack = Tools.Run("umoci", "unpack", "--rootless", "--image", $"{dir}:zstd", bundle);
+        if (unpack.Code == 0)
+        {
+            Assert.Equal(Tools.Sha256Tree(tree), Tools.Sha256Tree(Path.Combine(bundle, "rootfs", "srv", "mediawiki", "php-1.42")));
+        }
+        else
+        {
+            Assert.Contains("zstd", unpack.Err, StringComparison.OrdinalIgnoreCase);
+        }
+    }
+
+    [Fact]
     public async Task Push_skips_what_the_registry_has_mounts_across_repositories_and_pull_gets_the_same_image()
     {
         var tree = Tools.Tree(Tools.Temp("tree"));

@@ -139,9 +139,9 @@ public sealed record ImageBuildSpec(
         }
 
         var compression = reader.String(map["compression"], "image.compression") ?? "gzip";
-        if (compression != "gzip")
+        if (compression is not ("gzip" or "zstd"))
         {
-            reader.Diagnostics.Error(map["compression"]!.Location, $"image.compression '{compression}' is not supported (allowed: gzip)");
+            reader.Diagnostics.Error(map["compression"]!.Location, $"image.compression '{compression}' is not supported (allowed: gzip, zstd)");
         }
 
         long? epoch = null;

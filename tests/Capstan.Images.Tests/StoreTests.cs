@@ -81,6 +81,42 @@ public sealed class StoreTests(RegistryServer registry) : IClassFixture<Registry
     }
 
     [Fact]
+    public async Task Compose_combines_single_version_images_by_reference_the_same_way_twice_and_skopeo_and_umoci_read_it()
+    {
+        var v1 = Tools.Tree(Tools.Temp("v1"));
+        var v2 = Tools.Tree(Tools.Temp("v2"), "v2");
+        var dir = Tools.Temp("layout");
+        var layout = new OciLayout(dir);
+        var first = await new ImageBuilder(layout).BuildAsync(Tools.Input([new ImageSource("php-1.42", v1)]), "php-1.42", default);
+        var second = await new ImageBuilder(layout).BuildAsync(Tools.Input([new ImageSource("php-1.43", v2)]), "php-1.43", default);
+        var blobs = Directory.GetFiles(Path.Combine(dir, "blobs", "sha256")).Length;
+
+        var composed = await new ImageComposer(layout).ComposeAsync(["php-1.42", "php-1.43"], "both", default);
+        var again = await new ImageComposer(layout).ComposeAsync(["php-1.42", "php-1.43"], "both-again", default);
+        Assert.Equal(composed.Manifest.Digest, again.Manifest.Digest);
+        Assert.Equal(["php-1.42", "php-1.43"], composed.Versions);
+        // By reference: the only new blobs are the config and the manifest; the layers are the parts' own, in order.
+        Assert.Equal(blobs + 2, Directory.GetFiles(Path.Combine(dir, "blobs", "sha256")).Length);
+        var manifest = JsonNode.Parse(layout.ReadBlob(composed.Manifest.Digest))!;
+        Assert.Equal(
+            first.Flavours[0].Layers.Concat(second.Flavours[0].Layers).Select(l => l.Blob.Digest),
+            manifest["layers"]!.AsArray().Select(l => l!["digest"]!.GetValue<string>()));
+
+        var inspect = Tools.Run("skopeo", "inspect", $"oci:{dir}:both");
+        Assert.True(inspect.Code == 0, inspect.Err);
+        Assert.Equal("php-1.42,php-1.43", JsonNode.Parse(inspect.Out)!["Labels"]!["capstan.dev/versions"]!.GetValue<string>());
+        var bundle = Path.Combine(Tools.Temp("bundle"), "b");
+        var unpack = Tools.Run("umoci", "unpack", "--rootless", "--image", $"{dir}:both", bundle);
+        Assert.True(unpack.Code == 0, unpack.Err);
+        Assert.Equal(Tools.Sha256Tree(v1), Tools.Sha256Tree(Path.Combine(bundle, "rootfs", "srv", "mediawiki", "php-1.42")));
+        Assert.Equal(Tools.Sha256Tree(v2), Tools.Sha256Tree(Path.Combine(bundle, "rootfs", "srv", "mediawiki", "php-1.43")));
+
+        // A version in two parts, or a part that is not there, is refused.
+        Assert.Contains("php-1.42 is in more than one", (await Assert.ThrowsAsync<ImageException>(() => new ImageComposer(layout).ComposeAsync(["php-1.42", "both"], "twice", default))).Message, StringComparison.Ordinal);
+        Assert.Contains("there is no image tagged nope", (await Assert.ThrowsAsync<ImageException>(() => new ImageComposer(layout).ComposeAsync(["php-1.42", "nope"], "x", default))).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Push_skips_what_the_registry_has_mounts_across_repositories_and_pull_gets_the_same_image()
     {
         var tree = Tools.Tree(Tools.Temp("tree"));

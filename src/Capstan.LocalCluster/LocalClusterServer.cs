@@ -42,6 +42,21 @@ public sealed record LocalClusterOptions
     /// <summary>More users, by bearer token (the lines of a static token file, see <see cref="Authenticator.ReadTokenFile"/>).</summary>
     public IReadOnlyList<(string Token, UserInfo User)> Users { get; init; } = [];
 
+    /// <summary>
+    /// How many nodes the cluster has (<c>local-node-1</c>…). One by default, big enough to hold any farm (as the
+    /// cluster behaved before it had nodes); with more, each has <see cref="NodeCapacity"/>.
+    /// </summary>
+    public int Nodes { get; init; } = 1;
+
+    /// <summary>What each node offers (allocatable = capacity); null for the defaults.</summary>
+    public IReadOnlyDictionary<string, string>? NodeCapacity { get; init; }
+
+    /// <summary>A node of several: 64 CPUs, 256 GiB, 110 pods (the kubelet's default pod limit).</summary>
+    public static IReadOnlyDictionary<string, string> DefaultNodeCapacity { get; } = new Dictionary<string, string> { ["cpu"] = "64", ["memory"] = "256Gi", ["pods"] = "110" };
+
+    /// <summary>The one node of a default cluster: room for any farm.</summary>
+    public static IReadOnlyDictionary<string, string> OneNodeCapacity { get; } = new Dictionary<string, string> { ["cpu"] = "100k", ["memory"] = "1Pi", ["pods"] = "100k" };
+
     /// <summary>The OCI layout behind <c>capstan.local/</c> image references (the farm's <c>registry: oci-layout://…</c>).</summary>
     public string? ImageLayout { get; init; }
 }
@@ -114,6 +129,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
             _events.Expire();
             _deployments.Reconcile();
             _replicaSets.Reconcile();
+            _scheduler.Reconcile();
             _kubelet.Reconcile();
             new JobController(Store, time, _events).Reconcile();
             new CronJobController(Store, time, _events).Reconcile();
@@ -126,6 +142,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
     private ReplicaSetController _replicaSets = null!;
     private DeploymentController _deployments = null!;
     private Kubelet _kubelet = null!;
+    private Scheduler _scheduler = null!;
 
     /// <summary>How many times the Deployment and ReplicaSet controllers reconciled one object, and the kubelet looked at a pod, since start.</summary>
     internal (long Deployments, long ReplicaSets, long Pods) Reconciliations
@@ -149,6 +166,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         _replicaSets = new ReplicaSetController(Store, _events, _options.Time);
         _deployments = new DeploymentController(Store, _options.Time, _events);
         _kubelet = new Kubelet(Store, Faults, Images, _options.Timing, _options.Time, _events);
+        _scheduler = new Scheduler(Store, _options.Time, _events);
         Autoscalers = new HorizontalPodAutoscalerController(Store, _options.Time);
         if (_options.DataDirectory is { } dir)
         {
@@ -165,6 +183,30 @@ public sealed class LocalClusterServer : IAsyncDisposable
             if (Store.Get(namespaces, null, name) is null)
             {
                 Store.Create(namespaces, null, new JsonObject { ["metadata"] = new JsonObject { ["name"] = name } }, "kube-apiserver");
+            }
+        }
+
+        // Its nodes, as their kubelets would register them.
+        var nodes = ResourceTypes.ByKind("Node")!;
+        var capacity = _options.NodeCapacity ?? (_options.Nodes == 1 ? LocalClusterOptions.OneNodeCapacity : LocalClusterOptions.DefaultNodeCapacity);
+        for (var n = 1; n <= _options.Nodes; n++)
+        {
+            var name = $"local-node-{n}";
+            if (Store.Get(nodes, null, name) is null)
+            {
+                JsonObject Quantities() => new(capacity.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
+                Store.Create(nodes, null, new JsonObject
+                {
+                    ["metadata"] = new JsonObject { ["name"] = name, ["labels"] = new JsonObject { ["kubernetes.io/hostname"] = name, ["kubernetes.io/os"] = "linux" } },
+                    ["status"] = new JsonObject
+                    {
+                        ["capacity"] = Quantities(),
+                        ["allocatable"] = Quantities(),
+                        ["conditions"] = new JsonArray(new JsonObject { ["type"] = "Ready", ["status"] = "True", ["reason"] = "KubeletReady", ["message"] = "kubelet is posting ready status" }),
+                        ["addresses"] = new JsonArray(new JsonObject { ["type"] = "InternalIP", ["address"] = $"10.{n / 256}.{n % 256}.1" }, new JsonObject { ["type"] = "Hostname", ["address"] = name }),
+                        ["nodeInfo"] = new JsonObject { ["kubeletVersion"] = "v1.32.0-capstan", ["operatingSystem"] = "linux", ["architecture"] = "amd64", ["containerRuntimeVersion"] = "simulated://1" },
+                    },
+                }, "kubelet");
             }
         }
 

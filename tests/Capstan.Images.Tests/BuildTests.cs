@@ -180,7 +180,7 @@ public sealed class BuildTests
         var bad = new Core.Diagnostics.DiagnosticBag();
         ImageBuildSpec.Read(new NodeReader(bad), Core.Yaml.YamlReader.ReadSingle("layers:\n  - {name: a, paths: [a/]}\ncompression: xz\n", "capstan.yaml", bad));
         Assert.Equal(
-            ["capstan.yaml:2:3: error: image.layers needs one layer with the path '*' for everything no other layer takes", "capstan.yaml:3:14: error: image.compression 'xz' is not supported (allowed: gzip)"],
+            ["capstan.yaml:2:3: error: image.layers needs one layer with the path '*' for everything no other layer takes", "capstan.yaml:3:14: error: image.compression 'xz' is not supported (allowed: gzip, zstd)"],
             bad.Sorted().Select(d => d.ToString()));
     }
 

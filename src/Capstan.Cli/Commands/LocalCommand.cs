@@ -20,12 +20,18 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
         var port = new Option<int>("--port") { Description = "The loopback port (default: a free one)", HelpName = "N" };
         var kubeconfig = new Option<string?>("--kubeconfig") { Description = "Write a kubeconfig for the server to FILE", HelpName = "FILE" };
         var realistic = new Option<bool>("--realistic") { Description = "Pods take seconds to start, as on a real cluster (default: instant)" };
+        var nodes = new Option<int>("--nodes")
+        {
+            Description = "How many nodes the cluster has, each with 64 CPUs, 256 GiB and room for 110 pods (default: one node that holds anything); pods that fit nowhere stay Pending",
+            DefaultValueFactory = _ => 1,
+            HelpName = "N",
+        };
         var users = new Option<string?>("--users")
         {
             Description = "More users, one per line: token,user,uid,\"group1,group2\" (kube-apiserver's static token file); grant them rights with Roles and RoleBindings",
             HelpName = "FILE",
         };
-        var command = new Command("serve", "Run the local cluster's API server on 127.0.0.1 (HTTPS, bearer tokens, RBAC) until interrupted") { dc, repo, port, kubeconfig, realistic, users };
+        var command = new Command("serve", "Run the local cluster's API server on 127.0.0.1 (HTTPS, bearer tokens, RBAC) until interrupted") { dc, repo, port, kubeconfig, realistic, nodes, users };
         command.SetAction(async (parse, ct) =>
         {
             var session = RepoSession.Open(env, parse.GetValue(repo));
@@ -41,9 +47,15 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
                 throw new UserInputException($"--port must be between 0 and 65535, not {requestedPort}");
             }
 
+            if (parse.GetValue(nodes) is < 1 or > 5000)
+            {
+                throw new UserInputException($"--nodes must be between 1 and 5000, not {parse.GetValue(nodes)}");
+            }
+
             var options = new LocalClusterOptions
             {
                 Port = requestedPort,
+                Nodes = parse.GetValue(nodes),
                 Timing = parse.GetValue(realistic) ? SimulationTiming.Realistic : SimulationTiming.Instant,
                 Log = message => error.WriteLine($"capstan: local://{name}: {message}"),
                 ImageLayout = session.Model.RegistryLayout,

@@ -82,6 +82,15 @@ internal static class TablePrinter
         ["ConfigMap"] = [NameColumn, new("Data", "integer", (o, _) => Count(o["data"]) + Count(o["binaryData"])), AgeColumn],
         ["Secret"] = [NameColumn, new("Type", "string", (o, _) => Str(o["type"]) ?? "Opaque"), new("Data", "integer", (o, _) => Count(o["data"])), AgeColumn],
         ["Namespace"] = [NameColumn, new("Status", "string", (o, _) => Str(o["status"]?["phase"]) ?? "Active"), AgeColumn],
+        ["Node"] =
+        [
+            NameColumn,
+            new("Status", "string", (o, _) => (Array(o["status"]?["conditions"]).Any(c => Str(c?["type"]) == "Ready" && Str(c?["status"]) == "True") ? "Ready" : "NotReady") + (o["spec"]?["unschedulable"]?.GetValue<bool>() == true ? ",SchedulingDisabled" : string.Empty)),
+            new("Roles", "string", (o, _) => "<none>"),
+            AgeColumn,
+            new("Version", "string", (o, _) => Str(o["status"]?["nodeInfo"]?["kubeletVersion"]) ?? string.Empty),
+            new("Internal-IP", "string", (o, _) => Str(Array(o["status"]?["addresses"]).FirstOrDefault(a => Str(a?["type"]) == "InternalIP")?["address"]) ?? "<none>", 1),
+        ],
         ["Event"] =
         [
             new("Last Seen", "string", (o, now) => Age(o["lastTimestamp"] ?? o["eventTime"] ?? o["metadata"]?["creationTimestamp"], now)),

@@ -115,6 +115,12 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
                 continue;
             }
 
+            if (Json.Str(pod["spec"]?["nodeName"]) is null)
+            {
+                // Not bound to a node yet: the scheduler's, not a kubelet's.
+                continue;
+            }
+
             if (pod["metadata"]?["annotations"]?[LinksAnnotation] is null)
             {
                 // First sight of the pod: freeze the Services whose variables its containers get.
@@ -122,9 +128,7 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
                 store.MergePatch(Pods, ns, name, new JsonObject
                 {
                     ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [LinksAnnotation] = string.Join(",", links) } },
-                    ["spec"] = new JsonObject { ["nodeName"] = "local-node-1" },
                 }, statusOnly: false, Manager);
-                events.Normal(pod, "Scheduled", $"Successfully assigned {ns}/{name} to local-node-1", "default-scheduler");
                 continue;
             }
 

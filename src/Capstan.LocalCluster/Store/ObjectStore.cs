@@ -438,7 +438,12 @@ public sealed partial class ObjectStore
             return copy;
         }
 
-        copy.Remove("status");
+        // A Node keeps the status it is created with: a kubelet registers its node with its capacity in the create.
+        if (type.Kind != "Node")
+        {
+            copy.Remove("status");
+        }
+
         if (type.Kind == "Namespace")
         {
             copy["spec"] = new JsonObject { ["finalizers"] = new JsonArray("kubernetes") };

@@ -27,6 +27,7 @@ public static class ResourceTypes
     public static IReadOnlyList<ResourceType> All { get; } =
     [
         new(string.Empty, "v1", "Namespace", "namespaces", false, ["ns"], true),
+        new(string.Empty, "v1", "Node", "nodes", false, ["no"], true),
         new(string.Empty, "v1", "ConfigMap", "configmaps", true, ["cm"], false),
         new(string.Empty, "v1", "Secret", "secrets", true, [], false),
         new(string.Empty, "v1", "Service", "services", true, ["svc"], true),

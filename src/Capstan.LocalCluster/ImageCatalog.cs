@@ -42,6 +42,35 @@ public sealed class ImageCatalog(string? layout = null)
         return store.Resolve(colon >= 0 ? reference[(colon + 1)..] : "latest") is not null;
     }
 
+    /// <summary>
+    /// The layers a node needs for an image, with their compressed sizes: those of its manifest for an image of the
+    /// farm's own OCI layout (the first manifest of an index), else one layer standing for the whole image, of
+    /// <paramref name="defaultBytes"/>.
+    /// </summary>
+    public IReadOnlyList<(string Digest, long Size)> Layers(string image, long defaultBytes)
+    {
+        if (layout is not null && image.StartsWith(Core.Config.ImageBuildSpec.LocalRegistry + "/", StringComparison.Ordinal))
+        {
+            var store = new Images.OciLayout(layout);
+            var reference = image[(Core.Config.ImageBuildSpec.LocalRegistry.Length + 1)..];
+            var at = reference.IndexOf('@', StringComparison.Ordinal);
+            var colon = reference.LastIndexOf(':');
+            var digest = at >= 0 ? reference[(at + 1)..] : store.Resolve(colon >= 0 ? reference[(colon + 1)..] : "latest")?.Digest;
+            if (digest is not null && Images.Digests.IsValid(digest) && store.HasBlob(digest))
+            {
+                var manifest = JsonNode.Parse(store.ReadBlob(digest))!;
+                if (manifest["manifests"] is JsonArray index && index.Count > 0)
+                {
+                    manifest = JsonNode.Parse(store.ReadBlob(index[0]!["digest"]!.GetValue<string>()))!;
+                }
+
+                return [.. (manifest["layers"] as JsonArray ?? []).Select(l => (l!["digest"]!.GetValue<string>(), l["size"]!.GetValue<long>()))];
+            }
+        }
+
+        return [("image:" + image, defaultBytes)];
+    }
+
     /// <summary>Sets the pullable images; null means every image.</summary>
     public void Set(IEnumerable<string>? images)
     {

@@ -57,6 +57,19 @@ public sealed record LocalClusterOptions
     /// <summary>The one node of a default cluster: room for any farm.</summary>
     public static IReadOnlyDictionary<string, string> OneNodeCapacity { get; } = new Dictionary<string, string> { ["cpu"] = "100k", ["memory"] = "1Pi", ["pods"] = "100k" };
 
+    /// <summary>
+    /// How fast a node pulls image layers, in bytes per second; null pulls at once (images are simply there). With a
+    /// rate, a pod starts only once its node holds every layer of its images: a node pulls only the layers it lacks,
+    /// and keeps them for the next pod.
+    /// </summary>
+    public long? PullBandwidth { get; init; }
+
+    /// <summary>What the registry can send to the whole cluster at once, in bytes per second (shared by the pulls in flight); null for no limit.</summary>
+    public long? RegistryEgress { get; init; }
+
+    /// <summary>The size taken for an image whose layers are unknown (one not in the farm's OCI layout).</summary>
+    public long DefaultImageBytes { get; init; } = 500L << 20;
+
     /// <summary>The OCI layout behind <c>capstan.local/</c> image references (the farm's <c>registry: oci-layout://…</c>).</summary>
     public string? ImageLayout { get; init; }
 }
@@ -165,7 +178,10 @@ public sealed class LocalClusterServer : IAsyncDisposable
         _collector = new GarbageCollector(Store);
         _replicaSets = new ReplicaSetController(Store, _events, _options.Time);
         _deployments = new DeploymentController(Store, _options.Time, _events);
-        _kubelet = new Kubelet(Store, Faults, Images, _options.Timing, _options.Time, _events);
+        _kubelet = new Kubelet(Store, Faults, Images, _options.Timing, _options.Time, _events)
+        {
+            Pulls = _options.PullBandwidth is { } bandwidth ? new ImagePulls(Images, bandwidth, _options.RegistryEgress, _options.DefaultImageBytes) : null,
+        };
         _scheduler = new Scheduler(Store, _options.Time, _events);
         Autoscalers = new HorizontalPodAutoscalerController(Store, _options.Time);
         if (_options.DataDirectory is { } dir)

@@ -82,4 +82,76 @@ public sealed class SchedulingTests
         await cluster.RolledOutAsync("app", "web", "the tolerating pod scheduled and ready");
         Assert.All(await PodsAsync(cluster), p => Assert.StartsWith("local-node-", p["spec"]!["nodeName"]!.GetValue<string>(), StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task A_node_pulls_only_the_layers_it_lacks_at_its_bandwidth_and_keeps_them()
+    {
+        // Two versions of an image in the farm's layout: v2 differs from v1 in one file, so in one layer.
+        var root = Directory.CreateTempSubdirectory("capstan-pulls-").FullName;
+        try
+        {
+            var tree = Path.Combine(root, "tree");
+            foreach (var (path, text) in new[] { ("index.php", "<?php // index"), ("includes/Setup.php", "<?php // setup"), ("vendor/lib.php", Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(150_000))) })
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(tree, path))!);
+                File.WriteAllText(Path.Combine(tree, path), text);
+            }
+
+            var layout = new Images.OciLayout(Path.Combine(root, "layout"));
+            var input = new Images.BuildInput(Core.Config.ImageBuildSpec.Default, [new Core.Config.ImageSource("php-1.42", tree)], null, 1_700_000_000, null);
+            var v1 = await new Images.ImageBuilder(layout).BuildAsync(input, "v1", default);
+            File.WriteAllText(Path.Combine(tree, "includes/Setup.php"), "<?php // setup, changed");
+            var v2 = await new Images.ImageBuilder(layout).BuildAsync(input, "v2", default);
+            var size1 = v1.Flavours[0].Layers.DistinctBy(l => l.Blob.Digest).Sum(l => l.Blob.Size);
+            var size2 = v2.Flavours[0].Layers.DistinctBy(l => l.Blob.Digest).Sum(l => l.Blob.Size);
+            var v1Layers = v1.Flavours[0].Layers.Select(l => l.Blob.Digest).ToHashSet();
+            var lacked2 = v2.Flavours[0].Layers.DistinctBy(l => l.Blob.Digest).Where(l => !v1Layers.Contains(l.Blob.Digest)).Sum(l => l.Blob.Size);
+            Assert.InRange(lacked2, 1, size2 / 2);
+
+            var clock = new ManualClock(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+            const long bandwidth = 10_000; // bytes per second: the whole image takes seconds of simulated time
+            await using var cluster = await Cluster.StartAsync(new LocalClusterOptions
+            {
+                Time = clock, Nodes = 2, PullBandwidth = bandwidth, ImageLayout = layout.Path,
+            });
+            await cluster.NamespaceAsync("app");
+            await cluster.ApplyAsync(Web(2, "1").Replace("web:1", "capstan.local/mediawiki:v1", StringComparison.Ordinal));
+
+            // Both pods wait on their pulls, each on its own node, until the clock has moved the image's bytes.
+            await Cluster.EventuallyAsync(async () =>
+            {
+                var all = await PodsAsync(cluster);
+                return all.Count == 2 && all.All(p => p["spec"]!["nodeName"] is not null && p["status"]?["containerStatuses"]?[0]?["state"]?["waiting"]?["reason"]?.GetValue<string>() == "ContainerCreating") ? all : null;
+            }, "both pods waiting for their images");
+            clock.Advance(TimeSpan.FromSeconds((double)size1 / bandwidth / 2));
+            Assert.All(await PodsAsync(cluster), p => Assert.NotEqual("Running", p["status"]?["phase"]?.GetValue<string>()));
+            clock.Advance(TimeSpan.FromSeconds((double)size1 / bandwidth));
+            await cluster.RolledOutAsync("app", "web", "v1 pulled and running");
+            string Pulled(JsonObject e) => e["message"]!.GetValue<string>();
+            var pulledV1 = (await cluster.Client.ListAsync("v1", "Event", "app", null, default)).Items.Where(e => e["reason"]!.GetValue<string>() == "Pulled").ToList();
+            Assert.True(pulledV1.Count == 2, string.Join("\n", pulledV1.Select(e => $"{e["involvedObject"]!["name"]} {Pulled(e)}")));
+            Assert.All(pulledV1, e => Assert.EndsWith($"Image size: {size1} bytes, of which this node lacked {size1}", Pulled(e), StringComparison.Ordinal));
+
+            // v2 on the same nodes: only the changed layer moves.
+            await cluster.ApplyAsync(Web(2, "1").Replace("web:1", "capstan.local/mediawiki:v2", StringComparison.Ordinal));
+            await Cluster.EventuallyAsync(async () => (await cluster.Client.ListAsync("v1", "Event", "app", null, default)).Items.Count(e => e["reason"]!.GetValue<string>() == "Pulling") >= 3 ? "pulling" : null, "the v2 pulls started");
+            for (var i = 0; i < 20 && !(await PodsAsync(cluster)).All(p => p["spec"]!["containers"]![0]!["image"]!.GetValue<string>().EndsWith(":v2", StringComparison.Ordinal) && p["status"]?["phase"]?.GetValue<string>() == "Running"); i++)
+            {
+                // Simulated time for the changed layer only; the rollout moves in steps as each new pod becomes ready.
+                clock.Advance(TimeSpan.FromSeconds(Math.Ceiling((double)lacked2 / bandwidth) + 1));
+                await Cluster.EventuallyAsync(async () => (await PodsAsync(cluster)).Count > 0 ? "ok" : null, "pods");
+            }
+
+            await cluster.RolledOutAsync("app", "web", "v2 pulled and running");
+            var pulledV2 = (await cluster.Client.ListAsync("v1", "Event", "app", null, default)).Items.Where(e => e["reason"]!.GetValue<string>() == "Pulled" && Pulled(e).Contains(":v2", StringComparison.Ordinal)).ToList();
+            // A node that held v1 pulled the changed layer only; a second v2 pod on the same node found it all there.
+            Assert.Contains(pulledV2, e => Pulled(e).EndsWith($"Image size: {size2} bytes, of which this node lacked {lacked2}", StringComparison.Ordinal));
+            Assert.All(pulledV2, e => Assert.True(
+                Pulled(e).EndsWith($"of which this node lacked {lacked2}", StringComparison.Ordinal) || Pulled(e).EndsWith("already present on machine", StringComparison.Ordinal), Pulled(e)));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
 }

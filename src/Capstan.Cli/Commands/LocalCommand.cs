@@ -31,7 +31,17 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
             Description = "More users, one per line: token,user,uid,\"group1,group2\" (kube-apiserver's static token file); grant them rights with Roles and RoleBindings",
             HelpName = "FILE",
         };
-        var command = new Command("serve", "Run the local cluster's API server on 127.0.0.1 (HTTPS, bearer tokens, RBAC) until interrupted") { dc, repo, port, kubeconfig, realistic, nodes, users };
+        var pullBandwidth = new Option<string?>("--pull-bandwidth")
+        {
+            Description = "Simulate image pulls: each node pulls the layers it lacks at this rate (125MB/s, 1Gbit/s); pods start once their images are there",
+            HelpName = "RATE",
+        };
+        var registryEgress = new Option<string?>("--registry-egress")
+        {
+            Description = "What the registry sends to the whole cluster at once, shared by the pulls in flight (with --pull-bandwidth; default: no limit)",
+            HelpName = "RATE",
+        };
+        var command = new Command("serve", "Run the local cluster's API server on 127.0.0.1 (HTTPS, bearer tokens, RBAC) until interrupted") { dc, repo, port, kubeconfig, realistic, nodes, pullBandwidth, registryEgress, users };
         command.SetAction(async (parse, ct) =>
         {
             var session = RepoSession.Open(env, parse.GetValue(repo));
@@ -56,6 +66,8 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
             {
                 Port = requestedPort,
                 Nodes = parse.GetValue(nodes),
+                PullBandwidth = parse.GetValue(pullBandwidth) is { } pull ? Rate(pull, "--pull-bandwidth") : null,
+                RegistryEgress = parse.GetValue(registryEgress) is { } egress ? Rate(egress, "--registry-egress") : null,
                 Timing = parse.GetValue(realistic) ? SimulationTiming.Realistic : SimulationTiming.Instant,
                 Log = message => error.WriteLine($"capstan: local://{name}: {message}"),
                 ImageLayout = session.Model.RegistryLayout,
@@ -84,6 +96,21 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>A rate in bytes per second from <c>125MB/s</c>, <c>1Gbit/s</c>, <c>10Gbps</c> or a plain number of bytes per second.</summary>
+    internal static long Rate(string text, string option)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(text.Trim(), "^([0-9]+(?:\\.[0-9]+)?)\\s*(|[kKMGT]i?)(B|bit|bps)?(/s)?$");
+        if (!m.Success || !double.TryParse(m.Groups[1].Value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) || value <= 0)
+        {
+            throw new UserInputException($"{option} '{text}' is not a rate (such as 125MB/s, 1Gbit/s or 10Gbps)");
+        }
+
+        var unit = m.Groups[2].Value;
+        var scale = unit.Length == 0 ? 1 : Math.Pow(unit.EndsWith('i') ? 1024 : 1000, "kKMGT".IndexOf(unit[0], StringComparison.Ordinal) switch { 0 or 1 => 1, 2 => 2, 3 => 3, _ => 4 });
+        var bits = m.Groups[3].Value is "bit" or "bps";
+        return (long)(value * scale / (bits ? 8 : 1));
     }
 
     private Command BuildReset()

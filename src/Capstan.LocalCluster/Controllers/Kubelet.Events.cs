@@ -21,7 +21,12 @@ internal sealed partial class Kubelet
             var now = Json.Str(current["state"]?["waiting"]?["reason"]);
             if (current["state"]?["running"] is not null && previous?["state"]?["running"] is null)
             {
-                events.Normal(pod, "Pulled", $"Container image \"{image}\" already present on machine", "kubelet");
+                // With pulls simulated, the pull itself recorded how the image got there.
+                if (Pulls is null)
+                {
+                    events.Normal(pod, "Pulled", $"Container image \"{image}\" already present on machine", "kubelet");
+                }
+
                 events.Normal(pod, "Created", $"Created container: {name}", "kubelet");
                 events.Normal(pod, "Started", $"Started container {name}", "kubelet");
             }

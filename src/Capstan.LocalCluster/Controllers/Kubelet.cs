@@ -46,12 +46,20 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
     private long _lastFaults = -1;
     private DateTimeOffset _lastFull = DateTimeOffset.MinValue;
 
+    /// <summary>Image distribution to the nodes; null when images are simply there (pods start without pulling).</summary>
+    internal ImagePulls? Pulls { get; init; }
+
+    /// <summary>Each pod's pull: when it was asked for and the bytes its node lacked then; then when its images were all there.</summary>
+    private readonly Dictionary<string, (DateTimeOffset Since, long Missing)> _pullStarted = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTimeOffset> _pulled = new(StringComparer.Ordinal);
+
     /// <summary>How many pods the kubelet looked at, since start (tests check that work follows what changed).</summary>
     internal long PodsExamined { get; private set; }
 
     public void Reconcile()
     {
         var now = time.GetUtcNow();
+        Pulls?.Advance(now);
         var faultsVersion = faults.PodFaultsVersion;
         var seen = store.ResourceVersion;
         var (changes, complete) = _lastSeen < 0 ? ([], false) : store.ChangesSince(_lastSeen);
@@ -132,10 +140,17 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
                 continue;
             }
 
-            // A pod this kubelet has not seen yet starts now; one that already ran (the server restarted) keeps the start
-            // it had. Either way the start is never before the pod was created.
-            var firstSeen = _firstSeen.GetOrAdd(Json.Uid(pod), _ =>
-                Json.Str(pod["status"]?["phase"]) is null ? now : Json.Time(pod["status"]?["startTime"]) ?? Json.Time(pod["metadata"]?["creationTimestamp"]) ?? now);
+            // With image distribution simulated, a pod starts once its node holds its images.
+            if (Pulls is not null && !_pulled.ContainsKey(Json.Uid(pod)) && Json.Str(pod["status"]?["phase"]) is null or "Pending" && !PullDone(pod, now))
+            {
+                continue;
+            }
+
+            // A pod this kubelet has not seen yet starts now (or when its images arrived); one that already ran (the
+            // server restarted) keeps the start it had. Either way the start is never before the pod was created.
+            var firstSeen = _firstSeen.GetOrAdd(Json.Uid(pod), uid =>
+                _pulled.TryGetValue(uid, out var pulledAt) ? pulledAt
+                : Json.Str(pod["status"]?["phase"]) is null ? now : Json.Time(pod["status"]?["startTime"]) ?? Json.Time(pod["metadata"]?["creationTimestamp"]) ?? now);
             var status = Compute(pod, firstSeen, now);
             if (!JsonNode.DeepEquals(status, pod["status"]))
             {
@@ -148,6 +163,61 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
                 _unsettled.Remove((ns, name));
             }
         }
+    }
+
+    /// <summary>
+    /// Pulls a pod's images to its node (the layers the node lacks): false while they are on their way, with the pod
+    /// shown waiting in ContainerCreating; true once they are there, with Pulling and Pulled events as a kubelet records.
+    /// </summary>
+    private bool PullDone(JsonObject pod, DateTimeOffset now)
+    {
+        var uid = Json.Uid(pod);
+        if (_pulled.ContainsKey(uid))
+        {
+            return true;
+        }
+
+        var containers = (pod["spec"]?["containers"] as JsonArray ?? []).Concat(pod["spec"]?["initContainers"] as JsonArray ?? []).OfType<JsonObject>().ToList();
+        var wanted = containers.Select(c => Json.Str(c["image"]) ?? string.Empty).Where(images.Exists).Distinct(StringComparer.Ordinal).ToList();
+        var (readyAt, missing, size) = Pulls!.Request(Json.Str(pod["spec"]!["nodeName"])!, wanted, now);
+        if (!_pullStarted.TryGetValue(uid, out var started))
+        {
+            started = (now, missing);
+            _pullStarted[uid] = started;
+            foreach (var image in wanted.Where(_ => missing > 0))
+            {
+                events.Normal(pod, "Pulling", $"Pulling image \"{image}\"", Manager);
+            }
+        }
+
+        if (readyAt is null)
+        {
+            var waiting = new JsonObject
+            {
+                ["phase"] = "Pending",
+                ["conditions"] = new JsonArray(Condition("PodScheduled", true), Condition("Initialized", false), Condition("ContainersReady", false), Condition("Ready", false)),
+                ["hostIP"] = "10.0.0.1",
+                ["containerStatuses"] = new JsonArray([.. (pod["spec"]?["containers"] as JsonArray ?? []).OfType<JsonObject>().Select(c => (JsonNode)Waiting(c, "ContainerCreating", null, 0))]),
+            };
+            if (!JsonNode.DeepEquals(waiting, pod["status"]))
+            {
+                store.Update(Pods, Json.Namespace(pod)!, Json.Name(pod), new JsonObject { ["status"] = waiting }, statusOnly: true, Manager);
+            }
+
+            return false;
+        }
+
+        var at = readyAt.Value > started.Since ? readyAt.Value : started.Since;
+        _pulled[uid] = at;
+        _pullStarted.Remove(uid);
+        foreach (var image in wanted)
+        {
+            events.Normal(pod, "Pulled", started.Missing > 0
+                ? $"Successfully pulled image \"{image}\" in {(at - started.Since).TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)}s. Image size: {size} bytes, of which this node lacked {started.Missing}"
+                : $"Container image \"{image}\" already present on machine", Manager);
+        }
+
+        return true;
     }
 
     /// <summary>

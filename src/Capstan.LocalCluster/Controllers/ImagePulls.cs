@@ -1,0 +1,101 @@
+namespace Capstan.LocalCluster.Controllers;
+
+/// <summary>
+/// Image distribution across the simulated nodes: each node keeps the layers it has pulled; a pod's images are pulled
+/// layer by layer where the node lacks them, at the node's bandwidth, with every pull in flight sharing the registry's
+/// egress. Time moves when the kubelet advances it, so pulls take as long as their bytes say, on any clock.
+/// </summary>
+internal sealed class ImagePulls(ImageCatalog catalog, long nodeBandwidth, long? registryEgress, long defaultImageBytes)
+{
+    private readonly Dictionary<string, HashSet<string>> _cached = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Node, string Layer), double> _inFlight = [];
+    private readonly Dictionary<(string Node, string Layer), DateTimeOffset> _done = [];
+    private DateTimeOffset? _last;
+
+    /// <summary>Bytes sent by the registry since start (what a deploy cost it).</summary>
+    public long EgressBytes { get; private set; }
+
+    /// <summary>The most bytes per second the registry sent in any advance (its peak egress).</summary>
+    public double PeakEgress { get; private set; }
+
+    /// <summary>Moves every pull in flight forward to <paramref name="now"/>, sharing the bandwidth as it goes.</summary>
+    public void Advance(DateTimeOffset now)
+    {
+        var from = _last ?? now;
+        _last = now;
+        var seconds = (now - from).TotalSeconds;
+        while (seconds > 1e-9 && _inFlight.Count > 0)
+        {
+            var rates = Rates();
+            // Up to the next pull that finishes, then share again among the rest.
+            var step = Math.Min(seconds, _inFlight.Min(kv => kv.Value / rates[kv.Key]));
+            var sent = 0.0;
+            foreach (var key in _inFlight.Keys.ToList())
+            {
+                var bytes = rates[key] * step;
+                sent += bytes;
+                _inFlight[key] -= bytes;
+                if (_inFlight[key] <= 0.5)
+                {
+                    _inFlight.Remove(key);
+                    Cache(key.Node).Add(key.Layer);
+                    _done[key] = now - TimeSpan.FromSeconds(seconds - step);
+                }
+            }
+
+            EgressBytes += (long)sent;
+            PeakEgress = Math.Max(PeakEgress, sent / step);
+            seconds -= step;
+        }
+    }
+
+    /// <summary>
+    /// Asks for a pod's images on its node: the layers the node lacks start pulling. Returns when the last of its
+    /// layers arrived (null while any is still in flight; a time before <paramref name="now"/> when they were already
+    /// there), the bytes the node still lacks now, and the images' whole size.
+    /// </summary>
+    public (DateTimeOffset? ReadyAt, long Missing, long Size) Request(string node, IEnumerable<string> images, DateTimeOffset now)
+    {
+        var cache = Cache(node);
+        DateTimeOffset? ready = DateTimeOffset.MinValue;
+        long missing = 0, size = 0;
+        foreach (var (digest, bytes) in images.Distinct(StringComparer.Ordinal).SelectMany(i => catalog.Layers(i, defaultImageBytes)).DistinctBy(l => l.Digest))
+        {
+            size += bytes;
+            if (cache.Contains(digest))
+            {
+                if (ready is { } r && _done.TryGetValue((node, digest), out var at) && at > r)
+                {
+                    ready = at;
+                }
+
+                continue;
+            }
+
+            missing += bytes;
+            _inFlight.TryAdd((node, digest), Math.Max(1, bytes));
+            ready = null;
+        }
+
+        return (ready, missing, size);
+    }
+
+    private HashSet<string> Cache(string node)
+    {
+        if (!_cached.TryGetValue(node, out var cache))
+        {
+            cache = new HashSet<string>(StringComparer.Ordinal);
+            _cached[node] = cache;
+        }
+
+        return cache;
+    }
+
+    /// <summary>Each pull's rate: its node's bandwidth shared by that node's pulls, and the registry's egress shared by all.</summary>
+    private Dictionary<(string Node, string Layer), double> Rates()
+    {
+        var perNode = _inFlight.Keys.GroupBy(k => k.Node).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        var share = registryEgress is { } egress ? (double)egress / _inFlight.Count : double.MaxValue;
+        return _inFlight.Keys.ToDictionary(k => k, k => Math.Min((double)nodeBandwidth / perNode[k.Node], share));
+    }
+}

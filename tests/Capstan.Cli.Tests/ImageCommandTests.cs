@@ -40,6 +40,31 @@ public sealed class ImageCommandTests : IDisposable
     }
 
     [Fact]
+    public void Pull_cost_counts_the_nodes_running_mediawiki_and_the_bytes_they_lack()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        var deployed = CliRunner.Run("deploy", "--repo", repo, "--yes", "--dc", "eqiad", "--namespace", "mw-debug");
+        Assert.True(deployed.ExitCode == 0, deployed.Err);
+        var tree = Tree();
+        var layout = Path.Combine(_temp.Path, "layout");
+        Assert.Equal(0, CliRunner.Run("image", "build", "--repo", repo, "--source", $"php-1.42={tree}", "--to", $"oci-layout://{layout}", "--tag", "old").ExitCode);
+        File.WriteAllText(Path.Combine(tree, "includes", "Setup.php"), "<?php // changed");
+        var built = CliRunner.Run("image", "build", "--repo", repo, "--source", $"php-1.42={tree}", "--to", $"oci-layout://{layout}", "--tag", "new", "-o", "json");
+        var changed = JsonNode.Parse(built.Out)!["flavours"]![0]!["layers"]!.AsArray().Where(l => !l!["reused"]!.GetValue<bool>()).Sum(l => l!["size"]!.GetValue<long>());
+
+        var cost = CliRunner.Run("image", "pull-cost", $"oci-layout://{layout}:old", $"oci-layout://{layout}:new", "--repo", repo, "--registry-bandwidth", "1MB/s", "-o", "json");
+        Assert.True(cost.ExitCode == 0, cost.Err);
+        var eqiad = JsonNode.Parse(cost.Out)!.AsArray().Single(e => e!["datacenter"]!.GetValue<string>() == "eqiad")!;
+        Assert.Equal(1, eqiad["nodes"]!.GetValue<int>()); // the embedded cluster's one node runs mw-debug's pods
+        Assert.Equal(changed, eqiad["bytesPerNode"]!.GetValue<long>());
+        Assert.Equal(0, JsonNode.Parse(cost.Out)!.AsArray().Single(e => e!["datacenter"]!.GetValue<string>() == "codfw")!["nodes"]!.GetValue<int>());
+
+        var bad = CliRunner.Run("image", "pull-cost", $"oci-layout://{layout}:old", $"oci-layout://{layout}:new", "--repo", repo, "--node-bandwidth", "fast");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Equal("capstan: error: --node-bandwidth 'fast' is not a rate (such as 125MB/s, 1Gbit/s or 10Gbps)\n", bad.Err);
+    }
+
+    [Fact]
     public void Bad_image_input_gets_one_line_and_a_meaningful_exit_code()
     {
         var missing = CliRunner.Run("image", "prep", $"oci-layout://{Path.Combine(_temp.Path, "empty")}:nope", "--into", Path.Combine(_temp.Path, "x"));

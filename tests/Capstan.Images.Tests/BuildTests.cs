@@ -216,4 +216,28 @@ public sealed class BuildTests
     }
 
     internal static JsonNode Json(string text) => JsonNode.Parse(text)!;
+
+    [Fact]
+    public async Task The_pull_cost_of_a_new_image_is_the_layers_nodes_lack_times_the_nodes()
+    {
+        var tree = Tools.Tree(Tools.Temp("tree"));
+        var layout = new OciLayout(Tools.Temp("layout"));
+        var old = await new ImageBuilder(layout).BuildAsync(Tools.Input([new ImageSource("php-1.42", tree)]), "old", default);
+        File.WriteAllText(Path.Combine(tree, "includes", "Setup.php"), "<?php // changed");
+        var @new = await new ImageBuilder(layout).BuildAsync(Tools.Input([new ImageSource("php-1.42", tree)]), "new", default);
+
+        var changed = @new.Flavours[0].Layers.Where(l => !l.Reused).Select(l => l.Blob).DistinctBy(b => b.Digest).Sum(b => b.Size);
+        var missing = PullCost.Missing(await PullCost.LayersAsync(layout, "old", default), await PullCost.LayersAsync(layout, "new", default));
+        Assert.Equal(changed, missing);
+        Assert.Equal(0, PullCost.Missing(await PullCost.LayersAsync(layout, "new", default), await PullCost.LayersAsync(layout, "new", default)));
+        Assert.Equal(old.Flavours[0].Layers.DistinctBy(l => l.Blob.Digest).Sum(l => l.Blob.Size), PullCost.Missing([], await PullCost.LayersAsync(layout, "old", default)));
+
+        // 300 nodes lacking 100 MB each, a 1.25 GB/s registry, 625 MB/s per node: 30 GB → 24 s from the registry;
+        // peer-to-peer, 0.16 s to seed plus 9 doublings of a 1 MiB chunk.
+        var estimate = PullCost.Estimate("eqiad", 300, 100_000_000, 1_250_000_000, 625_000_000);
+        Assert.Equal(30_000_000_000, estimate.TotalBytes);
+        Assert.Equal(24.0, estimate.RegistrySeconds, 3);
+        Assert.Equal((100_000_000 / 625_000_000.0) + (9 * 1048576 / 625_000_000.0), estimate.PeerToPeerSeconds, 6);
+        Assert.Equal(0, PullCost.Estimate("codfw", 0, 100, 1, 1).TotalBytes);
+    }
 }

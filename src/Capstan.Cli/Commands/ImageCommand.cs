@@ -8,7 +8,7 @@ using Spectre.Console;
 
 namespace Capstan.Cli.Commands;
 
-/// <summary><c>capstan image build | plan | push | pull | prep | inspect | compose</c>: MediaWiki code as an OCI image.</summary>
+/// <summary><c>capstan image build | plan | push | pull | prep | inspect | compose | pull-cost</c>: MediaWiki code as an OCI image.</summary>
 internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEnvironment env)
 {
     public Command Build() => new("image", "Build, move, inspect and unpack the MediaWiki image (OCI)")
@@ -20,6 +20,7 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
         PrepCommand(),
         InspectCommand(),
         ComposeCommand(),
+        PullCostCommand(),
     };
 
     private Command CopyCommand(string name, string description, string from, string to)
@@ -212,6 +213,78 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
             }
 
             writer.WriteLine($"composed oci-layout://{layout.Path}:{result.Tag} {result.Manifest.Digest}: {string.Join(", ", result.Versions)} in {result.Layers} layers, none rebuilt");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private Command PullCostCommand()
+    {
+        var repo = CommonOptions.Repo();
+        var oldImage = new Argument<string>("OLD") { Description = "The image the nodes run now: oci-layout://PATH[:TAG] or HOST/NAME[:TAG|@DIGEST]" };
+        var newImage = new Argument<string>("NEW") { Description = "The image to roll out" };
+        var registry = new Option<string>("--registry-bandwidth") { Description = "What the registry can send in all", DefaultValueFactory = _ => "10Gbit/s", HelpName = "RATE" };
+        var node = new Option<string>("--node-bandwidth") { Description = "What one node can pull", DefaultValueFactory = _ => "10Gbit/s", HelpName = "RATE" };
+        var output = CommonOptions.Output("table", "json");
+        var command = new Command("pull-cost", "What rolling NEW out over OLD costs each datacenter: nodes running MediaWiki, bytes each lacks, registry egress, and the time from the registry against peer-to-peer")
+        {
+            repo, oldImage, newImage, registry, node, output,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var registryRate = LocalCommand.Rate(parse.GetValue(registry)!, "--registry-bandwidth");
+            var nodeRate = LocalCommand.Rate(parse.GetValue(node)!, "--node-bandwidth");
+            async Task<IReadOnlyList<(string Digest, long Size)>> LayersAsync(string text)
+            {
+                var reference = ImageReference.Parse(text, env.Resolve("."));
+                await using var store = await Stores.OpenAsync(reference, env, ct);
+                return await PullCost.LayersAsync(store.Store, reference.Reference, ct);
+            }
+
+            var missing = PullCost.Missing(await LayersAsync(parse.GetValue(oldImage)!), await LayersAsync(parse.GetValue(newImage)!));
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), null, null, new Core.Rendering.RenderSelection(), ct, readState: false);
+            var estimates = new List<PullCostEstimate>();
+            foreach (var dc in session.Repo.Model.DatacenterNames)
+            {
+                // The nodes that will run the new image: those running MediaWiki now (and so holding the old one).
+                var nodes = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var group in session.Repo.Model.Groups)
+                {
+                    foreach (var pod in (await session.Clusters[dc].ListAsync("v1", "Pod", group.Namespace, "app=mediawiki", ct)).Items)
+                    {
+                        if (pod["spec"]?["nodeName"]?.GetValue<string>() is { } name)
+                        {
+                            nodes.Add(name);
+                        }
+                    }
+                }
+
+                estimates.Add(PullCost.Estimate(dc, nodes.Count, missing, registryRate, nodeRate));
+            }
+
+            var writer = console.Profile.Out.Writer;
+            if (parse.GetValue(output) == "json")
+            {
+                writer.WriteLine(new System.Text.Json.Nodes.JsonArray([.. estimates.Select(e => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject
+                {
+                    ["datacenter"] = e.Datacenter,
+                    ["nodes"] = e.Nodes,
+                    ["bytesPerNode"] = e.BytesPerNode,
+                    ["registryEgressBytes"] = e.TotalBytes,
+                    ["registrySeconds"] = Math.Round(e.RegistrySeconds, 3),
+                    ["peerToPeerSeconds"] = Math.Round(e.PeerToPeerSeconds, 3),
+                })]).ToJsonString());
+                return ExitCodes.Success;
+            }
+
+            var table = new PlainTable("DC", "NODES", "PER NODE", "REGISTRY EGRESS", "FROM REGISTRY", "PEER-TO-PEER");
+            foreach (var e in estimates)
+            {
+                table.Add(e.Datacenter, e.Nodes.ToString(CultureInfo.InvariantCulture), Size(e.BytesPerNode), Size(e.TotalBytes),
+                    e.RegistrySeconds.ToString("0.0 s", CultureInfo.InvariantCulture), e.PeerToPeerSeconds.ToString("0.0 s", CultureInfo.InvariantCulture));
+            }
+
+            writer.Write(table.ToString());
             return ExitCodes.Success;
         });
         return command;

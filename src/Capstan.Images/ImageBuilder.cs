@@ -69,11 +69,14 @@ public sealed class ImageBuilder(OciLayout layout, IProgress<string>? progress =
     public static string BuilderName => "capstan " + (typeof(ImageBuilder).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
 
     /// <summary>Builds and tags the image.</summary>
-    public async Task<BuildResult> BuildAsync(BuildInput input, string tag, CancellationToken cancellationToken)
+    public Task<BuildResult> BuildAsync(BuildInput input, string tag, CancellationToken cancellationToken) => BuildAsync(input, tag, null, cancellationToken);
+
+    /// <summary>Builds and tags the image from trees as a watcher keeps them (see <see cref="ImageWatcher"/>), without walking them again.</summary>
+    public async Task<BuildResult> BuildAsync(BuildInput input, string tag, ImageWatcher? watcher, CancellationToken cancellationToken)
     {
         var started = System.Diagnostics.Stopwatch.StartNew();
         CheckTag(tag);
-        var plan = LayerPlanner.Plan(input);
+        var plan = LayerPlanner.Plan(input, watcher is null ? null : watcher.Walk);
         progress?.Report($"planned {plan.Count} layers, {plan.Sum(l => l.Files)} files, {plan.Sum(l => l.ContentBytes) / (1024.0 * 1024):0.0} MiB ({plan.Sum(l => l.Shared)} files shared with an earlier version)");
 
         var statKeys = new string[plan.Count];

@@ -93,8 +93,12 @@ public sealed record PlannedLayer(string Name, string Rule, string? Version, IRe
 public static class LayerPlanner
 {
     /// <summary>Plans the layers of an input.</summary>
-    public static IReadOnlyList<PlannedLayer> Plan(BuildInput input)
+    public static IReadOnlyList<PlannedLayer> Plan(BuildInput input) => Plan(input, null);
+
+    /// <summary>Plans the layers of an input from trees as <paramref name="walk"/> gives them (an <see cref="ImageWatcher"/>'s current view), or walked now.</summary>
+    public static IReadOnlyList<PlannedLayer> Plan(BuildInput input, Func<string, IReadOnlyList<(string Rel, FileSystemInfo Info)>>? walk)
     {
+        walk ??= WalkParallel;
         var root = input.Spec.Root.Trim('/');
         var rules = input.Spec.Layers.Select(r => (Rule: r, Matchers: r.Paths.Where(p => p != "*").Select(Matcher).ToList())).ToList();
         var rest = input.Spec.Layers.FirstOrDefault(r => r.Paths.Contains("*"))?.Name ?? input.Spec.Layers[^1].Name;
@@ -113,7 +117,7 @@ public static class LayerPlanner
             var mine = new Dictionary<string, (string ImagePath, string Source, long Size)>(StringComparer.Ordinal);
 
             // Reading the directories is sequential; stat-ing and classifying the entries runs on every core.
-            var walked = WalkParallel(source.Path);
+            var walked = walk(source.Path);
             var classified = new (string Rule, PlannedEntry Entry)[walked.Count];
             Parallel.For(0, walked.Count, i =>
             {
@@ -167,7 +171,7 @@ public static class LayerPlanner
                 throw new ImageException($"config tree '{config}' does not exist");
             }
 
-            var entries = Walk(config).Select(w => Entry($"{root}/{w.Rel}", w.Info)).ToList();
+            var entries = walk(config).Select(w => Entry($"{root}/{w.Rel}", w.Info)).ToList();
             layers.Add(new PlannedLayer("config", "config", null, Order(entries, root)));
         }
 
@@ -210,7 +214,7 @@ public static class LayerPlanner
     private static ulong PathHash(string rel) => BitConverter.ToUInt64(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(rel)), 0);
 
     /// <summary>The entries of a tree, its top-level directories read on every core.</summary>
-    private static List<(string Rel, FileSystemInfo Info)> WalkParallel(string directory)
+    internal static List<(string Rel, FileSystemInfo Info)> WalkParallel(string directory)
     {
         var top = new DirectoryInfo(directory).EnumerateFileSystemInfos("*", new EnumerationOptions { RecurseSubdirectories = false, AttributesToSkip = 0, IgnoreInaccessible = false }).ToList();
         var parts = new List<(string, FileSystemInfo)>[top.Count];
@@ -229,7 +233,7 @@ public static class LayerPlanner
     }
 
     /// <summary>The entries of a tree, relative paths with '/' separators; symlinks are entries, never followed.</summary>
-    private static IEnumerable<(string Rel, FileSystemInfo Info)> Walk(string directory)
+    internal static IEnumerable<(string Rel, FileSystemInfo Info)> Walk(string directory)
     {
         var stack = new Stack<(DirectoryInfo Dir, string Rel)>();
         stack.Push((new DirectoryInfo(directory), string.Empty));

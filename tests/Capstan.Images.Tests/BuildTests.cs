@@ -240,4 +240,36 @@ public sealed class BuildTests
         Assert.Equal((100_000_000 / 625_000_000.0) + (9 * 1048576 / 625_000_000.0), estimate.PeerToPeerSeconds, 6);
         Assert.Equal(0, PullCost.Estimate("codfw", 0, 100, 1, 1).TotalBytes);
     }
+
+    [Fact]
+    public async Task The_watch_mode_picks_up_a_changed_file_a_deleted_one_and_a_new_directory_and_builds_what_a_full_walk_builds()
+    {
+        var tree = Tools.Tree(Tools.Temp("tree"));
+        var input = Tools.Input([new ImageSource("php-1.42", tree)]);
+        var layout = new OciLayout(Tools.Temp("layout"));
+        using var watcher = new ImageWatcher(input);
+        var first = await new ImageBuilder(layout).BuildAsync(input, "one", watcher, default);
+        Assert.Equal(first.Top.Digest, (await new ImageBuilder(new OciLayout(Tools.Temp("fresh1"))).BuildAsync(input, "one", default)).Top.Digest);
+        Assert.Equal(0, watcher.Pending);
+
+        File.WriteAllText(Path.Combine(tree, "includes", "Setup.php"), "<?php // changed");
+        File.Delete(Path.Combine(tree, "skins", "Vector", "skin.json"));
+        Directory.CreateDirectory(Path.Combine(tree, "extensions", "New", "src"));
+        File.WriteAllText(Path.Combine(tree, "extensions", "New", "src", "Hooks.php"), "<?php // new");
+
+        // The notifications arrive on their own thread: wait until each of the three is known.
+        string[] changed = [Path.Combine(tree, "includes", "Setup.php"), Path.Combine(tree, "skins", "Vector", "skin.json"), Path.Combine(tree, "extensions", "New")];
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!changed.All(watcher.Noticed) && DateTime.UtcNow < deadline)
+        {
+            await Task.Yield();
+        }
+
+        Assert.All(changed, path => Assert.True(watcher.Noticed(path), $"{path} not noticed"));
+        var watched = await new ImageBuilder(layout).BuildAsync(input, "two", watcher, default);
+        var full = await new ImageBuilder(new OciLayout(Tools.Temp("fresh2"))).BuildAsync(input, "two", default);
+        Assert.Equal(full.Top.Digest, watched.Top.Digest);
+        Assert.NotEqual(first.Top.Digest, watched.Top.Digest);
+        Assert.Equal(0, watcher.Pending);
+    }
 }

@@ -134,10 +134,11 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
         var epoch = new Option<long?>("--epoch") { Description = "The timestamp of every file, in seconds (default: $SOURCE_DATE_EPOCH, else image.epoch, else 0)", HelpName = "SECONDS" };
         var report = new Option<string?>("--report") { Description = "Where to write the build report (default: report.json in the layout)", HelpName = "FILE" };
         var verify = new Option<bool>("--verify") { Description = "Read every file, even of layers whose files' sizes and modification times are unchanged since an earlier build" };
+        var watch = new Option<bool>("--watch") { Description = "Keep running: rebuild whenever a file of the trees changes, reading only what changed (inotify), until interrupted" };
         var output = CommonOptions.Output("text", "json");
         var command = new Command("build", "Build the image from the code trees and the config tree (deterministic: the same input gives the same digest)")
         {
-            repo, sources, config, tag, to, epoch, report, verify, output,
+            repo, sources, config, tag, to, epoch, report, verify, watch, output,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -146,7 +147,14 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
             var layout = new OciLayout(LayoutPath(env, session, parse.GetValue(to)));
             var json = parse.GetValue(output) == "json";
             var builder = new ImageBuilder(layout, new Progress(error, json)) { Verify = parse.GetValue(verify) };
-            var result = await builder.BuildAsync(input, parse.GetValue(tag)!, ct);
+            using var watcher = parse.GetValue(watch) ? new ImageWatcher(input) : null;
+            var result = await builder.BuildAsync(input, parse.GetValue(tag)!, watcher, ct);
+            if (watcher is not null)
+            {
+                Print(await result.WriteReportAsync(layout, parse.GetValue(report) is { } first ? env.Resolve(first) : Path.Combine(layout.Path, "report.json"), ct), result, layout, json);
+                return await WatchAsync(builder, input, layout, parse.GetValue(tag)!, watcher, json, ct);
+            }
+
             var reportPath = parse.GetValue(report) is { } r ? env.Resolve(r) : Path.Combine(layout.Path, "report.json");
             var reportNode = await result.WriteReportAsync(layout, reportPath, ct);
             var writer = console.Profile.Out.Writer;
@@ -288,6 +296,58 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>Rebuilds after every settled burst of changes until interrupted; a build that fails (a file vanished mid-build) is reported and the next change tries again.</summary>
+    private async Task<int> WatchAsync(ImageBuilder builder, BuildInput input, OciLayout layout, string tag, ImageWatcher watcher, bool json, CancellationToken ct)
+    {
+        error.WriteLine($"capstan: watching {string.Join(", ", input.Sources.Select(s => s.Path))}{(input.ConfigDirectory is { } c ? $", {c}" : string.Empty)}; rebuilding {tag} on every change until interrupted (Ctrl-C)");
+        try
+        {
+            while (true)
+            {
+                // Wait for a change, then for the burst to settle (an editor or a checkout writes several files).
+                while (watcher.Pending == 0)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(100), ct);
+                }
+
+                for (var seen = -1; seen != watcher.Pending;)
+                {
+                    seen = watcher.Pending;
+                    await Task.Delay(TimeSpan.FromMilliseconds(200), ct);
+                }
+
+                try
+                {
+                    var result = await builder.BuildAsync(input, tag, watcher, ct);
+                    Print(await result.WriteReportAsync(layout, Path.Combine(layout.Path, "report.json"), ct), result, layout, json);
+                }
+                catch (Exception ex) when (ex is ImageException or IOException)
+                {
+                    error.WriteLine($"capstan: error: {ex.Message}; the next change builds again");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return ExitCodes.Success;
+        }
+    }
+
+    private void Print(System.Text.Json.Nodes.JsonNode reportNode, BuildResult result, OciLayout layout, bool json)
+    {
+        var writer = console.Profile.Out.Writer;
+        if (json)
+        {
+            writer.WriteLine(reportNode.ToJsonString());
+            return;
+        }
+
+        var all = result.Flavours.SelectMany(f => f.Layers).DistinctBy(l => l.Blob.Digest).ToList();
+        writer.WriteLine($"built oci-layout://{layout.Path}:{result.Tag} {result.Top.Digest} in {result.Duration.TotalSeconds:0.00} s: " +
+            $"{all.Count(l => !l.Reused)} layers compressed ({Size(all.Where(l => !l.Reused).Sum(l => l.Blob.Size))}), {all.Count(l => l.Reused)} reused");
+        writer.Flush();
     }
 
     private Command PlanCommand()

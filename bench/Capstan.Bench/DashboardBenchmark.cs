@@ -39,7 +39,7 @@ internal static class DashboardBenchmark
             var service = new DeployService(model, new FarmRenderer(model, files), clusters, store, TimeProvider.System);
             var options = new ExecutorOptions { Actor = "bench", Reason = "bench" };
             var prepared = await service.PrepareAsync(new DeployRequest(new RenderSelection(), false, false, Core.Planning.Planner.DefaultConcurrency, options), await state.ReadRequiredAsync(default), default);
-            if (!(await service.RunAsync(prepared.Plan, options, new Quiet(), default)).Succeeded)
+            if (!(await service.RunAsync(prepared.Plan, options, SilentObserver.Instance, default)).Succeeded)
             {
                 throw new InvalidOperationException("the example farm did not deploy");
             }
@@ -86,9 +86,9 @@ internal static class DashboardBenchmark
 
             var releases = (await FarmStatus.ReadAsync(clusters, namespaces, null, default)).Releases.Count;
             Console.WriteLine($"example farm deployed ({releases} releases in 2 datacenters), clusters served over HTTPS in this process, {rounds} rounds, medians:");
-            Console.WriteLine($"capstan status -o json, its own work: {Median(status):0.0} ms");
-            Console.WriteLine($"overview page, server time: {Median(page):0.0} ms (ratio {Median(page) / Median(status):0.00})");
-            Console.WriteLine($"/api/v1/releases, server time: {Median(api):0.0} ms (ratio {Median(api) / Median(status):0.00})");
+            Console.WriteLine($"capstan status -o json, its own work: {OpsBenchmark.Median(status):0.0} ms");
+            Console.WriteLine($"overview page, server time: {OpsBenchmark.Median(page):0.0} ms (ratio {OpsBenchmark.Median(page) / OpsBenchmark.Median(status):0.00})");
+            Console.WriteLine($"/api/v1/releases, server time: {OpsBenchmark.Median(api):0.0} ms (ratio {OpsBenchmark.Median(api) / OpsBenchmark.Median(status):0.00})");
             return 0;
         }
         finally
@@ -97,22 +97,10 @@ internal static class DashboardBenchmark
         }
     }
 
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
-    }
-
     private static string? Option(string[] args, string name)
     {
         var i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 
-    private sealed class Quiet : IDeployObserver
-    {
-        public void OnEvent(DeployEvent e)
-        {
-        }
-    }
 }

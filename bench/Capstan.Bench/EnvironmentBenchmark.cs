@@ -48,7 +48,7 @@ internal static class EnvironmentBenchmark
                     var service = new DeployService(model, new FarmRenderer(model, files), clusters, store, TimeProvider.System);
                     var request = new DeployRequest(new RenderSelection("eqiad", group), false, false, Core.Planning.Planner.DefaultConcurrency, new ExecutorOptions { Actor = "bench", Reason = "bench" });
                     var prepared = await service.PrepareAsync(request, state, default);
-                    if (!prepared.Plan.IsNoOp && !(await service.RunAsync(prepared.Plan, request.Executor, new Quiet(), default)).Succeeded)
+                    if (!prepared.Plan.IsNoOp && !(await service.RunAsync(prepared.Plan, request.Executor, SilentObserver.Instance, default)).Succeeded)
                     {
                         throw new InvalidOperationException($"production {group} did not deploy");
                     }
@@ -63,7 +63,7 @@ internal static class EnvironmentBenchmark
                 var environments = new EnvironmentService(model, files, clusters, store, TimeProvider.System);
                 var request2 = new EnvironmentRequest("bench", "bench", "ci", "benchmark", [], TimeSpan.FromHours(1), false, null, ["eqiad"], groups, [], "bench");
                 watch.Restart();
-                await environments.CreateAsync(request2, state, new Quiet(), default);
+                await environments.CreateAsync(request2, state, SilentObserver.Instance, default);
                 creates.Add(watch.Elapsed.TotalSeconds);
                 watch.Restart();
                 await environments.DeleteAsync("bench", "bench", force: false, default);
@@ -85,12 +85,6 @@ internal static class EnvironmentBenchmark
         return 0;
     }
 
-    private sealed class Quiet : IDeployObserver
-    {
-        public void OnEvent(DeployEvent e)
-        {
-        }
-    }
 
     private static string? Option(string[] args, string name)
     {

@@ -40,6 +40,22 @@ public interface IDeployObserver
     void OnEvent(DeployEvent e);
 }
 
+/// <summary>An observer that drops every event (for callers that only want the result).</summary>
+public sealed class SilentObserver : IDeployObserver
+{
+    /// <summary>The one instance.</summary>
+    public static SilentObserver Instance { get; } = new();
+
+    private SilentObserver()
+    {
+    }
+
+    /// <inheritdoc/>
+    public void OnEvent(DeployEvent e)
+    {
+    }
+}
+
 /// <summary>The outcome of one release.</summary>
 public sealed record ReleaseOutcome(ReleaseId Id, ReleaseState State, int? Revision, string Detail);
 

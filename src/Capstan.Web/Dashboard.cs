@@ -210,7 +210,7 @@ public sealed partial class Dashboard : IAsyncDisposable
             name, form.One("owner"), form.One("purpose") ?? throw new UserInputException("an environment needs a purpose"), form.One("description") ?? string.Empty,
             form.All("link"), EnvironmentPolicy.ParseDuration(form.One("expires") ?? throw new UserInputException("an environment needs an expiry (such as 7d)")),
             form.Flag("pin"), form.One("image"), form.All("dc") is { Count: > 0 } dcs ? dcs : [production.PrimaryDc], form.All("group"), [], actor);
-        var (record, _) = await _data.Environments.CreateAsync(request, production, new Quiet(), cancellationToken);
+        var (record, _) = await _data.Environments.CreateAsync(request, production, SilentObserver.Instance, cancellationToken);
         return JsonNode.Parse(record.ToJson())!.AsObject();
     }
 
@@ -532,12 +532,6 @@ public sealed partial class Dashboard : IAsyncDisposable
         }
     }
 
-    private sealed class Quiet : IDeployObserver
-    {
-        public void OnEvent(DeployEvent e)
-        {
-        }
-    }
 }
 
 /// <summary>The fields of a form or of a JSON body, read the same way.</summary>

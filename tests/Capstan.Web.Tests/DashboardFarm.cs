@@ -96,7 +96,7 @@ public sealed class DashboardFarm : IAsyncLifetime
         var state = await new DynamicStateService(Store, model.Project, [.. model.DatacenterNames], TimeProvider.System).ReadRequiredAsync(default);
         var options = new ExecutorOptions { Actor = "ops", Reason = reason };
         var prepared = await service.PrepareAsync(new DeployRequest(selection, false, false, Planner.DefaultConcurrency, options), state, default);
-        var result = await service.RunAsync(prepared.Plan, options, new Quiet(), default);
+        var result = await service.RunAsync(prepared.Plan, options, SilentObserver.Instance, default);
         Assert.True(result.Succeeded, result.Cause);
         return result;
     }
@@ -155,12 +155,6 @@ public sealed class DashboardFarm : IAsyncLifetime
         return dir?.FullName ?? throw new InvalidOperationException("cannot find the checkout root above " + AppContext.BaseDirectory);
     }
 
-    private sealed class Quiet : IDeployObserver
-    {
-        public void OnEvent(DeployEvent e)
-        {
-        }
-    }
 }
 
 /// <summary>A CLI process and its output.</summary>

@@ -120,6 +120,11 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
         using var fenced = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deployLock.Lost);
         try
         {
+            if (options.PrePull is { } prePull)
+            {
+                await new PrePuller(clusters, observer, time).RunAsync(plan, prePull, fenced.Token);
+            }
+
             var journal = new DeployJournal(store, JournalKey, plan, options.Actor, time);
             await journal.StartAsync(fenced.Token);
             var executor = new Executor(clusters, observer, options, time) { StateChanged = (id, state) => journal.UpdateAsync(id, state, fenced.Token) };

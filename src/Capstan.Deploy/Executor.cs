@@ -39,6 +39,9 @@ public sealed record ExecutorOptions
     /// deploys inside it); null takes the lock as usual.
     /// </summary>
     public string? LockToken { get; init; }
+
+    /// <summary>Warm the nodes with the plan's new images before the rollout starts (under the lock, before anything is applied); null not to.</summary>
+    public Capstan.Core.Config.PrePullSettings? PrePull { get; init; }
 }
 
 /// <summary>

@@ -218,7 +218,11 @@ public sealed class LocalClusterServer : IAsyncDisposable
                     {
                         ["capacity"] = Quantities(),
                         ["allocatable"] = Quantities(),
-                        ["conditions"] = new JsonArray(new JsonObject { ["type"] = "Ready", ["status"] = "True", ["reason"] = "KubeletReady", ["message"] = "kubelet is posting ready status" }),
+                        ["conditions"] = new JsonArray(new JsonObject
+                        {
+                            ["type"] = "Ready", ["status"] = "True", ["reason"] = "KubeletReady", ["message"] = "kubelet is posting ready status",
+                            ["lastHeartbeatTime"] = Controllers.Json.Stamp(_options.Time.GetUtcNow()), ["lastTransitionTime"] = Controllers.Json.Stamp(_options.Time.GetUtcNow()),
+                        }),
                         ["addresses"] = new JsonArray(new JsonObject { ["type"] = "InternalIP", ["address"] = $"10.{n / 256}.{n % 256}.1" }, new JsonObject { ["type"] = "Hostname", ["address"] = name }),
                         ["nodeInfo"] = new JsonObject { ["kubeletVersion"] = "v1.32.0-capstan", ["operatingSystem"] = "linux", ["architecture"] = "amd64", ["containerRuntimeVersion"] = "simulated://1" },
                     },

@@ -35,7 +35,10 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
         var forceConflicts = new Option<bool>("--force-conflicts") { Description = "Take back fields that someone changed outside Capstan" };
         var concurrency = new Option<int>("--concurrency") { Description = "Releases deployed at once per cluster", DefaultValueFactory = _ => Planner.DefaultConcurrency, HelpName = "N" };
         var buildImage = new Option<bool>("--build-image") { Description = "First build the MediaWiki image from image.sources, put it in the registry and write its reference to the images values file" };
-        var command = new Command(name, description) { repo, dc, environment, state, stateFile, reason, actor, output, yes, dryRun, noRollback, forceConflicts, concurrency, buildImage };
+        var prePull = new Option<bool>("--pre-pull") { Description = "Warm the nodes with the new images before the rollout starts (always, when capstan.yaml's pre-pull.enabled is true)" };
+        var noPrePull = new Option<bool>("--no-pre-pull") { Description = "Do not warm the nodes, whatever capstan.yaml says" };
+        var prePullEgress = new Option<string?>("--pre-pull-egress") { Description = "The registry egress the pre-pull may use; nodes pull at once as many as fit at pre-pull.node-bandwidth each (default: pre-pull.max-egress, else 10Gbit/s)", HelpName = "RATE" };
+        var command = new Command(name, description) { repo, dc, environment, state, stateFile, reason, actor, output, yes, dryRun, noRollback, forceConflicts, concurrency, buildImage, prePull, noPrePull, prePullEgress };
         if (!bootstrap)
         {
             command.Add(ns);
@@ -63,8 +66,20 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
                 }
             }
 
+            if (parse.GetValue(prePull) && parse.GetValue(noPrePull))
+            {
+                throw new UserInputException("--pre-pull and --no-pre-pull contradict each other: give one");
+            }
+
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, ct, overrides: overrides);
             var actorName = session.Repo.Actor(parse.GetValue(actor));
+            var prePullSettings = session.Repo.Model.PrePull;
+            if (parse.GetValue(prePullEgress) is { } egress)
+            {
+                prePullSettings = prePullSettings with { MaxEgress = LocalCommand.Rate(egress, "--pre-pull-egress") };
+            }
+
+            var warm = !parse.GetValue(noPrePull) && (parse.GetValue(prePull) || prePullSettings.Enabled);
             var executorOptions = new ExecutorOptions
             {
                 Actor = actorName,
@@ -73,6 +88,7 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
                     : bootstrap ? $"bootstrap of {parse.GetValue(dc)} ({CommonOptions.NoReasonGiven})" : CommonOptions.NoReasonGiven,
                 NoRollback = parse.GetValue(noRollback),
                 ForceConflicts = parse.GetValue(forceConflicts),
+                PrePull = warm ? prePullSettings : null,
             };
             var request = new DeployRequest(selection, parse.GetValue(includeNeeds) || bootstrap, parse.GetValue(dryRun), parse.GetValue(concurrency), executorOptions);
             var service = session.Service();
@@ -100,13 +116,25 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
             var plan = prepared.Plan;
             CheckStateDidNotVanish(session, plan);
             var writer = console.Profile.Out.Writer;
+            // A dry run also says what the new images cost the registry and the nodes.
+            var pullCost = parse.GetValue(dryRun) ? await DeployPullCost.ForAsync(session, plan, env, ct) : null;
             if (json)
             {
-                writer.WriteLine(PlanView.Json(plan).ToJsonString());
+                var planJson = PlanView.Json(plan);
+                if (pullCost is not null)
+                {
+                    planJson["pullCost"] = DeployPullCost.Json(pullCost);
+                }
+
+                writer.WriteLine(planJson.ToJsonString());
             }
             else
             {
                 writer.Write(PlanView.Table(plan));
+                if (pullCost is { Count: > 0 })
+                {
+                    writer.Write(DeployPullCost.Table(pullCost));
+                }
             }
 
             if (plan.IsNoOp)
@@ -166,6 +194,11 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
             {
                 error.WriteLine($"capstan: error: {ex.Message}");
                 return ExitCodes.Locked;
+            }
+            catch (PrePullException ex)
+            {
+                error.WriteLine($"capstan: error: {ex.Message}");
+                return ExitCodes.Failure;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {

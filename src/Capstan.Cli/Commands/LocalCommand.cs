@@ -99,19 +99,8 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
     }
 
     /// <summary>A rate in bytes per second from <c>125MB/s</c>, <c>1Gbit/s</c>, <c>10Gbps</c> or a plain number of bytes per second.</summary>
-    internal static long Rate(string text, string option)
-    {
-        var m = System.Text.RegularExpressions.Regex.Match(text.Trim(), "^([0-9]+(?:\\.[0-9]+)?)\\s*(|[kKMGT]i?)(B|bit|bps)?(/s)?$");
-        if (!m.Success || !double.TryParse(m.Groups[1].Value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) || value <= 0)
-        {
-            throw new UserInputException($"{option} '{text}' is not a rate (such as 125MB/s, 1Gbit/s or 10Gbps)");
-        }
-
-        var unit = m.Groups[2].Value;
-        var scale = unit.Length == 0 ? 1 : Math.Pow(unit.EndsWith('i') ? 1024 : 1000, "kKMGT".IndexOf(unit[0], StringComparison.Ordinal) switch { 0 or 1 => 1, 2 => 2, 3 => 3, _ => 4 });
-        var bits = m.Groups[3].Value is "bit" or "bps";
-        return (long)(value * scale / (bits ? 8 : 1));
-    }
+    internal static long Rate(string text, string option) =>
+        Core.Config.Rates.TryParse(text) ?? throw new UserInputException($"{option} '{text}' is not a rate (such as 125MB/s, 1Gbit/s or 10Gbps)");
 
     private Command BuildReset()
     {

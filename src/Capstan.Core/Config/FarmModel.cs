@@ -28,6 +28,9 @@ public sealed record FarmModel(
     /// <summary>The purpose classes of test environments (<c>test-environments:</c>; the defaults when absent).</summary>
     public Capstan.Core.Environments.EnvironmentPolicy EnvironmentPolicy { get; init; } = Capstan.Core.Environments.EnvironmentPolicy.Default;
 
+    /// <summary>Whether and how a deploy warms the nodes with its new images before the rollout (<c>pre-pull:</c>).</summary>
+    public PrePullSettings PrePull { get; init; } = PrePullSettings.Default;
+
     /// <summary>
     /// The test environment this model is scoped to (its groups, datacenters and project are the environment's), or
     /// null for production.

@@ -13,7 +13,7 @@ public static class RepoLoader
     /// <summary>The repo's main file.</summary>
     public const string MainFile = "capstan.yaml";
 
-    private static readonly string[] TopKeys = ["project", "datacenters", "state", "state-seed", "registry", "groups", "values", "environments", "image", "test-environments"];
+    private static readonly string[] TopKeys = ["project", "datacenters", "state", "state-seed", "registry", "groups", "values", "environments", "image", "test-environments", "pre-pull"];
     private static readonly string[] DatacenterKeys = ["cluster"];
     private static readonly string[] EnvironmentKeys = ["datacenters", "releases"];
 
@@ -101,7 +101,7 @@ public static class RepoLoader
 
         var environments = ReadEnvironments(reader, root["environments"], dcNames);
         var image = ImageBuildSpec.Read(reader, root["image"]);
-        var model = new FarmModel(project ?? "invalid", files.Root, datacenters, state, stateSeed, registry, layout, groups, environments) { Image = image, EnvironmentPolicy = Capstan.Core.Environments.EnvironmentPolicy.Read(reader, root["test-environments"]) };
+        var model = new FarmModel(project ?? "invalid", files.Root, datacenters, state, stateSeed, registry, layout, groups, environments) { Image = image, EnvironmentPolicy = Capstan.Core.Environments.EnvironmentPolicy.Read(reader, root["test-environments"]), PrePull = PrePullSettings.Read(reader, root["pre-pull"]) };
         FarmValidator.Validate(model, files, diagnostics);
         return model;
     }

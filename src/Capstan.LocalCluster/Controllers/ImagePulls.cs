@@ -52,33 +52,48 @@ internal sealed class ImagePulls(ImageCatalog catalog, long nodeBandwidth, long?
     /// <summary>
     /// Asks for a pod's images on its node: the layers the node lacks start pulling. Returns when the last of its
     /// layers arrived (null while any is still in flight; a time before <paramref name="now"/> when they were already
-    /// there), the bytes the node still lacks now, and the images' whole size.
+    /// there), and per image the bytes the node still lacks now (a layer two images share counts for the first) and its
+    /// whole size.
     /// </summary>
-    public (DateTimeOffset? ReadyAt, long Missing, long Size) Request(string node, IEnumerable<string> images, DateTimeOffset now)
+    public (DateTimeOffset? ReadyAt, IReadOnlyList<(string Image, long Missing, long Size)> Images) Request(string node, IEnumerable<string> images, DateTimeOffset now)
     {
         var cache = Cache(node);
         DateTimeOffset? ready = DateTimeOffset.MinValue;
-        long missing = 0, size = 0;
-        foreach (var (digest, bytes) in images.Distinct(StringComparer.Ordinal).SelectMany(i => catalog.Layers(i, defaultImageBytes)).DistinctBy(l => l.Digest))
+        var counted = new HashSet<string>(StringComparer.Ordinal);
+        var result = new List<(string, long, long)>();
+        foreach (var image in images.Distinct(StringComparer.Ordinal))
         {
-            size += bytes;
-            if (cache.Contains(digest))
+            long missing = 0, size = 0;
+            foreach (var (digest, bytes) in catalog.Layers(image, defaultImageBytes).DistinctBy(l => l.Digest))
             {
-                if (ready is { } r && _done.TryGetValue((node, digest), out var at) && at > r)
+                size += bytes;
+                if (cache.Contains(digest))
                 {
-                    ready = at;
+                    if (ready is { } r && _done.TryGetValue((node, digest), out var at) && at > r)
+                    {
+                        ready = at;
+                    }
+
+                    continue;
                 }
 
-                continue;
+                if (counted.Add(digest))
+                {
+                    missing += bytes;
+                }
+
+                _inFlight.TryAdd((node, digest), Math.Max(1, bytes));
+                ready = null;
             }
 
-            missing += bytes;
-            _inFlight.TryAdd((node, digest), Math.Max(1, bytes));
-            ready = null;
+            result.Add((image, missing, size));
         }
 
-        return (ready, missing, size);
+        return (ready, result);
     }
+
+    /// <summary>An image's size: its layers' compressed bytes.</summary>
+    public long Size(string image) => catalog.Layers(image, defaultImageBytes).Sum(l => l.Size);
 
     private HashSet<string> Cache(string node)
     {

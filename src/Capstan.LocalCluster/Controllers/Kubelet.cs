@@ -28,6 +28,11 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
 
     private static readonly ResourceType Secrets = ResourceTypes.ByKind("Secret")!;
 
+    private static readonly ResourceType Nodes = ResourceTypes.ByKind("Node")!;
+
+    /// <summary>The images each node holds (pulled in full), with their sizes: its <c>status.images</c>.</summary>
+    private readonly Dictionary<string, SortedDictionary<string, long>> _nodeImages = new(StringComparer.Ordinal);
+
     private readonly ConcurrentDictionary<string, DateTimeOffset> _firstSeen = new(StringComparer.Ordinal);
 
     /// <summary>
@@ -49,8 +54,8 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
     /// <summary>Image distribution to the nodes; null when images are simply there (pods start without pulling).</summary>
     internal ImagePulls? Pulls { get; init; }
 
-    /// <summary>Each pod's pull: when it was asked for and the bytes its node lacked then; then when its images were all there.</summary>
-    private readonly Dictionary<string, (DateTimeOffset Since, long Missing)> _pullStarted = new(StringComparer.Ordinal);
+    /// <summary>Each pod's pull: when it was asked for and, per image, the bytes its node lacked then; then when its images were all there.</summary>
+    private readonly Dictionary<string, (DateTimeOffset Since, IReadOnlyList<(string Image, long Missing, long Size)> Pulls)> _pullStarted = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTimeOffset> _pulled = new(StringComparer.Ordinal);
 
     /// <summary>How many pods the kubelet looked at, since start (tests check that work follows what changed).</summary>
@@ -179,14 +184,14 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
 
         var containers = (pod["spec"]?["containers"] as JsonArray ?? []).Concat(pod["spec"]?["initContainers"] as JsonArray ?? []).OfType<JsonObject>().ToList();
         var wanted = containers.Select(c => Json.Str(c["image"]) ?? string.Empty).Where(images.Exists).Distinct(StringComparer.Ordinal).ToList();
-        var (readyAt, missing, size) = Pulls!.Request(Json.Str(pod["spec"]!["nodeName"])!, wanted, now);
+        var (readyAt, pulls) = Pulls!.Request(Json.Str(pod["spec"]!["nodeName"])!, wanted, now);
         if (!_pullStarted.TryGetValue(uid, out var started))
         {
-            started = (now, missing);
+            started = (now, pulls);
             _pullStarted[uid] = started;
-            foreach (var image in wanted.Where(_ => missing > 0))
+            foreach (var pull in pulls.Where(p => p.Missing > 0))
             {
-                events.Normal(pod, "Pulling", $"Pulling image \"{image}\"", Manager);
+                events.Normal(pod, "Pulling", $"Pulling image \"{pull.Image}\"", Manager);
             }
         }
 
@@ -209,15 +214,41 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
 
         var at = readyAt.Value > started.Since ? readyAt.Value : started.Since;
         _pulled[uid] = at;
+        Hold(Json.Str(pod["spec"]!["nodeName"])!, wanted);
         _pullStarted.Remove(uid);
-        foreach (var image in wanted)
+        foreach (var (image, missing, size) in started.Pulls)
         {
-            events.Normal(pod, "Pulled", started.Missing > 0
-                ? $"Successfully pulled image \"{image}\" in {(at - started.Since).TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)}s. Image size: {size} bytes, of which this node lacked {started.Missing}"
+            events.Normal(pod, "Pulled", missing > 0
+                ? $"Successfully pulled image \"{image}\" in {(at - started.Since).TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)}s. Image size: {size} bytes, of which this node lacked {missing}"
                 : $"Container image \"{image}\" already present on machine", Manager);
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Records images a node now holds in its <c>status.images</c>, largest first and at most 50, as a kubelet reports
+    /// them (clients such as a pre-pull read it to skip nodes that are warm already).
+    /// </summary>
+    private void Hold(string node, IEnumerable<string> images)
+    {
+        if (!_nodeImages.TryGetValue(node, out var held))
+        {
+            held = new SortedDictionary<string, long>(StringComparer.Ordinal);
+            _nodeImages[node] = held;
+        }
+
+        var added = false;
+        foreach (var image in images)
+        {
+            added |= held.TryAdd(image, Pulls!.Size(image));
+        }
+
+        if (added && store.GetShared(Nodes, null, node) is not null)
+        {
+            var list = new JsonArray([.. held.OrderByDescending(kv => kv.Value).Take(50).Select(kv => (JsonNode)new JsonObject { ["names"] = new JsonArray(kv.Key), ["sizeBytes"] = kv.Value })]);
+            store.MergePatch(Nodes, null, node, new JsonObject { ["status"] = new JsonObject { ["images"] = list } }, statusOnly: true, Manager);
+        }
     }
 
     /// <summary>

@@ -179,7 +179,7 @@ internal sealed class Scheduler(ObjectStore store, TimeProvider time, EventRecor
         var tolerations = pod["spec"]?["tolerations"] as JsonArray ?? [];
         foreach (var taint in (node["spec"]?["taints"] as JsonArray ?? []).OfType<JsonObject>())
         {
-            if (Json.Str(taint["effect"]) is "NoSchedule" or "NoExecute" && !tolerations.OfType<JsonObject>().Any(t => Tolerates(t, taint)))
+            if (Json.Str(taint["effect"]) is "NoSchedule" or "NoExecute" && !tolerations.OfType<JsonObject>().Any(t => Taints.Tolerates(t, taint)))
             {
                 why.Add($"node(s) had untolerated taint {{{Json.Str(taint["key"])}: {Json.Str(taint["value"])}}}");
                 break;
@@ -202,20 +202,6 @@ internal sealed class Scheduler(ObjectStore store, TimeProvider time, EventRecor
         }
 
         return why.Count == 0 ? null : why;
-    }
-
-    private static bool Tolerates(JsonObject toleration, JsonObject taint)
-    {
-        var effect = Json.Str(toleration["effect"]);
-        if (effect is not null && effect.Length > 0 && effect != Json.Str(taint["effect"]))
-        {
-            return false;
-        }
-
-        var key = Json.Str(toleration["key"]);
-        return Json.Str(toleration["operator"]) == "Exists"
-            ? key is null || key.Length == 0 || key == Json.Str(taint["key"])
-            : key == Json.Str(taint["key"]) && (Json.Str(toleration["value"]) ?? string.Empty) == (Json.Str(taint["value"]) ?? string.Empty);
     }
 
     /// <summary>A pod's requests: its containers' summed, or the largest init container's when larger (limits when no request is set).</summary>

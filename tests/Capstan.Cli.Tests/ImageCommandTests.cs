@@ -127,8 +127,44 @@ public sealed class ImageCommandTests : IDisposable
         Assert.Equal(values, File.ReadAllText(valuesFile));
         var planned = JsonNode.Parse(dryRun.Out.Split('\n')[0])!["releases"]!.AsArray().Where(r => r!["change"]!.GetValue<string>() != "noop").Select(r => r!["release"]!.GetValue<string>()).ToList();
         Assert.Equal(["eqiad/mw-debug/pinkunicorn"], planned);
-        var real = CliRunner.Run([.. deploy, "--build-image", "-o", "json"]);
+
+        // The dry run also says what the new image costs: the embedded cluster's one node lacks the new layers only.
+        var newDigest = System.Text.RegularExpressions.Regex.Match(dryRun.Err, "capstan\\.local/mediawiki:[0-9-]+@(sha256:[0-9a-f]{64}) \\(dry run").Groups[1].Value;
+        long[] Layers(string digest, out string[] digests)
+        {
+            var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(repo, ".capstan", "images", "blobs", "sha256", digest["sha256:".Length..])))!;
+            digests = [.. manifest["layers"]!.AsArray().Select(l => l!["digest"]!.GetValue<string>())];
+            return [.. manifest["layers"]!.AsArray().Select(l => l!["size"]!.GetValue<long>())];
+        }
+
+        var oldSizes = Layers(reference[(reference.IndexOf('@', StringComparison.Ordinal) + 1)..], out var oldDigests);
+        var newSizes = Layers(newDigest, out var newDigests);
+        var lacked = newDigests.Select((d, i) => oldDigests.Contains(d) ? 0 : newSizes[i]).Sum();
+        Assert.InRange(lacked, 1, oldSizes.Sum() - 1);
+        var cost = JsonNode.Parse(dryRun.Out.Split('\n')[0])!["pullCost"]!.AsArray().Single()!;
+        Assert.Equal("eqiad/mw-debug/pinkunicorn", cost["release"]!.GetValue<string>());
+        Assert.Equal(1, cost["nodes"]!.GetValue<int>());
+        Assert.Equal(lacked, cost["bytesPerNode"]!.GetValue<long>());
+        Assert.Equal(lacked, cost["registryEgressBytes"]!.GetValue<long>());
+        var text = CliRunner.Run([.. deploy, "--build-image", "--dry-run"]);
+        Assert.Contains("image pull cost (new images' layers each node lacks):", text.Out, StringComparison.Ordinal);
+        Assert.Matches("eqiad +mw-debug/pinkunicorn +1 +", text.Out);
+
+        // Careless pre-pull options change nothing.
+        foreach (var (args, message) in new[]
+        {
+            (new[] { "--pre-pull", "--no-pre-pull" }, "capstan: error: --pre-pull and --no-pre-pull contradict each other: give one\n"),
+            (["--pre-pull-egress", "lots"], "capstan: error: --pre-pull-egress 'lots' is not a rate (such as 125MB/s, 1Gbit/s or 10Gbps)\n"),
+        })
+        {
+            var refused = CliRunner.Run([.. deploy, .. args]);
+            Assert.Equal((2, message), (refused.ExitCode, refused.Err));
+        }
+
+        // The real run, with the nodes warmed first.
+        var real = CliRunner.Run([.. deploy, "--build-image", "--pre-pull", "-o", "json"]);
         Assert.True(real.ExitCode == 0, real.Err);
+        Assert.Contains("\"message\":\"pre-pull eqiad: 1 nodes warmed in ", real.Out, StringComparison.Ordinal);
         var done = JsonNode.Parse(real.Out.Split('\n')[0])!["releases"]!.AsArray().Where(r => r!["change"]!.GetValue<string>() != "noop").Select(r => r!["release"]!.GetValue<string>()).ToList();
         Assert.Equal(planned, done);
         Assert.NotEqual(values, File.ReadAllText(valuesFile));

@@ -10,6 +10,7 @@ return args.Length == 0 ? Usage() : args[0] switch
     "image" => await ImageBenchmark.RunAsync(args[1..]),
     "env" => await EnvironmentBenchmark.RunAsync(args[1..]),
     "dashboard" => await DashboardBenchmark.RunAsync(args[1..]),
+    "pull" => await PullBenchmark.RunAsync(args[1..]),
     _ => Usage(),
 };
 
@@ -23,5 +24,6 @@ static int Usage()
     Console.Error.WriteLine("       capstan-bench image [--tree DIR]");
     Console.Error.WriteLine("       capstan-bench env [--rounds N] [--repo DIR]");
     Console.Error.WriteLine("       capstan-bench dashboard [--rounds N] [--repo DIR]");
+    Console.Error.WriteLine("       capstan-bench pull [--nodes N] [--tree DIR] [--repo DIR]");
     return 2;
 }

@@ -219,6 +219,7 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
         async Task WarmNodeAsync(string node, Dictionary<string, (HashSet<string> Images, JsonObject PodSpec)> needs)
         {
             await window.WaitAsync(stop.Token);
+            var holding = true;
             try
             {
                 var pods = needs.Select(kv => PullPod(planId, node, kv.Key, kv.Value.Images, kv.Value.PodSpec)).ToList();
@@ -232,25 +233,19 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
                     await client.ApplyAsync(pod, FieldManager, stop.Token);
                 }
 
+                // The node's slot of the window (its share of the egress) is free once its images are there, that is
+                // once every container started; ending and deleting the pods happens outside the window.
                 var since = time.GetUtcNow();
                 foreach (var pod in pods)
                 {
-                    var name = pod["metadata"]!["name"]!.GetValue<string>();
-                    var ns = pod["metadata"]!["namespace"]!.GetValue<string>();
-                    var outcome = await watcher.WaitAsync(ns, [("v1", "Pod")], view => Judge(view.Get("v1", "Pod", name), since, settings.Timeout), new WaitLimits(), null, stop.Token);
-                    if (outcome.Failure is { } why)
-                    {
-                        throw new PrePullException($"pre-pull: node {node} in {dc} cannot pull {why}; nothing was applied");
-                    }
+                    await JudgeAsync(node, pod, since, pulledOnly: true);
+                }
 
-                    if (outcome.Cold is { } cause)
-                    {
-                        lock (cold)
-                        {
-                            cold.Add($"{node} ({cause})");
-                        }
-                    }
-
+                window.Release();
+                holding = false;
+                foreach (var pod in pods)
+                {
+                    await JudgeAsync(node, pod, since, pulledOnly: false);
                     await client.DeleteAsync(ObjectRef.Of(pod), Propagation.Background, CancellationToken.None);
                 }
 
@@ -268,7 +263,30 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
             }
             finally
             {
-                window.Release();
+                if (holding)
+                {
+                    window.Release();
+                }
+            }
+        }
+
+        // Waits for a pull pod to have pulled (or, after that, to have ended), and notes a node left cold once.
+        async Task JudgeAsync(string node, JsonObject pod, DateTimeOffset since, bool pulledOnly)
+        {
+            var name = pod["metadata"]!["name"]!.GetValue<string>();
+            var ns = pod["metadata"]!["namespace"]!.GetValue<string>();
+            var outcome = await watcher.WaitAsync(ns, [("v1", "Pod")], view => Judge(view.Get("v1", "Pod", name), since, settings.Timeout, pulledOnly), new WaitLimits(), null, stop.Token);
+            if (outcome.Failure is { } why)
+            {
+                throw new PrePullException($"pre-pull: node {node} in {dc} cannot pull {why}; nothing was applied");
+            }
+
+            if (outcome.Cold is { } cause && !pulledOnly)
+            {
+                lock (cold)
+                {
+                    cold.Add($"{node} ({cause})");
+                }
             }
         }
 
@@ -319,8 +337,11 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
         }
     }
 
-    /// <summary>Where a pull pod stands: warm (every container ran), failed to pull, or left cold; null while it goes on.</summary>
-    private PullOutcome? Judge(JsonObject? pod, DateTimeOffset since, TimeSpan timeout)
+    /// <summary>
+    /// Where a pull pod stands: warm (every container ran; with <paramref name="pulledOnly"/>, every container started,
+    /// so its image is there), failed to pull, or left cold; null while it goes on.
+    /// </summary>
+    private PullOutcome? Judge(JsonObject? pod, DateTimeOffset since, TimeSpan timeout, bool pulledOnly)
     {
         var statuses = (pod?["status"]?["containerStatuses"] as JsonArray ?? []).OfType<JsonObject>().ToList();
         foreach (var status in statuses)
@@ -330,6 +351,11 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
                 var message = status["state"]!["waiting"]!["message"]?.GetValue<string>();
                 return new PullOutcome($"{status["image"]?.GetValue<string>()}: {reason}{(message is null ? string.Empty : ": " + message)}", null);
             }
+        }
+
+        if (pulledOnly && statuses.Count > 0 && statuses.All(s => s["state"]?["running"] is not null || s["state"]?["terminated"] is not null))
+        {
+            return PullOutcome.Warm;
         }
 
         var phase = pod?["status"]?["phase"]?.GetValue<string>();

@@ -155,6 +155,12 @@ public sealed class LocalClusterServer : IAsyncDisposable
     private ReplicaSetController _replicaSets = null!;
     private DeploymentController _deployments = null!;
     private Kubelet _kubelet = null!;
+
+    /// <summary>
+    /// What the simulated registry sent to the nodes since the last call: bytes, and the peak rate in bytes per second (the most within one second);
+    /// null when pulls are not simulated (no <see cref="LocalClusterOptions.PullBandwidth"/>).
+    /// </summary>
+    public (long Bytes, double PeakPerSecond)? TakeRegistryEgress() => _kubelet.Pulls?.TakeEgress();
     private Scheduler _scheduler = null!;
 
     /// <summary>How many times the Deployment and ReplicaSet controllers reconciled one object, and the kubelet looked at a pod, since start.</summary>

@@ -84,6 +84,26 @@ public sealed class LeastPrivilegeTests
     }
 
     [Fact]
+    public async Task With_the_example_role_a_pre_pull_warms_the_nodes_the_release_runs_on_since_nodes_cannot_be_listed()
+    {
+        await using var farm = await StartAsync();
+        await CreateNamespaceAsync(farm, "mw-web");
+        await ApplyExampleRbacAsync(farm, "mw-web");
+        var (service, request, client) = AsDeployerOf(farm);
+        await using var _ = client;
+        Assert.True((await service.RunAsync((await service.PrepareAsync(request, farm.State, default)).Plan, request.Executor, new EventLog(), default)).Succeeded);
+
+        farm.Write("deploy/images/default.yaml", "images:\n  mediawiki: docker-registry.wikifarm.example/restricted/mediawiki-multiversion:2026-11-22-090000-publish\n");
+        service = new DeployService(farm.Model, new FarmRenderer(farm.Model, farm.Files), new AsDeployer(client), farm.Store, TimeProvider.System);
+        var log = new EventLog();
+        var warm = request.Executor with { PrePull = Core.Config.PrePullSettings.Default with { Enabled = true } };
+        var result = await service.RunAsync((await service.PrepareAsync(request, farm.State, default)).Plan, warm, log, default);
+        Assert.True(result.Succeeded, result.Cause);
+        Assert.Contains(log.Events, e => e.Message == "pre-pull eqiad: nodes cannot be listed; warming the 1 nodes eqiad/mw-web/main runs on now");
+        Assert.Contains(log.Events, e => e.Message.StartsWith("pre-pull eqiad: 1 nodes warmed in ", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Without_the_role_the_deployer_gets_the_error_naming_the_user_and_the_permission()
     {
         await using var farm = await StartAsync();

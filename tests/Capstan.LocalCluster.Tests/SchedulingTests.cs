@@ -132,6 +132,11 @@ public sealed class SchedulingTests
             Assert.True(pulledV1.Count == 2, string.Join("\n", pulledV1.Select(e => $"{e["involvedObject"]!["name"]} {Pulled(e)}")));
             Assert.All(pulledV1, e => Assert.EndsWith($"Image size: {size1} bytes, of which this node lacked {size1}", Pulled(e), StringComparison.Ordinal));
 
+            // The registry sent the image once per node, both nodes pulling at their full bandwidth each second.
+            var (sent, peak) = cluster.Server.TakeRegistryEgress()!.Value;
+            Assert.Equal(2 * size1, sent);
+            Assert.Equal(2 * bandwidth, peak, 1e-3);
+
             // v2 on the same nodes: only the changed layer moves.
             await cluster.ApplyAsync(Web(2, "1").Replace("web:1", "capstan.local/mediawiki:v2", StringComparison.Ordinal));
             await Cluster.EventuallyAsync(async () => (await cluster.Client.ListAsync("v1", "Event", "app", null, default)).Items.Count(e => e["reason"]!.GetValue<string>() == "Pulling") >= 3 ? "pulling" : null, "the v2 pulls started");

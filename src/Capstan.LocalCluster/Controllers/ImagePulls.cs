@@ -12,11 +12,25 @@ internal sealed class ImagePulls(ImageCatalog catalog, long nodeBandwidth, long?
     private readonly Dictionary<(string Node, string Layer), DateTimeOffset> _done = [];
     private DateTimeOffset? _last;
 
-    /// <summary>Bytes sent by the registry since start (what a deploy cost it).</summary>
-    public long EgressBytes { get; private set; }
+    private readonly Lock _stats = new();
+    private double _egressBytes;
+    private double _peakEgress;
+    private long _second;
+    private double _secondBytes;
 
-    /// <summary>The most bytes per second the registry sent in any advance (its peak egress).</summary>
-    public double PeakEgress { get; private set; }
+    /// <summary>
+    /// What the registry sent since the last call (or since start): its bytes and its peak rate in bytes per second,
+    /// the most it sent within one second of the clock. The counters start again at zero.
+    /// </summary>
+    public (long Bytes, double PeakPerSecond) TakeEgress()
+    {
+        lock (_stats)
+        {
+            var taken = ((long)Math.Round(_egressBytes), _peakEgress);
+            (_egressBytes, _peakEgress) = (0, 0);
+            return taken;
+        }
+    }
 
     /// <summary>Moves every pull in flight forward to <paramref name="now"/>, sharing the bandwidth as it goes.</summary>
     public void Advance(DateTimeOffset now)
@@ -43,8 +57,8 @@ internal sealed class ImagePulls(ImageCatalog catalog, long nodeBandwidth, long?
                 }
             }
 
-            EgressBytes += (long)sent;
-            PeakEgress = Math.Max(PeakEgress, sent / step);
+            Count(now - TimeSpan.FromSeconds(seconds), step, sent);
+
             seconds -= step;
         }
     }
@@ -90,6 +104,30 @@ internal sealed class ImagePulls(ImageCatalog catalog, long nodeBandwidth, long?
         }
 
         return (ready, result);
+    }
+
+    /// <summary>Counts what the registry sent at an even rate over a step, each byte in the second of the clock it was sent in.</summary>
+    private void Count(DateTimeOffset start, double step, double sent)
+    {
+        lock (_stats)
+        {
+            _egressBytes += sent;
+            var at = (start.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / (double)TimeSpan.TicksPerSecond;
+            var end = at + step;
+            while (at < end)
+            {
+                var second = (long)Math.Floor(at);
+                var until = Math.Min(end, second + 1);
+                if (second != _second)
+                {
+                    (_second, _secondBytes) = (second, 0);
+                }
+
+                _secondBytes += sent * (until - at) / step;
+                _peakEgress = Math.Max(_peakEgress, _secondBytes);
+                at = until;
+            }
+        }
     }
 
     /// <summary>An image's size: its layers' compressed bytes.</summary>

@@ -137,6 +137,7 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
         Capstan.Deploy.DeployStoppedException => (ex.Message, ExitCodes.Failure),
         Capstan.Deploy.NotificationFailedException => (ex.Message, ExitCodes.Failure),
         Capstan.Deploy.DeployFailedException => (ex.Message, ExitCodes.Failure),
+        Capstan.Deploy.PrePullException => (ex.Message, ExitCodes.Failure),
         Capstan.Kubernetes.KubeUnavailableException => (ex.Message, ExitCodes.Failure),
         Capstan.Kubernetes.KubeCredentialException => ("cannot authenticate to the cluster: " + ex.Message, ExitCodes.Failure),
         Capstan.Kubernetes.KubeConfigException => (ex.Message, ExitCodes.UserError),

@@ -8,18 +8,19 @@ using Capstan.Images;
 namespace Capstan.Cli;
 
 /// <summary>
-/// What a plan's new images cost to pull, per release: the nodes its pods may run on, the bytes of the new images'
-/// layers its old ones lack, the registry egress for all of them, and the time from the registry against a
-/// peer-to-peer fan-out. Layers are known for images the farm keeps itself (its OCI layout or registry); for others
-/// the row says so.
+/// What a plan's new images cost to pull, per changed release: the nodes its pods may run on that lack them, the bytes
+/// each lacks (the new images' layers minus those of the images the node holds, from <c>status.images</c>, or the
+/// release's old images on the nodes it runs on when nodes cannot be listed), the registry egress for all of them, and
+/// the time from the registry against a peer-to-peer fan-out. Layers are known for images the farm keeps itself (its OCI
+/// layout or registry); for others the row says so.
 /// </summary>
-internal sealed record DeployPullCost(ReleaseId Release, PullCostEstimate? Estimate, int Nodes, string? Unknown)
+internal sealed record DeployPullCost(ReleaseId Release, PullCostEstimate? Estimate, string? Unknown)
 {
-    public static async Task<IReadOnlyList<DeployPullCost>> ForAsync(DeploySession session, Plan plan, CliEnvironment env, CancellationToken cancellationToken)
+    public static async Task<IReadOnlyList<DeployPullCost>> ForAsync(DeploySession session, Plan plan, PrePullSettings settings, CliEnvironment env, CancellationToken cancellationToken)
     {
         var model = session.Repo.Model;
-        var layers = new Dictionary<string, IReadOnlyList<(string Digest, long Size)>?>(StringComparer.Ordinal);
-        async Task<IReadOnlyList<(string Digest, long Size)>?> LayersAsync(string image)
+        var layers = new Dictionary<string, (IReadOnlyList<(string Digest, long Size)>? Layers, string? Why)>(StringComparer.Ordinal);
+        async Task<(IReadOnlyList<(string Digest, long Size)>? Layers, string? Why)> LayersAsync(string image)
         {
             if (!layers.TryGetValue(image, out var known))
             {
@@ -31,49 +32,67 @@ internal sealed record DeployPullCost(ReleaseId Release, PullCostEstimate? Estim
         }
 
         var rows = new List<DeployPullCost>();
-        foreach (var change in ImageChanges.Of(plan))
+        foreach (var dc in ImageChanges.Of(plan).GroupBy(c => c.Release.Datacenter))
         {
-            var nodes = await ImageChanges.NodesAsync(session.Clusters[change.Release.Datacenter], change, cancellationToken);
-            var old = new List<(string Digest, long Size)>();
-            var fresh = new List<(string Digest, long Size)>();
-            var unknown = new List<string>();
-            foreach (var image in change.OldImages)
+            var client = session.Clusters[dc.Key];
+            var nodeList = await ImageChanges.ListNodesAsync(client, cancellationToken);
+            foreach (var change in dc)
             {
-                old.AddRange(await LayersAsync(image) ?? []);
-            }
-
-            foreach (var image in change.NewImages)
-            {
-                if (await LayersAsync(image) is { } known)
+                var nodes = await ImageChanges.NodesAsync(client, nodeList, change, cancellationToken);
+                var perNode = new List<long>();
+                var unknown = new SortedSet<string>(StringComparer.Ordinal);
+                foreach (var node in nodes.Nodes)
                 {
-                    fresh.AddRange(known);
-                }
-                else
-                {
-                    unknown.Add(image);
-                }
-            }
+                    // What the node holds: the images its status names, or (nodes not listed) the release's old ones.
+                    var holds = nodes.FromPods ? change.OldImages : change.Images.Concat(change.OldImages).Where(i => ImageChanges.Holds(nodes.Held.GetValueOrDefault(node), i)).ToList();
+                    var held = new List<(string Digest, long Size)>();
+                    foreach (var image in holds)
+                    {
+                        // A held image whose layers are unknown shares none with the new ones, as far as this count goes.
+                        held.AddRange((await LayersAsync(image)).Layers ?? []);
+                    }
 
-            rows.Add(unknown.Count > 0
-                ? new DeployPullCost(change.Release, null, nodes.Nodes.Count, $"layers unknown: {string.Join(", ", unknown)} is not in the farm's registry ({model.Registry})")
-                : new DeployPullCost(change.Release, PullCost.Estimate(change.Release.Datacenter, nodes.Nodes.Count, PullCost.Missing(old, fresh), model.PrePull.MaxEgress, model.PrePull.NodeBandwidth), nodes.Nodes.Count, null));
+                    var wanted = new List<(string Digest, long Size)>();
+                    foreach (var image in change.Images.Where(i => !holds.Contains(i, StringComparer.Ordinal)))
+                    {
+                        var (found, why) = await LayersAsync(image);
+                        if (found is null)
+                        {
+                            unknown.Add(why!);
+                        }
+
+                        wanted.AddRange(found ?? []);
+                    }
+
+                    perNode.Add(PullCost.Missing(held, wanted));
+                }
+
+                if (unknown.Count > 0)
+                {
+                    rows.Add(new DeployPullCost(change.Release, null, string.Join("; ", unknown)));
+                    continue;
+                }
+
+                rows.Add(new DeployPullCost(change.Release, PullCost.Estimate(change.Release.Datacenter, perNode, settings.MaxEgress, settings.NodeBandwidth), null));
+            }
         }
 
         return rows;
     }
 
-    /// <summary>The layers of an image the farm keeps (<c>capstan.local/…</c> in its OCI layout, or its registry's), else null.</summary>
-    private static async Task<IReadOnlyList<(string Digest, long Size)>?> FarmLayersAsync(FarmModel model, CliEnvironment env, string image, CancellationToken cancellationToken)
+    /// <summary>The layers of an image the farm keeps (<c>capstan.local/…</c> in its OCI layout, or its registry's), else why not.</summary>
+    private static async Task<(IReadOnlyList<(string Digest, long Size)>? Layers, string? Why)> FarmLayersAsync(FarmModel model, CliEnvironment env, string image, CancellationToken cancellationToken)
     {
         try
         {
             if (model.RegistryLayout is { } layout && image.StartsWith(ImageBuildSpec.LocalRegistry + "/", StringComparison.Ordinal))
             {
+                // NAME[:TAG][@DIGEST]: the digest when there is one, else the tag.
                 var name = image[(ImageBuildSpec.LocalRegistry.Length + 1)..];
                 var at = name.IndexOf('@', StringComparison.Ordinal);
                 var colon = name.LastIndexOf(':');
                 var reference = at >= 0 ? name[(at + 1)..] : colon >= 0 ? name[(colon + 1)..] : "latest";
-                return Directory.Exists(layout) ? await PullCost.LayersAsync(new OciLayout(layout), reference, cancellationToken) : null;
+                return Directory.Exists(layout) ? (await PullCost.LayersAsync(new OciLayout(layout), reference, cancellationToken), null) : (null, $"{image}: {model.Registry} does not exist");
             }
 
             var registry = model.Registry.TrimEnd('/');
@@ -81,44 +100,56 @@ internal sealed record DeployPullCost(ReleaseId Release, PullCostEstimate? Estim
             {
                 var parsed = ImageReference.Parse(image, model.RepoRoot);
                 await using var store = await Stores.OpenAsync(parsed, env, cancellationToken);
-                return await PullCost.LayersAsync(store.Store, parsed.Reference, cancellationToken);
+                return (await PullCost.LayersAsync(store.Store, parsed.Reference, cancellationToken), null);
             }
-        }
-        catch (ImageException)
-        {
-        }
 
-        return null;
+            return (null, $"{image} is not in the farm's registry ({model.Registry})");
+        }
+        catch (ImageException ex)
+        {
+            return (null, $"{image} could not be read: {ex.Message}");
+        }
     }
 
     public static string Table(IReadOnlyList<DeployPullCost> rows)
     {
-        var table = new PlainTable("DC", "RELEASE", "NODES", "PER NODE", "REGISTRY EGRESS", "FROM REGISTRY", "PEER-TO-PEER");
+        var table = new PlainTable(["DC", "RELEASE", .. PullCostView.Headings]);
         foreach (var row in rows)
         {
-            if (row.Estimate is { } e)
-            {
-                table.Add(row.Release.Datacenter, $"{row.Release.Namespace}/{row.Release.Release}", e.Nodes.ToString(CultureInfo.InvariantCulture), Commands.ImageCommand.Size(e.BytesPerNode),
-                    Commands.ImageCommand.Size(e.TotalBytes), e.RegistrySeconds.ToString("0.0 s", CultureInfo.InvariantCulture), e.PeerToPeerSeconds.ToString("0.0 s", CultureInfo.InvariantCulture));
-            }
-            else
-            {
-                table.Add(row.Release.Datacenter, $"{row.Release.Namespace}/{row.Release.Release}", row.Nodes.ToString(CultureInfo.InvariantCulture), "?", "?", "?", "?");
-            }
+            table.Add([row.Release.Datacenter, $"{row.Release.Namespace}/{row.Release.Release}", .. row.Estimate is { } e ? PullCostView.Cells(e) : ["?", "?", "?", "?", "?"]]);
         }
 
-        var notes = string.Concat(rows.Where(r => r.Unknown is not null).Select(r => $"  {r.Release}: {r.Unknown}\n").Distinct(StringComparer.Ordinal));
-        return "\nimage pull cost (new images' layers each node lacks):\n" + table + notes;
+        var notes = string.Concat(rows.Where(r => r.Unknown is not null).Select(r => $"  {r.Release}: layers unknown: {r.Unknown}\n"));
+        return "\nimage pull cost (the new images' layers each node lacks):\n" + table + notes;
     }
 
-    public static JsonArray Json(IReadOnlyList<DeployPullCost> rows) => [.. rows.Select(r => (JsonNode)new JsonObject
+    public static JsonArray Json(IReadOnlyList<DeployPullCost> rows) => [.. rows.Select(r =>
     {
-        ["release"] = r.Release.ToString(),
-        ["nodes"] = r.Nodes,
-        ["bytesPerNode"] = r.Estimate?.BytesPerNode,
-        ["registryEgressBytes"] = r.Estimate?.TotalBytes,
-        ["registrySeconds"] = r.Estimate is { } e ? Math.Round(e.RegistrySeconds, 3) : null,
-        ["peerToPeerSeconds"] = r.Estimate is { } p ? Math.Round(p.PeerToPeerSeconds, 3) : null,
-        ["unknown"] = r.Unknown,
+        var node = r.Estimate is { } e ? PullCostView.Json(e) : new JsonObject { ["unknown"] = r.Unknown };
+        node.Remove("datacenter");
+        node.Insert(0, "release", r.Release.ToString());
+        return (JsonNode)node;
     })];
+}
+
+/// <summary>How a pull-cost estimate prints (<c>image pull-cost</c> and <c>deploy --dry-run</c>).</summary>
+internal static class PullCostView
+{
+    public static readonly string[] Headings = ["NODES", "PER NODE", "REGISTRY EGRESS", "FROM REGISTRY", "PEER-TO-PEER"];
+
+    public static string[] Cells(PullCostEstimate e) =>
+    [
+        e.Nodes.ToString(CultureInfo.InvariantCulture), Commands.ImageCommand.Size(e.BytesPerNode), Commands.ImageCommand.Size(e.TotalBytes),
+        e.RegistrySeconds.ToString("0.0 s", CultureInfo.InvariantCulture), e.PeerToPeerSeconds.ToString("0.0 s", CultureInfo.InvariantCulture),
+    ];
+
+    public static JsonObject Json(PullCostEstimate e) => new()
+    {
+        ["datacenter"] = e.Datacenter,
+        ["nodes"] = e.Nodes,
+        ["bytesPerNode"] = e.BytesPerNode,
+        ["registryEgressBytes"] = e.TotalBytes,
+        ["registrySeconds"] = Math.Round(e.RegistrySeconds, 3),
+        ["peerToPeerSeconds"] = Math.Round(e.PeerToPeerSeconds, 3),
+    };
 }

@@ -17,19 +17,24 @@ internal sealed class LiveDeployView(Plan plan) : IDeployObserver
     private readonly Dictionary<ReleaseId, (ReleaseState State, string Message)> _states =
         plan.Actions.ToDictionary(a => a.Id, _ => (ReleaseState.Pending, string.Empty));
 
+    private string? _note;
+
     /// <summary>Called after each event so the display can redraw.</summary>
     public Action? Changed { get; set; }
 
     public void OnEvent(DeployEvent e)
     {
-        if (e.Release is null || e.State is null)
-        {
-            return;
-        }
-
         lock (_lock)
         {
-            _states[e.Release] = (e.State.Value, e.Message);
+            if (e.Release is null || e.State is null)
+            {
+                // A message of the whole deploy (the pre-pull's progress): the latest shows under the table.
+                _note = e.Message;
+            }
+            else
+            {
+                _states[e.Release] = (e.State.Value, e.Message);
+            }
         }
 
         Changed?.Invoke();
@@ -64,7 +69,7 @@ internal sealed class LiveDeployView(Plan plan) : IDeployObserver
                 active.AddRow(Markup.Escape(id.ToString()), $"[{colour}]{Markup.Escape(message)}[/]");
             }
 
-            return new Rows(summary, active);
+            return _note is null ? new Rows(summary, active) : new Rows(summary, new Markup(Markup.Escape(_note)), active);
         }
     }
 

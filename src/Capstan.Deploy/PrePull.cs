@@ -35,8 +35,8 @@ public static class ImageChanges
                     continue;
                 }
 
-                var old = Images(change.Live?["spec"]?["template"]?["spec"] as JsonObject);
-                var all = Images(spec);
+                var old = change.Live is null ? [] : ReleaseRecords.Images([change.Live]).Values.Distinct(StringComparer.Ordinal).ToList();
+                var all = ReleaseRecords.Images([change.Desired]).Values.Distinct(StringComparer.Ordinal).ToList();
                 var fresh = all.Where(i => !old.Contains(i, StringComparer.Ordinal)).ToList();
                 if (fresh.Count > 0)
                 {
@@ -48,17 +48,31 @@ public static class ImageChanges
         return changes;
     }
 
-    /// <summary>
-    /// The nodes a release's pods may run on, as a DaemonSet with its pod template would cover them: Ready,
-    /// schedulable, matching its node selector and tolerating the nodes' taints, with the images each already holds
-    /// (<c>status.images</c>). When nodes cannot be listed (a deployer without cluster-wide read), the nodes its pods
-    /// run on now.
-    /// </summary>
-    public static async Task<ImageNodes> NodesAsync(IClusterClient client, ImageChange change, CancellationToken cancellationToken)
+    /// <summary>The cluster's nodes, or null when the caller may not list them (a deployer without cluster-wide read).</summary>
+    public static async Task<IReadOnlyList<JsonObject>?> ListNodesAsync(IClusterClient client, CancellationToken cancellationToken)
     {
         try
         {
-            var nodes = (await client.ListAsync("v1", "Node", null, null, cancellationToken)).Items;
+            return (await client.ListAsync("v1", "Node", null, null, cancellationToken)).Items;
+        }
+        catch (KubeForbiddenException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The nodes a release's pods may run on, as a DaemonSet with its pod template would cover them: Ready,
+    /// schedulable, matching its node selector and tolerating the nodes' taints, with the images each already holds
+    /// (<c>status.images</c>). Without <paramref name="nodes"/> (they cannot be listed) or their images, the nodes its pods
+    /// run on now, which hold its old images.
+    /// </summary>
+    public static async Task<ImageNodes> NodesAsync(IClusterClient client, IReadOnlyList<JsonObject>? nodes, ImageChange change, CancellationToken cancellationToken)
+    {
+        // Nodes that report no images at all (a kubelet that does not, or a cluster whose images are simply there) say
+        // nothing of what they hold: then, too, the nodes the release runs on are those known to hold its old images.
+        if (nodes is not null && nodes.Any(n => n["status"]?["images"] is JsonArray { Count: > 0 }))
+        {
             var selector = change.PodSpec["nodeSelector"] as JsonObject;
             var tolerations = change.PodSpec["tolerations"] as JsonArray;
             var eligible = nodes.Where(n =>
@@ -73,20 +87,18 @@ public static class ImageChanges
                     .SelectMany(i => i?["names"] as JsonArray ?? []).Select(x => x!.GetValue<string>()).ToHashSet(StringComparer.Ordinal), StringComparer.Ordinal),
                 FromPods: false);
         }
-        catch (KubeForbiddenException)
-        {
-            var labels = change.Live?["spec"]?["selector"]?["matchLabels"] as JsonObject;
-            if (labels is null || labels.Count == 0)
-            {
-                return new ImageNodes([], new Dictionary<string, IReadOnlySet<string>>(), FromPods: true);
-            }
 
-            var pods = await client.ListAsync("v1", "Pod", change.Release.Namespace, string.Join(",", labels.Select(kv => $"{kv.Key}={kv.Value}")), cancellationToken);
-            return new ImageNodes(
-                [.. pods.Items.Select(p => p["spec"]?["nodeName"]?.GetValue<string>()).OfType<string>().Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)],
-                new Dictionary<string, IReadOnlySet<string>>(),
-                FromPods: true);
+        var labels = change.Live?["spec"]?["selector"]?["matchLabels"] as JsonObject;
+        if (labels is null || labels.Count == 0)
+        {
+            return new ImageNodes([], new Dictionary<string, IReadOnlySet<string>>(), FromPods: true);
         }
+
+        var pods = await client.ListAsync("v1", "Pod", change.Release.Namespace, string.Join(",", labels.Select(kv => $"{kv.Key}={kv.Value}")), cancellationToken);
+        return new ImageNodes(
+            [.. pods.Items.Select(p => p["spec"]?["nodeName"]?.GetValue<string>()).OfType<string>().Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)],
+            new Dictionary<string, IReadOnlySet<string>>(),
+            FromPods: true);
     }
 
     /// <summary>
@@ -118,27 +130,31 @@ public static class ImageChanges
     }
 
     private static string Name(JsonObject obj) => obj["metadata"]!["name"]!.GetValue<string>();
-
-    private static List<string> Images(JsonObject? spec) =>
-        [.. (spec?["containers"] as JsonArray ?? []).Concat(spec?["initContainers"] as JsonArray ?? [])
-            .Select(c => c?["image"]?.GetValue<string>()).OfType<string>().Distinct(StringComparer.Ordinal)];
 }
 
-/// <summary>A pre-pull found that a node cannot pull an image; nothing of the plan was applied.</summary>
-public sealed class PrePullException(string message) : Exception(message);
+/// <summary>
+/// A pre-pull stopped the deploy before anything was applied: a node cannot pull an image for good, the cluster refused
+/// a pull pod, or the pre-pull was interrupted (<see cref="Interrupted"/>).
+/// </summary>
+public sealed class PrePullException(string message, bool interrupted = false, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>True when the pre-pull was interrupted (Ctrl-C), not refused.</summary>
+    public bool Interrupted { get; } = interrupted;
+}
 
-/// <summary>What a pre-pull did in one datacenter.</summary>
+/// <summary>What a pre-pull did in one datacenter: nodes warmed, node-release pairs found warm already, nodes left cold.</summary>
 public sealed record PrePullReport(string Datacenter, int Nodes, int AlreadyWarm, int NotWarmed, TimeSpan Duration);
 
 /// <summary>
 /// Warms the nodes with a plan's new images before its rollout starts, so that the rollout's pods find them there. Each
-/// node gets a pod per namespace, pinned to it (<c>spec.nodeName</c>), with the namespace's new images as containers
-/// that exit at once (<c>restartPolicy: Never</c>), its release's tolerations and pull secrets, and tiny requests. A
-/// node is warm once every container has run: a kubelet creates a container only after pulling its image, so even an
-/// image without the command (a code-only image) counts, its container ending in a start error after the pull. At most
-/// <see cref="PrePullSettings.NodesAtOnce"/> nodes pull at a time, which bounds the registry's egress. An image a node
-/// cannot pull stops the deploy before anything is applied; a node that does not finish within the timeout, or turns
-/// the pod away, is reported and left cold.
+/// node gets a pod per namespace, pinned to it (<c>spec.nodeName</c>), with the images the node lacks as containers
+/// that exit at once (<c>restartPolicy: Never</c>, a restricted security context), its release's tolerations, service
+/// account and pull secrets, and tiny requests. A node's images are there once every container started or stopped
+/// at creating itself (a kubelet creates a container only after pulling its image, so a code-only image without the
+/// command counts too); its pods are then deleted. At most <see cref="PrePullSettings.NodesAtOnce"/> nodes pull at a
+/// time over all datacenters, which bounds the egress of the farm's registry. An image that cannot be pulled for good
+/// (not found, unauthorized) stops the deploy before anything is applied; a node that does not finish within the
+/// timeout, fails to pull for another reason or turns the pod away is reported and left cold.
 /// </summary>
 public sealed class PrePuller(IClusters clusters, IDeployObserver observer, TimeProvider time)
 {
@@ -149,230 +165,224 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
 
     private static readonly string[] PullFailures = ["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable"];
 
-    /// <summary>Warms every datacenter of the plan at once (their registries and nodes are their own).</summary>
+    /// <summary>Pull errors no retry mends: the image is not there, or the node may not read it.</summary>
+    private static readonly string[] Permanent = ["not found", "manifest unknown", "unauthorized", "denied", "InvalidImageName", "ErrImageNeverPull"];
+
+    /// <summary>Warms every datacenter of the plan at once, within one window of nodes (the registry is the farm's).</summary>
     public async Task<IReadOnlyList<PrePullReport>> RunAsync(Plan plan, PrePullSettings settings, CancellationToken cancellationToken)
     {
-        var changes = ImageChanges.Of(plan);
-        return await Task.WhenAll(changes.GroupBy(c => c.Release.Datacenter).Select(g => WarmAsync(plan.Id, g.Key, [.. g], settings, cancellationToken)));
+        if (settings.NodeBandwidth > settings.MaxEgress)
+        {
+            Report($"pre-pull: node-bandwidth {Rates.Describe(settings.NodeBandwidth)} is above max-egress {Rates.Describe(settings.MaxEgress)}; one node at a time may exceed it");
+        }
+
+        using var window = new SemaphoreSlim(settings.NodesAtOnce);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var warms = ImageChanges.Of(plan).GroupBy(c => c.Release.Datacenter).Select(g => WarmAsync(plan.Id, g.Key, [.. g], settings, window, stop)).ToList();
+        try
+        {
+            return await Task.WhenAll(warms);
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The first datacenter's refusal, not another's cancellation that followed it.
+            throw warms.Select(w => w.Exception?.InnerException).OfType<PrePullException>().FirstOrDefault()
+                  ?? warms.Select(w => w.Exception?.InnerException).First(e => e is not null)!;
+        }
+        catch (OperationCanceledException)
+        {
+            throw new PrePullException("interrupted during the pre-pull: nothing was applied, and its pull pods were removed", interrupted: true);
+        }
     }
 
-    private async Task<PrePullReport> WarmAsync(string planId, string dc, List<ImageChange> changes, PrePullSettings settings, CancellationToken cancellationToken)
+    private async Task<PrePullReport> WarmAsync(string planId, string dc, List<ImageChange> changes, PrePullSettings settings, SemaphoreSlim window, CancellationTokenSource stop)
     {
         var client = clusters[dc];
         var started = time.GetUtcNow();
-
-        // What each node needs, per namespace: the new images it does not hold yet.
-        var work = new SortedDictionary<string, Dictionary<string, (HashSet<string> Images, JsonObject PodSpec)>>(StringComparer.Ordinal);
-        var held = 0;
-        foreach (var change in changes)
-        {
-            var nodes = await ImageChanges.NodesAsync(client, change, cancellationToken);
-            if (nodes.FromPods)
-            {
-                Report($"pre-pull {dc}: nodes cannot be listed; warming the {nodes.Nodes.Count} nodes {change.Release} runs on now");
-            }
-
-            foreach (var node in nodes.Nodes)
-            {
-                // A node that never ran the release lacks its other images too: with the nodes' images known, it gets
-                // all those it lacks; otherwise (the nodes it runs on now) the new ones.
-                var missing = (nodes.FromPods ? change.NewImages : change.Images).Where(i => !ImageChanges.Holds(nodes.Held.GetValueOrDefault(node), i)).ToList();
-                if (missing.Count == 0)
-                {
-                    held++;
-                    continue;
-                }
-
-                var perNode = work.TryGetValue(node, out var n) ? n : work[node] = new(StringComparer.Ordinal);
-                if (!perNode.TryGetValue(change.Release.Namespace, out var entry))
-                {
-                    entry = ([], change.PodSpec);
-                    perNode[change.Release.Namespace] = entry;
-                }
-
-                entry.Images.UnionWith(missing);
-            }
-        }
-
-        var images = work.Values.SelectMany(n => n.Values).SelectMany(e => e.Images).Distinct(StringComparer.Ordinal).ToList();
-        var fresh = changes.SelectMany(c => c.NewImages).Distinct(StringComparer.Ordinal).Count(images.Contains);
-        Report($"pre-pull {dc}: {work.Count} nodes to warm with {images.Count} images ({fresh} new), {settings.NodesAtOnce} at a time " +
-               $"(registry egress at most {Rates.Describe((double)settings.NodesAtOnce * settings.NodeBandwidth)})");
-        if (work.Count == 0)
-        {
-            return new PrePullReport(dc, 0, held, 0, time.GetUtcNow() - started);
-        }
-
-        await using var watcher = new RolloutWatcher(client, time) { LabelSelectors = new Dictionary<(string, string), string> { [("v1", "Pod")] = Label } };
-        foreach (var ns in work.Values.SelectMany(n => n.Keys).Distinct(StringComparer.Ordinal))
-        {
-            await DeleteLeftoversAsync(client, ns, cancellationToken);
-        }
-
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var window = new SemaphoreSlim(settings.NodesAtOnce);
-        var created = new List<ObjectRef>();
-        var done = 0;
-        var cold = new List<string>();
-        PrePullException? failure = null;
-        var lastReport = -1;
-        async Task WarmNodeAsync(string node, Dictionary<string, (HashSet<string> Images, JsonObject PodSpec)> needs)
-        {
-            await window.WaitAsync(stop.Token);
-            var holding = true;
-            try
-            {
-                var pods = needs.Select(kv => PullPod(planId, node, kv.Key, kv.Value.Images, kv.Value.PodSpec)).ToList();
-                foreach (var pod in pods)
-                {
-                    lock (created)
-                    {
-                        created.Add(ObjectRef.Of(pod));
-                    }
-
-                    await client.ApplyAsync(pod, FieldManager, stop.Token);
-                }
-
-                // The node's slot of the window (its share of the egress) is free once its images are there, that is
-                // once every container started; ending and deleting the pods happens outside the window.
-                var since = time.GetUtcNow();
-                foreach (var pod in pods)
-                {
-                    await JudgeAsync(node, pod, since, pulledOnly: true);
-                }
-
-                window.Release();
-                holding = false;
-                foreach (var pod in pods)
-                {
-                    await JudgeAsync(node, pod, since, pulledOnly: false);
-                    await client.DeleteAsync(ObjectRef.Of(pod), Propagation.Background, CancellationToken.None);
-                }
-
-                var count = Interlocked.Increment(ref done);
-                var tenth = count * 10 / work.Count;
-                if (tenth > Volatile.Read(ref lastReport) && Interlocked.Exchange(ref lastReport, tenth) < tenth)
-                {
-                    Report($"pre-pull {dc}: {count}/{work.Count} nodes warm");
-                }
-            }
-            catch (PrePullException ex)
-            {
-                Interlocked.CompareExchange(ref failure, ex, null);
-                await stop.CancelAsync();
-            }
-            finally
-            {
-                if (holding)
-                {
-                    window.Release();
-                }
-            }
-        }
-
-        // Waits for a pull pod to have pulled (or, after that, to have ended), and notes a node left cold once.
-        async Task JudgeAsync(string node, JsonObject pod, DateTimeOffset since, bool pulledOnly)
-        {
-            var name = pod["metadata"]!["name"]!.GetValue<string>();
-            var ns = pod["metadata"]!["namespace"]!.GetValue<string>();
-            var outcome = await watcher.WaitAsync(ns, [("v1", "Pod")], view => Judge(view.Get("v1", "Pod", name), since, settings.Timeout, pulledOnly), new WaitLimits(), null, stop.Token);
-            if (outcome.Failure is { } why)
-            {
-                throw new PrePullException($"pre-pull: node {node} in {dc} cannot pull {why}; nothing was applied");
-            }
-
-            if (outcome.Cold is { } cause && !pulledOnly)
-            {
-                lock (cold)
-                {
-                    cold.Add($"{node} ({cause})");
-                }
-            }
-        }
-
         try
         {
-            await Task.WhenAll(work.Select(kv => WarmNodeAsync(kv.Key, kv.Value)));
+            // Pods a killed deploy left behind go first.
+            foreach (var ns in changes.Select(c => c.Release.Namespace).Distinct(StringComparer.Ordinal))
+            {
+                foreach (var pod in (await client.ListAsync("v1", "Pod", ns, Label, stop.Token)).Items)
+                {
+                    await client.DeleteAsync(ObjectRef.Of(pod), Propagation.Background, stop.Token);
+                }
+            }
+
+            // What each node needs, per namespace: the images it does not hold yet.
+            var nodeList = await ImageChanges.ListNodesAsync(client, stop.Token);
+            if (nodeList is null)
+            {
+                Report($"pre-pull {dc}: nodes cannot be listed; warming the nodes each release runs on now, with its new images");
+            }
+
+            var work = new SortedDictionary<string, Dictionary<string, (HashSet<string> Images, JsonObject PodSpec)>>(StringComparer.Ordinal);
+            var held = 0;
+            foreach (var change in changes)
+            {
+                var nodes = await ImageChanges.NodesAsync(client, nodeList, change, stop.Token);
+                foreach (var node in nodes.Nodes)
+                {
+                    // A node that never ran the release lacks its other images too: with the nodes' images known, it
+                    // gets all those it lacks; otherwise (the nodes it runs on now) the new ones.
+                    var missing = (nodes.FromPods ? change.NewImages : change.Images).Where(i => !ImageChanges.Holds(nodes.Held.GetValueOrDefault(node), i)).ToList();
+                    if (missing.Count == 0)
+                    {
+                        held++;
+                        continue;
+                    }
+
+                    var perNode = work.TryGetValue(node, out var n) ? n : work[node] = new(StringComparer.Ordinal);
+                    if (!perNode.TryGetValue(change.Release.Namespace, out var entry))
+                    {
+                        entry = ([], change.PodSpec);
+                        perNode[change.Release.Namespace] = entry;
+                    }
+
+                    entry.Images.UnionWith(missing);
+                }
+            }
+
+            var images = work.Values.SelectMany(n => n.Values).SelectMany(e => e.Images).Distinct(StringComparer.Ordinal).ToList();
+            var fresh = changes.SelectMany(c => c.NewImages).Distinct(StringComparer.Ordinal).Count(images.Contains);
+            Report($"pre-pull {dc}: {work.Count} nodes to warm with {images.Count} images ({fresh} new), {settings.NodesAtOnce} at a time " +
+                   $"(registry egress at most {Rates.Describe((double)settings.NodesAtOnce * settings.NodeBandwidth)})");
+            var cold = new List<string>();
+            if (work.Count > 0)
+            {
+                var progress = new Progress(work.Count, count => Report($"pre-pull {dc}: {count}/{work.Count} nodes done"));
+                await using var watcher = new RolloutWatcher(client, time) { LabelSelectors = new Dictionary<(string, string), string> { [("v1", "Pod")] = Label } };
+                await Task.WhenAll(work.Select(kv => WarmNodeAsync(client, watcher, planId, dc, kv.Key, kv.Value, settings, window, stop, cold, progress)));
+            }
+
+            if (cold.Count > 0)
+            {
+                Report($"pre-pull {dc}: {cold.Count} nodes left cold: {string.Join(", ", cold.Take(5))}{(cold.Count > 5 ? ", …" : string.Empty)}");
+            }
+
+            var took = time.GetUtcNow() - started;
+            Report($"pre-pull {dc}: {work.Count - cold.Count} nodes warmed in {took.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s");
+            return new PrePullReport(dc, work.Count, held, cold.Count, took);
         }
-        catch (OperationCanceledException) when (failure is not null && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is not OperationCanceledException and not PrePullException)
         {
+            await stop.CancelAsync();
+            throw new PrePullException(Refusal(dc, ex), inner: ex);
+        }
+        catch (PrePullException)
+        {
+            await stop.CancelAsync();
+            throw;
+        }
+    }
+
+    /// <summary>One node: its pull pods, waited for until its images are there, then deleted (on every outcome).</summary>
+    private async Task WarmNodeAsync(
+        IClusterClient client, RolloutWatcher watcher, string planId, string dc, string node, Dictionary<string, (HashSet<string> Images, JsonObject PodSpec)> needs,
+        PrePullSettings settings, SemaphoreSlim window, CancellationTokenSource stop, List<string> cold, Progress progress)
+    {
+        await window.WaitAsync(stop.Token);
+        var pods = needs.Select(kv => PullPod(planId, node, kv.Key, kv.Value.Images, kv.Value.PodSpec, settings.Timeout)).ToList();
+        var applied = new List<JsonObject>();
+        try
+        {
+            foreach (var pod in pods)
+            {
+                applied.Add(pod);
+                await client.ApplyAsync(pod, FieldManager, stop.Token);
+            }
+
+            var since = time.GetUtcNow();
+            foreach (var pod in pods)
+            {
+                var name = pod["metadata"]!["name"]!.GetValue<string>();
+                var outcome = await watcher.WaitAsync(pod["metadata"]!["namespace"]!.GetValue<string>(), [("v1", "Pod")], view => Judge(view.Get("v1", "Pod", name), since, settings.Timeout), new WaitLimits(), null, stop.Token);
+                if (outcome.Failure is { } why)
+                {
+                    throw new PrePullException($"pre-pull: node {node} in {dc} cannot pull {why}; nothing was applied");
+                }
+
+                if (outcome.Cold is { } cause)
+                {
+                    lock (cold)
+                    {
+                        cold.Add($"{node} ({cause})");
+                    }
+
+                    break;
+                }
+            }
+
+            progress.Done();
         }
         finally
         {
-            // Whatever happened, no pull pod is left behind (those already judged are gone; this takes the rest).
-            foreach (var pod in created)
-            {
-                try
-                {
-                    await client.DeleteAsync(pod, Propagation.Background, CancellationToken.None);
-                }
-                catch (KubeApiException)
-                {
-                    // Best effort: the next pre-pull in the namespace removes leftovers first.
-                }
-            }
+            window.Release();
+            await DeleteAsync(client, applied);
         }
-
-        if (failure is not null)
-        {
-            throw failure;
-        }
-
-        if (cold.Count > 0)
-        {
-            Report($"pre-pull {dc}: {cold.Count} nodes left cold: {string.Join(", ", cold.Take(5))}{(cold.Count > 5 ? ", …" : string.Empty)}");
-        }
-
-        var took = time.GetUtcNow() - started;
-        Report($"pre-pull {dc}: {work.Count - cold.Count} nodes warmed in {took.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s");
-        return new PrePullReport(dc, work.Count, held, cold.Count, took);
     }
 
-    /// <summary>Pods of an earlier pre-pull that a killed deploy left behind.</summary>
-    private static async Task DeleteLeftoversAsync(IClusterClient client, string ns, CancellationToken cancellationToken)
+    /// <summary>Deletes pull pods, at once, whatever else failed (a pod left behind is removed by the next pre-pull, or ends at its deadline).</summary>
+    private static async Task DeleteAsync(IClusterClient client, IEnumerable<JsonObject> pods)
     {
-        foreach (var pod in (await client.ListAsync("v1", "Pod", ns, Label, cancellationToken)).Items)
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await Task.WhenAll(pods.Select(async pod =>
         {
-            await client.DeleteAsync(ObjectRef.Of(pod), Propagation.Background, cancellationToken);
-        }
+            try
+            {
+                await client.DeleteAsync(ObjectRef.Of(pod), Propagation.Background, limit.Token);
+            }
+            catch (Exception ex) when (ex is KubeApiException or KubeUnavailableException or OperationCanceledException or HttpRequestException)
+            {
+            }
+        }));
     }
+
+    /// <summary>A failure of the cluster during the pre-pull, in words that say what to do.</summary>
+    private static string Refusal(string dc, Exception ex) => ex switch
+    {
+        KubeForbiddenException => $"pre-pull: {dc} refused a pull pod ({ex.Message}); grant create and patch on pods (as examples/rbac/deployer.yaml does) or deploy with --no-pre-pull; nothing was applied",
+        KubeApiException => $"pre-pull: {dc} refused a pull pod: {ex.Message}; deploy with --no-pre-pull to skip it; nothing was applied",
+        _ => $"pre-pull: {dc}: {ex.Message}; nothing was applied",
+    };
 
     /// <summary>
-    /// Where a pull pod stands: warm (every container ran; with <paramref name="pulledOnly"/>, every container started,
-    /// so its image is there), failed to pull, or left cold; null while it goes on.
+    /// Where a pull pod stands: its images there (every container started, ended, or stopped at creating itself after
+    /// the pull), failed to pull for good, or left cold; null while it goes on.
     /// </summary>
-    private PullOutcome? Judge(JsonObject? pod, DateTimeOffset since, TimeSpan timeout, bool pulledOnly)
+    private PullOutcome? Judge(JsonObject? pod, DateTimeOffset since, TimeSpan timeout)
     {
         var statuses = (pod?["status"]?["containerStatuses"] as JsonArray ?? []).OfType<JsonObject>().ToList();
+        var pulled = statuses.Count > 0;
         foreach (var status in statuses)
         {
-            if (status["state"]?["waiting"]?["reason"]?.GetValue<string>() is { } reason && PullFailures.Contains(reason))
+            var reason = status["state"]?["waiting"]?["reason"]?.GetValue<string>();
+            if (reason is not null && PullFailures.Contains(reason))
             {
                 var message = status["state"]!["waiting"]!["message"]?.GetValue<string>();
-                return new PullOutcome($"{status["image"]?.GetValue<string>()}: {reason}{(message is null ? string.Empty : ": " + message)}", null);
+                var what = $"{status["image"]?.GetValue<string>()}: {reason}{(message is null ? string.Empty : ": " + message)}";
+                return Permanent.Any(p => what.Contains(p, StringComparison.OrdinalIgnoreCase)) ? new PullOutcome(what, null) : new PullOutcome(null, what);
             }
+
+            pulled &= reason is not ("ContainerCreating" or "PodInitializing");
         }
 
-        if (pulledOnly && statuses.Count > 0 && statuses.All(s => s["state"]?["running"] is not null || s["state"]?["terminated"] is not null))
+        if (pulled)
         {
             return PullOutcome.Warm;
         }
 
-        var phase = pod?["status"]?["phase"]?.GetValue<string>();
-        if (phase is "Succeeded" or "Failed")
+        if (pod?["status"]?["phase"]?.GetValue<string>() is "Failed" or "Succeeded")
         {
-            // A container that ran (even one whose command the image lacks) was pulled first; a pod the node turned
-            // away (too many pods, no room) never pulled.
-            return statuses.Count > 0 && statuses.All(s => s["state"]?["terminated"] is not null)
-                ? PullOutcome.Warm
-                : new PullOutcome(null, "the node turned the pod away: " + (pod?["status"]?["reason"]?.GetValue<string>() ?? phase));
+            return new PullOutcome(null, "the node turned the pod away: " + (pod["status"]?["reason"]?.GetValue<string>() ?? "Failed"));
         }
 
         return time.GetUtcNow() - since > timeout ? new PullOutcome(null, $"not done in {timeout.TotalMinutes:0} min") : null;
     }
 
-    /// <summary>The pod that pulls a namespace's new images onto one node and exits.</summary>
-    internal static JsonObject PullPod(string planId, string node, string ns, IEnumerable<string> images, JsonObject template)
+    /// <summary>The pod that pulls a namespace's images onto one node and exits.</summary>
+    internal static JsonObject PullPod(string planId, string node, string ns, IEnumerable<string> images, JsonObject template, TimeSpan timeout)
     {
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(node)))[..10];
         var containers = new JsonArray();
@@ -389,6 +399,11 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
                     ["requests"] = new JsonObject { ["cpu"] = "1m", ["memory"] = "8Mi" },
                     ["limits"] = new JsonObject { ["cpu"] = "10m", ["memory"] = "16Mi" },
                 },
+                ["securityContext"] = new JsonObject
+                {
+                    ["allowPrivilegeEscalation"] = false,
+                    ["capabilities"] = new JsonObject { ["drop"] = new JsonArray("ALL") },
+                },
             });
         }
 
@@ -399,13 +414,21 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
             ["automountServiceAccountToken"] = false,
             ["enableServiceLinks"] = false,
             ["terminationGracePeriodSeconds"] = 0,
+            // The kubelet ends a pod a killed deploy left behind by itself.
+            ["activeDeadlineSeconds"] = (long)Math.Max(60, timeout.TotalSeconds),
+            ["securityContext"] = new JsonObject
+            {
+                ["runAsNonRoot"] = true,
+                ["runAsUser"] = 65534,
+                ["seccompProfile"] = new JsonObject { ["type"] = "RuntimeDefault" },
+            },
             ["containers"] = containers,
         };
-        foreach (var key in new[] { "tolerations", "imagePullSecrets" })
+        foreach (var key in new[] { "tolerations", "imagePullSecrets", "serviceAccountName" })
         {
-            if (template[key] is JsonArray list)
+            if (template[key] is { } value)
             {
-                spec[key] = list.DeepClone();
+                spec[key] = value.DeepClone();
             }
         }
 
@@ -415,7 +438,7 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
             ["kind"] = "Pod",
             ["metadata"] = new JsonObject
             {
-                ["name"] = $"capstan-pre-pull-{planId[^6..]}-{hash}",
+                ["name"] = $"capstan-pre-pull-{planId[Math.Max(0, planId.Length - 6)..].ToLowerInvariant()}-{hash}",
                 ["namespace"] = ns,
                 ["labels"] = new JsonObject { [Label] = planId, ["app.kubernetes.io/managed-by"] = "capstan" },
             },
@@ -428,5 +451,26 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
     private sealed record PullOutcome(string? Failure, string? Cold)
     {
         public static readonly PullOutcome Warm = new(null, null);
+    }
+
+    /// <summary>Counts nodes done and reports at every tenth of them.</summary>
+    private sealed class Progress(int total, Action<int> report)
+    {
+        private readonly Lock _lock = new();
+        private int _done;
+        private int _reported;
+
+        public void Done()
+        {
+            lock (_lock)
+            {
+                _done++;
+                if (_done * 10 / total > _reported)
+                {
+                    _reported = _done * 10 / total;
+                    report(_done);
+                }
+            }
+        }
     }
 }

@@ -41,18 +41,27 @@ public static class PullCost
     /// alone (its egress shared by all, each node at most its own link), and peer-to-peer (the registry sends the bytes
     /// once; then the swarm moves them at the nodes' speed, plus one chunk per doubling of the nodes that hold them).
     /// </summary>
-    public static PullCostEstimate Estimate(string datacenter, int nodes, long missing, long registryBytesPerSecond, long nodeBytesPerSecond)
+    public static PullCostEstimate Estimate(string datacenter, int nodes, long missing, long registryBytesPerSecond, long nodeBytesPerSecond) =>
+        Estimate(datacenter, Enumerable.Repeat(missing, nodes).ToList(), registryBytesPerSecond, nodeBytesPerSecond);
+
+    /// <summary>
+    /// The same for nodes that lack different amounts (each entry a node's bytes; nodes lacking nothing do not count).
+    /// <see cref="PullCostEstimate.BytesPerNode"/> is then the most any node lacks.
+    /// </summary>
+    public static PullCostEstimate Estimate(string datacenter, IReadOnlyList<long> perNode, long registryBytesPerSecond, long nodeBytesPerSecond)
     {
-        if (nodes == 0 || missing == 0)
+        var lacking = perNode.Where(b => b > 0).ToList();
+        var most = lacking.DefaultIfEmpty(0).Max();
+        if (lacking.Count == 0)
         {
-            return new PullCostEstimate(datacenter, nodes, missing, 0, 0, 0);
+            return new PullCostEstimate(datacenter, perNode.Count, 0, 0, 0, 0);
         }
 
-        var total = nodes * missing;
-        var registry = Math.Max((double)total / registryBytesPerSecond, (double)missing / nodeBytesPerSecond);
-        var seed = (double)missing / Math.Min(registryBytesPerSecond, nodeBytesPerSecond);
-        var rounds = Math.Ceiling(Math.Log2(nodes));
-        var peer = seed + (rounds * Math.Min(Chunk, missing) / nodeBytesPerSecond);
-        return new PullCostEstimate(datacenter, nodes, missing, total, registry, Math.Min(peer, registry));
+        var total = lacking.Sum();
+        var registry = Math.Max((double)total / registryBytesPerSecond, (double)most / nodeBytesPerSecond);
+        var seed = (double)most / Math.Min(registryBytesPerSecond, nodeBytesPerSecond);
+        var rounds = Math.Ceiling(Math.Log2(lacking.Count));
+        var peer = seed + (rounds * Math.Min(Chunk, most) / nodeBytesPerSecond);
+        return new PullCostEstimate(datacenter, lacking.Count, most, total, registry, Math.Min(peer, registry));
     }
 }

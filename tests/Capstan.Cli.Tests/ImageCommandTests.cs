@@ -147,13 +147,14 @@ public sealed class ImageCommandTests : IDisposable
         Assert.Equal(lacked, cost["bytesPerNode"]!.GetValue<long>());
         Assert.Equal(lacked, cost["registryEgressBytes"]!.GetValue<long>());
         var text = CliRunner.Run([.. deploy, "--build-image", "--dry-run"]);
-        Assert.Contains("image pull cost (new images' layers each node lacks):", text.Out, StringComparison.Ordinal);
+        Assert.Contains("image pull cost (the new images' layers each node lacks):", text.Out, StringComparison.Ordinal);
         Assert.Matches("eqiad +mw-debug/pinkunicorn +1 +", text.Out);
 
         // Careless pre-pull options change nothing.
         foreach (var (args, message) in new[]
         {
-            (new[] { "--pre-pull", "--no-pre-pull" }, "capstan: error: --pre-pull and --no-pre-pull contradict each other: give one\n"),
+            (new[] { "--pre-pull", "--no-pre-pull" }, "capstan: error: --no-pre-pull contradicts --pre-pull: give one\n"),
+            (["--no-pre-pull", "--pre-pull-egress", "1Gbit/s"], "capstan: error: --no-pre-pull contradicts --pre-pull-egress: give one\n"),
             (["--pre-pull-egress", "lots"], "capstan: error: --pre-pull-egress 'lots' is not a rate (such as 125MB/s, 1Gbit/s or 10Gbps)\n"),
         })
         {

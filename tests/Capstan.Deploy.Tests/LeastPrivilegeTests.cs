@@ -99,7 +99,8 @@ public sealed class LeastPrivilegeTests
         var warm = request.Executor with { PrePull = Core.Config.PrePullSettings.Default with { Enabled = true } };
         var result = await service.RunAsync((await service.PrepareAsync(request, farm.State, default)).Plan, warm, log, default);
         Assert.True(result.Succeeded, result.Cause);
-        Assert.Contains(log.Events, e => e.Message == "pre-pull eqiad: nodes cannot be listed; warming the 1 nodes eqiad/mw-web/main runs on now");
+        Assert.Contains(log.Events, e => e.Message == "pre-pull eqiad: nodes cannot be listed; warming the nodes each release runs on now, with its new images");
+        Assert.Contains(log.Events, e => e.Message == "pre-pull eqiad: 1 nodes to warm with 1 images (1 new), 10 at a time (registry egress at most 1.25 GB/s)");
         Assert.Contains(log.Events, e => e.Message.StartsWith("pre-pull eqiad: 1 nodes warmed in ", StringComparison.Ordinal));
     }
 

@@ -30,7 +30,8 @@ public sealed class PrePullTests
         Assert.True((await farm.DeployAsync(new RenderSelection(null, "mw-debug"))).Result!.Succeeded);
         farm.Write("deploy/images/default.yaml", $"images:\n  mediawiki: {NewImage}\n");
 
-        // eqiad warms its nodes first; codfw rolls out cold.
+        // eqiad warms its nodes first, two at a time; codfw rolls out cold.
+        farm.Clusters.LocalServer("eqiad")!.TakeRegistryEgress();
         var log = new EventLog();
         var (prepared, warm) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug"), options: new ExecutorOptions { Actor = "test", Reason = "test", PrePull = Settings }, observer: log);
         Assert.True(warm!.Succeeded, warm.Cause);
@@ -39,6 +40,10 @@ public sealed class PrePullTests
 
         Assert.Contains(log.Events, e => e.Message == "pre-pull eqiad: 3 nodes to warm with 7 images (1 new), 2 at a time (registry egress at most 40 MB/s)");
         Assert.Contains(log.Events, e => e.Message.StartsWith("pre-pull eqiad: 3 nodes warmed in ", StringComparison.Ordinal));
+        // Never more than two nodes pulled at once (20 MB/s each); the rollout after it pulled nothing.
+        var (sent, peak) = farm.Clusters.LocalServer("eqiad")!.TakeRegistryEgress()!.Value;
+        Assert.InRange(sent, 3 << 20, 3 * 7 << 20);
+        Assert.InRange(peak, 1, 40_000_000 * 1.001);
 
         // In eqiad only the pull pods pulled; every pod of the rollout found the image there.
         var eqiad = await PulledEventsAsync(farm, "eqiad", NewImage);

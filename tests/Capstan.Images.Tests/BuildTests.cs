@@ -239,6 +239,10 @@ public sealed class BuildTests
         Assert.Equal(24.0, estimate.RegistrySeconds, 3);
         Assert.Equal((100_000_000 / 625_000_000.0) + (9 * 1048576 / 625_000_000.0), estimate.PeerToPeerSeconds, 6);
         Assert.Equal(0, PullCost.Estimate("codfw", 0, 100, 1, 1).TotalBytes);
+
+        // Nodes lacking different amounts: those lacking nothing do not count; the registry sends the sum.
+        var uneven = PullCost.Estimate("eqiad", [100, 0, 300], 100, 1000);
+        Assert.Equal((2, 300L, 400L, 4.0), (uneven.Nodes, uneven.BytesPerNode, uneven.TotalBytes, uneven.RegistrySeconds));
     }
 
     [Fact]

@@ -37,7 +37,7 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
         var buildImage = new Option<bool>("--build-image") { Description = "First build the MediaWiki image from image.sources, put it in the registry and write its reference to the images values file" };
         var prePull = new Option<bool>("--pre-pull") { Description = "Warm the nodes with the new images before the rollout starts (always, when capstan.yaml's pre-pull.enabled is true)" };
         var noPrePull = new Option<bool>("--no-pre-pull") { Description = "Do not warm the nodes, whatever capstan.yaml says" };
-        var prePullEgress = new Option<string?>("--pre-pull-egress") { Description = "The registry egress the pre-pull may use; nodes pull at once as many as fit at pre-pull.node-bandwidth each (default: pre-pull.max-egress, else 10Gbit/s)", HelpName = "RATE" };
+        var prePullEgress = new Option<string?>("--pre-pull-egress") { Description = "The registry egress the pre-pull may use (implies --pre-pull); as many nodes pull at once as fit at pre-pull.node-bandwidth each (default: pre-pull.max-egress, else 10Gbit/s)", HelpName = "RATE" };
         var command = new Command(name, description) { repo, dc, environment, state, stateFile, reason, actor, output, yes, dryRun, noRollback, forceConflicts, concurrency, buildImage, prePull, noPrePull, prePullEgress };
         if (!bootstrap)
         {
@@ -66,20 +66,17 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
                 }
             }
 
-            if (parse.GetValue(prePull) && parse.GetValue(noPrePull))
+            if (parse.GetValue(noPrePull) && (parse.GetValue(prePull) || parse.GetValue(prePullEgress) is not null))
             {
-                throw new UserInputException("--pre-pull and --no-pre-pull contradict each other: give one");
+                throw new UserInputException($"--no-pre-pull contradicts {(parse.GetValue(prePull) ? "--pre-pull" : "--pre-pull-egress")}: give one");
             }
+
+            var egressOverride = parse.GetValue(prePullEgress) is { } egressText ? LocalCommand.Rate(egressText, "--pre-pull-egress") : (long?)null;
 
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, ct, overrides: overrides);
             var actorName = session.Repo.Actor(parse.GetValue(actor));
-            var prePullSettings = session.Repo.Model.PrePull;
-            if (parse.GetValue(prePullEgress) is { } egress)
-            {
-                prePullSettings = prePullSettings with { MaxEgress = LocalCommand.Rate(egress, "--pre-pull-egress") };
-            }
-
-            var warm = !parse.GetValue(noPrePull) && (parse.GetValue(prePull) || prePullSettings.Enabled);
+            var prePullSettings = session.Repo.Model.PrePull with { MaxEgress = egressOverride ?? session.Repo.Model.PrePull.MaxEgress };
+            var warm = !parse.GetValue(noPrePull) && (parse.GetValue(prePull) || egressOverride is not null || prePullSettings.Enabled);
             var executorOptions = new ExecutorOptions
             {
                 Actor = actorName,
@@ -117,7 +114,7 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
             CheckStateDidNotVanish(session, plan);
             var writer = console.Profile.Out.Writer;
             // A dry run also says what the new images cost the registry and the nodes.
-            var pullCost = parse.GetValue(dryRun) ? await DeployPullCost.ForAsync(session, plan, env, ct) : null;
+            var pullCost = parse.GetValue(dryRun) ? await DeployPullCost.ForAsync(session, plan, prePullSettings, env, ct) : null;
             if (json)
             {
                 var planJson = PlanView.Json(plan);
@@ -197,8 +194,8 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
             }
             catch (PrePullException ex)
             {
-                error.WriteLine($"capstan: error: {ex.Message}");
-                return ExitCodes.Failure;
+                error.WriteLine($"capstan: {(ex.Interrupted ? "interrupted" : "error")}: {ex.Message}");
+                return ex.Interrupted ? ExitCodes.Interrupted : ExitCodes.Failure;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {

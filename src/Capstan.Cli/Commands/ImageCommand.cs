@@ -273,23 +273,14 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
             var writer = console.Profile.Out.Writer;
             if (parse.GetValue(output) == "json")
             {
-                writer.WriteLine(new System.Text.Json.Nodes.JsonArray([.. estimates.Select(e => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject
-                {
-                    ["datacenter"] = e.Datacenter,
-                    ["nodes"] = e.Nodes,
-                    ["bytesPerNode"] = e.BytesPerNode,
-                    ["registryEgressBytes"] = e.TotalBytes,
-                    ["registrySeconds"] = Math.Round(e.RegistrySeconds, 3),
-                    ["peerToPeerSeconds"] = Math.Round(e.PeerToPeerSeconds, 3),
-                })]).ToJsonString());
+                writer.WriteLine(new System.Text.Json.Nodes.JsonArray([.. estimates.Select(e => (System.Text.Json.Nodes.JsonNode)PullCostView.Json(e))]).ToJsonString());
                 return ExitCodes.Success;
             }
 
-            var table = new PlainTable("DC", "NODES", "PER NODE", "REGISTRY EGRESS", "FROM REGISTRY", "PEER-TO-PEER");
+            var table = new PlainTable(["DC", .. PullCostView.Headings]);
             foreach (var e in estimates)
             {
-                table.Add(e.Datacenter, e.Nodes.ToString(CultureInfo.InvariantCulture), Size(e.BytesPerNode), Size(e.TotalBytes),
-                    e.RegistrySeconds.ToString("0.0 s", CultureInfo.InvariantCulture), e.PeerToPeerSeconds.ToString("0.0 s", CultureInfo.InvariantCulture));
+                table.Add([e.Datacenter, .. PullCostView.Cells(e)]);
             }
 
             writer.Write(table.ToString());

@@ -27,7 +27,7 @@ internal sealed class ImagePulls(ImageCatalog catalog, long nodeBandwidth, long?
         lock (_stats)
         {
             var taken = ((long)Math.Round(_egressBytes), _peakEgress);
-            (_egressBytes, _peakEgress) = (0, 0);
+            (_egressBytes, _peakEgress, _secondBytes) = (0, 0, 0);
             return taken;
         }
     }
@@ -131,7 +131,7 @@ internal sealed class ImagePulls(ImageCatalog catalog, long nodeBandwidth, long?
     }
 
     /// <summary>An image's size: its layers' compressed bytes.</summary>
-    public long Size(string image) => catalog.Layers(image, defaultImageBytes).Sum(l => l.Size);
+    public long Size(string image) => catalog.Layers(image, defaultImageBytes).DistinctBy(l => l.Digest).Sum(l => l.Size);
 
     private HashSet<string> Cache(string node)
     {

@@ -69,7 +69,7 @@ internal sealed record DeployPullCost(ReleaseId Release, PullCostEstimate? Estim
 
                 if (unknown.Count > 0)
                 {
-                    rows.Add(new DeployPullCost(change.Release, null, string.Join("; ", unknown)));
+                    rows.Add(new DeployPullCost(change.Release, null, unknown.First() + (unknown.Count > 1 ? $" (and {unknown.Count - 1} more images)" : string.Empty)));
                     continue;
                 }
 

@@ -19,7 +19,7 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
         var dc = new Option<string>("--dc") { Description = "The datacenter whose local cluster to serve", Required = true, HelpName = "DC" };
         var port = new Option<int>("--port") { Description = "The loopback port (default: a free one)", HelpName = "N" };
         var kubeconfig = new Option<string?>("--kubeconfig") { Description = "Write a kubeconfig for the server to FILE", HelpName = "FILE" };
-        var realistic = new Option<bool>("--realistic") { Description = "Pods take seconds to start, as on a real cluster (default: instant)" };
+        var realistic = new Option<bool>("--realistic") { Description = "Pods take seconds to start and nodes pull images at 1Gbit/s from a registry of 10Gbit/s, as on a real cluster (default: instant, images simply there)" };
         var nodes = new Option<int>("--nodes")
         {
             Description = "How many nodes the cluster has, each with 64 CPUs, 256 GiB and room for 110 pods (default: one node that holds anything); pods that fit nowhere stay Pending",
@@ -33,12 +33,12 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
         };
         var pullBandwidth = new Option<string?>("--pull-bandwidth")
         {
-            Description = "Simulate image pulls: each node pulls the layers it lacks at this rate (125MB/s, 1Gbit/s); pods start once their images are there",
+            Description = "Simulate image pulls: each node pulls the layers it lacks at this rate (125MB/s, 1Gbit/s); pods start once their images are there (default: 1Gbit/s with --realistic, else off; 'off' turns it off)",
             HelpName = "RATE",
         };
         var registryEgress = new Option<string?>("--registry-egress")
         {
-            Description = "What the registry sends to the whole cluster at once, shared by the pulls in flight (with --pull-bandwidth; default: no limit)",
+            Description = "What the registry sends to the whole cluster at once, shared by the pulls in flight (default: 10Gbit/s with --realistic, else no limit)",
             HelpName = "RATE",
         };
         var command = new Command("serve", "Run the local cluster's API server on 127.0.0.1 (HTTPS, bearer tokens, RBAC) until interrupted") { dc, repo, port, kubeconfig, realistic, nodes, pullBandwidth, registryEgress, users };
@@ -62,12 +62,19 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
                 throw new UserInputException($"--nodes must be between 1 and 5000, not {parse.GetValue(nodes)}");
             }
 
+            // Realistic timing pulls images too, unless told otherwise.
+            var pulls = parse.GetValue(pullBandwidth) switch
+            {
+                "off" => (long?)null,
+                { } rate => Rate(rate, "--pull-bandwidth"),
+                null => parse.GetValue(realistic) ? 125_000_000 : null,
+            };
             var options = new LocalClusterOptions
             {
                 Port = requestedPort,
                 Nodes = parse.GetValue(nodes),
-                PullBandwidth = parse.GetValue(pullBandwidth) is { } pull ? Rate(pull, "--pull-bandwidth") : null,
-                RegistryEgress = parse.GetValue(registryEgress) is { } egress ? Rate(egress, "--registry-egress") : null,
+                PullBandwidth = pulls,
+                RegistryEgress = parse.GetValue(registryEgress) is { } egress ? Rate(egress, "--registry-egress") : pulls is not null && parse.GetValue(realistic) ? 1_250_000_000 : null,
                 Timing = parse.GetValue(realistic) ? SimulationTiming.Realistic : SimulationTiming.Instant,
                 Log = message => error.WriteLine($"capstan: local://{name}: {message}"),
                 ImageLayout = session.Model.RegistryLayout,

@@ -77,12 +77,24 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
             _lastFaults = faultsVersion;
             _unsettled.Clear();
             pods = store.ListShared(Pods, null).Items;
-            if (_settled.Count > pods.Count * 2)
+            if (_settled.Count > pods.Count * 2 || _pulled.Count > pods.Count * 2 || _firstSeen.Count > pods.Count * 2)
             {
+                // What was kept about pods that are gone (a long-running cluster sees many come and go).
                 var live = pods.Select(Json.Uid).ToHashSet(StringComparer.Ordinal);
                 foreach (var gone in _settled.Keys.Where(uid => !live.Contains(uid)).ToList())
                 {
                     _settled.Remove(gone);
+                }
+
+                foreach (var gone in _pulled.Keys.Concat(_pullStarted.Keys).Where(uid => !live.Contains(uid)).ToList())
+                {
+                    _pulled.Remove(gone);
+                    _pullStarted.Remove(gone);
+                }
+
+                foreach (var gone in _firstSeen.Keys.Where(uid => !live.Contains(uid)).ToList())
+                {
+                    _firstSeen.TryRemove(gone, out _);
                 }
             }
         }

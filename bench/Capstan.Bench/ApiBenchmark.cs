@@ -15,8 +15,8 @@ internal static class ApiBenchmark
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var count = int.Parse(Option(args, "--objects") ?? "1000", CultureInfo.InvariantCulture);
-        var parallel = int.Parse(Option(args, "--parallel") ?? "8", CultureInfo.InvariantCulture);
+        var count = int.Parse(BenchTools.Option(args, "--objects") ?? "1000", CultureInfo.InvariantCulture);
+        var parallel = int.Parse(BenchTools.Option(args, "--parallel") ?? "8", CultureInfo.InvariantCulture);
         await using var server = await LocalClusterServer.StartAsync(new LocalClusterOptions(), default);
         await using var client = new KubeClient(new ClusterConnection(server.Url), new KubeClientOptions { Qps = 1_000_000, Burst = 1_000_000 });
         await client.ApplyAsync(new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Namespace", ["metadata"] = new JsonObject { ["name"] = "bench" } }, false, false, default);
@@ -55,11 +55,5 @@ internal static class ApiBenchmark
         Console.WriteLine($"apply: {count} ConfigMaps with {parallel} in flight in {applySeconds * 1000:F0} ms: {count / applySeconds:F0} requests/s, p50 {latencies[count / 2]:F2} ms, p99 {latencies[(int)(count * 0.99)]:F2} ms");
         Console.WriteLine($"list: {count} objects back by label selector in {listMs:F1} ms");
         return 0;
-    }
-
-    private static string? Option(string[] args, string name)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 }

@@ -24,8 +24,8 @@ internal static class DashboardBenchmark
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var rounds = int.Parse(Option(args, "--rounds") ?? "20", CultureInfo.InvariantCulture);
-        var example = Option(args, "--repo") ?? "examples/wikifarm";
+        var rounds = int.Parse(BenchTools.Option(args, "--rounds") ?? "20", CultureInfo.InvariantCulture);
+        var example = BenchTools.Option(args, "--repo") ?? "examples/wikifarm";
         var root = Path.Combine(Path.GetTempPath(), "capstan-bench-dashboard-" + Guid.NewGuid().ToString("N"));
         try
         {
@@ -86,9 +86,9 @@ internal static class DashboardBenchmark
 
             var releases = (await FarmStatus.ReadAsync(clusters, namespaces, null, default)).Releases.Count;
             Console.WriteLine($"example farm deployed ({releases} releases in 2 datacenters), clusters served over HTTPS in this process, {rounds} rounds, medians:");
-            Console.WriteLine($"capstan status -o json, its own work: {OpsBenchmark.Median(status):0.0} ms");
-            Console.WriteLine($"overview page, server time: {OpsBenchmark.Median(page):0.0} ms (ratio {OpsBenchmark.Median(page) / OpsBenchmark.Median(status):0.00})");
-            Console.WriteLine($"/api/v1/releases, server time: {OpsBenchmark.Median(api):0.0} ms (ratio {OpsBenchmark.Median(api) / OpsBenchmark.Median(status):0.00})");
+            Console.WriteLine($"capstan status -o json, its own work: {BenchTools.Median(status):0.0} ms");
+            Console.WriteLine($"overview page, server time: {BenchTools.Median(page):0.0} ms (ratio {BenchTools.Median(page) / BenchTools.Median(status):0.00})");
+            Console.WriteLine($"/api/v1/releases, server time: {BenchTools.Median(api):0.0} ms (ratio {BenchTools.Median(api) / BenchTools.Median(status):0.00})");
             return 0;
         }
         finally
@@ -96,11 +96,4 @@ internal static class DashboardBenchmark
             Directory.Delete(root, recursive: true);
         }
     }
-
-    private static string? Option(string[] args, string name)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-    }
-
 }

@@ -22,12 +22,12 @@ internal static class DeployBenchmark
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var releases = int.Parse(Option(args, "--releases") ?? "1000", CultureInfo.InvariantCulture);
+        var releases = int.Parse(BenchTools.Option(args, "--releases") ?? "1000", CultureInfo.InvariantCulture);
         var root = Path.Combine(Path.GetTempPath(), "capstan-bench-deploy-" + Guid.NewGuid().ToString("N"));
         try
         {
             await PlanSyntheticAsync(Path.Combine(root, "synthetic"), releases);
-            await CriticalPathAsync(Path.Combine(root, "example"), Option(args, "--repo") ?? "examples/wikifarm");
+            await CriticalPathAsync(Path.Combine(root, "example"), BenchTools.Option(args, "--repo") ?? "examples/wikifarm");
         }
         finally
         {
@@ -192,11 +192,5 @@ internal static class DeployBenchmark
         }
 
         public double Duration(ReleaseId id) => _start.TryGetValue(id, out var s) && _end.TryGetValue(id, out var e) ? (e - s).TotalSeconds : 0;
-    }
-
-    private static string? Option(string[] args, string name)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 }

@@ -19,8 +19,8 @@ internal static class EnvironmentBenchmark
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var rounds = int.Parse(Option(args, "--rounds") ?? "3", CultureInfo.InvariantCulture);
-        var example = Option(args, "--repo") ?? "examples/wikifarm";
+        var rounds = int.Parse(BenchTools.Option(args, "--rounds") ?? "3", CultureInfo.InvariantCulture);
+        var example = BenchTools.Option(args, "--repo") ?? "examples/wikifarm";
         var root = Path.Combine(Path.GetTempPath(), "capstan-bench-env-" + Guid.NewGuid().ToString("N"));
         try
         {
@@ -70,9 +70,8 @@ internal static class EnvironmentBenchmark
                 deletes.Add(watch.Elapsed.TotalSeconds);
             }
 
-            double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
             Console.WriteLine($"environment of mw-web + mw-api-int in eqiad (pods start in {timing.PodStart.TotalSeconds:0.0} s, ready {timing.PodReady.TotalSeconds:0.0} s later), {rounds} rounds, medians:");
-            Console.WriteLine($"production deploy of the same releases {Median(production):F2} s; environment create {Median(creates):F2} s (ratio {Median(creates) / Median(production):F2}); delete {Median(deletes):F2} s (ratio {Median(deletes) / Median(production):F2})");
+            Console.WriteLine($"production deploy of the same releases {BenchTools.Median(production):F2} s; environment create {BenchTools.Median(creates):F2} s (ratio {BenchTools.Median(creates) / BenchTools.Median(production):F2}); delete {BenchTools.Median(deletes):F2} s (ratio {BenchTools.Median(deletes) / BenchTools.Median(production):F2})");
         }
         finally
         {
@@ -83,12 +82,5 @@ internal static class EnvironmentBenchmark
         }
 
         return 0;
-    }
-
-
-    private static string? Option(string[] args, string name)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 }

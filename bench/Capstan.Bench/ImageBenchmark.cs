@@ -15,7 +15,7 @@ internal static class ImageBenchmark
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var source = Option(args, "--tree") ?? "/usr/share/mediawiki";
+        var source = BenchTools.Option(args, "--tree") ?? "/usr/share/mediawiki";
         if (!Directory.Exists(source))
         {
             Console.Error.WriteLine($"{source} is missing: apt-get install mediawiki");
@@ -223,42 +223,6 @@ internal static class ImageBenchmark
             Part("write blobs and caches (the rest)", Math.Max(0, coldTime - planTime - compress))));
     }
 
-    /// <summary>Writes to two streams at once.</summary>
-    private sealed class TeeStream(Stream a, Stream b) : Stream
-    {
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override void Flush()
-        {
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            a.Write(buffer, offset, count);
-            b.Write(buffer, offset, count);
-        }
-
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            a.Write(buffer);
-            b.Write(buffer);
-        }
-    }
-
     private static (double Seconds, long Bytes) TarGzip(string tree)
     {
         var watch = Stopwatch.StartNew();
@@ -314,7 +278,7 @@ internal static class ImageBenchmark
         return Process.Start(psi)!;
     }
 
-    private static void Run(string tool, params string[] args)
+    internal static void Run(string tool, params string[] args)
     {
         var psi = new ProcessStartInfo(tool) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
         foreach (var arg in args)
@@ -330,11 +294,5 @@ internal static class ImageBenchmark
         {
             throw new InvalidOperationException($"{tool} {string.Join(' ', args)} failed: {err.Result}");
         }
-    }
-
-    private static string? Option(string[] args, string name)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 }

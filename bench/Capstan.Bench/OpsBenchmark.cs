@@ -23,8 +23,8 @@ internal static class OpsBenchmark
 
     public static async Task<int> RunAsync(string[] args)
     {
-        var rounds = int.Parse(Option(args, "--rounds") ?? "5", CultureInfo.InvariantCulture);
-        var example = Path.GetFullPath(Option(args, "--repo") ?? "examples/wikifarm");
+        var rounds = int.Parse(BenchTools.Option(args, "--rounds") ?? "5", CultureInfo.InvariantCulture);
+        var example = Path.GetFullPath(BenchTools.Option(args, "--repo") ?? "examples/wikifarm");
         var root = Path.Combine(Path.GetTempPath(), "capstan-bench-ops-" + Guid.NewGuid().ToString("N"));
         try
         {
@@ -77,8 +77,8 @@ internal static class OpsBenchmark
                 await applier.ApplyAsync(await state.ReadRequiredAsync(default), options, TimeSpan.FromMinutes(2), default);
             }
 
-            Console.WriteLine($"maintenance disable → 0 CronJobs and 0 running Jobs in both DCs (3 scripts running): median {Median(disableTimes):0.00} s (min {disableTimes.Min():0.00}, max {disableTimes.Max():0.00}); " +
-                $"confd interval alone: {ConfdInterval:0} s → {ConfdInterval / Median(disableTimes):0.0}× sooner");
+            Console.WriteLine($"maintenance disable → 0 CronJobs and 0 running Jobs in both DCs (3 scripts running): median {BenchTools.Median(disableTimes):0.00} s (min {disableTimes.Min():0.00}, max {disableTimes.Max():0.00}); " +
+                $"confd interval alone: {ConfdInterval:0} s → {ConfdInterval / BenchTools.Median(disableTimes):0.0}× sooner");
 
             var totals = new List<double>();
             var windows = new List<double>();
@@ -95,7 +95,7 @@ internal static class OpsBenchmark
                 from = to;
             }
 
-            Console.WriteLine($"switchover: total median {Median(totals):0.00} s, read-only window median {Median(windows):0.000} s (max {windows.Max():0.000} s)");
+            Console.WriteLine($"switchover: total median {BenchTools.Median(totals):0.00} s, read-only window median {BenchTools.Median(windows):0.000} s (max {windows.Max():0.000} s)");
             return 0;
         }
         finally
@@ -135,18 +135,6 @@ internal static class OpsBenchmark
         }
 
         return (cronJobs, running);
-    }
-
-    internal static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
-    }
-
-    private static string? Option(string[] args, string name)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 
     private sealed class Quiet : IDeployObserver

@@ -23,16 +23,16 @@ internal static class PullBenchmark
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var example = Option(args, "--repo") ?? "examples/wikifarm";
-        var source = Option(args, "--tree") ?? "/usr/share/mediawiki";
-        var nodes = int.Parse(Option(args, "--nodes") ?? "200", CultureInfo.InvariantCulture);
+        var example = BenchTools.Option(args, "--repo") ?? "examples/wikifarm";
+        var source = BenchTools.Option(args, "--tree") ?? "/usr/share/mediawiki";
+        var nodes = int.Parse(BenchTools.Option(args, "--nodes") ?? "200", CultureInfo.InvariantCulture);
         var root = Path.Combine(Path.GetTempPath(), "capstan-bench-pull-" + Guid.NewGuid().ToString("N"));
         try
         {
             DeployBenchmark.CopyFarm(example, root);
             var tree = Path.Combine(root, "tree", "php-1.39");
             Directory.CreateDirectory(Path.GetDirectoryName(tree)!);
-            Run("cp", "-a", source, tree);
+            ImageBenchmark.Run("cp", "-a", source, tree);
             var layout = new OciLayout(Path.Combine(root, ".capstan", "images"));
             var spec = ImageBuildSpec.Default;
             var files = new DirectoryRepoFiles(root);
@@ -133,19 +133,4 @@ internal static class PullBenchmark
 
     private static ExecutorOptions Executor() => new() { Actor = "bench", Reason = "bench" };
 
-    private static void Run(string file, params string[] args)
-    {
-        using var process = Process.Start(new ProcessStartInfo(file, args) { UseShellExecute = false })!;
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} exited with {process.ExitCode}");
-        }
-    }
-
-    private static string? Option(string[] args, string name)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-    }
 }

@@ -15,10 +15,10 @@ internal static class RenderBenchmark
 {
     public static int Run(string[] args)
     {
-        var repo = Option(args, "--repo") ?? "examples/wikifarm";
-        var iterations = int.Parse(Option(args, "--iterations") ?? "50", CultureInfo.InvariantCulture);
-        var helm = Option(args, "--helm");
-        var chart = Option(args, "--chart");
+        var repo = BenchTools.Option(args, "--repo") ?? "examples/wikifarm";
+        var iterations = int.Parse(BenchTools.Option(args, "--iterations") ?? "50", CultureInfo.InvariantCulture);
+        var helm = BenchTools.Option(args, "--helm");
+        var chart = BenchTools.Option(args, "--chart");
 
         var files = new DirectoryRepoFiles(repo);
         var state = DynamicStateFile.Parse(files.ReadText("state.yaml"), "state.yaml", [.. RepoLoader.Load(files).Model.DatacenterNames]);
@@ -98,11 +98,5 @@ internal static class RenderBenchmark
         {
             throw new InvalidOperationException($"helm template failed with exit code {process.ExitCode}");
         }
-    }
-
-    private static string? Option(string[] args, string name)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 }

@@ -19,8 +19,8 @@ internal static class StateBenchmark
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var repo = Option(args, "--repo") ?? "examples/wikifarm";
-        var iterations = int.Parse(Option(args, "--iterations") ?? "50", CultureInfo.InvariantCulture);
+        var repo = BenchTools.Option(args, "--repo") ?? "examples/wikifarm";
+        var iterations = int.Parse(BenchTools.Option(args, "--iterations") ?? "50", CultureInfo.InvariantCulture);
         var files = new DirectoryRepoFiles(repo);
         var (model, _) = RepoLoader.Load(files);
 
@@ -120,11 +120,5 @@ internal static class StateBenchmark
     {
         var sorted = values.Order().ToList();
         return sorted[Math.Min(sorted.Count - 1, (int)(sorted.Count * p))];
-    }
-
-    private static string? Option(string[] args, string name)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 }

@@ -322,14 +322,4 @@ public sealed class ImageBuilder(OciLayout layout, IProgress<string>? progress =
     private string CacheDirectory(string mediaType) => Path.Combine(layout.Path, "capstan-cache", mediaType == MediaTypes.LayerZstd ? "diffids-zstd" : "diffids");
 
     private string CachePath(string diffId, string mediaType) => Path.Combine(CacheDirectory(mediaType), Digests.Hex(diffId) + ".json");
-
-    /// <summary>Writes to two streams.</summary>
-    private sealed class TeeStream(Stream a, Stream b) : WriteOnlyStream
-    {
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            a.Write(buffer);
-            b.Write(buffer);
-        }
-    }
 }

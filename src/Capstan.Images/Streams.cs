@@ -39,6 +39,17 @@ public abstract class WriteOnlyStream : Stream
     public override void SetLength(long value) => throw new NotSupportedException();
 }
 
+/// <summary>Writes to two streams.</summary>
+internal sealed class TeeStream(Stream a, Stream b) : WriteOnlyStream
+{
+    /// <inheritdoc/>
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        a.Write(buffer);
+        b.Write(buffer);
+    }
+}
+
 /// <summary>The base of the forward-only streams that are only read (checking, wrapping a response).</summary>
 public abstract class ReadOnlyStream : Stream
 {

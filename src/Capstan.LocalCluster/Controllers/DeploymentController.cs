@@ -26,7 +26,7 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
 
     /// <summary>Deployments still rolling out: their progress deadline is a matter of time, not of writes.</summary>
     private readonly HashSet<(string Ns, string Name)> _active = [];
-    private long _lastSeen = -1;
+    private readonly ChangeCursor _changes = new(store);
     private DateTimeOffset _lastFull = DateTimeOffset.MinValue;
 
     /// <summary>How many times a Deployment was reconciled (tests check that work follows what changed).</summary>
@@ -38,9 +38,7 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
     /// </summary>
     public void Reconcile()
     {
-        var seen = store.ResourceVersion;
-        var (changes, complete) = _lastSeen < 0 ? ([], false) : store.ChangesSince(_lastSeen);
-        _lastSeen = seen;
+        var (changes, complete) = _changes.Next();
         var now = time.GetUtcNow();
         if (!complete || now - _lastFull > Resync)
         {

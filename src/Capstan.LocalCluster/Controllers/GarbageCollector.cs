@@ -9,8 +9,7 @@ namespace Capstan.LocalCluster.Controllers;
 /// </summary>
 internal sealed class GarbageCollector(ObjectStore store)
 {
-    /// <summary>The resourceVersion of the last pass.</summary>
-    private long _lastSeen = -1;
+    private readonly ChangeCursor _changes = new(store);
 
     /// <summary>True while objects are being deleted, so the next pass looks again.</summary>
     private bool _deleting = true;
@@ -19,14 +18,12 @@ internal sealed class GarbageCollector(ObjectStore store)
     {
         // Only a deletion, an object created with owners, or a deletion in progress gives this controller work; a
         // deploy's stream of other writes does not make it look at every object.
-        var seen = store.ResourceVersion;
-        if (seen == _lastSeen)
+        if (!_changes.Moved)
         {
             return;
         }
 
-        var (changes, complete) = _lastSeen < 0 ? ([], false) : store.ChangesSince(_lastSeen);
-        _lastSeen = seen;
+        var (changes, complete) = _changes.Next();
         if (complete && !_deleting && !changes.Any(e => e.Type == "DELETED" || Json.Deleting(e.Object)))
         {
             CheckOwners(changes.Where(e => e.Type == "ADDED").Select(e => (e.Resource, e.Object)));

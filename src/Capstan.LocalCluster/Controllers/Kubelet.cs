@@ -47,7 +47,7 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
 
     /// <summary>Pods not yet settled (starting, failing, terminating): their state moves with time, not only with writes.</summary>
     private readonly HashSet<(string Ns, string Name)> _unsettled = [];
-    private long _lastSeen = -1;
+    private readonly ChangeCursor _changes = new(store);
     private long _lastFaults = -1;
     private DateTimeOffset _lastFull = DateTimeOffset.MinValue;
 
@@ -66,9 +66,7 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
         var now = time.GetUtcNow();
         Pulls?.Advance(now);
         var faultsVersion = faults.PodFaultsVersion;
-        var seen = store.ResourceVersion;
-        var (changes, complete) = _lastSeen < 0 ? ([], false) : store.ChangesSince(_lastSeen);
-        _lastSeen = seen;
+        var (changes, complete) = _changes.Next();
         List<JsonObject> pods;
         if (!complete || faultsVersion != _lastFaults || now - _lastFull > Resync)
         {

@@ -10,8 +10,8 @@ internal sealed class ReplicaSetController(ObjectStore store, EventRecorder even
     private static readonly ResourceType ReplicaSets = ResourceTypes.ByKind("ReplicaSet")!;
     private static readonly ResourceType Pods = ResourceTypes.ByKind("Pod")!;
 
-    /// <summary>The resourceVersion of the last pass: nothing this controller acts on changes without a write.</summary>
-    private long _lastSeen = -1;
+    /// <summary>Where the last pass left the change history: nothing this controller acts on changes without a write.</summary>
+    private readonly ChangeCursor _changes = new(store);
 
     private DateTimeOffset _lastFull = DateTimeOffset.MinValue;
 
@@ -24,14 +24,12 @@ internal sealed class ReplicaSetController(ObjectStore store, EventRecorder even
     /// </summary>
     public void Reconcile()
     {
-        var seen = store.ResourceVersion;
-        if (seen == _lastSeen)
+        if (!_changes.Moved)
         {
             return;
         }
 
-        var (changes, complete) = _lastSeen < 0 ? ([], false) : store.ChangesSince(_lastSeen);
-        _lastSeen = seen;
+        var (changes, complete) = _changes.Next();
         var now = time.GetUtcNow();
         if (!complete || now - _lastFull > TimeSpan.FromSeconds(2))
         {

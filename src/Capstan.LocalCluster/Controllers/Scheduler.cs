@@ -20,7 +20,7 @@ internal sealed class Scheduler(ObjectStore store, TimeProvider time, EventRecor
 
     private static readonly ResourceType Nodes = ResourceTypes.ByKind("Node")!;
 
-    private long _lastSeen = -1;
+    private readonly ChangeCursor _changes = new(store);
 
     /// <summary>Pods seen without a node since the last pass (all of them after a full look).</summary>
     private readonly HashSet<(string Ns, string Name)> _pending = [];
@@ -30,8 +30,7 @@ internal sealed class Scheduler(ObjectStore store, TimeProvider time, EventRecor
 
     public void Reconcile()
     {
-        var seen = store.ResourceVersion;
-        if (seen == _lastSeen)
+        if (!_changes.Moved)
         {
             // Nothing changed since the last pass: no pod can have become schedulable.
             return;
@@ -39,8 +38,7 @@ internal sealed class Scheduler(ObjectStore store, TimeProvider time, EventRecor
 
         // The pods a change points at (all of them at first or when the history is gone); a node or a deletion makes room
         // or takes it, so every pod still pending is tried again.
-        var (changes, complete) = _lastSeen < 0 ? ([], false) : store.ChangesSince(_lastSeen);
-        _lastSeen = seen;
+        var (changes, complete) = _changes.Next();
         if (!complete)
         {
             _pending.Clear();

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Capstan.Cli.Commands;
 using Capstan.Core.Diagnostics;
-using Capstan.State;
 using Spectre.Console;
 
 namespace Capstan.Cli;
@@ -128,23 +127,14 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
     /// </summary>
     private static (string Message, int Code)? Known(Exception ex) => ex switch
     {
-        UserInputException => (ex.Message, ExitCodes.UserError),
-        StateRefusedException => (ex.Message + "; nothing was written", ExitCodes.UserError),
-        StateConflictException => (ex.Message, ExitCodes.Conflict),
-        Capstan.Deploy.DeployLockedException => (ex.Message, ExitCodes.Locked),
-        Capstan.Deploy.ReleaseRecordException => (ex.Message, ExitCodes.Failure),
-        Capstan.Deploy.DeployLockLostException => (ex.Message, ExitCodes.Failure),
-        Capstan.Deploy.DeployStoppedException => (ex.Message, ExitCodes.Failure),
-        Capstan.Deploy.NotificationFailedException => (ex.Message, ExitCodes.Failure),
-        Capstan.Deploy.DeployFailedException => (ex.Message, ExitCodes.Failure),
-        Capstan.Deploy.PrePullException => (ex.Message, ExitCodes.Failure),
-        Capstan.Kubernetes.KubeUnavailableException => (ex.Message, ExitCodes.Failure),
-        Capstan.Kubernetes.KubeCredentialException => ("cannot authenticate to the cluster: " + ex.Message, ExitCodes.Failure),
-        Capstan.Kubernetes.KubeConfigException => (ex.Message, ExitCodes.UserError),
-        Capstan.Kubernetes.KubeApiException => ("the cluster refused: " + ex.Message, ExitCodes.Failure),
         Capstan.Images.ImageReferenceException or Capstan.Images.ImageNotFoundException or Capstan.Images.ImageForeignFilesException => (ex.Message, ExitCodes.UserError),
-        Capstan.Images.ImageException => (ex.Message, ExitCodes.Failure),
-        StateStoreException or IOException or UnauthorizedAccessException => (ex.Message, ExitCodes.Failure),
-        _ => null,
+        Capstan.Images.ImageException or IOException or UnauthorizedAccessException => (ex.Message, ExitCodes.Failure),
+        _ => Capstan.Deploy.Refusals.Classify(ex) is { } refusal ? (refusal.Message, refusal.Kind switch
+        {
+            Capstan.Deploy.RefusalKind.UserError => ExitCodes.UserError,
+            Capstan.Deploy.RefusalKind.Conflict => ExitCodes.Conflict,
+            Capstan.Deploy.RefusalKind.Locked => ExitCodes.Locked,
+            _ => ExitCodes.Failure,
+        }) : null,
     };
 }

@@ -39,10 +39,9 @@ public sealed class EnvironmentCollector(EnvironmentService environments, TimePr
             {
                 await CollectOneAsync(record, options, actor, actions, cancellationToken);
             }
-            catch (Exception ex) when (ex is DeployLockedException or DeployFailedException or Core.Diagnostics.UserInputException or Kubernetes.KubeApiException
-                                           or Kubernetes.KubeUnavailableException or StateStoreException or StateConflictException)
+            catch (Exception ex) when (Refusals.Classify(ex) is { } refusal)
             {
-                actions.Add(new CollectAction(record.Name, record.Owner, $"failed: {ex.Message}") { Failed = true });
+                actions.Add(new CollectAction(record.Name, record.Owner, $"failed: {refusal.Message}") { Failed = true });
             }
         }
 

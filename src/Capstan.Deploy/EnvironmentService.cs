@@ -292,10 +292,10 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
             {
                 lines.Add(await RefreshOneAsync(record, actor, observer, cancellationToken));
             }
-            catch (Exception ex) when (name is null && ex is DeployFailedException or DeployLockedException or UserInputException or KubeApiException or KubeUnavailableException or StateStoreException or PreflightException)
+            catch (Exception ex) when (name is null && Refusals.Classify(ex) is { } refusal)
             {
                 failed++;
-                lines.Add($"{record.Name}: not refreshed: {ex.Message}");
+                lines.Add($"{record.Name}: not refreshed: {refusal.Message}");
             }
         }
 

@@ -5,7 +5,6 @@ using System.Text.Json.Nodes;
 using Capstan.Core.Diagnostics;
 using Capstan.Core.Environments;
 using Capstan.Deploy;
-using Capstan.Kubernetes;
 using Capstan.State;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -233,15 +232,7 @@ public sealed partial class Dashboard : IAsyncDisposable
     }
 
     /// <summary>The message of a refused change, as the CLI would print it; null for anything that is not the user's doing.</summary>
-    private static string? Refusal(Exception ex) => ex switch
-    {
-        RepoValidationException invalid => string.Join("; ", invalid.Diagnostics.Select(d => d.ToString())),
-        StateRefusedException => ex.Message + "; nothing was written",
-        UserInputException or DeployLockedException or DeployFailedException or PreflightException or StateConflictException or StateStoreException
-            or KubeApiException or KubeUnavailableException or KubeCredentialException or KubeConfigException or ReleaseRecordException
-            or DeployLockLostException or DeployStoppedException or Kubernetes.Watching.ApiOutageException or NotificationFailedException => ex.Message,
-        _ => null,
-    };
+    private static string? Refusal(Exception ex) => Refusals.Classify(ex)?.Message;
 
     private async Task ApiWriteAsync(HttpContext context, Func<string, JsonObject?, Task<JsonObject>> write)
     {

@@ -17,7 +17,7 @@ internal sealed class LiveDeployView(Plan plan) : IDeployObserver
     private readonly Dictionary<ReleaseId, (ReleaseState State, string Message)> _states =
         plan.Actions.ToDictionary(a => a.Id, _ => (ReleaseState.Pending, string.Empty));
 
-    private string? _note;
+    private readonly Queue<string> _notes = new();
 
     /// <summary>Called after each event so the display can redraw.</summary>
     public Action? Changed { get; set; }
@@ -28,8 +28,12 @@ internal sealed class LiveDeployView(Plan plan) : IDeployObserver
         {
             if (e.Release is null || e.State is null)
             {
-                // A message of the whole deploy (the pre-pull's progress): the latest shows under the table.
-                _note = e.Message;
+                // A message of the whole deploy (the pre-pull's progress and warnings): the latest few show under the table.
+                _notes.Enqueue(e.Message);
+                if (_notes.Count > 4)
+                {
+                    _notes.Dequeue();
+                }
             }
             else
             {
@@ -69,7 +73,7 @@ internal sealed class LiveDeployView(Plan plan) : IDeployObserver
                 active.AddRow(Markup.Escape(id.ToString()), $"[{colour}]{Markup.Escape(message)}[/]");
             }
 
-            return _note is null ? new Rows(summary, active) : new Rows(summary, new Markup(Markup.Escape(_note)), active);
+            return new Rows([summary, .. _notes.Select(n => new Markup(Markup.Escape(n))), active]);
         }
     }
 

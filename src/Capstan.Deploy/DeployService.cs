@@ -132,7 +132,7 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
             await journal.FinishAsync(PlanRecordsKey, result, options.Reason, fenced.Token);
             return result;
         }
-        catch (OperationCanceledException) when (deployLock.Lost.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is OperationCanceledException or PrePullException { Interrupted: true } && deployLock.Lost.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             throw new DeployLockLostException($"{deployLock.LostReason}; the deploy stopped before its next write. Run it again: it continues from what the clusters hold");
         }

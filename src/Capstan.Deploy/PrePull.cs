@@ -14,7 +14,7 @@ namespace Capstan.Deploy;
 /// Images a deploy brings to a release: those its new pod template runs that the live one does not, and all those it
 /// runs, with the template they come in (for its tolerations, node selector and pull secrets).
 /// </summary>
-public sealed record ImageChange(ReleaseId Release, IReadOnlyList<string> OldImages, IReadOnlyList<string> NewImages, IReadOnlyList<string> Images, JsonObject PodSpec, JsonObject? Live);
+public sealed record ImageChange(ReleaseId Release, IReadOnlyList<string> OldImages, IReadOnlyList<string> NewImages, IReadOnlyList<string> Images, JsonObject PodSpec, JsonObject? Live, int Replicas);
 
 /// <summary>The nodes of a datacenter a release's new images go to.</summary>
 public sealed record ImageNodes(IReadOnlyList<string> Nodes, IReadOnlyDictionary<string, IReadOnlySet<string>> Held, bool FromPods);
@@ -40,7 +40,9 @@ public static class ImageChanges
                 var fresh = all.Where(i => !old.Contains(i, StringComparer.Ordinal)).ToList();
                 if (fresh.Count > 0)
                 {
-                    changes.Add(new ImageChange(action.Id, old, fresh, all, spec, change.Live));
+                    // An autoscaled Deployment leaves replicas to its autoscaler: the live count.
+                    var replicas = change.Desired["spec"]?["replicas"]?.GetValue<int>() ?? change.Live?["spec"]?["replicas"]?.GetValue<int>() ?? 1;
+                    changes.Add(new ImageChange(action.Id, old, fresh, all, spec, change.Live, replicas));
                 }
             }
         }
@@ -79,8 +81,16 @@ public static class ImageChanges
                     n["spec"]?["unschedulable"]?.GetValue<bool>() != true
                     && (n["status"]?["conditions"] as JsonArray ?? []).Any(c => c?["type"]?.GetValue<string>() == "Ready" && c["status"]?.GetValue<string>() == "True")
                     && (selector ?? []).All(kv => n["metadata"]?["labels"]?[kv.Key]?.GetValue<string>() == kv.Value?.GetValue<string>())
+                    && Affinity.Admits(n, change.PodSpec["affinity"]?["nodeAffinity"]?["requiredDuringSchedulingIgnoredDuringExecution"] as JsonObject)
                     && Taints.Admits(n, tolerations))
                 .ToList();
+
+            // A release with fewer pods than half those nodes would warm many it never runs on: its own nodes then.
+            if (change.Replicas * 2 < eligible.Count && await RunningOnAsync(client, change, cancellationToken) is { Count: > 0 } running)
+            {
+                eligible = [.. eligible.Where(n => running.Contains(Name(n)))];
+            }
+
             return new ImageNodes(
                 [.. eligible.Select(Name)],
                 eligible.ToDictionary(Name, n => (IReadOnlySet<string>)(n["status"]?["images"] as JsonArray ?? [])
@@ -88,17 +98,20 @@ public static class ImageChanges
                 FromPods: false);
         }
 
+        return new ImageNodes([.. (await RunningOnAsync(client, change, cancellationToken)).Order(StringComparer.Ordinal)], new Dictionary<string, IReadOnlySet<string>>(), FromPods: true);
+    }
+
+    /// <summary>The nodes the release's live pods run on (none for a release not deployed yet).</summary>
+    private static async Task<HashSet<string>> RunningOnAsync(IClusterClient client, ImageChange change, CancellationToken cancellationToken)
+    {
         var labels = change.Live?["spec"]?["selector"]?["matchLabels"] as JsonObject;
         if (labels is null || labels.Count == 0)
         {
-            return new ImageNodes([], new Dictionary<string, IReadOnlySet<string>>(), FromPods: true);
+            return [];
         }
 
         var pods = await client.ListAsync("v1", "Pod", change.Release.Namespace, string.Join(",", labels.Select(kv => $"{kv.Key}={kv.Value}")), cancellationToken);
-        return new ImageNodes(
-            [.. pods.Items.Select(p => p["spec"]?["nodeName"]?.GetValue<string>()).OfType<string>().Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)],
-            new Dictionary<string, IReadOnlySet<string>>(),
-            FromPods: true);
+        return pods.Items.Select(p => p["spec"]?["nodeName"]?.GetValue<string>()).OfType<string>().ToHashSet(StringComparer.Ordinal);
     }
 
     /// <summary>
@@ -112,7 +125,19 @@ public static class ImageChanges
             return false;
         }
 
-        return names.Contains(image) || (Pinned(image) is { } pinned && names.Any(n => Pinned(n) == pinned));
+        var full = Qualified(image);
+        var pinned = Pinned(full);
+        return names.Contains(image) || names.Any(n => Qualified(n) == full || (pinned is not null && Pinned(Qualified(n)) == pinned));
+    }
+
+    /// <summary>A reference as container runtimes report it: <c>x:1</c> is <c>docker.io/library/x:1</c>, <c>a/x</c> is <c>docker.io/a/x</c>.</summary>
+    private static string Qualified(string image)
+    {
+        var slash = image.IndexOf('/', StringComparison.Ordinal);
+        var first = slash < 0 ? string.Empty : image[..slash];
+        return slash >= 0 && (first.Contains('.', StringComparison.Ordinal) || first.Contains(':', StringComparison.Ordinal) || first == "localhost")
+            ? image
+            : "docker.io/" + (slash < 0 ? "library/" : string.Empty) + image;
     }
 
     private static string? Pinned(string image)
@@ -163,7 +188,10 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
 
     private const string FieldManager = "capstan-pre-pull";
 
-    private static readonly string[] PullFailures = ["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable"];
+    private static readonly string[] PullFailures = ["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable", "ImageInspectError"];
+
+    /// <summary>Waiting reasons a kubelet gives only after the image was pulled (it pulls, then builds and starts the container).</summary>
+    private static readonly string[] AfterPull = ["CreateContainerConfigError", "CreateContainerError", "RunContainerError", "PreStartHookError", "PostStartHookError", "CrashLoopBackOff"];
 
     /// <summary>Pull errors no retry mends: the image is not there, or the node may not read it.</summary>
     private static readonly string[] Permanent = ["not found", "manifest unknown", "unauthorized", "denied", "InvalidImageName", "ErrImageNeverPull"];
@@ -186,8 +214,12 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
         catch (Exception) when (!cancellationToken.IsCancellationRequested)
         {
             // The first datacenter's refusal, not another's cancellation that followed it.
-            throw warms.Select(w => w.Exception?.InnerException).OfType<PrePullException>().FirstOrDefault()
-                  ?? warms.Select(w => w.Exception?.InnerException).First(e => e is not null)!;
+            if (warms.Select(w => w.Exception?.InnerException).OfType<PrePullException>().FirstOrDefault() is { } first)
+            {
+                throw first;
+            }
+
+            throw;
         }
         catch (OperationCanceledException)
         {
@@ -234,13 +266,11 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
                     }
 
                     var perNode = work.TryGetValue(node, out var n) ? n : work[node] = new(StringComparer.Ordinal);
-                    if (!perNode.TryGetValue(change.Release.Namespace, out var entry))
-                    {
-                        entry = ([], change.PodSpec);
-                        perNode[change.Release.Namespace] = entry;
-                    }
-
+                    var entry = perNode.TryGetValue(change.Release.Namespace, out var known)
+                        ? (known.Images, Merge(known.PodSpec, change.PodSpec))
+                        : ([], change.PodSpec);
                     entry.Images.UnionWith(missing);
+                    perNode[change.Release.Namespace] = entry;
                 }
             }
 
@@ -283,10 +313,10 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
         PrePullSettings settings, SemaphoreSlim window, CancellationTokenSource stop, List<string> cold, Progress progress)
     {
         await window.WaitAsync(stop.Token);
-        var pods = needs.Select(kv => PullPod(planId, node, kv.Key, kv.Value.Images, kv.Value.PodSpec, settings.Timeout)).ToList();
         var applied = new List<JsonObject>();
         try
         {
+            var pods = needs.Select(kv => PullPod(planId, node, kv.Key, kv.Value.Images, kv.Value.PodSpec, settings.Timeout)).ToList();
             foreach (var pod in pods)
             {
                 applied.Add(pod);
@@ -316,11 +346,48 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
 
             progress.Done();
         }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The first failure stops every other node at once, in every datacenter.
+            await stop.CancelAsync();
+            if (ex is PrePullException)
+            {
+                throw;
+            }
+
+            throw new PrePullException(Refusal(dc, ex), inner: ex);
+        }
         finally
         {
-            window.Release();
+            // Its pods go before its share of the egress is free: a node left cold may still be pulling.
             await DeleteAsync(client, applied);
+            window.Release();
         }
+    }
+
+    /// <summary>
+    /// What one pull pod for several releases of a namespace needs of their templates: all their tolerations and pull
+    /// secrets (each release's images may need its own), and the first one's service account.
+    /// </summary>
+    private static JsonObject Merge(JsonObject a, JsonObject b)
+    {
+        var merged = new JsonObject();
+        foreach (var key in new[] { "tolerations", "imagePullSecrets" })
+        {
+            var items = (a[key] as JsonArray ?? []).Concat(b[key] as JsonArray ?? []).OfType<JsonNode>()
+                .DistinctBy(i => i.ToJsonString(), StringComparer.Ordinal).Select(i => i.DeepClone()).ToArray();
+            if (items.Length > 0)
+            {
+                merged[key] = new JsonArray(items);
+            }
+        }
+
+        if ((a["serviceAccountName"] ?? b["serviceAccountName"]) is { } account)
+        {
+            merged["serviceAccountName"] = account.DeepClone();
+        }
+
+        return merged;
     }
 
     /// <summary>Deletes pull pods, at once, whatever else failed (a pod left behind is removed by the next pre-pull, or ends at its deadline).</summary>
@@ -342,7 +409,7 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
     /// <summary>A failure of the cluster during the pre-pull, in words that say what to do.</summary>
     private static string Refusal(string dc, Exception ex) => ex switch
     {
-        KubeForbiddenException => $"pre-pull: {dc} refused a pull pod ({ex.Message}); grant create and patch on pods (as examples/rbac/deployer.yaml does) or deploy with --no-pre-pull; nothing was applied",
+        KubeForbiddenException => $"pre-pull: {dc} refused a pull pod ({ex.Message}); if it names a missing permission, grant create and patch on pods (as examples/rbac/deployer.yaml does), or deploy with --no-pre-pull; nothing was applied",
         KubeApiException => $"pre-pull: {dc} refused a pull pod: {ex.Message}; deploy with --no-pre-pull to skip it; nothing was applied",
         _ => $"pre-pull: {dc}: {ex.Message}; nothing was applied",
     };
@@ -353,6 +420,12 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
     /// </summary>
     private PullOutcome? Judge(JsonObject? pod, DateTimeOffset since, TimeSpan timeout)
     {
+        // A pod that ended before its containers ran (past its deadline, evicted, turned away) pulled nothing for sure.
+        if (pod?["status"]?["phase"]?.GetValue<string>() == "Failed" && pod["status"]?["reason"]?.GetValue<string>() is { } ended)
+        {
+            return new PullOutcome(null, "the pod ended: " + ended);
+        }
+
         var statuses = (pod?["status"]?["containerStatuses"] as JsonArray ?? []).OfType<JsonObject>().ToList();
         var pulled = statuses.Count > 0;
         foreach (var status in statuses)
@@ -365,7 +438,10 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
                 return Permanent.Any(p => what.Contains(p, StringComparison.OrdinalIgnoreCase)) ? new PullOutcome(what, null) : new PullOutcome(null, what);
             }
 
-            pulled &= reason is not ("ContainerCreating" or "PodInitializing");
+            // Its image is there once the container runs, ran, or stopped at a step that comes after the pull.
+            pulled &= status["state"]?["running"] is not null
+                      || (status["state"]?["terminated"] is JsonObject terminated && terminated["reason"]?.GetValue<string>() != "ContainerStatusUnknown")
+                      || (reason is not null && AfterPull.Contains(reason));
         }
 
         if (pulled)
@@ -375,7 +451,7 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
 
         if (pod?["status"]?["phase"]?.GetValue<string>() is "Failed" or "Succeeded")
         {
-            return new PullOutcome(null, "the node turned the pod away: " + (pod["status"]?["reason"]?.GetValue<string>() ?? "Failed"));
+            return new PullOutcome(null, "the pod ended without running its containers");
         }
 
         return time.GetUtcNow() - since > timeout ? new PullOutcome(null, $"not done in {timeout.TotalMinutes:0} min") : null;
@@ -415,7 +491,7 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
             ["enableServiceLinks"] = false,
             ["terminationGracePeriodSeconds"] = 0,
             // The kubelet ends a pod a killed deploy left behind by itself.
-            ["activeDeadlineSeconds"] = (long)Math.Max(60, timeout.TotalSeconds),
+            ["activeDeadlineSeconds"] = (long)timeout.TotalSeconds + 60,
             ["securityContext"] = new JsonObject
             {
                 ["runAsNonRoot"] = true,

@@ -236,6 +236,14 @@ public sealed class LocalClusterServer : IAsyncDisposable
             }
         }
 
+        // A node's image cache is not kept between runs: what its status said it held is gone.
+        foreach (var node in Store.ListShared(nodes, null).Items.Where(n => n["status"]?["images"] is not null))
+        {
+            var status = (JsonObject)node["status"]!.DeepClone();
+            status.Remove("images");
+            Store.Update(nodes, null, node["metadata"]!["name"]!.GetValue<string>(), new JsonObject { ["status"] = status }, statusOnly: true, "kubelet");
+        }
+
         // And the default roles and bindings every real cluster has.
         foreach (var (kind, defaults) in new[] { ("ClusterRole", BootstrapPolicy.ClusterRoles()), ("ClusterRoleBinding", BootstrapPolicy.ClusterRoleBindings()) })
         {

@@ -80,6 +80,11 @@ public sealed class PrePullTests
         Assert.Matches($"^pre-pull: node local-node-[123] in eqiad cannot pull {System.Text.RegularExpressions.Regex.Escape(NewImage)}: (ErrImagePull|ImagePullBackOff): .*; nothing was applied$", failure.Message);
         var after = await farm.Clusters["eqiad"].GetAsync(new ObjectRef("apps/v1", "Deployment", "mw-debug", "mw-debug.eqiad.pinkunicorn"), default);
         Assert.Equal(before!["metadata"]!["generation"]!.GetValue<long>(), after!["metadata"]!["generation"]!.GetValue<long>());
+
+        // The first refusal stopped the rest: of three nodes, two at a time, the third never got a pull pod.
+        var pulled = (await farm.Clusters["eqiad"].ListAsync("v1", "Event", "mw-debug", null, default)).Items
+            .Select(PodOf).Where(p => p.StartsWith("capstan-pre-pull-", StringComparison.Ordinal)).Distinct().Count();
+        Assert.InRange(pulled, 1, 2);
         Assert.All((await farm.Clusters["eqiad"].ListAsync("v1", "Pod", "mw-debug", PrePuller.Label, default)).Items, p => Assert.NotNull(p["metadata"]!["deletionTimestamp"]));
     }
 

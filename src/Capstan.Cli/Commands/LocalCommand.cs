@@ -38,7 +38,7 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
         };
         var registryEgress = new Option<string?>("--registry-egress")
         {
-            Description = "What the registry sends to the whole cluster at once, shared by the pulls in flight (default: 10Gbit/s with --realistic, else no limit)",
+            Description = "What the registry sends to the whole cluster at once, shared by the pulls in flight (with pulls on; default: 10Gbit/s with --realistic, else no limit)",
             HelpName = "RATE",
         };
         var command = new Command("serve", "Run the local cluster's API server on 127.0.0.1 (HTTPS, bearer tokens, RBAC) until interrupted") { dc, repo, port, kubeconfig, realistic, nodes, pullBandwidth, registryEgress, users };
@@ -65,10 +65,15 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
             // Realistic timing pulls images too, unless told otherwise.
             var pulls = parse.GetValue(pullBandwidth) switch
             {
-                "off" => (long?)null,
+                { } off when off.Equals("off", StringComparison.OrdinalIgnoreCase) => (long?)null,
                 { } rate => Rate(rate, "--pull-bandwidth"),
                 null => parse.GetValue(realistic) ? 125_000_000 : null,
             };
+            if (pulls is null && parse.GetValue(registryEgress) is not null)
+            {
+                throw new UserInputException("--registry-egress needs image pulls: give --pull-bandwidth RATE or --realistic");
+            }
+
             var options = new LocalClusterOptions
             {
                 Port = requestedPort,

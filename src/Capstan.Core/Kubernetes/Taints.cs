@@ -31,3 +31,44 @@ public static class Taints
 
     private static string? Str(JsonNode? node) => node is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
 }
+
+/// <summary>Required node affinity (<c>requiredDuringSchedulingIgnoredDuringExecution</c>), matched as kube-scheduler matches it.</summary>
+public static class Affinity
+{
+    /// <summary>
+    /// True when the node matches one of the selector's terms (none given: every node); a term matches when every
+    /// expression does (In, NotIn, Exists, DoesNotExist, Gt, Lt on its labels; <c>matchFields</c> on
+    /// <c>metadata.name</c>).
+    /// </summary>
+    public static bool Admits(JsonObject node, JsonObject? required)
+    {
+        var terms = (required?["nodeSelectorTerms"] as JsonArray ?? []).OfType<JsonObject>().ToList();
+        if (terms.Count == 0)
+        {
+            return true;
+        }
+
+        var labels = node["metadata"]?["labels"] as JsonObject;
+        var name = Str(node["metadata"]?["name"]);
+        return terms.Any(term =>
+            (term["matchExpressions"] as JsonArray ?? []).OfType<JsonObject>().All(e => Matches(e, Str(labels?[Str(e["key"]) ?? string.Empty])))
+            && (term["matchFields"] as JsonArray ?? []).OfType<JsonObject>().All(e => Str(e["key"]) == "metadata.name" && Matches(e, name)));
+    }
+
+    private static bool Matches(JsonObject expression, string? value)
+    {
+        var values = (expression["values"] as JsonArray ?? []).Select(Str).ToList();
+        return Str(expression["operator"]) switch
+        {
+            "In" => value is not null && values.Contains(value),
+            "NotIn" => value is null || !values.Contains(value),
+            "Exists" => value is not null,
+            "DoesNotExist" => value is null,
+            "Gt" => long.TryParse(value, out var gt) && long.TryParse(values.FirstOrDefault(), out var than) && gt > than,
+            "Lt" => long.TryParse(value, out var lt) && long.TryParse(values.FirstOrDefault(), out var under) && lt < under,
+            _ => false,
+        };
+    }
+
+    private static string? Str(JsonNode? node) => node is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+}

@@ -75,7 +75,7 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
             _lastFaults = faultsVersion;
             _unsettled.Clear();
             pods = store.ListShared(Pods, null).Items;
-            if (_settled.Count > pods.Count * 2 || _pulled.Count > pods.Count * 2 || _firstSeen.Count > pods.Count * 2)
+            if (_settled.Count > pods.Count * 2 || _pulled.Count + _pullStarted.Count > pods.Count * 2 || _firstSeen.Count > pods.Count * 2)
             {
                 // What was kept about pods that are gone (a long-running cluster sees many come and go).
                 var live = pods.Select(Json.Uid).ToHashSet(StringComparer.Ordinal);
@@ -249,15 +249,23 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
         }
 
         var added = false;
-        foreach (var image in images)
+        foreach (var image in images.Where(i => !held.ContainsKey(i)))
         {
-            added |= held.TryAdd(image, Pulls!.Size(image));
+            held[image] = Pulls!.Size(image);
+            added = true;
         }
 
         if (added && store.GetShared(Nodes, null, node) is not null)
         {
             var list = new JsonArray([.. held.OrderByDescending(kv => kv.Value).Take(50).Select(kv => (JsonNode)new JsonObject { ["names"] = new JsonArray(kv.Key), ["sizeBytes"] = kv.Value })]);
-            store.MergePatch(Nodes, null, node, new JsonObject { ["status"] = new JsonObject { ["images"] = list } }, statusOnly: true, Manager);
+            try
+            {
+                store.MergePatch(Nodes, null, node, new JsonObject { ["status"] = new JsonObject { ["images"] = list } }, statusOnly: true, Manager);
+            }
+            catch (ApiError)
+            {
+                // The node went away in between: nothing to report to.
+            }
         }
     }
 

@@ -84,6 +84,39 @@ public sealed class SchedulingTests
     }
 
     [Fact]
+    public async Task A_node_selector_and_required_node_affinity_keep_pods_to_the_nodes_they_match()
+    {
+        await using var cluster = await Cluster.StartAsync(new LocalClusterOptions { Nodes = 2 });
+        await cluster.NamespaceAsync("app");
+        await cluster.Client.PatchAsync(new ObjectRef("v1", "Node", null, "local-node-2"), new JsonObject { ["metadata"] = new JsonObject { ["labels"] = new JsonObject { ["pool"] = "mediawiki" } } }, "test", default);
+        string Placed(string spec) => $$$$"""
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: web, namespace: app}
+            spec:
+              replicas: 2
+              selector: {matchLabels: {app: web}}
+              template:
+                metadata: {labels: {app: web}}
+                spec:
+                  {{{{spec}}}}
+                  containers: [{name: main, image: "web:1", resources: {requests: {cpu: "1", memory: 1Gi}}}]
+            """;
+
+        // Matching only node 2, by selector: both pods go there.
+        await cluster.ApplyAsync(Placed("nodeSelector: {pool: mediawiki}"));
+        await cluster.RolledOutAsync("app", "web", "both pods on the matching node");
+        Assert.All(await PodsAsync(cluster), p => Assert.Equal("local-node-2", p["spec"]!["nodeName"]!.GetValue<string>()));
+
+        // Matching no node, by required affinity: pending with kube-scheduler's words.
+        await cluster.ApplyAsync(Placed("affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: pool, operator: In, values: [jobrunner]}]}]}}}"));
+        var pending = await Cluster.EventuallyAsync(async () => (await PodsAsync(cluster)).FirstOrDefault(p => p["status"]?["conditions"]?.AsArray().Any(c => c!["reason"]?.GetValue<string>() == "Unschedulable") == true), "a pod unschedulable");
+        Assert.Equal(
+            "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.",
+            pending["status"]!["conditions"]!.AsArray().Single(c => c!["type"]!.GetValue<string>() == "PodScheduled")!["message"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task A_node_pulls_only_the_layers_it_lacks_at_its_bandwidth_and_keeps_them()
     {
         // Two versions of an image in the farm's layout: v2 differs from v1 in one file, so in one layer.

@@ -165,13 +165,15 @@ internal sealed class Scheduler(ObjectStore store, TimeProvider time, EventRecor
         }
     }
 
-    /// <summary>Why a node cannot take a pod (kube-scheduler's reasons), or null when it can.</summary>
+    /// <summary>
+    /// Why a node cannot take a pod, or null when it can: kube-scheduler's reasons, from the first of its filters that
+    /// refuses (unschedulable, taints, node affinity and selector, then resources, which may give several).
+    /// </summary>
     private static List<string>? Refusal(JsonObject node, JsonObject pod, Usage wants, Usage used)
     {
-        var why = new List<string>();
         if (node["spec"]?["unschedulable"]?.GetValue<bool>() == true)
         {
-            why.Add("node(s) were unschedulable");
+            return ["node(s) were unschedulable"];
         }
 
         var tolerations = pod["spec"]?["tolerations"] as JsonArray ?? [];
@@ -179,11 +181,18 @@ internal sealed class Scheduler(ObjectStore store, TimeProvider time, EventRecor
         {
             if (Json.Str(taint["effect"]) is "NoSchedule" or "NoExecute" && !tolerations.OfType<JsonObject>().Any(t => Taints.Tolerates(t, taint)))
             {
-                why.Add($"node(s) had untolerated taint {{{Json.Str(taint["key"])}: {Json.Str(taint["value"])}}}");
-                break;
+                return [$"node(s) had untolerated taint {{{Json.Str(taint["key"])}: {Json.Str(taint["value"])}}}"];
             }
         }
 
+        var selector = pod["spec"]?["nodeSelector"] as JsonObject ?? [];
+        if (!selector.All(kv => Json.Str(node["metadata"]?["labels"]?[kv.Key]) == Json.Str(kv.Value))
+            || !Affinity.Admits(node, pod["spec"]?["affinity"]?["nodeAffinity"]?["requiredDuringSchedulingIgnoredDuringExecution"] as JsonObject))
+        {
+            return ["node(s) didn't match Pod's node affinity/selector"];
+        }
+
+        var why = new List<string>();
         if (used.Pods + 1 > Allocatable(node, "pods"))
         {
             why.Add("Too many pods");

@@ -92,7 +92,9 @@ public sealed class DeployScenarioTests
         await using var farm = await FarmHarness.StartAsync(new LocalClusterOptions { Time = clock });
         farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 36000\n");
         Assert.True((await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug"))).Result!.Succeeded);
-        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 30\n");
+        // Ten simulated minutes (2 s at this clock): room for the kubelet to report the pull error before the deadline,
+        // even on a loaded machine.
+        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 600\n");
         await farm.OnlyCurrentImagesPullableAsync("eqiad", "mw-debug");
 
         farm.Write("deploy/images/default.yaml", CanaryImageFile(NewCanaryImage));

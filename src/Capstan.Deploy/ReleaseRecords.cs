@@ -70,28 +70,32 @@ public static class ReleaseRecords
     /// </summary>
     public static ReleaseRecord FromSecret(string dc, JsonObject secret)
     {
+        // A field that is missing is named, rather than met as a null on the way.
+        static string Text(JsonNode? parent, string key, string where) =>
+            parent?[key]?.GetValue<string>() ?? throw new InvalidDataException($"{where} has no {key}");
+
         try
         {
-            var ns = secret["metadata"]!["namespace"]!.GetValue<string>();
-            var release = secret["metadata"]!["labels"]![RecordOfLabel]!.GetValue<string>();
-            var compressed = Convert.FromBase64String(secret["data"]!["release"]!.GetValue<string>());
+            var ns = Text(secret["metadata"], "namespace", "the Secret's metadata");
+            var release = Text(secret["metadata"]?["labels"], RecordOfLabel, "the Secret's labels");
+            var compressed = Convert.FromBase64String(Text(secret["data"], "release", "the Secret's data"));
             using var gzip = new GZipStream(new MemoryStream(compressed), CompressionMode.Decompress);
             using var reader = new StreamReader(gzip, Encoding.UTF8);
-            var body = JsonNode.Parse(reader.ReadToEnd())!.AsObject();
-            var status = secret["metadata"]?["labels"]?["capstan.dev/status"]?.GetValue<string>() ?? body["status"]!.GetValue<string>();
+            var body = JsonNode.Parse(reader.ReadToEnd()) as JsonObject ?? throw new InvalidDataException("the record is not a JSON object");
+            var status = secret["metadata"]?["labels"]?["capstan.dev/status"]?.GetValue<string>() ?? Text(body, "status", "the record");
             return new ReleaseRecord(
                 new ReleaseId(dc, ns, release),
                 (int)(Core.Kubernetes.JsonNumbers.Long(body["revision"]) ?? 0),
                 status,
-                body["manifestHash"]!.GetValue<string>(),
-                [.. (body["manifest"] as JsonArray ?? []).Select(o => (JsonObject)o!.DeepClone())],
+                Text(body, "manifestHash", "the record"),
+                [.. (body["manifest"] as JsonArray ?? []).Select(o => o as JsonObject ?? throw new InvalidDataException("the record's manifest holds something that is not an object")).Select(o => (JsonObject)o.DeepClone())],
                 (body["images"] as JsonObject ?? []).ToDictionary(kv => kv.Key, kv => kv.Value?.GetValue<string>() ?? string.Empty, StringComparer.Ordinal),
-                body["actor"]!.GetValue<string>(),
-                DateTimeOffset.Parse(body["at"]!.GetValue<string>(), CultureInfo.InvariantCulture),
-                body["reason"]!.GetValue<string>(),
-                body["planId"]!.GetValue<string>());
+                Text(body, "actor", "the record"),
+                DateTimeOffset.Parse(Text(body, "at", "the record"), CultureInfo.InvariantCulture),
+                Text(body, "reason", "the record"),
+                Text(body, "planId", "the record"));
         }
-        catch (Exception ex) when (ex is FormatException or InvalidDataException or NullReferenceException or InvalidOperationException or System.Text.Json.JsonException or KeyNotFoundException)
+        catch (Exception ex) when (ex is FormatException or InvalidDataException or InvalidOperationException or System.Text.Json.JsonException or KeyNotFoundException)
         {
             var name = $"{secret["metadata"]?["namespace"]?.GetValue<string>()}/{secret["metadata"]?["name"]?.GetValue<string>()}";
             throw new ReleaseRecordException(

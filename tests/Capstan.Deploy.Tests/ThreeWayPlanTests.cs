@@ -119,6 +119,17 @@ public sealed class SafeRollbackTests
 
         var error = await Assert.ThrowsAsync<ReleaseRecordException>(() => farm.DeployAsync(limits));
         Assert.StartsWith("the release record Secret mw-debug/capstan.release.limits.v1 in eqiad cannot be read", error.Message, StringComparison.Ordinal);
+
+        // A record that reads as JSON but lacks a field says which.
+        using var buffer = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(buffer, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+        {
+            gzip.Write("""{"revision":1,"status":"deployed","manifestHash":"x","manifest":[]}"""u8);
+        }
+
+        await farm.Clusters["eqiad"].PatchAsync(record, new JsonObject { ["data"] = new JsonObject { ["release"] = Convert.ToBase64String(buffer.ToArray()) } }, "test", default);
+        var missing = await Assert.ThrowsAsync<ReleaseRecordException>(() => farm.DeployAsync(limits));
+        Assert.Contains("cannot be read (InvalidDataException: the record has no actor)", missing.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -12,9 +12,10 @@ namespace Capstan.Cli;
 /// each lacks (the new images' layers minus those of the images the node holds, from <c>status.images</c>, or the
 /// release's old images on the nodes it runs on when nodes cannot be listed), the registry egress for all of them, and
 /// the time from the registry against a peer-to-peer fan-out. Layers are known for images the farm keeps itself (its OCI
-/// layout or registry); for others the row says so.
+/// layout or registry); for others the row says so. With several releases in a datacenter, a last row counts each node
+/// once for all of them (a layer two releases share is pulled once).
 /// </summary>
-internal sealed record DeployPullCost(ReleaseId Release, PullCostEstimate? Estimate, string? Unknown)
+internal sealed record DeployPullCost(string Datacenter, string What, PullCostEstimate? Estimate, string? Unknown)
 {
     public static async Task<IReadOnlyList<DeployPullCost>> ForAsync(DeploySession session, Plan plan, PrePullSettings settings, CliEnvironment env, CancellationToken cancellationToken)
     {
@@ -36,6 +37,8 @@ internal sealed record DeployPullCost(ReleaseId Release, PullCostEstimate? Estim
         {
             var client = session.Clusters[dc.Key];
             var nodeList = await ImageChanges.ListNodesAsync(client, cancellationToken);
+            var all = new Dictionary<string, (HashSet<string> Held, Dictionary<string, long> Wanted)>(StringComparer.Ordinal);
+            var complete = true;
             foreach (var change in dc)
             {
                 var nodes = await ImageChanges.NodesAsync(client, nodeList, change, cancellationToken);
@@ -65,15 +68,29 @@ internal sealed record DeployPullCost(ReleaseId Release, PullCostEstimate? Estim
                     }
 
                     perNode.Add(PullCost.Missing(held, wanted));
+                    var sum = all.TryGetValue(node, out var known) ? known : all[node] = ([], []);
+                    sum.Held.UnionWith(held.Select(l => l.Digest));
+                    foreach (var (digest, size) in wanted)
+                    {
+                        sum.Wanted[digest] = size;
+                    }
                 }
 
+                var what = $"{change.Release.Namespace}/{change.Release.Release}";
                 if (unknown.Count > 0)
                 {
-                    rows.Add(new DeployPullCost(change.Release, null, unknown.First() + (unknown.Count > 1 ? $" (and {unknown.Count - 1} more images)" : string.Empty)));
+                    complete = false;
+                    rows.Add(new DeployPullCost(dc.Key, what, null, unknown.First() + (unknown.Count > 1 ? $" (and {unknown.Count - 1} more images)" : string.Empty)));
                     continue;
                 }
 
-                rows.Add(new DeployPullCost(change.Release, PullCost.Estimate(change.Release.Datacenter, perNode, settings.MaxEgress, settings.NodeBandwidth), null));
+                rows.Add(new DeployPullCost(dc.Key, what, PullCost.Estimate(dc.Key, perNode, settings.MaxEgress, settings.NodeBandwidth), null));
+            }
+
+            if (complete && dc.Count() > 1)
+            {
+                var perNode = all.Values.Select(n => n.Wanted.Where(l => !n.Held.Contains(l.Key)).Sum(l => l.Value)).ToList();
+                rows.Add(new DeployPullCost(dc.Key, "all releases", PullCost.Estimate(dc.Key, perNode, settings.MaxEgress, settings.NodeBandwidth), null));
             }
         }
 
@@ -116,10 +133,10 @@ internal sealed record DeployPullCost(ReleaseId Release, PullCostEstimate? Estim
         var table = new PlainTable(["DC", "RELEASE", .. PullCostView.Headings]);
         foreach (var row in rows)
         {
-            table.Add([row.Release.Datacenter, $"{row.Release.Namespace}/{row.Release.Release}", .. row.Estimate is { } e ? PullCostView.Cells(e) : ["?", "?", "?", "?", "?"]]);
+            table.Add([row.Datacenter, row.What, .. row.Estimate is { } e ? PullCostView.Cells(e) : ["?", "?", "?", "?", "?"]]);
         }
 
-        var notes = string.Concat(rows.Where(r => r.Unknown is not null).Select(r => $"  {r.Release}: layers unknown: {r.Unknown}\n"));
+        var notes = string.Concat(rows.Where(r => r.Unknown is not null).Select(r => $"  {r.Datacenter}/{r.What}: layers unknown: {r.Unknown}\n"));
         return "\nimage pull cost (the new images' layers each node lacks):\n" + table + notes;
     }
 
@@ -127,7 +144,7 @@ internal sealed record DeployPullCost(ReleaseId Release, PullCostEstimate? Estim
     {
         var node = r.Estimate is { } e ? PullCostView.Json(e) : new JsonObject { ["unknown"] = r.Unknown };
         node.Remove("datacenter");
-        node.Insert(0, "release", r.Release.ToString());
+        node.Insert(0, "release", $"{r.Datacenter}/{r.What}");
         return (JsonNode)node;
     })];
 }

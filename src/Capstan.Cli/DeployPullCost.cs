@@ -102,13 +102,8 @@ internal sealed record DeployPullCost(string Datacenter, string What, PullCostEs
     {
         try
         {
-            if (model.RegistryLayout is { } layout && image.StartsWith(ImageBuildSpec.LocalRegistry + "/", StringComparison.Ordinal))
+            if (model.RegistryLayout is { } layout && ImageBuildSpec.LocalReference(image) is { } reference)
             {
-                // NAME[:TAG][@DIGEST]: the digest when there is one, else the tag.
-                var name = image[(ImageBuildSpec.LocalRegistry.Length + 1)..];
-                var at = name.IndexOf('@', StringComparison.Ordinal);
-                var colon = name.LastIndexOf(':');
-                var reference = at >= 0 ? name[(at + 1)..] : colon >= 0 ? name[(colon + 1)..] : "latest";
                 return Directory.Exists(layout) ? (await PullCost.LayersAsync(new OciLayout(layout), reference, cancellationToken), null) : (null, $"{image}: {model.Registry} does not exist");
             }
 

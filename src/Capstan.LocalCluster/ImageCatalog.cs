@@ -11,15 +11,17 @@ public sealed class ImageCatalog(string? layout = null)
     private readonly Lock _lock = new();
     private HashSet<string>? _images;
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<(string Digest, long Size)>> _layers = new(StringComparer.Ordinal);
+
     /// <summary>
     /// True when the image can be pulled. An image of the farm's own OCI layout (<c>capstan.local/NAME:TAG[@DIGEST]</c>)
     /// is looked up there, as a node asks its registry: the manifest blob by digest, else the tag in index.json.
     /// </summary>
     public bool Exists(string image)
     {
-        if (image.StartsWith(Core.Config.ImageBuildSpec.LocalRegistry + "/", StringComparison.Ordinal))
+        if (Core.Config.ImageBuildSpec.LocalReference(image) is { } reference)
         {
-            return layout is not null && InLayout(layout, image[(Core.Config.ImageBuildSpec.LocalRegistry.Length + 1)..]);
+            return layout is not null && Manifest(layout, reference) is not null;
         }
 
         lock (_lock)
@@ -28,44 +30,35 @@ public sealed class ImageCatalog(string? layout = null)
         }
     }
 
-    private static bool InLayout(string layout, string reference)
+    /// <summary>The manifest digest a reference of the layout names (a digest it holds, or a tag in index.json), else null.</summary>
+    private static string? Manifest(string layout, string reference)
     {
         var store = new Images.OciLayout(layout);
-        var at = reference.IndexOf('@', StringComparison.Ordinal);
-        if (at >= 0)
-        {
-            var digest = reference[(at + 1)..];
-            return Images.Digests.IsValid(digest) && store.HasBlob(digest);
-        }
-
-        var colon = reference.LastIndexOf(':');
-        return store.Resolve(colon >= 0 ? reference[(colon + 1)..] : "latest") is not null;
+        return reference.StartsWith("sha256:", StringComparison.Ordinal)
+            ? (Images.Digests.IsValid(reference) && store.HasBlob(reference) ? reference : null)
+            : store.Resolve(reference)?.Digest;
     }
 
     /// <summary>
     /// The layers a node needs for an image, with their compressed sizes: those of its manifest for an image of the
     /// farm's own OCI layout (the first manifest of an index), else one layer standing for the whole image, of
-    /// <paramref name="defaultBytes"/>.
+    /// <paramref name="defaultBytes"/>. A manifest's layers are read once: its digest names its content.
     /// </summary>
     public IReadOnlyList<(string Digest, long Size)> Layers(string image, long defaultBytes)
     {
-        if (layout is not null && image.StartsWith(Core.Config.ImageBuildSpec.LocalRegistry + "/", StringComparison.Ordinal))
+        if (layout is not null && Core.Config.ImageBuildSpec.LocalReference(image) is { } reference && Manifest(layout, reference) is { } digest)
         {
-            var store = new Images.OciLayout(layout);
-            var reference = image[(Core.Config.ImageBuildSpec.LocalRegistry.Length + 1)..];
-            var at = reference.IndexOf('@', StringComparison.Ordinal);
-            var colon = reference.LastIndexOf(':');
-            var digest = at >= 0 ? reference[(at + 1)..] : store.Resolve(colon >= 0 ? reference[(colon + 1)..] : "latest")?.Digest;
-            if (digest is not null && Images.Digests.IsValid(digest) && store.HasBlob(digest))
+            return _layers.GetOrAdd(digest, d =>
             {
-                var manifest = JsonNode.Parse(store.ReadBlob(digest))!;
+                var store = new Images.OciLayout(layout);
+                var manifest = JsonNode.Parse(store.ReadBlob(d))!;
                 if (manifest["manifests"] is JsonArray index && index.Count > 0)
                 {
                     manifest = JsonNode.Parse(store.ReadBlob(index[0]!["digest"]!.GetValue<string>()))!;
                 }
 
                 return [.. (manifest["layers"] as JsonArray ?? []).Select(l => (l!["digest"]!.GetValue<string>(), l["size"]!.GetValue<long>()))];
-            }
+            });
         }
 
         return [("image:" + image, defaultBytes)];

@@ -22,6 +22,23 @@ public sealed record ImageBuildSpec(
     /// </summary>
     public const string LocalRegistry = "capstan.local";
 
+    /// <summary>
+    /// For an image of the farm's own layout (<c>capstan.local/NAME[:TAG][@DIGEST]</c>), what to look up there: the
+    /// digest when there is one, else the tag (<c>latest</c> when none); null for any other image.
+    /// </summary>
+    public static string? LocalReference(string image)
+    {
+        if (!image.StartsWith(LocalRegistry + "/", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var name = image[(LocalRegistry.Length + 1)..];
+        var at = name.IndexOf('@', StringComparison.Ordinal);
+        var colon = name.LastIndexOf(':');
+        return at >= 0 ? name[(at + 1)..] : colon >= 0 ? name[(colon + 1)..] : "latest";
+    }
+
     /// <summary>The layering plan used when the repo sets none: big, rarely changing parts first, hot parts last.</summary>
     public static IReadOnlyList<LayerRule> DefaultLayers { get; } =
     [

@@ -20,14 +20,6 @@ public sealed class ImagePrep(OciLayout layout)
     /// <summary>The record of what the last prep wrote, kept in the target directory.</summary>
     public const string StateFile = ".capstan-prep.json";
 
-    private enum Kind
-    {
-        Directory,
-        File,
-        Symlink,
-        Hardlink,
-    }
-
     /// <summary>
     /// Unpacks <paramref name="reference"/> (tag or digest in the layout) into <paramref name="target"/>. A path the image
     /// would write where something already stands that no earlier prep wrote (a foreign file) refuses the image, listing
@@ -56,24 +48,24 @@ public sealed class ImagePrep(OciLayout layout)
         }
 
         // Phase 1: read every layer's headers, build the final tree, refuse anything unsafe. Nothing is written yet.
-        var model = new Dictionary<string, Node>(StringComparer.Ordinal);
+        var tree = new PrepTree();
         for (var i = 0; i < layers.Count; i++)
         {
             ForEachEntry(layers[i], (entry, index) =>
             {
-                Plan(model, entry, i, index);
+                tree.Add(entry, i, index);
                 return false;
             });
         }
 
+        var model = tree.Flatten();
+
         // Phase 2: refuse to overwrite what this tool did not write (unless told to), then apply.
         var root = Path.GetFullPath(target);
         var previous = ReadState(root);
-        if (!overwriteForeign)
+        if (!overwriteForeign && Directory.Exists(root))
         {
-            var foreign = model.Where(m => !previous.Contains(m.Key) && Directory.Exists(root) && StagingFiles.Lstat(StagingFiles.Inside(root, m.Key)) is { } info
-                                           && !(m.Value.Kind == Kind.Directory && info is DirectoryInfo && info.LinkTarget is null))
-                .Select(m => m.Key).Order(StringComparer.Ordinal).ToList();
+            var foreign = ForeignPaths(root, model, previous);
             if (foreign.Count > 0)
             {
                 throw new ImageForeignFilesException(
@@ -88,7 +80,7 @@ public sealed class ImagePrep(OciLayout layout)
         var unchanged = 0;
         long bytesWritten = 0;
         var links = new List<(string Path, string Target)>();
-        foreach (var (path, node) in model.Where(m => m.Value.Kind == Kind.Directory).OrderBy(m => m.Key, StringComparer.Ordinal))
+        foreach (var (path, node) in model.Where(m => m.Value.Kind == PrepKind.Directory).OrderBy(m => m.Key, StringComparer.Ordinal))
         {
             var full = StagingFiles.Inside(root, path);
             StagingFiles.EnsureParents(root, path);
@@ -114,7 +106,7 @@ public sealed class ImagePrep(OciLayout layout)
                 var full = StagingFiles.Inside(root, path);
                 switch (node.Kind)
                 {
-                    case Kind.File:
+                    case PrepKind.File:
                         StagingFiles.EnsureParents(root, path);
                         if (WriteIfChanged(full, entry, node.Mode))
                         {
@@ -127,7 +119,7 @@ public sealed class ImagePrep(OciLayout layout)
                         }
 
                         break;
-                    case Kind.Symlink:
+                    case PrepKind.Symlink:
                         StagingFiles.EnsureParents(root, path);
                         if (StagingFiles.Lstat(full) is { LinkTarget: { } existing } && existing == node.Link)
                         {
@@ -141,7 +133,7 @@ public sealed class ImagePrep(OciLayout layout)
                         }
 
                         break;
-                    case Kind.Hardlink:
+                    case PrepKind.Hardlink:
                         links.Add((path, node.Link!));
                         break;
                 }
@@ -153,8 +145,9 @@ public sealed class ImagePrep(OciLayout layout)
         foreach (var (path, linkTarget) in links)
         {
             var full = StagingFiles.Inside(root, path);
-            var source = StagingFiles.Inside(root, linkTarget);
             StagingFiles.EnsureParents(root, path);
+            var source = StagingFiles.ResolveFile(root, linkTarget)
+                         ?? throw new ImageException($"hard link '{path}': '{linkTarget}' is not a regular file under {root} reached without a symbolic link; refusing to link it");
             if (File.Exists(full) && StagingFiles.Lstat(full)?.LinkTarget is null && StagingFiles.FilesEqual(full, source))
             {
                 unchanged++;
@@ -174,8 +167,8 @@ public sealed class ImagePrep(OciLayout layout)
         var removed = 0;
         foreach (var path in previous.Where(p => !model.ContainsKey(p)).OrderByDescending(p => p.Length))
         {
-            var full = StagingFiles.Inside(root, path);
-            if (StagingFiles.Lstat(full) is { } info)
+            // Found without following any link: a path the new image put under a symbolic link is not ours to delete.
+            if (StagingFiles.LstatInside(root, path) is { } info)
             {
                 if (info is DirectoryInfo dir && info.LinkTarget is null)
                 {
@@ -198,86 +191,39 @@ public sealed class ImagePrep(OciLayout layout)
             ["image"] = digest,
             ["paths"] = new JsonArray([.. model.Keys.Order(StringComparer.Ordinal).Select(p => (JsonNode?)p)]),
         };
-        await File.WriteAllTextAsync(Path.Combine(root, StateFile), state.ToJsonString(), cancellationToken);
+        await StagingFiles.ReplaceAsync(Path.Combine(root, StateFile), state.ToJsonString(), cancellationToken);
         return new PrepResult(digest, model.Count, written, unchanged, removed, bytesWritten);
     }
 
-    private static void Plan(Dictionary<string, Node> model, TarEntry entry, int layer, int index)
+    /// <summary>
+    /// What the image would overwrite that no earlier prep wrote: a path it writes where something else stands (a
+    /// directory over a directory is no overwrite), and whatever stands below a directory it replaces by a file or link.
+    /// </summary>
+    private static List<string> ForeignPaths(string root, Dictionary<string, PrepNode> model, HashSet<string> previous)
     {
-        var path = Normalize(entry.Name) ?? throw new ImageException($"layer {layer + 1}: entry '{entry.Name}' is outside the image (absolute path or '..'); refusing the image");
-        if (path.Length == 0)
+        var foreign = new List<string>();
+        foreach (var (path, node) in model)
         {
-            return;
-        }
-
-        var name = path[(path.LastIndexOf('/') + 1)..];
-        var parent = path.Contains('/', StringComparison.Ordinal) ? path[..path.LastIndexOf('/')] : string.Empty;
-        if (name == ".wh..wh..opq")
-        {
-            foreach (var key in model.Keys.Where(k => k.StartsWith(parent + "/", StringComparison.Ordinal) && model[k].Layer < layer).ToList())
+            if (StagingFiles.LstatInside(root, path) is not { } info)
             {
-                model.Remove(key);
+                continue;
             }
 
-            return;
-        }
-
-        if (name.StartsWith(".wh.", StringComparison.Ordinal))
-        {
-            var hidden = (parent.Length > 0 ? parent + "/" : string.Empty) + name[4..];
-            foreach (var key in model.Keys.Where(k => (k == hidden || k.StartsWith(hidden + "/", StringComparison.Ordinal)) && model[k].Layer < layer).ToList())
+            var realDirectory = info is DirectoryInfo && info.LinkTarget is null;
+            if (!previous.Contains(path) && !(node.Kind == PrepKind.Directory && realDirectory))
             {
-                model.Remove(key);
+                foreign.Add(path);
             }
 
-            return;
-        }
-
-        // Never through a symbolic link: every ancestor must be a directory of the image (or not yet known).
-        for (var ancestor = parent; ancestor.Length > 0; ancestor = ancestor.Contains('/', StringComparison.Ordinal) ? ancestor[..ancestor.LastIndexOf('/')] : string.Empty)
-        {
-            if (model.TryGetValue(ancestor, out var above) && above.Kind != Kind.Directory)
+            if (node.Kind != PrepKind.Directory && realDirectory)
             {
-                throw new ImageException($"layer {layer + 1}: entry '{path}' goes through '{ancestor}', which is a {(above.Kind == Kind.Symlink ? $"symbolic link to '{above.Link}'" : "file")}; refusing the image");
+                foreign.AddRange(Directory.EnumerateFileSystemEntries(info.FullName, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
+                    .Select(p => path + "/" + Path.GetRelativePath(info.FullName, p).Replace(Path.DirectorySeparatorChar, '/'))
+                    .Where(p => !previous.Contains(p)));
             }
         }
 
-        var mode = (UnixFileMode)((int)entry.Mode & 0b111_111_111);
-        Node node;
-        switch (entry.EntryType)
-        {
-            case TarEntryType.Directory:
-                node = new Node(Kind.Directory, layer, index, mode, null);
-                break;
-            case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
-                node = new Node(Kind.File, layer, index, mode, null);
-                break;
-            case TarEntryType.SymbolicLink:
-                node = new Node(Kind.Symlink, layer, index, mode, entry.LinkName);
-                break;
-            case TarEntryType.HardLink:
-                var linkTarget = Normalize(entry.LinkName) ?? throw new ImageException($"layer {layer + 1}: hard link '{path}' points outside the image ('{entry.LinkName}'); refusing the image");
-                if (!model.TryGetValue(linkTarget, out var targetNode) || targetNode.Kind != Kind.File)
-                {
-                    throw new ImageException($"layer {layer + 1}: hard link '{path}' points to '{linkTarget}', which is not a file of the image; refusing the image");
-                }
-
-                node = new Node(Kind.Hardlink, layer, index, mode, linkTarget);
-                break;
-            default:
-                // Devices, FIFOs and the like have no place in a code tree: skipped.
-                return;
-        }
-
-        if (model.TryGetValue(path, out var existing) && existing.Kind == Kind.Directory && node.Kind != Kind.Directory)
-        {
-            foreach (var key in model.Keys.Where(k => k.StartsWith(path + "/", StringComparison.Ordinal)).ToList())
-            {
-                model.Remove(key);
-            }
-        }
-
-        model[path] = node;
+        return [.. foreign.Order(StringComparer.Ordinal)];
     }
 
     /// <summary>Reads a layer's entries in order, checking the blob against its digest at the end.</summary>
@@ -369,8 +315,9 @@ public sealed class ImagePrep(OciLayout layout)
 
     private static HashSet<string> ReadState(string root)
     {
+        // Only a regular file is prep's record: a link there (written by anything else) is never followed.
         var file = Path.Combine(root, StateFile);
-        if (!File.Exists(file))
+        if (StagingFiles.Lstat(file) is not FileInfo { LinkTarget: null })
         {
             return [];
         }
@@ -384,6 +331,4 @@ public sealed class ImagePrep(OciLayout layout)
             return [];
         }
     }
-
-    private sealed record Node(Kind Kind, int Layer, int Index, UnixFileMode Mode, string? Link);
 }

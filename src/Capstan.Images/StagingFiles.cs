@@ -42,6 +42,51 @@ internal static class StagingFiles
         }
     }
 
+    /// <summary>
+    /// What stands at an image path under the root, found one component at a time without following any link: null when
+    /// nothing does, or when an ancestor is not a real directory (a path below a link or a file is not in the tree).
+    /// </summary>
+    internal static FileSystemInfo? LstatInside(string root, string path)
+    {
+        var current = root;
+        var parts = path.Split('/');
+        for (var i = 0; i < parts.Length; i++)
+        {
+            current = Path.Combine(current, parts[i]);
+            var info = Lstat(current);
+            if (i == parts.Length - 1 || info is null)
+            {
+                return info;
+            }
+
+            if (info is not DirectoryInfo || info.LinkTarget is not null)
+            {
+                return null;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The full path of a regular file (not a link) at an image path, reached without following links, or null.</summary>
+    internal static string? ResolveFile(string root, string path) =>
+        LstatInside(root, path) is FileInfo { LinkTarget: null } file ? Inside(root, path) is var full && full == file.FullName ? full : null : null;
+
+    /// <summary>
+    /// Replaces a file of prep's own with new text: written beside it (a new file, never opened through a link) and
+    /// renamed over it, so a link standing at the name is replaced, not followed.
+    /// </summary>
+    internal static async Task ReplaceAsync(string full, string text, CancellationToken cancellationToken)
+    {
+        var temp = full + ".capstan-" + Guid.NewGuid().ToString("N")[..8];
+        await using (var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+        {
+            await output.WriteAsync(System.Text.Encoding.UTF8.GetBytes(text), cancellationToken);
+        }
+
+        File.Move(temp, full, overwrite: true);
+    }
+
     internal static FileSystemInfo? Lstat(string full)
     {
         var dir = new DirectoryInfo(full);

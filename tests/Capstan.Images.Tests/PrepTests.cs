@@ -44,6 +44,116 @@ public sealed class PrepTests
         Assert.False(Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any());
     }
 
+    /// <summary>
+    /// Hostile layouts: each names the entry that must appear in the refusal. <c>OUT</c> in a link stands for the outside
+    /// directory, which holds a file <c>victim</c> and a directory <c>d</c> with <c>t</c> and <c>keep-me</c>.
+    /// </summary>
+    public static TheoryData<string, string> HostileLayouts() => new()
+    {
+        { "state-file-link", ".capstan-prep.json" },
+        { "hardlink-through-replaced-dir", "'d'" },
+        { "file-under-link", "d/pwned" },
+        { "file-under-link-later-layer", "d/pwned" },
+        { "whiteout-under-link", "d/.wh.victim" },
+        { "opaque-under-link", "d/.wh..wh..opq" },
+        { "link-over-dir-later-layer", "'d'" },
+        { "hardlink-to-link", "'x'" },
+        { "hardlink-to-dir", "'x'" },
+        { "hardlink-target-whited-out", "'x'" },
+        { "hardlink-under-link", "'x'" },
+        { "char-device", "dev/null" },
+        { "block-device", "dev/sda" },
+        { "fifo", "run/pipe" },
+        { "file-under-file", "a.txt/inner" },
+    };
+
+    [Theory]
+    [MemberData(nameof(HostileLayouts))]
+    public async Task A_hostile_layout_is_refused_naming_its_entry_and_nothing_outside_is_touched(string attack, string named)
+    {
+        var outside = Outside();
+        var stage = Tools.Temp("stage");
+        var target = Path.Combine(stage, "target");
+        var layout = new OciLayout(Tools.Temp("layout"));
+        await Image(layout, "evil", HostileLayers(attack, outside));
+        var before = Snapshot(outside);
+
+        var ex = await Assert.ThrowsAsync<ImageException>(() => new ImagePrep(layout).PrepAsync("evil", target, null, default));
+
+        Assert.Contains(named, ex.Message, StringComparison.Ordinal);
+        Assert.Contains("refusing the image", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(before, Snapshot(outside));
+        Assert.False(Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any());
+    }
+
+    [Fact]
+    public async Task An_earlier_preps_paths_under_a_directory_the_new_image_makes_a_link_are_not_deleted_through_the_link()
+    {
+        var outside = Outside();
+        var target = Tools.Temp("target");
+        var layout = new OciLayout(Tools.Temp("layout"));
+        await Image(layout, "one", [[Dir("d/"), File("d/keep-me", "mine"), File("d/t", "mine")]]);
+        await Image(layout, "two", [[new PaxTarEntry(TarEntryType.SymbolicLink, "d") { LinkName = Path.Combine(outside, "d") }]]);
+        await new ImagePrep(layout).PrepAsync("one", target, null, default);
+        var before = Snapshot(outside);
+
+        await new ImagePrep(layout).PrepAsync("two", target, null, default);
+
+        Assert.Equal(before, Snapshot(outside));
+        Assert.Equal(Path.Combine(outside, "d"), new DirectoryInfo(Path.Combine(target, "d")).LinkTarget);
+    }
+
+    [Fact]
+    public async Task A_link_standing_at_preps_record_is_replaced_not_written_through()
+    {
+        var outside = Outside();
+        var target = Tools.Temp("target");
+        System.IO.File.CreateSymbolicLink(Path.Combine(target, ImagePrep.StateFile), Path.Combine(outside, "victim"));
+        var layout = new OciLayout(Tools.Temp("layout"));
+        await Image(layout, "one", [[File("a.txt", "a")]]);
+        var before = Snapshot(outside);
+
+        await new ImagePrep(layout).PrepAsync("one", target, null, default);
+
+        Assert.Equal(before, Snapshot(outside));
+        Assert.Null(new FileInfo(Path.Combine(target, ImagePrep.StateFile)).LinkTarget);
+    }
+
+    [Fact]
+    public async Task A_link_in_the_target_where_the_image_has_a_directory_is_foreign_and_forced_replaced_not_followed()
+    {
+        var outside = Outside();
+        var target = Tools.Temp("target");
+        System.IO.File.CreateSymbolicLink(Path.Combine(target, "d"), Path.Combine(outside, "d"));
+        var layout = new OciLayout(Tools.Temp("layout"));
+        await Image(layout, "one", [[File("d/t", "image"), File("d/new", "image")]]);
+        var before = Snapshot(outside);
+
+        var refused = await Assert.ThrowsAsync<ImageForeignFilesException>(() => new ImagePrep(layout).PrepAsync("one", target, null, default));
+        Assert.Contains(": d;", refused.Message, StringComparison.Ordinal);
+        await new ImagePrep(layout).PrepAsync("one", target, null, default, overwriteForeign: true);
+
+        Assert.Equal(before, Snapshot(outside));
+        Assert.Null(new DirectoryInfo(Path.Combine(target, "d")).LinkTarget);
+        Assert.Equal("image", await System.IO.File.ReadAllTextAsync(Path.Combine(target, "d", "t")));
+    }
+
+    [Fact]
+    public async Task Whiteouts_in_the_same_layer_keep_that_layers_entries()
+    {
+        var target = Tools.Temp("target");
+        var layout = new OciLayout(Tools.Temp("layout"));
+        await Image(layout, "wh",
+        [
+            [Dir("d/"), File("d/old.txt", "1"), Dir("e/"), File("e/old.txt", "1")],
+            [File("d/new.txt", "2"), File("d/.wh..wh..opq", string.Empty), File("e/new.txt", "2"), File(".wh.e", string.Empty), File(".wh.missing/x", string.Empty)],
+        ]);
+        await new ImagePrep(layout).PrepAsync("wh", target, null, default);
+        Assert.Equal(["new.txt"], Directory.EnumerateFileSystemEntries(Path.Combine(target, "d")).Select(Path.GetFileName));
+        Assert.Equal(["new.txt"], Directory.EnumerateFileSystemEntries(Path.Combine(target, "e")).Select(Path.GetFileName));
+        Assert.False(Directory.Exists(Path.Combine(target, "missing")));
+    }
+
     [Fact]
     public async Task A_symbolic_link_to_anywhere_is_created_as_a_link_and_never_followed()
     {
@@ -132,6 +242,48 @@ public sealed class PrepTests
         await new ImagePrep(layout).PrepAsync("two", target, null, default);
         Assert.Equal("<?php // image two", await System.IO.File.ReadAllTextAsync(mine));
     }
+
+    private static List<List<TarEntry>> HostileLayers(string attack, string outside)
+    {
+        TarEntry Link(string name, string to) => new PaxTarEntry(TarEntryType.SymbolicLink, name) { LinkName = to.Replace("OUT", outside, StringComparison.Ordinal) };
+        TarEntry Hard(string name, string to) => new PaxTarEntry(TarEntryType.HardLink, name) { LinkName = to };
+        return attack switch
+        {
+            "state-file-link" => [[Link(ImagePrep.StateFile, "OUT/victim"), File("a.txt", "a")]],
+            "hardlink-through-replaced-dir" => [[File("d/t", "inside"), Link("d", "OUT/d"), Hard("x", "d/t")]],
+            "file-under-link" => [[Link("d", "OUT/d"), File("d/pwned", "x")]],
+            "file-under-link-later-layer" => [[Link("d", "OUT/d")], [File("d/pwned", "x")]],
+            "whiteout-under-link" => [[Link("d", "OUT")], [File("d/.wh.victim", string.Empty)]],
+            "opaque-under-link" => [[Link("d", "OUT/d")], [File("d/.wh..wh..opq", string.Empty)]],
+            "link-over-dir-later-layer" => [[Dir("d/"), File("d/t", "inside")], [Link("d", "OUT/d")]],
+            "hardlink-to-link" => [[Link("l", "OUT/victim"), Hard("x", "l")]],
+            "hardlink-to-dir" => [[Dir("d/"), Hard("x", "d")]],
+            "hardlink-target-whited-out" => [[File("d/t", "inside"), Hard("x", "d/t")], [File(".wh.d", string.Empty), Link("d", "OUT/d")]],
+            "hardlink-under-link" => [[Link("d", "OUT/d"), Hard("x", "d/t")]],
+            "char-device" => [[new PaxTarEntry(TarEntryType.CharacterDevice, "dev/null") { DeviceMajor = 1, DeviceMinor = 3 }]],
+            "block-device" => [[new PaxTarEntry(TarEntryType.BlockDevice, "dev/sda") { DeviceMajor = 8, DeviceMinor = 0 }]],
+            "fifo" => [[new PaxTarEntry(TarEntryType.Fifo, "run/pipe")]],
+            "file-under-file" => [[File("a.txt", "a"), File("a.txt/inner", "b")]],
+            _ => throw new ArgumentException(attack, nameof(attack)),
+        };
+    }
+
+    /// <summary>A directory outside every target, with a file and a directory an attack would reach for.</summary>
+    private static string Outside()
+    {
+        var outside = Tools.Temp("outside");
+        Directory.CreateDirectory(Path.Combine(outside, "d"));
+        System.IO.File.WriteAllText(Path.Combine(outside, "victim"), "outside");
+        System.IO.File.WriteAllText(Path.Combine(outside, "d", "t"), "outside t");
+        System.IO.File.WriteAllText(Path.Combine(outside, "d", "keep-me"), "outside keep-me");
+        return outside;
+    }
+
+    /// <summary>Every path under a directory with its kind, mode, link target and content, links never followed.</summary>
+    private static string Snapshot(string root) => string.Join('\n',
+        new DirectoryInfo(root).EnumerateFileSystemInfos("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
+            .OrderBy(i => i.FullName, StringComparer.Ordinal)
+            .Select(i => $"{Path.GetRelativePath(root, i.FullName)} {(i.LinkTarget is { } link ? "-> " + link : i is DirectoryInfo ? "dir" : System.IO.File.ReadAllText(i.FullName))} {i.UnixFileMode} {i.LastWriteTimeUtc.Ticks}"));
 
     private static PaxTarEntry Dir(string name) => new(TarEntryType.Directory, name) { Mode = (UnixFileMode)0b111_101_101 };
 

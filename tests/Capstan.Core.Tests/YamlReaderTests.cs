@@ -31,6 +31,36 @@ public sealed class YamlReaderTests
         Assert.Same(map["base"], map["copy"]);
     }
 
+    [Theory]
+    [InlineData(65)]
+    [InlineData(100_000)]
+    public void Nesting_past_the_limit_is_an_error_at_its_line_not_a_crash(int depth)
+    {
+        var diagnostics = new DiagnosticBag();
+        YamlReader.ReadAll("a: 1\nb:\n" + string.Concat(Enumerable.Repeat("- ", depth)) + "x\n", "f.yaml", diagnostics);
+        var error = Assert.Single(diagnostics.Items);
+        Assert.Equal($"f.yaml:3:{(2 * YamlReader.MaxDepth) - 1}: error: invalid YAML: mappings and lists are nested more than {YamlReader.MaxDepth} deep here", error.ToString());
+    }
+
+    [Fact]
+    public void Nesting_up_to_the_limit_is_read()
+    {
+        var diagnostics = new DiagnosticBag();
+        YamlReader.ReadAll(string.Concat(Enumerable.Repeat("[", YamlReader.MaxDepth)) + string.Concat(Enumerable.Repeat("]", YamlReader.MaxDepth)), "f.yaml", diagnostics);
+        Assert.False(diagnostics.HasErrors, string.Join("\n", diagnostics.Items));
+    }
+
+    [Fact]
+    public void An_alias_bomb_is_an_error_at_the_alias_that_crosses_the_budget()
+    {
+        var text = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + string.Concat(Enumerable.Range(1, 9).Select(i => $"a{i}: &a{i} [{string.Join(", ", Enumerable.Repeat($"*a{i - 1}", 9))}]\n"));
+        var diagnostics = new DiagnosticBag();
+        YamlReader.ReadAll(text, "f.yaml", diagnostics);
+        var error = Assert.Single(diagnostics.Items);
+        Assert.StartsWith("f.yaml:7:", error.ToString(), StringComparison.Ordinal);
+        Assert.EndsWith($"error: invalid YAML: the aliases expand the document past {YamlReader.MaxExpandedNodes} nodes (an alias bomb?)", error.ToString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Syntax_errors_are_diagnostics_not_exceptions()
     {

@@ -6,23 +6,33 @@ namespace Capstan.Core.Yaml;
 
 /// <summary>
 /// Reads YAML text into <see cref="ValueNode"/> trees that keep their source locations. Syntax errors and
-/// duplicate keys become diagnostics at the offending line; anchors and aliases are resolved.
+/// duplicate keys become diagnostics at the offending line; anchors and aliases are resolved. A document nested deeper
+/// than <see cref="MaxDepth"/> levels, or one whose aliases would expand it past <see cref="MaxExpandedNodes"/> nodes
+/// (an alias bomb), is an error at the line where it crosses the limit, so that no reader of the tree recurses or
+/// expands without bound.
 /// </summary>
 public static class YamlReader
 {
+    /// <summary>How deep mappings and lists may nest (as System.Text.Json's default for JSON).</summary>
+    public const int MaxDepth = 64;
+
+    /// <summary>How many nodes a document may hold once every alias is expanded.</summary>
+    public const int MaxExpandedNodes = 1_000_000;
+
     /// <summary>Reads every document of a YAML stream. Returns null documents for empty ones.</summary>
     public static IReadOnlyList<ValueNode?> ReadAll(string text, string file, DiagnosticBag diagnostics)
     {
         var documents = new List<ValueNode?>();
         var parser = new Parser(new StringReader(text));
-        var anchors = new Dictionary<string, ValueNode>(StringComparer.Ordinal);
+        var anchors = new Dictionary<string, (ValueNode Node, long Size)>(StringComparer.Ordinal);
         try
         {
             parser.Consume<StreamStart>();
             while (parser.TryConsume<DocumentStart>(out _))
             {
                 anchors.Clear();
-                var root = ReadNode(parser, file, anchors, diagnostics);
+                var size = 0L;
+                var root = ReadNode(parser, file, anchors, diagnostics, 1, ref size);
                 parser.Consume<DocumentEnd>();
                 documents.Add(root is ValueScalar { IsNull: true } ? null : root);
             }
@@ -58,10 +68,21 @@ public static class YamlReader
         return documents.Count > 0 ? documents[0] : null;
     }
 
-    private static ValueNode ReadNode(IParser parser, string file, Dictionary<string, ValueNode> anchors, DiagnosticBag diagnostics)
+    /// <summary>
+    /// Reads one node at <paramref name="depth"/>, adding its expanded size (aliases counted as what they stand for) to
+    /// <paramref name="size"/>, the document's running total.
+    /// </summary>
+    private static ValueNode ReadNode(IParser parser, string file, Dictionary<string, (ValueNode Node, long Size)> anchors, DiagnosticBag diagnostics, int depth, ref long size)
     {
         var current = parser.Current ?? throw new YamlException("unexpected end of input");
         var location = new SourceLocation(file, (int)current.Start.Line, (int)current.Start.Column);
+        if (depth > MaxDepth && current is SequenceStart or MappingStart)
+        {
+            throw new YamlException(current.Start, current.End, $"mappings and lists are nested more than {MaxDepth} deep here");
+        }
+
+        var sizeBefore = size;
+        size++;
         ValueNode node;
         string anchor;
         switch (current)
@@ -73,7 +94,13 @@ public static class YamlReader
                     throw new YamlException(current.Start, current.End, $"alias *{alias.Value.Value} names no anchor");
                 }
 
-                return target;
+                size += target.Size - 1;
+                if (size > MaxExpandedNodes)
+                {
+                    throw new YamlException(current.Start, current.End, $"the aliases expand the document past {MaxExpandedNodes} nodes (an alias bomb?)");
+                }
+
+                return target.Node;
 
             case Scalar scalar:
                 parser.MoveNext();
@@ -86,7 +113,7 @@ public static class YamlReader
                 var items = new List<ValueNode>();
                 while (!parser.TryConsume<SequenceEnd>(out _))
                 {
-                    items.Add(ReadNode(parser, file, anchors, diagnostics));
+                    items.Add(ReadNode(parser, file, anchors, diagnostics, depth + 1, ref size));
                 }
 
                 node = new ValueList(items, location);
@@ -95,7 +122,7 @@ public static class YamlReader
 
             case MappingStart mappingStart:
                 parser.MoveNext();
-                node = ReadMapping(parser, file, anchors, diagnostics, location);
+                node = ReadMapping(parser, file, anchors, diagnostics, location, depth, ref size);
                 anchor = mappingStart.Anchor.IsEmpty ? string.Empty : mappingStart.Anchor.Value;
                 break;
 
@@ -105,21 +132,21 @@ public static class YamlReader
 
         if (anchor.Length > 0)
         {
-            anchors[anchor] = node;
+            anchors[anchor] = (node, size - sizeBefore);
         }
 
         return node;
     }
 
     private static ValueMap ReadMapping(
-        IParser parser, string file, Dictionary<string, ValueNode> anchors, DiagnosticBag diagnostics, SourceLocation location)
+        IParser parser, string file, Dictionary<string, (ValueNode Node, long Size)> anchors, DiagnosticBag diagnostics, SourceLocation location, int depth, ref long size)
     {
         var entries = new List<MapEntry>();
         var seen = new Dictionary<string, SourceLocation>(StringComparer.Ordinal);
         while (!parser.TryConsume<MappingEnd>(out _))
         {
-            var keyNode = ReadNode(parser, file, anchors, diagnostics);
-            var value = ReadNode(parser, file, anchors, diagnostics);
+            var keyNode = ReadNode(parser, file, anchors, diagnostics, depth + 1, ref size);
+            var value = ReadNode(parser, file, anchors, diagnostics, depth + 1, ref size);
             if (keyNode is not ValueScalar key)
             {
                 diagnostics.Error(keyNode.Location, "mapping keys must be plain strings");

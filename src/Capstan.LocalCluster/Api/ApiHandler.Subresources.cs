@@ -144,10 +144,10 @@ internal sealed partial class ApiHandler
 
     private static async Task<JsonArray> ReadArrayAsync(HttpContext context)
     {
-        using var reader = new StreamReader(context.Request.Body, System.Text.Encoding.UTF8);
+        var text = await ReadBodyTextAsync(context);
         try
         {
-            return JsonNode.Parse(await reader.ReadToEndAsync(context.RequestAborted)) as JsonArray
+            return JsonNode.Parse(text) as JsonArray
                 ?? throw ApiError.BadRequest("a JSON patch must be an array of operations");
         }
         catch (System.Text.Json.JsonException ex)

@@ -389,8 +389,7 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
             throw new ApiError(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json");
         }
 
-        using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
-        var text = await reader.ReadToEndAsync(context.RequestAborted);
+        var text = await ReadBodyTextAsync(context);
         if (text.TrimStart().StartsWith('{'))
         {
             try
@@ -411,6 +410,34 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
         }
 
         return (JsonObject)ValueNodeJson.ToJson(node)!;
+    }
+
+    /// <summary>The most a request body may hold, as kube-apiserver's default (3 MiB).</summary>
+    internal const int MaxRequestBodyBytes = 3 * 1024 * 1024;
+
+    /// <summary>The body as text, refused with kube-apiserver's 413 past <see cref="MaxRequestBodyBytes"/>, declared or not.</summary>
+    internal static async Task<string> ReadBodyTextAsync(HttpContext context)
+    {
+        var tooLarge = new ApiError(413, "RequestEntityTooLarge", $"Request entity too large: limit is {MaxRequestBodyBytes}");
+        if (context.Request.ContentLength > MaxRequestBodyBytes)
+        {
+            throw tooLarge;
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+        {
+            if (buffer.Length + read > MaxRequestBodyBytes)
+            {
+                throw tooLarge;
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
     }
 
     private static async Task WriteTextAsync(HttpContext context, string json)

@@ -177,6 +177,34 @@ internal static partial class Admission
                 ValidateRules(type, obj, causes);
                 break;
         }
+
+        if (type.Kind is "ConfigMap" or "Secret" && DataBytes(obj, type.Kind == "Secret") > MaxDataBytes)
+        {
+            // kube-apiserver's words: the whole ConfigMap ("[]"), a Secret's data.
+            causes.Add((type.Kind == "Secret" ? "data" : "[]", $"Too long: must have at most {MaxDataBytes} bytes"));
+        }
+    }
+
+    /// <summary>The most a ConfigMap's or Secret's data may hold (kube-apiserver's MaxSecretSize, 1 MiB).</summary>
+    private const int MaxDataBytes = 1024 * 1024;
+
+    /// <summary>The bytes of a ConfigMap's data and binaryData, or a Secret's data (base64 decoded), as the API server counts them.</summary>
+    private static long DataBytes(JsonObject obj, bool secret)
+    {
+        static long Decoded(string base64) => base64.Length / 4 * 3 - (base64.EndsWith("==", StringComparison.Ordinal) ? 2 : base64.EndsWith('=') ? 1 : 0);
+        var total = 0L;
+        foreach (var (_, value) in obj["data"] as JsonObject ?? [])
+        {
+            var text = value?.GetValue<string>() ?? string.Empty;
+            total += (secret ? Decoded(text) : Encoding.UTF8.GetByteCount(text));
+        }
+
+        foreach (var (_, value) in obj["binaryData"] as JsonObject ?? [])
+        {
+            total += Decoded(value?.GetValue<string>() ?? string.Empty);
+        }
+
+        return total;
     }
 
     private static void ValidateSelector(JsonObject spec, string path, List<(string Field, string Message)> causes)

@@ -76,6 +76,7 @@ public sealed class ApiError(int code, string reason, string message, JsonArray?
         : message.StartsWith("Duplicate value", StringComparison.Ordinal) ? "FieldValueDuplicate"
         : message.StartsWith("Forbidden", StringComparison.Ordinal) ? "FieldValueForbidden"
         : message.StartsWith("Unsupported value", StringComparison.Ordinal) ? "FieldValueNotSupported"
+        : message.StartsWith("Too long", StringComparison.Ordinal) ? "FieldValueTooLong"
         : "FieldValueInvalid";
 
     /// <summary>401 for a request without valid credentials.</summary>

@@ -18,11 +18,7 @@ public sealed partial class ObjectStore
 
     private JsonObject ApplyCore(ResourceType type, string? ns, string name, JsonObject applied, string manager, bool force, bool statusOnly, bool dryRun)
     {
-        if (applied["metadata"]?["name"]?.GetValue<string>() is { } bodyName && bodyName != name)
-        {
-            throw ApiError.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({name})");
-        }
-
+        CheckUrlNames(type, ns, name, applied, nameRequired: false);
         var body = (JsonObject)applied.DeepClone();
         if (body["metadata"] is not JsonObject meta)
         {

@@ -195,6 +195,7 @@ public sealed partial class ObjectStore
     /// </summary>
     public JsonObject Update(ResourceType type, string? ns, string name, JsonObject obj, bool statusOnly, string manager = "unknown")
     {
+        CheckUrlNames(type, ns, name, obj, nameRequired: true);
         lock (_lock)
         {
             EnsureEvents(type);
@@ -283,6 +284,24 @@ public sealed partial class ObjectStore
     /// <summary>A strategic merge patch: lists merge by the key the schema gives them (see <see cref="StrategicMergePatch"/>).</summary>
     public JsonObject StrategicPatch(ResourceType type, string? ns, string name, JsonObject patch, bool statusOnly, string manager = "unknown") =>
         Patch(type, ns, name, next => StrategicMergePatch.Apply(type.Kind, next, patch), statusOnly, manager);
+
+    /// <summary>
+    /// As kube-apiserver's checkName: the object's name must be the URL's (an update must name it; an apply may leave it
+    /// out), and a namespace it names must be the request's. Either mismatch is a 400, never silently replaced.
+    /// </summary>
+    private static void CheckUrlNames(ResourceType type, string? ns, string name, JsonObject obj, bool nameRequired)
+    {
+        var bodyName = obj["metadata"]?["name"]?.GetValue<string>();
+        if ((bodyName is not null || nameRequired) && bodyName != name)
+        {
+            throw ApiError.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({name})");
+        }
+
+        if (type.Namespaced && obj["metadata"]?["namespace"]?.GetValue<string>() is { Length: > 0 } objNs && objNs != ns)
+        {
+            throw ApiError.BadRequest($"the namespace of the object ({objNs}) does not match the namespace on the request ({ns})");
+        }
+    }
 
     /// <summary>A JSON patch (RFC 6902).</summary>
     public JsonObject JsonPatch(ResourceType type, string? ns, string name, JsonArray operations, bool statusOnly, string manager = "unknown") =>

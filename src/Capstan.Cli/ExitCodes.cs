@@ -21,6 +21,13 @@ public static class ExitCodes
     /// <summary>The dynamic state does not allow this now (read-only, maintenance disabled); nothing was started.</summary>
     public const int NotAllowed = 5;
 
+    /// <summary>A deploy failed and so did the rollback of at least one release: the summary names what needs a repair.</summary>
+    public const int RollbackFailed = 6;
+
     /// <summary>The command was interrupted (Ctrl-C).</summary>
     public const int Interrupted = 130;
+
+    /// <summary>The exit code of a deploy's result: success, a failure that was rolled back, or a failed rollback.</summary>
+    public static int Of(Capstan.Deploy.DeployResult result) =>
+        result.Succeeded ? Success : result.RollbackFailed ? RollbackFailed : Failure;
 }

@@ -63,13 +63,13 @@ internal sealed class LiveDeployView(Plan plan) : IDeployObserver
                     Count(states, ReleaseState.Pending),
                     Count(states, ReleaseState.Applying, ReleaseState.Waiting),
                     "[green]" + Count(states, ReleaseState.Done, ReleaseState.Unchanged) + "[/]",
-                    "[red]" + Count(states, ReleaseState.Failed, ReleaseState.RolledBack) + "[/]");
+                    "[red]" + Count(states, ReleaseState.Failed, ReleaseState.RolledBack, ReleaseState.RollbackFailed) + "[/]");
             }
 
             var active = new Table().Border(TableBorder.None).HideHeaders().AddColumn("release").AddColumn("state");
-            foreach (var (id, (state, message)) in _states.Where(s => s.Value.State is ReleaseState.Applying or ReleaseState.Waiting or ReleaseState.Failed).Take(15))
+            foreach (var (id, (state, message)) in _states.Where(s => s.Value.State is ReleaseState.Applying or ReleaseState.Waiting or ReleaseState.Failed or ReleaseState.RollbackFailed).Take(15))
             {
-                var colour = state == ReleaseState.Failed ? "red" : "yellow";
+                var colour = state is ReleaseState.Failed or ReleaseState.RollbackFailed ? "red" : "yellow";
                 active.AddRow(Markup.Escape(id.ToString()), $"[{colour}]{Markup.Escape(message)}[/]");
             }
 

@@ -23,6 +23,9 @@ public enum ReleaseState
     /// <summary>Rolled back after a failure.</summary>
     RolledBack,
 
+    /// <summary>Its rollback failed (or the rolled-back revision did not become ready): the release needs a repair.</summary>
+    RollbackFailed,
+
     /// <summary>Never started because an earlier release failed.</summary>
     NotStarted,
 
@@ -60,4 +63,8 @@ public sealed class SilentObserver : IDeployObserver
 public sealed record ReleaseOutcome(ReleaseId Id, ReleaseState State, int? Revision, string Detail);
 
 /// <summary>The outcome of a deploy; <paramref name="Cause"/> says which release failed first and why.</summary>
-public sealed record DeployResult(string PlanId, bool Succeeded, IReadOnlyList<ReleaseOutcome> Releases, TimeSpan Duration, string? Cause = null);
+public sealed record DeployResult(string PlanId, bool Succeeded, IReadOnlyList<ReleaseOutcome> Releases, TimeSpan Duration, string? Cause = null)
+{
+    /// <summary>True when a release's rollback failed: the farm holds neither the new nor the old revision of it.</summary>
+    public bool RollbackFailed => Releases.Any(r => r.State == ReleaseState.RollbackFailed);
+}

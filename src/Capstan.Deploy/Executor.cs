@@ -341,12 +341,16 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
             Report(action.Id, ReleaseState.Waiting, $"rolling back to revision {previous.Revision}: waiting for its rollout");
             var problem = await WaitReadyAsync(action, previous.Manifest, generations, cancellationToken);
             var how = problem is null ? "rolled out" : $"its rollout did not finish: {problem}";
-            _outcomes[action.Id] = new ReleaseOutcome(action.Id, ReleaseState.RolledBack, revision, Because(action.Id, $"back to revision {previous.Revision} (as revision {revision}; {how})"));
-            await SetStateAsync(action.Id, ReleaseState.RolledBack, $"rolled back to revision {previous.Revision} ({how})");
+            var state = problem is null ? ReleaseState.RolledBack : ReleaseState.RollbackFailed;
+            _outcomes[action.Id] = new ReleaseOutcome(action.Id, state, revision, Because(action.Id, $"back to revision {previous.Revision} (as revision {revision}; {how})"));
+            await SetStateAsync(action.Id, state, $"rolled back to revision {previous.Revision} ({how})");
         }
         catch (Exception ex) when (ex is KubeApiException or KubeUnavailableException or DeployStoppedException)
         {
-            Report(action.Id, ReleaseState.Failed, $"rollback failed: {ex.Message}");
+            // The release is neither what this plan wanted nor what it had: its outcome says so, whatever it was before.
+            var before = _outcomes.GetValueOrDefault(action.Id);
+            _outcomes[action.Id] = new ReleaseOutcome(action.Id, ReleaseState.RollbackFailed, before?.Revision ?? action.PreviousRevision, $"{(before is { State: ReleaseState.Failed } ? before.Detail + "; " : string.Empty)}rollback failed: {ex.Message}");
+            Report(action.Id, ReleaseState.RollbackFailed, $"rollback failed: {ex.Message}");
         }
     }
 

@@ -78,11 +78,35 @@ public sealed class DeployScenarioTests
         var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-web"), options: options);
         Assert.False(result!.Succeeded);
         var canary = result.Releases.Single(r => r.Id.Release == "canary");
-        Assert.Equal(ReleaseState.RolledBack, canary.State);
+        Assert.Equal(ReleaseState.RollbackFailed, canary.State);
+        Assert.True(result.RollbackFailed);
         Assert.Matches(@"; rolled back: back to revision 1 \(as revision 2; its rollout did not finish: Deployment mw-web\.eqiad\.canary: (no progress for 5 s|progress deadline exceeded)", canary.Detail);
         Assert.Equal(ReleaseState.NotStarted, result.Releases.Single(r => r.Id.Release == "main").State);
         Assert.Equal(oldImage, await ImageOfAsync(farm, "eqiad", "mw-web", "mw-web.eqiad.canary", "mediawiki-canary-app"));
         Assert.NotEqual(NewCanaryImage, await ImageOfAsync(farm, "eqiad", "mw-web", "mw-web.eqiad.main", "mediawiki-main-app"));
+    }
+
+    [Fact]
+    public async Task A_rollback_the_api_refuses_is_a_failed_rollback_not_a_success()
+    {
+        var clock = new FastClock(300);
+        await using var farm = await FarmHarness.StartAsync(new LocalClusterOptions { Time = clock });
+        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 36000\n");
+        Assert.True((await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug"))).Result!.Succeeded);
+        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 600\n");
+        await farm.OnlyCurrentImagesPullableAsync("eqiad", "mw-debug");
+        farm.Write("deploy/images/default.yaml", CanaryImageFile(NewCanaryImage));
+
+        // As soon as the release fails, every write to the cluster is refused: its rollback cannot apply anything.
+        var server = farm.Clusters.LocalServer("eqiad")!;
+        var observer = new FaultOnFailure(() => server.Faults.Add(new FaultInjector.HttpFault(500, 100_000, TimeSpan.Zero, null, "/namespaces/mw-debug/")));
+        var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug"), observer: observer);
+
+        Assert.False(result!.Succeeded);
+        Assert.True(result.RollbackFailed);
+        var release = result.Releases.Single(r => r.Id.Release == "pinkunicorn");
+        Assert.Equal(ReleaseState.RollbackFailed, release.State);
+        Assert.Matches("progress deadline exceeded.*; rollback failed: ", release.Detail);
     }
 
     [Fact]
@@ -185,5 +209,19 @@ public sealed class DeployScenarioTests
         Assert.Equal("test", history[0].Actor);
         Assert.Contains("mediawiki-pinkunicorn-app", history[0].Images.Keys);
         Assert.Equal(3, history[0].Manifest.Single(o => o["kind"]!.GetValue<string>() == "Deployment")["spec"]!["replicas"]!.GetValue<int>());
+    }
+
+    /// <summary>Runs an action once, at the first release that fails.</summary>
+    private sealed class FaultOnFailure(Action inject) : IDeployObserver
+    {
+        private int _done;
+
+        public void OnEvent(DeployEvent e)
+        {
+            if (e.State == ReleaseState.Failed && Interlocked.Exchange(ref _done, 1) == 0)
+            {
+                inject();
+            }
+        }
     }
 }

@@ -214,7 +214,7 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
             }
 
             writer.Flush();
-            return result.Succeeded ? ExitCodes.Success : ExitCodes.Failure;
+            return ExitCodes.Of(result);
         });
         return command;
     }
@@ -323,7 +323,10 @@ internal static class PlanView
         }
 
         return $"\n{table}{(result.Succeeded ? "deployed" : "FAILED")}: plan {result.PlanId} in {result.Duration.TotalSeconds:0.0} s\n" +
-               (result.Cause is null ? string.Empty : $"cause: {result.Cause}\n");
+               (result.Cause is null ? string.Empty : $"cause: {result.Cause}\n") +
+               (result.RollbackFailed
+                   ? $"rollback failed for {string.Join(", ", result.Releases.Where(r => r.State == ReleaseState.RollbackFailed).Select(r => r.Id))}: they run neither the new nor the old revision; 'capstan status' shows them, and a deploy or 'capstan rollback' repairs them\n"
+                   : string.Empty);
     }
 
     public static JsonObject Json(DeployResult result) => new()
@@ -331,6 +334,7 @@ internal static class PlanView
         ["event"] = "result",
         ["plan"] = result.PlanId,
         ["succeeded"] = result.Succeeded,
+        ["rollbackFailed"] = result.RollbackFailed,
         ["seconds"] = Math.Round(result.Duration.TotalSeconds, 3),
         ["cause"] = result.Cause,
         ["releases"] = new JsonArray([.. result.Releases.Select(r => (JsonNode)new JsonObject
@@ -346,6 +350,7 @@ internal static class PlanView
     {
         ReleaseState.Done => "deployed",
         ReleaseState.RolledBack => "rolled back",
+        ReleaseState.RollbackFailed => "rollback failed",
         ReleaseState.NotStarted => "not started",
         _ => state.ToString().ToLowerInvariant(),
     };

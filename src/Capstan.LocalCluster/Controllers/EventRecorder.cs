@@ -13,7 +13,7 @@ namespace Capstan.LocalCluster.Controllers;
 internal sealed class EventRecorder(ObjectStore store, TimeProvider time)
 {
     /// <summary>How long an Event is kept after it last happened (kube-apiserver's default --event-ttl).</summary>
-    public static readonly TimeSpan Ttl = TimeSpan.FromHours(1);
+    public static readonly TimeSpan Ttl = ObjectStore.EventTtl;
 
     private static readonly ResourceType Events = ResourceTypes.ByKind("Event")!;
 
@@ -78,9 +78,16 @@ internal sealed class EventRecorder(ObjectStore store, TimeProvider time)
 
         _lastExpiry = time.GetUtcNow();
         var cutoff = _lastExpiry - Ttl;
+        var expired = 0;
         foreach (var e in store.ListShared(Events, null).Items.Where(e => Json.Time(e["lastTimestamp"]) is { } last && last < cutoff))
         {
             store.Remove(Events, Json.Namespace(e), Json.Name(e));
+            expired++;
+        }
+
+        if (expired > 0)
+        {
+            store.ReclaimSpace();
         }
     }
 }

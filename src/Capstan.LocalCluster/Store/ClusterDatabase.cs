@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Capstan.Core.Security;
 using Microsoft.Data.Sqlite;
 
 namespace Capstan.LocalCluster.Store;
@@ -45,13 +46,24 @@ internal sealed class ClusterDatabase : IDisposable
         connection.Open();
         using (var setup = connection.CreateCommand())
         {
+            // Incremental auto-vacuum, so the space of expired Events goes back to the file system; a database made
+            // before it is converted once (VACUUM rewrites it).
+            setup.CommandText = "PRAGMA auto_vacuum";
+            var vacuum = Convert.ToInt64(setup.ExecuteScalar(), CultureInfo.InvariantCulture);
             setup.CommandText = """
+                PRAGMA auto_vacuum = INCREMENTAL;
                 PRAGMA journal_mode = WAL;
                 PRAGMA synchronous = NORMAL;
                 CREATE TABLE IF NOT EXISTS objects (type TEXT NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL, rv INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (type, ns, name)) WITHOUT ROWID;
+                CREATE INDEX IF NOT EXISTS objects_rv ON objects (rv);
                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
                 """;
             setup.ExecuteNonQuery();
+            if (vacuum != 2)
+            {
+                setup.CommandText = "VACUUM";
+                setup.ExecuteNonQuery();
+            }
         }
 
         return new ClusterDatabase(connection);
@@ -68,32 +80,89 @@ internal sealed class ClusterDatabase : IDisposable
         }
     }
 
-    /// <summary>Every stored object as (type key, JSON text) and the highest resourceVersion ever handed out.</summary>
-    public (List<(string Type, string Body)> Rows, long ResourceVersion) Load()
+    /// <summary>
+    /// Every stored object but those of <paramref name="deferredType"/> (read only when asked for, by
+    /// <see cref="LoadType"/>) as JSON text, and the highest resourceVersion ever handed out.
+    /// </summary>
+    public (List<string> Bodies, long ResourceVersion) Load(string deferredType)
     {
-        var rows = new List<(string, string)>();
+        var rows = new List<string>();
         long rv = 1;
         using (var read = _connection.CreateCommand())
         {
-            read.CommandText = "SELECT type, rv, body FROM objects";
+            read.CommandText = "SELECT body FROM objects WHERE type <> $type";
+            read.Parameters.AddWithValue("$type", deferredType);
             using var reader = read.ExecuteReader();
             while (reader.Read())
             {
-                rv = Math.Max(rv, reader.GetInt64(1));
-                rows.Add((reader.GetString(0), reader.GetString(2)));
+                rows.Add(reader.GetString(0));
             }
         }
 
-        using (var meta = _connection.CreateCommand())
+        using (var max = _connection.CreateCommand())
         {
-            meta.CommandText = "SELECT value FROM meta WHERE key = 'resourceVersion'";
-            if (meta.ExecuteScalar() is long stored)
+            max.CommandText = "SELECT max(rv) FROM objects";
+            if (max.ExecuteScalar() is long highest)
+            {
+                rv = Math.Max(rv, highest);
+            }
+
+            max.CommandText = "SELECT value FROM meta WHERE key = 'resourceVersion'";
+            if (max.ExecuteScalar() is long stored)
             {
                 rv = Math.Max(rv, stored);
             }
         }
 
         return (rows, rv);
+    }
+
+    /// <summary>The stored objects of one type, as JSON text.</summary>
+    public List<string> LoadType(string type)
+    {
+        var rows = new List<string>();
+        using var read = _connection.CreateCommand();
+        read.CommandText = "SELECT body FROM objects WHERE type = $type";
+        read.Parameters.AddWithValue("$type", type);
+        using var reader = read.ExecuteReader();
+        while (reader.Read())
+        {
+            rows.Add(reader.GetString(0));
+        }
+
+        return rows;
+    }
+
+    /// <summary>
+    /// Deletes the Events last seen before <paramref name="cutoff"/> (by lastTimestamp, else eventTime, else creation),
+    /// as kube-apiserver's event TTL does, without reading them into memory; returns how many went.
+    /// </summary>
+    public int ExpireEvents(string eventType, DateTimeOffset cutoff, long resourceVersion)
+    {
+        using var transaction = _connection.BeginTransaction();
+        using var expire = _connection.CreateCommand();
+        expire.Transaction = transaction;
+        expire.CommandText = """
+            DELETE FROM objects WHERE type = $type
+              AND coalesce(json_extract(body, '$.lastTimestamp'), json_extract(body, '$.eventTime'), json_extract(body, '$.metadata.creationTimestamp')) < $cutoff
+            """;
+        expire.Parameters.AddWithValue("$type", eventType);
+        expire.Parameters.AddWithValue("$cutoff", cutoff.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
+        var expired = expire.ExecuteNonQuery();
+        _version.Transaction = transaction;
+        _version.Parameters["$rv"].Value = resourceVersion;
+        _version.ExecuteNonQuery();
+        transaction.Commit();
+        _version.Transaction = null;
+        return expired;
+    }
+
+    /// <summary>Gives the pages that deleted rows left free back to the file system (incremental vacuum).</summary>
+    public void ReclaimSpace()
+    {
+        using var vacuum = _connection.CreateCommand();
+        vacuum.CommandText = "PRAGMA incremental_vacuum";
+        vacuum.ExecuteNonQuery();
     }
 
     /// <summary>Stores an object as committed (the caller holds the store's lock).</summary>

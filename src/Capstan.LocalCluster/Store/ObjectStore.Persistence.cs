@@ -25,29 +25,48 @@ public sealed partial class ObjectStore
                 database.PutAll(imported, rv);
             }
 
-            var (rows, resourceVersion) = database.Load();
+            // Events last seen more than the TTL ago go before anything is read (the server's sweep takes the rest as
+            // they age); their space is given back. Later Events are read only by the first request for Events.
+            var events = TypeKey(EventType);
+            var (bodies, resourceVersion) = database.Load(events);
+            if (database.ExpireEvents(events, Clock.GetUtcNow() - EventTtl, resourceVersion) > 0)
+            {
+                database.ReclaimSpace();
+            }
+
             _resourceVersion = resourceVersion;
             _oldestKept = _resourceVersion + 1;
-            var events = TypeKey(EventType);
-            _deferredEvents = [.. rows.Where(r => r.Type == events).Select(r => r.Body)];
-            LoadRows(rows.Where(r => r.Type != events).Select(r => r.Body));
+            _deferredEvents = database;
+            LoadRows(bodies);
             Database = database;
         }
     }
 
     /// <summary>
-    /// Events read from the database but not parsed yet: a cluster holds many (about twenty per pod), and a command that
+    /// The database whose Events are not read yet: a cluster holds many (about twenty per pod), and a command that
     /// never looks at them (status, diff, a no-op deploy) should not pay for them. The first use of the Event type
-    /// parses them (the caller holds the lock).
+    /// reads them (the caller holds the lock).
     /// </summary>
-    private List<string>? _deferredEvents;
+    private ClusterDatabase? _deferredEvents;
+
+    /// <summary>How long an Event is kept after it last happened (kube-apiserver's <c>--event-ttl</c> default).</summary>
+    public static readonly TimeSpan EventTtl = TimeSpan.FromHours(1);
+
+    /// <summary>Gives the space of deleted objects back to the file system (after the Event sweep removed some).</summary>
+    internal void ReclaimSpace()
+    {
+        lock (_lock)
+        {
+            Database?.ReclaimSpace();
+        }
+    }
 
     private void EnsureEvents(ResourceType? type)
     {
         if (_deferredEvents is { } deferred && (type == EventType || type is null))
         {
             _deferredEvents = null;
-            LoadRows(deferred);
+            LoadRows(deferred.LoadType(TypeKey(EventType)));
         }
     }
 

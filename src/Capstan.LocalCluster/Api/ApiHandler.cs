@@ -292,6 +292,7 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
                 return;
             case "PUT" when name is not null:
                 var replaced = CheckFields(context, type, await ReadBodyAsync(context), apply: false);
+                ObjectStore.CheckUrlNames(type, ns, name, replaced, nameRequired: true);
                 CheckEscalation(context, type, ns, name, replaced);
                 await WriteAsync(context, 200, store.Update(type, ns, name, replaced, status, manager ?? DefaultManager(context)));
                 return;

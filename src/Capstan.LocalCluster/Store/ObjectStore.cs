@@ -195,7 +195,6 @@ public sealed partial class ObjectStore
     /// </summary>
     public JsonObject Update(ResourceType type, string? ns, string name, JsonObject obj, bool statusOnly, string manager = "unknown")
     {
-        CheckUrlNames(type, ns, name, obj, nameRequired: true);
         lock (_lock)
         {
             EnsureEvents(type);
@@ -289,7 +288,7 @@ public sealed partial class ObjectStore
     /// As kube-apiserver's checkName: the object's name must be the URL's (an update must name it; an apply may leave it
     /// out), and a namespace it names must be the request's. Either mismatch is a 400, never silently replaced.
     /// </summary>
-    private static void CheckUrlNames(ResourceType type, string? ns, string name, JsonObject obj, bool nameRequired)
+    internal static void CheckUrlNames(ResourceType type, string? ns, string name, JsonObject obj, bool nameRequired)
     {
         var bodyName = obj["metadata"]?["name"]?.GetValue<string>();
         if ((bodyName is not null || nameRequired) && bodyName != name)

@@ -93,7 +93,7 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
         }
         catch (Exception ex) when (Known(ex) is { } known)
         {
-            error.WriteLine($"capstan: error: {known.Message}");
+            error.WriteLine($"capstan: error: {FreeText.Printable(known.Message)}");
             return known.Code;
         }
         catch (OperationCanceledException)

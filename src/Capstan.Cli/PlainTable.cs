@@ -1,4 +1,5 @@
 using System.Text;
+using Capstan.Core.Diagnostics;
 
 namespace Capstan.Cli;
 
@@ -10,7 +11,8 @@ internal sealed class PlainTable(params string[] headings)
 {
     private readonly List<string[]> _rows = [];
 
-    public void Add(params string[] cells) => _rows.Add(cells);
+    /// <summary>Adds a row; a cell's control characters (text from a store may hold them) are shown escaped.</summary>
+    public void Add(params string[] cells) => _rows.Add([.. cells.Select(FreeText.Printable)]);
 
     public override string ToString()
     {

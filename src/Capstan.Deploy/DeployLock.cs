@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Capstan.Core.Diagnostics;
 using Capstan.State;
 
 namespace Capstan.Deploy;
@@ -12,6 +13,9 @@ public sealed record LockHolder(string Actor, string Host, int Pid, DateTimeOffs
     public override string ToString() =>
         $"{Actor} ({(Manual ? "operator lock" : $"pid {Pid.ToString(CultureInfo.InvariantCulture)} on {Host}")}) since {Since.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z: {Reason}";
 }
+
+/// <summary>What <see cref="DeployLock.UnlockAsync"/> removed: a holder, or (forced) a value that named none.</summary>
+public sealed record RemovedLock(LockHolder? Holder);
 
 /// <summary>The deploy lock is held by someone else.</summary>
 public sealed class DeployLockedException(LockHolder holder) : Exception($"deploys are locked by {holder}")
@@ -57,11 +61,13 @@ public sealed class DeployLock : IAsyncDisposable
     /// </summary>
     public static async Task<DeployLock> AcquireAsync(IStateStore store, string project, string actor, string reason, CancellationToken cancellationToken, string? heldToken = null, TimeSpan? ttl = null)
     {
+        FreeText.Check("the reason", reason);
+        FreeText.Check("the actor", actor);
         var key = Key(project);
         if (heldToken is not null)
         {
             var current = await store.GetAsync(key, cancellationToken);
-            var held = current is null ? null : Parse(current.Value);
+            var held = current is null ? null : Parse(key, current.Value);
             return held?.Token == heldToken
                 ? new DeployLock(store, key, 0, ttl ?? DefaultTtl, borrowed: true)
                 : throw new DeployLockedException(held ?? new LockHolder("nobody", Environment.MachineName, 0, DateTimeOffset.UtcNow, $"the lock {heldToken} this deploy runs under is gone", true));
@@ -74,7 +80,7 @@ public sealed class DeployLock : IAsyncDisposable
             var current = await store.GetAsync(key, cancellationToken);
             if (current is not null)
             {
-                var held = Parse(current.Value);
+                var held = Parse(key, current.Value);
                 if (held.Manual || held.Host != Environment.MachineName || ProcessAlive(held.Pid))
                 {
                     await store.RevokeLeaseAsync(lease, cancellationToken);
@@ -92,38 +98,67 @@ public sealed class DeployLock : IAsyncDisposable
 
         await store.RevokeLeaseAsync(lease, cancellationToken);
         var now = await store.GetAsync(key, cancellationToken);
-        throw new DeployLockedException(now is null ? holder : Parse(now.Value));
+        throw new DeployLockedException(now is null ? holder : Parse(key, now.Value));
     }
 
     /// <summary>The current holder, or null.</summary>
     public static async Task<LockHolder?> HolderAsync(IStateStore store, string project, CancellationToken cancellationToken) =>
-        await store.GetAsync(Key(project), cancellationToken) is { } v ? Parse(v.Value) : null;
+        await store.GetAsync(Key(project), cancellationToken) is { } v ? Parse(Key(project), v.Value) : null;
 
     /// <summary>
     /// An operator lock: no lease, stays until <see cref="UnlockAsync"/>. A <paramref name="token"/> lets deploys that
-    /// pass the same token run under it.
+    /// pass the same token run under it. A value there that cannot be read is replaced only with <paramref name="force"/>.
     /// </summary>
-    public static async Task LockAsync(IStateStore store, string project, string actor, string reason, CancellationToken cancellationToken, string? token = null)
+    public static async Task LockAsync(IStateStore store, string project, string actor, string reason, CancellationToken cancellationToken, string? token = null, bool force = false)
     {
+        FreeText.Check("the reason", reason);
+        FreeText.Check("the actor", actor);
+        var key = Key(project);
         var holder = new LockHolder(actor, Environment.MachineName, Environment.ProcessId, DateTimeOffset.UtcNow, reason, true, token);
-        var result = await store.CommitAsync(new StoreTxn([new StoreCompare(Key(project), 0)], [new StoreOp.Put(Key(project), Write(holder))]), cancellationToken);
+        var current = await store.GetAsync(key, cancellationToken);
+        if (current is not null)
+        {
+            try
+            {
+                throw new DeployLockedException(Parse(key, current.Value));
+            }
+            catch (DeployLockCorruptException) when (force)
+            {
+                // Told to: the unreadable value is replaced, if it is still the one read.
+            }
+        }
+
+        var result = await store.CommitAsync(new StoreTxn([new StoreCompare(key, current?.ModRevision ?? 0)], [new StoreOp.Put(key, Write(holder))]), cancellationToken);
         if (!result.Succeeded && await HolderAsync(store, project, cancellationToken) is { } held)
         {
             throw new DeployLockedException(held);
         }
     }
 
-    /// <summary>Removes the lock, whoever holds it; returns the holder it removed.</summary>
-    public static async Task<LockHolder?> UnlockAsync(IStateStore store, string project, CancellationToken cancellationToken)
+    /// <summary>
+    /// Removes the lock, whoever holds it; returns what it removed (null when there was no lock). A value that cannot be
+    /// read is removed only with <paramref name="force"/> (the result then names no holder).
+    /// </summary>
+    public static async Task<RemovedLock?> UnlockAsync(IStateStore store, string project, CancellationToken cancellationToken, bool force = false)
     {
-        var current = await store.GetAsync(Key(project), cancellationToken);
+        var key = Key(project);
+        var current = await store.GetAsync(key, cancellationToken);
         if (current is null)
         {
             return null;
         }
 
-        await store.CommitAsync(new StoreTxn([new StoreCompare(Key(project), current.ModRevision)], [new StoreOp.Delete(Key(project))]), cancellationToken);
-        return Parse(current.Value);
+        LockHolder? holder = null;
+        try
+        {
+            holder = Parse(key, current.Value);
+        }
+        catch (DeployLockCorruptException) when (force)
+        {
+        }
+
+        await store.CommitAsync(new StoreTxn([new StoreCompare(key, current.ModRevision)], [new StoreOp.Delete(key)]), cancellationToken);
+        return new RemovedLock(holder);
     }
 
     /// <summary>
@@ -220,18 +255,40 @@ public sealed class DeployLock : IAsyncDisposable
         ["token"] = h.Token,
     }.ToJsonString();
 
-    private static LockHolder Parse(string json)
+    /// <summary>The holder a lock value names; a value that is not a lock Capstan wrote is a <see cref="DeployLockCorruptException"/>.</summary>
+    private static LockHolder Parse(string key, string json)
     {
-        var node = JsonNode.Parse(json)!.AsObject();
-        return new LockHolder(
-            node["actor"]?.GetValue<string>() ?? "unknown",
-            node["host"]?.GetValue<string>() ?? "unknown",
-            node["pid"]?.GetValue<int>() ?? 0,
-            DateTimeOffset.Parse(node["since"]?.GetValue<string>() ?? "2000-01-01T00:00:00Z", CultureInfo.InvariantCulture),
-            node["reason"]?.GetValue<string>() ?? string.Empty,
-            node["manual"]?.GetValue<bool>() ?? false,
-            node["token"]?.GetValue<string>());
+        try
+        {
+            var node = JsonNode.Parse(json) as JsonObject ?? throw new FormatException("it is not a JSON object");
+            return new LockHolder(
+                node["actor"]?.GetValue<string>() ?? throw new FormatException("it names no actor"),
+                node["host"]?.GetValue<string>() ?? "unknown",
+                node["pid"]?.GetValue<int>() ?? 0,
+                DateTimeOffset.Parse(node["since"]?.GetValue<string>() ?? "2000-01-01T00:00:00Z", CultureInfo.InvariantCulture),
+                node["reason"]?.GetValue<string>() ?? string.Empty,
+                node["manual"]?.GetValue<bool>() ?? false,
+                node["token"]?.GetValue<string>());
+        }
+        catch (Exception ex) when (ex is System.Text.Json.JsonException or InvalidOperationException or FormatException)
+        {
+            throw new DeployLockCorruptException(key, json, ex is FormatException ? ex.Message : "it is not a lock Capstan wrote: " + ex.Message.Split('.')[0]);
+        }
     }
+}
+
+/// <summary>
+/// The deploy lock's key holds a value Capstan cannot read (written by hand, or by another tool): nobody can tell who
+/// holds it, so nothing overwrites it unless forced.
+/// </summary>
+public sealed class DeployLockCorruptException(string key, string value, string why)
+    : Exception($"the deploy lock at {key} holds a value Capstan cannot read ({why}): {Preview(value)}; 'capstan unlock --force --reason WHY' removes it, or put a valid lock back by hand")
+{
+    /// <summary>The state store key of the lock.</summary>
+    public string Key { get; } = key;
+
+    private static string Preview(string value) =>
+        "'" + new string([.. value.Take(60).Select(c => char.IsControl(c) ? '?' : c)]) + (value.Length > 60 ? "…" : string.Empty) + "'";
 }
 
 /// <summary>A deploy stopped because its lock was lost before it finished: it wrote nothing after that.</summary>

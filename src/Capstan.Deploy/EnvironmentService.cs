@@ -67,6 +67,8 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
     {
         var now = time.GetUtcNow();
         var @base = request.Pin ? EnvironmentBase.Pinned : EnvironmentBase.Follow;
+        FreeText.Check("the description", request.Description);
+        FreeText.Check("the actor", request.Actor);
         var cls = Policy.Check(request.Owner, request.Purpose, now + request.Lifetime, now, @base, request.Links);
         if (await Records.GetAsync(request.Name, cancellationToken) is ({ Creating: { } creating } left, var leftRevision)
             && creating.Interrupted(now, CreatePatience) && left.Owner == request.Owner)

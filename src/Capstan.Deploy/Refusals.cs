@@ -37,7 +37,7 @@ public static class Refusals
         StateRefusedException => (ex.Message + "; nothing was written", RefusalKind.UserError),
         StateConflictException => (ex.Message, RefusalKind.Conflict),
         DeployLockedException => (ex.Message, RefusalKind.Locked),
-        PreflightException or ReleaseRecordException or DeployLockLostException or DeployStoppedException or NotificationFailedException
+        PreflightException or ReleaseRecordException or DeployLockLostException or DeployLockCorruptException or DeployStoppedException or NotificationFailedException
             or DeployFailedException or PrePullException or SwitchoverFailedException or ApiOutageException => (ex.Message, RefusalKind.Failure),
         KubeUnavailableException => (ex.Message, RefusalKind.Failure),
         KubeCredentialException => ("cannot authenticate to the cluster: " + ex.Message, RefusalKind.Failure),

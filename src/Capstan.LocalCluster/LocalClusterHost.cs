@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Capstan.Core.Diagnostics;
+using Capstan.Core.Security;
 
 namespace Capstan.LocalCluster;
 

@@ -38,8 +38,8 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
     /// <summary>The test environments (the same service as <c>capstan env</c>).</summary>
     public EnvironmentService Environments { get; } = new(model, files, clusters, store, time);
 
-    /// <summary>The key of this server's Secret fingerprints: a visitor sees that a value changed, and cannot test a guess of it.</summary>
-    private readonly byte[] _maskKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+    /// <summary>The repo's key of Secret fingerprints (the CLI's too): a visitor sees that a value changed, and cannot test a guess of it.</summary>
+    private readonly byte[] _maskKey = Core.Security.MaskKey.ForRepo(model.RepoRoot);
 
     /// <summary>The largest diff table (lines × lines) one request may build.</summary>
     private const long MaxDiffCells = 4_000_000;

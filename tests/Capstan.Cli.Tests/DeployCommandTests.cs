@@ -22,6 +22,7 @@ public sealed class DeployCommandTests : IDisposable
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public void Deploy_then_diff_status_and_history()
     {
         var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
@@ -40,6 +41,21 @@ public sealed class DeployCommandTests : IDisposable
         var diff = CliRunner.Run("diff", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug");
         Assert.Equal(2, diff.ExitCode);
         Assert.Contains("-  replicas: 2\n+  replicas: 4\n", diff.Out, StringComparison.Ordinal);
+
+        // A changed secret shows as a changed fingerprint under the repo's key (0600), never as the value or a plain hash.
+        var secrets = Path.Combine(repo, "private", "secrets.yaml");
+        var original = File.ReadAllText(secrets);
+        File.WriteAllText(secrets, original.Replace("example-not-a-real-password", "rotated-password-4711", StringComparison.Ordinal));
+        var secretDiff = CliRunner.Run("diff", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug");
+        File.WriteAllText(secrets, original);
+        var guess = Convert.ToBase64String("rotated-password-4711"u8);
+        Assert.DoesNotContain(guess, secretDiff.Out, StringComparison.Ordinal);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(repo, ".capstan", Core.Security.MaskKey.FileName)));
+        var fingerprints = System.Text.RegularExpressions.Regex.Matches(secretDiff.Out, @"^\+.*(<masked hmac:[0-9a-f]{16}>)", System.Text.RegularExpressions.RegexOptions.Multiline)
+            .Select(m => m.Groups[1].Value).ToList();
+        Assert.NotEmpty(fingerprints);
+        Assert.Contains("-  PrivateSettings.php: <masked hmac:", secretDiff.Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("sha256", secretDiff.Out, StringComparison.Ordinal);
 
         Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--yes", "--reason", "more debug servers").ExitCode);
         var status = CliRunner.Run("status", "--repo", repo, "--dc", "eqiad", "-o", "json");
@@ -195,6 +211,54 @@ public sealed class DeployCommandTests : IDisposable
         Assert.Contains("switchover in progress", deploy.Err, StringComparison.Ordinal);
         Assert.Equal(0, CliRunner.Run("unlock", "--repo", repo, "--reason", "done").ExitCode);
         Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--yes").ExitCode);
+    }
+
+    [Theory]
+    [InlineData("garbage", "it is not a lock Capstan wrote")]
+    [InlineData("{\"actor\":1}", "it is not a lock Capstan wrote")]
+    [InlineData("{\"host\":\"x\"}", "it names no actor")]
+    public async Task An_unreadable_lock_is_named_with_its_key_and_the_repair_and_only_force_replaces_it(string value, string why)
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        await using (var store = State.StateStoreAddress.Open("file://.capstan/state", repo))
+        {
+            await store.CommitAsync(new State.StoreTxn([], [new State.StoreOp.Put("wikifarm/deploy-lock", value)]), default);
+        }
+
+        foreach (var args in new[] { new[] { "unlock", "--reason", "stuck" }, ["lock", "--reason", "mine now"], ["deploy", "--dc", "eqiad", "-n", "mw-debug", "--yes"] })
+        {
+            var refused = CliRunner.Run([.. args, "--repo", repo]);
+            Assert.True(refused.ExitCode == 1, $"{args[0]}: {refused.ExitCode} {refused.Err}");
+            Assert.StartsWith($"capstan: error: the deploy lock at wikifarm/deploy-lock holds a value Capstan cannot read ({why}", refused.Err, StringComparison.Ordinal);
+            Assert.Contains("'capstan unlock --force --reason WHY' removes it", refused.Err, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", refused.Err, StringComparison.Ordinal);
+        }
+
+        await using (var store = State.StateStoreAddress.Open("file://.capstan/state", repo))
+        {
+            Assert.Equal(value, (await store.GetAsync("wikifarm/deploy-lock", default))!.Value);
+        }
+
+        var forced = CliRunner.Run("unlock", "--repo", repo, "--reason", "stuck", "--force");
+        Assert.True(forced.ExitCode == 0, forced.Err);
+        Assert.Equal("removed the deploy lock's unreadable value\n", forced.Out);
+        Assert.Equal(0, CliRunner.Run("lock", "--repo", repo, "--reason", "mine now").ExitCode);
+    }
+
+    [Fact]
+    public void A_reason_or_owner_with_control_characters_is_refused_and_nothing_is_written()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        var lockRefused = CliRunner.Run("lock", "--repo", repo, "--reason", "fine\n\u001b[2Jfake row");
+        Assert.Equal(2, lockRefused.ExitCode);
+        Assert.Equal("capstan: error: the reason holds the control character U+000A at position 5; free text must be one line of printable characters\n", lockRefused.Err);
+        var deployRefused = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--yes", "--reason", "x\u202Eevil");
+        Assert.Equal(2, deployRefused.ExitCode);
+        Assert.Contains("U+202E", deployRefused.Err, StringComparison.Ordinal);
+        var stateRefused = CliRunner.Run("state", "set", "maintenance", "false", "--repo", repo, "--reason", "a\rb");
+        Assert.Equal(2, stateRefused.ExitCode);
+        Assert.Contains("U+000D", stateRefused.Err, StringComparison.Ordinal);
+        Assert.Contains("deploys were not locked", CliRunner.Run("unlock", "--repo", repo, "--reason", "check").Out, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -6,6 +6,7 @@ using Capstan.LocalCluster;
 namespace Capstan.Cli.Tests;
 
 /// <summary><c>capstan local serve</c> as a separate process: what it acknowledged survives a SIGKILL.</summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class LocalServeTests : IDisposable
 {
     private readonly TempDir _temp = new();
@@ -76,14 +77,15 @@ public sealed class LocalServeTests : IDisposable
     {
         var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
         var users = Path.Combine(_temp.Path, "users.csv");
-        await File.WriteAllTextAsync(users, "vera-token-0123456789,vera,2001,\"readers\"\n");
+        await File.WriteAllTextAsync(users, "vera-token-0123456789-abcdefghijk,vera,2001,\"readers\"\n");
+        File.SetUnixFileMode(users, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         using var child = CliRunner.StartChild(new Dictionary<string, string>(), "local", "serve", "--dc", "eqiad", "--repo", repo, "--users", users);
         await child.WaitForAsync("https://127.0.0.1:", 120);
         var url = new Uri(child.Output.Split('\n').First(l => l.StartsWith("https://127.0.0.1:", StringComparison.Ordinal)).Trim());
         var server = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(LocalClusterHost.DirectoryFor(repo, "eqiad"), "server.json")))!;
         var authority = server["certificateAuthority"]!.GetValue<string>();
         using var admin = Capstan.Testing.Cluster.TrustingHttp(url, authority, server["token"]!.GetValue<string>());
-        using var vera = Capstan.Testing.Cluster.TrustingHttp(url, authority, "vera-token-0123456789");
+        using var vera = Capstan.Testing.Cluster.TrustingHttp(url, authority, "vera-token-0123456789-abcdefghijk");
 
         using (var denied = await vera.GetAsync("/api/v1/namespaces"))
         {
@@ -108,6 +110,7 @@ public sealed class LocalServeTests : IDisposable
         var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
         var users = Path.Combine(_temp.Path, "users.csv");
         File.WriteAllText(users, "# tokens\nonly-a-token\n");
+        File.SetUnixFileMode(users, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         var result = CliRunner.Run("local", "serve", "--dc", "eqiad", "--repo", repo, "--users", users);
         Assert.Equal(2, result.ExitCode);
         Assert.Contains($"{users}:2: error: expected token,user,uid", result.Err, StringComparison.Ordinal);

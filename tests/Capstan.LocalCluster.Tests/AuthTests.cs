@@ -5,10 +5,11 @@ using Capstan.LocalCluster.Auth;
 namespace Capstan.LocalCluster.Tests;
 
 /// <summary>Bearer tokens, a static token file, and RBAC with the real rule semantics and messages.</summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class AuthTests : IDisposable
 {
-    private const string DanaToken = "dana-token-0123456789";
-    private const string OpsToken = "ops-token-0123456789";
+    private const string DanaToken = "dana-token-0123456789-abcdefghijkl";
+    private const string OpsToken = "ops-token-0123456789-abcdefghijklm";
 
     private readonly string _dir = Directory.CreateTempSubdirectory("capstan-auth-").FullName;
 
@@ -22,6 +23,7 @@ public sealed class AuthTests : IDisposable
             {DanaToken},dana,1001
             {OpsToken},olu,1002,"ops,oncall"
             """);
+        File.SetUnixFileMode(users, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         var cluster = await Cluster.StartAsync(new LocalClusterOptions { Users = Authenticator.ReadTokenFile(users) });
         foreach (var ns in new[] { "team", "other" })
         {
@@ -189,13 +191,30 @@ public sealed class AuthTests : IDisposable
     [Theory]
     [InlineData("tok,user", "users.csv:1: error: expected token,user,uid")]
     [InlineData("tok,user,1,\"a,b", "users.csv:1: error: unbalanced quotes")]
-    [InlineData("tok,a,1\ntok,b,2", "users.csv:2: error: the token of this line is already used by an earlier line")]
+    [InlineData("token-of-thirty-two-characters-0,a,1\ntoken-of-thirty-two-characters-0,b,2", "users.csv:2: error: the token of this line is already used by an earlier line")]
+    [InlineData("# users\nshort-token-0123456789,a,1", "users.csv:2: error: the token has 22 characters; a token needs at least 32 (for example: openssl rand -base64 32)")]
     public void A_bad_token_file_names_the_file_and_line(string text, string message)
     {
         var path = Path.Combine(_dir, "users.csv");
         File.WriteAllText(path, text);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         var error = Assert.Throws<UserInputException>(() => Authenticator.ReadTokenFile(path));
         Assert.StartsWith(Path.Combine(_dir, message), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_token_file_others_can_read_or_one_that_reuses_the_admins_token_is_refused()
+    {
+        var path = Path.Combine(_dir, "users.csv");
+        File.WriteAllText(path, $"{DanaToken},dana,1001\n");
+        File.SetUnixFileMode(path, (UnixFileMode)0b110_100_100);
+        var readable = Assert.Throws<UserInputException>(() => Authenticator.ReadTokenFile(path));
+        Assert.Equal($"the users file '{path}' can be read by others; make it private first: chmod 600 {path}", readable.Message);
+
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var users = Authenticator.ReadTokenFile(path);
+        var reused = Assert.Throws<UserInputException>(() => new Authenticator(DanaToken, users));
+        Assert.Equal("the users file gives dana the admin's token; every user needs a token of their own (at least 32 characters)", reused.Message);
     }
 
     [Fact]

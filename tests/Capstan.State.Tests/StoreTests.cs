@@ -113,6 +113,32 @@ public sealed class FileStoreContractTests : StoreContract, IDisposable
         await Assert.ThrowsAsync<StateStoreException>(() => store.CommitAsync(new StoreTxn([], [new StoreOp.Put("k", "v")]), default));
         Assert.Equal("{ not json", await File.ReadAllTextAsync(file));
     }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task The_store_is_private_and_a_wider_one_is_narrowed_on_the_next_write()
+    {
+        const UnixFileMode Owner = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        await using (var store = CreateStore())
+        {
+            await store.CommitAsync(new StoreTxn([], [new StoreOp.Put("k", "v")]), default);
+        }
+
+        Assert.Equal(Owner | UnixFileMode.UserExecute, File.GetUnixFileMode(_dir));
+        Assert.Equal(Owner, File.GetUnixFileMode(Path.Combine(_dir, "store.json")));
+        Assert.Equal(Owner, File.GetUnixFileMode(Path.Combine(_dir, "store.lock")));
+
+        // As an earlier version left them: 0755 and 0644.
+        File.SetUnixFileMode(_dir, (UnixFileMode)0b111_101_101);
+        File.SetUnixFileMode(Path.Combine(_dir, "store.json"), (UnixFileMode)0b110_100_100);
+        await using (var store = CreateStore())
+        {
+            await store.CommitAsync(new StoreTxn([], [new StoreOp.Put("k", "w")]), default);
+        }
+
+        Assert.Equal(Owner | UnixFileMode.UserExecute, File.GetUnixFileMode(_dir));
+        Assert.Equal(Owner, File.GetUnixFileMode(Path.Combine(_dir, "store.json")));
+    }
 }
 
 [Collection("etcd")]

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Capstan.Core.Diagnostics;
 using Capstan.Core.Environments;
 using Capstan.Core.Kubernetes;
 using Capstan.Core.Rendering;
@@ -370,11 +371,11 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
                 return ExitCodes.Success;
             }
 
-            writer.WriteLine($"environment {record.Name}: {record.Purpose}, owned by {record.Owner}");
-            writer.WriteLine($"  description: {(record.Description.Length == 0 ? "-" : record.Description)}");
+            writer.WriteLine($"environment {record.Name}: {record.Purpose}, owned by {FreeText.Printable(record.Owner)}");
+            writer.WriteLine($"  description: {(record.Description.Length == 0 ? "-" : FreeText.Printable(record.Description))}");
             foreach (var link in record.Links)
             {
-                writer.WriteLine($"  link: {link}");
+                writer.WriteLine($"  link: {FreeText.Printable(link)}");
             }
 
             writer.WriteLine($"  created by {record.CreatedBy} at {When(record.CreatedAt)}; expires {When(record.Expires)}");

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Capstan.Core.Diagnostics;
+using Capstan.Core.Security;
 using Capstan.LocalCluster;
 using Spectre.Console;
 

@@ -36,6 +36,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, ct);
             var request = new DeployRequest(selection, false, true, Planner.DefaultConcurrency, new ExecutorOptions()) { Preflight = false };
             var prepared = await session.Service().PrepareAsync(request, session.State, ct);
+            var maskKey = Core.Security.MaskKey.ForRepo(session.Repo.Model.RepoRoot);
             var changes = new List<ObjectDiff>();
             var drifted = new List<ObjectDiff>();
             foreach (var ns2 in prepared.Plan.Namespaces)
@@ -52,8 +53,8 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
                     var (before, after) = change.Judged is { } judged
                         ? (ObjectComparison.Comparable(change.Live!), ObjectComparison.Comparable(judged))
                         : (change.Live is null ? null : (JsonObject)LiveProjection.Project(change.Desired, change.Live)!, change.Desired);
-                    var desiredYaml = YamlEmitter.Emit(SecretMasker.Mask(after));
-                    var liveYaml = before is null ? string.Empty : YamlEmitter.Emit(SecretMasker.Mask(before));
+                    var desiredYaml = YamlEmitter.Emit(SecretMasker.Mask(after, maskKey));
+                    var liveYaml = before is null ? string.Empty : YamlEmitter.Emit(SecretMasker.Mask(before, maskKey));
                     var path = $"{action.Id}/{change.Kind.ToLowerInvariant()}/{change.Name}";
                     var drift = action.Drift.Where(d => d.Kind == change.Kind && d.Name == change.Name).Select(d => (d.Path, d.Manager)).ToList();
                     changes.Add(new ObjectDiff(action.Id.ToString(), change.Kind, change.Name, change.Live is null ? "create" : "update",
@@ -303,7 +304,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
                 console.Profile.Out.Writer.Write(PlanView.Summary(result));
             }
 
-            return result.Succeeded ? ExitCodes.Success : ExitCodes.Failure;
+            return ExitCodes.Of(result);
         });
         return command;
     }
@@ -314,7 +315,8 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         var state = CommonOptions.State();
         var reason = CommonOptions.Reason();
         var actor = CommonOptions.Actor();
-        var command = new Command("lock", "Stop every deploy of the farm until 'capstan unlock'") { repo, state, reason, actor };
+        var force = new Option<bool>("--force") { Description = "Replace a lock value that cannot be read (one that names a holder is never replaced)" };
+        var command = new Command("lock", "Stop every deploy of the farm until 'capstan unlock'") { repo, state, reason, actor, force };
         command.SetAction(async (parse, ct) =>
         {
             var session = RepoSession.Open(env, parse.GetValue(repo));
@@ -329,7 +331,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             {
                 try
                 {
-                    await DeployLock.LockAsync(store, session.Model.Project, session.Actor(parse.GetValue(actor)), why, ct);
+                    await DeployLock.LockAsync(store, session.Model.Project, session.Actor(parse.GetValue(actor)), why, ct, force: parse.GetValue(force));
                 }
                 catch (DeployLockedException ex)
                 {
@@ -349,7 +351,8 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         var repo = CommonOptions.Repo();
         var state = CommonOptions.State();
         var reason = CommonOptions.Reason();
-        var command = new Command("unlock", "Remove the deploy lock, whoever holds it") { repo, state, reason };
+        var force = new Option<bool>("--force") { Description = "Also remove a lock value that cannot be read" };
+        var command = new Command("unlock", "Remove the deploy lock, whoever holds it") { repo, state, reason, force };
         command.SetAction(async (parse, ct) =>
         {
             var session = RepoSession.Open(env, parse.GetValue(repo));
@@ -361,8 +364,13 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             var (store, _) = session.OpenState(parse.GetValue(state));
             await using (store)
             {
-                var removed = await DeployLock.UnlockAsync(store, session.Model.Project, ct);
-                console.Profile.Out.Writer.WriteLine(removed is null ? "deploys were not locked" : $"removed the lock of {removed}");
+                var removed = await DeployLock.UnlockAsync(store, session.Model.Project, ct, parse.GetValue(force));
+                console.Profile.Out.Writer.WriteLine(removed switch
+                {
+                    null => "deploys were not locked",
+                    { Holder: null } => "removed the deploy lock's unreadable value",
+                    { Holder: { } holder } => $"removed the lock of {holder}",
+                });
             }
 
             return ExitCodes.Success;

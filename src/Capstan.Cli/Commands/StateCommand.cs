@@ -193,7 +193,7 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
                         else
                         {
                             var changes = StateRules.Differences(previous, doc.State);
-                            writer.WriteLine($"{Stamp(doc.Updated.At)}  {doc.Updated.Actor}  {string.Join(", ", changes)}  ({doc.Updated.Reason})");
+                            writer.WriteLine(FreeText.Printable($"{Stamp(doc.Updated.At)}  {doc.Updated.Actor}  {string.Join(", ", changes)}  ({doc.Updated.Reason})"));
                         }
 
                         writer.Flush();

@@ -196,6 +196,8 @@ public sealed record EnvironmentPolicy(IReadOnlyList<PurposeClass> Classes)
     /// </summary>
     public PurposeClass Check(string? owner, string purpose, DateTimeOffset expires, DateTimeOffset now, EnvironmentBase @base, IReadOnlyList<string> links)
     {
+        FreeText.Check("the owner", owner);
+        FreeText.Check("a link", links);
         var problems = new List<string>();
         if (string.IsNullOrWhiteSpace(owner))
         {

@@ -84,24 +84,18 @@ public static class KubeSerializer
 }
 
 /// <summary>
-/// Replaces the values of Secret objects with a short fingerprint, so output can be shown and diffed
-/// without printing a secret. The same value always masks to the same text, so a change is still visible.
+/// Replaces the values of Secret objects, so output can be shown and diffed without printing a secret. Without a key a
+/// value becomes <c>&lt;masked&gt;</c>; with one (the repo's <see cref="Security.MaskKey"/>) it becomes a keyed
+/// fingerprint, so a change is still visible but a guess cannot be tested against it offline.
 /// </summary>
 public static class SecretMasker
 {
-    /// <summary>The fingerprint text that stands for a secret value.</summary>
-    public static string Fingerprint(string value)
-    {
-        var hash = SHA256.HashData(Encoding.UTF8.GetBytes(value));
-        return "<masked sha256:" + Convert.ToHexStringLower(hash.AsSpan(0, 6)) + ">";
-    }
+    /// <summary>What stands for a secret value when no key is given.</summary>
+    public const string Masked = "<masked>";
 
-    /// <summary>
-    /// The fingerprint under a key (HMAC-SHA256): a change still shows, but without the key nobody can test a guess
-    /// against it (for output readers who may not see the secrets themselves, such as the dashboard's visitors).
-    /// </summary>
+    /// <summary>The fingerprint under a key (HMAC-SHA256, 64 bits shown).</summary>
     public static string Fingerprint(string value, byte[] key) =>
-        "<masked hmac:" + Convert.ToHexStringLower(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(value)).AsSpan(0, 6)) + ">";
+        "<masked hmac:" + Convert.ToHexStringLower(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(value)).AsSpan(0, 8)) + ">";
 
     /// <summary>A copy of the tree with secret values masked (the tree itself when it is not a Secret); with <paramref name="key"/>, keyed fingerprints.</summary>
     public static JsonObject Mask(JsonObject node, byte[]? key = null)
@@ -119,7 +113,7 @@ public static class SecretMasker
                 foreach (var name in data.Select(kv => kv.Key).ToList())
                 {
                     var value = data[name]?.ToJsonString() ?? string.Empty;
-                    data[name] = key is null ? Fingerprint(value) : Fingerprint(value, key);
+                    data[name] = key is null ? Masked : Fingerprint(value, key);
                 }
             }
         }

@@ -1,8 +1,9 @@
-namespace Capstan.LocalCluster;
+namespace Capstan.Core.Security;
 
 /// <summary>
-/// The local cluster's directory holds every Secret of the cluster: it is created 0700 and its files 0600, and an
-/// existing directory or file with wider modes is narrowed, so no other local user can read them.
+/// Directories and files that hold secrets or state (a local cluster's database, the file state store, the mask key):
+/// created 0700 and 0600, and an existing directory or file with wider modes is narrowed, so no other local user can
+/// read them.
 /// </summary>
 public static class PrivateFiles
 {

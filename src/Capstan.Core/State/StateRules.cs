@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Capstan.Core.Diagnostics;
 
 namespace Capstan.Core.State;
 
@@ -38,6 +39,11 @@ public static class StateRules
         if (string.IsNullOrWhiteSpace(reason))
         {
             return Refuse("a reason is required for every change of the state (--reason)");
+        }
+
+        if (FreeText.Problem("the reason", reason) is { } hostile)
+        {
+            return Refuse(hostile);
         }
 
         if (change is StateChange.Initialize init)

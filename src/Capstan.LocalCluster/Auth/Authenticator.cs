@@ -33,9 +33,17 @@ public sealed class Authenticator
         _tokens[adminToken] = new UserInfo(AdminUser, AdminUser, ["system:masters", "system:authenticated"]);
         foreach (var (token, user) in users)
         {
+            if (CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(token), System.Text.Encoding.UTF8.GetBytes(adminToken)))
+            {
+                throw new UserInputException($"the users file gives {user.Name} the admin's token; every user needs a token of their own (at least {MinTokenLength} characters)");
+            }
+
             _tokens[token] = user with { Groups = [.. user.Groups.Append("system:authenticated").Distinct()] };
         }
     }
+
+    /// <summary>The shortest token a users file may give (as guessable as 192 random bits in base64).</summary>
+    public const int MinTokenLength = 32;
 
     /// <summary>The admin token.</summary>
     public string AdminToken { get; }
@@ -69,6 +77,12 @@ public sealed class Authenticator
         string[] lines;
         try
         {
+            if (!OperatingSystem.IsWindows() && File.Exists(path)
+                && (File.GetUnixFileMode(path) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+            {
+                throw new UserInputException($"the users file '{path}' can be read by others; make it private first: chmod 600 {path}");
+            }
+
             lines = File.ReadAllLines(path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -91,6 +105,11 @@ public sealed class Authenticator
             if (fields.Count < 3 || fields[0].Length == 0 || fields[1].Length == 0 || fields[2].Length == 0)
             {
                 throw new UserInputException($"{where}: error: expected token,user,uid[,\"group1,group2\"] with a non-empty token, user and uid");
+            }
+
+            if (fields[0].Length < MinTokenLength)
+            {
+                throw new UserInputException($"{where}: error: the token has {fields[0].Length} characters; a token needs at least {MinTokenLength} (for example: openssl rand -base64 32)");
             }
 
             if (!seen.Add(fields[0]))

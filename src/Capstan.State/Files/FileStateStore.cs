@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Capstan.Core.Security;
 
 namespace Capstan.State.Files;
 
@@ -240,7 +241,7 @@ public sealed class FileStateStore : IStateStore
 
     private async Task<T> WriteAsync<T>(Func<Data, T> change, CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(_directory);
+        PrivateFiles.Directory(_directory);
         using var lockHandle = await AcquireLockAsync(cancellationToken);
         var data = Read();
 
@@ -266,7 +267,11 @@ public sealed class FileStateStore : IStateStore
 
         var path = Path.Combine(_directory, DataFile);
         var temp = path + ".tmp-" + Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        await File.WriteAllTextAsync(temp, JsonSerializer.Serialize(data, Json), cancellationToken);
+        await using (var stream = new FileStream(temp, PrivateFiles.Options(FileMode.Create, FileAccess.Write)))
+        {
+            await JsonSerializer.SerializeAsync(stream, data, Json, cancellationToken);
+        }
+
         File.Move(temp, path, overwrite: true);
         return result;
     }
@@ -279,7 +284,7 @@ public sealed class FileStateStore : IStateStore
         {
             try
             {
-                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                return new FileStream(path, PrivateFiles.Options(FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
             }
             catch (IOException) when (_time.GetUtcNow() < deadline)
             {

@@ -31,11 +31,15 @@ public sealed partial class Dashboard : IAsyncDisposable
 {
     private const string Csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+    /// <summary>The largest request body the dashboard reads (its forms and JSON writes are small).</summary>
+    private const int MaxBodyBytes = 64 * 1024;
+
     private readonly DashboardData _data;
     private readonly DashboardOptions _options;
     private readonly Sessions _sessions;
     private readonly DashboardMetrics _metrics;
     private readonly TimeProvider _time;
+    private readonly DeployEventHub _events;
     private WebApplication? _app;
 
     /// <summary>Cancelled when the server stops: changes run to their end even when the browser that asked leaves.</summary>
@@ -48,6 +52,7 @@ public sealed partial class Dashboard : IAsyncDisposable
         _time = time;
         _sessions = new Sessions(time);
         _metrics = new DashboardMetrics(data);
+        _events = new DeployEventHub(data);
     }
 
     /// <summary>The address it serves on.</summary>
@@ -63,7 +68,7 @@ public sealed partial class Dashboard : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Listen(options.Listen);
-            k.Limits.MaxRequestBodySize = 64 * 1024;
+            k.Limits.MaxRequestBodySize = MaxBodyBytes;
             k.AddServerHeader = false;
         });
         builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
@@ -94,6 +99,8 @@ public sealed partial class Dashboard : IAsyncDisposable
             await _app.StopAsync();
             await _app.DisposeAsync();
         }
+
+        await _events.DisposeAsync();
     }
 
     /// <summary>
@@ -122,9 +129,21 @@ public sealed partial class Dashboard : IAsyncDisposable
             context.Response.Headers["Server-Timing"] = $"app;dur={Stopwatch.GetElapsedTime(started).TotalMilliseconds:0.0}";
             return Task.CompletedTask;
         });
+        if (context.Request.ContentLength > MaxBodyBytes)
+        {
+            await Problem(context, 413, $"the request body is larger than this server takes ({MaxBodyBytes / 1024} KiB)");
+            return;
+        }
+
         try
         {
             await next(context);
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == 413 && !context.Response.HasStarted)
+        {
+            // A body sent without a length that grew past the limit: the client's mistake, not the server's.
+            context.Response.Clear();
+            await Problem(context, 413, $"the request body is larger than this server takes ({MaxBodyBytes / 1024} KiB)");
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
         {
@@ -398,67 +417,35 @@ public sealed partial class Dashboard : IAsyncDisposable
     /// </summary>
     private async Task DeployEventsAsync(HttpContext context)
     {
-        // Ends with the browser's request or with the server, and ends the store's watch with it.
-        using var stream = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping);
-        var cancellationToken = stream.Token;
-        context.Response.ContentType = "text/event-stream";
-        context.Response.Headers.CacheControl = "no-store";
-        var prefix = $"{_data.Model.Project}/deploy";
-        var (_, revision) = await _data.Store.ListAsync(prefix, cancellationToken);
-        using var changed = new SemaphoreSlim(0);
-        var watching = Task.Run(
-            async () =>
-            {
-                try
-                {
-                    await foreach (var _ in _data.Store.WatchAsync(prefix, revision + 1, cancellationToken))
-                    {
-                        if (changed.CurrentCount == 0)
-                        {
-                            changed.Release();
-                        }
-                    }
-                }
-                catch (OperationCanceledException)
-                {
-                    // The browser went away.
-                }
-                catch (Exception ex) when (ex is StateStoreException or IOException or HttpRequestException)
-                {
-                    // The view is still sent every few seconds; the stream says why it may lag.
-                    await Console.Error.WriteLineAsync($"capstan: serve: the deploy stream lost its watch of the state store: {ex.Message}");
-                }
-            },
-            CancellationToken.None);
-        try
+        var (lease, refusal) = _events.Admit(context.Connection.RemoteIpAddress ?? IPAddress.None);
+        if (lease is null)
         {
-            string? last = null;
-            while (!cancellationToken.IsCancellationRequested)
-            {
-                var view = await _data.DeployAsync(cancellationToken);
-                var json = view.ToJsonString();
-                if (json != last)
-                {
-                    await context.Response.WriteAsync($"event: deploy\ndata: {json}\n\n", cancellationToken);
-                    last = json;
-                }
-                else
-                {
-                    await context.Response.WriteAsync(": keep-alive\n\n", cancellationToken);
-                }
+            await Problem(context, 429, refusal!);
+            return;
+        }
 
-                await context.Response.Body.FlushAsync(cancellationToken);
-                await changed.WaitAsync(view["running"] is null ? TimeSpan.FromSeconds(watching.IsCompleted ? 3 : 15) : TimeSpan.FromSeconds(1), cancellationToken);
+        using (lease)
+        {
+            // Ends with the browser's request or with the server.
+            using var stream = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping);
+            var cancellationToken = stream.Token;
+            context.Response.ContentType = "text/event-stream";
+            context.Response.Headers.CacheControl = "no-store";
+            try
+            {
+                var seen = 0L;
+                while (!cancellationToken.IsCancellationRequested)
+                {
+                    var snapshot = await _events.NextAsync(seen, s => s.View["running"] is null ? TimeSpan.FromSeconds(15) : TimeSpan.FromSeconds(5), cancellationToken);
+                    await context.Response.WriteAsync(snapshot.Version > seen ? $"event: deploy\ndata: {snapshot.Json}\n\n" : ": keep-alive\n\n", cancellationToken);
+                    await context.Response.Body.FlushAsync(cancellationToken);
+                    seen = snapshot.Version;
+                }
             }
-        }
-        catch (OperationCanceledException)
-        {
-            // The browser went away.
-        }
-        finally
-        {
-            await stream.CancelAsync();
-            await watching;
+            catch (OperationCanceledException)
+            {
+                // The browser went away.
+            }
         }
     }
 

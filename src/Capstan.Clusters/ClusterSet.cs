@@ -37,7 +37,12 @@ public sealed class ClusterSet : IClusters, IAsyncDisposable
                     var name = cluster["local://".Length..];
                     var host = await LocalClusterHost.OpenAsync(LocalClusterHost.DirectoryFor(model.RepoRoot, name), localOptions, requireOwnServer: false, cancellationToken);
                     set._hosts.Add(host);
-                    set._clients[dc] = new KubeClient(new ClusterConnection(host.Url, System.Text.Encoding.UTF8.GetBytes(host.CertificateAuthorityPem), Token: host.Token));
+                    var connection = new ClusterConnection(host.Url, System.Text.Encoding.UTF8.GetBytes(host.CertificateAuthorityPem), Token: host.Token);
+                    set._clients[dc] = host.Server is not null
+                        ? new KubeClient(connection)
+                        : new ReconnectingClusterClient(connection, () => LocalClusterHost.RunningServer(host.Directory) is { } served
+                            ? new ClusterConnection(served.Url, System.Text.Encoding.UTF8.GetBytes(served.Authority), Token: served.Token)
+                            : null);
                 }
                 else if (cluster.StartsWith("kube://", StringComparison.Ordinal))
                 {

@@ -111,7 +111,8 @@ public sealed class LocalClusterHost : IAsyncDisposable
         System.IO.Directory.Delete(directory, recursive: true);
     }
 
-    private static (Uri Url, string Token, string Authority)? RunningServer(string directory) =>
+    /// <summary>The address, admin token and CA a server of the directory wrote last (it may have stopped since), or null.</summary>
+    public static (Uri Url, string Token, string Authority)? RunningServer(string directory) =>
         ReadServer(directory) is { } server && server["url"]?.GetValue<string>() is { } url && Uri.TryCreate(url, UriKind.Absolute, out var uri) &&
         server["token"]?.GetValue<string>() is { } token && server["certificateAuthority"]?.GetValue<string>() is { } authority
             ? (uri, token, authority) : null;

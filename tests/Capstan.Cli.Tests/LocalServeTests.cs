@@ -72,6 +72,28 @@ public sealed class LocalServeTests : IDisposable
         Assert.True(stored.Count >= 200);
     }
 
+    [Fact(Timeout = 240_000)]
+    public async Task A_long_running_client_follows_a_local_serve_that_restarted_at_another_address()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        var model = Core.Config.RepoLoader.Load(new Core.Config.DirectoryRepoFiles(repo)).Model;
+        using (var first = CliRunner.StartChild(new Dictionary<string, string>(), "local", "serve", "--dc", "eqiad", "--repo", repo))
+        {
+            await first.WaitForAsync("https://127.0.0.1:", 120);
+            await using var clusters = await Clusters.ClusterSet.ConnectAsync(model, ["eqiad"], _ => null, new LocalClusterOptions(), default);
+            var before = clusters["eqiad"].Server;
+            Assert.NotNull(await clusters["eqiad"].GetAsync(new Kubernetes.ObjectRef("v1", "Namespace", null, "default"), default));
+            await first.KillAsync();
+
+            using var second = CliRunner.StartChild(new Dictionary<string, string>(), "local", "serve", "--dc", "eqiad", "--repo", repo);
+            await second.WaitForAsync("https://127.0.0.1:", 120);
+
+            // The same client, after the restart: the call that finds the old address dead is answered at the new one.
+            Assert.NotNull(await clusters["eqiad"].GetAsync(new Kubernetes.ObjectRef("v1", "Namespace", null, "default"), default));
+            Assert.NotEqual(before, clusters["eqiad"].Server);
+        }
+    }
+
     [Fact(Timeout = 120_000)]
     public async Task Serve_adds_the_users_of_a_token_file_who_get_only_what_roles_grant_them()
     {

@@ -180,10 +180,7 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
                 }
 
                 var applied = await client.ApplyAsync(change.Desired, options.ForceConflicts, dryRun: false, cancellationToken);
-                if (change.Kind == "Deployment")
-                {
-                    generations[change.Name] = JsonNumbers.Long(applied["metadata"]?["generation"]) ?? 0;
-                }
+                generations[LiveRelease.Key(change.Kind, change.Name)] = JsonNumbers.Long(applied["metadata"]?["generation"]) ?? 0;
             }
 
             foreach (var prune in action.Prune)
@@ -252,16 +249,26 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
     /// Waits for the Deployments among <paramref name="objects"/> to roll out, at least to the generation each write
     /// produced; null when they did, else the problem. An API outage past the tolerance stops the deploy.
     /// </summary>
+    /// <summary>
+    /// Waits until every workload of the release is ready at what was applied (<paramref name="generations"/>, by
+    /// kind/name): Deployments by their rollout, StatefulSets, DaemonSets, Jobs and the like by their status (see
+    /// <see cref="ObjectReadiness"/>); kinds without status are ready once applied. Null when all are, else the problem.
+    /// </summary>
     private async Task<string?> WaitReadyAsync(ReleaseAction action, IReadOnlyList<JsonObject> objects, IReadOnlyDictionary<string, long> generations, CancellationToken cancellationToken)
     {
         var watcher = _watchers.GetOrAdd(action.Id.Datacenter, dc => new RolloutWatcher(clusters[dc], time));
-        foreach (var deployment in objects.Where(o => o["kind"]!.GetValue<string>() == "Deployment"))
+        foreach (var obj in objects.Where(o => o["kind"]!.GetValue<string>() == "Deployment" || ObjectReadiness.Waits(o["kind"]!.GetValue<string>())))
         {
-            var name = deployment["metadata"]!["name"]!.GetValue<string>();
+            var kind = obj["kind"]!.GetValue<string>();
+            var name = obj["metadata"]!["name"]!.GetValue<string>();
+            var ns = obj["metadata"]?["namespace"]?.GetValue<string>() ?? action.Id.Namespace;
+            var generation = generations.GetValueOrDefault(LiveRelease.Key(kind, name));
+            void Progress(string message) => Report(action.Id, ReleaseState.Waiting, message);
             try
             {
-                var problem = await watcher.WaitForRolloutAsync(
-                    deployment["metadata"]!["namespace"]!.GetValue<string>(), name, generations.GetValueOrDefault(name), options.Wait, message => Report(action.Id, ReleaseState.Waiting, message), cancellationToken);
+                var problem = kind == "Deployment"
+                    ? await watcher.WaitForRolloutAsync(ns, name, generation, options.Wait, Progress, cancellationToken)
+                    : await watcher.WaitForObjectAsync(ns, obj["apiVersion"]!.GetValue<string>(), kind, name, generation, options.Wait, Progress, cancellationToken);
                 if (problem is not null)
                 {
                     return problem;
@@ -272,7 +279,7 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
                 // Not the release's fault, and nothing can be rolled back without the API: stop the deploy here; the
                 // next run finds the journal and continues from what the clusters hold.
                 throw new DeployStoppedException(
-                    $"{action.Id}: {ex.Message} (while Deployment {name} rolled out). " +
+                    $"{action.Id}: {ex.Message} (while {kind} {name} rolled out). " +
                     "Nothing was rolled back; run the deploy again when the cluster answers: it continues from what the clusters hold");
             }
         }
@@ -319,10 +326,7 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
             foreach (var obj in previous.Manifest)
             {
                 var applied = await client.ApplyAsync(obj, force: true, dryRun: false, cancellationToken);
-                if (obj["kind"]?.GetValue<string>() == "Deployment")
-                {
-                    generations[obj["metadata"]!["name"]!.GetValue<string>()] = JsonNumbers.Long(applied["metadata"]?["generation"]) ?? 0;
-                }
+                generations[LiveRelease.Key(obj["kind"]!.GetValue<string>(), obj["metadata"]!["name"]!.GetValue<string>())] = JsonNumbers.Long(applied["metadata"]?["generation"]) ?? 0;
             }
 
             var keep = previous.Manifest.Select(o => LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>())).ToHashSet(StringComparer.Ordinal);

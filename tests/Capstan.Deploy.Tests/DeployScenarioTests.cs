@@ -86,6 +86,47 @@ public sealed class DeployScenarioTests
         Assert.NotEqual(NewCanaryImage, await ImageOfAsync(farm, "eqiad", "mw-web", "mw-web.eqiad.main", "mediawiki-main-app"));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_job_in_a_manifests_release_is_waited_for_and_a_failed_one_fails_the_release(bool fails)
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        farm.Write("manifests/limits/migrate.yaml", """
+            apiVersion: batch/v1
+            kind: Job
+            metadata: {name: migrate-schema}
+            spec:
+              backoffLimit: 0
+              template:
+                metadata: {labels: {job: migrate}}
+                spec:
+                  restartPolicy: Never
+                  containers: [{name: migrate, image: registry.example/tools:1, command: [/bin/true]}]
+            """);
+        if (fails)
+        {
+            farm.Clusters.LocalServer("eqiad")!.Faults.Add(new FaultInjector.PodFault(FaultInjector.PodFaultKind.FailJob, "mw-debug", LocalCluster.Store.LabelQuery.Parse("job=migrate"), "job=migrate", TimeSpan.Zero));
+        }
+
+        var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug", "limits"));
+
+        var limits = result!.Releases.Single(r => r.Id.Release == "limits");
+        var job = await farm.Clusters["eqiad"].GetAsync(new ObjectRef("batch/v1", "Job", "mw-debug", "migrate-schema"), default);
+        if (fails)
+        {
+            Assert.False(result.Succeeded);
+            Assert.Matches("^Job migrate-schema: failed: BackoffLimitExceeded", limits.Detail);
+            Assert.Null(job);
+        }
+        else
+        {
+            // Done only once the Job completed: its condition says so when the deploy returns.
+            Assert.True(result.Succeeded, limits.Detail);
+            Assert.Contains((job!["status"]!["conditions"] as JsonArray)!, c => c!["type"]!.GetValue<string>() == "Complete" && c["status"]!.GetValue<string>() == "True");
+        }
+    }
+
     [Fact]
     public async Task A_rollback_the_api_refuses_is_a_failed_rollback_not_a_success()
     {

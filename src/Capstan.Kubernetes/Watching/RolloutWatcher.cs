@@ -229,6 +229,56 @@ public sealed class RolloutWatcher(IClusterClient client, TimeProvider time) : I
         return verdict.Problem;
     }
 
+    /// <summary>
+    /// Waits for an applied workload of any other kind (a StatefulSet, DaemonSet, Job, Pod…) as
+    /// <see cref="ObjectReadiness"/> judges it, on a watch of its kind in its namespace. Returns null when it is current,
+    /// else the problem: it failed, or its status did not change for <see cref="WaitLimits.NoProgressTimeout"/>.
+    /// </summary>
+    public async Task<string?> WaitForObjectAsync(string ns, string apiVersion, string kind, string name, long generation, WaitLimits limits, Action<string>? report, CancellationToken cancellationToken)
+    {
+        var started = time.GetUtcNow();
+        var lastProgress = started;
+        var last = string.Empty;
+        var verdict = await WaitAsync<Verdict>(
+            ns,
+            [(apiVersion, kind)],
+            view =>
+            {
+                var now = time.GetUtcNow();
+                var obj = view.Get(apiVersion, kind, name);
+                var (state, message) = obj is null || (JsonNumbers(obj["metadata"]?["generation"]) ?? 0) < generation
+                    ? (Readiness.InProgress, $"waiting to see generation {generation}")
+                    : ObjectReadiness.Judge(obj);
+                switch (state)
+                {
+                    case Readiness.Current:
+                        return Verdict.RolledOut;
+                    case Readiness.Failed:
+                        return new Verdict($"{kind} {name}: {message}");
+                }
+
+                if (message != last)
+                {
+                    report?.Invoke($"{kind} {name}: {message}");
+                    last = message;
+                    lastProgress = now;
+                }
+
+                if (now - lastProgress > limits.NoProgressTimeout)
+                {
+                    return new Verdict($"{kind} {name}: no progress for {limits.NoProgressTimeout.TotalSeconds:0} s ({message})");
+                }
+
+                return limits.OverallTimeout is { } overall && now - started > overall
+                    ? new Verdict($"{kind} {name}: not ready after {overall.TotalSeconds:0} s ({message})")
+                    : null;
+            },
+            limits,
+            report,
+            cancellationToken);
+        return verdict.Problem;
+    }
+
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {

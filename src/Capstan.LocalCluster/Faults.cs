@@ -4,14 +4,43 @@ using Capstan.LocalCluster.Store;
 namespace Capstan.LocalCluster;
 
 /// <summary>
-/// Faults injected through <c>/capstan/faults</c>: HTTP errors or hangs for the next N requests, pods of a selector
-/// that crash-loop, Job pods that fail, and pods that start slowly.
+/// Faults injected through <c>/capstan/faults</c>: HTTP errors, hangs or connection resets for the next N requests,
+/// open watches cut mid-stream, pods of a selector that crash-loop, Job pods that fail, and pods that start slowly.
 /// </summary>
 public sealed class FaultInjector
 {
     private readonly Lock _lock = new();
     private readonly List<HttpFault> _http = [];
     private readonly List<PodFault> _pods = [];
+    private CancellationTokenSource _watchCut = new();
+
+    /// <summary>The status of an HTTP fault that resets the connection instead of answering.</summary>
+    public const int ResetStatus = -1;
+
+    /// <summary>Cancelled when the open watches are cut (a new token serves the watches opened after).</summary>
+    public CancellationToken WatchCut
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _watchCut.Token;
+            }
+        }
+    }
+
+    /// <summary>Cuts every open watch mid-stream, as a dropped connection or an API server restart would.</summary>
+    public void CutWatches()
+    {
+        CancellationTokenSource cut;
+        lock (_lock)
+        {
+            cut = _watchCut;
+            _watchCut = new CancellationTokenSource();
+        }
+
+        cut.Cancel();
+    }
 
     /// <summary>An HTTP fault: answer <see cref="Status"/> (or hang for <see cref="Hang"/>) to the next <see cref="Count"/> requests.</summary>
     public sealed record HttpFault(int Status, int Count, TimeSpan Hang, int? RetryAfterSeconds, string? PathContains)
@@ -133,6 +162,7 @@ public sealed class FaultInjector
 
     /// <summary>
     /// Adds a fault from its JSON: <c>{"type":"http","status":500,"count":3}</c>, <c>{"type":"hang","seconds":30,"count":1}</c>,
+    /// <c>{"type":"reset","count":2}</c>, <c>{"type":"cut-watches"}</c>,
     /// <c>{"type":"crashloop"|"fail-jobs"|"slow","namespace":"mw-web","selector":"release=canary","seconds":30}</c>.
     /// </summary>
     public void Add(JsonObject spec)
@@ -145,6 +175,12 @@ public sealed class FaultInjector
             case "http":
                 Add(new HttpFault((int?)JsonNumber.Long(spec["status"]) ?? 500, count, TimeSpan.Zero, (int?)JsonNumber.Long(spec["retryAfter"]), path));
                 break;
+            case "reset":
+                Add(new HttpFault(ResetStatus, count, TimeSpan.Zero, null, path));
+                break;
+            case "cut-watches":
+                CutWatches();
+                break;
             case "hang":
                 Add(new HttpFault(0, count, TimeSpan.FromSeconds(JsonNumber.Double(spec["seconds"]) ?? 30), null, path));
                 break;
@@ -154,7 +190,7 @@ public sealed class FaultInjector
                 Add(new PodFault(kind, spec["namespace"]?.GetValue<string>(), LabelQuery.Parse(selector), selector, TimeSpan.FromSeconds(JsonNumber.Double(spec["seconds"]) ?? 0)));
                 break;
             default:
-                throw ApiError.BadRequest("fault type must be one of http, hang, crashloop, fail-jobs, slow");
+                throw ApiError.BadRequest("fault type must be one of http, hang, reset, cut-watches, crashloop, fail-jobs, slow");
         }
     }
 }

@@ -62,7 +62,8 @@ internal sealed partial class ApiHandler
         var includeObject = query["includeObject"].FirstOrDefault();
         var timeout = int.TryParse(query["timeoutSeconds"].FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var t) && t > 0 ? TimeSpan.FromSeconds(t) : TimeSpan.FromMinutes(30);
 
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        var cut = faults.WatchCut;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, cut);
         cts.CancelAfter(timeout);
         var reader = store.Watch(type, ns, from, cts.Token);
         context.Response.StatusCode = 200;
@@ -113,6 +114,12 @@ internal sealed partial class ApiHandler
         }
         catch (System.Threading.Channels.ChannelClosedException)
         {
+        }
+
+        if (cut.IsCancellationRequested)
+        {
+            // Cut by a fault: the connection drops mid-stream, with no clean end of the response.
+            context.Abort();
         }
     }
 

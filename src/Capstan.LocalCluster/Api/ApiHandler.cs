@@ -43,6 +43,11 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
                 {
                     await Task.Delay(fault.Hang, context.RequestAborted);
                 }
+                else if (fault.Status == FaultInjector.ResetStatus)
+                {
+                    context.Abort();
+                    return;
+                }
                 else
                 {
                     if (fault.RetryAfterSeconds is { } retry)

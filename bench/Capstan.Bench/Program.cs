@@ -11,6 +11,7 @@ return args.Length == 0 ? Usage() : args[0] switch
     "env" => await EnvironmentBenchmark.RunAsync(args[1..]),
     "dashboard" => await DashboardBenchmark.RunAsync(args[1..]),
     "pull" => await PullBenchmark.RunAsync(args[1..]),
+    "whiteouts" => await WhiteoutBenchmark.RunAsync(args[1..]),
     _ => Usage(),
 };
 
@@ -25,5 +26,6 @@ static int Usage()
     Console.Error.WriteLine("       capstan-bench env [--rounds N] [--repo DIR]");
     Console.Error.WriteLine("       capstan-bench dashboard [--rounds N] [--repo DIR]");
     Console.Error.WriteLine("       capstan-bench pull [--nodes N] [--tree DIR] [--repo DIR]");
+    Console.Error.WriteLine("       capstan-bench whiteouts [--files N] [--rounds N]");
     return 2;
 }

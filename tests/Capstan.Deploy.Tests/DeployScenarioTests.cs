@@ -130,13 +130,7 @@ public sealed class DeployScenarioTests
     [Fact]
     public async Task A_rollback_the_api_refuses_is_a_failed_rollback_not_a_success()
     {
-        var clock = new FastClock(300);
-        await using var farm = await FarmHarness.StartAsync(new LocalClusterOptions { Time = clock });
-        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 36000\n");
-        Assert.True((await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug"))).Result!.Succeeded);
-        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 600\n");
-        await farm.OnlyCurrentImagesPullableAsync("eqiad", "mw-debug");
-        farm.Write("deploy/images/default.yaml", CanaryImageFile(NewCanaryImage));
+        await using var farm = await DebugWithUnpullableImageAsync();
 
         // As soon as the release fails, every write to the cluster is refused: its rollback cannot apply anything.
         var server = farm.Clusters.LocalServer("eqiad")!;
@@ -153,16 +147,7 @@ public sealed class DeployScenarioTests
     [Fact]
     public async Task A_missing_image_fails_the_release_with_the_pull_error_and_rolls_back()
     {
-        var clock = new FastClock(300);
-        await using var farm = await FarmHarness.StartAsync(new LocalClusterOptions { Time = clock });
-        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 36000\n");
-        Assert.True((await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug"))).Result!.Succeeded);
-        // Ten simulated minutes (2 s at this clock): room for the kubelet to report the pull error before the deadline,
-        // even on a loaded machine.
-        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 600\n");
-        await farm.OnlyCurrentImagesPullableAsync("eqiad", "mw-debug");
-
-        farm.Write("deploy/images/default.yaml", CanaryImageFile(NewCanaryImage));
+        await using var farm = await DebugWithUnpullableImageAsync();
         var (_, result) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug"));
         Assert.False(result!.Succeeded);
         var failed = result.Releases.Single(r => r.Id.Release == "pinkunicorn");
@@ -250,6 +235,23 @@ public sealed class DeployScenarioTests
         Assert.Equal("test", history[0].Actor);
         Assert.Contains("mediawiki-pinkunicorn-app", history[0].Images.Keys);
         Assert.Equal(3, history[0].Manifest.Single(o => o["kind"]!.GetValue<string>() == "Deployment")["spec"]!["replicas"]!.GetValue<int>());
+    }
+
+    /// <summary>
+    /// A farm whose mw-debug was deployed and whose image file now names an image no node can pull: the next deploy of
+    /// mw-debug fails at its progress deadline.
+    /// </summary>
+    private static async Task<FarmHarness> DebugWithUnpullableImageAsync()
+    {
+        var farm = await FarmHarness.StartAsync(new LocalClusterOptions { Time = new FastClock(300) });
+        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 36000\n");
+        Assert.True((await farm.DeployAsync(new RenderSelection("eqiad", "mw-debug"))).Result!.Succeeded);
+        // Ten simulated minutes (2 s at this clock): room for the kubelet to report the pull error before the deadline,
+        // even on a loaded machine.
+        farm.Write("values/mw-debug.yaml", "php:\n  display-errors: true\nrollout:\n  progress-deadline-s: 600\n");
+        await farm.OnlyCurrentImagesPullableAsync("eqiad", "mw-debug");
+        farm.Write("deploy/images/default.yaml", CanaryImageFile(NewCanaryImage));
+        return farm;
     }
 
     /// <summary>Runs an action once, at the first release that fails.</summary>

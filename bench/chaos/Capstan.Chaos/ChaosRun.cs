@@ -120,7 +120,14 @@ public sealed class ChaosRun(ChaosOptions options)
         return watch.Elapsed;
     }
 
-    private async Task<PointResult> PointAsync(Operation operation, int point, FaultKind fault, TimeSpan at, Random random, CancellationToken cancellationToken)
+    /// <summary>
+    /// A control point: <paramref name="operationName"/> killed at once and not completed afterwards. Its invariants
+    /// must find what is left undone; a check that passed here could not fail.
+    /// </summary>
+    public async Task<PointResult> UnrecoveredKillAsync(string operationName, CancellationToken cancellationToken) =>
+        await PointAsync(Chaos.Operations.All.Single(o => o.Name == operationName), 0, FaultKind.Kill, TimeSpan.Zero, new Random(options.Seed), cancellationToken, recover: false);
+
+    private async Task<PointResult> PointAsync(Operation operation, int point, FaultKind fault, TimeSpan at, Random random, CancellationToken cancellationToken, bool recover = true)
     {
         await using var farm = await NewFarmAsync($"{operation.Name}-{point}", cancellationToken);
         await operation.SetupAsync(farm);
@@ -135,7 +142,7 @@ public sealed class ChaosRun(ChaosOptions options)
 
         var recovering = Stopwatch.StartNew();
         var violations = new List<string>();
-        if (await operation.RecoverAsync(farm) is { } failure)
+        if (recover && await operation.RecoverAsync(farm) is { } failure)
         {
             violations.Add($"the operation did not complete when run again ({failure})");
         }

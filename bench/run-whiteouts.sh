@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Prep of an image whose second layer whites out FILES (40,000) files of its first, vs the same image with a second
+# layer of as many new files (the baseline, same run): whiteouts should cost about what files cost.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+dotnet run -c Release --project bench/Capstan.Bench -- whiteouts --files "${FILES:-40000}" --rounds "${ROUNDS:-3}"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Prep of an image whose second layer whites out FILES (40,000) files of its first, vs the same image with a second
-# layer of as many new files (the baseline, same run): whiteouts should cost about what files cost.
+# Prep of an image whose second layer whites out FILES (40,000) files of its first, vs its first layer alone (the
+# baseline, same run): the whiteouts should not make prep grow with the tree.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

@@ -8,8 +8,8 @@ using Capstan.Images;
 namespace Capstan.Bench;
 
 /// <summary>
-/// Prep of an image whose second layer whites out every file of its first (FILES of them), against the same image with
-/// a second layer of as many new files: whiteouts should cost what the files cost, not grow with the tree.
+/// Prep of an image whose second layer whites out every file of its first (FILES of them), against the first layer
+/// alone: the whiteouts should cost about what reading their entries costs, not grow with the tree they apply to.
 /// </summary>
 internal static class WhiteoutBenchmark
 {
@@ -23,7 +23,7 @@ internal static class WhiteoutBenchmark
             var layout = new OciLayout(Path.Combine(work, "layout"));
             var first = Layer(Enumerable.Range(0, files).Select(i => File($"srv/d{i % 200}/f{i}.php")));
             await ImageAsync(layout, "whiteouts", [first, Layer(Enumerable.Range(0, files).Select(i => File($"srv/d{i % 200}/.wh.f{i}.php")))]);
-            await ImageAsync(layout, "files", [first, Layer(Enumerable.Range(0, files).Select(i => File($"srv/e{i % 200}/g{i}.php")))]);
+            await ImageAsync(layout, "files", [first]);
             var times = new Dictionary<string, List<double>> { ["files"] = [], ["whiteouts"] = [] };
             for (var round = 0; round < rounds; round++)
             {
@@ -39,8 +39,8 @@ internal static class WhiteoutBenchmark
 
             var baseline = BenchTools.Median(times["files"]);
             var whiteouts = BenchTools.Median(times["whiteouts"]);
-            Console.WriteLine($"prep of {files} files + {files} more files (baseline): {baseline:0.00} s (median of {rounds})");
-            Console.WriteLine($"prep of {files} files + {files} whiteouts of them:   {whiteouts:0.00} s ({whiteouts / baseline:0.00}x the baseline)");
+            Console.WriteLine($"prep of {files} files (baseline):                    {baseline:0.00} s (median of {rounds})");
+            Console.WriteLine($"prep of {files} files, then {files} whiteouts of them: {whiteouts:0.00} s ({whiteouts / baseline:0.00}x the baseline)");
             return 0;
         }
         finally

@@ -68,7 +68,8 @@ public sealed partial class Dashboard : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Listen(options.Listen);
-            k.Limits.MaxRequestBodySize = MaxBodyBytes;
+            // The server's own cap: a larger body is drained up to it, so its sender reads the 413 (see FilterAsync).
+            k.Limits.MaxRequestBodySize = 1024 * 1024;
             k.AddServerHeader = false;
         });
         builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
@@ -129,7 +130,7 @@ public sealed partial class Dashboard : IAsyncDisposable
             context.Response.Headers["Server-Timing"] = $"app;dur={Stopwatch.GetElapsedTime(started).TotalMilliseconds:0.0}";
             return Task.CompletedTask;
         });
-        if (context.Request.ContentLength > MaxBodyBytes)
+        if (context.Request.ContentLength > MaxBodyBytes || !await BufferChunkedBodyAsync(context))
         {
             await Problem(context, 413, $"the request body is larger than this server takes ({MaxBodyBytes / 1024} KiB)");
             return;
@@ -154,6 +155,50 @@ public sealed partial class Dashboard : IAsyncDisposable
                 await Problem(context, 500, "the server failed to answer this request; its log says why");
             }
         }
+    }
+
+    /// <summary>
+    /// A body sent without a length is read here, whole, before any handler sees it: false when it is larger than
+    /// <see cref="MaxBodyBytes"/>. The rest of a large one is still read (up to Kestrel's cap), so that the client,
+    /// done sending, reads the 413 instead of a connection closed under it.
+    /// </summary>
+    private static async Task<bool> BufferChunkedBodyAsync(HttpContext context)
+    {
+        if (context.Request.ContentLength is not null || context.Request.Headers.TransferEncoding.Count == 0)
+        {
+            return true;
+        }
+
+        var buffered = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        var tooLarge = false;
+        try
+        {
+            int read;
+            while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+            {
+                tooLarge |= buffered.Length + read > MaxBodyBytes;
+                if (!tooLarge)
+                {
+                    buffered.Write(chunk, 0, read);
+                }
+            }
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == 413)
+        {
+            tooLarge = true;
+        }
+
+        if (tooLarge)
+        {
+            return false;
+        }
+
+        buffered.Position = 0;
+        context.Request.Body = buffered;
+        context.Request.ContentLength = buffered.Length;
+        context.Response.RegisterForDispose(buffered);
+        return true;
     }
 
     private static bool LoopbackHost(string host) =>

@@ -189,7 +189,7 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
             }
             catch (DeployLockedException ex)
             {
-                error.WriteLine($"capstan: error: {ex.Message}");
+                error.WriteLine($"capstan: error: {FreeText.Printable(ex.Message)}");
                 return ExitCodes.Locked;
             }
             catch (PrePullException ex)

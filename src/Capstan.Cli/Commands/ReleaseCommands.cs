@@ -291,7 +291,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             }
             catch (DeployLockedException ex)
             {
-                error.WriteLine($"capstan: error: {ex.Message}");
+                error.WriteLine($"capstan: error: {FreeText.Printable(ex.Message)}");
                 return ExitCodes.Locked;
             }
 
@@ -335,7 +335,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
                 }
                 catch (DeployLockedException ex)
                 {
-                    error.WriteLine($"capstan: error: {ex.Message}");
+                    error.WriteLine($"capstan: error: {FreeText.Printable(ex.Message)}");
                     return ExitCodes.Locked;
                 }
             }

@@ -105,7 +105,7 @@ internal sealed class SwitchoverCommand(IAnsiConsole console, TextWriter error, 
             }
             catch (SwitchoverFailedException ex)
             {
-                error.WriteLine($"capstan: error: {ex.Message}");
+                error.WriteLine($"capstan: error: {FreeText.Printable(ex.Message)}");
                 error.WriteLine($"capstan: deploys stay locked; fix the cause and run 'capstan switchover --resume{Inside(parse.GetValue(environment))}' to continue from this step");
                 if (await Switchover.ReadJournalAsync(session.Store, session.Repo.Model.Project, CancellationToken.None) is { } failed)
                 {

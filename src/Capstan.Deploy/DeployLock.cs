@@ -162,6 +162,39 @@ public sealed class DeployLock : IAsyncDisposable
     }
 
     /// <summary>
+    /// Removes the lock when its holder is a deploy (not an operator lock) of this host whose process is gone, as the
+    /// next deploy here would take it over: a deploy killed after its last write leaves nothing for a no-op run to do,
+    /// and the lock would otherwise stay until its lease ran out. Returns the holder it removed, or null.
+    /// </summary>
+    public static async Task<LockHolder?> ReleaseAbandonedAsync(IStateStore store, string project, CancellationToken cancellationToken)
+    {
+        var key = Key(project);
+        if (await store.GetAsync(key, cancellationToken) is not { } current)
+        {
+            return null;
+        }
+
+        LockHolder held;
+        try
+        {
+            held = Parse(key, current.Value);
+        }
+        catch (DeployLockCorruptException)
+        {
+            // Not ours to judge: the next deploy says what is wrong with it.
+            return null;
+        }
+
+        if (held.Manual || held.Host != Environment.MachineName || ProcessAlive(held.Pid))
+        {
+            return null;
+        }
+
+        var result = await store.CommitAsync(new StoreTxn([new StoreCompare(key, current.ModRevision)], [new StoreOp.Delete(key)]), cancellationToken);
+        return result.Succeeded ? held : null;
+    }
+
+    /// <summary>
     /// Cancelled when the lock is lost: the lease expired, or no keep-alive succeeded for two thirds of the TTL (soon
     /// after which the store may let it expire and give the lock to someone else). Whoever writes under the lock stops then.
     /// </summary>

@@ -36,6 +36,13 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
     /// <summary>Where the record of every finished plan is kept: <c>PREFIX/&lt;started&gt;-&lt;plan id&gt;</c>.</summary>
     public string PlanRecordsKey => DeployProgress.RecordsPrefix(model.Project);
 
+    /// <summary>
+    /// Removes a deploy lock whose holder was a deploy of this host that died (see
+    /// <see cref="DeployLock.ReleaseAbandonedAsync"/>); for the paths that find nothing to do and so never take the lock.
+    /// </summary>
+    public Task<LockHolder?> ReleaseAbandonedLockAsync(CancellationToken cancellationToken) =>
+        DeployLock.ReleaseAbandonedAsync(store, model.Project, cancellationToken);
+
     /// <summary>Renders, preflights and plans. Throws <see cref="PreflightException"/> when a need is missing.</summary>
     public async Task<PreparedDeploy> PrepareAsync(DeployRequest request, DynamicState? state, CancellationToken cancellationToken)
     {

@@ -24,6 +24,12 @@ public sealed class MaintenanceGateApplier(FarmModel model, DeployService deploy
     public async Task<IReadOnlyList<GateOutcome>> ApplyAsync(DynamicState state, ExecutorOptions options, TimeSpan jobTimeout, CancellationToken cancellationToken)
     {
         var outcomes = new List<GateOutcome>();
+        if (options.LockToken is null)
+        {
+            // A gate run that finds nothing to apply never takes the lock: a dead deploy's lock would stay until its lease ends.
+            await deploy.ReleaseAbandonedLockAsync(cancellationToken);
+        }
+
         var periodic = model.Groups.Where(g => g.Traits.Periodic).ToList();
         var scriptGroups = model.Groups.Where(g => g.Traits.Serving == ServingKind.Cli).ToList();
         foreach (var dc in clusters.Datacenters.Order(StringComparer.Ordinal))

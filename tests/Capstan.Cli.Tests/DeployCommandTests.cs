@@ -246,6 +246,36 @@ public sealed class DeployCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_no_op_deploy_removes_the_lock_of_a_deploy_of_this_host_whose_process_died()
+    {
+        // Found by the chaos run: a deploy killed after its last write left its lock to its lease, and the next
+        // deploy, with nothing to do, never took the lock, so it stayed.
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--yes").ExitCode);
+        using var gone = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("true") { UseShellExecute = false })!;
+        await gone.WaitForExitAsync();
+        var dead = new JsonObject
+        {
+            ["actor"] = "root", ["host"] = Environment.MachineName, ["pid"] = gone.Id, ["since"] = "2026-12-07T01:04:06Z", ["reason"] = "killed", ["manual"] = false,
+        };
+        await using (var store = State.StateStoreAddress.Open("file://.capstan/state", repo))
+        {
+            await store.CommitAsync(new State.StoreTxn([], [new State.StoreOp.Put("wikifarm/deploy-lock", dead.ToJsonString())]), default);
+        }
+
+        var again = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--yes");
+
+        Assert.Equal(0, again.ExitCode);
+        Assert.Contains($"capstan: note: removed the deploy lock of root (pid {gone.Id} on {Environment.MachineName})", again.Err, StringComparison.Ordinal);
+        Assert.Equal("deploys were not locked\n", CliRunner.Run("unlock", "--repo", repo, "--reason", "check").Out);
+
+        // An operator's lock is never taken for abandoned.
+        Assert.Equal(0, CliRunner.Run("lock", "--repo", repo, "--reason", "hands off").ExitCode);
+        Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--yes").ExitCode);
+        Assert.Contains("removed the lock of", CliRunner.Run("unlock", "--repo", repo, "--reason", "check").Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_reason_or_owner_with_control_characters_is_refused_and_nothing_is_written()
     {
         var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));

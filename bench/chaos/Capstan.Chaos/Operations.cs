@@ -183,9 +183,13 @@ internal static class Operations
         {
             violations.Add("env list does not show the environment");
         }
-        else if (env["ready"]?.GetValue<string>() is { } ready && ready.Split('/') is [var a, var b] && a != b)
+        else if (env["creating"] is not null)
         {
-            violations.Add($"the environment is not ready: {ready}");
+            violations.Add($"the environment's create never finished: {env["creating"]!.ToJsonString()}");
+        }
+        else if (env["health"]?["ready"]?.GetValue<int>() is not { } ready || ready != env["health"]?["desired"]?.GetValue<int>())
+        {
+            violations.Add($"the environment is not ready: {env["health"]?.ToJsonString()}");
         }
 
         violations.AddRange(await Invariants.NoOrphansAsync(farm, "eqiad", ["chaos--mw-debug"]));

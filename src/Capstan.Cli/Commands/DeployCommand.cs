@@ -136,6 +136,11 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
 
             if (plan.IsNoOp)
             {
+                if (!parse.GetValue(dryRun) && await session.Service().ReleaseAbandonedLockAsync(ct) is { } abandoned)
+                {
+                    error.WriteLine($"capstan: note: removed the deploy lock of {FreeText.Printable(abandoned.ToString())}: its process is gone");
+                }
+
                 error.WriteLine("capstan: nothing to do: every release matches its last deploy");
                 return ExitCodes.Success;
             }

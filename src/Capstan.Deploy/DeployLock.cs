@@ -81,7 +81,7 @@ public sealed class DeployLock : IAsyncDisposable
             if (current is not null)
             {
                 var held = Parse(key, current.Value);
-                if (held.Manual || held.Host != Environment.MachineName || ProcessAlive(held.Pid))
+                if (!Abandoned(held))
                 {
                     await store.RevokeLeaseAsync(lease, cancellationToken);
                     throw new DeployLockedException(held);
@@ -185,7 +185,7 @@ public sealed class DeployLock : IAsyncDisposable
             return null;
         }
 
-        if (held.Manual || held.Host != Environment.MachineName || ProcessAlive(held.Pid))
+        if (!Abandoned(held))
         {
             return null;
         }
@@ -263,6 +263,9 @@ public sealed class DeployLock : IAsyncDisposable
         _stop.Dispose();
         _lost.Dispose();
     }
+
+    /// <summary>A deploy's lock (not an operator's) of this host whose process is gone: the next deploy here may take it.</summary>
+    private static bool Abandoned(LockHolder held) => !held.Manual && held.Host == Environment.MachineName && !ProcessAlive(held.Pid);
 
     private static bool ProcessAlive(int pid)
     {

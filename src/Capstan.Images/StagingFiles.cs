@@ -70,7 +70,7 @@ internal static class StagingFiles
 
     /// <summary>The full path of a regular file (not a link) at an image path, reached without following links, or null.</summary>
     internal static string? ResolveFile(string root, string path) =>
-        LstatInside(root, path) is FileInfo { LinkTarget: null } file ? Inside(root, path) is var full && full == file.FullName ? full : null : null;
+        LstatInside(root, path) is FileInfo { LinkTarget: null } file ? file.FullName : null;
 
     /// <summary>
     /// Replaces a file of prep's own with new text: written beside it (a new file, never opened through a link) and

@@ -47,12 +47,14 @@ internal static class Operations
             ["switchover", "--from", "eqiad", "--to", "codfw", "--yes", "--reason", Reason], RecoverSwitchoverAsync, SwitchedAsync) { Datacenters = ["eqiad", "codfw"] },
         new("maintenance-disable", async farm => await MustAsync(farm, ["deploy", .. Cron, "--yes", "--reason", "before"]),
             ["maintenance", "disable", "--reason", Reason], RerunAsync(["maintenance", "disable", "--reason", Reason]), MaintenanceOffAsync) { Datacenters = ["eqiad", "codfw"] },
-        new("env-create", EnvironmentSecretsAsync, ["env", "create", "chaos", .. EnvArgs], RecoverEnvCreateAsync, EnvironmentReadyAsync),
+        new("env-create", EnvironmentSecretsAsync, ["env", "create", "chaos", .. EnvArgs],
+            RerunAsync(["env", "create", "chaos", .. EnvArgs], async farm => (await EnvironmentReadyAsync(farm)).Count == 0), EnvironmentReadyAsync),
         new("env-delete", async farm =>
         {
             await EnvironmentSecretsAsync(farm);
             await MustAsync(farm, ["env", "create", "chaos", .. EnvArgs]);
-        }, ["env", "delete", "chaos", "--actor", "chaos"], RecoverEnvDeleteAsync, EnvironmentGoneAsync),
+        }, ["env", "delete", "chaos", "--actor", "chaos"],
+            RerunAsync(["env", "delete", "chaos", "--actor", "chaos"], async farm => await EnvironmentAsync(farm) is null), EnvironmentGoneAsync),
         new("deploy-pre-pull", async farm =>
         {
             await MustAsync(farm, ["deploy", .. Debug, "--yes", "--reason", "before"]);
@@ -64,15 +66,16 @@ internal static class Operations
 
     /// <summary>
     /// A recovery that runs the same command again, as a user would after a crash (a few times: a fault may still be
-    /// fading). Null when it completed, else what the last attempt said.
+    /// fading), until it succeeds or <paramref name="done"/> says the farm is where the command would have put it (a
+    /// create that finished before the kill refuses to run twice). Null when it completed, else what the last attempt said.
     /// </summary>
-    private static Func<ChaosFarm, Task<string?>> RerunAsync(string[] command) => async farm =>
+    private static Func<ChaosFarm, Task<string?>> RerunAsync(string[] command, Func<ChaosFarm, Task<bool>>? done = null) => async farm =>
     {
         CliResult? last = null;
         for (var attempt = 0; attempt < 3; attempt++)
         {
             last = await farm.RunAsync(command);
-            if (last.ExitCode == 0)
+            if (last.ExitCode == 0 || (done is not null && await done(farm)))
             {
                 return null;
             }
@@ -109,36 +112,6 @@ internal static class Operations
 
             last = await farm.RunAsync("switchover", "--from", "eqiad", "--to", "codfw", "--yes", "--reason", Reason);
             if (last.ExitCode == 0)
-            {
-                return null;
-            }
-        }
-
-        return Failure(last!);
-    }
-
-    private static async Task<string?> RecoverEnvCreateAsync(ChaosFarm farm)
-    {
-        CliResult? last = null;
-        for (var attempt = 0; attempt < 3; attempt++)
-        {
-            last = await farm.RunAsync(["env", "create", "chaos", .. EnvArgs]);
-            if (last.ExitCode == 0 || (await EnvironmentAsync(farm) is not null && (await EnvironmentReadyAsync(farm)).Count == 0))
-            {
-                return null;
-            }
-        }
-
-        return Failure(last!);
-    }
-
-    private static async Task<string?> RecoverEnvDeleteAsync(ChaosFarm farm)
-    {
-        CliResult? last = null;
-        for (var attempt = 0; attempt < 3; attempt++)
-        {
-            last = await farm.RunAsync("env", "delete", "chaos", "--actor", "chaos");
-            if (last.ExitCode == 0 || await EnvironmentAsync(farm) is null)
             {
                 return null;
             }

@@ -43,15 +43,31 @@ if (unknown.Count > 0)
 }
 
 var etcd = args.Contains("--etcd");
-var faults = (Value("--faults") ?? (etcd ? "kill,api,etcd,serve" : "kill,api,serve")).Split(',')
-    .Select(f => Enum.TryParse<FaultKind>(f, ignoreCase: true, out var kind) ? kind : throw new ArgumentException($"unknown fault '{f}' (kill, api, etcd, serve)"))
-    .ToList();
+var faults = new List<FaultKind>();
+foreach (var name in (Value("--faults") ?? (etcd ? "kill,api,etcd,serve" : "kill,api,serve")).Split(','))
+{
+    if (!Enum.TryParse<FaultKind>(name, ignoreCase: true, out var kind) || !Enum.IsDefined(kind) || (kind == FaultKind.Etcd && !etcd))
+    {
+        Console.Error.WriteLine($"capstan-chaos: unknown fault '{name}' (kill, api, serve; etcd with --etcd)");
+        return 2;
+    }
+
+    faults.Add(kind);
+}
+
+int points = 20, seedValue = Environment.TickCount & 0x7fffffff;
+if ((Value("--points") is { } p && (!int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out points) || points < 1))
+    || (Value("--seed") is { } s && !int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out seedValue)))
+{
+    Console.Error.WriteLine("capstan-chaos: --points takes a number of at least 1, --seed a non-negative number");
+    return 2;
+}
 var options = new ChaosOptions
 {
     Capstan = Path.GetFullPath(capstan),
     Repo = Path.GetFullPath(Value("--repo") ?? "examples/wikifarm"),
-    Points = int.Parse(Value("--points") ?? "20", CultureInfo.InvariantCulture),
-    Seed = Value("--seed") is { } seed ? int.Parse(seed, CultureInfo.InvariantCulture) : Environment.TickCount & 0x7fffffff,
+    Points = points,
+    Seed = seedValue,
     Operations = operations,
     Faults = faults,
     Etcd = etcd,

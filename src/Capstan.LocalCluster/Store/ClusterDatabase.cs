@@ -135,10 +135,21 @@ internal sealed class ClusterDatabase : IDisposable
 
     /// <summary>
     /// Deletes the Events last seen before <paramref name="cutoff"/> (by lastTimestamp, else eventTime, else creation),
-    /// as kube-apiserver's event TTL does, without reading them into memory; returns how many went.
+    /// as kube-apiserver's event TTL does, without reading them into memory; returns how many went. At most one sweep
+    /// per ten minutes of the cutoff's clock.
     /// </summary>
     public int ExpireEvents(string eventType, DateTimeOffset cutoff, long resourceVersion)
     {
+        // The sweep reads every Event row: a command that opens the cluster within ten minutes of the last sweep skips it.
+        using (var last = _connection.CreateCommand())
+        {
+            last.CommandText = "SELECT value FROM meta WHERE key = 'eventsSweptUntil'";
+            if (last.ExecuteScalar() is long swept && cutoff.ToUnixTimeSeconds() - swept < 600)
+            {
+                return 0;
+            }
+        }
+
         using var transaction = _connection.BeginTransaction();
         using var expire = _connection.CreateCommand();
         expire.Transaction = transaction;
@@ -149,6 +160,11 @@ internal sealed class ClusterDatabase : IDisposable
         expire.Parameters.AddWithValue("$type", eventType);
         expire.Parameters.AddWithValue("$cutoff", cutoff.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
         var expired = expire.ExecuteNonQuery();
+        using var mark = _connection.CreateCommand();
+        mark.Transaction = transaction;
+        mark.CommandText = "INSERT INTO meta (key, value) VALUES ('eventsSweptUntil', $at) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+        mark.Parameters.AddWithValue("$at", cutoff.ToUnixTimeSeconds());
+        mark.ExecuteNonQuery();
         _version.Transaction = transaction;
         _version.Parameters["$rv"].Value = resourceVersion;
         _version.ExecuteNonQuery();

@@ -28,6 +28,12 @@ public sealed record FarmModel(
     /// <summary>The purpose classes of test environments (<c>test-environments:</c>; the defaults when absent).</summary>
     public Capstan.Core.Environments.EnvironmentPolicy EnvironmentPolicy { get; init; } = Capstan.Core.Environments.EnvironmentPolicy.Default;
 
+    /// <summary>
+    /// The farm's backends (capstan.yaml's <c>backends:</c>): production's values for their keys are generated from them,
+    /// and environments get theirs through their class's profile. Null when the repo declares none.
+    /// </summary>
+    public Capstan.Core.Environments.BackendCatalog? Backends { get; init; }
+
     /// <summary>Whether and how a deploy warms the nodes with its new images before the rollout (<c>pre-pull:</c>).</summary>
     public PrePullSettings PrePull { get; init; } = PrePullSettings.Default;
 

@@ -13,7 +13,7 @@ public static class RepoLoader
     /// <summary>The repo's main file.</summary>
     public const string MainFile = "capstan.yaml";
 
-    private static readonly string[] TopKeys = ["project", "datacenters", "state", "state-seed", "registry", "groups", "values", "environments", "image", "test-environments", "pre-pull"];
+    private static readonly string[] TopKeys = ["project", "datacenters", "state", "state-seed", "registry", "groups", "values", "environments", "image", "test-environments", "pre-pull", "backends"];
     private static readonly string[] DatacenterKeys = ["cluster"];
     private static readonly string[] EnvironmentKeys = ["datacenters", "releases"];
 
@@ -101,7 +101,22 @@ public static class RepoLoader
 
         var environments = ReadEnvironments(reader, root["environments"], dcNames);
         var image = ImageBuildSpec.Read(reader, root["image"]);
-        var model = new FarmModel(project ?? "invalid", files.Root, datacenters, state, stateSeed, registry, layout, groups, environments) { Image = image, EnvironmentPolicy = Capstan.Core.Environments.EnvironmentPolicy.Read(reader, root["test-environments"]), PrePull = PrePullSettings.Read(reader, root["pre-pull"]) };
+        var backends = reader.String(root["backends"], "backends") is { } backendsFile
+            ? Environments.BackendCatalog.Read(reader, files, backendsFile, root["backends"]!.Location, dcNames)
+            : null;
+        var policy = Environments.EnvironmentPolicy.Read(reader, root["test-environments"]);
+        if (backends is not null)
+        {
+            policy.CheckBackends(reader, root["test-environments"], backends);
+        }
+
+        var model = new FarmModel(project ?? "invalid", files.Root, datacenters, state, stateSeed, registry, layout, groups, environments)
+        {
+            Image = image,
+            EnvironmentPolicy = policy,
+            PrePull = PrePullSettings.Read(reader, root["pre-pull"]),
+            Backends = backends,
+        };
         FarmValidator.Validate(model, files, diagnostics);
         return model;
     }

@@ -17,6 +17,13 @@ public sealed record EnvironmentOverlay(
     bool Canaries = false,
     string? Image = null)
 {
+    /// <summary>The environment's backends (its own, shared or explicitly production's); null when the farm declares none.</summary>
+    public EnvironmentBackends? Backends { get; init; }
+
+    /// <summary>The values the environment's backends generate for one release in one datacenter.</summary>
+    public Yaml.ValueMap BackendValues(string dc, string ns) =>
+        Environments.BackendValues.Generate(Backends!.Items.Select(i => i.Effective), dc, ns, Backends.Catalog.Datacenters);
+
     /// <summary>The label every object of an environment carries.</summary>
     public const string Label = "capstan.dev/environment";
 

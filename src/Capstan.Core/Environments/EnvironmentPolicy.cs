@@ -29,6 +29,9 @@ public sealed record PurposeClass(string Name, TimeSpan MaxLifetime, bool Requir
     /// <summary>The defaults of a container that sets none (a LimitRange's <c>defaultRequest</c> and <c>default</c>); empty for none.</summary>
     public ContainerDefaults Defaults { get; init; } = ContainerDefaults.Default;
 
+    /// <summary>Where its environments get their backends from; null for the farm's profile (<c>test-environments.backends</c>).</summary>
+    public BackendProfile? Backends { get; init; }
+
     /// <summary>The default quota per namespace: room for a few MediaWiki pods of seven or eight containers and their rollout.</summary>
     public static IReadOnlyDictionary<string, string> DefaultQuota { get; } = new SortedDictionary<string, string>(StringComparer.Ordinal)
     {
@@ -51,6 +54,12 @@ public sealed record ContainerDefaults(IReadOnlyDictionary<string, string> Reque
 /// <summary>The purpose classes of a farm and the checks an environment's ownership must pass.</summary>
 public sealed record EnvironmentPolicy(IReadOnlyList<PurposeClass> Classes)
 {
+    /// <summary>Where environments get their backends from unless their class says: by default, all their own.</summary>
+    public BackendProfile Backends { get; init; } = BackendProfile.AllOwn;
+
+    /// <summary>The backend profile of a class.</summary>
+    public BackendProfile BackendsOf(PurposeClass cls) => cls.Backends ?? Backends;
+
     /// <summary>The defaults: ci (1 day), feature (30 days, links), integration (90 days, follows production), demo (30 days, pinned).</summary>
     public static EnvironmentPolicy Default { get; } = new(
     [
@@ -60,8 +69,8 @@ public sealed record EnvironmentPolicy(IReadOnlyList<PurposeClass> Classes)
         new("demo", TimeSpan.FromDays(30), false, EnvironmentBase.Pinned, "showing a fixed state; pinned to the revision it was made from"),
     ]);
 
-    private static readonly string[] Keys = ["classes"];
-    private static readonly string[] ClassKeys = ["max-lifetime", "links", "base", "description", "sleep-after", "quota", "container-defaults"];
+    private static readonly string[] Keys = ["classes", "backends"];
+    private static readonly string[] ClassKeys = ["max-lifetime", "links", "base", "description", "sleep-after", "quota", "container-defaults", "backends"];
     private static readonly string[] DefaultsKeys = ["requests", "limits"];
 
     /// <summary>
@@ -72,9 +81,10 @@ public sealed record EnvironmentPolicy(IReadOnlyList<PurposeClass> Classes)
     public static EnvironmentPolicy Read(Config.NodeReader reader, Yaml.ValueNode? node)
     {
         var map = reader.Map(node, "test-environments", Keys);
+        var farmBackends = BackendProfile.Read(reader, map?["backends"], "test-environments.backends", BackendProfile.AllOwn, allowProduction: false) ?? BackendProfile.AllOwn;
         if (reader.Map(map?["classes"], "test-environments.classes") is not { } classes)
         {
-            return Default;
+            return Default with { Backends = farmBackends };
         }
 
         var result = Default.Classes.ToList();
@@ -149,6 +159,11 @@ public sealed record EnvironmentPolicy(IReadOnlyList<PurposeClass> Classes)
                 };
             }
 
+            if (BackendProfile.Read(reader, fields["backends"], $"{what}.backends", farmBackends, allowProduction: true) is { } profile)
+            {
+                cls = cls with { Backends = profile };
+            }
+
             if (index >= 0)
             {
                 result[index] = cls;
@@ -159,7 +174,27 @@ public sealed record EnvironmentPolicy(IReadOnlyList<PurposeClass> Classes)
             }
         }
 
-        return new EnvironmentPolicy(result);
+        return new EnvironmentPolicy(result) { Backends = farmBackends };
+    }
+
+    /// <summary>Checks every profile against the farm's backends, reporting a name or set that does not exist at its profile's line.</summary>
+    public void CheckBackends(Config.NodeReader reader, Yaml.ValueNode? node, BackendCatalog catalog)
+    {
+        var map = node as Yaml.ValueMap;
+        void Report(BackendProfile profile, Yaml.ValueNode? at, string what)
+        {
+            foreach (var problem in profile.Problems(catalog))
+            {
+                reader.Diagnostics.Error(at?.Location ?? Diagnostics.SourceLocation.OfFile(Config.RepoLoader.MainFile), $"{what}: {problem}");
+            }
+        }
+
+        Report(Backends, map?["backends"], "test-environments.backends");
+        foreach (var cls in Classes.Where(c => c.Backends is not null))
+        {
+            var at = (map?["classes"] as Yaml.ValueMap)?[cls.Name] is Yaml.ValueMap fields ? fields["backends"] : null;
+            Report(cls.Backends!, at, $"test-environments.classes.{cls.Name}.backends");
+        }
     }
 
     private static SortedDictionary<string, string> Quantities(Config.NodeReader reader, Yaml.ValueNode node, string what)

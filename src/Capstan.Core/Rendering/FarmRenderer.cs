@@ -25,7 +25,10 @@ public sealed class FarmRenderer
     {
         _model = model;
         _files = files;
-        _resolver = new ValuesResolver(files, model.Values);
+        var generated = environment?.Backends is not null ? environment.BackendValues
+            : model.Backends is { } backends ? backends.ProductionValues
+            : (Func<string, string, Yaml.ValueMap>?)null;
+        _resolver = new ValuesResolver(files, model.Values, generated);
         _environment = environment;
     }
 

@@ -138,16 +138,24 @@ internal static class MediaWikiConfigFiles
 
     public static Dictionary<string, string> Rsyslog(ReleaseContext ctx)
     {
-        var brokers = ctx.Values.Logging.KafkaBrokers.Count == 0 ? "localhost:9093" : string.Join(",", ctx.Values.Logging.KafkaBrokers);
-        var (udpHost, udpPort) = SplitHostPort(ctx.Values.Logging.Udp2Log);
+        var logging = ctx.Values.Logging;
+        var topic = string.IsNullOrEmpty(logging.Topic) ? $"rsyslog-{ctx.Namespace}" : logging.Topic;
+
+        // Without brokers, logs go to the container's standard output (an environment's own logging).
+        var actions = logging.KafkaBrokers.Count == 0
+            ? "action(type=\"omstdout\" template=\"ecs_json\")\n"
+            : $"action(type=\"omkafka\" broker=[\"{string.Join(",", logging.KafkaBrokers)}\"] topic=\"{topic}\" template=\"ecs_json\")\n";
+        if (logging.Udp2Log.Length > 0)
+        {
+            var (udpHost, udpPort) = SplitHostPort(logging.Udp2Log);
+            actions += $"action(type=\"omfwd\" target=\"{udpHost}\" port=\"{udpPort.ToString(CultureInfo.InvariantCulture)}\" protocol=\"udp\")\n";
+        }
+
         return new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["00-max-message-size.conf"] = "$MaxMessageSize 64k\n",
             ["10-templates.conf"] = "template(name=\"ecs_json\" type=\"list\") {\n    property(name=\"msg\" format=\"json\")\n}\n",
-            ["20-mediawiki.conf"] =
-                "input(type=\"imfile\" File=\"/var/log/php-fpm/error.log\" Tag=\"php-fpm-error\")\n" +
-                $"action(type=\"omkafka\" broker=[\"{brokers}\"] topic=\"rsyslog-{ctx.Namespace}\" template=\"ecs_json\")\n" +
-                $"action(type=\"omfwd\" target=\"{udpHost}\" port=\"{udpPort.ToString(CultureInfo.InvariantCulture)}\" protocol=\"udp\")\n",
+            ["20-mediawiki.conf"] = "input(type=\"imfile\" File=\"/var/log/php-fpm/error.log\" Tag=\"php-fpm-error\")\n" + actions,
         };
     }
 

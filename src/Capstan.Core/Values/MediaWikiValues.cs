@@ -63,8 +63,15 @@ public sealed record McrouterValues(int Port, string RoutePrefix, ImmutableSorte
 /// <summary>A service-proxy listener the TLS proxy offers the app on localhost.</summary>
 public sealed record MeshListener(string Name, int Port, string Upstream);
 
-/// <summary>Where logs go.</summary>
-public sealed record LoggingValues(string Udp2Log, IReadOnlyList<string> KafkaBrokers);
+/// <summary>
+/// Where logs go: the udp2log relay (empty for none) and the Kafka brokers and topic (no brokers: logs go to the
+/// container's standard output).
+/// </summary>
+public sealed record LoggingValues(string Udp2Log, IReadOnlyList<string> KafkaBrokers)
+{
+    /// <summary>The Kafka topic; null for <c>rsyslog-NAMESPACE</c>.</summary>
+    public string? Topic { get; init; }
+}
 
 /// <summary>Node paths of the GeoIP databases.</summary>
 public sealed record GeoIpValues(string Path, string InfoPath);

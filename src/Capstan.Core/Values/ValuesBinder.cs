@@ -203,10 +203,13 @@ public static partial class ValuesBinder
 
     private static LoggingValues BindLogging(NodeReader r, ValueNode? node)
     {
-        var m = r.Map(node, "logging", ["udp2log", "kafka-brokers"]);
+        var m = r.Map(node, "logging", ["udp2log", "kafka-brokers", "topic"]);
         return new LoggingValues(
-            r.String(m?["udp2log"], "logging.udp2log") ?? "localhost:8420",
-            r.StringList(m?["kafka-brokers"], "logging.kafka-brokers") ?? []);
+            r.String(m?["udp2log"], "logging.udp2log", allowEmpty: true) ?? "localhost:8420",
+            r.StringList(m?["kafka-brokers"], "logging.kafka-brokers") ?? [])
+        {
+            Topic = r.String(m?["topic"], "logging.topic", allowEmpty: true),
+        };
     }
 
     private static GeoIpValues BindGeoIp(NodeReader r, ValueNode? node)

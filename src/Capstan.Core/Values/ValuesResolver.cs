@@ -19,9 +19,10 @@ public sealed record MissingValuesFile(string Path, ValuesLayer Layer)
 /// Finds, parses (once per file) and merges the values layers of a release in a datacenter, in the order of
 /// <see cref="ValuesLayer"/>. A missing file is not an error: it is listed, and callers report it as a warning.
 /// Only the secrets layer may set <c>secrets</c>, and it may set nothing else, so a secret can never leak into a
-/// ConfigMap through an ordinary values file.
+/// ConfigMap through an ordinary values file. Below every file lies the layer the farm's backends generate
+/// (<paramref name="generated"/>), when it has any.
 /// </summary>
-public sealed class ValuesResolver(IRepoFiles files, ValuesLayout layout)
+public sealed class ValuesResolver(IRepoFiles files, ValuesLayout layout, Func<string, string, ValueMap>? generated = null)
 {
     private readonly ConcurrentDictionary<string, ParsedFile> _cache = new(StringComparer.Ordinal);
 
@@ -37,7 +38,7 @@ public sealed class ValuesResolver(IRepoFiles files, ValuesLayout layout)
     /// </summary>
     public ResolvedValues Resolve(string dc, string ns, string release, IReadOnlyList<string>? overlayFiles, IReadOnlyList<string>? secretsFiles)
     {
-        ValueNode merged = new ValueMap([], SourceLocation.OfFile("(defaults)"));
+        ValueNode merged = generated?.Invoke(dc, ns) ?? new ValueMap([], SourceLocation.OfFile("(defaults)"));
         var read = new List<string>();
         var missing = new List<MissingValuesFile>();
         var errors = new List<Diagnostic>();

@@ -76,8 +76,7 @@ internal sealed class RepoSession
 
             var production = session.Model;
             await Capstan.Deploy.EnvironmentScope.ReadStateAsync(production, record, store, session.Actor(null), TimeProvider.System, cancellationToken);
-            session.Model = Capstan.Deploy.EnvironmentScope.Model(production, record);
-            session.Renderer = Capstan.Deploy.EnvironmentScope.Renderer(production, session.Files, record);
+            (session.Model, session.Renderer) = Capstan.Deploy.EnvironmentScope.Scope(production, session.Files, record);
         }
 
         return session;

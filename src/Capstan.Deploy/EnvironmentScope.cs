@@ -38,25 +38,57 @@ public static class EnvironmentScope
             }
         }
 
-        return Scoped(production, record);
+        return Scoped(production, record, Backends(production, record));
     }
 
-    private static FarmModel Scoped(FarmModel production, EnvironmentRecord record) => production with
+    /// <summary>
+    /// The environment's backends, through its class's profile (the profile as the repo has it now: a refresh follows
+    /// a changed profile); null when the farm declares no backends.
+    /// </summary>
+    public static EnvironmentBackends? Backends(FarmModel production, EnvironmentRecord record) =>
+        production.Backends is { } catalog
+            ? EnvironmentBackends.Resolve(catalog, production.EnvironmentPolicy.BackendsOf(production.EnvironmentPolicy.Class(record.Purpose)), record.Name)
+            : null;
+
+    /// <summary>The production namespaces of an environment's groups, and <c>backends</c> when it deploys backends of its own.</summary>
+    public static IReadOnlyList<string> Namespaces(FarmModel production, EnvironmentRecord record) =>
+        Backends(production, record)?.Items.Any(i => i.Deployed) == true ? [.. record.Groups, BackendCatalog.Namespace] : record.Groups;
+
+    /// <summary>
+    /// The model cut to the environment. Its own backends form a group of their own (<c>backends</c>, one manifests
+    /// release per backend) that every release of the environment needs, so they come up first.
+    /// </summary>
+    private static FarmModel Scoped(FarmModel production, EnvironmentRecord record, EnvironmentBackends? backends)
     {
-        Project = Project(production, record.Name),
-        Environment = record.Name,
-        Groups = [.. production.Groups.Where(g => record.Groups.Contains(g.Namespace, StringComparer.Ordinal))],
-        Datacenters = [.. production.Datacenters.Where(d => record.Datacenters.Contains(d.Name, StringComparer.Ordinal))],
-        Environments = [],
-        // An environment's state is cloned from production's at create; it is never seeded from the repo.
-        StateSeed = null,
-    };
+        var groups = production.Groups.Where(g => record.Groups.Contains(g.Namespace, StringComparer.Ordinal)).ToList();
+        var deployed = backends?.Items.Where(i => i.Deployed).ToList() ?? [];
+        if (deployed.Count > 0)
+        {
+            var catalog = backends!.Catalog;
+            var releases = deployed.Select(i => new ReleaseSpec(
+                i.Production.Name, ReleaseKind.Manifests, Stage.Testservers, [], null, null, [], $"{catalog.OwnDirectory}/{i.Production.Name}", null, i.Production.Fields.Location)).ToList();
+            var needs = releases.Select(r => new ReleaseRef(BackendCatalog.Namespace, r.Name)).ToList();
+            groups = [.. groups.Select(g => g with { Releases = [.. g.Releases.Select(r => r with { Needs = [.. r.Needs, .. needs] })] })];
+            groups.Insert(0, new ServerGroup(BackendCatalog.Namespace, new GroupTraits(ServingKind.Cli, false, Availability.ActiveActive), releases, catalog.File, null, SourceLocation.OfFile(catalog.File)));
+        }
+
+        return production with
+        {
+            Project = Project(production, record.Name),
+            Environment = record.Name,
+            Groups = groups,
+            Datacenters = [.. production.Datacenters.Where(d => record.Datacenters.Contains(d.Name, StringComparer.Ordinal))],
+            Environments = [],
+            // An environment's state is cloned from production's at create; it is never seeded from the repo.
+            StateSeed = null,
+        };
+    }
 
     /// <summary>
     /// The overlay of an environment and the files it reads: its values file (<c>environments/NAME.yaml</c>), the files
     /// given at create, then each <c>--set</c> value as a document of its own; and its own secrets file.
     /// </summary>
-    public static (IRepoFiles Files, EnvironmentOverlay Overlay) Overlay(IRepoFiles files, EnvironmentRecord record)
+    public static (IRepoFiles Files, EnvironmentOverlay Overlay) Overlay(FarmModel production, IRepoFiles files, EnvironmentRecord record)
     {
         var values = new List<string>();
         if (files.FileExists($"environments/{record.Name}.yaml"))
@@ -80,14 +112,21 @@ public static class EnvironmentScope
         }
 
         var secrets = files.FileExists($"environments/{record.Name}.secrets.yaml") ? new[] { $"environments/{record.Name}.secrets.yaml" } : [];
-        return (files, new EnvironmentOverlay(record.Name, values, secrets, Image: record.Image));
+        return (files, new EnvironmentOverlay(record.Name, values, secrets, Image: record.Image) { Backends = Backends(production, record) });
     }
 
     /// <summary>The renderer of an environment.</summary>
-    public static FarmRenderer Renderer(FarmModel production, IRepoFiles files, EnvironmentRecord record)
+    public static FarmRenderer Renderer(FarmModel production, IRepoFiles files, EnvironmentRecord record) => Scope(production, files, record).Renderer;
+
+    /// <summary>
+    /// The environment's model and its renderer, built on that same model (a deploy compares the releases of the two,
+    /// so they must be the same objects).
+    /// </summary>
+    public static (FarmModel Model, FarmRenderer Renderer) Scope(FarmModel production, IRepoFiles files, EnvironmentRecord record)
     {
-        var (withSettings, overlay) = Overlay(files, record);
-        return new FarmRenderer(Model(production, record), withSettings, overlay);
+        var (withSettings, overlay) = Overlay(production, files, record);
+        var scoped = Model(production, record);
+        return (scoped, new FarmRenderer(scoped, withSettings, overlay));
     }
 
     /// <summary>The dynamic state service of an environment (its own state, written as production's is).</summary>
@@ -117,11 +156,13 @@ public static class EnvironmentScope
     }
 
     /// <summary>
-    /// The state an environment starts from: production's, cut to the environment's datacenters. When production's
-    /// primary is not one of them, the environment's first datacenter is its primary.
+    /// The state an environment starts from: production's, cut to the environment's datacenters, with maintenance
+    /// off (<c>capstan maintenance enable --environment NAME</c> turns it on). When production's primary is not one of
+    /// them, the environment's first datacenter is its primary.
     /// </summary>
     public static DynamicState Clone(DynamicState production, IReadOnlyList<string> datacenters) => production with
     {
+        MaintenanceEnabled = false,
         PrimaryDc = datacenters.Contains(production.PrimaryDc, StringComparer.Ordinal) ? production.PrimaryDc : datacenters[0],
         ReadOnly = production.ReadOnly.Where(kv => datacenters.Contains(kv.Key, StringComparer.Ordinal)).ToImmutableSortedDictionary(StringComparer.Ordinal),
     };

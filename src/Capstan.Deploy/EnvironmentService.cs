@@ -113,7 +113,7 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
             }
         }
 
-        EnvironmentNames.Check(request.Name, groups);
+        EnvironmentNames.Check(request.Name, model.Backends is null ? groups : [.. groups, BackendCatalog.Namespace]);
         if (model.Environments.Any(e => e.Name == request.Name))
         {
             throw new UserInputException($"'{request.Name}' is the name of a release subset in capstan.yaml's environments:; choose another name for a test environment");
@@ -140,13 +140,10 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
             Creating = CreateInProgress.Current(now),
         };
 
-        // Everything is rendered before anything is written: a broken overlay or --set changes nothing.
-        var renderer = EnvironmentScope.Renderer(model, files, record);
+        // Everything is rendered and proven isolated before anything is written: a broken overlay or --set, or one that
+        // reaches production, changes nothing.
         var state = EnvironmentScope.Clone(productionState, record.Datacenters);
-        foreach (var dc in record.Datacenters)
-        {
-            renderer.Render(new RenderSelection(dc), state);
-        }
+        RenderIsolated(record, state);
 
         // A namespace of that name that is not this environment's (left over, or someone else's) is never taken over.
         foreach (var dc in record.Datacenters)
@@ -178,6 +175,32 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
     }
 
     /// <summary>
+    /// Renders the environment in each of its datacenters and refuses it, naming every place, when it carries any of
+    /// production's endpoints or secrets, or when an own backend has no manifests.
+    /// </summary>
+    private void RenderIsolated(EnvironmentRecord record, DynamicState state)
+    {
+        if (EnvironmentScope.Backends(model, record) is { } backends)
+        {
+            foreach (var own in backends.Items.Where(i => i.Deployed))
+            {
+                var dir = $"{backends.Catalog.OwnDirectory}/{own.Production.Name}";
+                if (files.ListFiles(dir, "*.yaml").Count + files.ListFiles(dir, "*.yml").Count == 0)
+                {
+                    throw new UserInputException(
+                        $"environment {record.Name} gets backend {own.Production.Name} of its own, but {dir}/ has no manifests to deploy it from: add them, or give the {record.Purpose} class another source for it (shared:SET)");
+                }
+            }
+        }
+
+        var renderer = EnvironmentScope.Renderer(model, files, record);
+        foreach (var dc in record.Datacenters)
+        {
+            EnvironmentIsolation.Check(model, files, record, renderer, renderer.Render(new RenderSelection(dc), state));
+        }
+    }
+
+    /// <summary>
     /// The part of a create that touches the clusters: the namespaces (labelled, with the class's quota and container
     /// defaults), one deploy of every group in every datacenter, the annotations, then the record marked done. Any
     /// failure removes the environment; a kill leaves the record marked as being created, for a resume or gc.
@@ -197,7 +220,7 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
             // the label): whatever happens next, they are known to be this environment's and are removed with it.
             foreach (var dc in record.Datacenters)
             {
-                foreach (var ns in record.Groups.Select(g => EnvironmentNames.Namespace(record.Name, g)))
+                foreach (var ns in EnvironmentScope.Namespaces(model, record).Select(g => EnvironmentNames.Namespace(record.Name, g)))
                 {
                     await PrepareNamespaceAsync(clusters[dc], record, ns, cls, cancellationToken);
                 }
@@ -325,6 +348,7 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
                 : $"{record.Name}: pinned ({record.PinnedRevision}); behind: the repo now would change {behind} release{(behind == 1 ? string.Empty : "s")}, not refreshed";
         }
 
+        RenderIsolated(record, await EnvironmentScope.ReadStateAsync(model, record, store, actor, time, cancellationToken));
         var results = await DeployAsync(record, actor, "refresh", observer, cancellationToken);
         var changed = results.Sum(r => r.Releases.Count(o => o.State != ReleaseState.Unchanged));
         return $"{record.Name}: refreshed, {changed} release{(changed == 1 ? string.Empty : "s")} changed";
@@ -536,7 +560,7 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         var found = new List<(string, string, JsonObject)>();
         foreach (var dc in record.Datacenters)
         {
-            foreach (var group in record.Groups)
+            foreach (var group in AllNamespaces(record))
             {
                 var ns = EnvironmentNames.Namespace(record.Name, group);
                 foreach (var deployment in (await clusters[dc].ListAsync("apps/v1", "Deployment", ns, $"app.kubernetes.io/managed-by={ObjectLabels.ManagedBy}", cancellationToken)).Items)
@@ -611,7 +635,7 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
     public async Task<IReadOnlyList<JsonObject>> NamespacesAsync(EnvironmentRecord record, string dc, CancellationToken cancellationToken)
     {
         var found = new List<JsonObject>();
-        foreach (var group in record.Groups)
+        foreach (var group in AllNamespaces(record))
         {
             if (await clusters[dc].GetAsync(new ObjectRef("v1", "Namespace", null, EnvironmentNames.Namespace(record.Name, group)), cancellationToken) is { } ns)
             {
@@ -622,8 +646,14 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         return found;
     }
 
-    private DeployService Deployer(EnvironmentRecord record) =>
-        new(EnvironmentScope.Model(model, record), EnvironmentScope.Renderer(model, files, record), clusters, store, time);
+    /// <summary>Every namespace the environment may have (its backends' too, whether or not its class deploys them now).</summary>
+    private static IEnumerable<string> AllNamespaces(EnvironmentRecord record) => record.Groups.Append(BackendCatalog.Namespace);
+
+    private DeployService Deployer(EnvironmentRecord record)
+    {
+        var (scoped, renderer) = EnvironmentScope.Scope(model, files, record);
+        return new(scoped, renderer, clusters, store, time);
+    }
 
     /// <summary>The record on every namespace: owner, purpose, expiry (kube-janitor's <c>janitor/expires</c> too).</summary>
     private async Task AnnotateAsync(EnvironmentRecord record, CancellationToken cancellationToken)
@@ -631,7 +661,7 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         var expires = record.Expires.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture);
         foreach (var dc in record.Datacenters)
         {
-            foreach (var group in record.Groups)
+            foreach (var group in EnvironmentScope.Namespaces(model, record))
             {
                 await clusters[dc].PatchAsync(
                     new ObjectRef("v1", "Namespace", null, EnvironmentNames.Namespace(record.Name, group)),
@@ -661,7 +691,7 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         foreach (var dc in record.Datacenters)
         {
             var client = clusters[dc];
-            foreach (var group in record.Groups)
+            foreach (var group in AllNamespaces(record))
             {
                 // Only a namespace labelled as this environment's: never one that merely has the name.
                 var reference = new ObjectRef("v1", "Namespace", null, EnvironmentNames.Namespace(record.Name, group));

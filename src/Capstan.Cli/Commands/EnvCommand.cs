@@ -27,6 +27,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         command.Add(BuildSleepOrWake(sleep: false));
         command.Add(BuildDelete());
         command.Add(BuildGc());
+        command.Add(new EnvSecretsCommand(console, env).Build());
         return command;
     }
 

@@ -63,7 +63,7 @@ public sealed record Backend(string Name, BackendKind Kind, ValueMap Fields)
     {
         foreach (var (key, node) in Fields.Entries.Select(e => (e.Key, e.Value)))
         {
-            if (key == "port")
+            if (key is "port" or "kind")
             {
                 continue;
             }

@@ -7,8 +7,8 @@ namespace Capstan.Core.Environments;
 /// <summary>
 /// What turns production's rendering into an environment's: the environment's values files (layered after the
 /// release layer), its own secrets files in place of production's secrets layer (production's secrets are never
-/// read), canaries off unless asked, one replica per release, an image that wins over every layer, and every
-/// object moved into the environment's namespaces.
+/// read), canaries off unless asked, one replica per release, an image that wins over every layer, no fixed node
+/// ports, and every object moved into the environment's namespaces.
 /// </summary>
 public sealed record EnvironmentOverlay(
     string Name,
@@ -50,7 +50,15 @@ public sealed record EnvironmentOverlay(
                 Namespace = obj.Kind == "Namespace" ? null : ns,
                 Labels = labels,
             });
-            objects.Add(moved is Deployment { Spec.Replicas: not null } deployment ? deployment with { Spec = deployment.Spec with { Replicas = 1 } } : moved);
+            objects.Add(moved switch
+            {
+                Deployment { Spec.Replicas: not null } deployment => deployment with { Spec = deployment.Spec with { Replicas = 1 } },
+
+                // Production's fixed node ports are production's: an environment's Service gets one the cluster allocates.
+                Service { Spec.Type: "NodePort" or "LoadBalancer" } service =>
+                    service with { Spec = service.Spec with { Ports = [.. service.Spec.Ports.Select(p => p with { NodePort = null })] } },
+                _ => moved,
+            });
         }
 
         return release with { Namespace = ns, Objects = objects, Environment = Name };

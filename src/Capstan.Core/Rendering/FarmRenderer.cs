@@ -131,7 +131,7 @@ public sealed class FarmRenderer
                     values = values with { Images = values.Images with { MediaWiki = image } };
                 }
 
-                var production = RenderRelease(new ReleaseContext(_model, dc, group, release, values, state));
+                var production = RenderRelease(new ReleaseContext(_model, dc, group, release, values, state) { Environment = _environment });
                 rendered[i] = _environment is null ? production : _environment.Apply(production);
             }
             catch (RepoValidationException ex)

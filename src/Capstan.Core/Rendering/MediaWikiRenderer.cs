@@ -153,7 +153,9 @@ public static class MediaWikiRenderer
         {
             if (s.TlsCertificate is null || s.TlsKey is null)
             {
-                throw Error(ctx, $"release {ctx.Namespace}/{ctx.Release.Name} serves TLS but the secrets layer sets no secrets.tls.certificate and secrets.tls.key");
+                throw Error(ctx, ctx.Environment is { } environment
+                    ? $"release {ctx.Namespace}/{ctx.Release.Name} serves TLS but environment {environment.Name} has no secrets.tls.certificate and secrets.tls.key of its own: 'capstan env secrets init {environment.Name}' writes environments/{environment.Name}.secrets.yaml with fresh ones"
+                    : $"release {ctx.Namespace}/{ctx.Release.Name} serves TLS but the secrets layer sets no secrets.tls.certificate and secrets.tls.key");
             }
 
             secrets.Add(Secret.FromPlainText(Meta(ctx, $"{ctx.Prefix}-tls-certs"), "kubernetes.io/tls",
@@ -233,10 +235,15 @@ public static class MediaWikiRenderer
     {
         var state = ctx.State ?? throw Error(ctx,
             $"release {ctx.Namespace}/{ctx.Release.Name} runs periodic maintenance, so it needs the dynamic state (primary_dc, read_only, maintenance_enabled); none was given");
-        if (!MaintenanceGate.AllowsCronJobs(state, ctx.Datacenter))
+        // Production has CronJobs only where the gate allows them. An environment shows its CronJobs suspended unless
+        // its own state enables maintenance, and keeps them suspended while it shares any backend with production.
+        var runs = MaintenanceGate.AllowsCronJobs(state, ctx.Datacenter);
+        if (!runs && ctx.Environment is null)
         {
             yield break;
         }
+
+        var suspended = !runs || ctx.Environment?.Backends?.FromProduction.Any() == true;
 
         foreach (var job in ctx.Release.CronJobs)
         {
@@ -249,7 +256,7 @@ public static class MediaWikiRenderer
                 new CronJobSpec(
                     job.Schedule,
                     ConcurrencyPolicy: "Replace",
-                    Suspend: job.Suspended,
+                    Suspend: job.Suspended || suspended,
                     SuccessfulJobsHistoryLimit: 1,
                     FailedJobsHistoryLimit: 3,
                     JobTemplate: new JobTemplateSpec(

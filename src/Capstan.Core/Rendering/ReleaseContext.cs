@@ -13,6 +13,9 @@ public sealed record ReleaseContext(
     MediaWikiValues Values,
     DynamicState? State)
 {
+    /// <summary>The test environment rendered for, or null for production.</summary>
+    public Environments.EnvironmentOverlay? Environment { get; init; }
+
     /// <summary>The farm's project name.</summary>
     public string Project => Farm.Project;
 

@@ -4,12 +4,11 @@ namespace Capstan.LocalCluster.Store;
 
 /// <summary>
 /// The defaults the real API server fills in on every write, for the fields Capstan's objects leave out. A Service
-/// keeps the cluster IP it was given (immutable, as on a real server).
+/// keeps the cluster IP and node ports it was given (immutable, as on a real server); new ones are allocated by the
+/// store (<see cref="ServiceAddresses"/>), unique in the cluster.
 /// </summary>
 internal static class Defaults
 {
-    private static int _nextServiceIp = 10;
-
     public static JsonObject Apply(ResourceType type, JsonObject obj, JsonObject? live = null)
     {
         var spec = obj["spec"] as JsonObject;
@@ -32,10 +31,16 @@ internal static class Defaults
                 {
                     spec["clusterIP"] = kept.DeepClone();
                 }
-                else if (spec["clusterIP"] is null)
+
+                // A port that had a node port keeps it when the write leaves it out (the store allocates new ones).
+                var livePorts = live?["spec"]?["ports"] as JsonArray ?? [];
+                foreach (var port in spec["ports"] as JsonArray ?? [])
                 {
-                    var n = Interlocked.Increment(ref _nextServiceIp);
-                    spec["clusterIP"] = $"10.96.{n / 250}.{(n % 250) + 1}";
+                    if (port is JsonObject p && p["nodePort"] is null && spec["type"]?.GetValue<string>() is "NodePort" or "LoadBalancer"
+                        && livePorts.OfType<JsonObject>().FirstOrDefault(l => JsonNode.DeepEquals(l["port"], p["port"]) && l["nodePort"] is not null) is { } same)
+                    {
+                        p["nodePort"] = same["nodePort"]!.DeepClone();
+                    }
                 }
 
                 foreach (var port in spec["ports"] as JsonArray ?? [])

@@ -563,6 +563,11 @@ public sealed partial class ObjectStore
 
     private void Commit(ResourceType type, string? ns, string name, JsonObject obj, string eventType)
     {
+        if (type.Kind == "Service" && eventType != "DELETED")
+        {
+            ServiceAddresses.Allocate(type, obj, _objects.Where(kv => kv.Key.Type == TypeKey(type) && kv.Key != Key(type, ns, name)).Select(kv => kv.Value));
+        }
+
         _resourceVersion++;
         obj["metadata"]!["resourceVersion"] = _resourceVersion.ToString(CultureInfo.InvariantCulture);
         var key = Key(type, ns, name);

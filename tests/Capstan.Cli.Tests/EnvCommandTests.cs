@@ -12,8 +12,7 @@ public sealed class EnvCommandTests : IDisposable
     {
         var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
         Directory.CreateDirectory(Path.Combine(repo, "environments"));
-        File.WriteAllText(Path.Combine(repo, "environments", "alice-test.secrets.yaml"),
-            File.ReadAllText(Path.Combine(repo, "private", "secrets.yaml")).Replace("example-not-a-real-password", "alice-password", StringComparison.Ordinal));
+        Testing.FarmCopy.WriteEnvironmentSecrets(repo, "alice-test");
 
         var missing = CliRunner.Run("env", "create", "alice-test", "--repo", repo, "--purpose", "feature", "--expires", "7d", "--group", "mw-web");
         Assert.Equal(2, missing.ExitCode);
@@ -53,8 +52,7 @@ public sealed class EnvCommandTests : IDisposable
     {
         var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
         Directory.CreateDirectory(Path.Combine(repo, "environments"));
-        File.WriteAllText(Path.Combine(repo, "environments", "rehearsal.secrets.yaml"),
-            File.ReadAllText(Path.Combine(repo, "private", "secrets.yaml")).Replace("example-not-a-real-password", "rehearsal-password", StringComparison.Ordinal));
+        Testing.FarmCopy.WriteEnvironmentSecrets(repo, "rehearsal");
         Assert.Equal(0, CliRunner.Run("state", "init", "--repo", repo, "--primary-dc", "eqiad", "--reason", "first state", "--actor", "ops").ExitCode);
 
         var created = CliRunner.Run("env", "create", "rehearsal", "--repo", repo, "--purpose", "ci", "--expires", "12h", "--owner", "alice", "--actor", "alice",

@@ -10,8 +10,7 @@ public sealed class EnvironmentServiceTests
     {
         var farm = await FarmHarness.StartAsync();
         // The environment's own secrets (production's are never used).
-        farm.Write("environments/alice-test.secrets.yaml", File.ReadAllText(Path.Combine(farm.Root, "private/secrets.yaml"))
-            .Replace("example-not-a-real-password", "alice-test-password", StringComparison.Ordinal));
+        Testing.FarmCopy.WriteEnvironmentSecrets(farm.Root, "alice-test");
         return farm;
     }
 
@@ -25,13 +24,25 @@ public sealed class EnvironmentServiceTests
     {
         await using var farm = await StartAsync();
         var service = Service(farm);
-        var (record, results) = await service.CreateAsync(Request(), farm.State, new EventLog(), default);
+        var log = new EventLog();
+        var (record, results) = await service.CreateAsync(Request(), farm.State, log, default);
         Assert.All(results, r => Assert.True(r.Succeeded, r.Cause));
-        Assert.Equal(2, results.Sum(r => r.Releases.Count));
+
+        // mw-web's two releases, and the four backends of its own (logs go to stdout; the mesh is the staging set's).
+        Assert.Equal(
+            ["alice-test--backends/database", "alice-test--backends/mail", "alice-test--backends/memcached", "alice-test--backends/redis", "alice-test--mw-web/main", "alice-test--mw-web/prometheus"],
+            results.SelectMany(r => r.Releases).Select(r => $"{r.Id.Namespace}/{r.Id.Release}").Order(StringComparer.Ordinal));
+
+        // The backends are up before any MediaWiki release is applied: every release of the environment needs them.
+        var events = log.Events.ToList();
+        var lastBackendDone = events.FindLastIndex(e => e.Release?.Namespace == "alice-test--backends" && e.State == ReleaseState.Done);
+        var firstMediaWiki = events.FindIndex(e => e.Release?.Namespace == "alice-test--mw-web");
+        Assert.True(lastBackendDone >= 0 && lastBackendDone < firstMediaWiki, string.Join("\n", events.Select(e => $"{e.Release} {e.State} {e.Message}")));
 
         var client = farm.Clusters["eqiad"];
-        var ns = Assert.Single(await service.NamespacesAsync(record, "eqiad", default));
-        Assert.Equal("alice-test--mw-web", ns["metadata"]!["name"]!.GetValue<string>());
+        var namespaces = await service.NamespacesAsync(record, "eqiad", default);
+        Assert.Equal(["alice-test--backends", "alice-test--mw-web"], namespaces.Select(n => n["metadata"]!["name"]!.GetValue<string>()).Order(StringComparer.Ordinal));
+        var ns = namespaces.Single(n => n["metadata"]!["name"]!.GetValue<string>() == "alice-test--mw-web");
         Assert.Equal("alice", ns["metadata"]!["annotations"]![EnvironmentService.OwnerAnnotation]!.GetValue<string>());
         Assert.Equal(record.Expires.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture), ns["metadata"]!["annotations"]!["janitor/expires"]!.GetValue<string>());
         var main = (await client.GetAsync(new ObjectRef("apps/v1", "Deployment", "alice-test--mw-web", "mw-web.eqiad.main"), default))!;
@@ -122,7 +133,7 @@ public sealed class EnvironmentServiceTests
     public async Task A_followed_environment_picks_up_a_production_change_on_refresh_and_a_pinned_one_reports_it_is_behind()
     {
         await using var farm = await StartAsync();
-        farm.Write("environments/pinned-test.secrets.yaml", File.ReadAllText(Path.Combine(farm.Root, "environments/alice-test.secrets.yaml")));
+        Testing.FarmCopy.WriteEnvironmentSecrets(farm.Root, "pinned-test");
         var service = Service(farm);
         await service.CreateAsync(Request(), farm.State, new EventLog(), default);
         await service.CreateAsync(Request(name: "pinned-test") with { Purpose = "demo", Pin = true, Links = [] }, farm.State, new EventLog(), default);
@@ -170,7 +181,7 @@ public sealed class EnvironmentServiceTests
         await service.CreateAsync(Request(), farm.State, new EventLog(), default);
         var clash = await Assert.ThrowsAsync<UserInputException>(() => service.CreateAsync(Request(owner: "bob"), farm.State, new EventLog(), default));
         Assert.StartsWith("environment 'alice-test' already exists: owned by alice (feature)", clash.Message, StringComparison.Ordinal);
-        Assert.Single(await service.NamespacesAsync((await service.Records.GetAsync("alice-test", default))!.Value.Record, "eqiad", default));
+        Assert.Equal(2, (await service.NamespacesAsync((await service.Records.GetAsync("alice-test", default))!.Value.Record, "eqiad", default)).Count);
     }
 }
 
@@ -200,7 +211,7 @@ public sealed class EnvironmentLifecycleTests
         await using var farm = await FarmHarness.StartAsync();
         foreach (var name in new[] { "resumed", "abandoned", "running" })
         {
-            farm.Write($"environments/{name}.secrets.yaml", File.ReadAllText(Path.Combine(farm.Root, "private/secrets.yaml")).Replace("example-not-a-real-password", $"{name}-password", StringComparison.Ordinal));
+            Testing.FarmCopy.WriteEnvironmentSecrets(farm.Root, name);
         }
 
         var service = Service(farm);

@@ -15,4 +15,19 @@ public static class FarmCopy
 
         return into;
     }
+
+    /// <summary>
+    /// Writes an environment's own secrets file into a repo, as <c>capstan env secrets init NAME</c> does: a fresh value
+    /// for every key production's secrets have (never production's values, which an environment may not carry).
+    /// </summary>
+    public static void WriteEnvironmentSecrets(string repo, string environment)
+    {
+        var files = new Core.Config.DirectoryRepoFiles(repo);
+        var (model, _) = Core.Config.RepoLoader.Load(files);
+        var production = Core.Environments.EnvironmentSecrets.Production(model, files) ?? throw new InvalidOperationException($"{repo} has no production secrets");
+        var backends = model.Backends is { } catalog ? Core.Environments.EnvironmentBackends.Resolve(catalog, model.EnvironmentPolicy.Backends, environment) : null;
+        var path = Path.Combine(repo, Core.Environments.EnvironmentSecrets.PathOf(environment));
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, Core.Environments.EnvironmentSecrets.Generate(production, environment, Core.Environments.EnvironmentSecrets.DatabaseHost(backends)));
+    }
 }

@@ -48,7 +48,7 @@ public sealed class DashboardFarm : IAsyncLifetime
         FarmCopy.To(Path.Combine(CheckoutRoot, "examples", "wikifarm"), Root);
         foreach (var name in new[] { "qa-web", "refused", "hostile" })
         {
-            Write($"environments/{name}.secrets.yaml", File.ReadAllText(Path.Combine(Root, "private", "secrets.yaml")).Replace("example-not-a-real-password", $"{name}-password", StringComparison.Ordinal));
+            Testing.FarmCopy.WriteEnvironmentSecrets(Root, name);
         }
 
         Files = new DirectoryRepoFiles(Root);

@@ -2,7 +2,6 @@ using System.CommandLine;
 using Capstan.Core.Diagnostics;
 using Capstan.Core.Environments;
 using Capstan.Core.Security;
-using Capstan.Deploy;
 using Spectre.Console;
 
 namespace Capstan.Cli.Commands;

@@ -4,11 +4,10 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Capstan.Core.Config;
 using Capstan.Core.Diagnostics;
-using Capstan.Core.Environments;
 using Capstan.Core.Rendering;
 using Capstan.Core.Yaml;
 
-namespace Capstan.Deploy;
+namespace Capstan.Core.Environments;
 
 /// <summary>
 /// An environment's own secrets file (<c>environments/NAME.secrets.yaml</c>): a fresh value for every key production's

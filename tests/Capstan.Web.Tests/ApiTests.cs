@@ -52,10 +52,11 @@ public sealed partial class ApiTests(DashboardFarm farm)
         Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
         var record = await farm.GetJsonAsync("/api/v1/environments/refused");
         Assert.Equal("alice", record["createdBy"]!.GetValue<string>());
-        // mw-web's main release and its statsd exporter, one replica each (the canary is off in environments). Ready
-        // comes from the Deployments' status, which may be a controller pass behind the rollouts the create waited for.
-        Assert.Equal(2, record["health"]!["desired"]!.GetValue<int>());
-        Assert.InRange(record["health"]!["ready"]!.GetValue<int>(), 1, 2);
+        // mw-web's main release and its statsd exporter, and its own four backends, one replica each (the canary is off
+        // in environments). Ready comes from the Deployments' status, which may be a controller pass behind the rollouts
+        // the create waited for.
+        Assert.Equal(6, record["health"]!["desired"]!.GetValue<int>());
+        Assert.InRange(record["health"]!["ready"]!.GetValue<int>(), 1, 6);
 
         // Someone else's environment: refused as the CLI refuses it, then allowed with force and recorded.
         using var bob = farm.Client(DashboardFarm.BobToken);

@@ -11,6 +11,9 @@ public sealed record NotificationSink(string? File, Uri? Webhook);
 /// <summary>What a collection does: delete expired environments and interrupted creates, sleep idle ones, and warn owners before expiry.</summary>
 public sealed record CollectOptions(IReadOnlyList<TimeSpan> WarnBefore, NotificationSink Sink, bool DryRun)
 {
+    /// <summary>Also refresh every followed environment that fell behind the repo (<c>--refresh-followers</c>).</summary>
+    public bool RefreshFollowers { get; init; }
+
     /// <summary>Warnings three days and one day before expiry.</summary>
     public static IReadOnlyList<TimeSpan> DefaultWarnings { get; } = [TimeSpan.FromDays(3), TimeSpan.FromDays(1)];
 }
@@ -88,10 +91,21 @@ public sealed class EnvironmentCollector(EnvironmentService environments, TimePr
             }
         }
 
-        // The nearest threshold not yet warned about, once the expiry is within it.
+        if (options.RefreshFollowers && record.Base == Core.Environments.EnvironmentBase.Follow && record.Sleeping is null
+            && await environments.BehindAsync(record, cancellationToken) is { Count: > 0 } behind)
+        {
+            actions.Add(new CollectAction(record.Name, record.Owner, $"refresh ({behind.Count} release{(behind.Count == 1 ? string.Empty : "s")} behind the repo)"));
+            if (!options.DryRun)
+            {
+                await environments.RefreshAsync(record.Name, actor, NoProgress.Instance, cancellationToken, force: true, onlyBehind: true);
+            }
+        }
+
+        // The nearest threshold not yet warned about, once the expiry is within it. A threshold as long as the
+        // environment's whole life is none: a one-day environment is not warned about the day it is made.
         var due = options.WarnBefore.OrderBy(t => t)
             .Select(t => (Threshold: t, Name: Label(t)))
-            .FirstOrDefault(t => record.Expires - now <= t.Threshold && !record.Warned.Contains(t.Name));
+            .FirstOrDefault(t => record.Expires - now <= t.Threshold && t.Threshold < record.Expires - record.CreatedAt && !record.Warned.Contains(t.Name));
         if (due.Name is null)
         {
             return;
@@ -134,7 +148,7 @@ public sealed class EnvironmentCollector(EnvironmentService environments, TimePr
             ["owner"] = record.Owner,
             ["purpose"] = record.Purpose,
             ["expires"] = record.Expires.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
-            ["warning"] = $"environment {record.Name} expires {When(record.Expires)} (within {threshold}); extend it with 'capstan env extend {record.Name} --by 7d' or let it go",
+            ["warning"] = $"environment {record.Name} expires {When(record.Expires)} (within {threshold}); {Extension(record, now)}",
         };
         if (sink.File is { } file)
         {
@@ -159,6 +173,29 @@ public sealed class EnvironmentCollector(EnvironmentService environments, TimePr
             {
                 throw new NotificationFailedException($"the notification webhook at {webhook.Host} answered {(int)response.StatusCode}; {record.Owner} was not warned, and the next run tries again");
             }
+        }
+    }
+
+    /// <summary>The longest extension the class allows now (its cap counts from now), in the words of the command that makes it.</summary>
+    private string Extension(EnvironmentRecord record, DateTimeOffset now)
+    {
+        var cap = environments.Policy.Classes.FirstOrDefault(c => c.Name == record.Purpose)?.MaxLifetime;
+        var room = cap is { } c ? c - (record.Expires - now) : TimeSpan.FromDays(7);
+        var by = room >= TimeSpan.FromDays(7) ? TimeSpan.FromDays(7)
+            : room >= TimeSpan.FromDays(1) ? TimeSpan.FromDays(Math.Floor(room.TotalDays))
+            : TimeSpan.FromHours(Math.Floor(room.TotalHours));
+        return by < TimeSpan.FromHours(1)
+            ? $"{(record.Purpose.Length > 0 && "aeiou".Contains(record.Purpose[0], StringComparison.Ordinal) ? "an" : "a")} {record.Purpose} environment cannot live longer; make a new one when you need it"
+            : $"extend it with 'capstan env extend {record.Name} --by {Label(by)}' or let it go";
+    }
+
+    /// <summary>Progress of a refresh gc makes: not shown.</summary>
+    private sealed class NoProgress : IDeployObserver
+    {
+        public static readonly NoProgress Instance = new();
+
+        public void OnEvent(DeployEvent e)
+        {
         }
     }
 

@@ -45,9 +45,12 @@ public static class EnvironmentScope
     /// The environment's backends, through its class's profile (the profile as the repo has it now: a refresh follows
     /// a changed profile); null when the farm declares no backends.
     /// </summary>
-    public static EnvironmentBackends? Backends(FarmModel production, EnvironmentRecord record) =>
+    public static EnvironmentBackends? Backends(FarmModel production, EnvironmentRecord record) => Backends(production, record.Name, record.Purpose);
+
+    /// <summary>The backends an environment of a name and purpose class gets.</summary>
+    public static EnvironmentBackends? Backends(FarmModel production, string name, string purpose) =>
         production.Backends is { } catalog
-            ? EnvironmentBackends.Resolve(catalog, production.EnvironmentPolicy.BackendsOf(production.EnvironmentPolicy.Class(record.Purpose)), record.Name)
+            ? EnvironmentBackends.Resolve(catalog, production.EnvironmentPolicy.BackendsOf(production.EnvironmentPolicy.Class(purpose)), name)
             : null;
 
     /// <summary>The production namespaces of an environment's groups, and <c>backends</c> when it deploys backends of its own.</summary>
@@ -69,7 +72,7 @@ public static class EnvironmentScope
                 i.Production.Name, ReleaseKind.Manifests, Stage.Testservers, [], null, null, [], $"{catalog.OwnDirectory}/{i.Production.Name}", null, i.Production.Fields.Location)).ToList();
             var needs = releases.Select(r => new ReleaseRef(BackendCatalog.Namespace, r.Name)).ToList();
             groups = [.. groups.Select(g => g with { Releases = [.. g.Releases.Select(r => r with { Needs = [.. r.Needs, .. needs] })] })];
-            groups.Insert(0, new ServerGroup(BackendCatalog.Namespace, new GroupTraits(ServingKind.Cli, false, Availability.ActiveActive), releases, catalog.File, null, SourceLocation.OfFile(catalog.File)));
+            groups.Insert(0, new ServerGroup(BackendCatalog.Namespace, GroupTraits.FromName(BackendCatalog.Namespace), releases, catalog.File, null, SourceLocation.OfFile(catalog.File)));
         }
 
         return production with

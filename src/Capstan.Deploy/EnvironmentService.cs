@@ -304,17 +304,38 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
     /// it; a sleeping one is left alone. One line per environment says what happened; with several, one that fails
     /// does not stop the others (its line says why, and <see cref="RefreshReport.Failed"/> counts it).
     /// </summary>
-    public async Task<RefreshReport> RefreshAsync(string? name, string actor, IDeployObserver observer, CancellationToken cancellationToken)
+    /// <remarks>
+    /// Someone else's environment needs <paramref name="force"/> and is recorded in its history. With
+    /// <paramref name="onlyBehind"/>, a followed environment that is up to date is left alone.
+    /// </remarks>
+    public async Task<RefreshReport> RefreshAsync(string? name, string actor, IDeployObserver observer, CancellationToken cancellationToken, bool force = false, bool onlyBehind = false)
     {
         var records = name is null
             ? await Records.ListAsync(cancellationToken)
             : [(await Records.GetAsync(name, cancellationToken) ?? throw new UserInputException($"there is no environment '{name}'")).Record];
+        if (name is not null && records[0].Owner != actor && !force)
+        {
+            throw new UserInputException($"environment '{name}' belongs to {records[0].Owner}; to refresh it as {actor}, add --force (recorded in its history)");
+        }
+
         var lines = new List<string>();
         var failed = 0;
         foreach (var record in records)
         {
             try
             {
+                if (onlyBehind && record.Base == EnvironmentBase.Follow && record.Creating is null && record.Sleeping is null
+                    && (await BehindAsync(record, cancellationToken)).Count == 0)
+                {
+                    lines.Add($"{record.Name}: up to date with the repo");
+                    continue;
+                }
+
+                if (record.Owner != actor && record.Base == EnvironmentBase.Follow && record.Creating is null && record.Sleeping is null)
+                {
+                    await Records.ChangeAsync(record.Name, actor, onlyBehind ? RefreshOfFollowers : "refresh", force: true, r => r, cancellationToken);
+                }
+
                 lines.Add(await RefreshOneAsync(record, actor, observer, cancellationToken));
             }
             catch (Exception ex) when (name is null && Refusals.Classify(ex) is { } refusal)
@@ -353,6 +374,52 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         var changed = results.Sum(r => r.Releases.Count(o => o.State != ReleaseState.Unchanged));
         return $"{record.Name}: refreshed, {changed} release{(changed == 1 ? string.Empty : "s")} changed";
     }
+
+    /// <summary>The history entry of a refresh of a followed environment that fell behind, by gc or --all-behind: not the owner's activity.</summary>
+    public const string RefreshOfFollowers = "refresh (behind the repo)";
+
+    /// <summary>
+    /// What a refresh would change in an environment: one line per release, naming the MediaWiki image it runs and the
+    /// one the repo gives now when they differ, else the objects that would change and how. Empty when it is up to date
+    /// (and for one being created or asleep).
+    /// </summary>
+    public async Task<IReadOnlyList<string>> BehindAsync(EnvironmentRecord record, CancellationToken cancellationToken)
+    {
+        if (record.Creating is not null || record.Sleeping is not null)
+        {
+            return [];
+        }
+
+        var state = await EnvironmentScope.ReadStateAsync(model, record, store, record.Owner, time, cancellationToken);
+        var prepared = await Deployer(record).PrepareAsync(Request(record, record.Owner, "behind?") with { Preflight = false }, state, cancellationToken);
+        var lines = new List<string>();
+        foreach (var action in prepared.Plan.Actions.Where(a => a.Change != Core.Planning.ReleaseChange.NoOp))
+        {
+            var release = $"{action.Id.Datacenter}/{action.Id.Namespace[(record.Name.Length + EnvironmentNames.Separator.Length)..]}/{action.Id.Release}";
+            if (action.Change == Core.Planning.ReleaseChange.Install)
+            {
+                lines.Add($"{release}: not deployed yet");
+                continue;
+            }
+
+            var image = action.Apply.Where(c => c.Kind is "Deployment" or "CronJob" && c.Live is not null)
+                .SelectMany(c => Images(c.Desired).Where(d => Images(c.Live!).TryGetValue(d.Key, out var was) && was != d.Value).Select(d => (d.Key, Was: Images(c.Live!)[d.Key], Now: d.Value)))
+                .FirstOrDefault();
+            lines.Add(image.Key is not null
+                ? $"{release}: container {image.Key} runs {image.Was}; the repo now gives {image.Now}"
+                : $"{release}: {string.Join("; ", action.Apply.Select(c => $"{c.Kind} {c.Name} {c.Why}").Concat(action.Prune.Select(p => $"{p.Kind} {p.Name} removed")))}");
+        }
+
+        return lines;
+    }
+
+    /// <summary>The image of each container of a Deployment's or CronJob's pods, by container name.</summary>
+    private static Dictionary<string, string> Images(JsonObject obj) =>
+        ((obj["spec"]?["template"]?["spec"] ?? obj["spec"]?["jobTemplate"]?["spec"]?["template"]?["spec"])?["containers"] as JsonArray ?? [])
+            .OfType<JsonObject>()
+            .Where(c => c["name"] is not null && c["image"] is not null)
+            .GroupBy(c => c["name"]!.GetValue<string>())
+            .ToDictionary(g => g.Key, g => g.First()["image"]!.GetValue<string>(), StringComparer.Ordinal);
 
     /// <summary>
     /// How an environment differs from production: per release, every values key whose value differs, with the file
@@ -414,8 +481,28 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
             state.Add(new StateDifference("(all)", "(none: the environment has no dynamic state)", "(production's)"));
         }
 
-        return new EnvironmentDrift(record.Name, values, onlyInProduction) { State = state };
+        var backends = EnvironmentScope.Backends(model, record)?.Items.Select(i => new BackendDifference(
+            i.Production.Name, Backend.KindName(i.Production.Kind), i.Source.ToString(),
+            Endpoints(i.Effective, record.Datacenters), Endpoints(i.Production, record.Datacenters))).ToList() ?? [];
+        return new EnvironmentDrift(record.Name, values, onlyInProduction) { State = state, Backends = backends };
     }
+
+    /// <summary>What a backend points at in the given datacenters, for people: its addresses, prefix or topic.</summary>
+    private string Endpoints(Backend backend, IReadOnlyList<string> datacenters)
+    {
+        var all = model.DatacenterNames.ToList();
+        var texts = datacenters.SelectMany(dc => backend.Fields.Entries.Where(e => e.Key is not ("kind" or "port"))
+            .SelectMany(e => Scalars(backend.Field(e.Key, dc, all)).Select(t => t.Replace("{dc}", dc, StringComparison.Ordinal))));
+        var joined = string.Join(", ", texts.Where(t => t.Length > 0).Distinct(StringComparer.Ordinal));
+        return joined.Length == 0 ? "(none: standard output)" : joined;
+    }
+
+    private static IEnumerable<string> Scalars(Core.Yaml.ValueNode? node) => node switch
+    {
+        Core.Yaml.ValueScalar scalar => [scalar.Text],
+        Core.Yaml.ValueList list => list.Items.SelectMany(Scalars),
+        _ => [],
+    };
 
     private static DeployRequest Request(EnvironmentRecord record, string actor, string what) =>
         new(new RenderSelection(), false, false, Core.Planning.Planner.DefaultConcurrency,
@@ -477,6 +564,11 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
     public async Task<EnvironmentRecord> ExtendAsync(string name, TimeSpan by, string actor, bool force, CancellationToken cancellationToken)
     {
         var (record, _) = await Records.GetAsync(name, cancellationToken) ?? throw new UserInputException($"there is no environment '{name}'");
+        if (record.Owner != actor && !force)
+        {
+            throw new UserInputException($"environment '{name}' belongs to {record.Owner}; to extend it as {actor}, add --force (recorded)");
+        }
+
         var now = time.GetUtcNow();
         var expires = (record.Expires > now ? record.Expires : now) + by;
         Policy.Check(record.Owner, record.Purpose, expires, now, record.Base, record.Links);
@@ -594,7 +686,7 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         var last = record.CreatedAt;
         foreach (var entry in await Records.HistoryAsync(record.Name, cancellationToken))
         {
-            if (!entry.What.StartsWith("warn", StringComparison.Ordinal) && entry.At > last)
+            if (!entry.What.StartsWith("warn", StringComparison.Ordinal) && entry.What != RefreshOfFollowers && entry.At > last)
             {
                 last = entry.At;
             }
@@ -721,11 +813,17 @@ public sealed record ReleaseValueDifference(string Release, ValueDifference Diff
 /// <summary>A dynamic-state value in which an environment differs from production.</summary>
 public sealed record StateDifference(string Key, string Environment, string Production);
 
+/// <summary>One backend on each side: where the environment gets it (own, shared:SET, production-readonly) and what each side talks to.</summary>
+public sealed record BackendDifference(string Backend, string Kind, string Source, string Environment, string Production);
+
 /// <summary>How an environment differs from production.</summary>
 public sealed record EnvironmentDrift(string Environment, IReadOnlyList<ReleaseValueDifference> Values, IReadOnlyList<string> OnlyInProduction)
 {
     /// <summary>Where the environment's dynamic state differs from production's.</summary>
     public IReadOnlyList<StateDifference> State { get; init; } = [];
+
+    /// <summary>Every backend, on each side (listed whether or not it differs; not counted in <see cref="Count"/>).</summary>
+    public IReadOnlyList<BackendDifference> Backends { get; init; } = [];
 
     /// <summary>How many differences there are in all.</summary>
     public int Count => Values.Count + OnlyInProduction.Count + State.Count;
@@ -745,6 +843,10 @@ public sealed record EnvironmentDrift(string Environment, IReadOnlyList<ReleaseV
         })]),
         ["state"] = new JsonArray([.. State.Select(d => (JsonNode)new JsonObject { ["key"] = d.Key, ["environment"] = d.Environment, ["production"] = d.Production })]),
         ["onlyInProduction"] = new JsonArray([.. OnlyInProduction.Select(o => (JsonNode)o)]),
+        ["backends"] = new JsonArray([.. Backends.Select(b => (JsonNode)new JsonObject
+        {
+            ["backend"] = b.Backend, ["kind"] = b.Kind, ["source"] = b.Source, ["environment"] = b.Environment, ["production"] = b.Production,
+        })]),
         ["count"] = Count,
     };
 }

@@ -48,7 +48,9 @@ public sealed class MaintenanceGateApplier(FarmModel model, DeployService deploy
             var cronJobs = 0;
             foreach (var group in periodic)
             {
-                cronJobs += (await client.ListAsync("batch/v1", "CronJob", model.LiveNamespace(group), "app.kubernetes.io/managed-by=capstan", cancellationToken)).Items.Count;
+                // A suspended CronJob starts nothing (an environment keeps its CronJobs, suspended, while maintenance is off).
+                cronJobs += (await client.ListAsync("batch/v1", "CronJob", model.LiveNamespace(group), "app.kubernetes.io/managed-by=capstan", cancellationToken)).Items
+                    .Count(c => c["spec"]?["suspend"]?.GetValue<bool>() != true);
             }
 
             var deleted = 0;

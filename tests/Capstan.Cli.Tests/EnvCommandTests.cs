@@ -26,8 +26,27 @@ public sealed class EnvCommandTests : IDisposable
 
         var list = CliRunner.Run("env", "list", "--repo", repo);
         Assert.Equal(0, list.ExitCode);
-        Assert.Matches(@"alice-test\s+alice\s+feature\s+\d+m\s+6d23h\s+2/2\s+1\s+production's\s+eqiad\s+mw-web\s+follows\s+awake", list.Out);
-        Assert.Contains("namespaces: eqiad/alice-test--mw-web", CliRunner.Run("env", "show", "alice-test", "--repo", repo).Out, StringComparison.Ordinal);
+        Assert.Matches(@"alice-test\s+alice\s+feature\s+\d+m\s+6d23h\s+6/6\s+\d+\s+production's\s+eqiad\s+mw-web\s+follows\s+awake", list.Out);
+        var show = CliRunner.Run("env", "show", "alice-test", "--repo", repo).Out;
+        Assert.Contains("namespaces: eqiad/alice-test--mw-web, eqiad/alice-test--backends", show, StringComparison.Ordinal);
+        Assert.Contains("backends: memcached own, redis own, mathoid shared:staging,", show, StringComparison.Ordinal);
+        Assert.DoesNotContain("behind", show, StringComparison.Ordinal);
+
+        // Production moves to a new image: the environment, which follows it, is behind until refreshed, by its owner or with --force.
+        var images = Path.Combine(repo, "deploy", "images", "default.yaml");
+        File.WriteAllText(images, File.ReadAllText(images).Replace("083015-publish", "101500-publish", StringComparison.Ordinal));
+        Assert.Matches(@"alice-test\s.*\sfollows, behind\s+awake", CliRunner.Run("env", "list", "--repo", repo).Out);
+        Assert.Contains("behind: eqiad/mw-web/main: container mediawiki-main-app runs docker-registry.wikifarm.example/restricted/mediawiki-multiversion:2026-11-20-083015-publish; the repo now gives docker-registry.wikifarm.example/restricted/mediawiki-multiversion:2026-11-20-101500-publish",
+            CliRunner.Run("env", "show", "alice-test", "--repo", repo).Out, StringComparison.Ordinal);
+        var notBobs = CliRunner.Run("env", "refresh", "alice-test", "--repo", repo, "--actor", "bob");
+        Assert.Equal(2, notBobs.ExitCode);
+        Assert.Contains("to refresh it as bob, add --force (recorded in its history)", notBobs.Err, StringComparison.Ordinal);
+        var refreshed = CliRunner.Run("env", "refresh", "--all-behind", "--repo", repo, "--actor", "bob");
+        Assert.True(refreshed.ExitCode == 0, refreshed.Err);
+        Assert.Equal("alice-test: refreshed, 1 release changed\n", refreshed.Out);
+        Assert.Contains("bob: refresh (behind the repo) (forced)", CliRunner.Run("env", "show", "alice-test", "--repo", repo, "--no-health").Out, StringComparison.Ordinal);
+        Assert.Matches(@"alice-test\s.*\sfollows\s+awake", CliRunner.Run("env", "list", "--repo", repo).Out);
+        Assert.Equal("alice-test: up to date with the repo\n", CliRunner.Run("env", "refresh", "--all-behind", "--repo", repo, "--actor", "bob").Out);
 
         var tooFar = CliRunner.Run("env", "extend", "alice-test", "--repo", repo, "--by", "30d", "--actor", "alice");
         Assert.Equal(2, tooFar.ExitCode);
@@ -37,11 +56,14 @@ public sealed class EnvCommandTests : IDisposable
         Assert.StartsWith("environment alice-test now expires ", extended.Out, StringComparison.Ordinal);
         Assert.Matches(@"alice-test\s+alice\s+feature\s+\d+m\s+13d23h", CliRunner.Run("env", "list", "--repo", repo, "--no-health").Out);
 
-        var refused = CliRunner.Run("env", "delete", "alice-test", "--repo", repo, "--actor", "bob");
+        var refused = CliRunner.Run("env", "delete", "alice-test", "--repo", repo, "--yes", "--actor", "bob");
         Assert.Equal(2, refused.ExitCode);
         Assert.Equal("capstan: error: environment 'alice-test' belongs to alice; to delete it as bob, add --force (recorded)\n", refused.Err);
 
-        var deleted = CliRunner.Run("env", "delete", "alice-test", "--repo", repo, "--actor", "alice");
+        var unconfirmed = CliRunner.Run("env", "delete", "alice-test", "--repo", repo, "--actor", "alice");
+        Assert.Equal(2, unconfirmed.ExitCode);
+        Assert.Equal("capstan: error: stdin is not a terminal, so nobody can confirm: pass --yes to delete environment alice-test\n", unconfirmed.Err);
+        var deleted = CliRunner.Run("env", "delete", "alice-test", "--repo", repo, "--yes", "--actor", "alice");
         Assert.Equal(0, deleted.ExitCode);
         Assert.Equal("environment alice-test is deleted: its namespaces are gone\n", deleted.Out);
         Assert.Equal("[]\n", CliRunner.Run("env", "list", "--repo", repo, "-o", "json").Out);
@@ -95,7 +117,7 @@ public sealed class EnvCommandTests : IDisposable
         Assert.Equal(2, unknown.ExitCode);
         Assert.Equal("capstan: error: there is no test environment 'nosuch' ('capstan env list' shows them)\n", unknown.Err);
 
-        Assert.Equal(0, CliRunner.Run("env", "delete", "rehearsal", "--repo", repo, "--actor", "alice").ExitCode);
+        Assert.Equal(0, CliRunner.Run("env", "delete", "rehearsal", "--repo", repo, "--yes", "--actor", "alice").ExitCode);
         Assert.Equal(2, CliRunner.Run("state", "get", "--repo", repo, "--environment", "rehearsal").ExitCode);
     }
 }

@@ -53,8 +53,8 @@ internal static class Operations
         {
             await EnvironmentSecretsAsync(farm);
             await MustAsync(farm, ["env", "create", "chaos", .. EnvArgs]);
-        }, ["env", "delete", "chaos", "--actor", "chaos"],
-            RerunAsync(["env", "delete", "chaos", "--actor", "chaos"], async farm => await EnvironmentAsync(farm) is null), EnvironmentGoneAsync),
+        }, ["env", "delete", "chaos", "--yes", "--actor", "chaos"],
+            RerunAsync(["env", "delete", "chaos", "--yes", "--actor", "chaos"], async farm => await EnvironmentAsync(farm) is null), EnvironmentGoneAsync),
         new("deploy-pre-pull", async farm =>
         {
             await MustAsync(farm, ["deploy", .. Debug, "--yes", "--reason", "before"]);
@@ -178,9 +178,12 @@ internal static class Operations
         }
 
         await using var client = farm.Client("eqiad");
-        if (await client.GetAsync(new Kubernetes.ObjectRef("v1", "Namespace", null, "chaos--mw-debug"), default) is { } ns)
+        foreach (var name in new[] { "chaos--mw-debug", "chaos--backends" })
         {
-            violations.Add($"namespace chaos--mw-debug is left ({ns["status"]?["phase"]})");
+            if (await client.GetAsync(new Kubernetes.ObjectRef("v1", "Namespace", null, name), default) is { } ns)
+            {
+                violations.Add($"namespace {name} is left ({ns["status"]?["phase"]})");
+            }
         }
 
         return violations;
@@ -200,13 +203,7 @@ internal static class Operations
         return get.ExitCode == 0 ? JsonNode.Parse(get.Out)?["state"] as JsonObject ?? JsonNode.Parse(get.Out) as JsonObject : null;
     }
 
-    private static Task EnvironmentSecretsAsync(ChaosFarm farm)
-    {
-        Directory.CreateDirectory(Path.Combine(farm.Root, "environments"));
-        File.WriteAllText(Path.Combine(farm.Root, "environments", "chaos.secrets.yaml"),
-            File.ReadAllText(Path.Combine(farm.Root, "private", "secrets.yaml")).Replace("example-not-a-real-password", "chaos-password", StringComparison.Ordinal));
-        return Task.CompletedTask;
-    }
+    private static Task EnvironmentSecretsAsync(ChaosFarm farm) => MustAsync(farm, ["env", "secrets", "init", "chaos", "--force"]);
 
     private static async Task MustAsync(ChaosFarm farm, params string[] command)
     {

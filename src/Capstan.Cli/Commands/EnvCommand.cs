@@ -39,9 +39,13 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         var notifyFile = new Option<string?>("--notify-file") { Description = "Append each warning as a JSON line to this file", HelpName = "PATH" };
         var webhook = new Option<string?>("--webhook") { Description = "POST each warning as JSON to this URL", HelpName = "URL" };
         var warnBefore = new Option<string?>("--warn-before") { Description = "When owners are warned before expiry (default: 3d,1d)", HelpName = "DURATIONS" };
+        var refreshFollowers = new Option<bool>("--refresh-followers") { Description = "Also refresh every followed environment that fell behind the repo" };
         var actor = CommonOptions.Actor();
         var output = CommonOptions.Output("text", "json");
-        var command = new Command("gc", "Delete expired environments and interrupted creates, sleep idle ones, and warn owners before expiry (once per threshold)") { repo, state, dryRun, notifyFile, webhook, warnBefore, actor, output };
+        var command = new Command("gc", "Delete expired environments and interrupted creates, sleep idle ones, warn owners before expiry (once per threshold), and refresh followers behind the repo when asked")
+        {
+            repo, state, dryRun, notifyFile, webhook, warnBefore, refreshFollowers, actor, output,
+        };
         command.SetAction(async (parse, ct) =>
         {
             Uri? hook = null;
@@ -56,7 +60,9 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct, readState: false);
             var service = session.Environments();
             var actions = await new EnvironmentCollector(service, TimeProvider.System).CollectAsync(
-                new CollectOptions(thresholds, new NotificationSink(parse.GetValue(notifyFile), hook), parse.GetValue(dryRun)), session.Repo.Actor(parse.GetValue(actor)), ct);
+                new CollectOptions(thresholds, new NotificationSink(parse.GetValue(notifyFile), hook), parse.GetValue(dryRun)) { RefreshFollowers = parse.GetValue(refreshFollowers) },
+                session.Repo.Actor(parse.GetValue(actor)),
+                ct);
             var writer = console.Profile.Out.Writer;
             if (parse.GetValue(output) == "json")
             {
@@ -124,6 +130,17 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
                 writer.WriteLine($"only in production: {only}");
             }
 
+            if (drift.Backends.Count > 0)
+            {
+                var backends = new PlainTable("BACKEND", "KIND", "SOURCE", "ENVIRONMENT", "PRODUCTION");
+                foreach (var b in drift.Backends)
+                {
+                    backends.Add(b.Backend, b.Kind, b.Source, b.Environment, b.Production);
+                }
+
+                writer.Write(backends.ToString());
+            }
+
             return ExitCodes.Success;
         });
         return command;
@@ -133,20 +150,23 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
     {
         var name = new Argument<string?>("name") { Description = "The environment (or --all)", Arity = ArgumentArity.ZeroOrOne };
         var all = new Option<bool>("--all") { Description = "Every environment" };
+        var allBehind = new Option<bool>("--all-behind") { Description = "Every followed environment that is behind the repo (the others are left alone)" };
+        var force = new Option<bool>("--force") { Description = "Refresh someone else's environment (recorded in its history)" };
         var repo = CommonOptions.Repo();
         var state = CommonOptions.State();
         var actor = CommonOptions.Actor();
-        var command = new Command("refresh", "Re-render followed environments against the repo as it is now and deploy them; report how far pinned ones are behind") { name, all, repo, state, actor };
+        var command = new Command("refresh", "Re-render followed environments against the repo as it is now and deploy them; report how far pinned ones are behind") { name, all, allBehind, force, repo, state, actor };
         command.SetAction(async (parse, ct) =>
         {
-            if (parse.GetValue(name) is null == !parse.GetValue(all))
+            if (new[] { parse.GetValue(name) is not null, parse.GetValue(all), parse.GetValue(allBehind) }.Count(b => b) != 1)
             {
-                throw new Core.Diagnostics.UserInputException("name one environment, or --all");
+                throw new Core.Diagnostics.UserInputException("name one environment, or --all, or --all-behind");
             }
 
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct, readState: false);
             var service = session.Environments();
-            var report = await service.RefreshAsync(parse.GetValue(name), session.Repo.Actor(parse.GetValue(actor)), new ProgressLines(error), ct);
+            var report = await service.RefreshAsync(
+                parse.GetValue(name), session.Repo.Actor(parse.GetValue(actor)), new ProgressLines(error), ct, parse.GetValue(force), onlyBehind: parse.GetValue(allBehind));
             foreach (var line in report.Lines)
             {
                 console.Profile.Out.Writer.WriteLine(line);
@@ -263,6 +283,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
                 Settings = parse.GetValue(set) ?? [],
             };
             var progress = new ProgressLines(error);
+            WarnOfProduction(EnvironmentScope.Backends(session.Repo.Model, request.Name, request.Purpose));
             var (record, _) = await service.CreateAsync(request, production, progress, ct);
             Print(parse.GetValue(output) == "json", record, $"environment {record.Name} is ready in {string.Join(", ", record.Datacenters.SelectMany(d => record.Groups.Select(g => $"{d}/{EnvironmentNames.Namespace(record.Name, g)}")))}; it expires {When(record.Expires)}");
             return ExitCodes.Success;
@@ -289,6 +310,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
 
             var health = new Dictionary<string, (int Ready, int Desired)>(StringComparer.Ordinal);
             var drift = new Dictionary<string, string>(StringComparer.Ordinal);
+            var behind = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
             if (!parse.GetValue(noHealth) && records.Count > 0)
             {
                 var production = await repoSession.ReadStateAsync(null, parse.GetValue(state), ct, initialise: false);
@@ -301,6 +323,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
                     try
                     {
                         drift[r.Name] = (await service.DriftAsync(r.Name, production, ct)).Count.ToString(CultureInfo.InvariantCulture);
+                        behind[r.Name] = await service.BehindAsync(r, ct);
                     }
                     catch (Exception ex) when (ex is Core.Diagnostics.UserInputException or Core.Diagnostics.RepoValidationException)
                     {
@@ -326,6 +349,11 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
                         doc["drift"] = int.TryParse(d, CultureInfo.InvariantCulture, out var n) ? n : null;
                     }
 
+                    if (behind.TryGetValue(r.Name, out var b))
+                    {
+                        doc["behind"] = new JsonArray([.. b.Select(line => (JsonNode)line)]);
+                    }
+
                     return (JsonNode)doc;
                 })])));
                 return ExitCodes.Success;
@@ -338,7 +366,8 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
                 var ready = health.TryGetValue(r.Name, out var h) ? $"{h.Ready}/{h.Desired}" : "-";
                 table.Add(
                     r.Name, r.Owner, r.Purpose, Span(now - r.CreatedAt), r.Expires <= now ? "expired" : Span(r.Expires - now), ready, drift.GetValueOrDefault(r.Name, "-"),
-                    r.Image ?? "production's", string.Join(",", r.Datacenters), string.Join(",", r.Groups), r.Base == EnvironmentBase.Follow ? "follows" : "pinned",
+                    r.Image ?? "production's", string.Join(",", r.Datacenters), string.Join(",", r.Groups),
+                    (r.Base == EnvironmentBase.Follow ? "follows" : "pinned") + (behind.GetValueOrDefault(r.Name) is { Count: > 0 } ? ", behind" : string.Empty),
                     r.Creating is not null ? "creating" : r.Sleeping is null ? "awake" : "asleep");
             }
 
@@ -354,7 +383,8 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         var repo = CommonOptions.Repo();
         var state = CommonOptions.State();
         var output = CommonOptions.Output("text", "json");
-        var command = new Command("show", "One environment's record and history") { name, repo, state, output };
+        var noHealth = new Option<bool>("--no-health") { Description = "Do not ask the clusters whether it is behind the repo (the record only)" };
+        var command = new Command("show", "One environment's record, backends, how far it is behind the repo, and history") { name, repo, state, output, noHealth };
         command.SetAction(async (parse, ct) =>
         {
             var session = RepoSession.Open(env, parse.GetValue(repo));
@@ -363,10 +393,23 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             var environments = new EnvironmentStore(store, session.Model.Project, TimeProvider.System);
             var (record, _) = await environments.GetAsync(parse.GetValue(name)!, ct) ?? throw new Core.Diagnostics.UserInputException($"there is no environment '{parse.GetValue(name)}'");
             var history = await environments.HistoryAsync(record.Name, ct);
+            IReadOnlyList<string> behind = [];
+            if (!parse.GetValue(noHealth))
+            {
+                await using var deploySession = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, Selection(record), ct, readState: false);
+                behind = await deploySession.Environments().BehindAsync(record, ct);
+            }
+
             var writer = console.Profile.Out.Writer;
             if (parse.GetValue(output) == "json")
             {
                 var doc = JsonNode.Parse(record.ToJson())!.AsObject();
+                doc["behind"] = new JsonArray([.. behind.Select(b => (JsonNode)b)]);
+                if (EnvironmentScope.Backends(session.Model, record) is { } listed)
+                {
+                    doc["backends"] = new JsonObject([.. listed.Items.Select(i => KeyValuePair.Create(i.Production.Name, (JsonNode?)i.Source.ToString()))]);
+                }
+
                 doc["history"] = new JsonArray([.. history.Select(h => (JsonNode)new JsonObject { ["at"] = When(h.At), ["actor"] = h.Actor, ["what"] = h.What, ["forced"] = h.Forced })]);
                 writer.WriteLine(KubeSerializer.ToJson(doc));
                 return ExitCodes.Success;
@@ -381,7 +424,21 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
 
             writer.WriteLine($"  created by {record.CreatedBy} at {When(record.CreatedAt)}; expires {When(record.Expires)}");
             writer.WriteLine($"  base: {(record.Base == EnvironmentBase.Follow ? "follows production" : "pinned (" + record.PinnedRevision + ")")}; image: {record.Image ?? "production's"}");
-            writer.WriteLine($"  namespaces: {string.Join(", ", record.Datacenters.SelectMany(dc => record.Groups.Select(g => $"{dc}/{EnvironmentNames.Namespace(record.Name, g)}")))}");
+            writer.WriteLine($"  namespaces: {string.Join(", ", record.Datacenters.SelectMany(dc => EnvironmentScope.Namespaces(session.Model, record).Select(g => $"{dc}/{EnvironmentNames.Namespace(record.Name, g)}")))}");
+            if (EnvironmentScope.Backends(session.Model, record) is { } backends)
+            {
+                writer.WriteLine($"  backends: {string.Join(", ", backends.Items.Select(i => $"{i.Production.Name} {i.Source}"))}");
+                foreach (var shared in backends.FromProduction)
+                {
+                    writer.WriteLine($"  WARNING: production's {shared.Production.Name} is shared read-only: this environment is not isolated from it");
+                }
+            }
+
+            foreach (var line in behind)
+            {
+                writer.WriteLine($"  behind: {line}");
+            }
+
             foreach (var h in history)
             {
                 writer.WriteLine($"  {When(h.At)} {h.Actor}: {h.What}{(h.Forced ? " (forced)" : string.Empty)}");
@@ -398,11 +455,27 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         var repo = CommonOptions.Repo();
         var state = CommonOptions.State();
         var force = new Option<bool>("--force") { Description = "Delete someone else's environment (recorded with your name)" };
+        var yes = new Option<bool>("--yes", "-y") { Description = "Delete without asking (required when stdin is not a terminal)" };
         var actor = CommonOptions.Actor();
-        var command = new Command("delete", "Delete an environment: its namespaces (and everything in them), then its record") { name, repo, state, force, actor };
+        var command = new Command("delete", "Delete an environment: its namespaces (and everything in them), then its record") { name, repo, state, force, yes, actor };
         command.SetAction(async (parse, ct) =>
         {
             var record = await OpenRecordAsync(parse.GetValue(repo), parse.GetValue(state), parse.GetValue(name)!, ct);
+            if (!parse.GetValue(yes))
+            {
+                if (!env.Interactive)
+                {
+                    throw new Core.Diagnostics.UserInputException($"stdin is not a terminal, so nobody can confirm: pass --yes to delete environment {record.Name}");
+                }
+
+                console.Profile.Out.Writer.Write($"Delete environment {record.Name} ({FreeText.Printable(record.Owner)}'s) and everything in its namespaces? [y/N] ");
+                console.Profile.Out.Writer.Flush();
+                if ((await env.Input.ReadLineAsync(ct))?.Trim() is not ("y" or "Y" or "yes"))
+                {
+                    error.WriteLine("capstan: not confirmed; nothing was deleted");
+                    return ExitCodes.UserError;
+                }
+            }
 
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, Selection(record), ct, readState: false);
             var service = session.Environments();
@@ -411,6 +484,15 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>Says, loudly, which of production's backends an environment shares (only a class that names them allows it).</summary>
+    private void WarnOfProduction(EnvironmentBackends? backends)
+    {
+        foreach (var shared in backends?.FromProduction ?? [])
+        {
+            error.WriteLine($"capstan: WARNING: environment {backends!.Environment} uses production's {shared.Production.Name} ({Backend.KindName(shared.Production.Kind)}) read-only, as its class allows: it is not isolated from it");
+        }
     }
 
     /// <summary>Progress as one line per event on stderr (stdout stays the result).</summary>

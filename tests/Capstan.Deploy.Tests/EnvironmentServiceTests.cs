@@ -295,7 +295,7 @@ public sealed class EnvironmentCollectorTests
     private static readonly DateTimeOffset Start = new(2026, 11, 30, 12, 0, 0, TimeSpan.Zero);
 
     private static State.EnvironmentRecord Record(string name, DateTimeOffset expires) => new(
-        name, "alice", "feature", string.Empty, ["https://phabricator.example/T1"], "alice", Start.AddDays(-1), expires,
+        name, "alice", "feature", string.Empty, ["https://phabricator.example/T1"], "alice", Start.AddDays(-10), expires,
         Core.Environments.EnvironmentBase.Follow, null, null, ["eqiad"], ["mw-web"]);
 
     [Fact]
@@ -330,6 +330,33 @@ public sealed class EnvironmentCollectorTests
         Assert.Equal("warn alice: expires 2026-12-02 12:00 UTC (within 1d)", next.What);
         Assert.Equal(2, File.ReadAllLines(file).Length);
         Assert.Equal(["1d", "3d"], (await service.Records.GetAsync("soon", default))!.Value.Record.Warned.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_environment_is_not_warned_of_a_threshold_as_long_as_its_life_and_is_told_an_extension_its_class_allows()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        var clock = new ManualClock(Start);
+        var service = new EnvironmentService(farm.Model, farm.Files, farm.Clusters, farm.Store, clock);
+        await service.Records.CreateAsync(Record("ci-run", Start.AddHours(23)) with { Purpose = "ci", CreatedAt = Start }, default);
+        await service.Records.CreateAsync(Record("feature", Start.AddHours(20)) with { CreatedAt = Start.AddDays(-25) }, default);
+        var file = Path.Combine(farm.Root, "warnings.jsonl");
+        var options = new CollectOptions(CollectOptions.DefaultWarnings, new NotificationSink(file, null), DryRun: false);
+
+        // The one-day ci environment made now is not warned; the feature environment is, and told to extend by a week,
+        // which its 30-day cap (counted from now) allows.
+        var actions = await new EnvironmentCollector(service, clock).CollectAsync(options, "janitor", default);
+        Assert.Equal(["feature: warn alice: expires 2026-12-01 08:00 UTC (within 1d)"], actions.Select(a => $"{a.Environment}: {a.What}"));
+        Assert.Contains("capstan env extend feature --by 7d", File.ReadAllText(file), StringComparison.Ordinal);
+
+        // A ci environment (a one-day cap, counted from now) with an hour left is told the 23 hours it may still get, not a week.
+        clock.Advance(TimeSpan.FromHours(22));
+        await service.Records.CreateAsync(Record("ci-long", Start.AddHours(23)) with { Purpose = "ci", CreatedAt = Start.AddHours(-2) }, default);
+        File.Delete(file);
+        var ciActions = await new EnvironmentCollector(service, clock).CollectAsync(options, "janitor", default);
+        Assert.Contains(ciActions, a => a.Environment == "ci-long");
+        Assert.DoesNotContain(ciActions, a => a.Environment == "ci-run");
+        Assert.Contains("capstan env extend ci-long --by 23h", File.ReadAllText(file), StringComparison.Ordinal);
     }
 
     [Fact]

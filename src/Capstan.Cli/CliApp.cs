@@ -23,7 +23,7 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
         {
             new RenderCommand(console, error, env).Build(),
             new ValidateCommand(console, error, env).Build(),
-            new ReleasesCommand(console, env).Build(),
+            new ReleasesCommand(console, error, env).Build(),
             new StateCommand(console, error, env).Build(),
             new MaintenanceCommand(console, env).Build(),
             new LocalCommand(console, error, env).Build(),

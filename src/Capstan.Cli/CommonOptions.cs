@@ -17,11 +17,41 @@ internal static class CommonOptions
 
     public static Option<string?> Release() => new("--release", "-r") { Description = "Only releases with this name", HelpName = "RELEASE" };
 
+    public static Option<string?> Subset() => new("--subset")
+    {
+        Description = "Only the releases of this subset (subsets: in capstan.yaml)",
+        HelpName = "SUBSET",
+    };
+
+    /// <summary>
+    /// <c>--environment NAME</c> where it used to name a release subset: a test environment now. A subset's name is
+    /// still taken as <c>--subset</c> for one release, with a warning (<see cref="Scope"/>).
+    /// </summary>
     public static Option<string?> Environment() => new("--environment", "-e")
     {
-        Description = "Only the releases of this environment (see environments in capstan.yaml)",
-        HelpName = "ENV",
+        Description = "Act inside this test environment ('capstan env list'): its namespaces, its own state and revisions (a release subset's name is still read as --subset, with a warning)",
+        HelpName = "NAME",
     };
+
+    /// <summary>
+    /// The subset and the test environment that <c>--subset</c> and <c>--environment</c> name. An <c>--environment</c>
+    /// that names one of capstan.yaml's subsets is the old spelling of <c>--subset</c>: taken as it, with a warning.
+    /// </summary>
+    public static (string? Subset, string? TestEnvironment) Scope(string? subset, string? environment, Core.Config.FarmModel production, TextWriter error)
+    {
+        if (environment is null || production.Subsets.All(s => s.Name != environment))
+        {
+            return (subset, environment);
+        }
+
+        if (subset is not null)
+        {
+            throw new Core.Diagnostics.UserInputException($"--environment {environment} names a release subset, and --subset {subset} another: give the subset once, with --subset");
+        }
+
+        error.WriteLine($"capstan: warning: --environment {environment} names a release subset; that spelling goes in the next release: use --subset {environment} (--environment names a test environment)");
+        return (environment, null);
+    }
 
     public static Option<string?> TestEnvironment() => new("--environment")
     {

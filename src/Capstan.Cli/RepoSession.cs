@@ -49,6 +49,16 @@ internal sealed class RepoSession
         }
 
         var (model, warnings) = RepoLoader.Load(files);
+
+        // A spelling on its way out is said by every command, not only by validate: whoever runs the farm sees it.
+        foreach (var old in warnings.Where(w => w.Message.Contains("the old spelling", StringComparison.Ordinal)))
+        {
+            if (env.Warned.Add(old.ToString()))
+            {
+                env.Error.WriteLine(old.ToString());
+            }
+        }
+
         return new RepoSession(files, model, warnings, env);
     }
 

@@ -81,7 +81,7 @@ public static class EnvironmentScope
             Environment = record.Name,
             Groups = groups,
             Datacenters = [.. production.Datacenters.Where(d => record.Datacenters.Contains(d.Name, StringComparer.Ordinal))],
-            Environments = [],
+            Subsets = [],
             // An environment's state is cloned from production's at create; it is never seeded from the repo.
             StateSeed = null,
         };

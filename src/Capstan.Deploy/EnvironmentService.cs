@@ -114,9 +114,9 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         }
 
         EnvironmentNames.Check(request.Name, model.Backends is null ? groups : [.. groups, BackendCatalog.Namespace]);
-        if (model.Environments.Any(e => e.Name == request.Name))
+        if (model.Subsets.Any(e => e.Name == request.Name))
         {
-            throw new UserInputException($"'{request.Name}' is the name of a release subset in capstan.yaml's environments:; choose another name for a test environment");
+            throw new UserInputException($"'{request.Name}' is the name of a release subset in capstan.yaml's subsets:; choose another name for a test environment");
         }
 
         // The environment's project is the part-of label of its objects: a label value of at most 63 characters.

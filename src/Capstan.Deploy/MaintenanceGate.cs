@@ -8,7 +8,11 @@ using Capstan.Kubernetes.Watching;
 namespace Capstan.Deploy;
 
 /// <summary>What applying the maintenance gate did in one datacenter.</summary>
-public sealed record GateOutcome(string Datacenter, int CronJobs, int JobsDeleted, IReadOnlyList<string> StillRunning, bool Succeeded);
+public sealed record GateOutcome(string Datacenter, int CronJobs, int JobsDeleted, IReadOnlyList<string> StillRunning, bool Succeeded)
+{
+    /// <summary>The CronJobs that are not suspended: those that can start a Job.</summary>
+    public int ActiveCronJobs { get; init; }
+}
 
 /// <summary>
 /// Makes the clusters follow the maintenance gate of the dynamic state: the periodic groups are deployed in every
@@ -45,12 +49,13 @@ public sealed class MaintenanceGateApplier(FarmModel model, DeployService deploy
             }
 
             var client = clusters[dc];
-            var cronJobs = 0;
+            var (cronJobs, active) = (0, 0);
             foreach (var group in periodic)
             {
                 // A suspended CronJob starts nothing (an environment keeps its CronJobs, suspended, while maintenance is off).
-                cronJobs += (await client.ListAsync("batch/v1", "CronJob", model.LiveNamespace(group), "app.kubernetes.io/managed-by=capstan", cancellationToken)).Items
-                    .Count(c => c["spec"]?["suspend"]?.GetValue<bool>() != true);
+                var items = (await client.ListAsync("batch/v1", "CronJob", model.LiveNamespace(group), "app.kubernetes.io/managed-by=capstan", cancellationToken)).Items;
+                cronJobs += items.Count;
+                active += items.Count(c => c["spec"]?["suspend"]?.GetValue<bool>() != true);
             }
 
             var deleted = 0;
@@ -104,7 +109,7 @@ public sealed class MaintenanceGateApplier(FarmModel model, DeployService deploy
 
             observer.OnEvent(new DeployEvent(_clock.GetUtcNow(), null, null,
                 $"{dc}: {cronJobs} CronJobs; {deleted} running Jobs deleted" + (still.Count > 0 ? $"; still present: {string.Join(", ", still)}" : string.Empty)));
-            outcomes.Add(new GateOutcome(dc, cronJobs, deleted, [.. still], ok && still.Count == 0));
+            outcomes.Add(new GateOutcome(dc, cronJobs, deleted, [.. still], ok && still.Count == 0) { ActiveCronJobs = active });
         }
 
         return outcomes;

@@ -241,9 +241,9 @@ public sealed class Switchover(
 
         foreach (var o in outcomes)
         {
-            if (o.CronJobs > 0)
+            if (o.ActiveCronJobs > 0)
             {
-                problems.Add($"{o.CronJobs} CronJobs remain in {o.Datacenter}");
+                problems.Add($"{o.ActiveCronJobs} CronJobs remain active in {o.Datacenter}");
             }
 
             if (o.StillRunning.Count > 0)

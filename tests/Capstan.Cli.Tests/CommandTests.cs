@@ -87,11 +87,35 @@ public sealed class CommandTests
         Assert.Equal(5, doc.RootElement.GetProperty("findings")[0].GetProperty("line").GetInt32());
     }
 
+    [Fact]
+    public void A_release_subset_is_given_with_subset_and_the_old_spellings_still_work_with_a_warning_naming_the_new_one()
+    {
+        using var temp = new TempDir();
+        var repo = CliRunner.CopyFarm(Path.Combine(temp.Path, "farm"));
+        var subset = CliRunner.Run("releases", "--repo", repo, "--subset", "staging", "-o", "json");
+        Assert.True(subset.ExitCode == 0, subset.Err);
+        Assert.Equal(string.Empty, subset.Err);
+
+        var oldFlag = CliRunner.Run("releases", "--repo", repo, "-e", "staging", "-o", "json");
+        Assert.Equal(subset.Out, oldFlag.Out);
+        Assert.Equal("capstan: warning: --environment staging names a release subset; that spelling goes in the next release: use --subset staging (--environment names a test environment)\n", oldFlag.Err);
+
+        var capstanYaml = Path.Combine(repo, "capstan.yaml");
+        File.WriteAllText(capstanYaml, File.ReadAllText(capstanYaml).Replace("\nsubsets:\n", "\nenvironments:\n", StringComparison.Ordinal));
+        var oldKey = CliRunner.Run("releases", "--repo", repo, "--subset", "staging", "-o", "json");
+        Assert.Equal(subset.Out, oldKey.Out);
+        Assert.Matches(@"^capstan.yaml:\d+:1: warning: environments: is the old spelling of subsets: ", oldKey.Err);
+
+        var notASubset = CliRunner.Run("releases", "--repo", repo, "--environment", "alice-test");
+        Assert.Equal(2, notASubset.ExitCode);
+        Assert.Contains("'alice-test' is no release subset (allowed: production, staging)", notASubset.Err, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("unknown datacenter 'ulsfo' (allowed: eqiad, codfw)", "render", "--repo", "examples/wikifarm", "--dc", "ulsfo")]
     [InlineData("unknown namespace 'mw-nope' (allowed: mw-api-ext, mw-api-int, mw-cron, mw-debug, mw-jobrunner, mw-script, mw-web)", "render", "--repo", "examples/wikifarm", "-n", "mw-nope")]
     [InlineData("unknown release 'nope' in mw-web (allowed: prometheus, main, canary)", "render", "--repo", "examples/wikifarm", "-n", "mw-web", "-r", "nope")]
-    [InlineData("unknown environment 'qa' (allowed: production, staging)", "render", "--repo", "examples/wikifarm", "-e", "qa")]
+    [InlineData("unknown subset 'qa' (allowed: production, staging)", "render", "--repo", "examples/wikifarm", "--subset", "qa")]
     [InlineData("state file 'nope.yaml' does not exist", "render", "--repo", "examples/wikifarm", "--state-file", "nope.yaml")]
     public void User_mistakes_get_one_line_and_exit_code_2(string message, params string[] args)
     {

@@ -48,6 +48,16 @@ public sealed class EnvCommandTests : IDisposable
         Assert.Matches(@"alice-test\s.*\sfollows\s+awake", CliRunner.Run("env", "list", "--repo", repo).Out);
         Assert.Equal("alice-test: up to date with the repo\n", CliRunner.Run("env", "refresh", "--all-behind", "--repo", repo, "--actor", "bob").Out);
 
+        // --environment names a test environment for status, history and rollback: its own revisions, in its namespaces.
+        Assert.Matches(@"eqiad/alice-test--mw-web/main\s+2\s+1/1", CliRunner.Run("status", "--repo", repo, "--environment", "alice-test").Out);
+        Assert.Contains("eqiad/alice-test--mw-web/main         1          superseded", CliRunner.Run("history", "--repo", repo, "--environment", "alice-test", "-n", "mw-web").Out, StringComparison.Ordinal);
+        var rolledBack = CliRunner.Run("rollback", "eqiad/mw-web/main", "--repo", repo, "--environment", "alice-test", "--reason", "the new image breaks search", "--yes", "--actor", "alice");
+        Assert.True(rolledBack.ExitCode == 0, rolledBack.Err);
+        Assert.Contains("eqiad/alice-test--mw-web/main   deployed   3", rolledBack.Out, StringComparison.Ordinal);
+        Assert.Contains("083015-publish", CliRunner.Run("status", "--repo", repo, "--environment", "alice-test", "-n", "mw-web", "-r", "main").Out, StringComparison.Ordinal);
+        Assert.Contains("behind: eqiad/mw-web/main: container mediawiki-main-app runs docker-registry.wikifarm.example/restricted/mediawiki-multiversion:2026-11-20-083015-publish;",
+            CliRunner.Run("env", "show", "alice-test", "--repo", repo).Out, StringComparison.Ordinal);
+
         var tooFar = CliRunner.Run("env", "extend", "alice-test", "--repo", repo, "--by", "30d", "--actor", "alice");
         Assert.Equal(2, tooFar.ExitCode);
         Assert.Contains("a feature environment lives at most 30 days;", tooFar.Err, StringComparison.Ordinal);

@@ -211,7 +211,7 @@ public sealed class MediaWikiRendererTests
     [Fact]
     public void Environments_narrow_the_render()
     {
-        var releases = FarmFixture.Renderer().Render(new RenderSelection(Environment: "staging"), FarmFixture.State()).Releases;
+        var releases = FarmFixture.Renderer().Render(new RenderSelection(Subset: "staging"), FarmFixture.State()).Releases;
         Assert.Equal(["eqiad/mw-debug/prometheus", "eqiad/mw-debug/pinkunicorn", "eqiad/mw-web/prometheus", "eqiad/mw-web/main"],
             releases.Select(r => r.Id).OrderBy(x => x.Contains("mw-web", StringComparison.Ordinal)));
     }

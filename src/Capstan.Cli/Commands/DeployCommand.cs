@@ -23,6 +23,7 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
         var ns = CommonOptions.Namespace();
         var release = CommonOptions.Release();
         var environment = CommonOptions.Environment();
+        var subset = CommonOptions.Subset();
         var state = CommonOptions.State();
         var stateFile = CommonOptions.StateFile();
         var reason = CommonOptions.Reason($"Why: recorded with each release's new revision and the plan (default: \"{CommonOptions.NoReasonGiven}\")");
@@ -38,7 +39,7 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
         var prePull = new Option<bool>("--pre-pull") { Description = "Warm the nodes with the new images before the rollout starts (always, when capstan.yaml's pre-pull.enabled is true)" };
         var noPrePull = new Option<bool>("--no-pre-pull") { Description = "Do not warm the nodes, whatever capstan.yaml says" };
         var prePullEgress = new Option<string?>("--pre-pull-egress") { Description = "The registry egress the pre-pull may use (implies --pre-pull); as many nodes pull at once as fit at pre-pull.node-bandwidth each (default: pre-pull.max-egress, else 10Gbit/s)", HelpName = "RATE" };
-        var command = new Command(name, description) { repo, dc, environment, state, stateFile, reason, actor, output, yes, dryRun, noRollback, forceConflicts, concurrency, buildImage, prePull, noPrePull, prePullEgress };
+        var command = new Command(name, description) { repo, dc, subset, environment, state, stateFile, reason, actor, output, yes, dryRun, noRollback, forceConflicts, concurrency, buildImage, prePull, noPrePull, prePullEgress };
         if (!bootstrap)
         {
             command.Add(ns);
@@ -54,7 +55,8 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
                 throw new UserInputException("--concurrency must be between 1 and 500");
             }
 
-            var selection = new RenderSelection(parse.GetValue(dc), bootstrap ? null : parse.GetValue(ns), bootstrap ? null : parse.GetValue(release), parse.GetValue(environment));
+            var (subsetName, testEnvironment) = CommonOptions.Scope(parse.GetValue(subset), parse.GetValue(environment), RepoSession.Open(env, parse.GetValue(repo)).Model, error);
+            var selection = new RenderSelection(parse.GetValue(dc), bootstrap ? null : parse.GetValue(ns), bootstrap ? null : parse.GetValue(release), subsetName);
             Dictionary<string, string>? overrides = null;
             if (parse.GetValue(buildImage))
             {
@@ -73,7 +75,7 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
 
             var egressOverride = parse.GetValue(prePullEgress) is { } egressText ? LocalCommand.Rate(egressText, "--pre-pull-egress") : (long?)null;
 
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, ct, overrides: overrides);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, ct, overrides: overrides, testEnvironment: testEnvironment);
             var actorName = session.Repo.Actor(parse.GetValue(actor));
             var prePullSettings = session.Repo.Model.PrePull with { MaxEgress = egressOverride ?? session.Repo.Model.PrePull.MaxEgress };
             var warm = !parse.GetValue(noPrePull) && (parse.GetValue(prePull) || egressOverride is not null || prePullSettings.Enabled);

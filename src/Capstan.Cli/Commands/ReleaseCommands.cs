@@ -23,17 +23,19 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         var ns = CommonOptions.Namespace();
         var release = CommonOptions.Release();
         var environment = CommonOptions.Environment();
+        var subset = CommonOptions.Subset();
         var state = CommonOptions.State();
         var stateFile = CommonOptions.StateFile();
         var output = CommonOptions.Output("text", "json");
         var command = new Command("diff", "Show what a deploy would change, object by object, as a unified diff (Secret values masked), and fields changed outside Capstan. Exit 0: no changes, 2: changes, 1: error")
         {
-            repo, dc, ns, release, environment, state, stateFile, output,
+            repo, dc, ns, release, subset, environment, state, stateFile, output,
         };
         command.SetAction(async (parse, ct) =>
         {
-            var selection = new RenderSelection(parse.GetValue(dc), parse.GetValue(ns), parse.GetValue(release), parse.GetValue(environment));
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, ct);
+            var (subsetName, testEnvironment) = CommonOptions.Scope(parse.GetValue(subset), parse.GetValue(environment), RepoSession.Open(env, parse.GetValue(repo)).Model, error);
+            var selection = new RenderSelection(parse.GetValue(dc), parse.GetValue(ns), parse.GetValue(release), subsetName);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, ct, testEnvironment: testEnvironment);
             var request = new DeployRequest(selection, false, true, Planner.DefaultConcurrency, new ExecutorOptions()) { Preflight = false };
             var prepared = await session.Service().PrepareAsync(request, session.State, ct);
             var maskKey = Core.Security.MaskKey.ForRepo(session.Repo.Model.RepoRoot);
@@ -123,7 +125,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
 
     /// <summary>The namespaces to read: the one asked for, else the farm's (never the whole cluster: a deployer may only read those).</summary>
     private static IEnumerable<string> Namespaces(DeploySession session, string? ns) =>
-        ns is not null ? [ns] : session.Repo.Model.Groups.Select(g => g.Namespace);
+        session.Repo.Model.Groups.Where(g => ns is null || g.Namespace == ns).Select(session.Repo.Model.LiveNamespace);
 
     private Command BuildStatus()
     {
@@ -132,11 +134,12 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         var ns = CommonOptions.Namespace();
         var release = CommonOptions.Release();
         var output = CommonOptions.Output("table", "json");
-        var command = new Command("status", "Every release in every datacenter: revision, readiness, image, and whether all run the same MediaWiki version") { repo, dc, ns, release, output };
+        var environment = CommonOptions.TestEnvironment();
+        var command = new Command("status", "Every release in every datacenter: revision, readiness, image, and whether all run the same MediaWiki version") { repo, dc, ns, release, environment, output };
         command.SetAction(async (parse, ct) =>
         {
             var selection = new RenderSelection(parse.GetValue(dc), parse.GetValue(ns), parse.GetValue(release));
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), null, null, selection, ct, readState: false);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), null, null, selection, ct, readState: false, testEnvironment: parse.GetValue(environment));
             var status = await FarmStatus.ReadAsync(session.Clusters, Namespaces(session, parse.GetValue(ns)), parse.GetValue(release), ct);
             var writer = console.Profile.Out.Writer;
             if (parse.GetValue(output) == "json")
@@ -175,11 +178,12 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         var ns = CommonOptions.Namespace();
         var release = CommonOptions.Release();
         var output = CommonOptions.Output("table", "json");
-        var command = new Command("history", "The deployed revisions of releases: who, when, why, in which plan") { repo, dc, ns, release, output };
+        var environment = CommonOptions.TestEnvironment();
+        var command = new Command("history", "The deployed revisions of releases: who, when, why, in which plan") { repo, dc, ns, release, environment, output };
         command.SetAction(async (parse, ct) =>
         {
             var selection = new RenderSelection(parse.GetValue(dc), parse.GetValue(ns), parse.GetValue(release));
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), null, null, selection, ct, readState: false);
+            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), null, null, selection, ct, readState: false, testEnvironment: parse.GetValue(environment));
             var all = new List<ReleaseRecord>();
             foreach (var datacenter in session.Clusters.Datacenters.Order(StringComparer.Ordinal))
             {
@@ -227,7 +231,8 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         var state = CommonOptions.State();
         var output = CommonOptions.Output("text", "json");
         var yes = new Option<bool>("--yes", "-y") { Description = "Roll back without asking" };
-        var command = new Command("rollback", "Re-apply a stored revision of a release (recorded as a new revision)") { target, to, repo, reason, actor, state, output, yes };
+        var environment = CommonOptions.TestEnvironment();
+        var command = new Command("rollback", "Re-apply a stored revision of a release (recorded as a new revision)") { target, to, repo, environment, reason, actor, state, output, yes };
         command.SetAction(async (parse, ct) =>
         {
             if (string.IsNullOrWhiteSpace(parse.GetValue(reason)))
@@ -236,8 +241,12 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             }
 
             var json = parse.GetValue(output) == "json";
-            var id = ReleaseId.Parse(parse.GetValue(target)!) ?? throw new UserInputException($"'{parse.GetValue(target)}' is not DC/NAMESPACE/RELEASE");
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(id.Datacenter, id.Namespace, id.Release), ct);
+            var named = ReleaseId.Parse(parse.GetValue(target)!) ?? throw new UserInputException($"'{parse.GetValue(target)}' is not DC/NAMESPACE/RELEASE");
+            await using var session = await DeploySession.OpenAsync(
+                env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(named.Datacenter, named.Namespace, named.Release), ct, testEnvironment: parse.GetValue(environment));
+
+            // Inside a test environment the release is named by its group (mw-web); its revisions live in the environment's namespace.
+            var id = session.Repo.Model.FindGroup(named.Namespace) is { } group ? named with { Namespace = session.Repo.Model.LiveNamespace(group) } : named;
             var client = session.Clusters[id.Datacenter];
             var history = (await ReleaseRecords.ListAsync(client, id.Datacenter, id.Namespace, ct)).GetValueOrDefault(id)
                 ?? throw new UserInputException($"{id} has never been deployed");
@@ -263,7 +272,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             }
 
             var keep = targetRecord.Manifest.Select(o => LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>())).ToHashSet(StringComparer.Ordinal);
-            var spec = session.Repo.Model.FindRelease(new Core.Config.ReleaseRef(id.Namespace, id.Release));
+            var spec = session.Repo.Model.FindRelease(new Core.Config.ReleaseRef(named.Namespace, named.Release));
             var action = new ReleaseAction(
                 id,
                 spec?.Kind ?? Core.Config.ReleaseKind.Manifests,

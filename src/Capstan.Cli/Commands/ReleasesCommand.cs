@@ -9,11 +9,12 @@ using Spectre.Console;
 namespace Capstan.Cli.Commands;
 
 /// <summary><c>capstan releases</c>: a table of every release with its stage, needs, replicas and image.</summary>
-internal sealed class ReleasesCommand(IAnsiConsole console, CliEnvironment env)
+internal sealed class ReleasesCommand(IAnsiConsole console, TextWriter error, CliEnvironment env)
 {
     private readonly Option<string?> _repo = CommonOptions.Repo();
     private readonly Option<string?> _dc = CommonOptions.Datacenter();
     private readonly Option<string?> _namespace = CommonOptions.Namespace();
+    private readonly Option<string?> _subset = CommonOptions.Subset();
     private readonly Option<string?> _environment = CommonOptions.Environment();
     private readonly Option<string> _output = CommonOptions.Output("table", "json");
 
@@ -21,7 +22,7 @@ internal sealed class ReleasesCommand(IAnsiConsole console, CliEnvironment env)
     {
         var command = new Command("releases", "List the farm's releases: datacenter, namespace, release, kind, stage, needs, replicas, image")
         {
-            _repo, _dc, _namespace, _environment, _output,
+            _repo, _dc, _namespace, _subset, _environment, _output,
         };
         command.SetAction(Execute);
         return command;
@@ -30,7 +31,13 @@ internal sealed class ReleasesCommand(IAnsiConsole console, CliEnvironment env)
     private int Execute(ParseResult parse)
     {
         var session = RepoSession.Open(env, parse.GetValue(_repo));
-        var selection = new RenderSelection(parse.GetValue(_dc), parse.GetValue(_namespace), null, parse.GetValue(_environment));
+        var (subset, testEnvironment) = CommonOptions.Scope(parse.GetValue(_subset), parse.GetValue(_environment), session.Model, error);
+        if (testEnvironment is not null)
+        {
+            throw new Core.Diagnostics.UserInputException($"'{testEnvironment}' is no release subset (allowed: {string.Join(", ", session.Model.Subsets.Select(s => s.Name))}); 'capstan env show {testEnvironment}' shows a test environment");
+        }
+
+        var selection = new RenderSelection(parse.GetValue(_dc), parse.GetValue(_namespace), null, subset);
         session.Renderer.CheckSelection(selection);
         var rows = session.Renderer.Select(selection).Select(t => Row(session, t.Dc, t.Group, t.Release)).ToList();
         if (parse.GetValue(_output) == "json")

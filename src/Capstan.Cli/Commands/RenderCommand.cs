@@ -19,6 +19,7 @@ internal sealed class RenderCommand(IAnsiConsole console, TextWriter error, CliE
     private readonly Option<string?> _namespace = CommonOptions.Namespace();
     private readonly Option<string?> _release = CommonOptions.Release();
     private readonly Option<string?> _environment = CommonOptions.Environment();
+    private readonly Option<string?> _subset = CommonOptions.Subset();
     private readonly Option<string?> _stateFile = CommonOptions.StateFile();
     private readonly Option<string?> _state = CommonOptions.State();
     private readonly Option<string> _output = CommonOptions.Output("yaml", "json");
@@ -30,7 +31,7 @@ internal sealed class RenderCommand(IAnsiConsole console, TextWriter error, CliE
     {
         var command = new Command("render", "Render the Kubernetes objects of the farm (every release in every datacenter unless narrowed)")
         {
-            _repo, _dc, _namespace, _release, _environment, _state, _stateFile, _output, _out, _revealSecrets, _verbose,
+            _repo, _dc, _namespace, _release, _subset, _environment, _state, _stateFile, _output, _out, _revealSecrets, _verbose,
         };
         command.SetAction(ExecuteAsync);
         return command;
@@ -39,7 +40,13 @@ internal sealed class RenderCommand(IAnsiConsole console, TextWriter error, CliE
     private async Task<int> ExecuteAsync(ParseResult parse, CancellationToken cancellationToken)
     {
         var session = RepoSession.Open(env, parse.GetValue(_repo));
-        var selection = new RenderSelection(parse.GetValue(_dc), parse.GetValue(_namespace), parse.GetValue(_release), parse.GetValue(_environment));
+        var (subset, testEnvironment) = CommonOptions.Scope(parse.GetValue(_subset), parse.GetValue(_environment), session.Model, error);
+        if (testEnvironment is not null)
+        {
+            session = await RepoSession.OpenAsync(env, parse.GetValue(_repo), testEnvironment, parse.GetValue(_state), cancellationToken);
+        }
+
+        var selection = new RenderSelection(parse.GetValue(_dc), parse.GetValue(_namespace), parse.GetValue(_release), subset);
         session.Renderer.CheckSelection(selection);
         var state = parse.GetValue(_stateFile) is not null || session.Renderer.NeedsState(selection)
             ? await session.ReadStateAsync(parse.GetValue(_stateFile), parse.GetValue(_state), cancellationToken)

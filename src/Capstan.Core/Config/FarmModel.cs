@@ -12,7 +12,7 @@ public sealed record FarmModel(
     string Registry,
     ValuesLayout Values,
     IReadOnlyList<ServerGroup> Groups,
-    IReadOnlyList<EnvironmentSpec> Environments)
+    IReadOnlyList<SubsetSpec> Subsets)
 {
     /// <summary>How the MediaWiki image is built (the defaults when capstan.yaml has no <c>image:</c>).</summary>
     public ImageBuildSpec Image { get; init; } = ImageBuildSpec.Default;
@@ -64,14 +64,14 @@ public sealed record FarmModel(
 /// <summary>A datacenter and the cluster Capstan deploys to there (<c>local://eqiad</c>, a kubeconfig context, …).</summary>
 public sealed record DatacenterSpec(string Name, string Cluster, SourceLocation Location);
 
-/// <summary>A named subset of the farm's releases (a test environment, a staging cluster).</summary>
-public sealed record EnvironmentSpec(
+/// <summary>A named subset of the farm's releases (capstan.yaml's <c>subsets:</c>): a staging cluster, one datacenter's debug servers.</summary>
+public sealed record SubsetSpec(
     string Name,
     IReadOnlyList<string> Datacenters,
     IReadOnlyList<ReleaseRef>? Releases,
     SourceLocation Location)
 {
-    /// <summary>True when the environment deploys the release in the datacenter.</summary>
+    /// <summary>True when the subset holds the release in the datacenter.</summary>
     public bool Includes(string dc, ReleaseRef release) =>
         Datacenters.Contains(dc, StringComparer.Ordinal) && (Releases is null || Releases.Contains(release));
 }

@@ -149,13 +149,13 @@ internal static class FarmValidator
 
     private static void CheckEnvironments(FarmModel model, DiagnosticBag diagnostics)
     {
-        foreach (var env in model.Environments)
+        foreach (var subset in model.Subsets)
         {
-            foreach (var reference in env.Releases ?? [])
+            foreach (var reference in subset.Releases ?? [])
             {
                 if (model.FindRelease(reference) is null)
                 {
-                    diagnostics.Error(env.Location, $"environment '{env.Name}' lists release '{reference}', which does not exist");
+                    diagnostics.Error(subset.Location, $"subset '{subset.Name}' lists release '{reference}', which does not exist");
                 }
             }
         }

@@ -13,9 +13,9 @@ public static class RepoLoader
     /// <summary>The repo's main file.</summary>
     public const string MainFile = "capstan.yaml";
 
-    private static readonly string[] TopKeys = ["project", "datacenters", "state", "state-seed", "registry", "groups", "values", "environments", "image", "test-environments", "pre-pull", "backends"];
+    private static readonly string[] TopKeys = ["project", "datacenters", "state", "state-seed", "registry", "groups", "values", "environments", "image", "test-environments", "pre-pull", "backends", "subsets"];
     private static readonly string[] DatacenterKeys = ["cluster"];
-    private static readonly string[] EnvironmentKeys = ["datacenters", "releases"];
+    private static readonly string[] SubsetKeys = ["datacenters", "releases"];
 
     /// <summary>Loads the repo; throws <see cref="RepoValidationException"/> when it has errors.</summary>
     public static (FarmModel Model, IReadOnlyList<Diagnostic> Warnings) Load(IRepoFiles files)
@@ -99,7 +99,7 @@ public static class RepoLoader
             groups.Add(group);
         }
 
-        var environments = ReadEnvironments(reader, root["environments"], dcNames);
+        var subsets = ReadSubsets(reader, root, dcNames);
         var image = ImageBuildSpec.Read(reader, root["image"]);
         var backends = reader.String(root["backends"], "backends") is { } backendsFile
             ? Environments.BackendCatalog.Read(reader, files, backendsFile, root["backends"]!.Location, dcNames)
@@ -110,7 +110,7 @@ public static class RepoLoader
             policy.CheckBackends(reader, root["test-environments"], backends);
         }
 
-        var model = new FarmModel(project ?? "invalid", files.Root, datacenters, state, stateSeed, registry, layout, groups, environments)
+        var model = new FarmModel(project ?? "invalid", files.Root, datacenters, state, stateSeed, registry, layout, groups, subsets)
         {
             Image = image,
             EnvironmentPolicy = policy,
@@ -206,13 +206,31 @@ public static class RepoLoader
         return new ValuesLayout(templates);
     }
 
-    private static List<EnvironmentSpec> ReadEnvironments(NodeReader reader, ValueNode? node, List<string> dcNames)
+    /// <summary>
+    /// The release subsets (<c>subsets:</c>; the old spelling <c>environments:</c> is read with a warning that names
+    /// the new one, since an environment is now a test environment).
+    /// </summary>
+    private static List<SubsetSpec> ReadSubsets(NodeReader reader, ValueMap root, List<string> dcNames)
     {
-        var result = new List<EnvironmentSpec>();
-        var map = reader.Map(node, "environments");
+        var result = new List<SubsetSpec>();
+        var key = "subsets";
+        if (root["environments"] is { } old)
+        {
+            if (root["subsets"] is not null)
+            {
+                reader.Diagnostics.Error(root.Entries.First(e => e.Key == "environments").KeyLocation, "capstan.yaml has both subsets: and environments: (its old spelling); keep subsets: alone");
+            }
+            else
+            {
+                reader.Diagnostics.Warning(root.Entries.First(e => e.Key == "environments").KeyLocation, "environments: is the old spelling of subsets: (release subsets deployed with --subset); rename it: the old spelling is read for one more release");
+                key = "environments";
+            }
+        }
+
+        var map = reader.Map(root[key], key);
         if (map is null)
         {
-            result.Add(new EnvironmentSpec("production", dcNames, null, SourceLocation.OfFile(MainFile)));
+            result.Add(new SubsetSpec("production", dcNames, null, SourceLocation.OfFile(MainFile)));
             return result;
         }
 
@@ -220,19 +238,19 @@ public static class RepoLoader
         {
             if (KubeNames.CheckDnsLabel(entry.Key) is { } why)
             {
-                reader.Diagnostics.Error(entry.KeyLocation, $"environment name '{entry.Key}' {why}");
+                reader.Diagnostics.Error(entry.KeyLocation, $"subset name '{entry.Key}' {why}");
                 continue;
             }
 
-            var env = entry.Value is ValueScalar { IsNull: true } ? null : reader.Map(entry.Value, $"environment '{entry.Key}'", EnvironmentKeys);
-            var dcs = reader.StringList(env?["datacenters"], $"environments.{entry.Key}.datacenters") ?? dcNames;
+            var subset = entry.Value is ValueScalar { IsNull: true } ? null : reader.Map(entry.Value, $"subset '{entry.Key}'", SubsetKeys);
+            var dcs = reader.StringList(subset?["datacenters"], $"{key}.{entry.Key}.datacenters") ?? dcNames;
             foreach (var dc in dcs.Where(dc => !dcNames.Contains(dc)))
             {
-                reader.Diagnostics.Error(env!["datacenters"]!.Location, $"environment '{entry.Key}' names unknown datacenter '{dc}' (known: {string.Join(", ", dcNames)})");
+                reader.Diagnostics.Error(subset!["datacenters"]!.Location, $"subset '{entry.Key}' names unknown datacenter '{dc}' (known: {string.Join(", ", dcNames)})");
             }
 
             List<ReleaseRef>? releases = null;
-            if (env?["releases"] is { } releasesNode && reader.StringList(releasesNode, $"environments.{entry.Key}.releases") is { } refs)
+            if (subset?["releases"] is { } releasesNode && reader.StringList(releasesNode, $"{key}.{entry.Key}.releases") is { } refs)
             {
                 releases = [];
                 foreach (var text in refs)
@@ -240,7 +258,7 @@ public static class RepoLoader
                     var parts = text.Split('/');
                     if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
                     {
-                        reader.Diagnostics.Error(releasesNode.Location, $"environment '{entry.Key}': release '{text}' must be written namespace/release");
+                        reader.Diagnostics.Error(releasesNode.Location, $"subset '{entry.Key}': release '{text}' must be written namespace/release");
                         continue;
                     }
 
@@ -248,7 +266,7 @@ public static class RepoLoader
                 }
             }
 
-            result.Add(new EnvironmentSpec(entry.Key, dcs, releases, entry.KeyLocation));
+            result.Add(new SubsetSpec(entry.Key, dcs, releases, entry.KeyLocation));
         }
 
         return result;

@@ -48,9 +48,9 @@ public sealed class FarmRenderer
             throw new UserInputException($"unknown namespace '{ns}' (allowed: {string.Join(", ", _model.Groups.Select(g => g.Namespace))})");
         }
 
-        if (selection.Environment is { } env && _model.Environments.All(e => e.Name != env))
+        if (selection.Subset is { } subset && _model.Subsets.All(e => e.Name != subset))
         {
-            throw new UserInputException($"unknown environment '{env}' (allowed: {string.Join(", ", _model.Environments.Select(e => e.Name))})");
+            throw new UserInputException($"unknown subset '{subset}' (allowed: {string.Join(", ", _model.Subsets.Select(e => e.Name))})");
         }
 
         if (selection.Release is { } release)
@@ -67,7 +67,7 @@ public sealed class FarmRenderer
     /// <summary>The (datacenter, group, release) triples a selection covers, in farm order.</summary>
     public IEnumerable<(string Dc, ServerGroup Group, ReleaseSpec Release)> Select(RenderSelection selection)
     {
-        var env = selection.Environment is null ? null : _model.Environments.First(e => e.Name == selection.Environment);
+        var env = selection.Subset is null ? null : _model.Subsets.First(e => e.Name == selection.Subset);
         foreach (var dc in _model.DatacenterNames)
         {
             if (selection.Datacenter is not null && selection.Datacenter != dc)

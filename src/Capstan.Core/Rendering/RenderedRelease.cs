@@ -20,7 +20,7 @@ public sealed record RenderedRelease(string Datacenter, string Namespace, string
 }
 
 /// <summary>What to render: filters that narrow the farm (null means all).</summary>
-public sealed record RenderSelection(string? Datacenter = null, string? Namespace = null, string? Release = null, string? Environment = null);
+public sealed record RenderSelection(string? Datacenter = null, string? Namespace = null, string? Release = null, string? Subset = null);
 
 /// <summary>The output of a render: releases and, for each selected group and datacenter, its Namespace object.</summary>
 public sealed record RenderResult(IReadOnlyList<RenderedRelease> Releases, IReadOnlyList<(string Datacenter, Kubernetes.Namespace Namespace)> Namespaces, IReadOnlyList<Values.MissingValuesFile> MissingValuesFiles);

@@ -53,6 +53,16 @@ public static class EnvironmentScope
             ? EnvironmentBackends.Resolve(catalog, production.EnvironmentPolicy.BackendsOf(production.EnvironmentPolicy.Class(purpose)), name)
             : null;
 
+    /// <summary>The URL of each web-facing group of an environment (its hosts from the class's template), by group.</summary>
+    public static IReadOnlyList<(string Group, string Url)> Urls(FarmModel production, EnvironmentRecord record)
+    {
+        var policy = production.EnvironmentPolicy;
+        var template = policy.Classes.FirstOrDefault(c => c.Name == record.Purpose) is { } cls ? policy.HostOf(cls) : policy.Host;
+        return [.. record.Groups
+            .Where(g => production.FindGroup(g) is { Traits.Serving: ServingKind.Web } group && group.Releases.Any(r => r.Kind == ReleaseKind.MediaWiki && r.Canary is null))
+            .Select(g => (g, $"https://{EnvironmentOverlay.UrlHost(template, record.Name, g)}/"))];
+    }
+
     /// <summary>The production namespaces of an environment's groups, and <c>backends</c> when it deploys backends of its own.</summary>
     public static IReadOnlyList<string> Namespaces(FarmModel production, EnvironmentRecord record) =>
         Backends(production, record)?.Items.Any(i => i.Deployed) == true ? [.. record.Groups, BackendCatalog.Namespace] : record.Groups;
@@ -115,7 +125,9 @@ public static class EnvironmentScope
         }
 
         var secrets = files.FileExists($"environments/{record.Name}.secrets.yaml") ? new[] { $"environments/{record.Name}.secrets.yaml" } : [];
-        return (files, new EnvironmentOverlay(record.Name, values, secrets, Image: record.Image) { Backends = Backends(production, record) });
+        var policy = production.EnvironmentPolicy;
+        var host = policy.Classes.FirstOrDefault(c => c.Name == record.Purpose) is { } cls ? policy.HostOf(cls) : policy.Host;
+        return (files, new EnvironmentOverlay(record.Name, values, secrets, Image: record.Image) { Backends = Backends(production, record), HostTemplate = host });
     }
 
     /// <summary>The renderer of an environment.</summary>

@@ -32,6 +32,7 @@ internal static class ApiResources
         new("batch", "v1", "Job", "jobs", true),
         new("batch", "v1", "CronJob", "cronjobs", true),
         new("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true),
+        new("networking.k8s.io", "v1", "Ingress", "ingresses", true),
     ];
 
     public static (string Group, string Version) Split(string apiVersion)

@@ -299,6 +299,7 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
             var item = RecordJson(record);
             var (ready, desired) = await Environments.HealthAsync(record, cancellationToken);
             item["health"] = new JsonObject { ["ready"] = ready, ["desired"] = desired };
+            item["behind"] = await BehindAsync(record, cancellationToken);
             try
             {
                 item["drift"] = production is null ? null : (await Environments.DriftAsync(record.Name, production, cancellationToken)).Count;
@@ -341,6 +342,7 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
         var item = RecordJson(record);
         var (ready, desired) = await Environments.HealthAsync(record, cancellationToken);
         item["health"] = new JsonObject { ["ready"] = ready, ["desired"] = desired };
+        item["behind"] = await BehindAsync(record, cancellationToken);
         item["history"] = new JsonArray([.. (await Environments.Records.HistoryAsync(name, cancellationToken)).Select(h => (JsonNode)new JsonObject
         {
             ["at"] = h.At.ToString("O", CultureInfo.InvariantCulture),
@@ -368,12 +370,31 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
     public async Task<JsonObject?> SwitchoverAsync(CancellationToken cancellationToken) =>
         (await Switchover.ReadJournalAsync(store, model.Project, cancellationToken))?.ToJson();
 
-    private static JsonObject RecordJson(EnvironmentRecord record)
+    private JsonObject RecordJson(EnvironmentRecord record)
     {
         var item = JsonNode.Parse(record.ToJson())!.AsObject();
         item["state"] = record.Creating is not null ? "creating" : record.Sleeping is null ? "awake" : "asleep";
-        item["namespaces"] = new JsonArray([.. record.Datacenters.SelectMany(dc => record.Groups.Select(g => (JsonNode)$"{dc}/{EnvironmentNames.Namespace(record.Name, g)}"))]);
+        item["namespaces"] = new JsonArray([.. record.Datacenters.SelectMany(dc => EnvironmentScope.Namespaces(model, record).Select(g => (JsonNode)$"{dc}/{EnvironmentNames.Namespace(record.Name, g)}"))]);
+        item["urls"] = new JsonObject([.. EnvironmentScope.Urls(model, record).Select(u => KeyValuePair.Create(u.Group, (JsonNode?)u.Url))]);
+        if (EnvironmentScope.Backends(model, record) is { } backends)
+        {
+            item["backends"] = new JsonObject([.. backends.Items.Select(i => KeyValuePair.Create(i.Production.Name, (JsonNode?)i.Source.ToString()))]);
+        }
+
         return item;
+    }
+
+    /// <summary>What a refresh would change, or why that cannot be said (the environment no longer renders against the repo).</summary>
+    private async Task<JsonNode> BehindAsync(EnvironmentRecord record, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return new JsonArray([.. (await Environments.BehindAsync(record, cancellationToken)).Select(b => (JsonNode)b)]);
+        }
+        catch (Exception ex) when (ex is UserInputException or RepoValidationException)
+        {
+            return new JsonArray((JsonNode)$"(unknown: {ex.Message})");
+        }
     }
 
     private static JsonObject StateValues(DynamicState state) => new()

@@ -323,14 +323,14 @@ internal static class Pages
         }
         else
         {
-            html.Append("<table id=\"environments\"><thead><tr><th>Name</th><th>Owner</th><th>Purpose</th><th>Expires</th><th>Ready</th><th>Drift</th><th>Base</th><th>State</th></tr></thead><tbody>");
+            html.Append("<table id=\"environments\"><thead><tr><th>Name</th><th>Owner</th><th>Purpose</th><th>Expires</th><th>Ready</th><th>Drift</th><th>Base</th><th>State</th><th>URL</th></tr></thead><tbody>");
             foreach (var e in list)
             {
                 var expires = DateTimeOffset.Parse(S(e!["expires"]), CultureInfo.InvariantCulture);
                 var soon = expires - now < TimeSpan.FromDays(3);
                 html.Append($"<tr data-name=\"{H(S(e["name"]))}\"><td><a href=\"/environments/{Seg(S(e["name"]))}\">{H(S(e["name"]))}</a></td><td>{H(S(e["owner"]))}</td><td>{H(S(e["purpose"]))}</td>")
                     .Append($"<td class=\"{(soon ? "soon" : string.Empty)}\">{H(S(e["expires"]))}{(expires <= now ? " (expired)" : soon ? " (soon)" : string.Empty)}</td>")
-                    .Append($"<td>{H(S(e["health"]?["ready"]))}/{H(S(e["health"]?["desired"]))}</td><td>{(e["drift"] is null ? "?" : H(S(e["drift"])))}</td><td>{H(S(e["base"]))}</td><td>{H(S(e["state"]))}</td></tr>");
+                    .Append($"<td>{H(S(e["health"]?["ready"]))}/{H(S(e["health"]?["desired"]))}</td><td>{(e["drift"] is null ? "?" : H(S(e["drift"])))}</td><td>{H(S(e["base"]))}{((e["behind"] as JsonArray)?.Count > 0 ? " <span class=\"bad behind\">behind</span>" : string.Empty)}</td><td>{H(S(e["state"]))}</td><td>{Urls(e["urls"])}</td></tr>");
             }
 
             html.Append("</tbody></table>");
@@ -368,7 +368,13 @@ internal static class Pages
 
         html.Append($"<dt>Links</dt><dd>{string.Join(" ", (data["links"]?.AsArray() ?? []).Select(l => $"<a href=\"{H(SafeLink(S(l)))}\" rel=\"noreferrer\">{H(S(l))}</a>"))}</dd>")
             .Append($"<dt>Namespaces</dt><dd>{H(string.Join(", ", (data["namespaces"]?.AsArray() ?? []).Select(S)))}</dd>")
-            .Append($"<dt>Ready</dt><dd>{H(S(data["health"]?["ready"]))}/{H(S(data["health"]?["desired"]))}</dd></dl>");
+            .Append($"<dt>Ready</dt><dd>{H(S(data["health"]?["ready"]))}/{H(S(data["health"]?["desired"]))}</dd>")
+            .Append($"<dt>URL</dt><dd data-key=\"urls\">{Urls(data["urls"])}</dd>")
+            .Append($"<dt>Backends</dt><dd data-key=\"backends\">{H(string.Join(", ", (data["backends"] as JsonObject ?? []).Select(b => $"{b.Key} {S(b.Value)}")))}</dd></dl>");
+        if (data["behind"] is JsonArray { Count: > 0 } behind)
+        {
+            html.Append("<h2>Behind the repo</h2><ul id=\"behind\" class=\"bad\">").Append(string.Concat(behind.Select(b => $"<li>{H(S(b))}</li>"))).Append("</ul>");
+        }
 
         html.Append("<h2>Drift from production</h2>");
         if (data["driftError"] is { } driftError)
@@ -416,6 +422,10 @@ internal static class Pages
         html.Append("</tbody></table>");
         return html.ToString();
     }
+
+    /// <summary>An environment's URLs as links.</summary>
+    private static string Urls(JsonNode? urls) =>
+        string.Join(" ", (urls as JsonObject ?? []).Select(u => $"<a href=\"{H(SafeLink(S(u.Value)))}\" rel=\"noreferrer\">{H(S(u.Value))}</a>"));
 
     /// <summary>Only http(s) links become links: a <c>javascript:</c> URL in a record must not run in the dashboard.</summary>
     private static string SafeLink(string url) =>

@@ -23,11 +23,14 @@ public sealed class EnvCommandTests : IDisposable
         Assert.True(created.ExitCode == 0, created.Err);
         Assert.Contains("\"owner\": \"alice\"", created.Out, StringComparison.Ordinal);
         Assert.Contains("eqiad/alice-test--mw-web/main: done (revision 1)", created.Err, StringComparison.Ordinal);
+        Assert.Contains("\"mw-web\": \"https://alice-test.mw-web.env.wikifarm.example/\"", created.Out, StringComparison.Ordinal);
 
         var list = CliRunner.Run("env", "list", "--repo", repo);
         Assert.Equal(0, list.ExitCode);
         Assert.Matches(@"alice-test\s+alice\s+feature\s+\d+m\s+6d23h\s+6/6\s+\d+\s+production's\s+eqiad\s+mw-web\s+follows\s+awake", list.Out);
+        Assert.Contains("https://alice-test.mw-web.env.wikifarm.example/", list.Out, StringComparison.Ordinal);
         var show = CliRunner.Run("env", "show", "alice-test", "--repo", repo).Out;
+        Assert.Contains("url (mw-web): https://alice-test.mw-web.env.wikifarm.example/", show, StringComparison.Ordinal);
         Assert.Contains("namespaces: eqiad/alice-test--mw-web, eqiad/alice-test--backends", show, StringComparison.Ordinal);
         Assert.Contains("backends: memcached own, redis own, mathoid shared:staging,", show, StringComparison.Ordinal);
         Assert.DoesNotContain("behind", show, StringComparison.Ordinal);
@@ -111,10 +114,11 @@ public sealed class EnvCommandTests : IDisposable
         // The environment's CronJobs, in its primary only, go and come back with its own maintenance switch.
         var disabled = CliRunner.Run("maintenance", "disable", "--environment", "rehearsal", "--repo", repo, "--reason", "quiet", "--actor", "alice", "-o", "json");
         Assert.True(disabled.ExitCode == 0, disabled.Err);
-        Assert.Contains("\"datacenter\":\"eqiad\",\"cronJobs\":0", disabled.Out, StringComparison.Ordinal);
+        // An environment keeps its CronJobs in its primary, suspended while its maintenance is off.
+        Assert.Matches("\"datacenter\":\"eqiad\",\"cronJobs\":[1-9],\"activeCronJobs\":0", disabled.Out);
         var enabled = CliRunner.Run("maintenance", "enable", "--environment", "rehearsal", "--repo", repo, "--reason", "back", "--actor", "alice", "-o", "json");
         Assert.True(enabled.ExitCode == 0, enabled.Err);
-        Assert.Matches("\"datacenter\":\"eqiad\",\"cronJobs\":[1-9]", enabled.Out);
+        Assert.Matches("\"datacenter\":\"eqiad\",\"cronJobs\":[1-9],\"activeCronJobs\":[1-9]", enabled.Out);
         Assert.Contains("\"datacenter\":\"codfw\",\"cronJobs\":0", enabled.Out, StringComparison.Ordinal);
         Assert.Equal(0, CliRunner.Run("maintenance", "disable", "--environment", "rehearsal", "--repo", repo, "--reason", "quiet", "--actor", "alice").ExitCode);
         Assert.Matches(@"maintenance_enabled\s+true", CliRunner.Run("state", "get", "--repo", repo).Out);

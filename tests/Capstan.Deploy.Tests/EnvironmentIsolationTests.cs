@@ -2,6 +2,7 @@ using Capstan.Core.Diagnostics;
 using Capstan.Core.Environments;
 using Capstan.Core.Rendering;
 using Capstan.Core.State;
+using Capstan.Kubernetes;
 using Capstan.State;
 
 namespace Capstan.Deploy.Tests;
@@ -118,6 +119,31 @@ public sealed class EnvironmentIsolationTests
         var productionHits = production.Releases.SelectMany(r => r.Objects).SelectMany(o => IsolationScan.Scan(o.Metadata.Name, Core.Kubernetes.KubeSerializer.ToNode(o), needles)).ToList();
         Assert.Contains(productionHits, h => h.Needle.Text == "10.64.0.80:11211");
         Assert.Contains(productionHits, h => h.Needle.Secret && h.Key.StartsWith("data[", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Two_web_environments_run_beside_production_on_one_cluster_each_with_a_node_port_of_its_own()
+    {
+        await using var farm = await StartAsync();
+        Testing.FarmCopy.WriteEnvironmentSecrets(farm.Root, "bob-test");
+        var (_, production) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-web"), includeNeeds: true);
+        Assert.True(production!.Succeeded, production.Cause);
+        var service = Service(farm);
+        await service.CreateAsync(Request(), farm.State, new EventLog(), default);
+        await service.CreateAsync(Request() with { Name = "bob-test", Owner = "bob", Actor = "bob" }, farm.State, new EventLog(), default);
+
+        var ports = new List<int>();
+        var addresses = new List<string>();
+        foreach (var ns in new[] { "mw-web", "alice-test--mw-web", "bob-test--mw-web" })
+        {
+            var tls = (await farm.Clusters["eqiad"].GetAsync(new ObjectRef("v1", "Service", ns, "mediawiki-main-tls-service"), default))!;
+            ports.Add(tls["spec"]!["ports"]![0]!["nodePort"]!.GetValue<int>());
+            addresses.Add(tls["spec"]!["clusterIP"]!.GetValue<string>());
+        }
+
+        Assert.Equal(30450, ports[0]);
+        Assert.Equal(3, ports.Distinct().Count());
+        Assert.Equal(3, addresses.Distinct().Count());
     }
 
     [Fact]

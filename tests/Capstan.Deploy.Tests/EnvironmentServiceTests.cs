@@ -45,6 +45,13 @@ public sealed class EnvironmentServiceTests
         var ns = namespaces.Single(n => n["metadata"]!["name"]!.GetValue<string>() == "alice-test--mw-web");
         Assert.Equal("alice", ns["metadata"]!["annotations"]![EnvironmentService.OwnerAnnotation]!.GetValue<string>());
         Assert.Equal(record.Expires.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture), ns["metadata"]!["annotations"]!["janitor/expires"]!.GetValue<string>());
+        // Its URL: an Ingress at the class's host, to the TLS Service; no production node port.
+        var url = (await client.GetAsync(new ObjectRef("networking.k8s.io/v1", "Ingress", "alice-test--mw-web", "mediawiki-main-url"), default))!;
+        Assert.Equal("alice-test.mw-web.env.wikifarm.example", url["spec"]!["rules"]![0]!["host"]!.GetValue<string>());
+        Assert.Equal("mediawiki-main-tls-service", url["spec"]!["rules"]![0]!["http"]!["paths"]![0]!["backend"]!["service"]!["name"]!.GetValue<string>());
+        var tls = (await client.GetAsync(new ObjectRef("v1", "Service", "alice-test--mw-web", "mediawiki-main-tls-service"), default))!;
+        Assert.NotEqual(30450, tls["spec"]!["ports"]![0]!["nodePort"]!.GetValue<int>());
+        Assert.Equal([("mw-web", "https://alice-test.mw-web.env.wikifarm.example/")], EnvironmentScope.Urls(farm.Model, record));
         var main = (await client.GetAsync(new ObjectRef("apps/v1", "Deployment", "alice-test--mw-web", "mw-web.eqiad.main"), default))!;
         Assert.Equal(1, main["spec"]!["replicas"]!.GetValue<int>());
         Assert.Null(await client.GetAsync(new ObjectRef("apps/v1", "Deployment", "alice-test--mw-web", "mw-web.eqiad.canary"), default));

@@ -285,7 +285,15 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             var progress = new ProgressLines(error);
             WarnOfProduction(EnvironmentScope.Backends(session.Repo.Model, request.Name, request.Purpose));
             var (record, _) = await service.CreateAsync(request, production, progress, ct);
-            Print(parse.GetValue(output) == "json", record, $"environment {record.Name} is ready in {string.Join(", ", record.Datacenters.SelectMany(d => record.Groups.Select(g => $"{d}/{EnvironmentNames.Namespace(record.Name, g)}")))}; it expires {When(record.Expires)}");
+            var urls = EnvironmentScope.Urls(session.Repo.Model, record);
+            Print(parse.GetValue(output) == "json", record, $"environment {record.Name} is ready in {string.Join(", ", record.Datacenters.SelectMany(d => record.Groups.Select(g => $"{d}/{EnvironmentNames.Namespace(record.Name, g)}")))}; it expires {When(record.Expires)}", urls);
+            foreach (var (group, url) in urls)
+            {
+                if (parse.GetValue(output) != "json")
+                {
+                    console.Profile.Out.Writer.WriteLine($"  {group}: {url}");
+                }
+            }
             return ExitCodes.Success;
         });
         return command;
@@ -338,7 +346,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             {
                 writer.WriteLine(KubeSerializer.ToJson(new JsonArray([.. records.Select(r =>
                 {
-                    var doc = JsonNode.Parse(r.ToJson())!.AsObject();
+                    var doc = WithUrls(JsonNode.Parse(r.ToJson())!.AsObject(), EnvironmentScope.Urls(repoSession.Model, r));
                     if (health.TryGetValue(r.Name, out var h))
                     {
                         doc["health"] = new JsonObject { ["ready"] = h.Ready, ["desired"] = h.Desired };
@@ -360,7 +368,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             }
 
             var now = DateTimeOffset.UtcNow;
-            var table = new PlainTable("NAME", "OWNER", "PURPOSE", "AGE", "EXPIRES IN", "READY", "DRIFT", "IMAGE", "DC", "GROUPS", "BASE", "STATE");
+            var table = new PlainTable("NAME", "OWNER", "PURPOSE", "AGE", "EXPIRES IN", "READY", "DRIFT", "IMAGE", "DC", "GROUPS", "BASE", "STATE", "URL");
             foreach (var r in records)
             {
                 var ready = health.TryGetValue(r.Name, out var h) ? $"{h.Ready}/{h.Desired}" : "-";
@@ -368,7 +376,8 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
                     r.Name, r.Owner, r.Purpose, Span(now - r.CreatedAt), r.Expires <= now ? "expired" : Span(r.Expires - now), ready, drift.GetValueOrDefault(r.Name, "-"),
                     r.Image ?? "production's", string.Join(",", r.Datacenters), string.Join(",", r.Groups),
                     (r.Base == EnvironmentBase.Follow ? "follows" : "pinned") + (behind.GetValueOrDefault(r.Name) is { Count: > 0 } ? ", behind" : string.Empty),
-                    r.Creating is not null ? "creating" : r.Sleeping is null ? "awake" : "asleep");
+                    r.Creating is not null ? "creating" : r.Sleeping is null ? "awake" : "asleep",
+                    EnvironmentScope.Urls(repoSession.Model, r) is { Count: > 0 } urls ? urls[0].Url + (urls.Count > 1 ? $" (+{urls.Count - 1})" : string.Empty) : "-");
             }
 
             writer.Write(records.Count == 0 ? "no environments\n" : table.ToString());
@@ -405,6 +414,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             {
                 var doc = JsonNode.Parse(record.ToJson())!.AsObject();
                 doc["behind"] = new JsonArray([.. behind.Select(b => (JsonNode)b)]);
+                WithUrls(doc, EnvironmentScope.Urls(session.Model, record));
                 if (EnvironmentScope.Backends(session.Model, record) is { } listed)
                 {
                     doc["backends"] = new JsonObject([.. listed.Items.Select(i => KeyValuePair.Create(i.Production.Name, (JsonNode?)i.Source.ToString()))]);
@@ -425,6 +435,11 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             writer.WriteLine($"  created by {record.CreatedBy} at {When(record.CreatedAt)}; expires {When(record.Expires)}");
             writer.WriteLine($"  base: {(record.Base == EnvironmentBase.Follow ? "follows production" : "pinned (" + record.PinnedRevision + ")")}; image: {record.Image ?? "production's"}");
             writer.WriteLine($"  namespaces: {string.Join(", ", record.Datacenters.SelectMany(dc => EnvironmentScope.Namespaces(session.Model, record).Select(g => $"{dc}/{EnvironmentNames.Namespace(record.Name, g)}")))}");
+            foreach (var (group, url) in EnvironmentScope.Urls(session.Model, record))
+            {
+                writer.WriteLine($"  url ({group}): {url}");
+            }
+
             if (EnvironmentScope.Backends(session.Model, record) is { } backends)
             {
                 writer.WriteLine($"  backends: {string.Join(", ", backends.Items.Select(i => $"{i.Production.Name} {i.Source}"))}");
@@ -509,8 +524,15 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         }
     }
 
-    private void Print(bool json, EnvironmentRecord record, string text) =>
-        console.Profile.Out.Writer.WriteLine(json ? KubeSerializer.ToJson(JsonNode.Parse(record.ToJson())!) : text);
+    private void Print(bool json, EnvironmentRecord record, string text, IReadOnlyList<(string Group, string Url)> urls) =>
+        console.Profile.Out.Writer.WriteLine(json ? KubeSerializer.ToJson(WithUrls(JsonNode.Parse(record.ToJson())!.AsObject(), urls)) : text);
+
+    /// <summary>A record's JSON with its URLs by group.</summary>
+    private static JsonObject WithUrls(JsonObject doc, IReadOnlyList<(string Group, string Url)> urls)
+    {
+        doc["urls"] = new JsonObject([.. urls.Select(u => KeyValuePair.Create(u.Group, (JsonNode?)u.Url))]);
+        return doc;
+    }
 
     private static string When(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture);
 

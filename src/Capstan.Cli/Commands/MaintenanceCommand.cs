@@ -14,7 +14,7 @@ internal sealed class MaintenanceCommand(IAnsiConsole console, CliEnvironment en
     public Command Build() => new("maintenance", "Enable or disable periodic maintenance (the gate that decides where CronJobs exist)")
     {
         Switch("enable", true, "Enable maintenance: CronJobs render in the primary datacenter when it is read-write"),
-        Switch("disable", false, "Disable maintenance: the cron group renders no CronJobs anywhere"),
+        Switch("disable", false, "Disable maintenance: the cron group renders no CronJobs anywhere (a test environment keeps them, suspended)"),
         Reconcile(),
     };
 
@@ -126,6 +126,7 @@ internal sealed class MaintenanceCommand(IAnsiConsole console, CliEnvironment en
         {
             ["datacenter"] = o.Datacenter,
             ["cronJobs"] = o.CronJobs,
+            ["activeCronJobs"] = o.ActiveCronJobs,
             ["jobsDeleted"] = o.JobsDeleted,
             ["stillRunning"] = new JsonArray([.. o.StillRunning.Select(r => (JsonNode)r)]),
             ["succeeded"] = o.Succeeded,

@@ -20,6 +20,19 @@ public sealed record EnvironmentOverlay(
     /// <summary>The environment's backends (its own, shared or explicitly production's); null when the farm declares none.</summary>
     public EnvironmentBackends? Backends { get; init; }
 
+    /// <summary>
+    /// The class's template of a web-facing group's URL host (<c>{name}</c> and <c>{group}</c> to expand); null for
+    /// none. The release with the group's TLS Service gets an Ingress for it.
+    /// </summary>
+    public string? HostTemplate { get; init; }
+
+    /// <summary>The host of a group's URL, or null when the environment has none.</summary>
+    public string? Host(string group) => HostTemplate is null ? null : UrlHost(HostTemplate, Name, group);
+
+    /// <summary>A URL host from a class's template.</summary>
+    public static string UrlHost(string template, string environment, string group) =>
+        template.Replace("{name}", environment, StringComparison.Ordinal).Replace("{group}", group, StringComparison.Ordinal);
+
     /// <summary>The values the environment's backends generate for one release in one datacenter.</summary>
     public Yaml.ValueMap BackendValues(string dc, string ns) =>
         Environments.BackendValues.Generate(Backends!.Items.Select(i => i.Effective), dc, ns, Backends.Catalog.Datacenters);
@@ -61,6 +74,42 @@ public sealed record EnvironmentOverlay(
             });
         }
 
+        // The URL of a web-facing group: an Ingress to the TLS Service of the release that has one.
+        if (objects.OfType<Service>().FirstOrDefault(svc => svc.Metadata.Name.EndsWith("-tls-service", StringComparison.Ordinal)) is { } tls
+            && Host(release.Namespace) is { } host)
+        {
+            objects.Add(Ingress(tls, host));
+        }
+
         return release with { Namespace = ns, Objects = objects, Environment = Name };
+    }
+
+    private static UntypedObject Ingress(Service tls, string host)
+    {
+        var port = tls.Spec.Ports[0].Port;
+        var body = new System.Text.Json.Nodes.JsonObject
+        {
+            ["spec"] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["rules"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject
+                {
+                    ["host"] = host,
+                    ["http"] = new System.Text.Json.Nodes.JsonObject
+                    {
+                        ["paths"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject
+                        {
+                            ["path"] = "/",
+                            ["pathType"] = "Prefix",
+                            ["backend"] = new System.Text.Json.Nodes.JsonObject
+                            {
+                                ["service"] = new System.Text.Json.Nodes.JsonObject { ["name"] = tls.Metadata.Name, ["port"] = new System.Text.Json.Nodes.JsonObject { ["number"] = port } },
+                            },
+                        }),
+                    },
+                }),
+            },
+        };
+        var name = tls.Metadata.Name[..^"-tls-service".Length] + "-url";
+        return new UntypedObject("networking.k8s.io/v1", "Ingress", tls.Metadata with { Name = name, Annotations = null }, body);
     }
 }

@@ -32,6 +32,9 @@ public sealed record PurposeClass(string Name, TimeSpan MaxLifetime, bool Requir
     /// <summary>Where its environments get their backends from; null for the farm's profile (<c>test-environments.backends</c>).</summary>
     public BackendProfile? Backends { get; init; }
 
+    /// <summary>The template of its environments' URL hosts (<c>{name}</c>, <c>{group}</c>); null for the farm's (<c>test-environments.host</c>).</summary>
+    public string? Host { get; init; }
+
     /// <summary>The default quota per namespace: room for a few MediaWiki pods of seven or eight containers and their rollout.</summary>
     public static IReadOnlyDictionary<string, string> DefaultQuota { get; } = new SortedDictionary<string, string>(StringComparer.Ordinal)
     {
@@ -60,6 +63,12 @@ public sealed record EnvironmentPolicy(IReadOnlyList<PurposeClass> Classes)
     /// <summary>The backend profile of a class.</summary>
     public BackendProfile BackendsOf(PurposeClass cls) => cls.Backends ?? Backends;
 
+    /// <summary>The URL host template every class uses unless it says: <c>{name}.{group}.env.example.org</c>.</summary>
+    public string Host { get; init; } = "{name}.{group}.env.example.org";
+
+    /// <summary>The URL host template of a class.</summary>
+    public string HostOf(PurposeClass cls) => cls.Host ?? Host;
+
     /// <summary>The defaults: ci (1 day), feature (30 days, links), integration (90 days, follows production), demo (30 days, pinned).</summary>
     public static EnvironmentPolicy Default { get; } = new(
     [
@@ -69,8 +78,8 @@ public sealed record EnvironmentPolicy(IReadOnlyList<PurposeClass> Classes)
         new("demo", TimeSpan.FromDays(30), false, EnvironmentBase.Pinned, "showing a fixed state; pinned to the revision it was made from"),
     ]);
 
-    private static readonly string[] Keys = ["classes", "backends"];
-    private static readonly string[] ClassKeys = ["max-lifetime", "links", "base", "description", "sleep-after", "quota", "container-defaults", "backends"];
+    private static readonly string[] Keys = ["classes", "backends", "host"];
+    private static readonly string[] ClassKeys = ["max-lifetime", "links", "base", "description", "sleep-after", "quota", "container-defaults", "backends", "host"];
     private static readonly string[] DefaultsKeys = ["requests", "limits"];
 
     /// <summary>
@@ -82,9 +91,10 @@ public sealed record EnvironmentPolicy(IReadOnlyList<PurposeClass> Classes)
     {
         var map = reader.Map(node, "test-environments", Keys);
         var farmBackends = BackendProfile.Read(reader, map?["backends"], "test-environments.backends", BackendProfile.AllOwn, allowProduction: false) ?? BackendProfile.AllOwn;
+        var farmHost = HostTemplate(reader, map?["host"], "test-environments.host") ?? Default.Host;
         if (reader.Map(map?["classes"], "test-environments.classes") is not { } classes)
         {
-            return Default with { Backends = farmBackends };
+            return Default with { Backends = farmBackends, Host = farmHost };
         }
 
         var result = Default.Classes.ToList();
@@ -164,6 +174,11 @@ public sealed record EnvironmentPolicy(IReadOnlyList<PurposeClass> Classes)
                 cls = cls with { Backends = profile };
             }
 
+            if (HostTemplate(reader, fields["host"], $"{what}.host") is { } host)
+            {
+                cls = cls with { Host = host };
+            }
+
             if (index >= 0)
             {
                 result[index] = cls;
@@ -174,7 +189,25 @@ public sealed record EnvironmentPolicy(IReadOnlyList<PurposeClass> Classes)
             }
         }
 
-        return new EnvironmentPolicy(result) { Backends = farmBackends };
+        return new EnvironmentPolicy(result) { Backends = farmBackends, Host = farmHost };
+    }
+
+    /// <summary>A URL host template: a DNS name once <c>{name}</c> and <c>{group}</c> are filled in, and both of them in it (one URL per environment and group).</summary>
+    private static string? HostTemplate(Config.NodeReader reader, Yaml.ValueNode? node, string what)
+    {
+        if (reader.String(node, what) is not { } template)
+        {
+            return null;
+        }
+
+        if (!template.Contains("{name}", StringComparison.Ordinal) || !template.Contains("{group}", StringComparison.Ordinal)
+            || KubeNames.CheckDnsSubdomain(EnvironmentOverlay.UrlHost(template, "name", "group")) is not null)
+        {
+            reader.Diagnostics.Error(node!.Location, $"{what} must be a host name with {{name}} and {{group}} in it, such as {{name}}.{{group}}.env.example.org, not \"{template}\"");
+            return null;
+        }
+
+        return template;
     }
 
     /// <summary>Checks every profile against the farm's backends, reporting a name or set that does not exist at its profile's line.</summary>

@@ -116,6 +116,15 @@ internal static class TablePrinter
         ],
         ["ServiceAccount"] = [NameColumn, new("Secrets", "integer", (o, _) => Array(o["secrets"]).Count), AgeColumn],
         ["NetworkPolicy"] = [NameColumn, new("Pod-Selector", "string", (o, _) => Pairs(o["spec"]?["podSelector"]?["matchLabels"]) ?? "<none>"), AgeColumn],
+        ["Ingress"] =
+        [
+            NameColumn,
+            new("Class", "string", (o, _) => Str(o["spec"]?["ingressClassName"]) ?? "<none>"),
+            new("Hosts", "string", (o, _) => string.Join(",", Array(o["spec"]?["rules"]).Select(r => Str(r?["host"]) ?? "*")) is { Length: > 0 } hosts ? hosts : "*"),
+            new("Address", "string", (o, _) => string.Join(",", Array(o["status"]?["loadBalancer"]?["ingress"]).Select(i => Str(i?["ip"]) ?? Str(i?["hostname"])))),
+            new("Ports", "string", (o, _) => Array(o["spec"]?["tls"]).Count > 0 ? "80, 443" : "80"),
+            AgeColumn,
+        ],
         ["LimitRange"] = [NameColumn, CreatedAtColumn],
         ["Role"] = [NameColumn, CreatedAtColumn],
         ["ClusterRole"] = [NameColumn, CreatedAtColumn],

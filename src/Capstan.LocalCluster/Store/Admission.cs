@@ -176,6 +176,9 @@ internal static partial class Admission
             case "Role" or "ClusterRole":
                 ValidateRules(type, obj, causes);
                 break;
+            case "Ingress" when spec is not null:
+                ValidateIngress(spec, causes);
+                break;
         }
 
         if (type.Kind is "ConfigMap" or "Secret" && DataBytes(obj, type.Kind == "Secret") > MaxDataBytes)

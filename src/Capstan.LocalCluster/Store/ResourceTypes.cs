@@ -41,6 +41,7 @@ public static class ResourceTypes
         new("batch", "v1", "Job", "jobs", true, [], true),
         new("batch", "v1", "CronJob", "cronjobs", true, ["cj"], true),
         new("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, ["netpol"], false),
+        new("networking.k8s.io", "v1", "Ingress", "ingresses", true, ["ing"], true),
         new("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, ["hpa"], true),
         new("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, [], false),
         new("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, [], false),

@@ -235,10 +235,11 @@ public static class MediaWikiRenderer
     {
         var state = ctx.State ?? throw Error(ctx,
             $"release {ctx.Namespace}/{ctx.Release.Name} runs periodic maintenance, so it needs the dynamic state (primary_dc, read_only, maintenance_enabled); none was given");
-        // Production has CronJobs only where the gate allows them. An environment shows its CronJobs suspended unless
-        // its own state enables maintenance, and keeps them suspended while it shares any backend with production.
+        // Production has CronJobs only where the gate allows them. An environment has its CronJobs in its primary
+        // datacenter, suspended unless its own state enables maintenance, and suspended while it shares any backend
+        // with production.
         var runs = MaintenanceGate.AllowsCronJobs(state, ctx.Datacenter);
-        if (!runs && ctx.Environment is null)
+        if (!runs && (ctx.Environment is null || state.PrimaryDc != ctx.Datacenter))
         {
             yield break;
         }

@@ -26,6 +26,9 @@ public sealed record EnvironmentRequest(
 {
     /// <summary><c>--set key=value</c> values, layered after the values files in this order.</summary>
     public IReadOnlyList<string> Settings { get; init; } = [];
+
+    /// <summary>The developer's trees <see cref="EnvironmentRequest.Image"/> was built from (<c>VERSION=DIR</c>, <c>config=DIR</c>).</summary>
+    public IReadOnlyList<string> Sources { get; init; } = [];
 }
 
 /// <summary>
@@ -137,6 +140,7 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
         {
             ValuesFiles = request.ValuesFiles,
             Settings = request.Settings,
+            Sources = request.Sources,
             Creating = CreateInProgress.Current(now),
         };
 

@@ -39,6 +39,12 @@ public sealed record EnvironmentRecord(
     /// <summary>The <c>--set key=value</c> values given at create, layered after the values files, in order.</summary>
     public IReadOnlyList<string> Settings { get; init; } = [];
 
+    /// <summary>
+    /// The developer's trees its image is built from (<c>VERSION=DIR</c>, and <c>config=DIR</c> for the config tree),
+    /// rebuilt by every refresh; empty when it runs an image it was given or production's.
+    /// </summary>
+    public IReadOnlyList<string> Sources { get; init; } = [];
+
     /// <summary>The expiry warnings already sent to the owner (<c>3d</c>, <c>1d</c>), each once.</summary>
     public IReadOnlyList<string> Warned { get; init; } = [];
 
@@ -62,6 +68,7 @@ public sealed record EnvironmentRecord(
         ["creating"] = Creating is null ? null : new JsonObject { ["host"] = Creating.Host, ["pid"] = Creating.Pid, ["since"] = Stamp(Creating.Since) },
         ["set"] = Settings.Count == 0 ? null : new JsonArray([.. Settings.Select(v => (JsonNode)v)]),
         ["warned"] = Warned.Count == 0 ? null : new JsonArray([.. Warned.Select(w => (JsonNode)w)]),
+        ["sources"] = Sources.Count == 0 ? null : new JsonArray([.. Sources.Select(v => (JsonNode)v)]),
         ["sleeping"] = Sleeping is null ? null : new JsonObject(Sleeping.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
     }.ToJsonString();
 
@@ -101,6 +108,7 @@ public sealed record EnvironmentRecord(
                 : null,
             Settings = doc["set"] is JsonArray settings ? [.. settings.Select(v => v!.GetValue<string>())] : [],
             Warned = doc["warned"] is JsonArray warned ? [.. warned.Select(w => w!.GetValue<string>())] : [],
+            Sources = doc["sources"] is JsonArray sources ? [.. sources.Select(v => v!.GetValue<string>())] : [],
             Sleeping = doc["sleeping"] is JsonObject sleeping ? sleeping.ToDictionary(kv => kv.Key, kv => kv.Value?.GetValue<int>() ?? throw new FormatException($"sleeping.{kv.Key} has no replicas")) : null,
         };
     }

@@ -83,6 +83,47 @@ public sealed class EnvCommandTests : IDisposable
     }
 
     [Fact]
+    public void An_environment_from_a_developers_tree_runs_an_image_of_it_and_a_refresh_rebuilds_it()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        var tree = Path.Combine(_temp.Path, "alice-src");
+        Testing.FarmCopy.To(Path.Combine(repo, "code", "php-1.44"), tree);
+        File.AppendAllText(Path.Combine(tree, "index.php"), "// search ranking change, first try\n");
+        Assert.Equal(0, CliRunner.Run("env", "secrets", "init", "dev-tree", "--repo", repo).ExitCode);
+
+        var created = CliRunner.Run("env", "create", "dev-tree", "--repo", repo, "--purpose", "ci", "--expires", "12h", "--owner", "alice", "--actor", "alice",
+            "--group", "mw-debug", "--source", $"php-1.44={tree}", "-o", "json");
+        Assert.True(created.ExitCode == 0, created.Err);
+        Assert.Contains("capstan: image: built sha256:", created.Err, StringComparison.Ordinal);
+        var image = System.Text.Json.Nodes.JsonNode.Parse(created.Out)!["image"]!.GetValue<string>();
+        Assert.StartsWith("capstan.local/mediawiki:env-dev-tree-", image, StringComparison.Ordinal);
+        Assert.Contains($"built from: php-1.44={tree}", CliRunner.Run("env", "show", "dev-tree", "--repo", repo, "--no-health").Out, StringComparison.Ordinal);
+
+        // The pods run that image, and the image holds the developer's file as it was.
+        Assert.Contains(image, CliRunner.Run("status", "--repo", repo, "--environment", "dev-tree", "-n", "mw-debug").Out, StringComparison.Ordinal);
+        Assert.Contains("first try", IndexPhp(repo, image), StringComparison.Ordinal);
+
+        // A refresh rebuilds from the same tree, and the environment then runs the change.
+        File.AppendAllText(Path.Combine(tree, "index.php"), "// second try\n");
+        var refreshed = CliRunner.Run("env", "refresh", "dev-tree", "--repo", repo, "--actor", "alice");
+        Assert.True(refreshed.ExitCode == 0, refreshed.Err);
+        var rebuilt = System.Text.Json.Nodes.JsonNode.Parse(CliRunner.Run("env", "show", "dev-tree", "--repo", repo, "--no-health", "-o", "json").Out)!["image"]!.GetValue<string>();
+        Assert.NotEqual(image, rebuilt);
+        Assert.Contains("second try", IndexPhp(repo, rebuilt), StringComparison.Ordinal);
+        Assert.Contains(rebuilt, CliRunner.Run("status", "--repo", repo, "--environment", "dev-tree", "-n", "mw-debug").Out, StringComparison.Ordinal);
+    }
+
+    /// <summary>The index.php of php-1.44 in an image of the farm's layout, unpacked as a node would (capstan image prep).</summary>
+    private string IndexPhp(string repo, string image)
+    {
+        var tag = image[(image.IndexOf(':', StringComparison.Ordinal) + 1)..image.IndexOf('@', StringComparison.Ordinal)];
+        var into = Path.Combine(_temp.Path, "prep-" + tag);
+        var prep = CliRunner.Run("image", "prep", $"oci-layout://{Path.Combine(repo, ".capstan", "images")}:{tag}", "--repo", repo, "--into", into);
+        Assert.True(prep.ExitCode == 0, prep.Err);
+        return File.ReadAllText(Directory.EnumerateFiles(into, "index.php", SearchOption.AllDirectories).Single(f => f.Contains("php-1.44", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void A_two_datacenter_environment_has_its_own_state_and_runs_a_live_test_switchover_inside_itself_without_touching_production()
     {
         var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));

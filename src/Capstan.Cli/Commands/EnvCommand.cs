@@ -165,6 +165,16 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
 
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct, readState: false);
             var service = session.Environments();
+            var who = session.Repo.Actor(parse.GetValue(actor));
+            var targets = parse.GetValue(name) is { } one
+                ? [(await service.Records.GetAsync(one, ct) ?? throw new Core.Diagnostics.UserInputException($"there is no environment '{one}'")).Record]
+                : await service.Records.ListAsync(ct);
+            if (parse.GetValue(name) is { } single && targets[0].Owner != who && !parse.GetValue(force))
+            {
+                throw new Core.Diagnostics.UserInputException($"environment '{single}' belongs to {targets[0].Owner}; to refresh it as {who}, add --force (recorded in its history)");
+            }
+
+            await RebuildAsync(session, targets, who, parse.GetValue(force) || parse.GetValue(name) is null, ct);
             var report = await service.RefreshAsync(
                 parse.GetValue(name), session.Repo.Actor(parse.GetValue(actor)), new ProgressLines(error), ct, parse.GetValue(force), onlyBehind: parse.GetValue(allBehind));
             foreach (var line in report.Lines)
@@ -261,11 +271,13 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         var set = new Option<string[]>("--set") { Description = "A value for this environment, after every values file: key.path=value (repeatable)", HelpName = "KEY=VALUE" };
         var groups = new Option<string[]>("--group") { Description = "A server group to include (repeatable; default: the web and API groups)", HelpName = "NS" };
         var values = new Option<string[]>("--values") { Description = "Another values file layered after environments/NAME.yaml (repeatable)", HelpName = "FILE" };
+        var sources = new Option<string[]>("--source") { Description = "Run a developer's code tree: build an image with it in place of the repo's tree of that version (repeatable; rebuilt by every refresh)", HelpName = "VERSION=DIR" };
+        var config = new Option<string?>("--config") { Description = "Run a developer's config tree in place of the repo's (rebuilt by every refresh)", HelpName = "DIR" };
         var actor = CommonOptions.Actor();
         var output = CommonOptions.Output("text", "json");
         var command = new Command("create", "Create an environment: record its owner, purpose and expiry, then deploy its groups (one replica each, canaries off) into its own namespaces")
         {
-            name, repo, state, owner, purpose, expires, description, links, pin, image, dc, groups, values, set, actor, output,
+            name, repo, state, owner, purpose, expires, description, links, pin, image, sources, config, dc, groups, values, set, actor, output,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -275,12 +287,29 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(datacenters.Length == 1 ? datacenters[0] : null), ct, readState: false);
             var who = session.Repo.Actor(parse.GetValue(actor));
             var service = session.Environments();
+            var trees = SourceTrees(parse.GetValue(sources) ?? [], parse.GetValue(config));
+            var built = parse.GetValue(image);
+            if (trees.Count > 0)
+            {
+                if (built is not null)
+                {
+                    throw new Core.Diagnostics.UserInputException("--image names an image and --source/--config build one: give one or the other");
+                }
+
+                // Everything else is checked before the build, so a mistake costs no build.
+                EnvironmentNames.Check(parse.GetValue(name)!, []);
+                service.Policy.Check(parse.GetValue(owner), parse.GetValue(purpose)!, DateTimeOffset.UtcNow + EnvironmentPolicy.ParseDuration(parse.GetValue(expires)!), DateTimeOffset.UtcNow,
+                    parse.GetValue(pin) ? EnvironmentBase.Pinned : EnvironmentBase.Follow, parse.GetValue(links) ?? []);
+                built = await ImageForDeploy.BuildForEnvironmentAsync(session.Repo, env, error, parse.GetValue(name)!, trees, null, TimeProvider.System, ct);
+            }
+
             var request = new EnvironmentRequest(
                 parse.GetValue(name)!, parse.GetValue(owner), parse.GetValue(purpose)!, parse.GetValue(description) ?? string.Empty,
-                parse.GetValue(links) ?? [], EnvironmentPolicy.ParseDuration(parse.GetValue(expires)!), parse.GetValue(pin), parse.GetValue(image),
+                parse.GetValue(links) ?? [], EnvironmentPolicy.ParseDuration(parse.GetValue(expires)!), parse.GetValue(pin), built,
                 datacenters, parse.GetValue(groups) ?? [], parse.GetValue(values) ?? [], who)
             {
                 Settings = parse.GetValue(set) ?? [],
+                Sources = trees,
             };
             var progress = new ProgressLines(error);
             WarnOfProduction(EnvironmentScope.Backends(session.Repo.Model, request.Name, request.Purpose));
@@ -440,6 +469,11 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
                 writer.WriteLine($"  url ({group}): {url}");
             }
 
+            if (record.Sources.Count > 0)
+            {
+                writer.WriteLine($"  built from: {string.Join(", ", record.Sources)} (rebuilt by every refresh)");
+            }
+
             if (EnvironmentScope.Backends(session.Model, record) is { } backends)
             {
                 writer.WriteLine($"  backends: {string.Join(", ", backends.Items.Select(i => $"{i.Production.Name} {i.Source}"))}");
@@ -499,6 +533,44 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>The trees of <c>--source VERSION=DIR</c> and <c>--config DIR</c>, as absolute paths (<c>config=DIR</c> for the config tree).</summary>
+    private List<string> SourceTrees(string[] sources, string? config)
+    {
+        var trees = new List<string>();
+        foreach (var source in sources)
+        {
+            if (source.Split('=', 2) is not [{ Length: > 0 } version, { Length: > 0 } dir] || version == "config")
+            {
+                throw new Core.Diagnostics.UserInputException($"--source '{source}' must be VERSION=DIR (e.g. php-1.44=~/src/mediawiki)");
+            }
+
+            trees.Add($"{version}={env.Resolve(dir)}");
+        }
+
+        if (config is not null)
+        {
+            trees.Add($"config={env.Resolve(config)}");
+        }
+
+        return trees;
+    }
+
+    /// <summary>
+    /// Rebuilds the image of every environment among <paramref name="records"/> that runs a developer's trees, from the
+    /// same trees, and records the new image (an unchanged build changes nothing). Someone else's needs <paramref name="force"/>.
+    /// </summary>
+    private async Task RebuildAsync(DeploySession session, IEnumerable<EnvironmentRecord> records, string actor, bool force, CancellationToken ct)
+    {
+        var service = session.Environments();
+        foreach (var record in records.Where(r => r.Sources.Count > 0 && r.Creating is null && r.Sleeping is null))
+        {
+            if (await ImageForDeploy.BuildForEnvironmentAsync(session.Repo, env, error, record.Name, record.Sources, record.Image, TimeProvider.System, ct) is { } image)
+            {
+                await service.Records.ChangeAsync(record.Name, actor, "rebuild from its sources", force || record.Owner == actor, r => r with { Image = image }, ct);
+            }
+        }
     }
 
     /// <summary>Says, loudly, which of production's backends an environment shares (only a class that names them allows it).</summary>

@@ -11,9 +11,9 @@ using Capstan.State.Files;
 namespace Capstan.Bench;
 
 /// <summary>
-/// Environments: the time to create one of mw-web and mw-api-int (one datacenter, with support releases) until every
-/// pod is ready, and to delete it, against the deploy of the same releases in production on the same cluster, with
-/// the same simulated pod timing.
+/// Environments: the time to create one of mw-web and mw-api-int (one datacenter, with support releases and the own
+/// backends its class gives it) until every pod is ready, and to delete it, against the deploy of the same releases in
+/// production on the same cluster, with the same simulated pod timing; and the isolation scan's share of the create.
 /// </summary>
 internal static class EnvironmentBenchmark
 {
@@ -26,8 +26,7 @@ internal static class EnvironmentBenchmark
         {
             DeployBenchmark.CopyFarm(example, root);
 
-            Directory.CreateDirectory(Path.Combine(root, "environments"));
-            File.Copy(Path.Combine(root, "private", "secrets.yaml"), Path.Combine(root, "environments", "bench.secrets.yaml"));
+            Testing.FarmCopy.WriteEnvironmentSecrets(root, "bench");
             var files = new DirectoryRepoFiles(root);
             var model = RepoLoader.Load(files).Model;
             var state = StateRules.Fresh("eqiad", ["eqiad", "codfw"]);
@@ -39,6 +38,7 @@ internal static class EnvironmentBenchmark
             var production = new List<double>();
             var creates = new List<double>();
             var deletes = new List<double>();
+            var scans = new List<double>();
             for (var round = 0; round < rounds; round++)
             {
                 // Production's deploy of the same releases into fresh namespaces (the environment's cost is the same work).
@@ -63,15 +63,29 @@ internal static class EnvironmentBenchmark
                 var environments = new EnvironmentService(model, files, clusters, store, TimeProvider.System);
                 var request2 = new EnvironmentRequest("bench", "bench", "ci", "benchmark", [], TimeSpan.FromHours(1), false, null, ["eqiad"], groups, [], "bench");
                 watch.Restart();
-                await environments.CreateAsync(request2, state, SilentObserver.Instance, default);
+                var (record, _) = await environments.CreateAsync(request2, state, SilentObserver.Instance, default);
                 creates.Add(watch.Elapsed.TotalSeconds);
+
+                // The isolation scan alone (the create ran it once before writing anything): every rendered object searched.
+                var renderer = EnvironmentScope.Renderer(model, files, record);
+                var rendered = renderer.Render(new RenderSelection("eqiad"), EnvironmentScope.Clone(state, record.Datacenters));
+                watch.Restart();
+                var hits = EnvironmentIsolation.Find(model, files, record, renderer, rendered);
+                scans.Add(watch.Elapsed.TotalSeconds);
+                if (hits.Count > 0)
+                {
+                    throw new InvalidOperationException($"the environment carries production's endpoints: {hits[0]}");
+                }
+
                 watch.Restart();
                 await environments.DeleteAsync("bench", "bench", force: false, default);
                 deletes.Add(watch.Elapsed.TotalSeconds);
             }
 
-            Console.WriteLine($"environment of mw-web + mw-api-int in eqiad (pods start in {timing.PodStart.TotalSeconds:0.0} s, ready {timing.PodReady.TotalSeconds:0.0} s later), {rounds} rounds, medians:");
+            var backends = EnvironmentScope.Backends(model, "bench", "ci")?.Items.Count(i => i.Deployed) ?? 0;
+            Console.WriteLine($"environment of mw-web + mw-api-int in eqiad with {backends} own backends (pods start in {timing.PodStart.TotalSeconds:0.0} s, ready {timing.PodReady.TotalSeconds:0.0} s later), {rounds} rounds, medians:");
             Console.WriteLine($"production deploy of the same releases {BenchTools.Median(production):F2} s; environment create {BenchTools.Median(creates):F2} s (ratio {BenchTools.Median(creates) / BenchTools.Median(production):F2}); delete {BenchTools.Median(deletes):F2} s (ratio {BenchTools.Median(deletes) / BenchTools.Median(production):F2})");
+            Console.WriteLine($"isolation scan {BenchTools.Median(scans) * 1000:F1} ms ({BenchTools.Median(scans) / BenchTools.Median(creates) * 100:F1} % of the create)");
         }
         finally
         {

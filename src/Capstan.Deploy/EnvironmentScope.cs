@@ -69,7 +69,7 @@ public static class EnvironmentScope
 
     /// <summary>
     /// The model cut to the environment. Its own backends form a group of their own (<c>backends</c>, one manifests
-    /// release per backend) that every release of the environment needs, so they come up first.
+    /// release per backend) that every MediaWiki release of the environment needs, so they are up before it.
     /// </summary>
     private static FarmModel Scoped(FarmModel production, EnvironmentRecord record, EnvironmentBackends? backends)
     {
@@ -81,7 +81,8 @@ public static class EnvironmentScope
             var releases = deployed.Select(i => new ReleaseSpec(
                 i.Production.Name, ReleaseKind.Manifests, Stage.Testservers, [], null, null, [], $"{catalog.OwnDirectory}/{i.Production.Name}", null, i.Production.Fields.Location)).ToList();
             var needs = releases.Select(r => new ReleaseRef(BackendCatalog.Namespace, r.Name)).ToList();
-            groups = [.. groups.Select(g => g with { Releases = [.. g.Releases.Select(r => r with { Needs = [.. r.Needs, .. needs] })] })];
+            // The MediaWiki releases need them; support releases (statsd exporters, policies) come up beside them.
+            groups = [.. groups.Select(g => g with { Releases = [.. g.Releases.Select(r => r.Kind == ReleaseKind.MediaWiki ? r with { Needs = [.. r.Needs, .. needs] } : r)] })];
             groups.Insert(0, new ServerGroup(BackendCatalog.Namespace, GroupTraits.FromName(BackendCatalog.Namespace), releases, catalog.File, null, SourceLocation.OfFile(catalog.File)));
         }
 

@@ -485,10 +485,19 @@ public sealed class EnvironmentService(FarmModel model, IRepoFiles files, IClust
             state.Add(new StateDifference("(all)", "(none: the environment has no dynamic state)", "(production's)"));
         }
 
+        // Live objects changed inside the environment by someone other than Capstan (a kubectl edit), from managedFields.
+        var live = new List<string>();
+        if (record.Creating is null && record.Sleeping is null)
+        {
+            var prepared = await Deployer(record).PrepareAsync(Request(record, record.Owner, "drift?") with { Preflight = false }, await EnvironmentScope.ReadStateAsync(model, record, store, record.Owner, time, cancellationToken), cancellationToken);
+            live.AddRange(prepared.Plan.Actions.SelectMany(a => a.Drift.Select(d =>
+                $"{a.Id.Datacenter}/{a.Id.Namespace[(record.Name.Length + EnvironmentNames.Separator.Length)..]}/{a.Id.Release}: {d.Kind} {d.Name} {d.Path} changed by {d.Manager}")));
+        }
+
         var backends = EnvironmentScope.Backends(model, record)?.Items.Select(i => new BackendDifference(
             i.Production.Name, Backend.KindName(i.Production.Kind), i.Source.ToString(),
             Endpoints(i.Effective, record.Datacenters), Endpoints(i.Production, record.Datacenters))).ToList() ?? [];
-        return new EnvironmentDrift(record.Name, values, onlyInProduction) { State = state, Backends = backends };
+        return new EnvironmentDrift(record.Name, values, onlyInProduction) { State = state, Backends = backends, Live = live };
     }
 
     /// <summary>What a backend points at in the given datacenters, for people: its addresses, prefix or topic.</summary>
@@ -829,8 +838,11 @@ public sealed record EnvironmentDrift(string Environment, IReadOnlyList<ReleaseV
     /// <summary>Every backend, on each side (listed whether or not it differs; not counted in <see cref="Count"/>).</summary>
     public IReadOnlyList<BackendDifference> Backends { get; init; } = [];
 
+    /// <summary>Fields of the environment's live objects changed by someone other than Capstan (a kubectl edit), from managedFields.</summary>
+    public IReadOnlyList<string> Live { get; init; } = [];
+
     /// <summary>How many differences there are in all.</summary>
-    public int Count => Values.Count + OnlyInProduction.Count + State.Count;
+    public int Count => Values.Count + OnlyInProduction.Count + State.Count + Live.Count;
 
     /// <summary>The report as <c>capstan env drift -o json</c> prints it (and the dashboard serves it).</summary>
     public JsonObject ToJson() => new()
@@ -847,6 +859,7 @@ public sealed record EnvironmentDrift(string Environment, IReadOnlyList<ReleaseV
         })]),
         ["state"] = new JsonArray([.. State.Select(d => (JsonNode)new JsonObject { ["key"] = d.Key, ["environment"] = d.Environment, ["production"] = d.Production })]),
         ["onlyInProduction"] = new JsonArray([.. OnlyInProduction.Select(o => (JsonNode)o)]),
+        ["live"] = new JsonArray([.. Live.Select(l => (JsonNode)l)]),
         ["backends"] = new JsonArray([.. Backends.Select(b => (JsonNode)new JsonObject
         {
             ["backend"] = b.Backend, ["kind"] = b.Kind, ["source"] = b.Source, ["environment"] = b.Environment, ["production"] = b.Production,

@@ -147,6 +147,24 @@ public sealed class EnvironmentIsolationTests
     }
 
     [Fact]
+    public async Task A_kubectl_edit_inside_an_environment_is_reported_by_its_drift_from_managed_fields()
+    {
+        await using var farm = await StartAsync();
+        var service = Service(farm);
+        await service.CreateAsync(Request(), farm.State, new EventLog(), default);
+        Assert.Empty((await service.DriftAsync(Name, farm.State, default)).Live);
+
+        await farm.Clusters["eqiad"].PatchAsync(
+            new ObjectRef("apps/v1", "Deployment", "alice-test--mw-web", "mw-web.eqiad.main"),
+            System.Text.Json.Nodes.JsonNode.Parse("""{"spec": {"template": {"spec": {"terminationGracePeriodSeconds": 5}}}}""")!.AsObject(),
+            "kubectl-edit",
+            default);
+
+        var live = Assert.Single((await service.DriftAsync(Name, farm.State, default)).Live);
+        Assert.Equal("eqiad/mw-web/main: Deployment mw-web.eqiad.main .spec.template.spec.terminationGracePeriodSeconds changed by kubectl-edit", live);
+    }
+
+    [Fact]
     public async Task Cron_jobs_of_an_environment_are_suspended_until_its_own_state_enables_maintenance_whatever_production_does()
     {
         await using var farm = await StartAsync();

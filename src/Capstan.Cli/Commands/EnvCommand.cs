@@ -130,6 +130,11 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
                 writer.WriteLine($"only in production: {only}");
             }
 
+            foreach (var live in drift.Live)
+            {
+                writer.WriteLine($"live: {FreeText.Printable(live)}");
+            }
+
             if (drift.Backends.Count > 0)
             {
                 var backends = new PlainTable("BACKEND", "KIND", "SOURCE", "ENVIRONMENT", "PRODUCTION");

@@ -61,10 +61,22 @@ public sealed class EnvironmentServiceTests
         // Someone else needs --force; the owner deletes it, and everything it made is gone.
         var refused = await Assert.ThrowsAsync<UserInputException>(() => service.DeleteAsync("alice-test", "bob", force: false, default));
         Assert.Equal("environment 'alice-test' belongs to alice; to delete it as bob, add --force (recorded)", refused.Message);
+        var notBobs = await Assert.ThrowsAsync<UserInputException>(() => service.ExtendAsync("alice-test", TimeSpan.FromDays(1), "bob", force: false, default));
+        Assert.Equal("environment 'alice-test' belongs to alice; to extend it as bob, add --force (recorded)", notBobs.Message);
         await service.DeleteAsync("alice-test", "alice", force: false, default);
         Assert.Empty(await service.NamespacesAsync(record, "eqiad", default));
         Assert.Empty(await service.Records.ListAsync(default));
         Assert.Equal(["created", "ready", "delete"], (await service.Records.HistoryAsync("alice-test", default)).Select(h => h.What));
+    }
+
+    [Fact]
+    public async Task An_environment_without_secrets_of_its_own_is_told_which_file_and_which_command()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        var refused = await Assert.ThrowsAsync<RepoValidationException>(() => Service(farm).CreateAsync(Request(), farm.State, new EventLog(), default));
+        Assert.Contains(refused.Diagnostics, d => d.Message.Contains(
+            "environment alice-test has no secrets.tls.certificate and secrets.tls.key of its own: 'capstan env secrets init alice-test' writes environments/alice-test.secrets.yaml with fresh ones",
+            StringComparison.Ordinal));
     }
 
     [Fact]

@@ -134,6 +134,7 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
             Capstan.Deploy.RefusalKind.UserError => ExitCodes.UserError,
             Capstan.Deploy.RefusalKind.Conflict => ExitCodes.Conflict,
             Capstan.Deploy.RefusalKind.Locked => ExitCodes.Locked,
+            Capstan.Deploy.RefusalKind.NotAllowed => ExitCodes.NotAllowed,
             _ => ExitCodes.Failure,
         }) : null,
     };

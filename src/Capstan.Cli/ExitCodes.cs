@@ -18,7 +18,7 @@ public static class ExitCodes
     /// <summary>Deploys are locked by someone else; nothing was changed.</summary>
     public const int Locked = 4;
 
-    /// <summary>The dynamic state does not allow this now (read-only, maintenance disabled); nothing was started.</summary>
+    /// <summary>The dynamic state does not allow this now (read-only, maintenance disabled, a held release); nothing was started.</summary>
     public const int NotAllowed = 5;
 
     /// <summary>A deploy failed and so did the rollback of at least one release: the summary names what needs a repair.</summary>

@@ -19,10 +19,23 @@ public sealed record DeployRequest(
 {
     /// <summary>Check the selection's needs before planning (off for diff, which changes nothing).</summary>
     public bool Preflight { get; init; } = true;
+
+    /// <summary>
+    /// Refuse (<see cref="ReleaseHeldException"/>) a plan that would apply a held revision again, unless its release is
+    /// in <see cref="ReleasingHolds"/>. Off, a held revision is only a note.
+    /// </summary>
+    public bool EnforceHolds { get; init; }
+
+    /// <summary>The releases (<c>dc/namespace/release</c>) whose holds this deploy lifts, knowingly.</summary>
+    public IReadOnlySet<string> ReleasingHolds { get; init; } = new HashSet<string>(StringComparer.Ordinal);
 }
 
 /// <summary>A plan ready to run, with what was read to make it.</summary>
-public sealed record PreparedDeploy(Plan Plan, IReadOnlyList<string> Notes);
+public sealed record PreparedDeploy(Plan Plan, IReadOnlyList<string> Notes)
+{
+    /// <summary>The holds the plan would apply again (lifted by <see cref="DeployRequest.ReleasingHolds"/>, else refused or noted).</summary>
+    public IReadOnlyList<ReleaseHold> Held { get; init; } = [];
+}
 
 /// <summary>
 /// The deploy pipeline: render the selection (widened by needs when asked), check that everything it needs is
@@ -110,7 +123,71 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
             await NamespacesPreflightAsync(plan, cancellationToken);
         }
 
-        return new PreparedDeploy(plan, notes);
+        notes.AddRange(CanaryWarnings(plan));
+        var held = await HeldAsync(plan, cancellationToken);
+        var refused = held.Where(h => !request.ReleasingHolds.Contains(h.Hold.Release.ToString())).ToList();
+        if (request.EnforceHolds && !request.DryRun && refused.Count > 0)
+        {
+            throw new ReleaseHeldException(string.Join("; ", refused.Select(h => h.Why)) +
+                $"; nothing was applied. Revert the repo, or deploy with {string.Join(" ", refused.Select(h => $"--release-hold {h.Hold.Release}"))} --reason …");
+        }
+
+        notes.AddRange(held.Select(h => h.Why + (request.ReleasingHolds.Contains(h.Hold.Release.ToString()) ? " (this deploy lifts the hold)" : string.Empty)));
+        return new PreparedDeploy(plan, notes) { Held = [.. held.Select(h => h.Hold)] };
+    }
+
+    /// <summary>
+    /// The plan's releases that would apply a held revision again (its manifest, or its MediaWiki image), each with why:
+    /// the hold, and the repo file and line that still names the image.
+    /// </summary>
+    private async Task<List<(ReleaseHold Hold, string Why)>> HeldAsync(Plan plan, CancellationToken cancellationToken)
+    {
+        var holds = await new HoldStore(store, model.Project).ListAsync(cancellationToken);
+        var result = new List<(ReleaseHold, string)>();
+        foreach (var action in plan.Actions.Where(a => a.Change != Core.Planning.ReleaseChange.NoOp))
+        {
+            if (holds.FirstOrDefault(h => h.Release == action.Id) is not { } hold
+                || (hold.ManifestHash != action.ManifestHash && (hold.Image is null || AppImage(action.Desired) != hold.Image)))
+            {
+                continue;
+            }
+
+            var group = model.Groups.FirstOrDefault(g => model.LiveNamespace(g) == action.Id.Namespace);
+            var spec = group?.Releases.FirstOrDefault(r => r.Name == action.Id.Release);
+            var at = group is null || spec is null ? null
+                : ((renderer.ResolveTree(action.Id.Datacenter, group, spec, withSecrets: false)["images"] as Core.Yaml.ValueMap)?["mediawiki"])?.Location;
+            result.Add((hold, $"{hold}; this deploy would apply it again{(at is null ? string.Empty : $": the repo still names it at {at}")}"));
+        }
+
+        return result;
+    }
+
+    private static string? AppImage(IEnumerable<JsonObject> objects) => objects
+        .Where(o => o["kind"]?.GetValue<string>() is "Deployment" or "CronJob")
+        .SelectMany(o => (o["spec"]?["template"]?["spec"] ?? o["spec"]?["jobTemplate"]?["spec"]?["template"]?["spec"])?["containers"] as JsonArray ?? [])
+        .FirstOrDefault(c => c?["name"]?.GetValue<string>().EndsWith("-app", StringComparison.Ordinal) == true)?["image"]?.GetValue<string>();
+
+    /// <summary>
+    /// A canary that stays on another image while its main release moves to a new one tests nothing: the plan says so,
+    /// naming both images.
+    /// </summary>
+    private IEnumerable<string> CanaryWarnings(Plan plan)
+    {
+        foreach (var canary in plan.Actions)
+        {
+            var group = model.Groups.FirstOrDefault(g => model.LiveNamespace(g) == canary.Id.Namespace);
+            if (group?.Releases.FirstOrDefault(r => r.Name == canary.Id.Release)?.Canary is not { } spec
+                || plan.Actions.FirstOrDefault(a => a.Id == canary.Id with { Release = spec.Of }) is not { Change: not Core.Planning.ReleaseChange.NoOp } main)
+            {
+                continue;
+            }
+
+            var (was, now, canaryImage) = (AppImage(main.Apply.Where(c => c.Live is not null).Select(c => c.Live!)), AppImage(main.Desired), AppImage(canary.Desired));
+            if (now is not null && canaryImage is not null && was != now && canaryImage != now)
+            {
+                yield return $"{canary.Id} runs {canaryImage} while {main.Id} goes to {now}: the canary stage tests nothing (the canary's own images file pins it)";
+            }
+        }
     }
 
     /// <summary>The live objects of a datacenter for a selection, keyed by release (for diff).</summary>

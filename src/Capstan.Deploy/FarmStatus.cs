@@ -21,7 +21,7 @@ public sealed record Readiness(int? Ready, int? Desired, string? Problem, bool M
 public sealed record ReleaseStatus(ReleaseRecord Record, Readiness Ready)
 {
     /// <summary>The MediaWiki image (the app container's), or null for a release without MediaWiki.</summary>
-    public string? MediaWikiImage => Record.Images.Where(kv => kv.Key.EndsWith("-app", StringComparison.Ordinal)).Select(kv => kv.Value).FirstOrDefault();
+    public string? MediaWikiImage => Record.MediaWikiImage;
 }
 
 /// <summary>

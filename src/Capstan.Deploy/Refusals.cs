@@ -17,6 +17,9 @@ public enum RefusalKind
     /// <summary>Deploys are locked.</summary>
     Locked,
 
+    /// <summary>The farm's state does not allow it now (a held release).</summary>
+    NotAllowed,
+
     /// <summary>The work was tried and failed, or a cluster or store could not be used.</summary>
     Failure,
 }
@@ -37,6 +40,7 @@ public static class Refusals
         StateRefusedException => (ex.Message + "; nothing was written", RefusalKind.UserError),
         StateConflictException => (ex.Message, RefusalKind.Conflict),
         DeployLockedException => (ex.Message, RefusalKind.Locked),
+        ReleaseHeldException => (ex.Message, RefusalKind.NotAllowed),
         PreflightException or ReleaseRecordException or DeployLockLostException or DeployLockCorruptException or DeployStoppedException or NotificationFailedException
             or DeployFailedException or PrePullException or SwitchoverFailedException or ApiOutageException => (ex.Message, RefusalKind.Failure),
         KubeUnavailableException => (ex.Message, RefusalKind.Failure),

@@ -274,11 +274,11 @@ internal static class Pages
         var (dc, ns, name) = (S(data["datacenter"]), S(data["namespace"]), S(data["name"]));
         var basePath = $"/releases/{Seg(dc)}/{Seg(ns)}/{Seg(name)}";
         var revisions = data["revisions"]!.AsArray().Select(r => r!.AsObject()).ToList();
-        var html = new StringBuilder("<h2>Revisions</h2><table id=\"revisions\"><thead><tr><th>Revision</th><th>Status</th><th>When</th><th>Who</th><th>Why</th><th>Plan</th><th>Diff</th></tr></thead><tbody>");
+        var html = new StringBuilder("<h2>Revisions</h2><table id=\"revisions\"><thead><tr><th>Revision</th><th>Status</th><th>When</th><th>Who</th><th>Why</th><th>Plan</th><th>MediaWiki image</th><th>Diff</th></tr></thead><tbody>");
         foreach (var r in revisions)
         {
             var rev = r["revision"]!.GetValue<int>();
-            html.Append($"<tr><td>{rev}</td><td>{H(S(r["status"]))}</td><td>{H(S(r["at"]))}</td><td>{H(S(r["by"]))}</td><td>{H(S(r["reason"]))}</td><td>{H(S(r["planId"]))}</td><td>{(revisions.Any(o => o["revision"]!.GetValue<int>() == rev - 1) ? $"<a href=\"{basePath}/diff?from={rev - 1}&amp;to={rev}\">from r{rev - 1}</a>" : string.Empty)}</td></tr>");
+            html.Append($"<tr><td>{rev}</td><td>{H(S(r["status"]))}</td><td>{H(S(r["at"]))}</td><td>{H(S(r["by"]))}</td><td>{H(S(r["reason"]))}</td><td>{H(S(r["planId"]))}</td><td>{H((r["images"] as JsonObject ?? []).Where(i => i.Key.EndsWith("-app", StringComparison.Ordinal)).Select(i => S(i.Value)).FirstOrDefault() ?? "-")}</td><td>{(revisions.Any(o => o["revision"]!.GetValue<int>() == rev - 1) ? $"<a href=\"{basePath}/diff?from={rev - 1}&amp;to={rev}\">from r{rev - 1}</a>" : string.Empty)}</td></tr>");
         }
 
         html.Append("</tbody></table>");

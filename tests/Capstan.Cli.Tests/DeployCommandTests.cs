@@ -96,8 +96,12 @@ public sealed class DeployCommandTests : IDisposable
         Assert.Matches("\"revision\": 3,[^}]*\"status\": \"deployed\"", history.Out);
         Assert.Equal(2, (await Task.Run(() => CliRunner.Run("diff", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug")).ConfigureAwait(true)).ExitCode);
 
-        // The values edit again (the second template), then reverted (the first): both finish, and nothing is left to do.
-        await RunAsync(deploy);
+        // The values edit again (the second template) is the revision the rollback holds: it is refused, naming the
+        // release, until the hold is lifted; then reverted (the first): both finish, and nothing is left to do.
+        var held = await Task.Run(() => CliRunner.Run(deploy));
+        Assert.Equal(5, held.ExitCode);
+        Assert.Contains("eqiad/mw-debug/pinkunicorn is held:", held.Err, StringComparison.Ordinal);
+        await RunAsync([.. deploy[..^1], "workers are fine after all", "--release-hold", "eqiad/mw-debug/pinkunicorn"]);
         File.WriteAllText(values, original);
         await RunAsync(deploy);
         var diff = await Task.Run(() => CliRunner.Run("diff", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug"));
@@ -105,6 +109,46 @@ public sealed class DeployCommandTests : IDisposable
         var status = await RunAsync("status", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "-o", "json");
         Assert.Matches("\"ready\": 2,\\s*\"desired\": 2,", status.Out);
         Assert.Contains("\"revision\": 5", status.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_rolled_back_image_is_held_until_the_repo_stops_naming_it_or_the_hold_is_lifted()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        string[] deploy = ["deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-web", "--yes", "--reason"];
+        Assert.Equal(0, CliRunner.Run([.. deploy, "first"]).ExitCode);
+        var images = Path.Combine(repo, "deploy", "images", "default.yaml");
+        var good = File.ReadAllText(images);
+        File.WriteAllText(images, good.Replace("083015-publish", "101500-publish", StringComparison.Ordinal));
+        Assert.Equal(0, CliRunner.Run([.. deploy, "T123 search ranking"]).ExitCode);
+
+        var rollback = CliRunner.Run("rollback", "eqiad/mw-web/main", "--repo", repo, "--yes", "--reason", "T123 broke search", "--actor", "alice");
+        Assert.True(rollback.ExitCode == 0, rollback.Err);
+        Assert.Contains("eqiad/mw-web/main is held at revision 2's image", rollback.Err, StringComparison.Ordinal);
+        var history = CliRunner.Run("history", "--repo", repo, "--dc", "eqiad", "-n", "mw-web", "-r", "main").Out;
+        Assert.Matches(@"eqiad/mw-web/main\s+2\s+superseded.*2026-11-20-101500-publish\s+T123 search ranking", history);
+        Assert.Matches(@"eqiad/mw-web/main\s+3\s+deployed.*2026-11-20-083015-publish\s+rollback to revision 1", history);
+
+        // An unrelated deploy of mw-web would apply the bad image again: refused before anything is applied, naming the file and line.
+        var refused = CliRunner.Run([.. deploy, "unrelated"]);
+        Assert.Equal(5, refused.ExitCode);
+        Assert.Contains("eqiad/mw-web/main is held: alice rolled back docker-registry.wikifarm.example/restricted/mediawiki-multiversion:2026-11-20-101500-publish", refused.Err, StringComparison.Ordinal);
+        Assert.Contains("(T123 broke search); this deploy would apply it again: the repo still names it at deploy/images/default.yaml:3:", refused.Err, StringComparison.Ordinal);
+        Assert.Contains("deploy with --release-hold eqiad/mw-web/main --reason", refused.Err, StringComparison.Ordinal);
+        var status = CliRunner.Run("status", "--repo", repo, "--dc", "eqiad", "-n", "mw-web").Out;
+        Assert.Matches(@"eqiad/mw-web/main\s+3\s", status);
+        Assert.Contains("held: eqiad/mw-web/main is held: alice rolled back", status, StringComparison.Ordinal);
+
+        // A diff says it too, and changes nothing.
+        Assert.Contains("eqiad/mw-web/main is held", CliRunner.Run("diff", "--repo", repo, "--dc", "eqiad", "-n", "mw-web").Err, StringComparison.Ordinal);
+
+        // Lifting the hold is deliberate and recorded.
+        Assert.Equal(2, CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-web", "--yes", "--release-hold", "eqiad/mw-web/main").ExitCode);
+        var lifted = CliRunner.Run([.. deploy, "T123 fixed in the config instead", "--release-hold", "eqiad/mw-web/main"]);
+        Assert.True(lifted.ExitCode == 0, lifted.Err);
+        Assert.Contains("the hold of eqiad/mw-web/main is lifted", lifted.Err, StringComparison.Ordinal);
+        Assert.Contains("(lifts the hold of eqiad/mw-web/main)", CliRunner.Run("history", "--repo", repo, "--dc", "eqiad", "-n", "mw-web", "-r", "main").Out, StringComparison.Ordinal);
+        Assert.DoesNotContain("held:", CliRunner.Run("status", "--repo", repo, "--dc", "eqiad", "-n", "mw-web").Out, StringComparison.Ordinal);
     }
 
     [Fact]

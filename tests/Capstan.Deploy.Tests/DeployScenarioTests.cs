@@ -41,6 +41,26 @@ public sealed class DeployScenarioTests
     }
 
     [Fact]
+    public async Task A_plan_that_moves_main_to_a_new_image_while_the_canary_stays_pinned_says_the_canary_tests_nothing()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        var (_, first) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-web"));
+        Assert.True(first!.Succeeded, first.Cause);
+
+        var images = Path.Combine(farm.Root, "deploy", "images", "default.yaml");
+        File.WriteAllText(images, File.ReadAllText(images).Replace("083015-publish", "101500-publish", StringComparison.Ordinal));
+        var (moved, _) = await farm.DeployAsync(new RenderSelection("eqiad", "mw-web"));
+        Assert.Equal(
+            "eqiad/mw-web/canary runs docker-registry.wikifarm.example/restricted/mediawiki-multiversion:2026-11-21-101204-publish while eqiad/mw-web/main goes to docker-registry.wikifarm.example/restricted/mediawiki-multiversion:2026-11-20-101500-publish: the canary stage tests nothing (the canary's own images file pins it)",
+            Assert.Single(moved.Notes));
+
+        // The canary moved too: nothing to say.
+        File.WriteAllText(Path.Combine(farm.Root, "deploy", "images", "mw-web", "canary.yaml"), CanaryImageFile("docker-registry.wikifarm.example/restricted/mediawiki-multiversion:2026-11-20-111500-publish"));
+        File.WriteAllText(images, File.ReadAllText(images).Replace("101500-publish", "111500-publish", StringComparison.Ordinal));
+        Assert.Empty((await farm.DeployAsync(new RenderSelection("eqiad", "mw-web"))).Prepared.Notes);
+    }
+
+    [Fact]
     public async Task Selecting_only_main_on_an_empty_cluster_fails_preflight_and_applies_nothing()
     {
         await using var farm = await FarmHarness.StartAsync();

@@ -39,7 +39,8 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
         var prePull = new Option<bool>("--pre-pull") { Description = "Warm the nodes with the new images before the rollout starts (always, when capstan.yaml's pre-pull.enabled is true)" };
         var noPrePull = new Option<bool>("--no-pre-pull") { Description = "Do not warm the nodes, whatever capstan.yaml says" };
         var prePullEgress = new Option<string?>("--pre-pull-egress") { Description = "The registry egress the pre-pull may use (implies --pre-pull); as many nodes pull at once as fit at pre-pull.node-bandwidth each (default: pre-pull.max-egress, else 10Gbit/s)", HelpName = "RATE" };
-        var command = new Command(name, description) { repo, dc, subset, environment, state, stateFile, reason, actor, output, yes, dryRun, noRollback, forceConflicts, concurrency, buildImage, prePull, noPrePull, prePullEgress };
+        var releaseHold = new Option<string[]>("--release-hold") { Description = "Lift the hold a rollback put on this release (DC/NAMESPACE/RELEASE; repeatable; needs --reason): its held revision may be applied again", HelpName = "RELEASE" };
+        var command = new Command(name, description) { repo, dc, subset, environment, state, stateFile, reason, actor, output, yes, dryRun, noRollback, forceConflicts, concurrency, buildImage, prePull, noPrePull, prePullEgress, releaseHold };
         if (!bootstrap)
         {
             command.Add(ns);
@@ -89,7 +90,27 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
                 ForceConflicts = parse.GetValue(forceConflicts),
                 PrePull = warm ? prePullSettings : null,
             };
-            var request = new DeployRequest(selection, parse.GetValue(includeNeeds) || bootstrap, parse.GetValue(dryRun), parse.GetValue(concurrency), executorOptions);
+            var lifting = (parse.GetValue(releaseHold) ?? []).ToHashSet(StringComparer.Ordinal);
+            if (lifting.Count > 0)
+            {
+                if (string.IsNullOrWhiteSpace(parse.GetValue(reason)))
+                {
+                    throw new UserInputException("--release-hold needs --reason: lifting a hold is recorded with why");
+                }
+
+                if (lifting.FirstOrDefault(r => ReleaseId.Parse(r) is null) is { } bad)
+                {
+                    throw new UserInputException($"--release-hold '{bad}' is not DC/NAMESPACE/RELEASE");
+                }
+
+                executorOptions = executorOptions with { Reason = $"{executorOptions.Reason} (lifts the hold of {string.Join(", ", lifting.Order(StringComparer.Ordinal))})" };
+            }
+
+            var request = new DeployRequest(selection, parse.GetValue(includeNeeds) || bootstrap, parse.GetValue(dryRun), parse.GetValue(concurrency), executorOptions)
+            {
+                EnforceHolds = true,
+                ReleasingHolds = lifting,
+            };
             var service = session.Service();
             PreparedDeploy prepared;
             try
@@ -209,6 +230,14 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
                 error.WriteLine($"capstan: interrupted: plan {plan.Id} stopped part-way; run the same command again to resume it " +
                                 "(the next deploy continues from what the clusters hold; 'capstan status' shows where each release is)");
                 return ExitCodes.Interrupted;
+            }
+
+            // A hold lifted by a deploy that applied its release is gone; one whose release did not deploy stays.
+            foreach (var hold in prepared.Held.Where(h => lifting.Contains(h.Release.ToString())
+                && result.Releases.Any(r => r.Id == h.Release && r.State == ReleaseState.Done)))
+            {
+                await new HoldStore(session.Store, session.Repo.Model.Project).ReleaseAsync(hold.Release, ct);
+                error.WriteLine($"capstan: the hold of {hold.Release} is lifted ({FreeText.Printable(executorOptions.Reason)})");
             }
 
             if (json)

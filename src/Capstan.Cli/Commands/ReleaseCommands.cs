@@ -38,6 +38,11 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, ct, testEnvironment: testEnvironment);
             var request = new DeployRequest(selection, false, true, Planner.DefaultConcurrency, new ExecutorOptions()) { Preflight = false };
             var prepared = await session.Service().PrepareAsync(request, session.State, ct);
+            foreach (var note in prepared.Notes)
+            {
+                error.WriteLine($"capstan: note: {FreeText.Printable(note)}");
+            }
+
             var maskKey = Core.Security.MaskKey.ForRepo(session.Repo.Model.RepoRoot);
             var changes = new List<ObjectDiff>();
             var drifted = new List<ObjectDiff>();
@@ -141,10 +146,13 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             var selection = new RenderSelection(parse.GetValue(dc), parse.GetValue(ns), parse.GetValue(release));
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), null, null, selection, ct, readState: false, testEnvironment: parse.GetValue(environment));
             var status = await FarmStatus.ReadAsync(session.Clusters, Namespaces(session, parse.GetValue(ns)), parse.GetValue(release), ct);
+            var holds = await new HoldStore(session.Store, session.Repo.Model.Project).ListAsync(ct);
             var writer = console.Profile.Out.Writer;
             if (parse.GetValue(output) == "json")
             {
-                writer.WriteLine(KubeSerializer.ToJson(status.ToJson()));
+                var doc = status.ToJson();
+                doc["holds"] = new JsonArray([.. holds.Select(h => JsonNode.Parse(h.ToJson()))]);
+                writer.WriteLine(KubeSerializer.ToJson(doc));
                 return ExitCodes.Success;
             }
 
@@ -166,6 +174,11 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             writer.WriteLine(status.Consistent
                 ? $"MediaWiki: every release runs {versions.FirstOrDefault()?.Key ?? "nothing yet"}"
                 : "MediaWiki: releases run different versions:\n" + string.Join("\n", versions.Select(g => $"  {g.Key}: {string.Join(", ", g.Select(x => x.Record.Id.ToString()))}")));
+            foreach (var hold in holds)
+            {
+                writer.WriteLine($"held: {FreeText.Printable(hold.ToString())}");
+            }
+
             return ExitCodes.Success;
         });
         return command;
@@ -205,14 +218,17 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
                     ["reason"] = r.Reason,
                     ["plan"] = r.PlanId,
                     ["manifestHash"] = r.ManifestHash,
+                    ["images"] = new JsonObject(r.Images.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
                 })])));
                 return ExitCodes.Success;
             }
 
-            var table = new PlainTable("RELEASE", "REVISION", "STATUS", "AT", "BY", "PLAN", "REASON");
+            var table = new PlainTable("RELEASE", "REVISION", "STATUS", "AT", "BY", "PLAN", "MEDIAWIKI IMAGE", "REASON");
             foreach (var r in sorted)
             {
-                table.Add(r.Id.ToString(), r.Revision.ToString(CultureInfo.InvariantCulture), r.Status, r.At.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture), r.Actor, r.PlanId, r.Reason);
+                table.Add(
+                    r.Id.ToString(), r.Revision.ToString(CultureInfo.InvariantCulture), r.Status, r.At.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture), r.Actor, r.PlanId,
+                    r.MediaWikiImage ?? "-", r.Reason);
             }
 
             writer.Write(table.ToString());
@@ -302,6 +318,14 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             {
                 error.WriteLine($"capstan: error: {FreeText.Printable(ex.Message)}");
                 return ExitCodes.Locked;
+            }
+
+            // What was rolled back is held: the next deploy that would apply it again stops and says so.
+            if (result.Succeeded)
+            {
+                await new HoldStore(session.Store, session.Repo.Model.Project).PutAsync(
+                    new ReleaseHold(id, current.ManifestHash, current.MediaWikiImage, options.Actor, DateTimeOffset.UtcNow, parse.GetValue(reason)!, plan.Id), ct);
+                error.WriteLine($"capstan: {id} is held at revision {current.Revision}'s image: a deploy that would apply it again stops (lift with 'capstan deploy --release-hold {id} --reason …')");
             }
 
             if (json)

@@ -20,4 +20,8 @@ public sealed record ReleaseRecord(
     string Actor,
     DateTimeOffset At,
     string Reason,
-    string PlanId);
+    string PlanId)
+{
+    /// <summary>The MediaWiki image of the revision (its app container's), or null for a release without MediaWiki.</summary>
+    public string? MediaWikiImage => Images.Where(kv => kv.Key.EndsWith("-app", StringComparison.Ordinal)).Select(kv => kv.Value).FirstOrDefault();
+}

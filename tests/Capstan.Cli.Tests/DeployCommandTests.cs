@@ -152,6 +152,39 @@ public sealed class DeployCommandTests : IDisposable
     }
 
     [Fact]
+    public void A_whole_plan_is_rolled_back_newest_stage_first_and_every_release_it_changed_is_held()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        string[] deploy = ["deploy", "--repo", repo, "--dc", "eqiad", "--yes", "--reason"];
+        Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-web", "--yes", "--reason", "first").ExitCode);
+        Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--yes", "--reason", "first").ExitCode);
+
+        // One plan through all three stages: the test servers, the canary, production.
+        var images = Path.Combine(repo, "deploy", "images", "default.yaml");
+        File.WriteAllText(images, File.ReadAllText(images).Replace("083015-publish", "101500-publish", StringComparison.Ordinal));
+        var canary = Path.Combine(repo, "deploy", "images", "mw-web", "canary.yaml");
+        File.WriteAllText(canary, File.ReadAllText(canary).Replace("2026-11-21-101204-publish", "2026-11-20-101500-publish", StringComparison.Ordinal));
+        var train = CliRunner.Run([.. deploy, "train", "-o", "json"]);
+        Assert.True(train.ExitCode == 0, train.Err);
+        var planId = System.Text.Json.Nodes.JsonNode.Parse(train.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1])!["plan"]!.GetValue<string>();
+
+        var rollback = CliRunner.Run("rollback", "--plan", planId, "--repo", repo, "--yes", "--reason", "the train breaks search", "--actor", "alice");
+        Assert.True(rollback.ExitCode == 0, rollback.Err);
+        var order = new[] { "eqiad/mw-web/main ", "eqiad/mw-web/canary ", "eqiad/mw-debug/pinkunicorn " }.Select(r => rollback.Out.IndexOf(r + "  ", StringComparison.Ordinal)).ToList();
+        Assert.All(order, i => Assert.True(i >= 0, rollback.Out));
+        Assert.Equal(order.Order().ToList(), order);
+        var status = CliRunner.Run("status", "--repo", repo, "--dc", "eqiad").Out;
+        Assert.Equal(3, status.Split('\n').Count(l => l.StartsWith("held: ", StringComparison.Ordinal)));
+        Assert.DoesNotContain("101500-publish  ", status, StringComparison.Ordinal);
+
+        // The repo still names the train's image: the next deploy is refused for every held release.
+        var refused = CliRunner.Run([.. deploy, "unrelated"]);
+        Assert.Equal(5, refused.ExitCode);
+        Assert.All(["eqiad/mw-debug/pinkunicorn", "eqiad/mw-web/canary", "eqiad/mw-web/main"], r => Assert.Contains($"--release-hold {r}", refused.Err, StringComparison.Ordinal));
+        Assert.Equal(2, CliRunner.Run("rollback", "--last", "eqiad/mw-web/main", "--repo", repo, "--yes", "--reason", "x").ExitCode);
+    }
+
+    [Fact]
     public void A_wiped_state_store_is_not_re_seeded_by_a_deploy_of_cron_releases_deployed_before()
     {
         var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));

@@ -240,15 +240,20 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
     private Command BuildRollback()
     {
         var repo = CommonOptions.Repo();
-        var target = new Argument<string>("release") { Description = "The release: DC/NAMESPACE/RELEASE" };
+        var target = new Argument<string?>("release") { Description = "The release: DC/NAMESPACE/RELEASE (or --plan/--last)", Arity = ArgumentArity.ZeroOrOne };
         var to = new Option<int?>("--to") { Description = "The revision to go back to (default: the one before the current)", HelpName = "REV" };
+        var planOption = new Option<string?>("--plan") { Description = "Roll back every release this deploy plan changed, newest stage first", HelpName = "ID" };
+        var last = new Option<bool>("--last") { Description = "Roll back every release the newest deploy changed" };
         var reason = CommonOptions.Reason("Why: recorded with the new revision (required)");
         var actor = CommonOptions.Actor();
         var state = CommonOptions.State();
         var output = CommonOptions.Output("text", "json");
         var yes = new Option<bool>("--yes", "-y") { Description = "Roll back without asking" };
         var environment = CommonOptions.TestEnvironment();
-        var command = new Command("rollback", "Re-apply a stored revision of a release (recorded as a new revision)") { target, to, repo, environment, reason, actor, state, output, yes };
+        var command = new Command("rollback", "Re-apply a stored revision of a release, or undo a whole deploy plan (each recorded as a new revision, and held)")
+        {
+            target, to, planOption, last, repo, environment, reason, actor, state, output, yes,
+        };
         command.SetAction(async (parse, ct) =>
         {
             if (string.IsNullOrWhiteSpace(parse.GetValue(reason)))
@@ -256,22 +261,50 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
                 throw new UserInputException("--reason is required: a rollback records why");
             }
 
-            var json = parse.GetValue(output) == "json";
-            var named = ReleaseId.Parse(parse.GetValue(target)!) ?? throw new UserInputException($"'{parse.GetValue(target)}' is not DC/NAMESPACE/RELEASE");
-            await using var session = await DeploySession.OpenAsync(
-                env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(named.Datacenter, named.Namespace, named.Release), ct, testEnvironment: parse.GetValue(environment));
+            var wholePlan = parse.GetValue(planOption) is not null || parse.GetValue(last);
+            if (new[] { parse.GetValue(target) is not null, parse.GetValue(planOption) is not null, parse.GetValue(last) }.Count(b => b) != 1)
+            {
+                throw new UserInputException("name one release (DC/NAMESPACE/RELEASE), or --plan ID, or --last");
+            }
 
-            // Inside a test environment the release is named by its group (mw-web); its revisions live in the environment's namespace.
-            var id = session.Repo.Model.FindGroup(named.Namespace) is { } group ? named with { Namespace = session.Repo.Model.LiveNamespace(group) } : named;
-            var client = session.Clusters[id.Datacenter];
-            var history = (await ReleaseRecords.ListAsync(client, id.Datacenter, id.Namespace, ct)).GetValueOrDefault(id)
-                ?? throw new UserInputException($"{id} has never been deployed");
-            var current = history.FirstOrDefault(r => r.Status == "deployed") ?? history[0];
-            var wanted = parse.GetValue(to);
-            var targetRecord = wanted is { } rev
-                ? history.FirstOrDefault(r => r.Revision == rev) ?? throw new UserInputException($"{id} has no revision {rev} (revisions: {string.Join(", ", history.Select(r => r.Revision).Order())})")
-                : history.Where(r => r.Revision < current.Revision && r.ManifestHash != current.ManifestHash).MaxBy(r => r.Revision)
-                  ?? throw new UserInputException($"{id} has no earlier revision to roll back to");
+            if (wholePlan && parse.GetValue(to) is not null)
+            {
+                throw new UserInputException("--to names a revision of one release; a plan goes back to the revisions it replaced");
+            }
+
+            var json = parse.GetValue(output) == "json";
+            var named = wholePlan ? null : ReleaseId.Parse(parse.GetValue(target)!) ?? throw new UserInputException($"'{parse.GetValue(target)}' is not DC/NAMESPACE/RELEASE");
+            await using var session = await DeploySession.OpenAsync(
+                env, parse.GetValue(repo), parse.GetValue(state), null, named is null ? new RenderSelection() : new RenderSelection(named.Datacenter, named.Namespace, named.Release), ct,
+                testEnvironment: parse.GetValue(environment));
+            var rollbacks = new Rollbacks(session.Repo.Model, session.Clusters, session.Store, session.Service(), TimeProvider.System);
+            var skipped = new List<string>();
+            IReadOnlyList<RollbackTarget> targets;
+            string what;
+            if (named is null)
+            {
+                var (planId, planTargets) = await rollbacks.PlanAsync(parse.GetValue(planOption), skipped, ct);
+                (targets, what) = (planTargets, $"every release plan {planId} changed ({planTargets.Count})");
+            }
+            else
+            {
+                // Inside a test environment the release is named by its group (mw-web); its revisions live in the environment's namespace.
+                var id = session.Repo.Model.FindGroup(named.Namespace) is { } group ? named with { Namespace = session.Repo.Model.LiveNamespace(group) } : named;
+                var one = await rollbacks.TargetAsync(id, parse.GetValue(to), ct);
+                (targets, what) = ([one], $"{id} from revision {one.Current.Revision} to revision {one.Target.Revision}");
+            }
+
+            foreach (var line in skipped)
+            {
+                error.WriteLine($"capstan: note: {line}");
+            }
+
+            if (targets.Count == 0)
+            {
+                error.WriteLine("capstan: nothing to roll back");
+                return ExitCodes.Success;
+            }
+
             if (!parse.GetValue(yes) && !env.Interactive)
             {
                 throw new UserInputException("stdin is not a terminal, so nobody can confirm: pass --yes to roll back");
@@ -279,7 +312,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
 
             if (!parse.GetValue(yes))
             {
-                console.Profile.Out.Writer.Write($"Roll {id} back from revision {current.Revision} to revision {targetRecord.Revision}? [y/N] ");
+                console.Profile.Out.Writer.Write($"Roll back {what}? [y/N] ");
                 if ((await env.Input.ReadLineAsync(ct))?.Trim() is not ("y" or "Y" or "yes"))
                 {
                     error.WriteLine("capstan: not confirmed; nothing was applied");
@@ -287,57 +320,44 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
                 }
             }
 
-            var keep = targetRecord.Manifest.Select(o => LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>())).ToHashSet(StringComparer.Ordinal);
-            var spec = session.Repo.Model.FindRelease(new Core.Config.ReleaseRef(named.Namespace, named.Release));
-            var action = new ReleaseAction(
-                id,
-                spec?.Kind ?? Core.Config.ReleaseKind.Manifests,
-                spec?.Stage ?? Core.Config.Stage.Production,
-                ReleaseChange.Upgrade,
-                targetRecord.Manifest,
-                [.. targetRecord.Manifest.Select(o => ObjectChange.Restore(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>(), o))],
-                [.. current.Manifest.Where(o => !keep.Contains(LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>())))
-                    .Select(o => new ObjectPrune(o["apiVersion"]!.GetValue<string>(), o["kind"]!.GetValue<string>(), o["metadata"]?["namespace"]?.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>()))],
-                [],
-                targetRecord.ManifestHash,
-                history.Max(r => r.Revision));
-            var plan = new Plan(Planner.NewPlanId(), [action], [], 1);
-            var options = new ExecutorOptions
+            var writer = console.Profile.Out.Writer;
+            var results = new List<DeployResult>();
+            foreach (var rollback in targets)
             {
-                Actor = session.Repo.Actor(parse.GetValue(actor)),
-                Reason = $"rollback to revision {targetRecord.Revision}: {parse.GetValue(reason)}",
-                ForceConflicts = true,
-            };
-            DeployResult result;
-            try
-            {
-                var writer = console.Profile.Out.Writer;
-                result = await session.Service().RunAsync(plan, options, json ? new JsonEventObserver(writer) : new LineObserver(writer), ct);
-            }
-            catch (DeployLockedException ex)
-            {
-                error.WriteLine($"capstan: error: {FreeText.Printable(ex.Message)}");
-                return ExitCodes.Locked;
+                try
+                {
+                    results.Add(await rollbacks.RunAsync(rollback, session.Repo.Actor(parse.GetValue(actor)), parse.GetValue(reason)!, json ? new JsonEventObserver(writer) : new LineObserver(writer), ct));
+                }
+                catch (DeployLockedException ex)
+                {
+                    error.WriteLine($"capstan: error: {FreeText.Printable(ex.Message)}");
+                    return ExitCodes.Locked;
+                }
+
+                if (results[^1].Succeeded)
+                {
+                    error.WriteLine($"capstan: {rollback.Release} is held at revision {rollback.Current.Revision}'s image: a deploy that would apply it again stops (lift with 'capstan deploy --release-hold {rollback.Release} --reason …')");
+                }
+                else
+                {
+                    // The rest of a plan's rollback waits: the farm is between revisions, and the summary says where.
+                    break;
+                }
             }
 
-            // What was rolled back is held: the next deploy that would apply it again stops and says so.
-            if (result.Succeeded)
+            foreach (var result in results)
             {
-                await new HoldStore(session.Store, session.Repo.Model.Project).PutAsync(
-                    new ReleaseHold(id, current.ManifestHash, current.MediaWikiImage, options.Actor, DateTimeOffset.UtcNow, parse.GetValue(reason)!, plan.Id), ct);
-                error.WriteLine($"capstan: {id} is held at revision {current.Revision}'s image: a deploy that would apply it again stops (lift with 'capstan deploy --release-hold {id} --reason …')");
+                if (json)
+                {
+                    writer.WriteLine(PlanView.Json(result).ToJsonString());
+                }
+                else
+                {
+                    writer.Write(PlanView.Summary(result));
+                }
             }
 
-            if (json)
-            {
-                console.Profile.Out.Writer.WriteLine(PlanView.Json(result).ToJsonString());
-            }
-            else
-            {
-                console.Profile.Out.Writer.Write(PlanView.Summary(result));
-            }
-
-            return ExitCodes.Of(result);
+            return results.Select(ExitCodes.Of).FirstOrDefault(code => code != ExitCodes.Success, ExitCodes.Success);
         });
         return command;
     }

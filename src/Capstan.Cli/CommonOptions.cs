@@ -37,9 +37,10 @@ internal static class CommonOptions
     /// The subset and the test environment that <c>--subset</c> and <c>--environment</c> name. An <c>--environment</c>
     /// that names one of capstan.yaml's subsets is the old spelling of <c>--subset</c>: taken as it, with a warning.
     /// </summary>
-    public static (string? Subset, string? TestEnvironment) Scope(string? subset, string? environment, Core.Config.FarmModel production, TextWriter error)
+    public static (string? Subset, string? TestEnvironment) Scope(string? subset, string? environment, Func<Core.Config.FarmModel> production, TextWriter error)
     {
-        if (environment is null || production.Subsets.All(s => s.Name != environment))
+        // The repo is read for its subsets' names only when --environment is given.
+        if (environment is null || production().Subsets.All(s => s.Name != environment))
         {
             return (subset, environment);
         }

@@ -56,7 +56,7 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
                 throw new UserInputException("--concurrency must be between 1 and 500");
             }
 
-            var (subsetName, testEnvironment) = CommonOptions.Scope(parse.GetValue(subset), parse.GetValue(environment), RepoSession.Open(env, parse.GetValue(repo)).Model, error);
+            var (subsetName, testEnvironment) = CommonOptions.Scope(parse.GetValue(subset), parse.GetValue(environment), () => RepoSession.Open(env, parse.GetValue(repo)).Model, error);
             var selection = new RenderSelection(parse.GetValue(dc), bootstrap ? null : parse.GetValue(ns), bootstrap ? null : parse.GetValue(release), subsetName);
             Dictionary<string, string>? overrides = null;
             if (parse.GetValue(buildImage))

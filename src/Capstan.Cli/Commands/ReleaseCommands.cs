@@ -33,7 +33,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         };
         command.SetAction(async (parse, ct) =>
         {
-            var (subsetName, testEnvironment) = CommonOptions.Scope(parse.GetValue(subset), parse.GetValue(environment), RepoSession.Open(env, parse.GetValue(repo)).Model, error);
+            var (subsetName, testEnvironment) = CommonOptions.Scope(parse.GetValue(subset), parse.GetValue(environment), () => RepoSession.Open(env, parse.GetValue(repo)).Model, error);
             var selection = new RenderSelection(parse.GetValue(dc), parse.GetValue(ns), parse.GetValue(release), subsetName);
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, ct, testEnvironment: testEnvironment);
             var request = new DeployRequest(selection, false, true, Planner.DefaultConcurrency, new ExecutorOptions()) { Preflight = false };

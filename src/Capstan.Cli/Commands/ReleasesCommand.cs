@@ -31,7 +31,7 @@ internal sealed class ReleasesCommand(IAnsiConsole console, TextWriter error, Cl
     private int Execute(ParseResult parse)
     {
         var session = RepoSession.Open(env, parse.GetValue(_repo));
-        var (subset, testEnvironment) = CommonOptions.Scope(parse.GetValue(_subset), parse.GetValue(_environment), session.Model, error);
+        var (subset, testEnvironment) = CommonOptions.Scope(parse.GetValue(_subset), parse.GetValue(_environment), () => session.Model, error);
         if (testEnvironment is not null)
         {
             throw new Core.Diagnostics.UserInputException($"'{testEnvironment}' is no release subset (allowed: {string.Join(", ", session.Model.Subsets.Select(s => s.Name))}); 'capstan env show {testEnvironment}' shows a test environment");

@@ -40,7 +40,7 @@ internal sealed class RenderCommand(IAnsiConsole console, TextWriter error, CliE
     private async Task<int> ExecuteAsync(ParseResult parse, CancellationToken cancellationToken)
     {
         var session = RepoSession.Open(env, parse.GetValue(_repo));
-        var (subset, testEnvironment) = CommonOptions.Scope(parse.GetValue(_subset), parse.GetValue(_environment), session.Model, error);
+        var (subset, testEnvironment) = CommonOptions.Scope(parse.GetValue(_subset), parse.GetValue(_environment), () => session.Model, error);
         if (testEnvironment is not null)
         {
             session = await RepoSession.OpenAsync(env, parse.GetValue(_repo), testEnvironment, parse.GetValue(_state), cancellationToken);

@@ -5,7 +5,8 @@ namespace Capstan.LocalCluster;
 
 /// <summary>
 /// Faults injected through <c>/capstan/faults</c>: HTTP errors, hangs or connection resets for the next N requests,
-/// open watches cut mid-stream, pods of a selector that crash-loop, Job pods that fail, and pods that start slowly.
+/// open watches cut mid-stream, pods of a selector that crash-loop, Job pods that fail, pods that start slowly, and
+/// pods (of a selector or running an image) that answer more of their simulated requests with errors, or get less traffic.
 /// </summary>
 public sealed class FaultInjector
 {
@@ -60,10 +61,34 @@ public sealed class FaultInjector
 
         /// <summary>Pods take <see cref="PodFault.Delay"/> longer to become ready.</summary>
         Slow,
+
+        /// <summary>Pods answer <see cref="PodFault.Ratio"/> of their simulated requests with 5xx errors.</summary>
+        Errors,
+
+        /// <summary>Pods receive <see cref="PodFault.Ratio"/> simulated requests per second instead of the default.</summary>
+        Traffic,
     }
 
-    /// <summary>A pod fault.</summary>
-    public sealed record PodFault(PodFaultKind Kind, string? Namespace, LabelQuery Selector, string SelectorText, TimeSpan Delay);
+    /// <summary>A pod fault; <see cref="Image"/>, when set, limits it to pods with a container whose image contains it.</summary>
+    public sealed record PodFault(PodFaultKind Kind, string? Namespace, LabelQuery Selector, string SelectorText, TimeSpan Delay)
+    {
+        /// <summary>The error ratio (<see cref="PodFaultKind.Errors"/>) or the requests per second (<see cref="PodFaultKind.Traffic"/>).</summary>
+        public double Ratio { get; init; }
+
+        /// <summary>A part of an image reference: only pods running a matching image are hit.</summary>
+        public string? Image { get; init; }
+
+        /// <summary>True when the fault applies to the pod.</summary>
+        public bool Matches(JsonObject pod)
+        {
+            if ((Namespace is not null && Namespace != pod["metadata"]?["namespace"]?.GetValue<string>()) || !Selector.Matches(pod))
+            {
+                return false;
+            }
+
+            return Image is null || (pod["spec"]?["containers"] as JsonArray ?? []).Any(c => c?["image"]?.GetValue<string>()?.Contains(Image, StringComparison.Ordinal) == true);
+        }
+    }
 
     /// <summary>Takes the HTTP fault for the next request to <paramref name="path"/>, if any.</summary>
     public HttpFault? NextHttpFault(string path)
@@ -85,8 +110,7 @@ public sealed class FaultInjector
     {
         lock (_lock)
         {
-            var ns = pod["metadata"]?["namespace"]?.GetValue<string>();
-            return _pods.FirstOrDefault(f => f.Kind == kind && (f.Namespace is null || f.Namespace == ns) && f.Selector.Matches(pod));
+            return _pods.LastOrDefault(f => f.Kind == kind && f.Matches(pod));
         }
     }
 
@@ -155,6 +179,9 @@ public sealed class FaultInjector
                     ["namespace"] = f.Namespace,
                     ["selector"] = f.SelectorText,
                     ["delaySeconds"] = f.Delay.TotalSeconds,
+                    ["image"] = f.Image,
+                    ["ratio"] = f.Kind == PodFaultKind.Errors ? f.Ratio : null,
+                    ["rps"] = f.Kind == PodFaultKind.Traffic ? f.Ratio : null,
                 })]),
             };
         }
@@ -163,7 +190,9 @@ public sealed class FaultInjector
     /// <summary>
     /// Adds a fault from its JSON: <c>{"type":"http","status":500,"count":3}</c>, <c>{"type":"hang","seconds":30,"count":1}</c>,
     /// <c>{"type":"reset","count":2}</c>, <c>{"type":"cut-watches"}</c>,
-    /// <c>{"type":"crashloop"|"fail-jobs"|"slow","namespace":"mw-web","selector":"release=canary","seconds":30}</c>.
+    /// <c>{"type":"crashloop"|"fail-jobs"|"slow","namespace":"mw-web","selector":"release=canary","seconds":30}</c>,
+    /// <c>{"type":"errors","selector":"release=canary","ratio":0.2}</c> or <c>{"type":"errors","image":"mediawiki:2026-12-07","ratio":0.2}</c>
+    /// (that share of the pods' simulated requests answer 5xx), <c>{"type":"traffic","selector":"release=canary","rps":0.5}</c>.
     /// </summary>
     public void Add(JsonObject spec)
     {
@@ -189,8 +218,38 @@ public sealed class FaultInjector
                 var kind = type switch { "crashloop" => PodFaultKind.CrashLoop, "fail-jobs" => PodFaultKind.FailJob, _ => PodFaultKind.Slow };
                 Add(new PodFault(kind, spec["namespace"]?.GetValue<string>(), LabelQuery.Parse(selector), selector, TimeSpan.FromSeconds(JsonNumber.Double(spec["seconds"]) ?? 0)));
                 break;
+            case "errors":
+                var ratio = JsonNumber.Double(spec["ratio"]) ?? throw ApiError.BadRequest("an errors fault needs a ratio between 0 and 1");
+                if (ratio is < 0 or > 1)
+                {
+                    throw ApiError.BadRequest($"ratio {ratio} is not between 0 and 1");
+                }
+
+                Add(PodFaultOf(PodFaultKind.Errors, spec) with { Ratio = ratio });
+                break;
+            case "traffic":
+                var rps = JsonNumber.Double(spec["rps"]) ?? throw ApiError.BadRequest("a traffic fault needs rps, the requests per second of each pod");
+                if (rps is < 0 or > 100_000)
+                {
+                    throw ApiError.BadRequest($"rps {rps} is not between 0 and 100000");
+                }
+
+                Add(PodFaultOf(PodFaultKind.Traffic, spec) with { Ratio = rps });
+                break;
             default:
-                throw ApiError.BadRequest("fault type must be one of http, hang, reset, cut-watches, crashloop, fail-jobs, slow");
+                throw ApiError.BadRequest("fault type must be one of http, hang, reset, cut-watches, crashloop, fail-jobs, slow, errors, traffic");
         }
+    }
+
+    private static PodFault PodFaultOf(PodFaultKind kind, JsonObject spec)
+    {
+        var selector = spec["selector"]?.GetValue<string>() ?? string.Empty;
+        var image = spec["image"]?.GetValue<string>();
+        if (selector.Length == 0 && image is null && spec["namespace"] is null)
+        {
+            throw ApiError.BadRequest("say which pods: a namespace, a selector or an image");
+        }
+
+        return new PodFault(kind, spec["namespace"]?.GetValue<string>(), LabelQuery.Parse(selector), selector, TimeSpan.Zero) { Image = image };
     }
 }

@@ -83,6 +83,9 @@ public sealed class LocalClusterServer : IAsyncDisposable
     /// <summary>The requests served, as kube-apiserver's <c>apiserver_request_total</c> (also at <c>/metrics</c>).</summary>
     public Api.RequestMetrics Metrics { get; } = new();
 
+    /// <summary>The simulated traffic of the MediaWiki pods (its counters at <c>/capstan/pod-metrics</c>, for a Prometheus to scrape).</summary>
+    public PodTraffic Traffic { get; }
+
     /// <summary>The snapshot file of clusters written before the database; imported once, then removed.</summary>
     private const string LegacySnapshotFile = "objects.json";
 
@@ -99,6 +102,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         _options = options;
         Store = new ObjectStore(options.Time);
         Faults = new FaultInjector();
+        Traffic = new PodTraffic(Store, Faults, _options.Time);
         Images = new ImageCatalog(options.ImageLayout);
         Authenticator = new Authenticator(options.AdminToken ?? Authenticator.NewToken(), options.Users);
     }
@@ -281,7 +285,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         });
         builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
         var app = builder.Build();
-        var handler = new ApiHandler(Store, Faults, Images, _options.Timing, () => Url.Authority, Authenticator) { Autoscale = Autoscalers.Want, Metrics = Metrics };
+        var handler = new ApiHandler(Store, Faults, Images, _options.Timing, () => Url.Authority, Authenticator) { Autoscale = Autoscalers.Want, Metrics = Metrics, Traffic = Traffic };
         app.Use(handler.FilterAsync);
         handler.MapEndpoints(app);
         await app.StartAsync(cancellationToken);

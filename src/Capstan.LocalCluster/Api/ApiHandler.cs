@@ -83,6 +83,9 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
     /// <summary>The server's request counts, served at <c>/metrics</c> as kube-apiserver's <c>apiserver_request_total</c>.</summary>
     public RequestMetrics Metrics { get; init; } = new();
 
+    /// <summary>The pods' simulated traffic, served at <c>/capstan/pod-metrics</c>.</summary>
+    public PodTraffic? Traffic { get; init; }
+
     /// <summary>
     /// Authentication and authorization, in front of everything else as in kube-apiserver's filter chain: invalid
     /// credentials are 401; a request without credentials is served only what the public-info role allows (health
@@ -188,6 +191,11 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
         app.MapGet("/openapi/v3/apis/{group}/{version}", context =>
             WriteTextAsync(context, OpenApi.V3Document($"{Route(context, "group")}/{Route(context, "version")}") ?? throw NotFound()));
 
+        app.MapGet("/capstan/pod-metrics", async context =>
+        {
+            context.Response.ContentType = "text/plain; version=0.0.4";
+            await context.Response.WriteAsync(Traffic?.Text() ?? string.Empty, context.RequestAborted);
+        });
         app.MapMethods("/capstan/faults", ["GET", "POST", "DELETE"], FaultsAsync);
         app.MapMethods("/capstan/images", ["GET", "POST"], ImagesAsync);
         app.MapPost("/capstan/autoscale", async context =>

@@ -34,7 +34,11 @@ public enum ReleaseState
 }
 
 /// <summary>One progress event of a deploy.</summary>
-public sealed record DeployEvent(DateTimeOffset At, ReleaseId? Release, ReleaseState? State, string Message);
+public sealed record DeployEvent(DateTimeOffset At, ReleaseId? Release, ReleaseState? State, string Message)
+{
+    /// <summary>Where a gate's soak stands, on the events a gate sends while it samples.</summary>
+    public Gates.GateProgress? Gate { get; init; }
+}
 
 /// <summary>Receives progress events (a terminal view, plain log lines, a JSON stream).</summary>
 public interface IDeployObserver
@@ -67,4 +71,13 @@ public sealed record DeployResult(string PlanId, bool Succeeded, IReadOnlyList<R
 {
     /// <summary>True when a release's rollback failed: the farm holds neither the new nor the old revision of it.</summary>
     public bool RollbackFailed => Releases.Any(r => r.State == ReleaseState.RollbackFailed);
+
+    /// <summary>The verdicts of the gates that ran, in order.</summary>
+    public IReadOnlyList<Gates.GateVerdict> Gates { get; init; } = [];
+
+    /// <summary>The failed gate that stopped the plan, or null.</summary>
+    public Gates.GateVerdict? GateFailure => Gates.FirstOrDefault(g => !g.Passed);
+
+    /// <summary>Why the gates were skipped (<c>--skip-gates --reason</c>), or null.</summary>
+    public string? GatesSkipped { get; init; }
 }

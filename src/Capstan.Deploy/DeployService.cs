@@ -46,6 +46,9 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
 {
     private string JournalKey => DeployProgress.JournalKey(model.Project);
 
+    /// <summary>Where deploys, gates and holds are announced (capstan.yaml's <c>notify:</c>).</summary>
+    public Announcer Announcer { get; init; } = Announcer.For(model, time);
+
     /// <summary>Where the record of every finished plan is kept: <c>PREFIX/&lt;started&gt;-&lt;plan id&gt;</c>.</summary>
     public string PlanRecordsKey => DeployProgress.RecordsPrefix(model.Project);
 
@@ -197,6 +200,11 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
     /// <summary>Runs a prepared plan under the deploy lock, keeping a journal until it ends.</summary>
     public async Task<DeployResult> RunAsync(Plan plan, ExecutorOptions options, IDeployObserver observer, CancellationToken cancellationToken)
     {
+        if (options.Gates is { } gates && options.SkipGatesReason is null)
+        {
+            await gates.PreflightAsync(plan, cancellationToken);
+        }
+
         await using var deployLock = await DeployLock.AcquireAsync(store, model.Project, options.Actor, options.Reason, cancellationToken, options.LockToken, options.LockTtl);
 
         // Fencing: once the lock is lost, nothing more is written (the next deploy, which may hold the lock by then,
@@ -211,14 +219,49 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
 
             var journal = new DeployJournal(store, JournalKey, plan, options.Actor, time);
             await journal.StartAsync(fenced.Token);
+            await AnnounceAsync(DeployAnnouncements.Start(plan, options, time.GetUtcNow()), observer, cancellationToken);
             var executor = new Executor(clusters, observer, options, time) { StateChanged = (id, state) => journal.UpdateAsync(id, state, fenced.Token) };
             var result = await executor.RunAsync(plan, fenced.Token);
             await journal.FinishAsync(PlanRecordsKey, result, options.Reason, fenced.Token);
+            if (result.GateFailure is { } gate)
+            {
+                await HoldRolledBackAsync(plan, result, gate, options.Actor, fenced.Token);
+            }
+
+            foreach (var announcement in DeployAnnouncements.Finish(plan, options, result, time.GetUtcNow()))
+            {
+                await AnnounceAsync(announcement, observer, cancellationToken);
+            }
+
             return result;
         }
         catch (Exception ex) when (ex is OperationCanceledException or PrePullException { Interrupted: true } && deployLock.Lost.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             throw new DeployLockLostException($"{deployLock.LostReason}; the deploy stopped before its next write. Run it again: it continues from what the clusters hold");
+        }
+    }
+
+    /// <summary>Sends an announcement; what failed to go out is reported as a warning, and never fails the deploy.</summary>
+    public async Task AnnounceAsync(Announcement announcement, IDeployObserver observer, CancellationToken cancellationToken)
+    {
+        foreach (var problem in await Announcer.AnnounceAsync(announcement, cancellationToken))
+        {
+            observer.OnEvent(new DeployEvent(time.GetUtcNow(), null, null, "warning: " + problem));
+        }
+    }
+
+    /// <summary>
+    /// After a gate failed, holds every release it rolled back at the manifest the plan wanted: the next deploy that would
+    /// apply it again stops and says why, as after <c>capstan rollback</c>.
+    /// </summary>
+    private async Task HoldRolledBackAsync(Plan plan, DeployResult result, Gates.GateVerdict gate, string actor, CancellationToken cancellationToken)
+    {
+        var holds = new HoldStore(store, model.Project);
+        foreach (var outcome in result.Releases.Where(r => r.State == ReleaseState.RolledBack))
+        {
+            var action = plan.Actions.First(a => a.Id == outcome.Id);
+            var image = ReleaseRecords.Images(action.Desired).Where(kv => kv.Key.EndsWith("-app", StringComparison.Ordinal)).Select(kv => kv.Value).FirstOrDefault();
+            await holds.PutAsync(new ReleaseHold(action.Id, action.ManifestHash, image, actor, time.GetUtcNow(), gate.Summary, plan.Id), cancellationToken);
         }
     }
 
@@ -399,6 +442,15 @@ internal sealed class DeployJournal(IStateStore store, string key, Plan plan, st
             ["finished"] = time.GetUtcNow().ToString("O", invariant),
             ["succeeded"] = result.Succeeded,
             ["cause"] = result.Cause,
+            ["gatesSkipped"] = result.GatesSkipped,
+            ["gates"] = new JsonArray([.. result.Gates.Select(g => (JsonNode)new JsonObject
+            {
+                ["after"] = g.Gate.StageWord,
+                ["passed"] = g.Passed,
+                ["inconclusive"] = g.Inconclusive,
+                ["summary"] = g.Summary,
+                ["seconds"] = Math.Round(g.Elapsed.TotalSeconds, 1),
+            })]),
             ["releases"] = new JsonArray([.. result.Releases.Select(r => (JsonNode)new JsonObject
             {
                 ["release"] = r.Id.ToString(),

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using Capstan.Core.Config;
 using Capstan.Core.Kubernetes;
 using Capstan.Core.Planning;
 using Capstan.Core.Rendering;
@@ -40,6 +41,12 @@ public sealed record ExecutorOptions
     /// </summary>
     public string? LockToken { get; init; }
 
+    /// <summary>The gates between stages; null runs stage after stage on readiness alone.</summary>
+    public Gates.StageGates? Gates { get; init; }
+
+    /// <summary>Why the gates are skipped (<c>deploy --skip-gates --reason</c>, recorded); null runs them.</summary>
+    public string? SkipGatesReason { get; init; }
+
     /// <summary>Warm the nodes with the plan's new images before the rollout starts (under the lock, before anything is applied); null not to.</summary>
     public Capstan.Core.Config.PrePullSettings? PrePull { get; init; }
 }
@@ -57,6 +64,7 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
     private readonly ConcurrentDictionary<ReleaseId, ReleaseOutcome> _outcomes = new();
     private readonly ConcurrentQueue<ReleaseAction> _completed = new();
     private readonly ConcurrentQueue<(ReleaseId Id, string Detail)> _failures = new();
+    private readonly List<Gates.GateVerdict> _verdicts = [];
 
     /// <summary>Called after every change of a release's state (the journal listens).</summary>
     public Func<ReleaseId, ReleaseState, Task>? StateChanged { get; init; }
@@ -88,6 +96,8 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
 
         var scheduler = new PlanScheduler(plan);
         var running = new Dictionary<Task<bool>, ReleaseAction>();
+        var gated = new HashSet<Stage>();
+        Gates.GateVerdict? gateFailure = null;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         while (true)
         {
@@ -129,17 +139,26 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
             if (ok)
             {
                 _completed.Enqueue(done);
+                if (running.Count == 0 && !gated.Contains(done.Stage) && StageDone(plan, done.Stage))
+                {
+                    gated.Add(done.Stage);
+                    if (await GateAsync(plan, done.Stage, stop.Token) is { Passed: false } verdict)
+                    {
+                        gateFailure = verdict;
+                        break;
+                    }
+                }
             }
         }
 
         var failed = _outcomes.Values.Where(o => o.State == ReleaseState.Failed).Select(o => o.Id).ToHashSet();
         foreach (var action in plan.Actions.Where(a => !_outcomes.ContainsKey(a.Id)))
         {
-            _outcomes[action.Id] = new ReleaseOutcome(action.Id, ReleaseState.NotStarted, action.PreviousRevision, "an earlier release failed");
+            _outcomes[action.Id] = new ReleaseOutcome(action.Id, ReleaseState.NotStarted, action.PreviousRevision, gateFailure is null ? "an earlier release failed" : $"the gate after {gateFailure.Gate.StageWord} failed");
             Report(action.Id, ReleaseState.NotStarted, "not started");
         }
 
-        if (failed.Count > 0 && !options.NoRollback)
+        if ((failed.Count > 0 || gateFailure is not null) && !options.NoRollback)
         {
             var toRollBack = plan.Actions.Where(a => failed.Contains(a.Id))
                 .Concat(_completed.Reverse().Where(a => a.Change != ReleaseChange.NoOp))
@@ -151,8 +170,61 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
         }
 
         var outcomes = plan.Actions.Select(a => _outcomes[a.Id]).ToList();
-        return new DeployResult(plan.Id, failed.Count == 0, outcomes, watch.Elapsed, Cause());
+        return new DeployResult(plan.Id, failed.Count == 0 && gateFailure is null, outcomes, watch.Elapsed, Cause())
+        {
+            Gates = [.. _verdicts],
+            GatesSkipped = options.Gates is not null ? options.SkipGatesReason : null,
+        };
     }
+
+    /// <summary>True when every release of the stage is deployed (or unchanged).</summary>
+    private bool StageDone(Plan plan, Stage stage) =>
+        plan.Actions.Where(a => a.Stage == stage).All(a => _outcomes.TryGetValue(a.Id, out var o) && o.State is ReleaseState.Done or ReleaseState.Unchanged);
+
+    /// <summary>
+    /// Runs the gate after a finished stage, when there is one and the stage upgraded a MediaWiki release; null when no
+    /// gate ran. A failure is the plan's cause, on the release whose sample failed.
+    /// </summary>
+    private async Task<Gates.GateVerdict?> GateAsync(Plan plan, Stage stage, CancellationToken cancellationToken)
+    {
+        if (options.Gates is not { } gates || gates.After(stage) is not { } gate || !plan.Actions.Any(a => a.Stage > stage))
+        {
+            return null;
+        }
+
+        var targets = gates.Targets(plan, stage);
+        var word = gate.StageWord;
+        if (targets.Count == 0)
+        {
+            Report(null, null, $"gate after {word}: no release of the stage was upgraded (installs open no gate)");
+            return null;
+        }
+
+        if (options.SkipGatesReason is { } why)
+        {
+            Report(null, null, $"gate after {word}: skipped ({why})");
+            return null;
+        }
+
+        Report(null, null, $"gate after {word}: soaking {Durations.Format(gate.Soak)}, {gate.Checks.Count} check(s) on {targets.Count} release(s) every {Durations.Format(gate.Interval)}");
+        var verdict = await gates.RunAsync(gate, targets, p => observer.OnEvent(new DeployEvent(time.GetUtcNow(), null, null, GateLine(p)) { Gate = p }), cancellationToken);
+        _verdicts.Add(verdict);
+        if (!verdict.Passed)
+        {
+            _failures.Enqueue((verdict.Failure?.Release ?? targets[0].Release, verdict.Summary));
+        }
+
+        foreach (var line in verdict.Explain())
+        {
+            Report(null, null, line);
+        }
+
+        return verdict;
+    }
+
+    private static string GateLine(Gates.GateProgress progress) =>
+        $"gate after {progress.Gate.StageWord}: {Math.Ceiling(progress.Left.TotalSeconds)}s left" +
+        string.Concat(progress.Latest.GroupBy(s => s.Check).Select(g => $"; {g.Key} {(g.OrderByDescending(s => s.Value ?? double.MinValue).First() is { } worst ? (worst.Value is { } v ? Gates.GateSample.Format(v) : "n/a") : "n/a")}"));
 
     private async Task<bool> RunReleaseAsync(Plan plan, ReleaseAction action, CancellationToken cancellationToken)
     {

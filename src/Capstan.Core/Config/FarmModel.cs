@@ -37,6 +37,12 @@ public sealed record FarmModel(
     /// <summary>Whether and how a deploy warms the nodes with its new images before the rollout (<c>pre-pull:</c>).</summary>
     public PrePullSettings PrePull { get; init; } = PrePullSettings.Default;
 
+    /// <summary>The gates between stages and the Prometheus their checks query (<c>gates:</c>, <c>prometheus:</c>).</summary>
+    public GateSettings Gates { get; init; } = GateSettings.None;
+
+    /// <summary>Where deploy, gate, rollback, switchover and environment announcements go (<c>notify:</c>).</summary>
+    public NotifySettings Notify { get; init; } = NotifySettings.None;
+
     /// <summary>
     /// The test environment this model is scoped to (its groups, datacenters and project are the environment's), or
     /// null for production.

@@ -13,7 +13,7 @@ public static class RepoLoader
     /// <summary>The repo's main file.</summary>
     public const string MainFile = "capstan.yaml";
 
-    private static readonly string[] TopKeys = ["project", "datacenters", "state", "state-seed", "registry", "groups", "values", "environments", "image", "test-environments", "pre-pull", "backends", "subsets"];
+    private static readonly string[] TopKeys = ["project", "datacenters", "state", "state-seed", "registry", "groups", "values", "environments", "image", "test-environments", "pre-pull", "backends", "subsets", "prometheus", "gates", "notify"];
     private static readonly string[] DatacenterKeys = ["cluster"];
     private static readonly string[] SubsetKeys = ["datacenters", "releases"];
 
@@ -116,6 +116,8 @@ public static class RepoLoader
             EnvironmentPolicy = policy,
             PrePull = PrePullSettings.Read(reader, root["pre-pull"]),
             Backends = backends,
+            Gates = GateSettings.Read(reader, root["prometheus"], root["gates"]),
+            Notify = NotifySettings.Read(reader, root["notify"]),
         };
         FarmValidator.Validate(model, files, diagnostics);
         return model;

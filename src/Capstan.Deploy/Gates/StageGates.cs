@@ -1,0 +1,42 @@
+using Capstan.Core.Config;
+using Capstan.Core.Planning;
+
+namespace Capstan.Deploy.Gates;
+
+/// <summary>
+/// The farm's gates as the executor meets them: which gate follows a stage, which of the plan's releases it judges
+/// (the MediaWiki releases the stage upgraded: a first install has nothing running to protect and nothing to go back
+/// to), and each release's baseline (a canary's main release).
+/// </summary>
+public sealed class StageGates(FarmModel model, GateRunner runner)
+{
+    /// <summary>The gate after a stage, or null.</summary>
+    public GateSpec? After(Stage stage) => model.Gates.After(stage);
+
+    /// <summary>The releases of the plan that the gate after <paramref name="stage"/> judges.</summary>
+    public IReadOnlyList<GateTarget> Targets(Plan plan, Stage stage) =>
+        [.. plan.Actions.Where(a => a.Stage == stage && a.Kind == ReleaseKind.MediaWiki && a.Change == ReleaseChange.Upgrade)
+            .Select(a => new GateTarget(a.Id, BaselineOf(a.Id)))];
+
+    /// <summary>Asks each gate's queries once, before anything is applied (see <see cref="GateRunner.PreflightAsync"/>).</summary>
+    public async Task PreflightAsync(Plan plan, CancellationToken cancellationToken)
+    {
+        foreach (var stage in plan.Actions.Select(a => a.Stage).Distinct())
+        {
+            if (After(stage) is { } gate && Targets(plan, stage) is { Count: > 0 } targets)
+            {
+                await runner.PreflightAsync(gate, targets, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>Runs a gate on its targets.</summary>
+    public Task<GateVerdict> RunAsync(GateSpec gate, IReadOnlyList<GateTarget> targets, Action<GateProgress> progress, CancellationToken cancellationToken) =>
+        runner.RunAsync(gate, targets, progress, cancellationToken);
+
+    private string? BaselineOf(ReleaseId id)
+    {
+        var group = model.Groups.FirstOrDefault(g => model.LiveNamespace(g) == id.Namespace);
+        return group?.Releases.FirstOrDefault(r => r.Name == id.Release)?.Canary?.Of;
+    }
+}

@@ -24,10 +24,13 @@ public static class ExitCodes
     /// <summary>A deploy failed and so did the rollback of at least one release: the summary names what needs a repair.</summary>
     public const int RollbackFailed = 6;
 
+    /// <summary>A gate between stages failed: the plan stopped, and every release it changed was rolled back and held.</summary>
+    public const int GateFailed = 7;
+
     /// <summary>The command was interrupted (Ctrl-C).</summary>
     public const int Interrupted = 130;
 
-    /// <summary>The exit code of a deploy's result: success, a failure that was rolled back, or a failed rollback.</summary>
+    /// <summary>The exit code of a deploy's result: success, a failure that was rolled back, a failed gate, or a failed rollback.</summary>
     public static int Of(Capstan.Deploy.DeployResult result) =>
-        result.Succeeded ? Success : result.RollbackFailed ? RollbackFailed : Failure;
+        result.Succeeded ? Success : result.RollbackFailed ? RollbackFailed : result.GateFailure is not null ? GateFailed : Failure;
 }

@@ -18,6 +18,7 @@ internal sealed class LiveDeployView(Plan plan) : IDeployObserver
         plan.Actions.ToDictionary(a => a.Id, _ => (ReleaseState.Pending, string.Empty));
 
     private readonly Queue<string> _notes = new();
+    private Capstan.Deploy.Gates.GateProgress? _gate;
 
     /// <summary>Called after each event so the display can redraw.</summary>
     public Action? Changed { get; set; }
@@ -26,7 +27,11 @@ internal sealed class LiveDeployView(Plan plan) : IDeployObserver
     {
         lock (_lock)
         {
-            if (e.Release is null || e.State is null)
+            if (e.Gate is { } gate)
+            {
+                _gate = gate.Left > TimeSpan.Zero ? gate : null;
+            }
+            else if (e.Release is null || e.State is null)
             {
                 // A message of the whole deploy (the pre-pull's progress and warnings): the latest few show under the table.
                 _notes.Enqueue(e.Message);
@@ -73,7 +78,18 @@ internal sealed class LiveDeployView(Plan plan) : IDeployObserver
                 active.AddRow(Markup.Escape(id.ToString()), $"[{colour}]{Markup.Escape(message)}[/]");
             }
 
-            return new Rows([summary, .. _notes.Select(n => new Markup(Markup.Escape(n))), active]);
+            var gateLines = new List<IRenderable>();
+            if (_gate is { } g)
+            {
+                gateLines.Add(new Markup($"[yellow]gate after {g.Gate.StageWord}: soaking, {Math.Ceiling(g.Left.TotalSeconds).ToString(CultureInfo.InvariantCulture)}s left[/]"));
+                foreach (var check in g.Latest.GroupBy(x => x.Check))
+                {
+                    var worst = check.OrderByDescending(x => x.Value ?? double.MinValue).First();
+                    gateLines.Add(new Markup(Markup.Escape($"  {check.Key}: {(worst.Value is { } v ? Capstan.Deploy.Gates.GateSample.Format(v) : "no value yet")} ({worst.Limit}) on {worst.Release}")));
+                }
+            }
+
+            return new Rows([summary, .. _notes.Select(n => new Markup(Markup.Escape(n))), .. gateLines, active]);
         }
     }
 

@@ -5,6 +5,7 @@ using Capstan.Core.Diagnostics;
 using Capstan.Core.Planning;
 using Capstan.Core.Rendering;
 using Capstan.Deploy;
+using Capstan.Deploy.Gates;
 using Spectre.Console;
 
 namespace Capstan.Cli.Commands;
@@ -40,7 +41,8 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
         var noPrePull = new Option<bool>("--no-pre-pull") { Description = "Do not warm the nodes, whatever capstan.yaml says" };
         var prePullEgress = new Option<string?>("--pre-pull-egress") { Description = "The registry egress the pre-pull may use (implies --pre-pull); as many nodes pull at once as fit at pre-pull.node-bandwidth each (default: pre-pull.max-egress, else 10Gbit/s)", HelpName = "RATE" };
         var releaseHold = new Option<string[]>("--release-hold") { Description = "Lift the hold a rollback put on this release (DC/NAMESPACE/RELEASE; repeatable; needs --reason): its held revision may be applied again", HelpName = "RELEASE" };
-        var command = new Command(name, description) { repo, dc, subset, environment, state, stateFile, reason, actor, output, yes, dryRun, noRollback, forceConflicts, concurrency, buildImage, prePull, noPrePull, prePullEgress, releaseHold };
+        var skipGates = new Option<bool>("--skip-gates") { Description = "Go from stage to stage without the gates of capstan.yaml (needs --reason; recorded in the plan record and announced)" };
+        var command = new Command(name, description) { repo, dc, subset, environment, state, stateFile, reason, actor, output, yes, dryRun, noRollback, forceConflicts, concurrency, buildImage, prePull, noPrePull, prePullEgress, releaseHold, skipGates };
         if (!bootstrap)
         {
             command.Add(ns);
@@ -89,7 +91,18 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
                 NoRollback = parse.GetValue(noRollback),
                 ForceConflicts = parse.GetValue(forceConflicts),
                 PrePull = warm ? prePullSettings : null,
+                Gates = session.Repo.Model.Gates.Gates.Count > 0 ? GateClients.For(session.Repo.Model) : null,
             };
+            if (parse.GetValue(skipGates))
+            {
+                if (string.IsNullOrWhiteSpace(parse.GetValue(reason)))
+                {
+                    throw new UserInputException("--skip-gates needs --reason: deploying past the gates is recorded and announced with why");
+                }
+
+                executorOptions = executorOptions with { SkipGatesReason = parse.GetValue(reason) };
+            }
+
             var lifting = (parse.GetValue(releaseHold) ?? []).ToHashSet(StringComparer.Ordinal);
             if (lifting.Count > 0)
             {
@@ -220,6 +233,12 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
                 error.WriteLine($"capstan: error: {FreeText.Printable(ex.Message)}");
                 return ExitCodes.Locked;
             }
+            catch (GatePreflightException ex)
+            {
+                error.WriteLine($"capstan: error: {ex.Message}");
+                error.WriteLine("capstan: nothing was applied; fix the check or Prometheus, or deploy with --skip-gates --reason …");
+                return ExitCodes.UserError;
+            }
             catch (PrePullException ex)
             {
                 error.WriteLine($"capstan: {(ex.Interrupted ? "interrupted" : "error")}: {ex.Message}");
@@ -283,6 +302,12 @@ internal sealed class LineObserver(TextWriter writer) : IDeployObserver
 
     public void OnEvent(DeployEvent e)
     {
+        if (e.Gate is { Sampled: false })
+        {
+            // The countdown's ticks between samples are for the live view; a log gets a line per round of samples.
+            return;
+        }
+
         lock (_lock)
         {
             writer.WriteLine($"{e.At.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture)}  {(e.Release?.ToString() ?? "-"),-36} {e.Message}");
@@ -298,6 +323,11 @@ internal sealed class JsonEventObserver(TextWriter writer) : IDeployObserver
 
     public void OnEvent(DeployEvent e)
     {
+        if (e.Gate is { Sampled: false })
+        {
+            return;
+        }
+
         var node = new JsonObject
         {
             ["event"] = "progress",
@@ -360,6 +390,8 @@ internal static class PlanView
 
         return $"\n{table}{(result.Succeeded ? "deployed" : "FAILED")}: plan {result.PlanId} in {result.Duration.TotalSeconds:0.0} s\n" +
                (result.Cause is null ? string.Empty : $"cause: {result.Cause}\n") +
+               (result.GateFailure is { } gate ? string.Join("\n", gate.Explain().Skip(1)) + "\nthe releases rolled back are held: 'capstan status' lists them; fix the image or the repo, or lift a hold with 'deploy --release-hold RELEASE --reason …'\n" : string.Empty) +
+               (result.GatesSkipped is { } skipped ? $"gates skipped: {skipped}\n" : string.Empty) +
                (result.RollbackFailed
                    ? $"rollback failed for {string.Join(", ", result.Releases.Where(r => r.State == ReleaseState.RollbackFailed).Select(r => r.Id))}: they run neither the new nor the old revision; 'capstan status' shows them, and a deploy or 'capstan rollback' repairs them\n"
                    : string.Empty);
@@ -373,6 +405,19 @@ internal static class PlanView
         ["rollbackFailed"] = result.RollbackFailed,
         ["seconds"] = Math.Round(result.Duration.TotalSeconds, 3),
         ["cause"] = result.Cause,
+        ["gatesSkipped"] = result.GatesSkipped,
+        ["gates"] = new JsonArray([.. result.Gates.Select(g => (JsonNode)new JsonObject
+        {
+            ["after"] = g.Gate.StageWord,
+            ["passed"] = g.Passed,
+            ["inconclusive"] = g.Inconclusive,
+            ["summary"] = g.Summary,
+            ["check"] = g.Failure?.Check,
+            ["expression"] = g.Failure?.Expression,
+            ["value"] = g.Failure?.Value is { } v && double.IsFinite(v) ? v : null,
+            ["limit"] = g.Failure?.Limit,
+            ["top"] = new JsonArray([.. (g.Failure?.Top ?? []).Select(t => (JsonNode)new JsonObject { ["series"] = t.LabelText, ["value"] = double.IsFinite(t.Value) ? t.Value : null })]),
+        })]),
         ["releases"] = new JsonArray([.. result.Releases.Select(r => (JsonNode)new JsonObject
         {
             ["release"] = r.Id.ToString(),

@@ -33,7 +33,11 @@ public sealed record GateSample(string Check, ReleaseId Release, SampleResult Re
 }
 
 /// <summary>Where a soak stands: how long is left and each check's latest sample.</summary>
-public sealed record GateProgress(GateSpec Gate, TimeSpan Left, IReadOnlyList<GateSample> Latest);
+public sealed record GateProgress(GateSpec Gate, TimeSpan Left, IReadOnlyList<GateSample> Latest)
+{
+    /// <summary>True on the progress right after a round of samples (false on the countdown's ticks between them).</summary>
+    public bool Sampled { get; init; }
+}
 
 /// <summary>A gate's verdict.</summary>
 public sealed record GateVerdict(GateSpec Gate, bool Passed, bool Inconclusive, string Summary, GateSample? Failure, IReadOnlyList<GateSample> Latest, TimeSpan Elapsed)
@@ -160,7 +164,7 @@ public sealed class GateRunner(PrometheusClient? prometheus, HttpClient http, Ti
                 }
             }
 
-            progress(new GateProgress(gate, end - now < TimeSpan.Zero ? TimeSpan.Zero : end - now, [.. latest.Values]));
+            progress(new GateProgress(gate, end - now < TimeSpan.Zero ? TimeSpan.Zero : end - now, [.. latest.Values]) { Sampled = true });
             if (due >= end)
             {
                 break;

@@ -30,6 +30,7 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
             new DeployCommand(console, error, env).Build(),
             new DeployCommand(console, error, env).BuildBootstrap(),
             new SwitchoverCommand(console, error, env).Build(),
+            new GateCommand(console, error, env).Build(),
             new ScriptCommands(console, error, env).BuildMwscript(),
             new ScriptCommands(console, error, env).BuildRepl(),
             new ImageCommand(console, error, env).Build(),

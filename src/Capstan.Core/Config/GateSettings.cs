@@ -260,6 +260,15 @@ public static class Durations
         };
     }
 
+    /// <summary>As a person reads it: 2m30s, 5m, 1h2m, 45s.</summary>
+    public static string Human(TimeSpan value)
+    {
+        var seconds = (long)Math.Round(value.TotalSeconds);
+        var (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+        var text = (h > 0 ? $"{h}h" : string.Empty) + (m > 0 ? $"{m}m" : string.Empty) + (s > 0 ? $"{s}s" : string.Empty);
+        return text.Length == 0 ? "0s" : text;
+    }
+
     /// <summary>The shortest exact form: 90s → 90s, 300s → 5m, 7200s → 2h.</summary>
     public static string Format(TimeSpan value)
     {

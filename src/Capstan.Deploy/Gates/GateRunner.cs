@@ -154,7 +154,7 @@ public sealed class GateRunner(PrometheusClient? prometheus, HttpClient http, Ti
                     if (sample.Result == SampleResult.Fail)
                     {
                         var failed = now - start;
-                        return new GateVerdict(gate, false, false, $"gate after {gate.StageWord} failed after {Durations.Format(failed)} of its {Durations.Format(gate.Soak)} soak: {sample}", sample, [.. latest.Values], failed);
+                        return new GateVerdict(gate, false, false, $"gate after {gate.StageWord} failed after {Durations.Human(failed)} of its {Durations.Human(gate.Soak)} soak: {sample}", sample, [.. latest.Values], failed);
                     }
 
                     if (sample.Result == SampleResult.Pass)
@@ -177,7 +177,7 @@ public sealed class GateRunner(PrometheusClient? prometheus, HttpClient http, Ti
             .ToList();
         if (short_.Count == 0)
         {
-            return new GateVerdict(gate, true, false, $"gate after {gate.StageWord} passed: {targets.Count} release(s), {gate.Checks.Count} check(s), {Durations.Format(gate.Soak)} soak", null, [.. latest.Values], elapsed);
+            return new GateVerdict(gate, true, false, $"gate after {gate.StageWord} passed: {targets.Count} release(s), {gate.Checks.Count} check(s), {Durations.Human(gate.Soak)} soak", null, [.. latest.Values], elapsed);
         }
 
         var which = string.Join("; ", short_.Take(5).Select(k => $"{k.Check} on {k.Release}: {usable.GetValueOrDefault(k)} usable of {gate.MinSamples} needed" +

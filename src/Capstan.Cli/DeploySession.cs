@@ -10,13 +10,16 @@ namespace Capstan.Cli;
 /// <summary>What deploy-like commands share: the repo, the dynamic state, the clusters and the state store.</summary>
 internal sealed class DeploySession : IAsyncDisposable
 {
-    private DeploySession(RepoSession repo, ClusterSet clusters, IStateStore store, DynamicState? state)
+    private DeploySession(RepoSession repo, ClusterSet clusters, IStateStore store, DynamicState? state, TextWriter error)
     {
+        _error = error;
         Repo = repo;
         Clusters = clusters;
         Store = store;
         State = state;
     }
+
+    private readonly TextWriter _error;
 
     public RepoSession Repo { get; }
 
@@ -39,13 +42,18 @@ internal sealed class DeploySession : IAsyncDisposable
         var timing = env.Get("CAPSTAN_LOCAL_TIMING") == "realistic" ? SimulationTiming.Realistic : SimulationTiming.Instant;
         var clusters = await ClusterSet.ConnectAsync(repo.Model, dcs, env.Get, new LocalClusterOptions { Timing = timing }, cancellationToken);
         var (store, _) = repo.OpenState(stateOption);
-        return new DeploySession(repo, clusters, store, state);
+        return new DeploySession(repo, clusters, store, state, env.Error);
     }
 
     public DeployService Service() => new(Repo.Model, Repo.Renderer, Clusters, Store, TimeProvider.System);
 
     /// <summary>The test environments of the farm, on this session's clusters and store.</summary>
-    public EnvironmentService Environments() => new(Repo.Model, Repo.Files, Clusters, Store, TimeProvider.System);
+    public EnvironmentService Environments()
+    {
+        var service = new EnvironmentService(Repo.Model, Repo.Files, Clusters, Store, TimeProvider.System);
+        service.Warning += problem => _error.WriteLine("capstan: warning: " + problem);
+        return service;
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -219,7 +219,11 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
 
             var journal = new DeployJournal(store, JournalKey, plan, options.Actor, time);
             await journal.StartAsync(fenced.Token);
-            await AnnounceAsync(DeployAnnouncements.Start(plan, options, time.GetUtcNow()), observer, cancellationToken);
+            if (options.Announce)
+            {
+                await AnnounceAsync(DeployAnnouncements.Start(plan, options, time.GetUtcNow()), observer, cancellationToken);
+            }
+
             var executor = new Executor(clusters, observer, options, time) { StateChanged = (id, state) => journal.UpdateAsync(id, state, fenced.Token) };
             var result = await executor.RunAsync(plan, fenced.Token);
             await journal.FinishAsync(PlanRecordsKey, result, options.Reason, fenced.Token);
@@ -228,7 +232,7 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
                 await HoldRolledBackAsync(plan, result, gate, options.Actor, fenced.Token);
             }
 
-            foreach (var announcement in DeployAnnouncements.Finish(plan, options, result, time.GetUtcNow()))
+            foreach (var announcement in options.Announce ? DeployAnnouncements.Finish(plan, options, result, time.GetUtcNow()) : [])
             {
                 await AnnounceAsync(announcement, observer, cancellationToken);
             }

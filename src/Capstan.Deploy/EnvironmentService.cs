@@ -175,7 +175,9 @@ public sealed partial class EnvironmentService(FarmModel model, IRepoFiles files
             throw;
         }
 
-        return await FinishCreateAsync(record, cls, productionState, request.Actor, observer, resume: false, cancellationToken);
+        var created = await FinishCreateAsync(record, cls, productionState, request.Actor, observer, resume: false, cancellationToken);
+        await AnnounceAsync("env.create", created.Record, request.Actor, cancellationToken);
+        return created;
     }
 
     /// <summary>
@@ -304,7 +306,30 @@ public sealed partial class EnvironmentService(FarmModel model, IRepoFiles files
 
     private static DeployRequest Request(EnvironmentRecord record, string actor, string what) =>
         new(new RenderSelection(), false, false, Core.Planning.Planner.DefaultConcurrency,
-            new ExecutorOptions { Actor = actor, Reason = $"environment {record.Name}: {what}", NoRollback = true });
+            new ExecutorOptions { Actor = actor, Reason = $"environment {record.Name}: {what}", NoRollback = true, Announce = false });
+
+    /// <summary>Announcements that could not be sent (each is also left out of nothing else: the work went on).</summary>
+    public event Action<string>? Warning;
+
+    /// <summary>Announces an environment's creation or deletion (capstan.yaml's <c>notify:</c>); failures go to <see cref="Warning"/>.</summary>
+    private async Task AnnounceAsync(string what, EnvironmentRecord record, string actor, CancellationToken cancellationToken)
+    {
+        var text = what == "env.create"
+            ? $"Created test environment {record.Name} ({record.Purpose}, {string.Join(", ", record.Groups)} in {string.Join(", ", record.Datacenters)}) for {record.Owner}, until {record.Expires.UtcDateTime:yyyy-MM-dd HH:mm}Z"
+            : $"Deleted test environment {record.Name} of {record.Owner}";
+        var fields = new JsonObject
+        {
+            ["environment"] = record.Name,
+            ["owner"] = record.Owner,
+            ["purpose"] = record.Purpose,
+            ["groups"] = new JsonArray([.. record.Groups.Select(g => (JsonNode)g)]),
+            ["datacenters"] = new JsonArray([.. record.Datacenters.Select(d => (JsonNode)d)]),
+        };
+        foreach (var problem in await Announcer.For(model, time).AnnounceAsync(new Announcement(what, actor, text, time.GetUtcNow(), fields), cancellationToken))
+        {
+            Warning?.Invoke(problem);
+        }
+    }
 
     /// <summary>Deploys every group of an environment in every one of its datacenters, as one plan, with its own state.</summary>
     private async Task<IReadOnlyList<DeployResult>> DeployAsync(EnvironmentRecord record, string actor, string what, IDeployObserver observer, CancellationToken cancellationToken)
@@ -350,6 +375,7 @@ public sealed partial class EnvironmentService(FarmModel model, IRepoFiles files
         await RemoveAsync(record, cancellationToken);
         await PurgeKeysAsync(name, cancellationToken);
         await Records.ChangeAsync(name, actor, "delete", force, _ => null, cancellationToken);
+        await AnnounceAsync("env.delete", record, actor, cancellationToken);
     }
 
     /// <summary>The project an environment deploys as: its own state, lock, journal and plan records.</summary>

@@ -41,6 +41,9 @@ public sealed record ExecutorOptions
     /// </summary>
     public string? LockToken { get; init; }
 
+    /// <summary>Announce the deploy's start and end (capstan.yaml's <c>notify:</c>); off where the caller announces its own work.</summary>
+    public bool Announce { get; init; } = true;
+
     /// <summary>The gates between stages; null runs stage after stage on readiness alone.</summary>
     public Gates.StageGates? Gates { get; init; }
 

@@ -99,11 +99,27 @@ public sealed class Rollbacks(FarmModel model, IClusters clusters, IStateStore s
             target.ManifestHash,
             history.Max(r => r.Revision));
         var plan = new Plan(Planner.NewPlanId(), [action], [], 1);
-        var options = new ExecutorOptions { Actor = actor, Reason = $"rollback to revision {target.Revision}: {reason}", ForceConflicts = true };
+        var options = new ExecutorOptions { Actor = actor, Reason = $"rollback to revision {target.Revision}: {reason}", ForceConflicts = true, Announce = false };
         var result = await deploy.RunAsync(plan, options, observer, cancellationToken);
+        var fields = new JsonObject
+        {
+            ["release"] = id.ToString(),
+            ["from"] = current.Revision,
+            ["to"] = target.Revision,
+            ["image"] = target.MediaWikiImage,
+            ["heldImage"] = current.MediaWikiImage,
+            ["reason"] = reason,
+            ["plan"] = plan.Id,
+            ["succeeded"] = result.Succeeded,
+        };
+        await deploy.AnnounceAsync(
+            new Announcement("rollback", actor, result.Succeeded ? $"Rolled back {id} to revision {target.Revision}: {reason} (duration: {Announcement.Duration(result.Duration)})" : $"Rollback of {id} to revision {target.Revision} failed: {result.Cause}", time.GetUtcNow(), fields),
+            observer,
+            cancellationToken);
         if (result.Succeeded)
         {
             await new HoldStore(store, model.Project).PutAsync(new ReleaseHold(id, current.ManifestHash, current.MediaWikiImage, actor, time.GetUtcNow(), reason, plan.Id), cancellationToken);
+            await deploy.AnnounceAsync(new Announcement("hold", actor, $"Held {id} at revision {current.Revision}{(current.MediaWikiImage is { } image ? $" ({image})" : string.Empty)}: {reason}", time.GetUtcNow(), (JsonObject)fields.DeepClone()), observer, cancellationToken);
         }
 
         return result;

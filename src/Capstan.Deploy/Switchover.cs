@@ -187,6 +187,7 @@ public sealed class Switchover(
                 var message = ex is SwitchoverFailedException failed ? failed.Message[(failed.Message.IndexOf(": ", StringComparison.Ordinal) + 2)..] : ex.Message;
                 await UpdateStepAsync(step with { Status = StepStatus.Failed, Started = started, Finished = time.GetUtcNow(), Detail = message }, CancellationToken.None);
                 observer.OnEvent(new DeployEvent(time.GetUtcNow(), null, null, $"{name}: FAILED: {message}"));
+                await AnnounceStepAsync(request, name, "failed", message, CancellationToken.None);
                 throw new SwitchoverFailedException(name, message);
             }
 
@@ -194,6 +195,7 @@ public sealed class Switchover(
             await UpdateStepAsync(step with { Status = status, Started = started, Finished = finished, Detail = detail }, cancellationToken);
             observer.OnEvent(new DeployEvent(finished, null, null,
                 $"{name}: {(status == StepStatus.Skipped ? "skipped" : "done")} in {(finished - started).TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture)}s: {detail}"));
+            await AnnounceStepAsync(request, name, status == StepStatus.Skipped ? "skipped" : "done", detail, cancellationToken);
             if (request.Until == name)
             {
                 break;
@@ -202,6 +204,26 @@ public sealed class Switchover(
 
         return _journal;
     }
+
+    private Task AnnounceStepAsync(SwitchoverRequest request, string step, string outcome, string detail, CancellationToken cancellationToken) =>
+        deploy.AnnounceAsync(
+            new Announcement(
+                "switchover.step",
+                request.Actor,
+                $"Switchover {_journal.From} → {_journal.To}{(_journal.LiveTest ? " (live test)" : string.Empty)}: {step} {outcome}: {detail}",
+                time.GetUtcNow(),
+                new System.Text.Json.Nodes.JsonObject
+                {
+                    ["switchover"] = _journal.Id,
+                    ["from"] = _journal.From,
+                    ["to"] = _journal.To,
+                    ["step"] = step,
+                    ["outcome"] = outcome,
+                    ["detail"] = detail,
+                    ["reason"] = request.Reason,
+                }),
+            observer,
+            cancellationToken);
 
     private Task<(StepStatus, string)> RunStepAsync(string name, SwitchoverRequest request, CancellationToken cancellationToken) => name switch
     {

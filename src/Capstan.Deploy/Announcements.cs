@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Capstan.Core.Config;
 
@@ -52,6 +51,9 @@ public sealed class Announcer(NotifySettings settings, string repoRoot, HttpClie
     private static readonly Lock FileLock = new();
     private static readonly HttpClient SharedHttp = new() { Timeout = TimeSpan.FromSeconds(10) };
 
+    /// <summary>Announcements are read by people too: '+' and non-ASCII letters stay as they are.</summary>
+    private static readonly System.Text.Json.JsonSerializerOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>The announcer of a repo's model (a no-op when it has no <c>notify:</c>).</summary>
     public static Announcer For(FarmModel model, TimeProvider time) => new(model.Notify, model.RepoRoot, SharedHttp, time);
 
@@ -79,7 +81,7 @@ public sealed class Announcer(NotifySettings settings, string repoRoot, HttpClie
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                 lock (FileLock)
                 {
-                    File.AppendAllText(path, json.ToJsonString() + "\n");
+                    File.AppendAllText(path, json.ToJsonString(Relaxed) + "\n");
                 }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -113,7 +115,8 @@ public sealed class Announcer(NotifySettings settings, string repoRoot, HttpClie
 
             try
             {
-                using var response = await http.PostAsJsonAsync(hook, json, cancellationToken);
+                using var content = new StringContent(json.ToJsonString(Relaxed), System.Text.Encoding.UTF8, "application/json");
+                using var response = await http.PostAsync(hook, content, cancellationToken);
                 if (response.IsSuccessStatusCode)
                 {
                     return null;

@@ -39,13 +39,14 @@ public sealed class PodTraffic(ObjectStore store, FaultInjector faults, TimeProv
     /// <summary>The counters in the Prometheus text format, advanced to now.</summary>
     public string Text()
     {
-        var pods = store.List(Pods, null, null, IsServing).Items;
+        // The stored objects themselves (sorted by namespace and name), only read: copying 1,600 pods per scrape made it slow.
+        var pods = store.ListShared(Pods, null, null, IsServing).Items;
         var now = time.GetUtcNow();
         var text = new StringBuilder($"# HELP {MetricName} HTTP requests answered by the simulated MediaWiki pods, by status code.\n# TYPE {MetricName} counter\n");
         lock (_lock)
         {
             var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var pod in pods.OrderBy(p => Json.Str(p["metadata"]?["namespace"]), StringComparer.Ordinal).ThenBy(p => Json.Str(p["metadata"]?["name"]), StringComparer.Ordinal))
+            foreach (var pod in pods)
             {
                 var uid = Json.Str(pod["metadata"]?["uid"]) ?? string.Empty;
                 seen.Add(uid);

@@ -77,35 +77,9 @@ public sealed class PrometheusServer : IAsyncDisposable
         }
 
         var port = EtcdServer.FreePort();
-        var config = new StringBuilder($"global:\n  scrape_interval: {(int)scrapeInterval.TotalMilliseconds}ms\n  evaluation_interval: {(int)scrapeInterval.TotalMilliseconds}ms\nscrape_configs:\n");
-        foreach (var target in targets)
-        {
-            var ca = Path.Combine(root, $"{target.Datacenter}-ca.pem");
-            var token = Path.Combine(root, $"{target.Datacenter}-token");
-            await File.WriteAllTextAsync(ca, target.Server.CertificateAuthorityPem);
-            await File.WriteAllTextAsync(token, target.Server.AdminToken);
-            if (!OperatingSystem.IsWindows())
-            {
-                File.SetUnixFileMode(token, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            }
-            config.Append($"""
-                - job_name: pods-{target.Datacenter}
-                  scheme: https
-                  metrics_path: /capstan/pod-metrics
-                  authorization:
-                    credentials_file: {token}
-                  tls_config:
-                    ca_file: {ca}
-                  static_configs:
-                    - targets: ["{target.Server.Url.Authority}"]
-                      labels:
-                        datacenter: {target.Datacenter}
-
-                """);
-        }
-
+        var config = PodMetricsScrape.WriteConfig(root, [.. targets.Select(t => new PodMetricsTarget(t.Datacenter, t.Server.Url, t.Server.CertificateAuthorityPem!, t.Server.AdminToken))], scrapeInterval);
         var configFile = Path.Combine(root, "prometheus.yml");
-        await File.WriteAllTextAsync(configFile, config.ToString());
+        await File.WriteAllTextAsync(configFile, config);
         var psi = new ProcessStartInfo(Binary("prometheus")) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in new[]
         {

@@ -6,12 +6,12 @@ using Spectre.Console;
 
 namespace Capstan.Cli.Commands;
 
-/// <summary><c>capstan local serve | reset</c>: the embedded Kubernetes API server of a datacenter.</summary>
+/// <summary><c>capstan local serve | prometheus | reset</c>: the embedded Kubernetes API server of a datacenter.</summary>
 internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEnvironment env)
 {
-    public Command Build() => new("local", "The embedded local cluster (local://DC): serve it for kubectl and other clients, or wipe it")
+    public Command Build() => new("local", "The embedded local cluster (local://DC): serve it for kubectl and other clients, scrape its pods with Prometheus, or wipe it")
     {
-        BuildServe(), BuildReset(),
+        BuildServe(), new LocalPrometheusCommand(console, error, env).Build(), BuildReset(),
     };
 
     private Command BuildServe()

@@ -12,6 +12,7 @@ return args.Length == 0 ? Usage() : args[0] switch
     "dashboard" => await DashboardBenchmark.RunAsync(args[1..]),
     "pull" => await PullBenchmark.RunAsync(args[1..]),
     "whiteouts" => await WhiteoutBenchmark.RunAsync(args[1..]),
+    "gates" => await GateBenchmark.RunAsync(args[1..]),
     _ => Usage(),
 };
 
@@ -27,5 +28,6 @@ static int Usage()
     Console.Error.WriteLine("       capstan-bench dashboard [--rounds N] [--repo DIR]");
     Console.Error.WriteLine("       capstan-bench pull [--nodes N] [--tree DIR] [--repo DIR]");
     Console.Error.WriteLine("       capstan-bench whiteouts [--files N] [--rounds N]");
+    Console.Error.WriteLine("       capstan-bench gates [--repo DIR] [--soak S] [--scrape S] [--windows N]");
     return 2;
 }

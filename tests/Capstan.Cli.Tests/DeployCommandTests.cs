@@ -159,12 +159,13 @@ public sealed class DeployCommandTests : IDisposable
         Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-web", "--yes", "--reason", "first").ExitCode);
         Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--yes", "--reason", "first").ExitCode);
 
-        // One plan through all three stages: the test servers, the canary, production.
+        // One plan through all three stages: the test servers, the canary, production (past the example's gate, which
+        // needs a Prometheus: the gates' own tests judge it).
         var images = Path.Combine(repo, "deploy", "images", "default.yaml");
         File.WriteAllText(images, File.ReadAllText(images).Replace("083015-publish", "101500-publish", StringComparison.Ordinal));
         var canary = Path.Combine(repo, "deploy", "images", "mw-web", "canary.yaml");
         File.WriteAllText(canary, File.ReadAllText(canary).Replace("2026-11-21-101204-publish", "2026-11-20-101500-publish", StringComparison.Ordinal));
-        var train = CliRunner.Run([.. deploy, "train", "-o", "json"]);
+        var train = CliRunner.Run([.. deploy, "train", "-o", "json", "--skip-gates"]);
         Assert.True(train.ExitCode == 0, train.Err);
         var planId = System.Text.Json.Nodes.JsonNode.Parse(train.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1])!["plan"]!.GetValue<string>();
 

@@ -29,7 +29,11 @@ internal static class GateBenchmark
         var scrape = TimeSpan.FromSeconds(int.Parse(BenchTools.Option(args, "--scrape") ?? "5", CultureInfo.InvariantCulture));
         var windows = int.Parse(BenchTools.Option(args, "--windows") ?? "200", CultureInfo.InvariantCulture);
         ErrorRates(windows, soak);
-        await LatencyAsync(example, soak, scrape);
+        if (!args.Contains("--rates-only"))
+        {
+            await LatencyAsync(example, soak, scrape);
+        }
+
         return 0;
     }
 

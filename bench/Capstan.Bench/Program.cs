@@ -28,6 +28,6 @@ static int Usage()
     Console.Error.WriteLine("       capstan-bench dashboard [--rounds N] [--repo DIR]");
     Console.Error.WriteLine("       capstan-bench pull [--nodes N] [--tree DIR] [--repo DIR]");
     Console.Error.WriteLine("       capstan-bench whiteouts [--files N] [--rounds N]");
-    Console.Error.WriteLine("       capstan-bench gates [--repo DIR] [--soak S] [--scrape S] [--windows N]");
+    Console.Error.WriteLine("       capstan-bench gates [--repo DIR] [--soak S] [--scrape S] [--windows N] [--rates-only]");
     return 2;
 }

@@ -196,7 +196,7 @@ public sealed class GateTests
         Assert.Equal(2, analysis.FailingAtCurrent);
         Assert.Equal(12, analysis.Tried);
         Assert.Equal(2, analysis.FailingAtTried);
-        Assert.Contains("""release="canary",datacenter="eqiad"}[300s]""", analysis.Expression, StringComparison.Ordinal);
+        Assert.Equal("""max_over_time(canary_window_errors{namespace="{namespace}",release="{release}",datacenter="{datacenter}"}[300s])""", analysis.Expression);
     }
 
     [Fact]

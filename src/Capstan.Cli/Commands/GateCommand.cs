@@ -99,7 +99,7 @@ internal sealed class GateCommand(IAnsiConsole console, TextWriter error, CliEnv
 
         foreach (var r in results)
         {
-            writer.WriteLine($"check {r.Check}: {r.Expression}");
+            writer.WriteLine($"check {r.Check}, on each of {releases.Count} release(s): {r.Expression}");
             if (r.Windows == 0)
             {
                 writer.WriteLine("  no history: the expression returned nothing in the period (is Prometheus scraping these releases?)");
@@ -124,7 +124,7 @@ internal sealed class GateCommand(IAnsiConsole console, TextWriter error, CliEnv
 
     private static JsonNode? Finite(double value) => double.IsFinite(value) ? JsonValue.Create(Math.Round(value, 6)) : null;
 
-    private static string N(double value) => GateSample.Format(value);
+    private static string N(double value) => value.ToString(Math.Abs(value) >= 100 ? "0.#" : "0.##", CultureInfo.InvariantCulture);
 
     private static string Failing(int failing, int windows) =>
         string.Create(CultureInfo.InvariantCulture, $"{failing} of {windows} past windows would have failed ({100.0 * failing / windows:0.##}%)");

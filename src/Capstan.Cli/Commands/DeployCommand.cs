@@ -164,6 +164,11 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
             else
             {
                 writer.Write(PlanView.Table(plan));
+                foreach (var line in executorOptions.Gates?.Describe(plan, executorOptions.SkipGatesReason) ?? [])
+                {
+                    writer.WriteLine(line);
+                }
+
                 if (pullCost is { Count: > 0 })
                 {
                     writer.Write(DeployPullCost.Table(pullCost));

@@ -18,6 +18,25 @@ public sealed class StageGates(FarmModel model, GateRunner runner)
         [.. plan.Actions.Where(a => a.Stage == stage && a.Kind == ReleaseKind.MediaWiki && a.Change == ReleaseChange.Upgrade)
             .Select(a => new GateTarget(a.Id, BaselineOf(a.Id)))];
 
+    /// <summary>What the plan's gates will do, one line each (for the plan shown before a deploy).</summary>
+    public IEnumerable<string> Describe(Plan plan, string? skipReason)
+    {
+        foreach (var stage in plan.Actions.Select(a => a.Stage).Distinct().Order())
+        {
+            if (After(stage) is not { } gate || !plan.Actions.Any(a => a.Stage > stage && a.Change != ReleaseChange.NoOp))
+            {
+                continue;
+            }
+
+            var targets = Targets(plan, stage);
+            yield return targets.Count == 0
+                ? $"gate after {gate.StageWord}: not opened (no release of the stage is upgraded)"
+                : skipReason is not null
+                    ? $"gate after {gate.StageWord}: SKIPPED ({skipReason})"
+                    : $"gate after {gate.StageWord}: {Durations.Human(gate.Soak)} soak, {gate.Checks.Count} check(s) on {targets.Count} upgraded release(s), sampled every {Durations.Human(gate.Interval)}";
+        }
+    }
+
     /// <summary>Asks each gate's queries once, before anything is applied (see <see cref="GateRunner.PreflightAsync"/>).</summary>
     public async Task PreflightAsync(Plan plan, CancellationToken cancellationToken)
     {

@@ -60,6 +60,7 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
         var holder = DeployLock.HolderAsync(store, model.Project, cancellationToken);
         var running = DeployProgress.RunningAsync(store, model.Project, cancellationToken);
         var status = FarmStatus.ReadAsync(_watchers, model.Groups.Select(g => g.Namespace), null, cancellationToken);
+        var holds = new HoldStore(store, model.Project).ListAsync(cancellationToken);
         var state = (await stateRead).Document;
         return new JsonObject
         {
@@ -75,6 +76,7 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
             ["lock"] = LockJson(await holder),
             ["deploying"] = (await running)?["planId"]?.GetValue<string>(),
             ["status"] = (await status).ToJson(),
+            ["holds"] = new JsonArray([.. (await holds).Select(h => JsonNode.Parse(h.ToJson()))]),
         };
     }
 

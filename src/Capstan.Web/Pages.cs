@@ -127,6 +127,18 @@ internal static class Pages
             }
         }
 
+        if (data["holds"] is JsonArray { Count: > 0 } holds)
+        {
+            // A rolled-back release stays where it is until the repo stops naming what was rolled back, or a deploy lifts the hold.
+            html.Append("<h2>Held releases</h2><table id=\"holds\"><thead><tr><th>Release</th><th>Held image</th><th>By</th><th>Since</th><th>Why</th></tr></thead><tbody>");
+            foreach (var hold in holds)
+            {
+                html.Append($"<tr><td>{H(S(hold!["release"]))}</td><td>{H(S(hold["image"]))}</td><td>{H(S(hold["actor"]))}</td><td>{H(S(hold["at"]))}</td><td>{H(S(hold["reason"]))}</td></tr>");
+            }
+
+            html.Append("</tbody></table><p class=\"muted\">A deploy that would apply a held image again stops; <code>deploy --release-hold RELEASE --reason …</code> lifts a hold.</p>");
+        }
+
         html.Append("<h2>What runs where</h2>");
         var releases = status["releases"]!.AsArray().Select(r => r!.AsObject()).ToList();
         if (releases.Count == 0)

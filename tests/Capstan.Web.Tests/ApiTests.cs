@@ -31,6 +31,33 @@ public sealed partial class ApiTests(DashboardFarm farm)
     }
 
     [Fact]
+    public async Task Held_releases_are_on_the_overview_with_who_held_them_and_why()
+    {
+        // A hold on an image no deploy of the other tests names, taken away again at the end.
+        var holds = new Capstan.Deploy.HoldStore(farm.Store, farm.Model.Project);
+        var release = new Capstan.Core.Planning.ReleaseId("codfw", "mw-api-ext", "main");
+        await holds.PutAsync(new Capstan.Deploy.ReleaseHold(release, "sha256:held-in-this-test", "registry.example/mediawiki:held-in-this-test", "alice", DateTimeOffset.UtcNow, "T123 <broke> search", "plan-1"), default);
+        try
+        {
+            var overview = await farm.GetJsonAsync("/api/v1/overview");
+            var page = await (await farm.Client().GetAsync("/")).Content.ReadAsStringAsync();
+
+            var hold = Assert.Single(overview["holds"]!.AsArray());
+            Assert.Equal("codfw/mw-api-ext/main", hold!["release"]!.GetValue<string>());
+            Assert.Equal("T123 <broke> search", hold["reason"]!.GetValue<string>());
+            Assert.Contains("<h2>Held releases</h2>", page, StringComparison.Ordinal);
+            Assert.Contains("<td>codfw/mw-api-ext/main</td><td>registry.example/mediawiki:held-in-this-test</td><td>alice</td>", page, StringComparison.Ordinal);
+            Assert.Contains("T123 &lt;broke&gt; search", page, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await holds.ReleaseAsync(release, default);
+        }
+
+        Assert.Empty((await farm.GetJsonAsync("/api/v1/overview"))["holds"]!.AsArray());
+    }
+
+    [Fact]
     public async Task Changes_need_a_token_and_get_the_clis_rules_and_messages()
     {
         using var anonymous = farm.Client();

@@ -165,7 +165,8 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
         return result;
     }
 
-    private static string? AppImage(IEnumerable<JsonObject> objects) => objects
+    /// <summary>The MediaWiki image of a release's objects (its <c>*-app</c> container), or null.</summary>
+    internal static string? AppImage(IEnumerable<JsonObject> objects) => objects
         .Where(o => o["kind"]?.GetValue<string>() is "Deployment" or "CronJob")
         .SelectMany(o => (o["spec"]?["template"]?["spec"] ?? o["spec"]?["jobTemplate"]?["spec"]?["template"]?["spec"])?["containers"] as JsonArray ?? [])
         .FirstOrDefault(c => c?["name"]?.GetValue<string>().EndsWith("-app", StringComparison.Ordinal) == true)?["image"]?.GetValue<string>();

@@ -199,7 +199,7 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
         var word = gate.StageWord;
         if (targets.Count == 0)
         {
-            Report(null, null, $"gate after {word}: no release of the stage was upgraded (installs open no gate)");
+            Report(null, null, $"gate after {word}: nothing to judge (no release of the stage was upgraded; installs open no gate)");
             return null;
         }
 

@@ -32,7 +32,7 @@ public sealed class GateCommandTests : IDisposable
         string[] deploy = ["deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-web", "--include-needs", "--yes"];
         var install = CliRunner.Run([.. deploy, "--reason", "first"]);
         Assert.True(install.ExitCode == 0, install.Err + install.Out);
-        Assert.Contains("gate after canaries: no release of the stage was upgraded (installs open no gate)", install.Out, StringComparison.Ordinal);
+        Assert.Contains("gate after canaries: nothing to judge (no release of the stage was upgraded; installs open no gate)", install.Out, StringComparison.Ordinal);
 
         NewImage(repo, "2026-12-07-090000-publish");
         var refused = CliRunner.Run([.. deploy, "--reason", "train"]);

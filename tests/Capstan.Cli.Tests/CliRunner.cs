@@ -100,7 +100,24 @@ internal static class CliRunner
             await Process.WaitForExitAsync();
         }
 
-        public void Dispose() => Process.Dispose();
+        /// <summary>Stops the child if it still runs (a test that ends early leaves no server behind), then frees it.</summary>
+        public void Dispose()
+        {
+            try
+            {
+                if (!Process.HasExited)
+                {
+                    Process.Kill(entireProcessTree: true);
+                    Process.WaitForExit(10_000);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                // It was never started, or is gone already.
+            }
+
+            Process.Dispose();
+        }
     }
 
     /// <summary>Starts a long-running command; its output is read while it runs and it stops when cancelled.</summary>

@@ -187,7 +187,8 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
             }
 
             var (was, now, canaryImage) = (AppImage(main.Apply.Where(c => c.Live is not null).Select(c => c.Live!)), AppImage(main.Desired), AppImage(canary.Desired));
-            if (now is not null && canaryImage is not null && was != now && canaryImage != now)
+            // Only when main moves from one image to another: a first install has no canary stage to speak of.
+            if (was is not null && now is not null && canaryImage is not null && was != now && canaryImage != now)
             {
                 yield return $"{canary.Id} runs {canaryImage} while {main.Id} goes to {now}: the canary stage tests nothing (the canary's own images file pins it)";
             }
@@ -206,7 +207,7 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
             await gates.PreflightAsync(plan, cancellationToken);
         }
 
-        await using var deployLock = await DeployLock.AcquireAsync(store, model.Project, options.Actor, options.Reason, cancellationToken, options.LockToken, options.LockTtl);
+        await using var deployLock = await DeployLock.AcquireAsync(store, model.Project, options.Actor, options.Reason, cancellationToken, options.LockToken, options.LockTtl, time);
 
         // Fencing: once the lock is lost, nothing more is written (the next deploy, which may hold the lock by then,
         // finds the journal and continues from what the clusters hold).

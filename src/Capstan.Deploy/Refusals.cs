@@ -41,6 +41,9 @@ public static class Refusals
         StateConflictException => (ex.Message, RefusalKind.Conflict),
         DeployLockedException => (ex.Message, RefusalKind.Locked),
         ReleaseHeldException => (ex.Message, RefusalKind.NotAllowed),
+        Gates.GatePreflightException => (ex.Message + "; nothing was applied", RefusalKind.UserError),
+        Gates.PrometheusException { BadQuery: true } => (ex.Message, RefusalKind.UserError),
+        Gates.PrometheusException => (ex.Message, RefusalKind.Failure),
         PreflightException or ReleaseRecordException or DeployLockLostException or DeployLockCorruptException or DeployStoppedException or NotificationFailedException
             or DeployFailedException or PrePullException or SwitchoverFailedException or ApiOutageException => (ex.Message, RefusalKind.Failure),
         KubeUnavailableException => (ex.Message, RefusalKind.Failure),

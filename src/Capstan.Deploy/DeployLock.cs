@@ -40,15 +40,17 @@ public sealed class DeployLock : IAsyncDisposable
     private readonly IStateStore _store;
     private readonly string _key;
     private readonly long _lease;
+    private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task? _keepAlive;
 
-    private DeployLock(IStateStore store, string key, long lease, TimeSpan ttl, bool borrowed = false)
+    private DeployLock(IStateStore store, string key, long lease, TimeSpan ttl, TimeProvider time, bool borrowed = false)
     {
         _store = store;
         _key = key;
         _lease = lease;
         _ttl = ttl;
+        _time = time;
         _keepAlive = borrowed ? null : Task.Run(KeepAliveAsync);
     }
 
@@ -59,8 +61,9 @@ public sealed class DeployLock : IAsyncDisposable
     /// Takes the lock for a deploy; throws <see cref="DeployLockedException"/> naming the holder. With
     /// <paramref name="heldToken"/>, an operator lock carrying that token counts as ours and is left as it is.
     /// </summary>
-    public static async Task<DeployLock> AcquireAsync(IStateStore store, string project, string actor, string reason, CancellationToken cancellationToken, string? heldToken = null, TimeSpan? ttl = null)
+    public static async Task<DeployLock> AcquireAsync(IStateStore store, string project, string actor, string reason, CancellationToken cancellationToken, string? heldToken = null, TimeSpan? ttl = null, TimeProvider? time = null)
     {
+        time ??= TimeProvider.System;
         FreeText.Check("the reason", reason);
         FreeText.Check("the actor", actor);
         var key = Key(project);
@@ -69,12 +72,12 @@ public sealed class DeployLock : IAsyncDisposable
             var current = await store.GetAsync(key, cancellationToken);
             var held = current is null ? null : Parse(key, current.Value);
             return held?.Token == heldToken
-                ? new DeployLock(store, key, 0, ttl ?? DefaultTtl, borrowed: true)
-                : throw new DeployLockedException(held ?? new LockHolder("nobody", Environment.MachineName, 0, DateTimeOffset.UtcNow, $"the lock {heldToken} this deploy runs under is gone", true));
+                ? new DeployLock(store, key, 0, ttl ?? DefaultTtl, time, borrowed: true)
+                : throw new DeployLockedException(held ?? new LockHolder("nobody", Environment.MachineName, 0, time.GetUtcNow(), $"the lock {heldToken} this deploy runs under is gone", true));
         }
 
         var lease = await store.GrantLeaseAsync(ttl ?? DefaultTtl, cancellationToken);
-        var holder = new LockHolder(actor, Environment.MachineName, Environment.ProcessId, DateTimeOffset.UtcNow, reason, false);
+        var holder = new LockHolder(actor, Environment.MachineName, Environment.ProcessId, time.GetUtcNow(), reason, false);
         for (var attempt = 0; attempt < 3; attempt++)
         {
             var current = await store.GetAsync(key, cancellationToken);
@@ -92,7 +95,7 @@ public sealed class DeployLock : IAsyncDisposable
             var result = await store.CommitAsync(new StoreTxn([new StoreCompare(key, current?.ModRevision ?? 0)], [new StoreOp.Put(key, Write(holder), lease)]), cancellationToken);
             if (result.Succeeded)
             {
-                return new DeployLock(store, key, lease, ttl ?? DefaultTtl);
+                return new DeployLock(store, key, lease, ttl ?? DefaultTtl, time);
             }
         }
 
@@ -109,12 +112,12 @@ public sealed class DeployLock : IAsyncDisposable
     /// An operator lock: no lease, stays until <see cref="UnlockAsync"/>. A <paramref name="token"/> lets deploys that
     /// pass the same token run under it. A value there that cannot be read is replaced only with <paramref name="force"/>.
     /// </summary>
-    public static async Task LockAsync(IStateStore store, string project, string actor, string reason, CancellationToken cancellationToken, string? token = null, bool force = false)
+    public static async Task LockAsync(IStateStore store, string project, string actor, string reason, CancellationToken cancellationToken, string? token = null, bool force = false, TimeProvider? time = null)
     {
         FreeText.Check("the reason", reason);
         FreeText.Check("the actor", actor);
         var key = Key(project);
-        var holder = new LockHolder(actor, Environment.MachineName, Environment.ProcessId, DateTimeOffset.UtcNow, reason, true, token);
+        var holder = new LockHolder(actor, Environment.MachineName, Environment.ProcessId, (time ?? TimeProvider.System).GetUtcNow(), reason, true, token);
         var current = await store.GetAsync(key, cancellationToken);
         if (current is not null)
         {
@@ -206,15 +209,15 @@ public sealed class DeployLock : IAsyncDisposable
     private async Task KeepAliveAsync()
     {
         // Timed from when the last successful keep-alive was sent: the server's lease runs from no later than that.
-        var lastBeat = Stopwatch.GetTimestamp();
+        var lastBeat = _time.GetTimestamp();
         while (!_stop.IsCancellationRequested)
         {
             try
             {
-                await Task.Delay(_ttl / 3, _stop.Token);
-                var sent = Stopwatch.GetTimestamp();
-                using var beat = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-                beat.CancelAfter(_ttl / 6);
+                await Task.Delay(_ttl / 3, _time, _stop.Token);
+                var sent = _time.GetTimestamp();
+                using var timeout = new CancellationTokenSource(_ttl / 6, _time);
+                using var beat = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, timeout.Token);
                 await _store.KeepAliveAsync(_lease, beat.Token);
                 lastBeat = sent;
             }
@@ -227,8 +230,8 @@ public sealed class DeployLock : IAsyncDisposable
                 // The store did not answer in time, or refused: the next beat tries again, unless the lease is gone
                 // or has gone unrenewed for as long as it lives.
                 // Declared lost with a margin (two thirds of the lease), before the store can hand the lock to anyone else.
-                var silent = Stopwatch.GetElapsedTime(lastBeat);
-                var expired = ex is StateStoreException && ex.Message.Contains("has expired", StringComparison.Ordinal);
+                var silent = _time.GetElapsedTime(lastBeat);
+                var expired = ex is LeaseExpiredException;
                 if (expired || silent >= _ttl * 2 / 3)
                 {
                     LostReason = $"the deploy lock was lost: {(expired ? ex.Message : $"no keep-alive succeeded for {silent.TotalSeconds:0} s (the lease lives {_ttl.TotalSeconds:0} s; last error: {ex.Message})")}";

@@ -57,7 +57,7 @@ public interface IStateStore : IAsyncDisposable
     /// <summary>Grants a lease that expires after <paramref name="ttl"/> unless kept alive.</summary>
     Task<long> GrantLeaseAsync(TimeSpan ttl, CancellationToken cancellationToken);
 
-    /// <summary>Renews a lease; throws <see cref="StateStoreException"/> when it has expired.</summary>
+    /// <summary>Renews a lease; throws <see cref="LeaseExpiredException"/> when it has expired.</summary>
     Task KeepAliveAsync(long lease, CancellationToken cancellationToken);
 
     /// <summary>Revokes a lease, deleting its keys.</summary>
@@ -75,4 +75,11 @@ public class StateStoreException : Exception
         : base(message, inner)
     {
     }
+}
+
+/// <summary>A lease is gone: it expired (or was revoked), and the keys attached to it with it.</summary>
+public sealed class LeaseExpiredException(long lease, string address) : StateStoreException($"lease {lease} has expired in {address}")
+{
+    /// <summary>The lease.</summary>
+    public long Lease { get; } = lease;
 }

@@ -145,7 +145,7 @@ public sealed class EtcdStateStore : IStateStore
         var result = response["result"] as JsonObject ?? response;
         if (Long(result["TTL"]) <= 0)
         {
-            throw new StateStoreException($"lease {lease} has expired in {Address}");
+            throw new LeaseExpiredException(lease, Address);
         }
     }
 

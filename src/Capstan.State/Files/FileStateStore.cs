@@ -132,7 +132,7 @@ public sealed class FileStateStore : IStateStore
         {
             if (!data.Leases.TryGetValue(lease, out var record))
             {
-                throw new StateStoreException($"lease {lease} has expired in {Address}");
+                throw new LeaseExpiredException(lease, Address);
             }
 
             data.Leases[lease] = record with { ExpiresMs = _time.GetUtcNow().ToUnixTimeMilliseconds() + record.TtlMs };

@@ -9,6 +9,7 @@ namespace Capstan.Clusters;
 public sealed class ClusterSet : IClusters, IAsyncDisposable
 {
     private readonly List<LocalClusterHost> _hosts = [];
+    private readonly Dictionary<string, LocalClusterHost> _localByDatacenter = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IClusterClient> _clients = new(StringComparer.Ordinal);
 
     /// <inheritdoc/>
@@ -37,6 +38,7 @@ public sealed class ClusterSet : IClusters, IAsyncDisposable
                     var name = cluster["local://".Length..];
                     var host = await LocalClusterHost.OpenAsync(LocalClusterHost.DirectoryFor(model.RepoRoot, name), localOptions, requireOwnServer: false, cancellationToken);
                     set._hosts.Add(host);
+                    set._localByDatacenter[dc] = host;
                     var connection = new ClusterConnection(host.Url, System.Text.Encoding.UTF8.GetBytes(host.CertificateAuthorityPem), Token: host.Token);
                     set._clients[dc] = host.Server is not null
                         ? new KubeClient(connection)
@@ -72,7 +74,7 @@ public sealed class ClusterSet : IClusters, IAsyncDisposable
     }
 
     /// <summary>The local cluster server hosted here for a datacenter, if any (tests inject faults through it).</summary>
-    public LocalClusterServer? LocalServer(string dc) => _hosts.FirstOrDefault(h => h.Directory.EndsWith(Path.DirectorySeparatorChar + dc, StringComparison.Ordinal))?.Server;
+    public LocalClusterServer? LocalServer(string dc) => _localByDatacenter.GetValueOrDefault(dc)?.Server;
 
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()

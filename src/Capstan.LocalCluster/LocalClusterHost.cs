@@ -41,8 +41,15 @@ public sealed class LocalClusterHost : IAsyncDisposable
     /// <summary>The cluster's data directory.</summary>
     public string Directory { get; }
 
-    /// <summary>The data directory of a datacenter's local cluster in a repo.</summary>
-    public static string DirectoryFor(string repoRoot, string dc) => Path.Combine(repoRoot, ".capstan", "clusters", dc);
+    /// <summary>
+    /// Where the embedded cluster <c>local://NAME</c> of a repo keeps its objects and <c>server.json</c>: named by the
+    /// cluster, not by the datacenter that uses it (<see cref="ClusterName"/> reads it from a datacenter's cluster).
+    /// </summary>
+    public static string DirectoryFor(string repoRoot, string clusterName) => Path.Combine(repoRoot, ".capstan", "clusters", clusterName);
+
+    /// <summary>The NAME of a <c>local://NAME</c> cluster, or null for any other cluster.</summary>
+    public static string? ClusterName(string cluster) =>
+        cluster.StartsWith("local://", StringComparison.Ordinal) ? cluster["local://".Length..] : null;
 
     /// <summary>
     /// Connects to the running server of the directory, or starts one in this process when none runs. With

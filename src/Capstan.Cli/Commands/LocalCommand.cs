@@ -86,7 +86,7 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
                 ImageLayout = session.Model.RegistryLayout,
                 Users = parse.GetValue(users) is { } usersFile ? Capstan.LocalCluster.Auth.Authenticator.ReadTokenFile(env.Resolve(usersFile)) : [],
             };
-            await using var host = await LocalClusterHost.OpenAsync(LocalClusterHost.DirectoryFor(session.Files.Root, name), options, requireOwnServer: true, ct);
+            await using var host = await LocalClusterHost.OpenAsync(LocalClusterHost.DirectoryFor(session.Files.Root, LocalClusterName(session, name)), options, requireOwnServer: true, ct);
             if (parse.GetValue(kubeconfig) is { } file)
             {
                 var path = env.Resolve(file);
@@ -111,6 +111,14 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
         return command;
     }
 
+    /// <summary>The local cluster a datacenter uses (<c>local://NAME</c>); a datacenter on another cluster is refused.</summary>
+    private static string LocalClusterName(RepoSession session, string dc)
+    {
+        var cluster = session.Model.Datacenters.First(d => d.Name == dc).Cluster;
+        return LocalClusterHost.ClusterName(cluster)
+            ?? throw new UserInputException($"datacenter {dc} uses {cluster}, not an embedded cluster (local://NAME)");
+    }
+
     /// <summary>A rate in bytes per second from <c>125MB/s</c>, <c>1Gbit/s</c>, <c>10Gbps</c> or a plain number of bytes per second.</summary>
     internal static long Rate(string text, string option) =>
         Core.Config.Rates.TryParse(text) ?? throw new UserInputException($"{option} '{text}' is not a rate (such as 125MB/s, 1Gbit/s or 10Gbps)");
@@ -129,7 +137,7 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
                 throw new UserInputException($"unknown datacenter '{name}' (allowed: {string.Join(", ", session.Model.DatacenterNames)})");
             }
 
-            LocalClusterHost.Reset(LocalClusterHost.DirectoryFor(session.Files.Root, name));
+            LocalClusterHost.Reset(LocalClusterHost.DirectoryFor(session.Files.Root, LocalClusterName(session, name)));
             console.Profile.Out.Writer.WriteLine($"local://{name}: reset");
             return ExitCodes.Success;
         });

@@ -44,9 +44,9 @@ internal sealed class LocalPrometheusCommand(IAnsiConsole console, TextWriter er
 
             var targets = new List<PodMetricsTarget>();
             var notServed = new List<string>();
-            foreach (var dc in session.Model.Datacenters.Where(d => d.Cluster.StartsWith("local://", StringComparison.Ordinal)))
+            foreach (var dc in session.Model.Datacenters.Where(d => LocalClusterHost.ClusterName(d.Cluster) is not null))
             {
-                if (LocalClusterHost.RunningServer(LocalClusterHost.DirectoryFor(session.Files.Root, dc.Cluster["local://".Length..])) is { } served)
+                if (LocalClusterHost.RunningServer(LocalClusterHost.DirectoryFor(session.Files.Root, LocalClusterHost.ClusterName(dc.Cluster)!)) is { } served)
                 {
                     targets.Add(new PodMetricsTarget(dc.Name, served.Url, served.Authority, served.Token));
                 }

@@ -92,6 +92,8 @@ public sealed class LocalClusterServer : IAsyncDisposable
     private readonly LocalClusterOptions _options;
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _wake = new(0);
+    private readonly Lock _quietLock = new();
+    private List<TaskCompletionSource> _pendingQuiet = [];
     private WebApplication? _app;
     private Task? _controllerLoop;
     private ClusterDatabase? _database;
@@ -303,6 +305,26 @@ public sealed class LocalClusterServer : IAsyncDisposable
         _controllerLoop = Task.Run(ControllerLoopAsync, CancellationToken.None);
     }
 
+    /// <summary>
+    /// Completes once the controllers have run a whole pass, begun after this call, that changed nothing: whatever they
+    /// do about what is stored now, they have done (for checks that something does <em>not</em> happen).
+    /// </summary>
+    public Task QuietAsync(CancellationToken cancellationToken = default)
+    {
+        var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_quietLock)
+        {
+            _pendingQuiet.Add(waiter);
+        }
+
+        if (_wake.CurrentCount == 0)
+        {
+            _wake.Release();
+        }
+
+        return waiter.Task.WaitAsync(cancellationToken);
+    }
+
     private async Task ControllerLoopAsync()
     {
         // Passes run when the store changes (a burst of writes is coalesced into one pass) and, for time-based
@@ -330,6 +352,13 @@ public sealed class LocalClusterServer : IAsyncDisposable
             }
 
             var before = Store.ResourceVersion;
+            List<TaskCompletionSource> armed;
+            lock (_quietLock)
+            {
+                // The waiters registered before this pass began: a pass that changes nothing answers them.
+                (armed, _pendingQuiet) = (_pendingQuiet, []);
+            }
+
             try
             {
                 RunControllers();
@@ -344,7 +373,20 @@ public sealed class LocalClusterServer : IAsyncDisposable
                 _options.Log?.Invoke($"controller error: {ex}");
             }
 
-            idle = Store.ResourceVersion != before || woken ? _options.Timing.Tick : TimeSpan.FromTicks(Math.Min(maxIdle.Ticks, idle.Ticks * 2));
+            var changed = Store.ResourceVersion != before;
+            if (changed)
+            {
+                lock (_quietLock)
+                {
+                    _pendingQuiet.AddRange(armed);
+                }
+            }
+            else
+            {
+                armed.ForEach(w => w.TrySetResult());
+            }
+
+            idle = changed || woken ? _options.Timing.Tick : TimeSpan.FromTicks(Math.Min(maxIdle.Ticks, idle.Ticks * 2));
         }
     }
 

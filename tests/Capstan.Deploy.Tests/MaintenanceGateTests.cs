@@ -90,7 +90,11 @@ public sealed class MaintenanceGateTests
 
         // A day later, with the controllers given time to act on it, still no maintenance Job has started.
         clock.Advance(TimeSpan.FromDays(1));
-        await Task.Delay(300);
+        foreach (var dc in new[] { "eqiad", "codfw" })
+        {
+            await farm.Clusters.LocalServer(dc)!.QuietAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+
         foreach (var dc in new[] { "eqiad", "codfw" })
         {
             Assert.Empty(await RunningJobsAsync(farm, dc));

@@ -72,7 +72,7 @@ public sealed class ScenarioTests
 
         // Creating the Service afterwards does not mend the pods that exist: their environment was fixed at start.
         await ApplyAllAsync(cluster, Render("mw-web", "prometheus"));
-        await Task.Delay(300);
+        await cluster.Server.QuietAsync().WaitAsync(TimeSpan.FromSeconds(30));
         Assert.All(await PodsAsync(cluster, "mw-web", "release=canary"), p => Assert.Equal("CrashLoopBackOff", Waiting(p, "mediawiki-canary-app")));
     }
 
@@ -213,7 +213,7 @@ public sealed class ScenarioTests
 
         await Cluster.EventuallyAsync(async () => (await PodsAsync(cluster, "app", "app=bg")).Count == 0 ? "ok" : null, "background dependents gone");
         await Cluster.EventuallyAsync(async () => (await PodsAsync(cluster, "app", "app=fg")).Count == 0 && await cluster.Client.GetAsync(new ObjectRef("apps/v1", "Deployment", "app", "fg"), default) is null ? "ok" : null, "foreground deletion finished");
-        await Task.Delay(300);
+        await cluster.Server.QuietAsync().WaitAsync(TimeSpan.FromSeconds(30));
         var orphans = (await cluster.Client.ListAsync("apps/v1", "ReplicaSet", "app", "app=orphan", default)).Items;
         var orphan = Assert.Single(orphans);
         Assert.Empty(orphan["metadata"]!["ownerReferences"] as JsonArray ?? []);

@@ -449,14 +449,7 @@ internal sealed class DeployJournal(IStateStore store, string key, Plan plan, st
             ["succeeded"] = result.Succeeded,
             ["cause"] = result.Cause,
             ["gatesSkipped"] = result.GatesSkipped,
-            ["gates"] = new JsonArray([.. result.Gates.Select(g => (JsonNode)new JsonObject
-            {
-                ["after"] = g.Gate.StageWord,
-                ["passed"] = g.Passed,
-                ["inconclusive"] = g.Inconclusive,
-                ["summary"] = g.Summary,
-                ["seconds"] = Math.Round(g.Elapsed.TotalSeconds, 1),
-            })]),
+            ["gates"] = new JsonArray([.. result.Gates.Select(g => (JsonNode)g.ToJson())]),
             ["releases"] = new JsonArray([.. result.Releases.Select(r => (JsonNode)new JsonObject
             {
                 ["release"] = r.Id.ToString(),

@@ -411,18 +411,7 @@ internal static class PlanView
         ["seconds"] = Math.Round(result.Duration.TotalSeconds, 3),
         ["cause"] = result.Cause,
         ["gatesSkipped"] = result.GatesSkipped,
-        ["gates"] = new JsonArray([.. result.Gates.Select(g => (JsonNode)new JsonObject
-        {
-            ["after"] = g.Gate.StageWord,
-            ["passed"] = g.Passed,
-            ["inconclusive"] = g.Inconclusive,
-            ["summary"] = g.Summary,
-            ["check"] = g.Failure?.Check,
-            ["expression"] = g.Failure?.Expression,
-            ["value"] = g.Failure?.Value is { } v && double.IsFinite(v) ? v : null,
-            ["limit"] = g.Failure?.Limit,
-            ["top"] = new JsonArray([.. (g.Failure?.Top ?? []).Select(t => (JsonNode)new JsonObject { ["series"] = t.LabelText, ["value"] = double.IsFinite(t.Value) ? t.Value : null })]),
-        })]),
+        ["gates"] = new JsonArray([.. result.Gates.Select(g => (JsonNode)g.ToJson())]),
         ["releases"] = new JsonArray([.. result.Releases.Select(r => (JsonNode)new JsonObject
         {
             ["release"] = r.Id.ToString(),

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Capstan.Core.Config;
 using Capstan.Core.Planning;
 
@@ -42,6 +43,25 @@ public sealed record GateProgress(GateSpec Gate, TimeSpan Left, IReadOnlyList<Ga
 /// <summary>A gate's verdict.</summary>
 public sealed record GateVerdict(GateSpec Gate, bool Passed, bool Inconclusive, string Summary, GateSample? Failure, IReadOnlyList<GateSample> Latest, TimeSpan Elapsed)
 {
+    /// <summary>The verdict as the plan record and <c>deploy -o json</c> carry it: the failing check, its value, limit and top series.</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["after"] = Gate.StageWord,
+        ["passed"] = Passed,
+        ["inconclusive"] = Inconclusive,
+        ["summary"] = Summary,
+        ["seconds"] = Math.Round(Elapsed.TotalSeconds, 1),
+        ["check"] = Failure?.Check,
+        ["expression"] = Failure?.Expression,
+        ["value"] = Failure?.Value is { } v && double.IsFinite(v) ? v : null,
+        ["limit"] = Failure?.Limit,
+        ["top"] = new JsonArray([.. (Failure?.Top ?? []).Select(t => (JsonNode)new JsonObject
+        {
+            ["series"] = t.LabelText,
+            ["value"] = double.IsFinite(t.Value) ? t.Value : null,
+        })]),
+    };
+
     /// <summary>Why the gate failed, as lines: the check, the expression, the value, the limit, and the top series.</summary>
     public IReadOnlyList<string> Explain()
     {

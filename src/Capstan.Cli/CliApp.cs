@@ -128,14 +128,13 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
     /// </summary>
     private static (string Message, int Code)? Known(Exception ex) => ex switch
     {
-        Capstan.Images.ImageReferenceException or Capstan.Images.ImageNotFoundException or Capstan.Images.ImageForeignFilesException => (ex.Message, ExitCodes.UserError),
-        Capstan.Images.ImageException or IOException or UnauthorizedAccessException => (ex.Message, ExitCodes.Failure),
+        IOException or UnauthorizedAccessException => (ex.Message, ExitCodes.Failure),
         _ => Capstan.Deploy.Refusals.Classify(ex) is { } refusal ? (refusal.Message, refusal.Kind switch
         {
-            Capstan.Deploy.RefusalKind.UserError => ExitCodes.UserError,
-            Capstan.Deploy.RefusalKind.Conflict => ExitCodes.Conflict,
-            Capstan.Deploy.RefusalKind.Locked => ExitCodes.Locked,
-            Capstan.Deploy.RefusalKind.NotAllowed => ExitCodes.NotAllowed,
+            Capstan.Core.Diagnostics.RefusalKind.UserError => ExitCodes.UserError,
+            Capstan.Core.Diagnostics.RefusalKind.Conflict => ExitCodes.Conflict,
+            Capstan.Core.Diagnostics.RefusalKind.Locked => ExitCodes.Locked,
+            Capstan.Core.Diagnostics.RefusalKind.NotAllowed => ExitCodes.NotAllowed,
             _ => ExitCodes.Failure,
         }) : null,
     };

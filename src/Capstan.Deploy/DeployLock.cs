@@ -18,7 +18,7 @@ public sealed record LockHolder(string Actor, string Host, int Pid, DateTimeOffs
 public sealed record RemovedLock(LockHolder? Holder);
 
 /// <summary>The deploy lock is held by someone else.</summary>
-public sealed class DeployLockedException(LockHolder holder) : Exception($"deploys are locked by {holder}")
+public sealed class DeployLockedException(LockHolder holder) : CapstanException(RefusalKind.Locked, $"deploys are locked by {holder}")
 {
     /// <summary>The holder.</summary>
     public LockHolder Holder { get; } = holder;
@@ -321,7 +321,7 @@ public sealed class DeployLock : IAsyncDisposable
 /// holds it, so nothing overwrites it unless forced.
 /// </summary>
 public sealed class DeployLockCorruptException(string key, string value, string why)
-    : Exception($"the deploy lock at {key} holds a value Capstan cannot read ({why}): {Preview(value)}; 'capstan unlock --force --reason WHY' removes it, or put a valid lock back by hand")
+    : CapstanException(RefusalKind.Failure, $"the deploy lock at {key} holds a value Capstan cannot read ({why}): {Preview(value)}; 'capstan unlock --force --reason WHY' removes it, or put a valid lock back by hand")
 {
     /// <summary>The state store key of the lock.</summary>
     public string Key { get; } = key;
@@ -331,4 +331,4 @@ public sealed class DeployLockCorruptException(string key, string value, string 
 }
 
 /// <summary>A deploy stopped because its lock was lost before it finished: it wrote nothing after that.</summary>
-public sealed class DeployLockLostException(string message) : Exception(message);
+public sealed class DeployLockLostException(string message) : CapstanException(RefusalKind.Failure, message);

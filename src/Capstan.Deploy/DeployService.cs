@@ -376,7 +376,7 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
 }
 
 /// <summary>The selection needs releases that are missing or unhealthy; nothing was applied.</summary>
-public sealed class PreflightException(IReadOnlyList<string> problems) : Exception("preflight failed: " + string.Join("; ", problems))
+public sealed class PreflightException(IReadOnlyList<string> problems) : CapstanException(RefusalKind.Failure, "preflight failed: " + string.Join("; ", problems))
 {
     /// <summary>One line per missing need, with the command that fixes it.</summary>
     public IReadOnlyList<string> Problems { get; } = problems;

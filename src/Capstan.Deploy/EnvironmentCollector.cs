@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Capstan.Core.Diagnostics;
 using Capstan.State;
 
 namespace Capstan.Deploy;
@@ -208,4 +209,4 @@ public sealed class EnvironmentCollector(EnvironmentService environments, TimePr
 }
 
 /// <summary>A warning could not be delivered; nothing was recorded as sent, so the next collection tries again.</summary>
-public sealed class NotificationFailedException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class NotificationFailedException(string message, Exception? inner = null) : CapstanException(RefusalKind.Failure, message, inner);

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Capstan.Core.Config;
+using Capstan.Core.Diagnostics;
 using Capstan.Core.Kubernetes;
 using Capstan.Core.Planning;
 using Capstan.Core.Rendering;
@@ -472,7 +473,7 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
 }
 
 /// <summary>The deploy stopped part-way for a reason that is not a release's failure (the cluster's API went away).</summary>
-public sealed class DeployStoppedException(string message) : Exception(message);
+public sealed class DeployStoppedException(string message) : CapstanException(RefusalKind.Failure, message);
 
 /// <summary>A release did not become ready.</summary>
-public sealed class DeployFailedException(string message) : Exception(message);
+public sealed class DeployFailedException(string message) : CapstanException(RefusalKind.Failure, message);

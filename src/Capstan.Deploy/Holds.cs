@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Capstan.Core.Diagnostics;
 using Capstan.Core.Planning;
 using Capstan.State;
 
@@ -52,7 +53,7 @@ public sealed record ReleaseHold(ReleaseId Release, string ManifestHash, string?
 }
 
 /// <summary>A deploy would apply a held revision again; nothing was applied.</summary>
-public sealed class ReleaseHeldException(string message) : Exception(message);
+public sealed class ReleaseHeldException(string message) : CapstanException(RefusalKind.NotAllowed, message);
 
 /// <summary>
 /// The holds of a farm (or of a test environment's project), kept in the state store beside its dynamic state, under

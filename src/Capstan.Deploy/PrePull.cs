@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Capstan.Core.Config;
+using Capstan.Core.Diagnostics;
 using Capstan.Core.Kubernetes;
 using Capstan.Core.Planning;
 using Capstan.Kubernetes;
@@ -161,7 +162,7 @@ public static class ImageChanges
 /// A pre-pull stopped the deploy before anything was applied: a node cannot pull an image for good, the cluster refused
 /// a pull pod, or the pre-pull was interrupted (<see cref="Interrupted"/>).
 /// </summary>
-public sealed class PrePullException(string message, bool interrupted = false, Exception? inner = null) : Exception(message, inner)
+public sealed class PrePullException(string message, bool interrupted = false, Exception? inner = null) : CapstanException(RefusalKind.Failure, message, inner)
 {
     /// <summary>True when the pre-pull was interrupted (Ctrl-C), not refused.</summary>
     public bool Interrupted { get; } = interrupted;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.IO.Compression;
 using System.Text;
 using System.Text.Json.Nodes;
+using Capstan.Core.Diagnostics;
 using Capstan.Core.Planning;
 using Capstan.Kubernetes;
 
@@ -148,4 +149,4 @@ public static class ReleaseRecords
 }
 
 /// <summary>A release record Secret that cannot be read (corrupt or of an unknown format).</summary>
-public sealed class ReleaseRecordException(string message) : Exception(message);
+public sealed class ReleaseRecordException(string message) : CapstanException(RefusalKind.Failure, message);

@@ -13,7 +13,7 @@ namespace Capstan.Deploy;
 public sealed record ScriptRequest(string Script, string? Wiki, IReadOnlyList<string> Arguments, string? Datacenter, string? Image, string User);
 
 /// <summary>The dynamic state does not allow the run now (read-only, maintenance disabled, not the primary).</summary>
-public sealed class ScriptNotAllowedException(string message) : Exception(message);
+public sealed class ScriptNotAllowedException(string message) : CapstanException(RefusalKind.NotAllowed, message);
 
 /// <summary>A started run.</summary>
 public sealed record ScriptStarted(string Datacenter, string Namespace, string Release, string Job, IReadOnlyList<string> Argv);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Capstan.Core.Diagnostics;
 
 namespace Capstan.Deploy;
 
@@ -128,7 +129,7 @@ public sealed record SwitchoverJournal(
 }
 
 /// <summary>A step failed its precondition, action or verification; the journal says where to resume.</summary>
-public sealed class SwitchoverFailedException(string step, string message) : Exception($"step {step} failed: {message}")
+public sealed class SwitchoverFailedException(string step, string message) : CapstanException(RefusalKind.Failure, $"step {step} failed: {message}")
 {
     /// <summary>The step.</summary>
     public string Step { get; } = step;

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Capstan.Core.Diagnostics;
 
 namespace Capstan.Images;
 
@@ -89,16 +90,16 @@ public static class Digests
 }
 
 /// <summary>A problem with an image, a store or a transfer that the user can act on.</summary>
-public class ImageException(string message, Exception? inner = null) : Exception(message, inner);
+public class ImageException(string message, Exception? inner = null, RefusalKind kind = RefusalKind.Failure) : CapstanException(kind, message, inner);
 
 /// <summary>An image reference, tag or digest that is not written right (a user mistake: nothing was done).</summary>
-public sealed class ImageReferenceException(string message) : ImageException(message);
+public sealed class ImageReferenceException(string message) : ImageException(message, null, RefusalKind.UserError);
 
 /// <summary>A prep that would overwrite files it did not write (a user decision: nothing was done).</summary>
-public sealed class ImageForeignFilesException(string message) : ImageException(message);
+public sealed class ImageForeignFilesException(string message) : ImageException(message, null, RefusalKind.UserError);
 
 /// <summary>An image that the named store does not hold (a user mistake, like a mistyped tag: nothing was done).</summary>
-public sealed class ImageNotFoundException(string message) : ImageException(message);
+public sealed class ImageNotFoundException(string message) : ImageException(message, null, RefusalKind.UserError);
 
 /// <summary>A blob whose content does not match its digest.</summary>
 public sealed class DigestMismatchException(string what, string expected, string actual)

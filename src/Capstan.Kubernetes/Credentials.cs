@@ -5,6 +5,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Capstan.Core.Diagnostics;
 
 namespace Capstan.Kubernetes;
 
@@ -22,7 +23,11 @@ public sealed record ExecPlugin(
 public sealed record Impersonation(string? User, IReadOnlyList<string> Groups, string? Uid, IReadOnlyList<KeyValuePair<string, string>> Extra);
 
 /// <summary>The credentials could not be obtained (a failing plugin, an unreadable token file).</summary>
-public sealed class KubeCredentialException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class KubeCredentialException(string message, Exception? inner = null) : CapstanException(RefusalKind.Failure, message, inner)
+{
+    /// <inheritdoc/>
+    public override string Display => "cannot authenticate to the cluster: " + Message;
+}
 
 /// <summary>
 /// Puts the user's credentials on every request, as client-go's transport does: a fixed token or basic auth; a

@@ -27,7 +27,7 @@ public sealed record ClusterConnection(
 }
 
 /// <summary>A kubeconfig that cannot be used: the file, where, and why.</summary>
-public sealed class KubeConfigException(string message) : Exception(message);
+public sealed class KubeConfigException(string message) : CapstanException(RefusalKind.UserError, message);
 
 /// <summary>
 /// Loads kubeconfig files as kubectl does: the <c>KUBECONFIG</c> list (':'-separated) merged so that the first file to

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Capstan.Core.Diagnostics;
 
 namespace Capstan.Kubernetes;
 
@@ -6,16 +7,19 @@ namespace Capstan.Kubernetes;
 public sealed record StatusCause(string? Field, string Message, string? Reason);
 
 /// <summary>The API server refused a request; <see cref="Exception.Message"/> is the server's message.</summary>
-public class KubeApiException : Exception
+public class KubeApiException : CapstanException
 {
     /// <summary>Creates the exception from a status code and the server's Status object (when it sent one).</summary>
     public KubeApiException(int statusCode, string reason, string message, IReadOnlyList<StatusCause>? causes = null)
-        : base(message)
+        : base(RefusalKind.Failure, message)
     {
         StatusCode = statusCode;
         Reason = reason;
         Causes = causes ?? [];
     }
+
+    /// <inheritdoc/>
+    public override string Display => "the cluster refused: " + Message;
 
     /// <summary>The HTTP status code.</summary>
     public int StatusCode { get; }
@@ -72,4 +76,4 @@ public sealed class KubeForbiddenException(string message) : KubeApiException(40
 public sealed class KubeInvalidException(string message, IReadOnlyList<StatusCause> causes) : KubeApiException(422, "Invalid", message, causes);
 
 /// <summary>The server could not be reached or kept failing after every retry, or a request took too long.</summary>
-public sealed class KubeUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class KubeUnavailableException(string message, Exception? inner = null) : CapstanException(RefusalKind.Failure, message, inner);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using Capstan.Core.Diagnostics;
 using Capstan.Core.State;
 
 namespace Capstan.State;
@@ -15,10 +16,14 @@ public sealed record StateRead(StateDocument? Document, long ModRevision)
 public sealed record StateWrite(string Description, bool Written, StateDocument Document);
 
 /// <summary>Someone else changed the state between our read and our write; nothing was written.</summary>
-public sealed class StateConflictException(string message) : StateStoreException(message);
+public sealed class StateConflictException(string message) : StateStoreException(message, null, RefusalKind.Conflict);
 
 /// <summary>A write the rules refuse (unknown datacenter, empty reason, a nonsense result without --force).</summary>
-public sealed class StateRefusedException(string message) : Exception(message);
+public sealed class StateRefusedException(string message) : CapstanException(RefusalKind.UserError, message)
+{
+    /// <inheritdoc/>
+    public override string Display => Message + "; nothing was written";
+}
 
 /// <summary>
 /// The typed dynamic state over a store: one document per farm, written with compare-and-swap on its mod revision,

@@ -1,3 +1,5 @@
+using Capstan.Core.Diagnostics;
+
 namespace Capstan.State;
 
 /// <summary>A stored key with etcd's revision bookkeeping.</summary>
@@ -68,11 +70,11 @@ public interface IStateStore : IAsyncDisposable
 }
 
 /// <summary>The store cannot be used: unreachable, corrupt, locked. The message says which and where.</summary>
-public class StateStoreException : Exception
+public class StateStoreException : CapstanException
 {
-    /// <summary>Creates the exception.</summary>
-    public StateStoreException(string message, Exception? inner = null)
-        : base(message, inner)
+    /// <summary>Creates the exception (a failure, unless it is a conflict of writes).</summary>
+    public StateStoreException(string message, Exception? inner = null, RefusalKind kind = RefusalKind.Failure)
+        : base(kind, message, inner)
     {
     }
 }

@@ -43,16 +43,19 @@ public sealed class DiagnosticBag
 }
 
 /// <summary>Thrown when the deployment repo or a value in it is invalid; carries every finding.</summary>
-public sealed class RepoValidationException : Exception
+public sealed class RepoValidationException : CapstanException
 {
     /// <summary>Creates the exception from the findings of one load or render.</summary>
     public RepoValidationException(IReadOnlyList<Diagnostic> diagnostics)
-        : base(diagnostics.Count > 0 ? diagnostics[0].ToString() : "invalid deployment repo") =>
+        : base(RefusalKind.UserError, diagnostics.Count > 0 ? diagnostics[0].ToString() : "invalid deployment repo") =>
         Diagnostics = diagnostics;
+
+    /// <inheritdoc/>
+    public override string Display => string.Join("; ", Diagnostics.Select(d => d.ToString()));
 
     /// <summary>The findings, errors first in file order.</summary>
     public IReadOnlyList<Diagnostic> Diagnostics { get; }
 }
 
 /// <summary>A mistake in what the user asked for (an unknown datacenter, a missing file): one line, exit code 2.</summary>
-public sealed class UserInputException(string message) : Exception(message);
+public sealed class UserInputException(string message) : CapstanException(RefusalKind.UserError, message);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Capstan.Core.Config;
+using Capstan.Core.Diagnostics;
 using Capstan.Core.Planning;
 
 namespace Capstan.Deploy.Gates;
@@ -326,4 +327,8 @@ public sealed class GateRunner(PrometheusClient? prometheus, HttpClient http, Ti
 }
 
 /// <summary>A gate's query was refused, or Prometheus did not answer, before the deploy started; nothing was applied.</summary>
-public sealed class GatePreflightException(string message) : Exception(message);
+public sealed class GatePreflightException(string message) : CapstanException(RefusalKind.UserError, message)
+{
+    /// <inheritdoc/>
+    public override string Display => Message + "; nothing was applied";
+}

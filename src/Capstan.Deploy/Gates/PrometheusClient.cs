@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Capstan.Core.Diagnostics;
 
 namespace Capstan.Deploy.Gates;
 
@@ -13,7 +14,7 @@ public sealed record PromSeries(IReadOnlyDictionary<string, string> Labels, doub
 }
 
 /// <summary>Prometheus did not answer, or refused the query.</summary>
-public sealed class PrometheusException(string message, bool badQuery) : Exception(message)
+public sealed class PrometheusException(string message, bool badQuery) : CapstanException(badQuery ? RefusalKind.UserError : RefusalKind.Failure, message)
 {
     /// <summary>True when the expression itself is wrong (HTTP 400, <c>bad_data</c>): asking again will not help.</summary>
     public bool BadQuery { get; } = badQuery;

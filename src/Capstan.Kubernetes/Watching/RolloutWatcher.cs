@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Capstan.Core.Diagnostics;
 
 namespace Capstan.Kubernetes.Watching;
 
@@ -22,7 +23,7 @@ public sealed record WaitLimits
 }
 
 /// <summary>The cluster's API did not answer for longer than the wait's tolerance.</summary>
-public sealed class ApiOutageException(TimeSpan duration, string message) : Exception(message)
+public sealed class ApiOutageException(TimeSpan duration, string message) : CapstanException(RefusalKind.Failure, message)
 {
     /// <summary>How long it did not answer.</summary>
     public TimeSpan Duration { get; } = duration;

@@ -21,18 +21,33 @@ namespace Capstan.Deploy;
 public sealed class Switchover(
     FarmModel model, DynamicStateService state, IStateStore store, DeployService deploy, IClusters clusters, IDeployObserver observer, TimeProvider time)
 {
-    /// <summary>The step names, in order.</summary>
-    public static readonly IReadOnlyList<(string Name, string Title)> Steps =
+    /// <summary>
+    /// The runbook: each step in one place, with its name, its title, what it would do now (for <c>--dry-run</c>, from
+    /// the facts read before), and how it runs and verifies itself.
+    /// </summary>
+    private static readonly RunbookStep[] Runbook =
     [
-        ("lock-deploys", "Lock deploys"),
-        ("stop-maintenance", "Stop maintenance in every datacenter"),
-        ("set-read-only", "Set MediaWiki read-only in every datacenter"),
-        ("switch-primary", "Switch the primary datacenter"),
-        ("set-read-write", "Set MediaWiki read-write"),
-        ("restart-jobrunners", "Restart the job runners of the old primary"),
-        ("start-maintenance", "Start maintenance (CronJobs in the new primary only)"),
-        ("unlock-deploys", "Unlock deploys"),
+        new("lock-deploys", "Lock deploys", (_, _) => "take the operator deploy lock (now free)", (s, r, ct) => s.LockAsync(r, ct)),
+        new("stop-maintenance", "Stop maintenance in every datacenter",
+            (r, f) => $"maintenance_enabled {Lower(f.Current.MaintenanceEnabled)} → false; delete CronJobs ({string.Join(", ", f.CronJobs)}); delete {f.Jobs} running maintenance Jobs and wait for them",
+            (s, r, ct) => s.StopMaintenanceAsync(r, ct)),
+        new("set-read-only", "Set MediaWiki read-only in every datacenter", (r, f) => $"read_only of {f.Datacenters} → '{ReadOnlyReason(r)}'", (s, r, ct) => s.SetReadOnlyAsync(r, ct)),
+        new("switch-primary", "Switch the primary datacenter",
+            (r, _) => r.LiveTest ? $"primary_dc stays {r.From} (live test)" : $"primary_dc {r.From} → {r.To}", (s, r, ct) => s.SwitchPrimaryAsync(r, ct)),
+        new("set-read-write", "Set MediaWiki read-write", (_, f) => $"read_only of {f.Datacenters} → off", (s, r, ct) => s.SetReadWriteAsync(r, ct)),
+        new("restart-jobrunners", "Restart the job runners of the old primary",
+            (r, f) => r.LiveTest
+                ? "skipped in a live test"
+                : f.Restarts.Count == 0 ? $"no job runner Deployment in {r.From}" : $"rolling restart of {string.Join(", ", f.Restarts.Select(d => $"{d.Namespace}/{d.Name}"))} in {r.From}",
+            (s, r, ct) => s.RestartJobRunnersAsync(r, ct)),
+        new("start-maintenance", "Start maintenance (CronJobs in the new primary only)",
+            (r, f) => f.Current.MaintenanceEnabled ? $"maintenance_enabled → true; CronJobs created in {r.To} only" : "maintenance was disabled before the switchover: left disabled",
+            (s, r, ct) => s.StartMaintenanceAsync(r, ct)),
+        new("unlock-deploys", "Unlock deploys", (_, _) => "release the deploy lock", (s, _, ct) => s.UnlockAsync(ct)),
     ];
+
+    /// <summary>The step names and titles, in order.</summary>
+    public static readonly IReadOnlyList<(string Name, string Title)> Steps = [.. Runbook.Select(s => (s.Name, s.Title))];
 
     private const string RestartAnnotation = "kubectl.kubernetes.io/restartedAt";
 
@@ -108,22 +123,8 @@ public sealed class Switchover(
         }
 
         var restarts = request.LiveTest ? [] : await JobRunnerDeploymentsAsync(request.From, cancellationToken);
-        var others = string.Join(", ", model.DatacenterNames);
-        return
-        [
-            (Steps[0].Name, Steps[0].Title, "take the operator deploy lock (now free)"),
-            (Steps[1].Name, Steps[1].Title, $"maintenance_enabled {Lower(current.MaintenanceEnabled)} → false; delete CronJobs ({string.Join(", ", cronJobs)}); delete {jobs} running maintenance Jobs and wait for them"),
-            (Steps[2].Name, Steps[2].Title, $"read_only of {others} → '{ReadOnlyReason(request)}'"),
-            (Steps[3].Name, Steps[3].Title, request.LiveTest ? $"primary_dc stays {request.From} (live test)" : $"primary_dc {request.From} → {request.To}"),
-            (Steps[4].Name, Steps[4].Title, $"read_only of {others} → off"),
-            (Steps[5].Name, Steps[5].Title, request.LiveTest
-                ? "skipped in a live test"
-                : restarts.Count == 0 ? $"no job runner Deployment in {request.From}" : $"rolling restart of {string.Join(", ", restarts.Select(r => $"{r.Namespace}/{r.Name}"))} in {request.From}"),
-            (Steps[6].Name, Steps[6].Title, current.MaintenanceEnabled
-                ? $"maintenance_enabled → true; CronJobs created in {request.To} only"
-                : "maintenance was disabled before the switchover: left disabled"),
-            (Steps[7].Name, Steps[7].Title, "release the deploy lock"),
-        ];
+        var facts = new RunbookFacts(current, cronJobs, jobs, [.. restarts.Select(r => (r.Namespace ?? string.Empty, r.Name))], string.Join(", ", model.DatacenterNames));
+        return [.. Runbook.Select(step => (step.Name, step.Title, step.Describe(request, facts)))];
     }
 
     /// <summary>Starts a new switchover and runs it to the end (or to <see cref="SwitchoverRequest.Until"/>).</summary>
@@ -225,18 +226,8 @@ public sealed class Switchover(
             observer,
             cancellationToken);
 
-    private Task<(StepStatus, string)> RunStepAsync(string name, SwitchoverRequest request, CancellationToken cancellationToken) => name switch
-    {
-        "lock-deploys" => LockAsync(request, cancellationToken),
-        "stop-maintenance" => StopMaintenanceAsync(request, cancellationToken),
-        "set-read-only" => SetReadOnlyAsync(request, cancellationToken),
-        "switch-primary" => SwitchPrimaryAsync(request, cancellationToken),
-        "set-read-write" => SetReadWriteAsync(request, cancellationToken),
-        "restart-jobrunners" => RestartJobRunnersAsync(request, cancellationToken),
-        "start-maintenance" => StartMaintenanceAsync(request, cancellationToken),
-        "unlock-deploys" => UnlockAsync(cancellationToken),
-        _ => throw new InvalidOperationException(name),
-    };
+    private Task<(StepStatus, string)> RunStepAsync(string name, SwitchoverRequest request, CancellationToken cancellationToken) =>
+        Runbook.Single(step => step.Name == name).Run(this, request, cancellationToken);
 
     private async Task<(StepStatus, string)> LockAsync(SwitchoverRequest request, CancellationToken cancellationToken)
     {
@@ -512,3 +503,13 @@ public sealed class Switchover(
 
     private static string NewId() => "so-" + Guid.NewGuid().ToString("N")[..8];
 }
+
+/// <summary>What the dry run of a switchover read before describing its steps.</summary>
+internal sealed record RunbookFacts(DynamicState Current, IReadOnlyList<string> CronJobs, int Jobs, IReadOnlyList<(string Namespace, string Name)> Restarts, string Datacenters);
+
+/// <summary>One step of the switchover runbook: its name and title, what it would do, and how it runs (and verifies itself).</summary>
+internal sealed record RunbookStep(
+    string Name,
+    string Title,
+    Func<SwitchoverRequest, RunbookFacts, string> Describe,
+    Func<Switchover, SwitchoverRequest, CancellationToken, Task<(StepStatus, string)>> Run);

@@ -12,6 +12,9 @@ public sealed record CliEnvironment(string CurrentDirectory, IReadOnlyDictionary
     /// <summary>Where notes and errors for a person go (stderr).</summary>
     public TextWriter Error { get; init; } = TextWriter.Null;
 
+    /// <summary>The clock commands read the time from (the system's, unless a test gives another).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>Warnings already printed by this invocation (a repo opened twice warns once).</summary>
     internal HashSet<string> Warned { get; } = new(StringComparer.Ordinal);
 

@@ -119,7 +119,7 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
             notes.Add($"the previous deploy {node["planId"]} by {node["actor"]} (started {node["started"]}) was interrupted; this deploy continues from what the clusters hold now");
         }
 
-        var plan = Planner.Build(model, releases, live, namespaces, request.Concurrency, judged: judged);
+        var plan = Planner.Build(model, releases, live, namespaces, request.Concurrency, planId: Planner.NewPlanId(time), judged: judged);
         Trace($"plan: {trace.ElapsedMilliseconds} ms");
         if (request.Preflight && plan.Namespaces.Count > 0)
         {

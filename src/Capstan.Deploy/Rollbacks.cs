@@ -98,7 +98,7 @@ public sealed class Rollbacks(FarmModel model, IClusters clusters, IStateStore s
             [],
             target.ManifestHash,
             history.Max(r => r.Revision));
-        var plan = new Plan(Planner.NewPlanId(), [action], [], 1);
+        var plan = new Plan(Planner.NewPlanId(time), [action], [], 1);
         var options = new ExecutorOptions { Actor = actor, Reason = $"rollback to revision {target.Revision}: {reason}", ForceConflicts = true, Announce = false };
         var result = await deploy.RunAsync(plan, options, observer, cancellationToken);
         var fields = new JsonObject

@@ -265,7 +265,8 @@ public sealed class LocalClusterServer : IAsyncDisposable
 
         if (_options.TlsCertificate is null)
         {
-            _serving = ServingCertificate.Create();
+            // On the system clock: clients judge the certificate by theirs, whatever clock the simulation runs on.
+            _serving = ServingCertificate.Create(TimeProvider.System);
         }
 
         var certificate = _options.TlsCertificate ?? _serving!.Certificate;

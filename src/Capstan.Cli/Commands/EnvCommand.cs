@@ -303,7 +303,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
 
                 // Everything else is checked before the build, so a mistake costs no build.
                 EnvironmentNames.Check(parse.GetValue(name)!, []);
-                service.Policy.Check(parse.GetValue(owner), parse.GetValue(purpose)!, DateTimeOffset.UtcNow + EnvironmentPolicy.ParseDuration(parse.GetValue(expires)!), DateTimeOffset.UtcNow,
+                service.Policy.Check(parse.GetValue(owner), parse.GetValue(purpose)!, env.Time.GetUtcNow() + EnvironmentPolicy.ParseDuration(parse.GetValue(expires)!), env.Time.GetUtcNow(),
                     parse.GetValue(pin) ? EnvironmentBase.Pinned : EnvironmentBase.Follow, parse.GetValue(links) ?? []);
                 built = await ImageForDeploy.BuildForEnvironmentAsync(session.Repo, env, error, parse.GetValue(name)!, trees, null, TimeProvider.System, ct);
             }
@@ -401,7 +401,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
                 return ExitCodes.Success;
             }
 
-            var now = DateTimeOffset.UtcNow;
+            var now = env.Time.GetUtcNow();
             var table = new PlainTable("NAME", "OWNER", "PURPOSE", "AGE", "EXPIRES IN", "READY", "DRIFT", "IMAGE", "DC", "GROUPS", "BASE", "STATE", "URL");
             foreach (var r in records)
             {

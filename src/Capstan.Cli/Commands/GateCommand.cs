@@ -68,7 +68,7 @@ internal sealed class GateCommand(IAnsiConsole console, TextWriter error, CliEnv
         IReadOnlyList<CheckAnalysis> results;
         try
         {
-            results = await new GateAnalysis(prometheus).AnalyzeAsync(gate, releases, DateTimeOffset.UtcNow, since, parse.GetValue(_try), cancellationToken);
+            results = await new GateAnalysis(prometheus).AnalyzeAsync(gate, releases, env.Time.GetUtcNow(), since, parse.GetValue(_try), cancellationToken);
         }
         catch (PrometheusException ex)
         {

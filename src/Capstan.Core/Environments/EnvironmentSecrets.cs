@@ -82,7 +82,7 @@ public static partial class EnvironmentSecrets
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={environment}.env.test", key, HashAlgorithmName.SHA256);
-        var now = DateTimeOffset.UtcNow;
+        var now = TimeProvider.System.GetUtcNow();
         using var certificate = request.CreateSelfSigned(now.AddMinutes(-5), now.AddDays(365));
         return (certificate.ExportCertificatePem() + "\n", key.ExportPkcs8PrivateKeyPem() + "\n");
     }

@@ -110,9 +110,9 @@ public static class Planner
             .GroupBy(o => LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>()), StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
 
-    /// <summary>A short unique id for a plan.</summary>
-    public static string NewPlanId() =>
-        DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture) + "-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
+    /// <summary>A short unique id for a plan: its time on <paramref name="time"/> (the system clock when null) and six random hex digits.</summary>
+    public static string NewPlanId(TimeProvider? time = null) =>
+        (time ?? TimeProvider.System).GetUtcNow().UtcDateTime.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture) + "-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
 
     /// <summary>The hash of a release's manifest: canonical JSON of its objects in order.</summary>
     public static string ManifestHash(IEnumerable<JsonObject> objects)

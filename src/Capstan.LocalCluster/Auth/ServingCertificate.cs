@@ -23,10 +23,13 @@ public sealed class ServingCertificate : IDisposable
     /// <summary>The CA certificate clients trust, PEM.</summary>
     public string AuthorityPem { get; }
 
-    /// <summary>Creates a CA and a serving certificate (ECDSA P-256, valid for a year).</summary>
-    public static ServingCertificate Create()
+    /// <summary>
+    /// Creates a CA and a serving certificate (ECDSA P-256, valid for a year from <paramref name="time"/>'s now). Clients
+    /// check it against their own clocks, so the server passes the system's, never a simulation clock.
+    /// </summary>
+    public static ServingCertificate Create(TimeProvider time)
     {
-        var now = DateTimeOffset.UtcNow;
+        var now = time.GetUtcNow();
         using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var caRequest = new CertificateRequest("CN=capstan-local-ca", caKey, HashAlgorithmName.SHA256);
         caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));

@@ -137,6 +137,8 @@ public sealed class ChaosFarm : IAsyncDisposable
     /// <summary>
     /// Starts (or restarts) the cluster server of a datacenter and waits until it serves. While a command hosts the
     /// cluster itself (it found no server when it started), the server cannot start: it is tried again until it can.
+    /// That includes the moment between the command taking the cluster's lock and writing its <c>server.json</c>, when
+    /// the lock is held but no server is announced yet.
     /// </summary>
     public async Task StartServeAsync(string dc)
     {
@@ -147,12 +149,15 @@ public sealed class ChaosFarm : IAsyncDisposable
                 await StartServeOnceAsync(dc);
                 return;
             }
-            catch (InvalidOperationException ex) when (ex.Message.Contains("already runs", StringComparison.Ordinal) && attempt < 600)
+            catch (InvalidOperationException ex) when (HeldByAnother(ex.Message) && attempt < 600)
             {
                 await Task.Delay(100);
             }
         }
     }
+
+    private static bool HeldByAnother(string message) =>
+        message.Contains("already runs", StringComparison.Ordinal) || message.Contains("locked by another process", StringComparison.Ordinal);
 
     private async Task StartServeOnceAsync(string dc)
     {

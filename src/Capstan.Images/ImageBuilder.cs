@@ -187,16 +187,12 @@ public sealed class ImageBuilder(OciLayout layout, IProgress<string>? progress =
                 ["rootfs"] = new JsonObject { ["type"] = "layers", ["diff_ids"] = new JsonArray([.. chosen.Select(l => (JsonNode?)l.DiffId)]) },
                 ["history"] = new JsonArray([.. chosen.Select(l => (JsonNode)new JsonObject { ["created"] = stamp, ["created_by"] = $"capstan image build: layer {l.Name}" })]),
             };
-            var configDescriptor = layout.PutBytes(System.Text.Encoding.UTF8.GetBytes(config.ToJsonString()), MediaTypes.Config);
-            var manifest = new JsonObject
-            {
-                ["schemaVersion"] = 2,
-                ["mediaType"] = MediaTypes.Manifest,
-                ["config"] = configDescriptor.ToJson(),
-                ["layers"] = new JsonArray([.. chosen.Select(l => (JsonNode)(l.Blob with { Annotations = new Dictionary<string, string> { ["capstan.dev/layer"] = l.Name } }).ToJson())]),
-                ["annotations"] = new JsonObject(labels.Where(l => l.Key.StartsWith("org.opencontainers", StringComparison.Ordinal)).Select(l => KeyValuePair.Create(l.Key, (JsonNode?)l.Value))),
-            };
-            var manifestDescriptor = layout.PutBytes(System.Text.Encoding.UTF8.GetBytes(manifest.ToJsonString()), MediaTypes.Manifest);
+            var configDescriptor = layout.PutBytes(OciJson.Bytes(config), MediaTypes.Config);
+            var manifest = OciJson.ImageManifest(
+                configDescriptor,
+                chosen.Select(l => (JsonNode)(l.Blob with { Annotations = new Dictionary<string, string> { ["capstan.dev/layer"] = l.Name } }).ToJson()),
+                new JsonObject(labels.Where(l => l.Key.StartsWith("org.opencontainers", StringComparison.Ordinal)).Select(l => KeyValuePair.Create(l.Key, (JsonNode?)l.Value))));
+            var manifestDescriptor = layout.PutBytes(OciJson.Bytes(manifest), MediaTypes.Manifest);
             var flavourTag = input.Spec.Flavours.Count == 1 ? tag : $"{tag}-{flavour.Name}";
             flavours.Add(new BuiltFlavour(flavour.Name, flavourTag, manifestDescriptor, configDescriptor, chosen));
         }
@@ -219,7 +215,7 @@ public sealed class ImageBuilder(OciLayout layout, IProgress<string>? progress =
                     return (JsonNode)node;
                 })]),
             };
-            top = layout.PutBytes(System.Text.Encoding.UTF8.GetBytes(index.ToJsonString()), MediaTypes.Index);
+            top = layout.PutBytes(OciJson.Bytes(index), MediaTypes.Index);
             foreach (var f in flavours)
             {
                 await layout.TagAsync(f.Tag, f.Manifest, cancellationToken);

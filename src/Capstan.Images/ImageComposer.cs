@@ -87,16 +87,12 @@ public sealed class ImageComposer(OciLayout layout)
             ["rootfs"] = new JsonObject { ["type"] = "layers", ["diff_ids"] = diffIds },
             ["history"] = history,
         };
-        var configDescriptor = layout.PutBytes(System.Text.Encoding.UTF8.GetBytes(config.ToJsonString()), MediaTypes.Config);
-        var composed = new JsonObject
-        {
-            ["schemaVersion"] = 2,
-            ["mediaType"] = MediaTypes.Manifest,
-            ["config"] = configDescriptor.ToJson(),
-            ["layers"] = layers,
-            ["annotations"] = new JsonObject(sortedLabels.Where(l => l.Key.StartsWith("org.opencontainers", StringComparison.Ordinal)).Select(l => KeyValuePair.Create(l.Key, l.Value?.DeepClone()))),
-        };
-        var descriptor = layout.PutBytes(System.Text.Encoding.UTF8.GetBytes(composed.ToJsonString()), MediaTypes.Manifest);
+        var configDescriptor = layout.PutBytes(OciJson.Bytes(config), MediaTypes.Config);
+        var composed = OciJson.ImageManifest(
+            configDescriptor,
+            layers.Select(l => l!.DeepClone()),
+            new JsonObject(sortedLabels.Where(l => l.Key.StartsWith("org.opencontainers", StringComparison.Ordinal)).Select(l => KeyValuePair.Create(l.Key, l.Value?.DeepClone()))));
+        var descriptor = layout.PutBytes(OciJson.Bytes(composed), MediaTypes.Manifest);
         await layout.TagAsync(tag, descriptor, cancellationToken);
         return new ComposeResult(tag, descriptor, versions, digests, layers.Count);
     }

@@ -4,6 +4,32 @@ using Capstan.Core.Diagnostics;
 
 namespace Capstan.Images;
 
+/// <summary>
+/// The JSON documents of an image (config, manifest, index) as Capstan writes them: one way to build a manifest, and
+/// bytes without <c>\u002B</c> for '+' (valid JSON either way, but not what other tools write or what people grep for,
+/// in media types such as <c>tar+gzip</c>).
+/// </summary>
+public static class OciJson
+{
+    private static readonly System.Text.Json.JsonSerializerOptions Options = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>The bytes of a document, as stored and pushed (its digest is of these).</summary>
+    public static byte[] Bytes(JsonNode document) => System.Text.Encoding.UTF8.GetBytes(Text(document));
+
+    /// <summary>The text of a document (the layout's own <c>index.json</c>).</summary>
+    public static string Text(JsonNode document) => document.ToJsonString(Options);
+
+    /// <summary>An image manifest: the config, the layers in order, and the annotations.</summary>
+    public static JsonObject ImageManifest(Descriptor config, IEnumerable<JsonNode> layers, JsonObject annotations) => new()
+    {
+        ["schemaVersion"] = 2,
+        ["mediaType"] = MediaTypes.Manifest,
+        ["config"] = config.ToJson(),
+        ["layers"] = new JsonArray([.. layers]),
+        ["annotations"] = annotations,
+    };
+}
+
 /// <summary>The OCI media types Capstan writes and reads.</summary>
 public static class MediaTypes
 {

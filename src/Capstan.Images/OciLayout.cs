@@ -186,7 +186,7 @@ public sealed class OciLayout : IImageStore
             manifests.Add(tagged);
             index["manifests"] = manifests;
             var temp = IndexPath + ".tmp";
-            await File.WriteAllTextAsync(temp, index.ToJsonString(), cancellationToken);
+            await File.WriteAllTextAsync(temp, OciJson.Text(index), cancellationToken);
             File.Move(temp, IndexPath, overwrite: true);
         }
         finally
@@ -207,7 +207,7 @@ public sealed class OciLayout : IImageStore
 
         if (!File.Exists(IndexPath))
         {
-            File.WriteAllText(IndexPath, EmptyIndex().ToJsonString());
+            File.WriteAllText(IndexPath, OciJson.Text(EmptyIndex()));
         }
     }
 

@@ -98,6 +98,14 @@ public sealed class StoreTests(RegistryServer registry) : IClassFixture<Registry
         // By reference: the only new blobs are the config and the manifest; the layers are the parts' own, in order.
         Assert.Equal(blobs + 2, Directory.GetFiles(Path.Combine(dir, "blobs", "sha256")).Length);
         var manifest = JsonNode.Parse(layout.ReadBlob(composed.Manifest.Digest))!;
+
+        // The built and the composed manifests write '+' as other tools do, not as \u002B.
+        foreach (var text in new[] { composed.Manifest.Digest, first.Flavours[0].Manifest.Digest }.Select(d => System.Text.Encoding.UTF8.GetString(layout.ReadBlob(d))))
+        {
+            Assert.Contains("\"application/vnd.oci.image.manifest.v1+json\"", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("\\u002B", text, StringComparison.Ordinal);
+        }
+
         Assert.Equal(
             first.Flavours[0].Layers.Concat(second.Flavours[0].Layers).Select(l => l.Blob.Digest),
             manifest["layers"]!.AsArray().Select(l => l!["digest"]!.GetValue<string>()));

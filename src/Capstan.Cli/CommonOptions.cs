@@ -82,7 +82,7 @@ internal static class CommonOptions
     public static Option<bool> Verbose() => new("--verbose", "-v") { Description = "List every optional values file that does not exist (one summary line otherwise)" };
 
     /// <summary>What a deploy records as its reason when none is given.</summary>
-    public const string NoReasonGiven = "no reason given";
+    public const string NoReasonGiven = Capstan.Deploy.Actions.DeployIntent.NoReasonGiven;
 
     public static Option<string?> Actor() => new("--actor")
     {

@@ -2,6 +2,8 @@ using Capstan.Clusters;
 using Capstan.Core.Rendering;
 using Capstan.Core.State;
 using Capstan.Deploy;
+using Capstan.Deploy.Actions;
+using Capstan.Deploy.Gates;
 using Capstan.LocalCluster;
 using Capstan.State;
 
@@ -46,6 +48,18 @@ internal sealed class DeploySession : IAsyncDisposable
     }
 
     public DeployService Service() => new(Repo.Model, Repo.Renderer, Clusters, Store, TimeProvider.System);
+
+    /// <summary>The deploy action on this session; the state-seed it planned from is written with <paramref name="stateOption"/>'s store.</summary>
+    public DeployAction Deploy(string? stateOption) => new(new DeployContext(Repo.Model, Repo.Renderer, Clusters, Store, State, TimeProvider.System)
+    {
+        UnwrittenSeed = Repo.StateFromUnwrittenSeed,
+        WriteSeedAsync = ct => Repo.WriteUnwrittenSeedAsync(stateOption, ct),
+        Environment = Repo.Env.Get,
+        Gates = GateClients.For(Repo.Model),
+    });
+
+    /// <summary>Builds and publishes the farm's image, its progress on stderr.</summary>
+    public ImagePublisher Images() => new(Repo.Model, Repo.Files, Repo.Env.Get, line => _error.WriteLine("capstan: image: " + line), TimeProvider.System);
 
     /// <summary>The test environments of the farm, on this session's clusters and store.</summary>
     public EnvironmentService Environments()

@@ -26,7 +26,7 @@ internal sealed class RepoSession
 
     public FarmRenderer Renderer { get; private set; }
 
-    private CliEnvironment Env { get; }
+    public CliEnvironment Env { get; }
 
     /// <summary>Finds and loads the repo: --repo, else $CAPSTAN_REPO, else the working directory.</summary>
     public static RepoSession Open(CliEnvironment env, string? repoOption, IReadOnlyDictionary<string, string>? overrides = null)
@@ -145,7 +145,7 @@ internal sealed class RepoSession
             {
                 throw new StateStoreException(
                     $"the dynamic state of '{Model.Project}' is missing from {store.Address}, which still holds {history.Count} entries of its history " +
-                    $"(the last by {history[^1].Stamp.Actor}: {history[^1].Stamp.Reason}): it existed and vanished, so it is not re-seeded. " + VanishedAdvice);
+                    $"(the last by {history[^1].Stamp.Actor}: {history[^1].Stamp.Reason}): it existed and vanished, so it is not re-seeded. " + StateStoreException.VanishedAdvice);
             }
 
             if (Model.StateSeed is not { } seedFile)
@@ -166,9 +166,6 @@ internal sealed class RepoSession
             return await service.ReadRequiredAsync(cancellationToken);
         }
     }
-
-    /// <summary>What to do about a dynamic state that existed and vanished.</summary>
-    public const string VanishedAdvice = "Restore it from a backup, or set it deliberately with 'capstan state init --primary-dc DC --reason …'";
 
     /// <summary>Writes the state-seed a read used without writing (the first real deploy of a fresh farm does this).</summary>
     public async Task WriteUnwrittenSeedAsync(string? stateOption, CancellationToken cancellationToken)

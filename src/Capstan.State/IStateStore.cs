@@ -72,6 +72,9 @@ public interface IStateStore : IAsyncDisposable
 /// <summary>The store cannot be used: unreachable, corrupt, locked. The message says which and where.</summary>
 public class StateStoreException : CapstanException
 {
+    /// <summary>What to do when the dynamic state existed and vanished (it is never re-seeded then).</summary>
+    public const string VanishedAdvice = "Restore it from a backup, or set it deliberately with 'capstan state init --primary-dc DC --reason …'";
+
     /// <summary>Creates the exception (a failure, unless it is a conflict of writes).</summary>
     public StateStoreException(string message, Exception? inner = null, RefusalKind kind = RefusalKind.Failure)
         : base(kind, message, inner)

@@ -5,6 +5,7 @@ using Capstan.Core.Diagnostics;
 using Capstan.Core.Planning;
 using Capstan.Core.Rendering;
 using Capstan.Deploy;
+using Capstan.Deploy.Actions;
 using Capstan.Deploy.Gates;
 using Spectre.Console;
 
@@ -52,251 +53,190 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
 
         command.SetAction(async (parse, ct) =>
         {
-            var json = parse.GetValue(output) == "json";
-            if (parse.GetValue(concurrency) is < 1 or > 500)
-            {
-                throw new UserInputException("--concurrency must be between 1 and 500");
-            }
-
             var (subsetName, testEnvironment) = CommonOptions.Scope(parse.GetValue(subset), parse.GetValue(environment), () => RepoSession.Open(env, parse.GetValue(repo)).Model, error);
-            var selection = new RenderSelection(parse.GetValue(dc), bootstrap ? null : parse.GetValue(ns), bootstrap ? null : parse.GetValue(release), subsetName);
-            Dictionary<string, string>? overrides = null;
-            if (parse.GetValue(buildImage))
+            var intent = new DeployIntent(new RenderSelection(parse.GetValue(dc), bootstrap ? null : parse.GetValue(ns), bootstrap ? null : parse.GetValue(release), subsetName), string.Empty)
             {
-                // A dry run plans with the image it built, as the real run would, without writing the images file.
-                var change = await ImageForDeploy.BuildAsync(RepoSession.Open(env, parse.GetValue(repo)), env, error, writeValues: !parse.GetValue(dryRun), TimeProvider.System, ct);
-                if (change is not null && parse.GetValue(dryRun))
-                {
-                    overrides = new Dictionary<string, string>(StringComparer.Ordinal) { [change.File] = change.Text };
-                }
-            }
-
-            if (parse.GetValue(noPrePull) && (parse.GetValue(prePull) || parse.GetValue(prePullEgress) is not null))
-            {
-                throw new UserInputException($"--no-pre-pull contradicts {(parse.GetValue(prePull) ? "--pre-pull" : "--pre-pull-egress")}: give one");
-            }
-
-            var egressOverride = parse.GetValue(prePullEgress) is { } egressText ? LocalCommand.Rate(egressText, "--pre-pull-egress") : (long?)null;
-
-            await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), selection, ct, overrides: overrides, testEnvironment: testEnvironment);
-            var actorName = session.Repo.Actor(parse.GetValue(actor));
-            var prePullSettings = session.Repo.Model.PrePull with { MaxEgress = egressOverride ?? session.Repo.Model.PrePull.MaxEgress };
-            var warm = !parse.GetValue(noPrePull) && (parse.GetValue(prePull) || egressOverride is not null || prePullSettings.Enabled);
-            var executorOptions = new ExecutorOptions
-            {
-                Actor = actorName,
-                Reason = parse.GetValue(reason) is { } why && !string.IsNullOrWhiteSpace(why)
-                    ? why
-                    : bootstrap ? $"bootstrap of {parse.GetValue(dc)} ({CommonOptions.NoReasonGiven})" : CommonOptions.NoReasonGiven,
+                Bootstrap = bootstrap,
+                IncludeNeeds = parse.GetValue(includeNeeds),
+                DryRun = parse.GetValue(dryRun),
+                Concurrency = parse.GetValue(concurrency),
+                Reason = parse.GetValue(reason),
                 NoRollback = parse.GetValue(noRollback),
                 ForceConflicts = parse.GetValue(forceConflicts),
-                PrePull = warm ? prePullSettings : null,
-                Gates = session.Repo.Model.Gates.Gates.Count > 0 ? GateClients.For(session.Repo.Model) : null,
+                PrePull = parse.GetValue(prePull),
+                NoPrePull = parse.GetValue(noPrePull),
+                PrePullEgress = parse.GetValue(prePullEgress) is { } egress ? LocalCommand.Rate(egress, "--pre-pull-egress") : null,
+                LiftHolds = (parse.GetValue(releaseHold) ?? []).Distinct(StringComparer.Ordinal).ToList(),
+                SkipGates = parse.GetValue(skipGates),
             };
-            if (parse.GetValue(skipGates))
-            {
-                if (string.IsNullOrWhiteSpace(parse.GetValue(reason)))
-                {
-                    throw new UserInputException("--skip-gates needs --reason: deploying past the gates is recorded and announced with why");
-                }
-
-                executorOptions = executorOptions with { SkipGatesReason = parse.GetValue(reason) };
-            }
-
-            var lifting = (parse.GetValue(releaseHold) ?? []).ToHashSet(StringComparer.Ordinal);
-            if (lifting.Count > 0)
-            {
-                if (string.IsNullOrWhiteSpace(parse.GetValue(reason)))
-                {
-                    throw new UserInputException("--release-hold needs --reason: lifting a hold is recorded with why");
-                }
-
-                if (lifting.FirstOrDefault(r => ReleaseId.Parse(r) is null) is { } bad)
-                {
-                    throw new UserInputException($"--release-hold '{bad}' is not DC/NAMESPACE/RELEASE");
-                }
-
-                executorOptions = executorOptions with { Reason = $"{executorOptions.Reason} (lifts the hold of {string.Join(", ", lifting.Order(StringComparer.Ordinal))})" };
-            }
-
-            var request = new DeployRequest(selection, parse.GetValue(includeNeeds) || bootstrap, parse.GetValue(dryRun), parse.GetValue(concurrency), executorOptions)
-            {
-                EnforceHolds = true,
-                ReleasingHolds = lifting,
-            };
-            var service = session.Service();
-            PreparedDeploy prepared;
-            try
-            {
-                prepared = await service.PrepareAsync(request, session.State, ct);
-            }
-            catch (PreflightException ex)
-            {
-                foreach (var problem in ex.Problems)
-                {
-                    error.WriteLine($"capstan: preflight: {problem}");
-                }
-
-                error.WriteLine("capstan: nothing was applied");
-                return ExitCodes.UserError;
-            }
-
-            foreach (var note in prepared.Notes)
-            {
-                error.WriteLine($"capstan: note: {note}");
-            }
-
-            var plan = prepared.Plan;
-            CheckStateDidNotVanish(session, plan);
-            var writer = console.Profile.Out.Writer;
-            // A dry run also says what the new images cost the registry and the nodes.
-            var pullCost = parse.GetValue(dryRun) ? await DeployPullCost.ForAsync(session, plan, prePullSettings, env, ct) : null;
-            if (json)
-            {
-                var planJson = PlanView.Json(plan);
-                if (pullCost is not null)
-                {
-                    planJson["pullCost"] = DeployPullCost.Json(pullCost);
-                }
-
-                writer.WriteLine(planJson.ToJsonString());
-            }
-            else
-            {
-                writer.Write(PlanView.Table(plan));
-                foreach (var line in executorOptions.Gates?.Describe(plan, executorOptions.SkipGatesReason) ?? [])
-                {
-                    writer.WriteLine(line);
-                }
-
-                if (pullCost is { Count: > 0 })
-                {
-                    writer.Write(DeployPullCost.Table(pullCost));
-                }
-            }
-
-            if (plan.IsNoOp)
-            {
-                if (!parse.GetValue(dryRun) && await session.Service().ReleaseAbandonedLockAsync(ct) is { } abandoned)
-                {
-                    error.WriteLine($"capstan: note: removed the deploy lock of {FreeText.Printable(abandoned.ToString())}: its process is gone");
-                }
-
-                error.WriteLine("capstan: nothing to do: every release matches its last deploy");
-                return ExitCodes.Success;
-            }
-
-            if (parse.GetValue(dryRun))
-            {
-                error.WriteLine("capstan: dry run: nothing was applied");
-                return ExitCodes.Success;
-            }
-
-            if (!parse.GetValue(yes))
-            {
-                if (!env.Interactive)
-                {
-                    throw new UserInputException("stdin is not a terminal, so nobody can confirm: pass --yes to deploy");
-                }
-
-                writer.Write($"Deploy {plan.Actions.Count(a => a.Change != ReleaseChange.NoOp)} releases as planned above? [y/N] ");
-                writer.Flush();
-                var answer = (await env.Input.ReadLineAsync(ct))?.Trim();
-                if (answer is not ("y" or "Y" or "yes"))
-                {
-                    error.WriteLine("capstan: not confirmed; nothing was applied");
-                    return ExitCodes.UserError;
-                }
-            }
-
-            // A fresh farm's first real deploy writes the state-seed it planned with.
-            await session.Repo.WriteUnwrittenSeedAsync(parse.GetValue(state), ct);
-            DeployResult result;
-            try
-            {
-                if (!json && env.Interactive)
-                {
-                    // A live view on a terminal; plain lines everywhere else.
-                    var view = new LiveDeployView(plan);
-                    DeployResult? live = null;
-                    await console.Live(view.Render()).AutoClear(false).StartAsync(async ctx =>
-                    {
-                        view.Changed = () => ctx.UpdateTarget(view.Render());
-                        live = await service.RunAsync(plan, executorOptions, view, ct);
-                        ctx.UpdateTarget(view.Render());
-                    });
-                    result = live!;
-                }
-                else
-                {
-                    IDeployObserver observer = json ? new JsonEventObserver(writer) : new LineObserver(writer);
-                    result = await service.RunAsync(plan, executorOptions, observer, ct);
-                }
-            }
-            catch (DeployLockedException ex)
-            {
-                error.WriteLine($"capstan: error: {FreeText.Printable(ex.Message)}");
-                return ExitCodes.Locked;
-            }
-            catch (GatePreflightException ex)
-            {
-                error.WriteLine($"capstan: error: {ex.Message}");
-                error.WriteLine("capstan: nothing was applied; fix the check or Prometheus, or deploy with --skip-gates --reason …");
-                return ExitCodes.UserError;
-            }
-            catch (PrePullException ex)
-            {
-                error.WriteLine($"capstan: {(ex.Interrupted ? "interrupted" : "error")}: {ex.Message}");
-                return ex.Interrupted ? ExitCodes.Interrupted : ExitCodes.Failure;
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                error.WriteLine($"capstan: interrupted: plan {plan.Id} stopped part-way; run the same command again to resume it " +
-                                "(the next deploy continues from what the clusters hold; 'capstan status' shows where each release is)");
-                return ExitCodes.Interrupted;
-            }
-
-            // A hold lifted by a deploy that applied its release is gone; one whose release did not deploy stays.
-            foreach (var hold in prepared.Held.Where(h => lifting.Contains(h.Release.ToString())
-                && result.Releases.Any(r => r.Id == h.Release && r.State == ReleaseState.Done)))
-            {
-                await new HoldStore(session.Store, session.Repo.Model.Project).ReleaseAsync(hold.Release, ct);
-                error.WriteLine($"capstan: the hold of {hold.Release} is lifted ({FreeText.Printable(executorOptions.Reason)})");
-            }
-
-            if (json)
-            {
-                writer.WriteLine(PlanView.Json(result).ToJsonString());
-            }
-            else
-            {
-                writer.Write(PlanView.Summary(result));
-            }
-
-            writer.Flush();
-            return ExitCodes.Of(result);
+            intent.Check();
+            return await RunAsync(intent, parse.GetValue(repo), parse.GetValue(state), parse.GetValue(stateFile), parse.GetValue(actor), testEnvironment,
+                parse.GetValue(buildImage), json: parse.GetValue(output) == "json", confirmed: parse.GetValue(yes), ct);
         });
         return command;
     }
 
-    /// <summary>
-    /// An empty state store with cron releases Capstan deployed means the state existed and vanished (the store was wiped
-    /// or replaced): planning from the seed would undo whatever the state said, such as a switchover. Refuse.
-    /// </summary>
-    private static void CheckStateDidNotVanish(DeploySession session, Plan plan)
+    /// <summary>Plans the intent, shows the plan, asks, runs it with progress, and says how it ended.</summary>
+    private async Task<int> RunAsync(
+        DeployIntent intent, string? repo, string? state, string? stateFile, string? actor, string? testEnvironment, bool buildImage, bool json, bool confirmed, CancellationToken ct)
     {
-        if (session.Repo.StateFromUnwrittenSeed is null)
+        Dictionary<string, string>? overrides = null;
+        if (buildImage)
         {
+            // A dry run plans with the image it built, as the real run would, without writing the images file.
+            var repoSession = RepoSession.Open(env, repo);
+            var publisher = new ImagePublisher(repoSession.Model, repoSession.Files, env.Get, line => error.WriteLine("capstan: image: " + line), TimeProvider.System);
+            if (await publisher.BuildForDeployAsync(writeValues: !intent.DryRun, ct) is { } change && intent.DryRun)
+            {
+                overrides = new Dictionary<string, string>(StringComparer.Ordinal) { [change.File] = change.Text };
+            }
+        }
+
+        await using var session = await DeploySession.OpenAsync(env, repo, state, stateFile, intent.Selection, ct, overrides: overrides, testEnvironment: testEnvironment);
+        var action = session.Deploy(state);
+        DeployProposal proposal;
+        try
+        {
+            proposal = await action.PrepareAsync(intent with { Actor = session.Repo.Actor(actor) }, ct);
+        }
+        catch (PreflightException ex)
+        {
+            foreach (var problem in ex.Problems)
+            {
+                error.WriteLine($"capstan: preflight: {problem}");
+            }
+
+            error.WriteLine("capstan: nothing was applied");
+            return ExitCodes.UserError;
+        }
+
+        foreach (var note in proposal.Notes)
+        {
+            error.WriteLine($"capstan: note: {note}");
+        }
+
+        var writer = console.Profile.Out.Writer;
+        ShowPlan(writer, proposal, json);
+        if (proposal.Plan.IsNoOp)
+        {
+            if (proposal.AbandonedLockRemoved is { } abandoned)
+            {
+                error.WriteLine($"capstan: note: removed the deploy lock of {FreeText.Printable(abandoned.ToString())}: its process is gone");
+            }
+
+            error.WriteLine("capstan: nothing to do: every release matches its last deploy");
+            return ExitCodes.Success;
+        }
+
+        if (intent.DryRun)
+        {
+            error.WriteLine("capstan: dry run: nothing was applied");
+            return ExitCodes.Success;
+        }
+
+        if (!confirmed && !await ConfirmAsync(writer, proposal, ct))
+        {
+            error.WriteLine("capstan: not confirmed; nothing was applied");
+            return ExitCodes.UserError;
+        }
+
+        DeployOutcome outcome;
+        try
+        {
+            outcome = await RunWithProgressAsync(action, proposal, writer, json, ct);
+        }
+        catch (DeployLockedException ex)
+        {
+            error.WriteLine($"capstan: error: {FreeText.Printable(ex.Message)}");
+            return ExitCodes.Locked;
+        }
+        catch (GatePreflightException ex)
+        {
+            error.WriteLine($"capstan: error: {ex.Message}");
+            error.WriteLine("capstan: nothing was applied; fix the check or Prometheus, or deploy with --skip-gates --reason …");
+            return ExitCodes.UserError;
+        }
+        catch (PrePullException ex)
+        {
+            error.WriteLine($"capstan: {(ex.Interrupted ? "interrupted" : "error")}: {ex.Message}");
+            return ex.Interrupted ? ExitCodes.Interrupted : ExitCodes.Failure;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            error.WriteLine($"capstan: interrupted: plan {proposal.Plan.Id} stopped part-way; run the same command again to resume it " +
+                            "(the next deploy continues from what the clusters hold; 'capstan status' shows where each release is)");
+            return ExitCodes.Interrupted;
+        }
+
+        foreach (var lifted in outcome.HoldsLifted)
+        {
+            error.WriteLine($"capstan: the hold of {lifted} is lifted ({FreeText.Printable(proposal.Executor.Reason)})");
+        }
+
+        writer.Write(json ? PlanView.Json(outcome.Result).ToJsonString() + "\n" : PlanView.Summary(outcome.Result));
+        writer.Flush();
+        return ExitCodes.Of(outcome.Result);
+    }
+
+    /// <summary>The plan as a table (with the gates and a dry run's pull cost) or as JSON.</summary>
+    private static void ShowPlan(TextWriter writer, DeployProposal proposal, bool json)
+    {
+        if (json)
+        {
+            var planJson = PlanView.Json(proposal.Plan);
+            if (proposal.PullCost is { } cost)
+            {
+                planJson["pullCost"] = DeployPullCostView.Json(cost);
+            }
+
+            writer.WriteLine(planJson.ToJsonString());
             return;
         }
 
-        var deployed = plan.Actions.FirstOrDefault(a => a.PreviousRevision is not null && session.Repo.Model.FindGroup(a.Id.Namespace)?.Traits.Periodic == true);
-        if (deployed is not null)
+        writer.Write(PlanView.Table(proposal.Plan));
+        foreach (var line in proposal.GateLines)
         {
-            throw new Capstan.State.StateStoreException(
-                $"the state store {session.Store.Address} is empty, but {deployed.Id} runs revision {deployed.PreviousRevision} that Capstan deployed with a state: " +
-                $"the dynamic state existed and vanished, so it is not re-seeded from {session.Repo.StateFromUnwrittenSeed}. {RepoSession.VanishedAdvice}");
+            writer.WriteLine(line);
         }
+
+        if (proposal.PullCost is { Count: > 0 } rows)
+        {
+            writer.Write(DeployPullCostView.Table(rows));
+        }
+    }
+
+    /// <summary>Asks on the terminal; without one nobody can confirm, which is an error that says to pass --yes.</summary>
+    private async Task<bool> ConfirmAsync(TextWriter writer, DeployProposal proposal, CancellationToken ct)
+    {
+        if (!env.Interactive)
+        {
+            throw new UserInputException("stdin is not a terminal, so nobody can confirm: pass --yes to deploy");
+        }
+
+        writer.Write($"Deploy {proposal.Changing} releases as planned above? [y/N] ");
+        writer.Flush();
+        var answer = (await env.Input.ReadLineAsync(ct))?.Trim();
+        return answer is "y" or "Y" or "yes";
+    }
+
+    /// <summary>Runs the plan: a live view on a terminal, plain lines (or JSON lines) everywhere else.</summary>
+    private async Task<DeployOutcome> RunWithProgressAsync(DeployAction action, DeployProposal proposal, TextWriter writer, bool json, CancellationToken ct)
+    {
+        if (json || !env.Interactive)
+        {
+            IDeployObserver observer = json ? new JsonEventObserver(writer) : new LineObserver(writer);
+            return await action.RunAsync(proposal, observer, ct);
+        }
+
+        var view = new LiveDeployView(proposal.Plan);
+        DeployOutcome? outcome = null;
+        await console.Live(view.Render()).AutoClear(false).StartAsync(async ctx =>
+        {
+            view.Changed = () => ctx.UpdateTarget(view.Render());
+            outcome = await action.RunAsync(proposal, view, ct);
+            ctx.UpdateTarget(view.Render());
+        });
+        return outcome!;
     }
 }
 

@@ -305,7 +305,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
                 EnvironmentNames.Check(parse.GetValue(name)!, []);
                 service.Policy.Check(parse.GetValue(owner), parse.GetValue(purpose)!, env.Time.GetUtcNow() + EnvironmentPolicy.ParseDuration(parse.GetValue(expires)!), env.Time.GetUtcNow(),
                     parse.GetValue(pin) ? EnvironmentBase.Pinned : EnvironmentBase.Follow, parse.GetValue(links) ?? []);
-                built = await ImageForDeploy.BuildForEnvironmentAsync(session.Repo, env, error, parse.GetValue(name)!, trees, null, TimeProvider.System, ct);
+                built = await session.Images().BuildForEnvironmentAsync(parse.GetValue(name)!, trees, null, ct);
             }
 
             var request = new EnvironmentRequest(
@@ -571,7 +571,7 @@ internal sealed class EnvCommand(IAnsiConsole console, TextWriter error, CliEnvi
         var service = session.Environments();
         foreach (var record in records.Where(r => r.Sources.Count > 0 && r.Creating is null && r.Sleeping is null))
         {
-            if (await ImageForDeploy.BuildForEnvironmentAsync(session.Repo, env, error, record.Name, record.Sources, record.Image, TimeProvider.System, ct) is { } image)
+            if (await session.Images().BuildForEnvironmentAsync(record.Name, record.Sources, record.Image, ct) is { } image)
             {
                 await service.Records.ChangeAsync(record.Name, actor, "rebuild from its sources", force || record.Owner == actor, r => r with { Image = image }, ct);
             }

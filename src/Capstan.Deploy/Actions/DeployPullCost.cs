@@ -1,11 +1,9 @@
-using System.Globalization;
-using System.Text.Json.Nodes;
 using Capstan.Core.Config;
 using Capstan.Core.Planning;
-using Capstan.Deploy;
+using Capstan.Kubernetes;
 using Capstan.Images;
 
-namespace Capstan.Cli;
+namespace Capstan.Deploy.Actions;
 
 /// <summary>
 /// What a plan's new images cost to pull, per changed release: the nodes its pods may run on that lack them, the bytes
@@ -15,17 +13,17 @@ namespace Capstan.Cli;
 /// layout or registry); for others the row says so. With several releases in a datacenter, a last row counts each node
 /// once for all of them (a layer two releases share is pulled once).
 /// </summary>
-internal sealed record DeployPullCost(string Datacenter, string What, PullCostEstimate? Estimate, string? Unknown)
+public sealed record DeployPullCost(string Datacenter, string What, PullCostEstimate? Estimate, string? Unknown)
 {
-    public static async Task<IReadOnlyList<DeployPullCost>> ForAsync(DeploySession session, Plan plan, PrePullSettings settings, CliEnvironment env, CancellationToken cancellationToken)
+    /// <summary>The rows of a plan; registry credentials come from <paramref name="environment"/>.</summary>
+    public static async Task<IReadOnlyList<DeployPullCost>> ForAsync(FarmModel model, IClusters clusters, Plan plan, PrePullSettings settings, Func<string, string?> environment, CancellationToken cancellationToken)
     {
-        var model = session.Repo.Model;
         var layers = new Dictionary<string, (IReadOnlyList<(string Digest, long Size)>? Layers, string? Why)>(StringComparer.Ordinal);
         async Task<(IReadOnlyList<(string Digest, long Size)>? Layers, string? Why)> LayersAsync(string image)
         {
             if (!layers.TryGetValue(image, out var known))
             {
-                known = await FarmLayersAsync(model, env, image, cancellationToken);
+                known = await FarmLayersAsync(model, environment, image, cancellationToken);
                 layers[image] = known;
             }
 
@@ -35,7 +33,7 @@ internal sealed record DeployPullCost(string Datacenter, string What, PullCostEs
         var rows = new List<DeployPullCost>();
         foreach (var dc in ImageChanges.Of(plan).GroupBy(c => c.Release.Datacenter))
         {
-            var client = session.Clusters[dc.Key];
+            var client = clusters[dc.Key];
             var nodeList = await ImageChanges.ListNodesAsync(client, cancellationToken);
             var all = new Dictionary<string, (HashSet<string> Held, Dictionary<string, long> Wanted)>(StringComparer.Ordinal);
             var complete = true;
@@ -98,7 +96,7 @@ internal sealed record DeployPullCost(string Datacenter, string What, PullCostEs
     }
 
     /// <summary>The layers of an image the farm keeps (<c>capstan.local/…</c> in its OCI layout, or its registry's), else why not.</summary>
-    private static async Task<(IReadOnlyList<(string Digest, long Size)>? Layers, string? Why)> FarmLayersAsync(FarmModel model, CliEnvironment env, string image, CancellationToken cancellationToken)
+    private static async Task<(IReadOnlyList<(string Digest, long Size)>? Layers, string? Why)> FarmLayersAsync(FarmModel model, Func<string, string?> environment, string image, CancellationToken cancellationToken)
     {
         try
         {
@@ -111,7 +109,7 @@ internal sealed record DeployPullCost(string Datacenter, string What, PullCostEs
             if (model.RegistryLayout is null && image.StartsWith(registry + "/", StringComparison.Ordinal))
             {
                 var parsed = ImageReference.Parse(image, model.RepoRoot);
-                await using var store = await Stores.OpenAsync(parsed, env, cancellationToken);
+                await using var store = ImageStores.Open(parsed, environment);
                 return (await PullCost.LayersAsync(store.Store, parsed.Reference, cancellationToken), null);
             }
 
@@ -122,46 +120,4 @@ internal sealed record DeployPullCost(string Datacenter, string What, PullCostEs
             return (null, $"{image} could not be read: {ex.Message}");
         }
     }
-
-    public static string Table(IReadOnlyList<DeployPullCost> rows)
-    {
-        var table = new PlainTable(["DC", "RELEASE", .. PullCostView.Headings]);
-        foreach (var row in rows)
-        {
-            table.Add([row.Datacenter, row.What, .. row.Estimate is { } e ? PullCostView.Cells(e) : ["?", "?", "?", "?", "?"]]);
-        }
-
-        var notes = string.Concat(rows.Where(r => r.Unknown is not null).Select(r => $"  {r.Datacenter}/{r.What}: layers unknown: {r.Unknown}\n"));
-        return "\nimage pull cost (the new images' layers each node lacks):\n" + table + notes;
-    }
-
-    public static JsonArray Json(IReadOnlyList<DeployPullCost> rows) => [.. rows.Select(r =>
-    {
-        var node = r.Estimate is { } e ? PullCostView.Json(e) : new JsonObject { ["unknown"] = r.Unknown };
-        node.Remove("datacenter");
-        node.Insert(0, "release", $"{r.Datacenter}/{r.What}");
-        return (JsonNode)node;
-    })];
-}
-
-/// <summary>How a pull-cost estimate prints (<c>image pull-cost</c> and <c>deploy --dry-run</c>).</summary>
-internal static class PullCostView
-{
-    public static readonly string[] Headings = ["NODES", "PER NODE", "REGISTRY EGRESS", "FROM REGISTRY", "PEER-TO-PEER"];
-
-    public static string[] Cells(PullCostEstimate e) =>
-    [
-        e.Nodes.ToString(CultureInfo.InvariantCulture), Commands.ImageCommand.Size(e.BytesPerNode), Commands.ImageCommand.Size(e.TotalBytes),
-        e.RegistrySeconds.ToString("0.0 s", CultureInfo.InvariantCulture), e.PeerToPeerSeconds.ToString("0.0 s", CultureInfo.InvariantCulture),
-    ];
-
-    public static JsonObject Json(PullCostEstimate e) => new()
-    {
-        ["datacenter"] = e.Datacenter,
-        ["nodes"] = e.Nodes,
-        ["bytesPerNode"] = e.BytesPerNode,
-        ["registryEgressBytes"] = e.TotalBytes,
-        ["registrySeconds"] = Math.Round(e.RegistrySeconds, 3),
-        ["peerToPeerSeconds"] = Math.Round(e.PeerToPeerSeconds, 3),
-    };
 }

@@ -1,10 +1,9 @@
 using Capstan.Core.Config;
-using Capstan.Deploy.Gates;
 
-namespace Capstan.Cli;
+namespace Capstan.Deploy.Gates;
 
 /// <summary>The gates of a repo, wired to its Prometheus (TLS verified) on the system clock.</summary>
-internal static class GateClients
+public static class GateClients
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(30) };
 
@@ -12,7 +11,7 @@ internal static class GateClients
     public static PrometheusClient? Prometheus(FarmModel model) =>
         model.Gates.Prometheus is { } url ? new PrometheusClient(Http, url) : null;
 
-    /// <summary>The stage gates of a repo.</summary>
-    public static StageGates For(FarmModel model) =>
-        new(model, new GateRunner(Prometheus(model), Http, TimeProvider.System));
+    /// <summary>The stage gates of a repo, or null when it has none.</summary>
+    public static StageGates? For(FarmModel model) =>
+        model.Gates.Gates.Count > 0 ? new(model, new GateRunner(Prometheus(model), Http, TimeProvider.System)) : null;
 }

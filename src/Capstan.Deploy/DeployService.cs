@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Capstan.Core.Config;
 using Capstan.Core.Diagnostics;
+using Capstan.Core.Kubernetes;
 using Capstan.Core.Planning;
 using Capstan.Core.Rendering;
 using Capstan.Core.State;
@@ -364,7 +365,7 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
     {
         foreach (var obj in release.Objects.Values.Where(o => o["kind"]?.GetValue<string>() == "Deployment"))
         {
-            var status = await client.GetRolloutStatusAsync(obj["metadata"]!["namespace"]!.GetValue<string>(), obj["metadata"]!["name"]!.GetValue<string>(), cancellationToken);
+            var status = await client.GetRolloutStatusAsync(obj.Kube.Namespace!, obj.Kube.Name, cancellationToken);
             if (!status.Done)
             {
                 return $"is not healthy ({status.Message}{(status.PodProblem is null ? string.Empty : ": " + status.PodProblem)})";

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Capstan.Core.Diagnostics;
 using Capstan.Core.Environments;
+using Capstan.Core.Kubernetes;
 using Capstan.Core.Rendering;
 using Capstan.Kubernetes;
 using Capstan.State;
@@ -52,7 +53,7 @@ public sealed partial class EnvironmentService
         var replicas = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var (dc, ns, deployment) in await DeploymentsAsync(record, cancellationToken))
         {
-            replicas[$"{dc}/{ns}/{deployment["metadata"]!["name"]!.GetValue<string>()}"] = (int)(Core.Kubernetes.JsonNumbers.Long(deployment["spec"]?["replicas"]) ?? 1);
+            replicas[$"{dc}/{ns}/{deployment.Kube.Name}"] = (int)(JsonNumbers.Long(deployment["spec"]?["replicas"]) ?? 1);
         }
 
         // The record first: a sleep that stops half-way still knows every count to restore.
@@ -127,7 +128,7 @@ public sealed partial class EnvironmentService
             new JsonObject { ["spec"] = new JsonObject { ["replicas"] = replicas } },
             FieldManager,
             cancellationToken);
-        return Core.Kubernetes.JsonNumbers.Long(patched["metadata"]?["generation"]) ?? 0;
+        return patched.Kube.Generation;
     }
 
     /// <summary>
@@ -169,7 +170,7 @@ public sealed partial class EnvironmentService
         var (ready, desired) = (0, 0);
         foreach (var (_, _, deployment) in await DeploymentsAsync(record, cancellationToken))
         {
-            desired += (int)(Core.Kubernetes.JsonNumbers.Long(deployment["spec"]?["replicas"]) ?? 1);
+            desired += (int)(JsonNumbers.Long(deployment["spec"]?["replicas"]) ?? 1);
             ready += (int)(Core.Kubernetes.JsonNumbers.Long(deployment["status"]?["readyReplicas"]) ?? 0);
         }
 

@@ -256,7 +256,7 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
                 }
 
                 var applied = await client.ApplyAsync(change.Desired, options.ForceConflicts, dryRun: false, cancellationToken);
-                generations[LiveRelease.Key(change.Kind, change.Name)] = JsonNumbers.Long(applied["metadata"]?["generation"]) ?? 0;
+                generations[LiveRelease.Key(change.Kind, change.Name)] = applied.Kube.Generation;
             }
 
             foreach (var prune in action.Prune)
@@ -333,18 +333,18 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
     private async Task<string?> WaitReadyAsync(ReleaseAction action, IReadOnlyList<JsonObject> objects, IReadOnlyDictionary<string, long> generations, CancellationToken cancellationToken)
     {
         var watcher = _watchers.GetOrAdd(action.Id.Datacenter, dc => new RolloutWatcher(clusters[dc], time));
-        foreach (var obj in objects.Where(o => o["kind"]!.GetValue<string>() == "Deployment" || ObjectReadiness.Waits(o["kind"]!.GetValue<string>())))
+        foreach (var obj in objects.Where(o => o.Kube.Kind == "Deployment" || ObjectReadiness.Waits(o.Kube.Kind)))
         {
-            var kind = obj["kind"]!.GetValue<string>();
-            var name = obj["metadata"]!["name"]!.GetValue<string>();
-            var ns = obj["metadata"]?["namespace"]?.GetValue<string>() ?? action.Id.Namespace;
+            var kind = obj.Kube.Kind;
+            var name = obj.Kube.Name;
+            var ns = obj.Kube.Namespace ?? action.Id.Namespace;
             var generation = generations.GetValueOrDefault(LiveRelease.Key(kind, name));
             void Progress(string message) => Report(action.Id, ReleaseState.Waiting, message);
             try
             {
                 var problem = kind == "Deployment"
                     ? await watcher.WaitForRolloutAsync(ns, name, generation, options.Wait, Progress, cancellationToken)
-                    : await watcher.WaitForObjectAsync(ns, obj["apiVersion"]!.GetValue<string>(), kind, name, generation, options.Wait, Progress, cancellationToken);
+                    : await watcher.WaitForObjectAsync(ns, obj.Kube.ApiVersion, kind, name, generation, options.Wait, Progress, cancellationToken);
                 if (problem is not null)
                 {
                     return problem;
@@ -376,7 +376,7 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
             {
                 // A first install that failed: remove what this plan created; objects that existed before it stay.
                 var created = action.Apply.Where(c => c.Action == ObjectAction.Create).Select(c => LiveRelease.Key(c.Kind, c.Name)).ToHashSet(StringComparer.Ordinal);
-                foreach (var obj in current.AsEnumerable().Reverse().Where(o => created.Contains(LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>()))))
+                foreach (var obj in current.AsEnumerable().Reverse().Where(o => created.Contains(o.Kube.Key)))
                 {
                     // Only what is live as this release's (an apply that failed on someone else's object left it theirs).
                     var live = await client.GetAsync(ObjectRef.Of(obj), cancellationToken);
@@ -402,11 +402,11 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
             foreach (var obj in previous.Manifest)
             {
                 var applied = await client.ApplyAsync(obj, force: true, dryRun: false, cancellationToken);
-                generations[LiveRelease.Key(obj["kind"]!.GetValue<string>(), obj["metadata"]!["name"]!.GetValue<string>())] = JsonNumbers.Long(applied["metadata"]?["generation"]) ?? 0;
+                generations[obj.Kube.Key] = applied.Kube.Generation;
             }
 
-            var keep = previous.Manifest.Select(o => LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>())).ToHashSet(StringComparer.Ordinal);
-            foreach (var obj in current.Where(o => !keep.Contains(LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>()))))
+            var keep = previous.Manifest.Select(o => o.Kube.Key).ToHashSet(StringComparer.Ordinal);
+            foreach (var obj in current.Where(o => !keep.Contains(o.Kube.Key)))
             {
                 await client.DeleteAsync(ObjectRef.Of(obj), Propagation.Background, cancellationToken);
             }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Capstan.Core.Kubernetes;
 using Capstan.Core.Planning;
 using Capstan.Kubernetes;
 using Capstan.Kubernetes.Watching;
@@ -99,10 +100,10 @@ public sealed record FarmStatus(IReadOnlyList<ReleaseStatus> Releases)
         {
             var current = history.Where(r => r.Status == "deployed").MaxBy(r => r.Revision) ?? history.MaxBy(r => r.Revision)!;
             var ready = Readiness.None;
-            foreach (var deployment in current.Manifest.Where(o => o["kind"]!.GetValue<string>() == "Deployment"))
+            foreach (var deployment in current.Manifest.Where(o => o.Kube.Kind == "Deployment"))
             {
                 // Pods only name a problem while a rollout is unfinished, as the request-based read does.
-                ready = view.Get("apps/v1", "Deployment", deployment["metadata"]!["name"]!.GetValue<string>()) is { } live
+                ready = view.Get("apps/v1", "Deployment", deployment.Kube.Name) is { } live
                     && (RolloutStatus.Of(live, sets, []) is { Done: true } done ? done : RolloutStatus.Of(live, sets, pods)) is var s
                     ? new Readiness(s.Available, s.Desired, s.PodProblem, Missing: false)
                     : new Readiness(null, null, null, Missing: true);
@@ -123,11 +124,11 @@ public sealed record FarmStatus(IReadOnlyList<ReleaseStatus> Releases)
         {
             var current = history.FirstOrDefault(r => r.Status == "deployed") ?? history[0];
             var ready = Readiness.None;
-            foreach (var deployment in current.Manifest.Where(o => o["kind"]!.GetValue<string>() == "Deployment"))
+            foreach (var deployment in current.Manifest.Where(o => o.Kube.Kind == "Deployment"))
             {
                 try
                 {
-                    var s = await client.GetRolloutStatusAsync(id.Namespace, deployment["metadata"]!["name"]!.GetValue<string>(), cancellationToken);
+                    var s = await client.GetRolloutStatusAsync(id.Namespace, deployment.Kube.Name, cancellationToken);
                     ready = new Readiness(s.Available, s.Desired, s.PodProblem, Missing: false);
                 }
                 catch (KubeNotFoundException)

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Capstan.Core.Kubernetes;
 using Capstan.Core.Planning;
 using Capstan.Core.Rendering;
 using Capstan.Kubernetes;
@@ -50,7 +51,7 @@ public static class LiveReader
         {
             foreach (var obj in history.Take(1).SelectMany(r => r.Manifest))
             {
-                var key = (Scope: obj["metadata"]?["namespace"]?.GetValue<string>(), ApiVersion: obj["apiVersion"]!.GetValue<string>(), Kind: obj["kind"]!.GetValue<string>());
+                var key = (Scope: obj.Kube.Namespace, ApiVersion: obj.Kube.ApiVersion, Kind: obj.Kube.Kind);
                 if (key.Kind != "Namespace" && !listed.ContainsKey(key))
                 {
                     listed[key] = client.ListAsync(key.ApiVersion, key.Kind, key.Scope, selector, cancellationToken);
@@ -66,7 +67,7 @@ public static class LiveReader
             {
                 var release = item["metadata"]?["labels"]?[ObjectLabels.ReleaseLabel]?.GetValue<string>();
                 // A cluster-scoped object of a manifests release belongs to the release's namespace by its component label.
-                var ns = item["metadata"]?["namespace"]?.GetValue<string>() ?? item["metadata"]?["labels"]?["app.kubernetes.io/component"]?.GetValue<string>();
+                var ns = item.Kube.Namespace ?? item["metadata"]?["labels"]?["app.kubernetes.io/component"]?.GetValue<string>();
                 if (release is null || ns is null)
                 {
                     continue;
@@ -79,7 +80,7 @@ public static class LiveReader
                     objects[id] = byKey;
                 }
 
-                byKey[LiveRelease.Key(kind, item["metadata"]!["name"]!.GetValue<string>())] = item;
+                byKey[LiveRelease.Key(kind, item.Kube.Name)] = item;
             }
         }
 

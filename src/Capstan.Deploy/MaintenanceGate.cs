@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Capstan.Core.Config;
+using Capstan.Core.Kubernetes;
 using Capstan.Core.Rendering;
 using Capstan.Core.State;
 using Capstan.Kubernetes;
@@ -132,7 +133,7 @@ internal sealed record GatePass(IReadOnlyList<string> Still, IReadOnlyList<JsonO
         var jobs = view.Objects("batch/v1", "Job");
         foreach (var job in jobs.Where(MaintenanceGateApplier.Running))
         {
-            still.Add($"{view.Namespace}/{job["metadata"]!["name"]!.GetValue<string>()}");
+            still.Add($"{view.Namespace}/{job.Kube.Name}");
             if (job["metadata"]?["deletionTimestamp"] is null && !requested.Contains(Key(WithKind(job, "Job"))))
             {
                 toDelete.Add(WithKind(job, "Job"));
@@ -140,11 +141,11 @@ internal sealed record GatePass(IReadOnlyList<string> Still, IReadOnlyList<JsonO
         }
 
         // A Job deleted in the background (with its CronJob) leaves pods that still run until they are gone.
-        var jobNames = jobs.Select(j => j["metadata"]!["name"]!.GetValue<string>()).ToHashSet(StringComparer.Ordinal);
+        var jobNames = jobs.Select(j => j.Kube.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var pod in view.Objects("v1", "Pod").Where(p =>
             p["metadata"]?["labels"]?["job-name"]?.GetValue<string>() is { } job && !jobNames.Contains(job) && p["status"]?["phase"]?.GetValue<string>() is not ("Succeeded" or "Failed")))
         {
-            still.Add($"{view.Namespace}/pod/{pod["metadata"]!["name"]!.GetValue<string>()}");
+            still.Add($"{view.Namespace}/pod/{pod.Kube.Name}");
             if (pod["metadata"]?["deletionTimestamp"] is null && !requested.Contains(Key(WithKind(pod, "Pod"))))
             {
                 toDelete.Add(WithKind(pod, "Pod"));

@@ -155,7 +155,7 @@ public static class ImageChanges
         return (colon > slash ? repo[..colon] : repo) + image[at..];
     }
 
-    private static string Name(JsonObject obj) => obj["metadata"]!["name"]!.GetValue<string>();
+    private static string Name(JsonObject obj) => obj.Kube.Name;
 }
 
 /// <summary>
@@ -327,8 +327,8 @@ public sealed class PrePuller(IClusters clusters, IDeployObserver observer, Time
             var since = time.GetUtcNow();
             foreach (var pod in pods)
             {
-                var name = pod["metadata"]!["name"]!.GetValue<string>();
-                var outcome = await watcher.WaitAsync(pod["metadata"]!["namespace"]!.GetValue<string>(), [("v1", "Pod")], view => Judge(view.Get("v1", "Pod", name), since, settings.Timeout), new WaitLimits(), null, stop.Token);
+                var name = pod.Kube.Name;
+                var outcome = await watcher.WaitAsync(pod.Kube.Namespace!, [("v1", "Pod")], view => Judge(view.Get("v1", "Pod", name), since, settings.Timeout), new WaitLimits(), null, stop.Token);
                 if (outcome.Failure is { } why)
                 {
                     throw new PrePullException($"pre-pull: node {node} in {dc} cannot pull {why}; nothing was applied");

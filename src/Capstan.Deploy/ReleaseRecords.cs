@@ -3,6 +3,7 @@ using System.IO.Compression;
 using System.Text;
 using System.Text.Json.Nodes;
 using Capstan.Core.Diagnostics;
+using Capstan.Core.Kubernetes;
 using Capstan.Core.Planning;
 using Capstan.Kubernetes;
 
@@ -98,7 +99,7 @@ public static class ReleaseRecords
         }
         catch (Exception ex) when (ex is FormatException or InvalidDataException or InvalidOperationException or System.Text.Json.JsonException or KeyNotFoundException)
         {
-            var name = $"{secret["metadata"]?["namespace"]?.GetValue<string>()}/{secret["metadata"]?["name"]?.GetValue<string>()}";
+            var name = $"{secret.Kube.Namespace}/{secret["metadata"]?["name"]?.GetValue<string>()}";
             throw new ReleaseRecordException(
                 $"the release record Secret {name} in {dc} cannot be read ({ex.GetType().Name}: {ex.Message}); " +
                 "repair or delete it (kubectl delete secret) before deploying this release");

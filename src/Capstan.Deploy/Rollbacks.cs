@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Capstan.Core.Config;
 using Capstan.Core.Diagnostics;
+using Capstan.Core.Kubernetes;
 using Capstan.Core.Planning;
 using Capstan.Kubernetes;
 using Capstan.State;
@@ -81,7 +82,7 @@ public sealed class Rollbacks(FarmModel model, IClusters clusters, IStateStore s
     public async Task<DeployResult> RunAsync(RollbackTarget rollback, string actor, string reason, IDeployObserver observer, CancellationToken cancellationToken)
     {
         var (id, current, target) = rollback;
-        static string Key(JsonObject o) => LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>());
+        static string Key(JsonObject o) => o.Kube.Key;
         var keep = target.Manifest.Select(Key).ToHashSet(StringComparer.Ordinal);
         var group = model.Groups.FirstOrDefault(g => model.LiveNamespace(g) == id.Namespace);
         var spec = group?.Releases.FirstOrDefault(r => r.Name == id.Release);
@@ -92,9 +93,9 @@ public sealed class Rollbacks(FarmModel model, IClusters clusters, IStateStore s
             spec?.Stage ?? Stage.Production,
             ReleaseChange.Upgrade,
             target.Manifest,
-            [.. target.Manifest.Select(o => ObjectChange.Restore(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>(), o))],
+            [.. target.Manifest.Select(o => ObjectChange.Restore(o.Kube.Kind, o.Kube.Name, o))],
             [.. current.Manifest.Where(o => !keep.Contains(Key(o)))
-                .Select(o => new ObjectPrune(o["apiVersion"]!.GetValue<string>(), o["kind"]!.GetValue<string>(), o["metadata"]?["namespace"]?.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>()))],
+                .Select(o => new ObjectPrune(o.Kube.ApiVersion, o.Kube.Kind, o.Kube.Namespace, o.Kube.Name))],
             [],
             target.ManifestHash,
             history.Max(r => r.Revision));

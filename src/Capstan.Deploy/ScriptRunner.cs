@@ -170,7 +170,7 @@ public sealed class ScriptRunner(FarmModel model, FarmRenderer renderer, ICluste
             var phase = pod?["status"]?["phase"]?.GetValue<string>();
             if (pod is not null && phase != lastPhase)
             {
-                output($"pod {pod["metadata"]!["name"]!.GetValue<string>()}: {phase ?? "Pending"}");
+                output($"pod {pod.Kube.Name}: {phase ?? "Pending"}");
                 lastPhase = phase;
             }
 
@@ -179,7 +179,7 @@ public sealed class ScriptRunner(FarmModel model, FarmRenderer renderer, ICluste
                 logsTried = true;
                 try
                 {
-                    await foreach (var line in client.ReadLogAsync(started.Namespace, pod["metadata"]!["name"]!.GetValue<string>(), container, follow: true, cancellationToken))
+                    await foreach (var line in client.ReadLogAsync(started.Namespace, pod.Kube.Name, container, follow: true, cancellationToken))
                     {
                         output(line);
                     }

@@ -37,7 +37,7 @@ public static class ServerJudge
             var lastApplied = Planner.LastApplied(current);
             foreach (var obj in release.Objects.Select(KubeSerializer.ToNode))
             {
-                var key = LiveRelease.Key(obj["kind"]!.GetValue<string>(), obj["metadata"]!["name"]!.GetValue<string>());
+                var key = obj.Kube.Key;
                 if (current.Objects.GetValueOrDefault(key) is { } liveObj && ObjectComparison.NeedsServer(obj, liveObj, lastApplied.GetValueOrDefault(key), current.LastRecord?.At))
                 {
                     work.Add((id, key, obj));

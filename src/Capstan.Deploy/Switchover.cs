@@ -382,7 +382,7 @@ public sealed class Switchover(
             {
                 ["spec"] = new JsonObject { ["template"] = new JsonObject { ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { [RestartAnnotation] = _journal.RestartedAt } } } },
             }, "capstan-switchover", cancellationToken);
-            generations.Add((d, JsonNumbers.Long(patched["metadata"]?["generation"]) ?? 0));
+            generations.Add((d, patched.Kube.Generation));
         }
 
         await using var watcher = new RolloutWatcher(client, time);

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Capstan.Core.Kubernetes;
 
 namespace Capstan.Kubernetes;
 
@@ -9,7 +10,7 @@ public sealed record ObjectRef(string ApiVersion, string Kind, string? Namespace
     public static ObjectRef Of(JsonObject obj) => new(
         obj["apiVersion"]?.GetValue<string>() ?? throw new ArgumentException("object has no apiVersion", nameof(obj)),
         obj["kind"]?.GetValue<string>() ?? throw new ArgumentException("object has no kind", nameof(obj)),
-        obj["metadata"]?["namespace"]?.GetValue<string>(),
+        obj.Kube.Namespace,
         obj["metadata"]?["name"]?.GetValue<string>() ?? throw new ArgumentException("object has no name", nameof(obj)));
 
     /// <inheritdoc/>

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Capstan.Core.Kubernetes;
 using Capstan.LocalCluster.Store;
 
 namespace Capstan.LocalCluster;
@@ -81,7 +82,7 @@ public sealed class FaultInjector
         /// <summary>True when the fault applies to the pod.</summary>
         public bool Matches(JsonObject pod)
         {
-            if ((Namespace is not null && Namespace != pod["metadata"]?["namespace"]?.GetValue<string>()) || !Selector.Matches(pod))
+            if ((Namespace is not null && Namespace != pod.Kube.Namespace) || !Selector.Matches(pod))
             {
                 return false;
             }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Capstan.Core.Kubernetes;
 using Capstan.LocalCluster.Api;
 using Capstan.LocalCluster.Auth;
 using Capstan.LocalCluster.Controllers;
@@ -247,7 +248,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         {
             var status = (JsonObject)node["status"]!.DeepClone();
             status.Remove("images");
-            Store.Update(nodes, null, node["metadata"]!["name"]!.GetValue<string>(), new JsonObject { ["status"] = status }, statusOnly: true, "kubelet");
+            Store.Update(nodes, null, node.Kube.Name, new JsonObject { ["status"] = status }, statusOnly: true, "kubelet");
         }
 
         // And the default roles and bindings every real cluster has.
@@ -256,7 +257,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
             var type = ResourceTypes.ByKind(kind)!;
             foreach (var item in defaults)
             {
-                if (Store.Get(type, null, item["metadata"]!["name"]!.GetValue<string>()) is null)
+                if (Store.Get(type, null, item.Kube.Name) is null)
                 {
                     Store.Create(type, null, item, "kube-apiserver");
                 }

@@ -101,16 +101,16 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
         var deploymentNames = new HashSet<string>(StringComparer.Ordinal);
         foreach (var deployment in current?.Manifest.Where(o => o["kind"]?.GetValue<string>() == "Deployment") ?? [])
         {
-            deploymentNames.Add(deployment["metadata"]!["name"]!.GetValue<string>());
+            deploymentNames.Add(deployment.Kube.Name);
             if (deployment["spec"]?["selector"]?["matchLabels"] is not JsonObject labels)
             {
                 continue;
             }
 
             var selector = string.Join(",", labels.Select(kv => $"{kv.Key}={kv.Value}"));
-            foreach (var pod in (await client.ListAsync("v1", "Pod", ns, selector, cancellationToken)).Items.OrderBy(p => p["metadata"]!["name"]!.GetValue<string>(), StringComparer.Ordinal))
+            foreach (var pod in (await client.ListAsync("v1", "Pod", ns, selector, cancellationToken)).Items.OrderBy(p => p.Kube.Name, StringComparer.Ordinal))
             {
-                var name = pod["metadata"]!["name"]!.GetValue<string>();
+                var name = pod.Kube.Name;
                 podNames.Add(name);
                 var statuses = pod["status"]?["containerStatuses"] as JsonArray ?? [];
                 pods.Add(new JsonObject
@@ -274,7 +274,7 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
                         events[(dc, ns)] = list;
                     }
 
-                    var deployments = s.Record.Manifest.Where(o => o["kind"]?.GetValue<string>() == "Deployment").Select(o => o["metadata"]!["name"]!.GetValue<string>()).ToList();
+                    var deployments = s.Record.Manifest.Where(o => o["kind"]?.GetValue<string>() == "Deployment").Select(o => o.Kube.Name).ToList();
                     a["events"] = new JsonArray([.. list
                         .Where(e => e["involvedObject"]?["name"]?.GetValue<string>() is { } target && deployments.Any(d => target.StartsWith(d, StringComparison.Ordinal)))
                         .OrderByDescending(e => e["lastTimestamp"]?.GetValue<string>() ?? e["eventTime"]?.GetValue<string>() ?? string.Empty, StringComparer.Ordinal)

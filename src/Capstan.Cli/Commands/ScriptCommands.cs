@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Capstan.Clusters;
 using Capstan.Core.Config;
 using Capstan.Core.Diagnostics;
+using Capstan.Core.Kubernetes;
 using Capstan.Core.Rendering;
 using Capstan.Deploy;
 using Spectre.Console;
@@ -163,7 +164,7 @@ internal sealed class ScriptCommands(IAnsiConsole console, TextWriter error, Cli
                 return ExitCodes.Failure;
             }
 
-            var podName = ready["metadata"]!["name"]!.GetValue<string>();
+            var podName = ready.Kube.Name;
             var shell = parse.GetValue(eval) ? "eval.php" : "shell.php";
             string[] inPod = ["php", ScriptRun.MwScript, shell, "--wiki=" + wikiName];
             var cluster = session.Model.Datacenters.First(d => d.Name == dcName).Cluster;

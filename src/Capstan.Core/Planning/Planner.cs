@@ -61,8 +61,8 @@ public static class Planner
         var drift = new List<ObjectDrift>();
         foreach (var obj in objects)
         {
-            var kind = obj["kind"]!.GetValue<string>();
-            var name = obj["metadata"]!["name"]!.GetValue<string>();
+            var kind = obj.Kube.Kind;
+            var name = obj.Kube.Name;
             var key = LiveRelease.Key(kind, name);
             var liveObj = current?.Objects.GetValueOrDefault(key);
             if (liveObj is not null)
@@ -90,10 +90,10 @@ public static class Planner
             }
         }
 
-        var wanted = objects.Select(o => LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>())).ToHashSet(StringComparer.Ordinal);
+        var wanted = objects.Select(o => o.Kube.Key).ToHashSet(StringComparer.Ordinal);
         var prune = (current?.LastRecord?.Manifest ?? [])
-            .Where(o => !wanted.Contains(LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>())))
-            .Select(o => new ObjectPrune(o["apiVersion"]!.GetValue<string>(), o["kind"]!.GetValue<string>(), o["metadata"]?["namespace"]?.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>()))
+            .Where(o => !wanted.Contains(o.Kube.Key))
+            .Select(o => new ObjectPrune(o.Kube.ApiVersion, o.Kube.Kind, o.Kube.Namespace, o.Kube.Name))
             .ToList();
         var change = current?.LastRecord is null
             ? ReleaseChange.Install
@@ -107,7 +107,7 @@ public static class Planner
     /// <summary>The objects the last deploy applied, by <see cref="LiveRelease.Key"/>.</summary>
     public static Dictionary<string, JsonObject> LastApplied(LiveRelease? current) =>
         (current?.LastRecord?.Manifest ?? [])
-            .GroupBy(o => LiveRelease.Key(o["kind"]!.GetValue<string>(), o["metadata"]!["name"]!.GetValue<string>()), StringComparer.Ordinal)
+            .GroupBy(o => o.Kube.Key, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
 
     /// <summary>A short unique id for a plan: its time on <paramref name="time"/> (the system clock when null) and six random hex digits.</summary>

@@ -42,7 +42,7 @@ public static class ObjectReadiness
     {
         var kind = obj["kind"]?.GetValue<string>() ?? string.Empty;
         var status = obj["status"] as JsonObject;
-        var generation = JsonNumbers.Long(obj["metadata"]?["generation"]) ?? 0;
+        var generation = obj.Kube.Generation;
         var observed = JsonNumbers.Long(status?["observedGeneration"]);
         if (observed is { } seen && seen < generation)
         {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Capstan.Core.Kubernetes;
 using Capstan.LocalCluster.Store;
 using Microsoft.AspNetCore.Http;
 
@@ -144,7 +145,7 @@ internal sealed partial class ApiHandler
             Func<JsonObject, string?> get = field switch
             {
                 "metadata.name" => o => o["metadata"]?["name"]?.GetValue<string>(),
-                "metadata.namespace" => o => o["metadata"]?["namespace"]?.GetValue<string>(),
+                "metadata.namespace" => o => o.Kube.Namespace,
                 "status.phase" => o => o["status"]?["phase"]?.GetValue<string>(),
                 "spec.nodeName" => o => o["spec"]?["nodeName"]?.GetValue<string>(),
                 "involvedObject.kind" or "involvedObject.namespace" or "involvedObject.name" or "involvedObject.uid" or "involvedObject.apiVersion" or "reason" or "type" or "source"

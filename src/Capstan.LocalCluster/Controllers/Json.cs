@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Capstan.Core.Kubernetes;
 using Capstan.LocalCluster.Store;
 
 namespace Capstan.LocalCluster.Controllers;
@@ -8,9 +9,9 @@ namespace Capstan.LocalCluster.Controllers;
 /// <summary>Small readers for the JSON objects controllers work on.</summary>
 internal static class Json
 {
-    public static string Name(JsonObject o) => o["metadata"]!["name"]!.GetValue<string>();
+    public static string Name(JsonObject o) => o.Kube.Name;
 
-    public static string? Namespace(JsonObject o) => o["metadata"]?["namespace"]?.GetValue<string>();
+    public static string? Namespace(JsonObject o) => o.Kube.Namespace;
 
     public static string Uid(JsonObject o) => o["metadata"]!["uid"]!.GetValue<string>();
 

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Capstan.Core.Kubernetes;
 
 namespace Capstan.LocalCluster.Store;
 
@@ -70,7 +71,7 @@ public sealed partial class ObjectStore
 
     private JsonObject ApplyToLive(ResourceType type, JsonObject live, JsonObject body, string manager, bool force, bool statusOnly)
     {
-        var name = live["metadata"]!["name"]!.GetValue<string>();
+        var name = live.Kube.Name;
         var newPaths = statusOnly
             ? FieldOwnership.Paths(new JsonObject { ["kind"] = type.Kind, ["status"] = body["status"]?.DeepClone() }, includeStatus: true)
             : FieldOwnership.Paths(body, includeStatus: false);

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Capstan.Core.Kubernetes;
 
 namespace Capstan.LocalCluster.Store;
 
@@ -19,7 +20,7 @@ public sealed partial class ObjectStore
                 var rv = JsonNumber.Long(snapshot["resourceVersion"]) ?? 1;
                 var imported = (snapshot["objects"] as JsonArray ?? []).OfType<JsonObject>()
                     .Select(o => (Type: TypeOf(o), Object: o)).Where(o => o.Type is not null)
-                    .Select(o => Key(o.Type!, o.Object["metadata"]?["namespace"]?.GetValue<string>(), o.Object["metadata"]!["name"]!.GetValue<string>()) is var key
+                    .Select(o => Key(o.Type!, o.Object.Kube.Namespace, o.Object.Kube.Name) is var key
                         ? (key.Item1, key.Item2, key.Item3, JsonNumber.Long(o.Object["metadata"]?["resourceVersion"]) ?? rv, o.Object)
                         : default);
                 database.PutAll(imported, rv);
@@ -77,7 +78,7 @@ public sealed partial class ObjectStore
             var obj = JsonNode.Parse(body)!.AsObject();
             if (TypeOf(obj) is { } type)
             {
-                var key = Key(type, obj["metadata"]?["namespace"]?.GetValue<string>(), obj["metadata"]!["name"]!.GetValue<string>());
+                var key = Key(type, obj.Kube.Namespace, obj.Kube.Name);
                 _objects[key] = obj;
                 Index(key, obj);
             }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
+using Capstan.Core.Kubernetes;
 
 namespace Capstan.LocalCluster.Store;
 
@@ -93,7 +94,7 @@ public sealed partial class ObjectStore
             _resourceVersion++;
             obj = (JsonObject)obj.DeepClone();
             obj["metadata"]!["resourceVersion"] = _resourceVersion.ToString(CultureInfo.InvariantCulture);
-            var key = Key(type, obj["metadata"]?["namespace"]?.GetValue<string>(), obj["metadata"]!["name"]!.GetValue<string>());
+            var key = Key(type, obj.Kube.Namespace, obj.Kube.Name);
             Database?.Delete(key.Item1, key.Item2, key.Item3, _resourceVersion);
         }
 
@@ -114,5 +115,5 @@ public sealed partial class ObjectStore
         }
     }
 
-    private static bool Matches(StoreEvent e, string? ns) => ns is null || e.Object["metadata"]?["namespace"]?.GetValue<string>() == ns;
+    private static bool Matches(StoreEvent e, string? ns) => ns is null || e.Object.Kube.Namespace == ns;
 }

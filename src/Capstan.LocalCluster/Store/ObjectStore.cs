@@ -296,7 +296,7 @@ public sealed partial class ObjectStore
             throw ApiError.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({name})");
         }
 
-        if (type.Namespaced && obj["metadata"]?["namespace"]?.GetValue<string>() is { Length: > 0 } objNs && objNs != ns)
+        if (type.Namespaced && obj.Kube.Namespace is { Length: > 0 } objNs && objNs != ns)
         {
             throw ApiError.BadRequest($"the namespace of the object ({objNs}) does not match the namespace on the request ({ns})");
         }
@@ -412,7 +412,7 @@ public sealed partial class ObjectStore
             throw ApiError.BadRequest($"the API version of the object ({apiVersion}) does not match the URL ({type.ApiVersion})");
         }
 
-        if (type.Namespaced && obj["metadata"]?["namespace"]?.GetValue<string>() is { } objNs && objNs != ns)
+        if (type.Namespaced && obj.Kube.Namespace is { } objNs && objNs != ns)
         {
             throw ApiError.BadRequest($"the namespace of the object ({objNs}) does not match the namespace on the request ({ns})");
         }

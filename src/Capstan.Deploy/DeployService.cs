@@ -83,7 +83,7 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
 
         Trace($"render {work.Count} releases: {trace.ElapsedMilliseconds} ms");
         var live = new Dictionary<ReleaseId, LiveRelease>();
-        var judged = new Dictionary<ReleaseId, IReadOnlyDictionary<string, JsonObject>>();
+        var judged = new Dictionary<ReleaseId, JudgedRelease>();
         var namespaces = new Dictionary<string, IReadOnlySet<string>>(StringComparer.Ordinal);
         var notes = new List<string>();
         // The datacenters are read at once: their clusters are independent.
@@ -108,7 +108,7 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
             namespaces[liveDc.Datacenter] = liveDc.Namespaces;
         }
 
-        Trace($"read live state and dry runs ({judged.Values.Sum(v => v.Count)} objects): {trace.ElapsedMilliseconds} ms");
+        Trace($"read live state and dry runs ({judged.Values.Sum(v => v.Asked)} objects): {trace.ElapsedMilliseconds} ms");
         if (request.Preflight && !request.IncludeNeeds && missing.Count > 0)
         {
             await PreflightAsync(selected, missing, live, cancellationToken);

@@ -18,13 +18,17 @@ public static class ServerJudge
     /// <summary>How many dry runs are in flight at once per cluster (the client's rate limit still applies).</summary>
     private const int Parallelism = 8;
 
-    /// <summary>The dry-run results by release and object key (<see cref="LiveRelease.Key"/>).</summary>
-    public static async Task<Dictionary<ReleaseId, IReadOnlyDictionary<string, JsonObject>>> JudgeAsync(
+    /// <summary>
+    /// Every desired release that exists live, judged: its objects serialised once, what its last deploy applied, and
+    /// per live object whether the server was asked and what it said. The planner uses these as they are.
+    /// </summary>
+    public static async Task<Dictionary<ReleaseId, JudgedRelease>> JudgeAsync(
         IClusterClient client,
         IEnumerable<RenderedRelease> desired,
         IReadOnlyDictionary<ReleaseId, LiveRelease> live,
         CancellationToken cancellationToken)
     {
+        var judged = new Dictionary<ReleaseId, (List<JsonObject> Objects, Dictionary<string, JsonObject> LastApplied, Dictionary<string, Verdict> Verdicts)>();
         var work = new List<(ReleaseId Id, string Key, JsonObject Desired)>();
         foreach (var release in desired)
         {
@@ -34,25 +38,37 @@ public static class ServerJudge
                 continue;
             }
 
+            var objects = release.Objects.Select(KubeSerializer.ToNode).ToList();
             var lastApplied = Planner.LastApplied(current);
-            foreach (var obj in release.Objects.Select(KubeSerializer.ToNode))
+            var verdicts = new Dictionary<string, Verdict>(StringComparer.Ordinal);
+            judged[id] = (objects, lastApplied, verdicts);
+            foreach (var obj in objects)
             {
                 var key = obj.Kube.Key;
-                if (current.Objects.GetValueOrDefault(key) is { } liveObj && ObjectComparison.NeedsServer(obj, liveObj, lastApplied.GetValueOrDefault(key), current.LastRecord?.At))
+                if (current.Objects.GetValueOrDefault(key) is not { } liveObj)
+                {
+                    continue;
+                }
+
+                if (ObjectComparison.NeedsServer(obj, liveObj, lastApplied.GetValueOrDefault(key), current.LastRecord?.At))
                 {
                     work.Add((id, key, obj));
+                }
+                else
+                {
+                    verdicts[key] = new Verdict(VerdictKind.NotAsked);
                 }
             }
         }
 
-        var results = new (ReleaseId Id, string Key, JsonObject? Result)[work.Count];
+        var results = new Verdict[work.Count];
         using var gate = new SemaphoreSlim(Parallelism);
         await Task.WhenAll(work.Select(async (item, i) =>
         {
             await gate.WaitAsync(cancellationToken);
             try
             {
-                results[i] = (item.Id, item.Key, await client.ApplyAsync(item.Desired, force: false, dryRun: true, cancellationToken));
+                results[i] = new Verdict(VerdictKind.Answered, await client.ApplyAsync(item.Desired, force: false, dryRun: true, cancellationToken));
             }
             catch (Exception ex) when (ex is KubeConflictException or KubeForbiddenException or KubeInvalidException)
             {
@@ -60,7 +76,7 @@ public static class ServerJudge
                 // read-only diff), or the server refuses it (an immutable field). The plan falls back to comparing
                 // fields and marks it for update if any differs; the apply then reports the same error for this
                 // release alone, not for the whole plan.
-                results[i] = (item.Id, item.Key, null);
+                results[i] = new Verdict(VerdictKind.NoVerdict);
             }
             finally
             {
@@ -68,12 +84,11 @@ public static class ServerJudge
             }
         }));
 
-        var verdicts = new Dictionary<ReleaseId, IReadOnlyDictionary<string, JsonObject>>();
-        foreach (var group in results.Where(r => r.Result is not null).GroupBy(r => r.Id))
+        for (var i = 0; i < work.Count; i++)
         {
-            verdicts[group.Key] = group.ToDictionary(r => r.Key, r => r.Result!, StringComparer.Ordinal);
+            judged[work[i].Id].Verdicts[work[i].Key] = results[i];
         }
 
-        return verdicts;
+        return judged.ToDictionary(kv => kv.Key, kv => new JudgedRelease(kv.Value.Objects, kv.Value.LastApplied, kv.Value.Verdicts));
     }
 }

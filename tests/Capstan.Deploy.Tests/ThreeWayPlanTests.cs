@@ -63,13 +63,17 @@ public sealed class ThreeWayPlanTests
         var renderer = new FarmRenderer(farm.Model, farm.Files);
         var releases = renderer.Render(renderer.Select(Limits).ToList(), farm.State, withNamespaces: false).Releases;
         var live = (await LiveReader.ReadAsync(farm.Clusters["eqiad"], "eqiad", releases, default)).Releases;
-        Assert.Empty(await ServerJudge.JudgeAsync(farm.Clusters["eqiad"], releases, live, default));
+        var judged = Assert.Single(await ServerJudge.JudgeAsync(farm.Clusters["eqiad"], releases, live, default)).Value;
+        Assert.Equal(0, judged.Asked);
+        Assert.All(judged.Verdicts.Values, v => Assert.Equal(VerdictKind.NotAsked, v.Kind));
 
         // A value another writer changed (and so now owns): the server is asked, the apply would conflict, and the
         // plan updates the object, naming the writer, instead of calling it unchanged.
         await farm.Clusters["eqiad"].PatchAsync(Live, Cluster.Yaml("spec: {limits: [{type: Container, defaultRequest: {cpu: 200m, memory: 64Mi}, max: {memory: 8Gi}}]}"), "kubectl-edit", default);
         live = (await LiveReader.ReadAsync(farm.Clusters["eqiad"], "eqiad", releases, default)).Releases;
-        Assert.Empty(await ServerJudge.JudgeAsync(farm.Clusters["eqiad"], releases, live, default));
+        judged = Assert.Single(await ServerJudge.JudgeAsync(farm.Clusters["eqiad"], releases, live, default)).Value;
+        Assert.Equal((1, 0), (judged.Asked, judged.Answered));
+        Assert.Equal(VerdictKind.NoVerdict, judged.Verdicts[LiveRelease.Key(Live.Kind, Live.Name)].Kind);
         var request = new DeployRequest(Limits, false, false, 20, new ExecutorOptions()) { Preflight = false };
         var change = Assert.Single(Assert.Single((await service.PrepareAsync(request, farm.State, default)).Plan.Actions).Apply);
         Assert.Equal(ObjectAction.Update, change.Action);

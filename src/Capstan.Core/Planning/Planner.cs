@@ -28,7 +28,7 @@ public static class Planner
         IReadOnlyDictionary<string, IReadOnlySet<string>> liveNamespaces,
         int concurrency = DefaultConcurrency,
         string? planId = null,
-        IReadOnlyDictionary<ReleaseId, IReadOnlyDictionary<string, JsonObject>>? judged = null)
+        IReadOnlyDictionary<ReleaseId, JudgedRelease>? judged = null)
     {
         var wantedIds = desired.Select(d => new ReleaseId(d.Datacenter, d.Namespace, d.Release)).ToHashSet();
         var results = new ReleaseAction[desired.Count];
@@ -48,15 +48,17 @@ public static class Planner
         RenderedRelease release,
         IReadOnlyDictionary<ReleaseId, LiveRelease> live,
         HashSet<ReleaseId> wantedIds,
-        IReadOnlyDictionary<ReleaseId, IReadOnlyDictionary<string, JsonObject>>? judged)
+        IReadOnlyDictionary<ReleaseId, JudgedRelease>? judged)
     {
         var id = new ReleaseId(release.Datacenter, release.Namespace, release.Release);
         var spec = model.FindRelease(release.Ref)!;
-        var objects = release.Objects.Select(KubeSerializer.ToNode).ToList();
+
+        // A judged release comes with its objects, last-applied and verdicts: each object is compared once per plan.
+        var judgement = judged?.GetValueOrDefault(id);
+        var objects = judgement?.Objects ?? release.Objects.Select(KubeSerializer.ToNode).ToList();
         var hash = ManifestHash(objects);
         var current = live.GetValueOrDefault(id);
-        var lastApplied = LastApplied(current);
-        var verdicts = judged?.GetValueOrDefault(id);
+        var lastApplied = judgement?.LastApplied ?? LastApplied(current);
         var apply = new List<ObjectChange>();
         var drift = new List<ObjectDrift>();
         foreach (var obj in objects)
@@ -74,7 +76,11 @@ public static class Planner
             {
                 apply.Add(new ObjectChange(kind, name, ObjectAction.Create, obj, null, [], []));
             }
-            else if (verdicts?.GetValueOrDefault(key) is { } result)
+            else if (judgement?.Verdicts.GetValueOrDefault(key) is { Kind: VerdictKind.NotAsked })
+            {
+                // Equal to what the last deploy applied, every field live as written: unchanged.
+            }
+            else if (judgement?.Verdicts.GetValueOrDefault(key) is { Kind: VerdictKind.Answered, Result: { } result })
             {
                 // The server's dry run of the apply, against live: removed fields and canonical forms included.
                 var (set, removed) = ObjectComparison.Compare(result, liveObj, obj, lastApplied.GetValueOrDefault(key));
@@ -83,9 +89,11 @@ public static class Planner
                     apply.Add(new ObjectChange(kind, name, ObjectAction.Update, obj, liveObj, set, removed, result));
                 }
             }
-            else if (ObjectComparison.NeedsServer(obj, liveObj, lastApplied.GetValueOrDefault(key), current?.LastRecord?.At) && FirstDifference(obj, liveObj, string.Empty) is { } path)
+            else if ((judgement?.Verdicts.GetValueOrDefault(key) is { Kind: VerdictKind.NoVerdict }
+                         || ObjectComparison.NeedsServer(obj, liveObj, lastApplied.GetValueOrDefault(key), current?.LastRecord?.At))
+                     && FirstDifference(obj, liveObj, string.Empty) is { } path)
             {
-                // Not judged by a server (a plan built without clusters): the first field that differs.
+                // Not judged by a server (it refused, or a plan built without clusters): the first field that differs.
                 apply.Add(new ObjectChange(kind, name, ObjectAction.Update, obj, liveObj, [path], []));
             }
         }

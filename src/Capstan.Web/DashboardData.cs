@@ -8,6 +8,7 @@ using Capstan.Core.Yaml;
 using Capstan.Core.Planning;
 using Capstan.Core.State;
 using Capstan.Deploy;
+using Capstan.Deploy.Json;
 using Capstan.Kubernetes;
 using Capstan.Kubernetes.Watching;
 using Capstan.State;
@@ -144,16 +145,7 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
             ["namespace"] = ns,
             ["name"] = release,
             ["current"] = current?.Revision,
-            ["revisions"] = new JsonArray([.. history.OrderByDescending(r => r.Revision).Select(r => (JsonNode)new JsonObject
-            {
-                ["revision"] = r.Revision,
-                ["status"] = r.Status,
-                ["at"] = r.At.ToString("O", CultureInfo.InvariantCulture),
-                ["by"] = r.Actor,
-                ["reason"] = r.Reason,
-                ["planId"] = r.PlanId,
-                ["images"] = new JsonObject(r.Images.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            })]),
+            ["revisions"] = RevisionJson.ToNode(history.OrderByDescending(r => r.Revision).Select(RevisionJson.Of)),
             ["pods"] = pods,
             ["events"] = new JsonArray([.. events]),
         };

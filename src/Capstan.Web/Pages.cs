@@ -290,7 +290,7 @@ internal static class Pages
         foreach (var r in revisions)
         {
             var rev = r["revision"]!.GetValue<int>();
-            html.Append($"<tr><td>{rev}</td><td>{H(S(r["status"]))}</td><td>{H(S(r["at"]))}</td><td>{H(S(r["by"]))}</td><td>{H(S(r["reason"]))}</td><td>{H(S(r["planId"]))}</td><td>{H((r["images"] as JsonObject ?? []).Where(i => i.Key.EndsWith("-app", StringComparison.Ordinal)).Select(i => S(i.Value)).FirstOrDefault() ?? "-")}</td><td>{(revisions.Any(o => o["revision"]!.GetValue<int>() == rev - 1) ? $"<a href=\"{basePath}/diff?from={rev - 1}&amp;to={rev}\">from r{rev - 1}</a>" : string.Empty)}</td></tr>");
+            html.Append($"<tr><td>{rev}</td><td>{H(S(r["status"]))}</td><td>{H(S(r["at"]))}</td><td>{H(S(r["actor"]))}</td><td>{H(S(r["reason"]))}</td><td>{H(S(r["planId"]))}</td><td>{H(r["mediawikiImage"] is { } image ? S(image) : "-")}</td><td>{(revisions.Any(o => o["revision"]!.GetValue<int>() == rev - 1) ? $"<a href=\"{basePath}/diff?from={rev - 1}&amp;to={rev}\">from r{rev - 1}</a>" : string.Empty)}</td></tr>");
         }
 
         html.Append("</tbody></table>");

@@ -7,6 +7,7 @@ using Capstan.Core.Planning;
 using Capstan.Core.Rendering;
 using Capstan.Core.Yaml;
 using Capstan.Deploy;
+using Capstan.Deploy.Json;
 using Spectre.Console;
 
 namespace Capstan.Cli.Commands;
@@ -208,18 +209,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             var writer = console.Profile.Out.Writer;
             if (parse.GetValue(output) == "json")
             {
-                writer.WriteLine(KubeSerializer.ToJson(new JsonArray([.. sorted.Select(r => (JsonNode)new JsonObject
-                {
-                    ["release"] = r.Id.ToString(),
-                    ["revision"] = r.Revision,
-                    ["status"] = r.Status,
-                    ["at"] = r.At.ToString("O", CultureInfo.InvariantCulture),
-                    ["actor"] = r.Actor,
-                    ["reason"] = r.Reason,
-                    ["plan"] = r.PlanId,
-                    ["manifestHash"] = r.ManifestHash,
-                    ["images"] = new JsonObject(r.Images.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-                })])));
+                writer.WriteLine(RevisionJson.Serialize(sorted.Select(RevisionJson.Of), indented: true));
                 return ExitCodes.Success;
             }
 

@@ -15,6 +15,9 @@ public sealed record CliEnvironment(string CurrentDirectory, IReadOnlyDictionary
     /// <summary>The clock commands read the time from (the system's, unless a test gives another).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>Where components log (DeployService's trace, the dashboard's errors, the embedded cluster's): stderr.</summary>
+    public Microsoft.Extensions.Logging.ILoggerFactory Logs() => StderrLoggerProvider.Factory(Error, Get("CAPSTAN_TRACE") == "1");
+
     /// <summary>Warnings already printed by this invocation (a repo opened twice warns once).</summary>
     internal HashSet<string> Warned { get; } = new(StringComparer.Ordinal);
 

@@ -7,6 +7,8 @@ using Capstan.Core.Rendering;
 using Capstan.Core.State;
 using Capstan.Kubernetes;
 using Capstan.State;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Capstan.Deploy;
 
@@ -43,8 +45,10 @@ public sealed record PreparedDeploy(Plan Plan, IReadOnlyList<string> Notes)
 /// deployed and healthy (preflight, before anything is applied), read the clusters, plan, and run the plan under the
 /// farm's deploy lock with a journal in the state store.
 /// </summary>
-public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClusters clusters, IStateStore store, TimeProvider time)
+public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClusters clusters, IStateStore store, TimeProvider time, ILogger? logger = null)
 {
+    private readonly ILogger _log = logger ?? NullLogger.Instance;
+
     private string JournalKey => DeployProgress.JournalKey(model.Project);
 
     /// <summary>Where deploys, gates and holds are announced (capstan.yaml's <c>notify:</c>).</summary>
@@ -299,11 +303,12 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
         }
     }
 
-    private static void Trace(string message)
+    /// <summary>Where the time of a plan goes, for whoever asked for debug logs (<c>CAPSTAN_TRACE=1</c> in the CLI).</summary>
+    private void Trace(string message)
     {
-        if (Environment.GetEnvironmentVariable("CAPSTAN_TRACE") == "1")
+        if (_log.IsEnabled(LogLevel.Debug))
         {
-            Console.Error.WriteLine("capstan: trace: " + message);
+            _log.LogDebug("{Message}", message);
         }
     }
 

@@ -35,7 +35,7 @@ public sealed record LocalClusterOptions
     public IReadOnlyList<System.Security.Cryptography.X509Certificates.X509Certificate2> TlsCertificateChain { get; init; } = [];
 
     /// <summary>Where the server reports its own errors (controller failures); null drops them.</summary>
-    public Action<string>? Log { get; init; }
+    public Microsoft.Extensions.Logging.ILogger? Logger { get; init; }
 
     /// <summary>The administrator's bearer token (user <c>capstan-admin</c>, group <c>system:masters</c>); null picks a random one.</summary>
     public string? AdminToken { get; init; }
@@ -372,7 +372,10 @@ public sealed class LocalClusterServer : IAsyncDisposable
             catch (Exception ex) when (ex is InvalidOperationException or NullReferenceException or FormatException or KeyNotFoundException or ArgumentException)
             {
                 // A controller bug must not stop the others; report it where the server's owner sees it.
-                _options.Log?.Invoke($"controller error: {ex}");
+                if (_options.Logger is { } log)
+                {
+                    Microsoft.Extensions.Logging.LoggerExtensions.LogError(log, ex, "controller error");
+                }
             }
 
             var changed = Store.ResourceVersion != before;

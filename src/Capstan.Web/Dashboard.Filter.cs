@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using Microsoft.AspNetCore.Http;
 
+using Microsoft.Extensions.Logging;
+
 namespace Capstan.Web;
 
 /// <content>What every request passes first: the Host check, security headers, the body limit, and the last-resort 500.</content>
@@ -51,7 +53,7 @@ public sealed partial class Dashboard
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
         {
-            await Console.Error.WriteLineAsync($"capstan: serve: {context.Request.Method} {context.Request.Path}: {ex}");
+            _log.LogError(ex, "{Method} {Path}", context.Request.Method, context.Request.Path.Value);
             if (!context.Response.HasStarted)
             {
                 context.Response.Clear();

@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Capstan.Web;
 
@@ -19,6 +20,9 @@ public sealed record DashboardOptions(IPEndPoint Listen, Users Users)
 {
     /// <summary>The loopback address on port 8080.</summary>
     public static IPEndPoint DefaultListen { get; } = new(IPAddress.Loopback, 8080);
+
+    /// <summary>Where the server logs what went wrong in it (a request it failed, a stream that stopped); null for nowhere.</summary>
+    public ILogger? Logger { get; init; }
 }
 
 /// <summary>
@@ -39,6 +43,7 @@ public sealed partial class Dashboard : IAsyncDisposable
     private readonly DashboardMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly DeployEventHub _events;
+    private readonly ILogger _log;
     private WebApplication? _app;
 
     /// <summary>Cancelled when the server stops: changes run to their end even when the browser that asked leaves.</summary>
@@ -51,7 +56,8 @@ public sealed partial class Dashboard : IAsyncDisposable
         _time = time;
         _sessions = new Sessions(time);
         _metrics = new DashboardMetrics(data);
-        _events = new DeployEventHub(data);
+        _log = options.Logger ?? NullLogger.Instance;
+        _events = new DeployEventHub(data, _log);
     }
 
     /// <summary>The address it serves on.</summary>

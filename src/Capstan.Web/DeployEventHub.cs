@@ -2,6 +2,8 @@ using System.Net;
 using System.Text.Json.Nodes;
 using Capstan.State;
 
+using Microsoft.Extensions.Logging;
+
 namespace Capstan.Web;
 
 /// <summary>
@@ -27,7 +29,13 @@ internal sealed class DeployEventHub : IAsyncDisposable
     private TaskCompletionSource<Snapshot> _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Snapshot? _current;
 
-    public DeployEventHub(DashboardData data) => _data = data;
+    private readonly ILogger _log;
+
+    public DeployEventHub(DashboardData data, ILogger log)
+    {
+        _data = data;
+        _log = log;
+    }
 
     /// <summary>The streams open now.</summary>
     public int Streams
@@ -151,7 +159,7 @@ internal sealed class DeployEventHub : IAsyncDisposable
                 catch (Exception ex) when (ex is StateStoreException or IOException or HttpRequestException)
                 {
                     // Views are still computed every few seconds; the log says why they may lag.
-                    await Console.Error.WriteLineAsync($"capstan: serve: the deploy stream lost its watch of the state store: {ex.Message}");
+                    _log.LogWarning("the deploy stream lost its watch of the state store: {Problem}", ex.Message);
                 }
             },
             CancellationToken.None);
@@ -172,7 +180,7 @@ internal sealed class DeployEventHub : IAsyncDisposable
         }
         catch (Exception ex) when (ex is StateStoreException or IOException or HttpRequestException)
         {
-            await Console.Error.WriteLineAsync($"capstan: serve: the live deploy view stopped: {ex.Message}");
+            _log.LogError("the live deploy view stopped: {Problem}", ex.Message);
         }
         finally
         {

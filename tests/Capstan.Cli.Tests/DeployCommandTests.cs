@@ -29,6 +29,13 @@ public sealed class DeployCommandTests : IDisposable
         var dryRun = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--dry-run");
         Assert.Equal(0, dryRun.ExitCode);
         Assert.Contains("dry run: nothing was applied", dryRun.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("trace:", dryRun.Err, StringComparison.Ordinal);
+
+        // Where a plan's time goes, logged on stderr when asked.
+        var traced = CliRunner.Run(new Dictionary<string, string> { ["CAPSTAN_TRACE"] = "1" }, "deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--dry-run");
+        Assert.Equal(0, traced.ExitCode);
+        Assert.Matches(@"capstan: deploy: trace: render \d+ releases: \d+ ms\n", traced.Err);
+        Assert.Matches(@"capstan: deploy: trace: plan: \d+ ms\n", traced.Err);
 
         var deploy = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--yes", "--reason", "first");
         Assert.True(deploy.ExitCode == 0, deploy.Err + deploy.Out);

@@ -6,6 +6,7 @@ using Capstan.Core.State;
 using Capstan.Deploy.Gates;
 using Capstan.Kubernetes;
 using Capstan.State;
+using Microsoft.Extensions.Logging;
 
 namespace Capstan.Deploy.Actions;
 
@@ -110,6 +111,9 @@ public sealed record DeployContext(FarmModel Model, FarmRenderer Renderer, IClus
 
     /// <summary>The stage gates; null for none.</summary>
     public StageGates? Gates { get; init; }
+
+    /// <summary>Where the deploy logs (its trace of where a plan's time goes); null for nowhere.</summary>
+    public ILogger? Logger { get; init; }
 }
 
 /// <summary>A planned deploy, for the front end to show and confirm before <see cref="DeployAction.RunAsync"/>.</summary>
@@ -138,7 +142,7 @@ public sealed record DeployOutcome(DeployResult Result, IReadOnlyList<ReleaseId>
 /// </summary>
 public sealed class DeployAction(DeployContext context)
 {
-    private DeployService Service { get; } = new(context.Model, context.Renderer, context.Clusters, context.Store, context.Time);
+    private DeployService Service { get; } = new(context.Model, context.Renderer, context.Clusters, context.Store, context.Time, context.Logger);
 
     /// <summary>
     /// Checks the intent, renders, preflights and plans. Throws <see cref="PreflightException"/> when a need is missing,

@@ -1,0 +1,168 @@
+using System.Text.Json.Nodes;
+using Capstan.Core.Diagnostics;
+using Capstan.Deploy;
+using Capstan.State;
+using Microsoft.AspNetCore.Http;
+
+namespace Capstan.Web;
+
+/// <content>Who may change what: bearer tokens for the API, signed-in sessions with CSRF tokens for forms, same-origin checks, login and logout, and the one path every write takes.</content>
+public sealed partial class Dashboard
+{
+    /// <summary>The message of a refused change, as the CLI would print it; null for anything that is not the user's doing.</summary>
+    private static string? Refusal(Exception ex) => Refusals.Classify(ex)?.Message;
+
+    private async Task ApiWriteAsync(HttpContext context, Func<string, JsonObject?, Task<JsonObject>> write)
+    {
+        var actor = BearerActor(context);
+        if (actor is null)
+        {
+            await Problem(context, 401, _options.Users.Any
+                ? "changes need a token: send Authorization: Bearer TOKEN (a token from the server's tokens file)"
+                : "this server has no users (it was started without --tokens): it is read-only");
+            return;
+        }
+
+        JsonObject? body = null;
+        if (context.Request.ContentLength is > 0 || context.Request.Headers.TransferEncoding.Count > 0)
+        {
+            try
+            {
+                body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted) as JsonObject
+                    ?? throw new UserInputException("the request body must be a JSON object");
+            }
+            catch (System.Text.Json.JsonException ex)
+            {
+                await Problem(context, 400, $"the request body is not JSON: {ex.Message}");
+                return;
+            }
+            catch (UserInputException ex)
+            {
+                await Problem(context, 400, ex.Message);
+                return;
+            }
+        }
+
+        try
+        {
+            await Json(context, write(actor, body));
+        }
+        catch (Exception ex) when (Refusal(ex) is { } message)
+        {
+            await Problem(context, ex is DeployLockedException or StateConflictException ? 409 : 400, message);
+        }
+    }
+
+    private async Task FormWriteAsync(HttpContext context, string? environment, Func<string, Fields, Task<string>> write)
+    {
+        var viewer = Viewer(context);
+        var form = await FormAsync(context);
+        var bearer = BearerActor(context);
+        var session = _sessions.Find(context.Request.Cookies[Sessions.Cookie]);
+        string? refusal = null;
+        if (bearer is null && session is null)
+        {
+            refusal = "refused: sign in with a token to make changes; nothing was changed";
+        }
+        else if (bearer is null && (!Sessions.CsrfMatches(session!, form.One("csrf")) || !SameOrigin(context)))
+        {
+            refusal = "refused: the form's token does not match your session (reload the page and try again); nothing was changed";
+        }
+
+        if (refusal is not null)
+        {
+            await RenderFormPageAsync(context, environment, viewer, refusal, form, bearer is null && session is null ? 401 : 403);
+            return;
+        }
+
+        try
+        {
+            var location = await write(bearer ?? session!.Actor, form);
+            context.Response.StatusCode = 303;
+            context.Response.Headers.Location = location;
+        }
+        catch (Exception ex) when (Refusal(ex) is { } message)
+        {
+            await RenderFormPageAsync(context, environment, viewer, message, form, 400);
+        }
+    }
+
+    /// <summary>The page a form was on, again, with the error above it and (for create) what was typed.</summary>
+    private async Task RenderFormPageAsync(HttpContext context, string? environment, Viewer viewer, string error, Fields form, int status)
+    {
+        if (environment is not null && await _data.EnvironmentAsync(environment, context.RequestAborted) is { } data)
+        {
+            await PageAsync(context, $"Environment {environment}", "Environments", Pages.Environment(data, viewer, error), status);
+            return;
+        }
+
+        await PageAsync(context, "Environments", "Environments", Pages.Environments(await _data.EnvironmentsAsync(context.RequestAborted), viewer, error, form.Typed()), status);
+    }
+
+    private async Task LoginAsync(HttpContext context)
+    {
+        var form = await FormAsync(context);
+        if (!SameOrigin(context))
+        {
+            // A form on another site must not sign a visitor in (as someone else, whose name would then go on the visitor's changes).
+            await PageAsync(context, "Sign in", string.Empty, Pages.Login("refused: the sign-in did not come from this dashboard's own page", null), 403);
+            return;
+        }
+
+        var actor = _options.Users.Authenticate(form.One("token"));
+        if (actor is null)
+        {
+            await PageAsync(context, "Sign in", string.Empty, Pages.Login(_options.Users.Any ? "That token is not valid." : "This server has no users (it was started without --tokens): it is read-only.", SafeReturn(form.One("returnTo"))), 401);
+            return;
+        }
+
+        var session = _sessions.Start(actor);
+        context.Response.Cookies.Append(Sessions.Cookie, session.Id, new CookieOptions
+        {
+            HttpOnly = true,
+            SameSite = SameSiteMode.Strict,
+            Secure = context.Request.IsHttps,
+            Path = "/",
+            MaxAge = Sessions.Lifetime,
+        });
+        context.Response.StatusCode = 303;
+        context.Response.Headers.Location = SafeReturn(form.One("returnTo")) ?? "/";
+    }
+
+    private async Task LogoutAsync(HttpContext context)
+    {
+        var form = await FormAsync(context);
+        if (_sessions.Find(context.Request.Cookies[Sessions.Cookie]) is { } session && Sessions.CsrfMatches(session, form.One("csrf")))
+        {
+            _sessions.End(session.Id);
+            context.Response.Cookies.Delete(Sessions.Cookie, new CookieOptions { Path = "/" });
+        }
+
+        context.Response.StatusCode = 303;
+        context.Response.Headers.Location = "/";
+    }
+
+    /// <summary>The fields of a form post; a post that is not a form has none (and is refused as any form without its token).</summary>
+    private static async Task<Fields> FormAsync(HttpContext context) =>
+        context.Request.HasFormContentType ? new Fields(await context.Request.ReadFormAsync(context.RequestAborted)) : Fields.FromJson(null);
+
+    /// <summary>Only a plain path of this dashboard is a place to return to after signing in (nothing a browser could read as another host).</summary>
+    private static string? SafeReturn(string? path) =>
+        path is { Length: > 0 } && ReturnPath().IsMatch(path) && !path.StartsWith("//", StringComparison.Ordinal) ? path : null;
+
+    [System.Text.RegularExpressions.GeneratedRegex("^/[A-Za-z0-9._~/-]*$")]
+    private static partial System.Text.RegularExpressions.Regex ReturnPath();
+
+    private string? BearerActor(HttpContext context) =>
+        context.Request.Headers.Authorization.ToString() is var header && header.StartsWith("Bearer ", StringComparison.Ordinal)
+            ? _options.Users.Authenticate(header["Bearer ".Length..].Trim())
+            : null;
+
+    private Viewer Viewer(HttpContext context) =>
+        _sessions.Find(context.Request.Cookies[Sessions.Cookie]) is { } session ? new Viewer(session.Actor, session.CsrfToken) : Web.Viewer.Anonymous;
+
+    /// <summary>A browser's form post names its origin; one from another origin is refused even with a valid token.</summary>
+    private static bool SameOrigin(HttpContext context) =>
+        context.Request.Headers.Origin.ToString() is not { Length: > 0 } origin
+        || (Uri.TryCreate(origin, UriKind.Absolute, out var uri) && string.Equals(uri.Authority, context.Request.Host.Value, StringComparison.OrdinalIgnoreCase));
+}

@@ -369,9 +369,10 @@ public sealed class LocalClusterServer : IAsyncDisposable
             {
                 // A controller raced a user's write; the next pass sees the new state.
             }
-            catch (Exception ex) when (ex is InvalidOperationException or NullReferenceException or FormatException or KeyNotFoundException or ArgumentException)
+            catch (Exception ex) when (ex is InvalidOperationException or FormatException or KeyNotFoundException or ArgumentException)
             {
-                // A controller bug must not stop the others; report it where the server's owner sees it.
+                // An object a controller cannot work on (its readers say which field it lacks, as an
+                // InvalidOperationException) must not stop the others; report it where the server's owner sees it.
                 if (_options.Logger is { } log)
                 {
                     Microsoft.Extensions.Logging.LoggerExtensions.LogError(log, ex, "controller error");

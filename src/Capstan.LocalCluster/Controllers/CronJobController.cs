@@ -29,7 +29,7 @@ internal sealed class CronJobController(ObjectStore store, TimeProvider time, Ev
 
             var ns = Json.Namespace(cronJob)!;
             var uid = Json.Uid(cronJob);
-            var spec = cronJob["spec"]!.AsObject();
+            var spec = Json.Obj(cronJob, "spec");
             var jobs = jobsByOwner.GetValueOrDefault(uid, []).Where(j => Json.Namespace(j) == ns && !Json.Deleting(j)).ToList();
             var running = jobs.Where(j => !Finished(j)).ToList();
             var status = cronJob["status"]?.DeepClone() as JsonObject ?? [];

@@ -147,9 +147,9 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
     {
         Reconciliations++;
         var ns = Json.Namespace(deployment)!;
-        var spec = deployment["spec"]!.AsObject();
+        var spec = Json.Obj(deployment, "spec");
         var replicas = Json.Int(spec["replicas"], 1);
-        var template = spec["template"]!.AsObject();
+        var template = Json.Obj(spec, "template");
         var hash = CachedTemplateHash(deployment, template);
         var newSet = sets.FirstOrDefault(rs => Json.Str(rs["metadata"]?["labels"]?["pod-template-hash"]) == hash);
         var oldSets = sets.Where(rs => rs != newSet).ToList();
@@ -168,7 +168,7 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
         {
             // Rolling back to an earlier template: its ReplicaSet becomes the newest revision again.
             SetRevision(ReplicaSets, newSet, maxRevision + 1);
-            newSet = store.Get(ReplicaSets, ns, Json.Name(newSet))!;
+            newSet = store.Get(ReplicaSets, ns, Json.Name(newSet)) ?? throw new InvalidOperationException($"ReplicaSet {ns}/{Json.Name(newSet)} went away while its revision was set");
         }
 
         // As the real controller does, the Deployment's revision always follows the ReplicaSet it rolls out to.
@@ -279,7 +279,7 @@ internal sealed class DeploymentController(ObjectStore store, TimeProvider time,
         labels["pod-template-hash"] = hash;
         var podTemplate = (JsonObject)template.DeepClone();
         podTemplate["metadata"] ??= new JsonObject();
-        podTemplate["metadata"]!["labels"] = labels.DeepClone();
+        Json.Obj(podTemplate, "metadata")["labels"] = labels.DeepClone();
         var selector = deployment["spec"]?["selector"]?.DeepClone() as JsonObject ?? [];
         var matchLabels = selector["matchLabels"] as JsonObject ?? [];
         matchLabels["pod-template-hash"] = hash;

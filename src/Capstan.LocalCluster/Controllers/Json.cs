@@ -13,7 +13,14 @@ internal static class Json
 
     public static string? Namespace(JsonObject o) => o.Kube.Namespace;
 
-    public static string Uid(JsonObject o) => o["metadata"]!["uid"]!.GetValue<string>();
+    public static string Uid(JsonObject o) => Str(o["metadata"]?["uid"]) ?? throw new InvalidOperationException($"{o.Kube.Kind} {o.Kube.Name} has no metadata.uid");
+
+    /// <summary>
+    /// The object at <paramref name="field"/> of <paramref name="o"/>. Admission guarantees it for the objects
+    /// controllers read; an object without it is a bug of the server, reported as such, never a NullReferenceException.
+    /// </summary>
+    public static JsonObject Obj(JsonObject o, string field) =>
+        o[field] as JsonObject ?? throw new InvalidOperationException($"{o.Kube.Kind} {o.Kube.Name} has no object at {field}");
 
     public static long Generation(JsonObject o) => JsonNumber.Long(o["metadata"]?["generation"]) ?? 0;
 
@@ -33,8 +40,8 @@ internal static class Json
 
     public static JsonObject OwnerReference(JsonObject owner) => new()
     {
-        ["apiVersion"] = owner["apiVersion"]!.DeepClone(),
-        ["kind"] = owner["kind"]!.DeepClone(),
+        ["apiVersion"] = owner.Kube.ApiVersion,
+        ["kind"] = owner.Kube.Kind,
         ["name"] = Name(owner),
         ["uid"] = Uid(owner),
         ["controller"] = true,

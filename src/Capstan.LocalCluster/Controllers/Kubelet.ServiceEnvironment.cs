@@ -38,7 +38,7 @@ internal sealed partial class Kubelet
             {
                 if (Json.Str(port?["name"]) is { Length: > 0 } portName)
                 {
-                    vars[prefix + "_SERVICE_PORT_" + KubeNames.ServiceEnvPrefix(portName)] = Json.Int(port!["port"]).ToString(CultureInfo.InvariantCulture);
+                    vars[prefix + "_SERVICE_PORT_" + KubeNames.ServiceEnvPrefix(portName)] = Json.Int(port?["port"]).ToString(CultureInfo.InvariantCulture);
                 }
             }
         }

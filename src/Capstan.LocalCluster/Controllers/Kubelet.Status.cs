@@ -18,10 +18,10 @@ internal sealed partial class Kubelet
     private JsonObject Compute(JsonObject pod, DateTimeOffset firstSeen, DateTimeOffset now)
     {
         var ns = Json.Namespace(pod)!;
-        var spec = pod["spec"]!.AsObject();
+        var spec = Json.Obj(pod, "spec");
         var restartPolicy = Json.Str(spec["restartPolicy"]) ?? "Always";
-        var containers = (spec["containers"] as JsonArray ?? []).Select(c => c!.AsObject()).ToList();
-        var initContainers = (spec["initContainers"] as JsonArray ?? []).Select(c => c!.AsObject()).ToList();
+        var containers = (spec["containers"] as JsonArray ?? []).OfType<JsonObject>().ToList();
+        var initContainers = (spec["initContainers"] as JsonArray ?? []).OfType<JsonObject>().ToList();
         var slow = faults.ForPod(FaultInjector.PodFaultKind.Slow, pod)?.Delay ?? TimeSpan.Zero;
         var startAt = firstSeen + timing.PodStart + slow;
         var readyAt = startAt + timing.PodReady;

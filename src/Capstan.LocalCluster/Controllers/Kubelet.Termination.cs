@@ -34,9 +34,9 @@ internal sealed partial class Kubelet
             }
 
             var stopping = (JsonObject)status.DeepClone();
-            foreach (var container in stopping["containerStatuses"] as JsonArray ?? [])
+            foreach (var container in (stopping["containerStatuses"] as JsonArray ?? []).OfType<JsonObject>())
             {
-                container!["ready"] = false;
+                container["ready"] = false;
             }
 
             Json.SetCondition(stopping, "Ready", "False", "PodTerminating", "the pod is being deleted", Json.Stamp(now));

@@ -183,6 +183,10 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
     /// Pulls a pod's images to its node (the layers the node lacks): false while they are on their way, with the pod
     /// shown waiting in ContainerCreating; true once they are there, with Pulling and Pulled events as a kubelet records.
     /// </summary>
+    /// <summary>The node a scheduled pod is bound to.</summary>
+    private static string NodeOf(JsonObject pod) =>
+        Json.Str(pod["spec"]?["nodeName"]) ?? throw new InvalidOperationException($"pod {Json.Namespace(pod)}/{Json.Name(pod)} pulls images but is on no node");
+
     private bool PullDone(JsonObject pod, DateTimeOffset now)
     {
         var uid = Json.Uid(pod);
@@ -193,7 +197,7 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
 
         var containers = (pod["spec"]?["containers"] as JsonArray ?? []).Concat(pod["spec"]?["initContainers"] as JsonArray ?? []).OfType<JsonObject>().ToList();
         var wanted = containers.Select(c => Json.Str(c["image"]) ?? string.Empty).Where(images.Exists).Distinct(StringComparer.Ordinal).ToList();
-        var (readyAt, pulls) = Pulls!.Request(Json.Str(pod["spec"]!["nodeName"])!, wanted, now);
+        var (readyAt, pulls) = Pulls!.Request(NodeOf(pod), wanted, now);
         if (!_pullStarted.TryGetValue(uid, out var started))
         {
             started = (now, pulls);
@@ -223,7 +227,7 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
 
         var at = readyAt.Value > started.Since ? readyAt.Value : started.Since;
         _pulled[uid] = at;
-        Hold(Json.Str(pod["spec"]!["nodeName"])!, wanted);
+        Hold(NodeOf(pod), wanted);
         _pullStarted.Remove(uid);
         foreach (var (image, missing, size) in started.Pulls)
         {

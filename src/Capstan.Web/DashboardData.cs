@@ -223,7 +223,7 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
             {
                 ["sequence"] = h.Sequence,
                 ["at"] = h.Stamp.At.ToString("O", CultureInfo.InvariantCulture),
-                ["by"] = h.Stamp.Actor,
+                ["actor"] = h.Stamp.Actor,
                 ["reason"] = h.Stamp.Reason,
                 ["change"] = h.Change,
                 ["forced"] = h.Forced,
@@ -340,7 +340,7 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
         item["history"] = new JsonArray([.. (await Environments.Records.HistoryAsync(name, cancellationToken)).Select(h => (JsonNode)new JsonObject
         {
             ["at"] = h.At.ToString("O", CultureInfo.InvariantCulture),
-            ["by"] = h.Actor,
+            ["actor"] = h.Actor,
             ["what"] = h.What,
             ["forced"] = h.Forced,
         })]);

@@ -274,7 +274,7 @@ internal static class Pages
         html.Append("</tbody></table><h2>Dynamic state</h2><table id=\"state-changes\"><thead><tr><th>#</th><th>Who</th><th>When</th><th>Why</th><th>Change</th><th>Before</th><th>After</th></tr></thead><tbody>");
         foreach (var c in data["stateChanges"]!.AsArray())
         {
-            html.Append($"<tr><td>{H(S(c!["sequence"]))}</td><td>{H(S(c["by"]))}</td><td>{H(S(c["at"]))}</td><td>{H(S(c["reason"]))}</td><td>{H(S(c["change"]))}{(c["forced"]?.GetValue<bool>() == true ? " (forced)" : string.Empty)}</td><td><code>{H(S(c["before"]))}</code></td><td><code>{H(S(c["after"]))}</code></td></tr>");
+            html.Append($"<tr><td>{H(S(c!["sequence"]))}</td><td>{H(S(c["actor"]))}</td><td>{H(S(c["at"]))}</td><td>{H(S(c["reason"]))}</td><td>{H(S(c["change"]))}{(c["forced"]?.GetValue<bool>() == true ? " (forced)" : string.Empty)}</td><td><code>{H(S(c["before"]))}</code></td><td><code>{H(S(c["after"]))}</code></td></tr>");
         }
 
         html.Append("</tbody></table>");
@@ -428,7 +428,7 @@ internal static class Pages
         html.Append("<h2>History</h2><table id=\"history\"><thead><tr><th>When</th><th>Who</th><th>What</th></tr></thead><tbody>");
         foreach (var h in data["history"]?.AsArray() ?? [])
         {
-            html.Append($"<tr><td>{H(S(h!["at"]))}</td><td>{H(S(h["by"]))}</td><td>{H(S(h["what"]))}{(h["forced"]?.GetValue<bool>() == true ? " (forced)" : string.Empty)}</td></tr>");
+            html.Append($"<tr><td>{H(S(h!["at"]))}</td><td>{H(S(h["actor"]))}</td><td>{H(S(h["what"]))}{(h["forced"]?.GetValue<bool>() == true ? " (forced)" : string.Empty)}</td></tr>");
         }
 
         html.Append("</tbody></table>");

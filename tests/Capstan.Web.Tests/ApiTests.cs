@@ -93,7 +93,7 @@ public sealed partial class ApiTests(DashboardFarm farm)
         using var extended = await bob.PostAsJsonAsync("/api/v1/environments/refused/extend", new { by = "6h", force = true });
         Assert.True(extended.IsSuccessStatusCode, await extended.Content.ReadAsStringAsync());
         var history = (await farm.GetJsonAsync("/api/v1/environments/refused"))["history"]!.AsArray();
-        Assert.Contains(history, h => h!["by"]!.GetValue<string>() == "bob" && h["forced"]!.GetValue<bool>() && h["what"]!.GetValue<string>().StartsWith("extend", StringComparison.Ordinal));
+        Assert.Contains(history, h => h!["actor"]!.GetValue<string>() == "bob" && h["forced"]!.GetValue<bool>() && h["what"]!.GetValue<string>().StartsWith("extend", StringComparison.Ordinal));
         using var deleted = await alice.DeleteAsync("/api/v1/environments/refused");
         Assert.True(deleted.IsSuccessStatusCode, await deleted.Content.ReadAsStringAsync());
         Assert.DoesNotContain((await farm.GetJsonAsync("/api/v1/environments"))["environments"]!.AsArray(), e => e!["name"]!.GetValue<string>() == "refused");

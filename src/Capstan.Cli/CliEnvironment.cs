@@ -16,7 +16,7 @@ public sealed record CliEnvironment(string CurrentDirectory, IReadOnlyDictionary
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
     /// <summary>Where components log (DeployService's trace, the dashboard's errors, the embedded cluster's): stderr.</summary>
-    public Microsoft.Extensions.Logging.ILoggerFactory Logs() => StderrLoggerProvider.Factory(Error, Get("CAPSTAN_TRACE") == "1");
+    public Microsoft.Extensions.Logging.ILogger Logger(string area) => StderrLoggerProvider.For(Error, Get("CAPSTAN_TRACE") == "1").CreateLogger(area);
 
     /// <summary>Warnings already printed by this invocation (a repo opened twice warns once).</summary>
     internal HashSet<string> Warned { get; } = new(StringComparer.Ordinal);

@@ -47,7 +47,7 @@ internal sealed class DeploySession : IAsyncDisposable
         return new DeploySession(repo, clusters, store, state, env.Error);
     }
 
-    public DeployService Service() => new(Repo.Model, Repo.Renderer, Clusters, Store, TimeProvider.System, Repo.Env.Logs().CreateLogger("deploy"));
+    public DeployService Service() => new(Repo.Model, Repo.Renderer, Clusters, Store, TimeProvider.System, Repo.Env.Logger("deploy"));
 
     /// <summary>The deploy action on this session; the state-seed it planned from is written with <paramref name="stateOption"/>'s store.</summary>
     public DeployAction Deploy(string? stateOption) => new(new DeployContext(Repo.Model, Repo.Renderer, Clusters, Store, State, TimeProvider.System)
@@ -56,11 +56,11 @@ internal sealed class DeploySession : IAsyncDisposable
         WriteSeedAsync = ct => Repo.WriteUnwrittenSeedAsync(stateOption, ct),
         Environment = Repo.Env.Get,
         Gates = GateClients.For(Repo.Model),
-        Logger = Repo.Env.Logs().CreateLogger("deploy"),
+        Logger = Repo.Env.Logger("deploy"),
     });
 
     /// <summary>Builds and publishes the farm's image, its progress on stderr.</summary>
-    public ImagePublisher Images() => new(Repo.Model, Repo.Files, Repo.Env.Get, line => _error.WriteLine("capstan: image: " + line), TimeProvider.System);
+    public ImagePublisher Images() => Repo.Images();
 
     /// <summary>The test environments of the farm, on this session's clusters and store.</summary>
     public EnvironmentService Environments()

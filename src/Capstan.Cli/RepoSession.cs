@@ -208,5 +208,9 @@ internal sealed class RepoSession
     }
 
     /// <summary>Who is acting: --actor, else the OS user.</summary>
+    /// <summary>Builds and publishes the farm's image from this repo, its progress on stderr.</summary>
+    public Capstan.Deploy.Actions.ImagePublisher Images() =>
+        new(Model, Files, Env.Get, line => Env.Error.WriteLine("capstan: image: " + line), TimeProvider.System);
+
     public string Actor(string? actorOption) => actorOption ?? Env.Get("USER") ?? Environment.UserName;
 }

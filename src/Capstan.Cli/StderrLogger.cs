@@ -12,9 +12,8 @@ internal sealed class StderrLoggerProvider(TextWriter error, LogLevel minimum) :
     private readonly TextWriter _error = error;
     private readonly LogLevel _minimum = minimum;
 
-    /// <summary>The logger factory of a command's environment.</summary>
-    public static ILoggerFactory Factory(TextWriter error, bool trace) =>
-        LoggerFactory.Create(b => b.SetMinimumLevel(trace ? LogLevel.Debug : LogLevel.Information).AddProvider(new StderrLoggerProvider(error, trace ? LogLevel.Debug : LogLevel.Information)));
+    /// <summary>The provider of a command's environment: debug lines only when <paramref name="trace"/>.</summary>
+    public static StderrLoggerProvider For(TextWriter error, bool trace) => new(error, trace ? LogLevel.Debug : LogLevel.Information);
 
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 

@@ -85,7 +85,7 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
         {
             // A dry run plans with the image it built, as the real run would, without writing the images file.
             var repoSession = RepoSession.Open(env, repo);
-            var publisher = new ImagePublisher(repoSession.Model, repoSession.Files, env.Get, line => error.WriteLine("capstan: image: " + line), TimeProvider.System);
+            var publisher = repoSession.Images();
             if (await publisher.BuildForDeployAsync(writeValues: !intent.DryRun, ct) is { } change && intent.DryRun)
             {
                 overrides = new Dictionary<string, string>(StringComparer.Ordinal) { [change.File] = change.Text };

@@ -82,7 +82,7 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
                 PullBandwidth = pulls,
                 RegistryEgress = parse.GetValue(registryEgress) is { } egress ? Rate(egress, "--registry-egress") : pulls is not null && parse.GetValue(realistic) ? 1_250_000_000 : null,
                 Timing = parse.GetValue(realistic) ? SimulationTiming.Realistic : SimulationTiming.Instant,
-                Logger = env.Logs().CreateLogger($"local://{name}"),
+                Logger = env.Logger($"local://{name}"),
                 ImageLayout = session.Model.RegistryLayout,
                 Users = parse.GetValue(users) is { } usersFile ? Capstan.LocalCluster.Auth.Authenticator.ReadTokenFile(env.Resolve(usersFile)) : [],
             };

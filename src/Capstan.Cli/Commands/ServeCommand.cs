@@ -35,7 +35,7 @@ internal sealed class ServeCommand(IAnsiConsole console, TextWriter error, CliEn
             var users = parse.GetValue(tokens) is { } file ? Users.Load(env.Resolve(file)) : Users.None;
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct, readState: false);
             await using var data = new DashboardData(session.Repo.Model, session.Repo.Files, session.Clusters, session.Store, TimeProvider.System);
-            await using var dashboard = await Dashboard.StartAsync(data, new DashboardOptions(endpoint, users) { Logger = env.Logs().CreateLogger("serve") }, TimeProvider.System, ct);
+            await using var dashboard = await Dashboard.StartAsync(data, new DashboardOptions(endpoint, users) { Logger = env.Logger("serve") }, TimeProvider.System, ct);
             console.Profile.Out.Writer.WriteLine(dashboard.Url.ToString().TrimEnd('/'));
             console.Profile.Out.Writer.Flush();
             if (!IPAddress.IsLoopback(endpoint.Address))

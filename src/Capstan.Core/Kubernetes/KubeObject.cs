@@ -35,8 +35,16 @@ public readonly struct KubeObject(JsonObject node)
         (Node["metadata"]?["labels"] as JsonObject)?.Where(kv => kv.Value is not null).ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<string>(), StringComparer.Ordinal)
         ?? new Dictionary<string, string>(StringComparer.Ordinal);
 
-    private string Required(JsonNode? value, string field) =>
-        value?.GetValue<string>() ?? throw new InvalidOperationException($"a Kubernetes object without {field}: {Node.ToJsonString()[..Math.Min(200, Node.ToJsonString().Length)]}");
+    private string Required(JsonNode? value, string field)
+    {
+        if (value?.GetValue<string>() is { } text)
+        {
+            return text;
+        }
+
+        var json = Node.ToJsonString();
+        throw new InvalidOperationException($"a Kubernetes object without {field}: {json[..Math.Min(200, json.Length)]}");
+    }
 }
 
 /// <summary>The <see cref="KubeObject"/> view of any object's JSON.</summary>

@@ -17,7 +17,7 @@ namespace Capstan.Deploy;
 public static class EnvironmentScope
 {
     /// <summary>The project an environment keeps its keys under in the state store: <c>PROJECT--NAME</c>.</summary>
-    public static string Project(FarmModel production, string name) => $"{production.Project}--{name}";
+    public static string Project(FarmModel production, string name) => EnvironmentShape.Project(production, name);
 
     /// <summary>
     /// The environment's model: its groups and datacenters, its project, its namespaces. A group the repo no longer

@@ -53,10 +53,6 @@ public sealed partial class EnvironmentService(FarmModel model, IRepoFiles files
     /// <summary>The records.</summary>
     public EnvironmentStore Records { get; } = new(store, model.Project, time);
 
-    /// <summary>The groups an environment runs unless told: the web and API groups (debug aside), with their support releases.</summary>
-    public static IReadOnlyList<string> DefaultGroups(FarmModel model) =>
-        [.. model.Groups.Where(g => g.Traits.Serving == ServingKind.Web && !g.Namespace.Contains("debug", StringComparison.Ordinal)).Select(g => g.Namespace)];
-
     /// <summary>The dynamic state of an environment (its own; cloned from production's at create).</summary>
     public DynamicStateService State(EnvironmentRecord record) => EnvironmentScope.State(model, record, store, time);
 
@@ -81,58 +77,7 @@ public sealed partial class EnvironmentService(FarmModel model, IRepoFiles files
             return await FinishCreateAsync(resumed!, Policy.Class(resumed!.Purpose), productionState, request.Actor, observer, resume: true, cancellationToken);
         }
 
-        foreach (var dc in request.Datacenters)
-        {
-            if (!model.DatacenterNames.Contains(dc))
-            {
-                throw new UserInputException($"unknown datacenter '{dc}' (allowed: {string.Join(", ", model.DatacenterNames)})");
-            }
-        }
-
-        if (request.Datacenters.Count == 0 || request.Datacenters.Distinct(StringComparer.Ordinal).Count() != request.Datacenters.Count)
-        {
-            throw new UserInputException("an environment needs one datacenter or several different ones (--dc)");
-        }
-
-        var groups = request.Groups.Count > 0 ? request.Groups : DefaultGroups(model);
-        if (groups.FirstOrDefault(g => model.FindGroup(g) is null) is { } unknown)
-        {
-            throw new UserInputException($"unknown group '{unknown}' (allowed: {string.Join(", ", model.Groups.Select(g => g.Namespace))})");
-        }
-
-        foreach (var (group, release) in model.AllReleases().Where(r => groups.Contains(r.Group.Namespace)))
-        {
-            if (release.Needs.FirstOrDefault(n => !groups.Contains(n.Namespace)) is { } outside)
-            {
-                throw new UserInputException($"{group.Namespace}/{release.Name} needs {outside}, which is not in the environment: add --group {outside.Namespace}");
-            }
-        }
-
-        foreach (var path in request.ValuesFiles)
-        {
-            if (Path.IsPathRooted(path) || path.Split('/', '\\').Contains(".."))
-            {
-                throw new UserInputException($"values file '{path}' is outside the repo: give a path inside it (such as environments/{request.Name}-extra.yaml), so the environment can be refreshed from the repo alone");
-            }
-        }
-
-        EnvironmentNames.Check(request.Name, model.Backends is null ? groups : [.. groups, BackendCatalog.Namespace]);
-        if (model.Subsets.Any(e => e.Name == request.Name))
-        {
-            throw new UserInputException($"'{request.Name}' is the name of a release subset in capstan.yaml's subsets:; choose another name for a test environment");
-        }
-
-        // The environment's project is the part-of label of its objects: a label value of at most 63 characters.
-        if (EnvironmentScope.Project(model, request.Name) is { Length: > 63 } project)
-        {
-            throw new UserInputException($"environment name '{request.Name}' is {project.Length - 63} character{(project.Length == 64 ? string.Empty : "s")} too long for this farm: the label app.kubernetes.io/part-of={project} would exceed 63 characters");
-        }
-
-        if (groups.Select(g => EnvironmentNames.Namespace(request.Name, g)).FirstOrDefault(ns => model.FindGroup(ns) is not null) is { } taken)
-        {
-            throw new UserInputException($"environment name '{request.Name}' would put a group into {taken}, which is a production namespace; choose another name");
-        }
-
+        var groups = EnvironmentShape.Check(model, request.Name, request.Datacenters, request.Groups, request.ValuesFiles);
         var record = new EnvironmentRecord(
             request.Name, request.Owner!, request.Purpose, request.Description, request.Links, request.Actor, now, now + request.Lifetime,
             @base, request.Pin ? "repo as of " + now.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture) : null,

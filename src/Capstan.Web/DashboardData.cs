@@ -320,7 +320,7 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
                 ["description"] = c.Description,
             })]),
             ["groups"] = new JsonArray([.. model.Groups.Select(g => (JsonNode)g.Namespace)]),
-            ["defaultGroups"] = new JsonArray([.. EnvironmentService.DefaultGroups(model).Select(g => (JsonNode)g)]),
+            ["defaultGroups"] = new JsonArray([.. EnvironmentShape.DefaultGroups(model).Select(g => (JsonNode)g)]),
             ["datacenters"] = new JsonArray([.. model.DatacenterNames.Select(d => (JsonNode)d)]),
         };
     }

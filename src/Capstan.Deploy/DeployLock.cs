@@ -283,16 +283,7 @@ public sealed class DeployLock : IAsyncDisposable
         }
     }
 
-    private static string Write(LockHolder h) => new JsonObject
-    {
-        ["actor"] = h.Actor,
-        ["host"] = h.Host,
-        ["pid"] = h.Pid,
-        ["since"] = h.Since.ToString("O", CultureInfo.InvariantCulture),
-        ["reason"] = h.Reason,
-        ["manual"] = h.Manual,
-        ["token"] = h.Token,
-    }.ToJsonString();
+    private static string Write(LockHolder h) => System.Text.Json.JsonSerializer.Serialize(h, Json.CapstanJsonContext.Plain.LockHolder);
 
     /// <summary>The holder a lock value names; a value that is not a lock Capstan wrote is a <see cref="DeployLockCorruptException"/>.</summary>
     private static LockHolder Parse(string key, string json)

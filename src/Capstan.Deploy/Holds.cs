@@ -13,16 +13,8 @@ namespace Capstan.Deploy;
 public sealed record ReleaseHold(ReleaseId Release, string ManifestHash, string? Image, string Actor, DateTimeOffset At, string Reason, string? Plan)
 {
     /// <summary>The hold as stored.</summary>
-    public string ToJson() => new JsonObject
-    {
-        ["release"] = Release.ToString(),
-        ["manifestHash"] = ManifestHash,
-        ["image"] = Image,
-        ["actor"] = Actor,
-        ["at"] = At.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
-        ["reason"] = Reason,
-        ["plan"] = Plan,
-    }.ToJsonString();
+    public string ToJson() =>
+        System.Text.Json.JsonSerializer.Serialize(new Json.HoldJson(Release.ToString(), ManifestHash, Image, Actor, At.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture), Reason, Plan), Json.CapstanJsonContext.Plain.HoldJson);
 
     /// <summary>Reads a stored hold; null for one that cannot be read (it is then listed by its key alone).</summary>
     public static ReleaseHold? FromJson(string json)

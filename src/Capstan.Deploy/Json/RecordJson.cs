@@ -35,9 +35,14 @@ public sealed record RevisionJson(
         JsonSerializer.SerializeToNode(revisions.ToList(), CapstanJsonContext.Plain.ListRevisionJson)!;
 }
 
+/// <summary>A hold as stored under <c>PROJECT/holds/</c> (<see cref="ReleaseHold"/>); its time to the second, in UTC (<c>2026-12-07T13:00:00Z</c>).</summary>
+public sealed record HoldJson(string Release, string ManifestHash, string? Image, string Actor, string At, string Reason, string? Plan);
+
 /// <summary>The source-generated serialisers of the records Capstan writes as JSON.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(List<RevisionJson>))]
+[JsonSerializable(typeof(HoldJson))]
+[JsonSerializable(typeof(LockHolder))]
 public sealed partial class CapstanJsonContext : JsonSerializerContext
 {
     /// <summary>Compact, with text as written (no <c>\u002B</c> for '+', no escapes for non-ASCII letters).</summary>

@@ -139,7 +139,7 @@ public sealed class ImageWatcher : IDisposable
         private void Mark(string fullPath)
         {
             var rel = Path.GetRelativePath(_root, fullPath).Replace(Path.DirectorySeparatorChar, '/');
-            if (rel is not "." && !rel.StartsWith("..", StringComparison.Ordinal))
+            if (rel is not "." && !rel.StartsWith("..", StringComparison.Ordinal) && !rel.Split('/').Contains(LayerPlanner.GitDirectory))
             {
                 _dirty[rel] = 0;
             }

@@ -216,7 +216,8 @@ public static class LayerPlanner
     /// <summary>The entries of a tree, its top-level directories read on every core.</summary>
     internal static List<(string Rel, FileSystemInfo Info)> WalkParallel(string directory)
     {
-        var top = new DirectoryInfo(directory).EnumerateFileSystemInfos("*", new EnumerationOptions { RecurseSubdirectories = false, AttributesToSkip = 0, IgnoreInaccessible = false }).ToList();
+        var top = new DirectoryInfo(directory).EnumerateFileSystemInfos("*", new EnumerationOptions { RecurseSubdirectories = false, AttributesToSkip = 0, IgnoreInaccessible = false })
+            .Where(i => i.Name != GitDirectory).ToList();
         var parts = new List<(string, FileSystemInfo)>[top.Count];
         Parallel.For(0, top.Count, i =>
         {
@@ -232,7 +233,10 @@ public static class LayerPlanner
         return [.. parts.SelectMany(p => p)];
     }
 
-    /// <summary>The entries of a tree, relative paths with '/' separators; symlinks are entries, never followed.</summary>
+    /// <summary>A checkout's git metadata (a directory, or a file in a submodule or worktree): never part of the image.</summary>
+    internal const string GitDirectory = ".git";
+
+    /// <summary>The entries of a tree, relative paths with '/' separators; symlinks are entries, never followed; <c>.git</c> is left out.</summary>
     internal static IEnumerable<(string Rel, FileSystemInfo Info)> Walk(string directory)
     {
         var stack = new Stack<(DirectoryInfo Dir, string Rel)>();
@@ -241,7 +245,7 @@ public static class LayerPlanner
         while (stack.Count > 0)
         {
             var (dir, rel) = stack.Pop();
-            foreach (var info in dir.EnumerateFileSystemInfos("*", options))
+            foreach (var info in dir.EnumerateFileSystemInfos("*", options).Where(i => i.Name != GitDirectory))
             {
                 var path = rel.Length == 0 ? info.Name : rel + "/" + info.Name;
                 yield return (path, info);

@@ -202,6 +202,30 @@ public sealed class BuildTests
         Assert.Equal("cli", inspected["manifests"]![1]!["flavour"]!.GetValue<string>());
     }
 
+    [Fact]
+    public async Task A_checkouts_git_metadata_never_goes_into_the_image_and_the_image_file_reader_finds_the_topmost_file()
+    {
+        var tree = Tools.Tree(Tools.Temp("tree"));
+        var config = Tools.Temp("config");
+        Directory.CreateDirectory(Path.Combine(config, ".git", "objects"));
+        File.WriteAllText(Path.Combine(config, ".git", "HEAD"), "ref: refs/heads/main\n");
+        Directory.CreateDirectory(Path.Combine(config, "sub"));
+        File.WriteAllText(Path.Combine(config, "sub", ".git"), "gitdir: ../.git/modules/sub\n");
+        File.WriteAllText(Path.Combine(config, "wikiversions.json"), "{\"enwiki\": \"php-1.42\"}\n");
+        Directory.CreateDirectory(Path.Combine(tree, ".git"));
+        File.WriteAllText(Path.Combine(tree, ".git", "HEAD"), "ref: refs/heads/main\n");
+        var layout = new OciLayout(Tools.Temp("layout"));
+
+        var result = await new ImageBuilder(layout).BuildAsync(Tools.Input([new ImageSource("php-1.42", tree)], config), "t", default);
+
+        var names = result.Flavours[0].Layers.SelectMany(l => Entries(layout, l)).Select(e => e.Name).ToList();
+        Assert.Contains(names, n => n.EndsWith("/wikiversions.json", StringComparison.Ordinal));
+        Assert.DoesNotContain(names, n => n.Split('/').Contains(".git"));
+        var digest = result.Flavours[0].Manifest.Digest;
+        Assert.Equal("{\"enwiki\": \"php-1.42\"}\n", await ImageFiles.ReadTextAsync(layout, digest, "srv/mediawiki/wikiversions.json", default));
+        Assert.Null(await ImageFiles.ReadTextAsync(layout, digest, "srv/mediawiki/nothing.json", default));
+    }
+
     internal static List<TarEntry> Entries(OciLayout layout, BuiltLayer layer)
     {
         using var gzip = new GZipStream(File.OpenRead(layout.BlobPath(layer.Blob.Digest)), CompressionMode.Decompress);

@@ -32,5 +32,5 @@ public static class ExitCodes
 
     /// <summary>The exit code of a deploy's result: success, a failure that was rolled back, a failed gate, or a failed rollback.</summary>
     public static int Of(Capstan.Deploy.DeployResult result) =>
-        result.Succeeded ? Success : result.RollbackFailed ? RollbackFailed : result.GateFailure is not null ? GateFailed : Failure;
+        result.Succeeded ? Success : result.RollbackFailed ? RollbackFailed : result.GateFailure is not null || result.Halted is not null ? GateFailed : Failure;
 }

@@ -207,10 +207,10 @@ internal sealed class RepoSession
         return $"primary {state.PrimaryDc}, read-only {(readOnly.Count == 0 ? "nowhere" : string.Join(",", readOnly))}, maintenance {(state.MaintenanceEnabled ? "enabled" : "disabled")}";
     }
 
-    /// <summary>Who is acting: --actor, else the OS user.</summary>
     /// <summary>Builds and publishes the farm's image from this repo, its progress on stderr.</summary>
     public Capstan.Deploy.Actions.ImagePublisher Images() =>
         new(Model, Files, Env.Get, line => Env.Error.WriteLine("capstan: image: " + line), TimeProvider.System);
 
+    /// <summary>Who is acting: --actor, else the OS user.</summary>
     public string Actor(string? actorOption) => actorOption ?? Env.Get("USER") ?? Environment.UserName;
 }

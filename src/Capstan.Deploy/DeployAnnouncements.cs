@@ -38,16 +38,17 @@ public static class DeployAnnouncements
         end["succeeded"] = result.Succeeded;
         end["seconds"] = Math.Round(result.Duration.TotalSeconds, 1);
         end["cause"] = result.Cause;
+        end["phases"] = PhaseTiming.ToJson(result.Phases);
         var duration = $"(duration: {Announcement.Duration(result.Duration)})";
         var text = result.Succeeded
             ? $"Synchronized {Groups(plan)}: {options.Reason} {duration}"
             : $"Deploy [{plan.Id}] of {Groups(plan)} failed{(result.RollbackFailed ? " and a rollback failed" : options.NoRollback ? string.Empty : " and was rolled back")}: {result.Cause} {duration}";
         yield return new Announcement("deploy.finish", options.Actor, text, at, end);
-        foreach (var held in result.GateFailure is null ? [] : result.Releases.Where(r => r.State == ReleaseState.RolledBack))
+        foreach (var held in result.GateFailure is null && result.Halted is null ? [] : result.Releases.Where(r => r.State == ReleaseState.RolledBack))
         {
             var fields = Fields(plan, options);
             fields["release"] = held.Id.ToString();
-            yield return new Announcement("hold", options.Actor, $"Held {held.Id} after the gate failed [{plan.Id}]", at, fields);
+            yield return new Announcement("hold", options.Actor, $"Held {held.Id} after {(result.GateFailure is null ? "the deploy was stopped" : "the gate failed")} [{plan.Id}]", at, fields);
         }
     }
 

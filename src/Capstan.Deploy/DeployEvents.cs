@@ -80,4 +80,18 @@ public sealed record DeployResult(string PlanId, bool Succeeded, IReadOnlyList<R
 
     /// <summary>Why the gates were skipped (<c>--skip-gates --reason</c>), or null.</summary>
     public string? GatesSkipped { get; init; }
+
+    /// <summary>Why the plan was stopped after a stage (<see cref="ExecutorOptions.Pause"/>), or null.</summary>
+    public string? Halted { get; init; }
+
+    /// <summary>How long each stage, gate and pause took, in order.</summary>
+    public IReadOnlyList<PhaseTiming> Phases { get; init; } = [];
+}
+
+/// <summary>The time one phase of a deploy took: <c>stage testservers</c>, <c>gate after canaries</c>, <c>build</c>…</summary>
+public sealed record PhaseTiming(string Name, TimeSpan Duration)
+{
+    /// <summary>Phases as JSON: <c>[{"name": "build", "seconds": 0.081}, …]</c>.</summary>
+    public static System.Text.Json.Nodes.JsonArray ToJson(IEnumerable<PhaseTiming> phases) =>
+        [.. phases.Select(p => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject { ["name"] = p.Name, ["seconds"] = Math.Round(p.Duration.TotalSeconds, 3) })];
 }

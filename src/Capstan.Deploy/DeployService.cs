@@ -219,9 +219,12 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
         using var fenced = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deployLock.Lost);
         try
         {
+            var before = new List<PhaseTiming>(options.PhasesBefore);
             if (options.PrePull is { } prePull)
             {
+                var started = time.GetTimestamp();
                 await new PrePuller(clusters, observer, time).RunAsync(plan, prePull, fenced.Token);
+                before.Add(new PhaseTiming("pre-pull", time.GetElapsedTime(started)));
             }
 
             var journal = new DeployJournal(store, JournalKey, plan, options.Actor, time);
@@ -233,10 +236,11 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
 
             var executor = new Executor(clusters, observer, options, time) { StateChanged = (id, state) => journal.UpdateAsync(id, state, fenced.Token) };
             var result = await executor.RunAsync(plan, fenced.Token);
+            result = result with { Phases = [.. before, .. result.Phases] };
             await journal.FinishAsync(PlanRecordsKey, result, options.Reason, fenced.Token);
-            if (result.GateFailure is { } gate)
+            if ((result.GateFailure?.Summary ?? result.Halted) is { } why)
             {
-                await HoldRolledBackAsync(plan, result, gate, options.Actor, fenced.Token);
+                await HoldRolledBackAsync(plan, result, why, options.Actor, fenced.Token);
             }
 
             foreach (var announcement in options.Announce ? DeployAnnouncements.Finish(plan, options, result, time.GetUtcNow()) : [])
@@ -262,17 +266,17 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
     }
 
     /// <summary>
-    /// After a gate failed, holds every release it rolled back at the manifest the plan wanted: the next deploy that would
+    /// After a gate failed (or the plan was stopped after a stage), holds every release it rolled back at the manifest the plan wanted: the next deploy that would
     /// apply it again stops and says why, as after <c>capstan rollback</c>.
     /// </summary>
-    private async Task HoldRolledBackAsync(Plan plan, DeployResult result, Gates.GateVerdict gate, string actor, CancellationToken cancellationToken)
+    private async Task HoldRolledBackAsync(Plan plan, DeployResult result, string why, string actor, CancellationToken cancellationToken)
     {
         var holds = new HoldStore(store, model.Project);
         foreach (var outcome in result.Releases.Where(r => r.State == ReleaseState.RolledBack))
         {
             var action = plan.Actions.First(a => a.Id == outcome.Id);
             var image = ReleaseRecords.Images(action.Desired).Where(kv => kv.Key.EndsWith("-app", StringComparison.Ordinal)).Select(kv => kv.Value).FirstOrDefault();
-            await holds.PutAsync(new ReleaseHold(action.Id, action.ManifestHash, image, actor, time.GetUtcNow(), gate.Summary, plan.Id), cancellationToken);
+            await holds.PutAsync(new ReleaseHold(action.Id, action.ManifestHash, image, actor, time.GetUtcNow(), why, plan.Id), cancellationToken);
         }
     }
 
@@ -456,6 +460,8 @@ internal sealed class DeployJournal(IStateStore store, string key, Plan plan, st
             ["cause"] = result.Cause,
             ["gatesSkipped"] = result.GatesSkipped,
             ["gates"] = new JsonArray([.. result.Gates.Select(g => (JsonNode)g.ToJson())]),
+            ["halted"] = result.Halted,
+            ["phases"] = PhaseTiming.ToJson(result.Phases),
             ["releases"] = new JsonArray([.. result.Releases.Select(r => (JsonNode)new JsonObject
             {
                 ["release"] = r.Id.ToString(),

@@ -51,6 +51,21 @@ public sealed record ExecutorOptions
     /// <summary>Why the gates are skipped (<c>deploy --skip-gates --reason</c>, recorded); null runs them.</summary>
     public string? SkipGatesReason { get; init; }
 
+    /// <summary>
+    /// The stage after which (and after its gate) the deploy pauses for <see cref="Pause"/>, when a later stage changes
+    /// something; a plan without releases of that stage pauses after the first stage past it.
+    /// </summary>
+    public Stage? PauseAfter { get; init; }
+
+    /// <summary>
+    /// The pause (a backport's check of the test servers): null goes on; a reason stops the plan there, and what it
+    /// changed is rolled back and held, as after a failed gate.
+    /// </summary>
+    public Func<CancellationToken, Task<string?>>? Pause { get; init; }
+
+    /// <summary>Phases the caller ran before the deploy (building and pushing its image), recorded first in the result.</summary>
+    public IReadOnlyList<PhaseTiming> PhasesBefore { get; init; } = [];
+
     /// <summary>Warm the nodes with the plan's new images before the rollout starts (under the lock, before anything is applied); null not to.</summary>
     public Capstan.Core.Config.PrePullSettings? PrePull { get; init; }
 }
@@ -69,6 +84,7 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
     private readonly ConcurrentQueue<ReleaseAction> _completed = new();
     private readonly ConcurrentQueue<(ReleaseId Id, string Detail)> _failures = new();
     private readonly List<Gates.GateVerdict> _verdicts = [];
+    private readonly List<PhaseTiming> _phases = [];
 
     /// <summary>Called after every change of a release's state (the journal listens).</summary>
     public Func<ReleaseId, ReleaseState, Task>? StateChanged { get; init; }
@@ -101,12 +117,16 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
         var scheduler = new PlanScheduler(plan);
         var running = new Dictionary<Task<bool>, ReleaseAction>();
         var gated = new HashSet<Stage>();
+        var stageStarted = new Dictionary<Stage, TimeSpan>();
         Gates.GateVerdict? gateFailure = null;
+        string? halted = null;
+        var paused = false;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         while (true)
         {
             foreach (var action in scheduler.StartNext())
             {
+                stageStarted.TryAdd(action.Stage, watch.Elapsed);
                 running[Task.Run(() => RunReleaseAsync(plan, action, stop.Token), CancellationToken.None)] = action;
             }
 
@@ -146,10 +166,33 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
                 if (running.Count == 0 && !gated.Contains(done.Stage) && StageDone(plan, done.Stage))
                 {
                     gated.Add(done.Stage);
-                    if (await GateAsync(plan, done.Stage, stop.Token) is { Passed: false } verdict)
+                    var word = done.Stage.ToString().ToLowerInvariant();
+                    _phases.Add(new PhaseTiming($"stage {word}", watch.Elapsed - stageStarted[done.Stage]));
+                    var gateStarted = watch.Elapsed;
+                    var verdict = await GateAsync(plan, done.Stage, stop.Token);
+                    if (verdict is not null)
+                    {
+                        _phases.Add(new PhaseTiming($"gate after {word}", watch.Elapsed - gateStarted));
+                    }
+
+                    if (verdict is { Passed: false })
                     {
                         gateFailure = verdict;
                         break;
+                    }
+
+                    // The pause comes after its stage, or after the first stage past it when the plan has none of that stage.
+                    if (!paused && done.Stage >= options.PauseAfter && options.Pause is { } ask && plan.Actions.Any(a => a.Stage > done.Stage && a.Change != ReleaseChange.NoOp))
+                    {
+                        paused = true;
+                        var asked = watch.Elapsed;
+                        halted = await ask(stop.Token);
+                        _phases.Add(new PhaseTiming($"pause after {word}", watch.Elapsed - asked));
+                        if (halted is not null)
+                        {
+                            _failures.Enqueue((plan.Actions.First(a => a.Stage == done.Stage).Id, $"stopped after {word}: {halted}"));
+                            break;
+                        }
                     }
                 }
             }
@@ -158,11 +201,12 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
         var failed = _outcomes.Values.Where(o => o.State == ReleaseState.Failed).Select(o => o.Id).ToHashSet();
         foreach (var action in plan.Actions.Where(a => !_outcomes.ContainsKey(a.Id)))
         {
-            _outcomes[action.Id] = new ReleaseOutcome(action.Id, ReleaseState.NotStarted, action.PreviousRevision, gateFailure is null ? "an earlier release failed" : $"the gate after {gateFailure.Gate.StageWord} failed");
+            _outcomes[action.Id] = new ReleaseOutcome(action.Id, ReleaseState.NotStarted, action.PreviousRevision,
+                gateFailure is not null ? $"the gate after {gateFailure.Gate.StageWord} failed" : halted is not null ? $"stopped: {halted}" : "an earlier release failed");
             Report(action.Id, ReleaseState.NotStarted, "not started");
         }
 
-        if ((failed.Count > 0 || gateFailure is not null) && !options.NoRollback)
+        if ((failed.Count > 0 || gateFailure is not null || halted is not null) && !options.NoRollback)
         {
             var toRollBack = plan.Actions.Where(a => failed.Contains(a.Id))
                 .Concat(_completed.Reverse().Where(a => a.Change != ReleaseChange.NoOp))
@@ -174,9 +218,11 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
         }
 
         var outcomes = plan.Actions.Select(a => _outcomes[a.Id]).ToList();
-        return new DeployResult(plan.Id, failed.Count == 0 && gateFailure is null, outcomes, watch.Elapsed, Cause())
+        return new DeployResult(plan.Id, failed.Count == 0 && gateFailure is null && halted is null, outcomes, watch.Elapsed, Cause())
         {
             Gates = [.. _verdicts],
+            Halted = halted,
+            Phases = [.. _phases],
             GatesSkipped = options.Gates is not null ? options.SkipGatesReason : null,
         };
     }

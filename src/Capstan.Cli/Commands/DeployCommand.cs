@@ -77,10 +77,12 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
     }
 
     /// <summary>Plans the intent, shows the plan, asks, runs it with progress, and says how it ended.</summary>
-    private async Task<int> RunAsync(
-        DeployIntent intent, string? repo, string? state, string? stateFile, string? actor, string? testEnvironment, bool buildImage, bool json, bool confirmed, CancellationToken ct)
+    internal async Task<int> RunAsync(
+        DeployIntent intent, string? repo, string? state, string? stateFile, string? actor, string? testEnvironment, bool buildImage, bool json, bool confirmed, CancellationToken ct,
+        (Core.Config.Stage After, Func<CancellationToken, Task<string?>> Ask)? pause = null)
     {
         Dictionary<string, string>? overrides = null;
+        IReadOnlyList<PhaseTiming> built = [];
         if (buildImage)
         {
             // A dry run plans with the image it built, as the real run would, without writing the images file.
@@ -90,6 +92,8 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
             {
                 overrides = new Dictionary<string, string>(StringComparer.Ordinal) { [change.File] = change.Text };
             }
+
+            built = publisher.Phases;
         }
 
         await using var session = await DeploySession.OpenAsync(env, repo, state, stateFile, intent.Selection, ct, overrides: overrides, testEnvironment: testEnvironment);
@@ -97,7 +101,12 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
         DeployProposal proposal;
         try
         {
+            var planning = TimeProvider.System.GetTimestamp();
             proposal = await action.PrepareAsync(intent with { Actor = session.Repo.Actor(actor) }, ct);
+            proposal = proposal with
+            {
+                Executor = proposal.Executor with { PhasesBefore = [.. built, new PhaseTiming("plan", TimeProvider.System.GetElapsedTime(planning))], PauseAfter = pause?.After, Pause = pause?.Ask },
+            };
         }
         catch (PreflightException ex)
         {
@@ -336,7 +345,9 @@ internal static class PlanView
         return $"\n{table}{(result.Succeeded ? "deployed" : "FAILED")}: plan {result.PlanId} in {result.Duration.TotalSeconds:0.0} s\n" +
                (result.Cause is null ? string.Empty : $"cause: {result.Cause}\n") +
                (result.GateFailure is { } gate ? string.Join("\n", gate.Explain().Skip(1)) + "\nthe releases rolled back are held: 'capstan status' lists them; fix the image or the repo, or lift a hold with 'deploy --release-hold RELEASE --reason …'\n" : string.Empty) +
+               (result.Halted is not null && !result.Succeeded ? "the releases rolled back are held: 'capstan status' lists them\n" : string.Empty) +
                (result.GatesSkipped is { } skipped ? $"gates skipped: {skipped}\n" : string.Empty) +
+               (result.Phases.Count > 0 ? "phases: " + string.Join(", ", result.Phases.Select(p => $"{p.Name} {p.Duration.TotalSeconds:0.0} s")) + "\n" : string.Empty) +
                (result.RollbackFailed
                    ? $"rollback failed for {string.Join(", ", result.Releases.Where(r => r.State == ReleaseState.RollbackFailed).Select(r => r.Id))}: they run neither the new nor the old revision; 'capstan status' shows them, and a deploy or 'capstan rollback' repairs them\n"
                    : string.Empty);
@@ -352,6 +363,8 @@ internal static class PlanView
         ["cause"] = result.Cause,
         ["gatesSkipped"] = result.GatesSkipped,
         ["gates"] = new JsonArray([.. result.Gates.Select(g => (JsonNode)g.ToJson())]),
+        ["halted"] = result.Halted,
+        ["phases"] = PhaseTiming.ToJson(result.Phases),
         ["releases"] = new JsonArray([.. result.Releases.Select(r => (JsonNode)new JsonObject
         {
             ["release"] = r.Id.ToString(),

@@ -19,6 +19,14 @@ public sealed class ImagePublisher(FarmModel model, IRepoFiles files, Func<strin
     /// <summary>Where the farm's images are built: its registry when that is an OCI layout, else the repo's build layout.</summary>
     public static string LayoutOf(FarmModel model) => model.RegistryLayout ?? Path.Combine(model.RepoRoot, ".capstan", "build");
 
+    /// <summary>How long each build (and push) of this publisher took, in order.</summary>
+    public List<PhaseTiming> Phases { get; } = [];
+
+    /// <summary>The images values file <c>deploy --build-image</c> writes (the first of values.images without placeholders).</summary>
+    public static string ImagesFile(FarmModel model) =>
+        model.Values.For(ValuesLayer.Images).FirstOrDefault(t => !t.Contains('{', StringComparison.Ordinal))
+            ?? throw new UserInputException("the values layout has no images file without {placeholders} to write the built image to (values.images in capstan.yaml)");
+
     /// <summary>
     /// <c>deploy --build-image</c>: build the image from the repo's trees, put it in the farm's registry, and write its
     /// reference (by digest) to the images values file, so the deploy that follows rolls it out. An image whose digest
@@ -28,8 +36,7 @@ public sealed class ImagePublisher(FarmModel model, IRepoFiles files, Func<strin
     /// </summary>
     public async Task<ValuesChange?> BuildForDeployAsync(bool writeValues, CancellationToken cancellationToken)
     {
-        var file = model.Values.For(ValuesLayer.Images).FirstOrDefault(t => !t.Contains('{', StringComparison.Ordinal))
-            ?? throw new UserInputException("the values layout has no images file without {placeholders} to write the built image to (values.images in capstan.yaml)");
+        var file = ImagesFile(model);
         var input = RepoBuildInput.For(model.Image, model.RepoRoot, null, null, null, environment);
         var tag = time.GetUtcNow().UtcDateTime.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
         var current = CurrentReference(file);
@@ -49,9 +56,7 @@ public sealed class ImagePublisher(FarmModel model, IRepoFiles files, Func<strin
 
         var path = Path.Combine(model.RepoRoot, file);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var temp = path + ".tmp";
-        await File.WriteAllTextAsync(temp, text, cancellationToken);
-        File.Move(temp, path, overwrite: true);
+        RepoSnapshot.WriteFile(path, text);
         log($"{reference} written to {file}");
         return new ValuesChange(file, text);
     }
@@ -84,12 +89,14 @@ public sealed class ImagePublisher(FarmModel model, IRepoFiles files, Func<strin
     /// </summary>
     public async Task<string?> PublishAsync(BuildInput input, string tag, string? current, CancellationToken cancellationToken)
     {
+        var started = time.GetTimestamp();
         var layout = new OciLayout(LayoutOf(model));
         var result = await new ImageBuilder(layout, new Progress<string>(log)).BuildAsync(input, tag, cancellationToken);
         var flavour = result.Flavours[0];
         await result.WriteReportAsync(layout, null, cancellationToken);
         var reused = flavour.Layers.Count(l => l.Reused);
         log($"built {flavour.Manifest.Digest} ({flavour.Layers.Count} layers, {reused} reused) in {result.Duration.TotalSeconds:0.00} s");
+        Phases.Add(new PhaseTiming("build", time.GetElapsedTime(started)));
         if (current is not null && current.EndsWith("@" + flavour.Manifest.Digest, StringComparison.Ordinal))
         {
             return null;
@@ -102,7 +109,9 @@ public sealed class ImagePublisher(FarmModel model, IRepoFiles files, Func<strin
 
         var target = ImageReference.Parse($"{model.Registry.TrimEnd('/')}/{model.Image.Name}:{flavour.Tag}", model.RepoRoot);
         using var registry = new RegistryClient(target.Registry!, target.Repository!, RegistryCredentials.Find(target.Registry!.Authority, environment));
+        var pushing = time.GetTimestamp();
         await new ImageCopier(layout, registry).CopyAsync(flavour.Tag, flavour.Tag, cancellationToken);
+        Phases.Add(new PhaseTiming("push", time.GetElapsedTime(pushing)));
         log($"pushed to {target} ({registry.BytesUploaded / 1048576.0:0.00} MiB sent)");
         return $"{target.Registry.Authority}/{target.Repository}:{flavour.Tag}@{flavour.Manifest.Digest}";
     }

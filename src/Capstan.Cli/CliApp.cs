@@ -35,6 +35,7 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
             new ScriptCommands(console, error, env).BuildRepl(),
             new ImageCommand(console, error, env).Build(),
             new EnvCommand(console, error, env).Build(),
+            new TrainCommand(console, error, env).Build(),
             new ServeCommand(console, error, env).Build(),
         };
 

@@ -80,7 +80,7 @@ public sealed class ImageCommandTests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(_temp.Path, "l")));
         var bare = CliRunner.CopyFarm(Path.Combine(_temp.Path, "bare"));
         var yaml = File.ReadAllText(Path.Combine(bare, "capstan.yaml"));
-        File.WriteAllText(Path.Combine(bare, "capstan.yaml"), yaml.Replace("  sources:\n    php-1.44: code/php-1.44\n", string.Empty, StringComparison.Ordinal));
+        File.WriteAllText(Path.Combine(bare, "capstan.yaml"), yaml.Replace("  sources:\n    php-1.44: code/php-1.44\n    php-1.45: code/php-1.45\n", string.Empty, StringComparison.Ordinal));
         var noSource = CliRunner.Run("image", "build", "--repo", bare, "--to", $"oci-layout://{Path.Combine(_temp.Path, "l")}");
         Assert.Equal(2, noSource.ExitCode);
         Assert.Contains("--source VERSION=DIR", noSource.Err, StringComparison.Ordinal);

@@ -41,6 +41,7 @@ internal sealed class ValidateCommand(IAnsiConsole console, TextWriter error, Cl
         {
             session = RepoSession.Open(env, parse.GetValue(_repo));
             findings.AddRange(session.Warnings);
+            findings.AddRange(Core.Train.TrainMap.Check(session.Model, session.Files));
             DynamicState state;
             try
             {
@@ -103,6 +104,12 @@ internal sealed class ValidateCommand(IAnsiConsole console, TextWriter error, Cl
         else if (missing.Count > 0)
         {
             error.WriteLine($"capstan: note: {missing.Count} optional values files do not exist (a missing layer file is allowed; --verbose lists them)");
+        }
+
+        if (errors > 0)
+        {
+            error.WriteLine($"capstan: {errors} error{(errors == 1 ? string.Empty : "s")}: the repo is not valid");
+            return ExitCodes.UserError;
         }
 
         var model = session!.Model;

@@ -40,6 +40,9 @@ public sealed record FarmModel(
     /// <summary>The gates between stages and the Prometheus their checks query (<c>gates:</c>, <c>prometheus:</c>).</summary>
     public GateSettings Gates { get; init; } = GateSettings.None;
 
+    /// <summary>The weekly train: wikiversions, the wiki lists and the groups it moves through (<c>train:</c>); null when absent.</summary>
+    public Capstan.Core.Train.TrainSettings? Train { get; init; }
+
     /// <summary>Where deploy, gate, rollback, switchover and environment announcements go (<c>notify:</c>).</summary>
     public NotifySettings Notify { get; init; } = NotifySettings.None;
 

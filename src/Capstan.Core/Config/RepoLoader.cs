@@ -13,7 +13,7 @@ public static class RepoLoader
     /// <summary>The repo's main file.</summary>
     public const string MainFile = "capstan.yaml";
 
-    private static readonly string[] TopKeys = ["project", "datacenters", "state", "state-seed", "registry", "groups", "values", "environments", "image", "test-environments", "pre-pull", "backends", "subsets", "prometheus", "gates", "notify"];
+    private static readonly string[] TopKeys = ["project", "datacenters", "state", "state-seed", "registry", "groups", "values", "environments", "image", "test-environments", "pre-pull", "backends", "subsets", "prometheus", "gates", "notify", "train"];
     private static readonly string[] DatacenterKeys = ["cluster"];
     private static readonly string[] SubsetKeys = ["datacenters", "releases"];
 
@@ -118,6 +118,7 @@ public static class RepoLoader
             Backends = backends,
             Gates = GateSettings.Read(reader, root["prometheus"], root["gates"]),
             Notify = NotifySettings.Read(reader, root["notify"]),
+            Train = Train.TrainSettings.Read(reader, root["train"]),
         };
         FarmValidator.Validate(model, files, diagnostics);
         return model;

@@ -43,6 +43,7 @@ public sealed record HoldJson(string Release, string ManifestHash, string? Image
 [JsonSerializable(typeof(List<RevisionJson>))]
 [JsonSerializable(typeof(HoldJson))]
 [JsonSerializable(typeof(LockHolder))]
+[JsonSerializable(typeof(Train.TrainBlocker))]
 public sealed partial class CapstanJsonContext : JsonSerializerContext
 {
     /// <summary>Compact, with text as written (no <c>\u002B</c> for '+', no escapes for non-ASCII letters).</summary>

@@ -1,0 +1,2 @@
+<?php
+echo "MediaWiki " . MW_VERSION . "\n";

@@ -1,0 +1,2 @@
+<?php
+// Composer's autoloader would live here.

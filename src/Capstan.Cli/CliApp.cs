@@ -36,6 +36,7 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
             new ImageCommand(console, error, env).Build(),
             new EnvCommand(console, error, env).Build(),
             new TrainCommand(console, error, env).Build(),
+            new BackportCommand(console, error, env).Build(),
             new ServeCommand(console, error, env).Build(),
         };
 

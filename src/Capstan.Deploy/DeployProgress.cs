@@ -26,6 +26,11 @@ public static class DeployProgress
             return null;
         }
 
+        if (await store.GetAsync(PhasesKey(JournalKey(project)), cancellationToken) is { } phases)
+        {
+            running["phases"] = JsonNode.Parse(phases.Value);
+        }
+
         var (states, _) = await store.ListAsync(JournalKey(project) + "-releases/", cancellationToken);
         var byRelease = states.ToDictionary(s => s.Key[(JournalKey(project) + "-releases/").Length..], s => s.Value, StringComparer.Ordinal);
         foreach (var action in running["plan"] as JsonArray ?? [])
@@ -38,6 +43,9 @@ public static class DeployProgress
 
         return running;
     }
+
+    /// <summary>The key of the phases a running deploy has timed so far, beside its journal.</summary>
+    public static string PhasesKey(string journalKey) => journalKey + "-phases";
 
     /// <summary>The plan records, newest first (at most <paramref name="limit"/>).</summary>
     public static async Task<IReadOnlyList<JsonObject>> FinishedAsync(IStateStore store, string project, int limit, CancellationToken cancellationToken)

@@ -228,13 +228,17 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
             }
 
             var journal = new DeployJournal(store, JournalKey, plan, options.Actor, time);
-            await journal.StartAsync(fenced.Token);
+            await journal.StartAsync(options.Reason, before, fenced.Token);
             if (options.Announce)
             {
                 await AnnounceAsync(DeployAnnouncements.Start(plan, options, time.GetUtcNow()), observer, cancellationToken);
             }
 
-            var executor = new Executor(clusters, observer, options, time) { StateChanged = (id, state) => journal.UpdateAsync(id, state, fenced.Token) };
+            var executor = new Executor(clusters, observer, options, time) 
+            {
+                StateChanged = (id, state) => journal.UpdateAsync(id, state, fenced.Token),
+                PhasesChanged = phases => journal.PhasesAsync([.. before, .. phases], fenced.Token),
+            };
             var result = await executor.RunAsync(plan, fenced.Token);
             result = result with { Phases = [.. before, .. result.Phases] };
             await journal.FinishAsync(PlanRecordsKey, result, options.Reason, fenced.Token);
@@ -407,13 +411,17 @@ internal sealed class DeployJournal(IStateStore store, string key, Plan plan, st
 
     private string ReleasesPrefix => key + "-releases/";
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>The phases timed so far (<see cref="DeployProgress.PhasesKey"/>).</summary>
+    private string PhasesKey => DeployProgress.PhasesKey(key);
+
+    public async Task StartAsync(string reason, IReadOnlyList<PhaseTiming> phasesBefore, CancellationToken cancellationToken)
     {
         await DeleteReleaseKeysAsync(cancellationToken);
         var header = new JsonObject
         {
             ["planId"] = plan.Id,
             ["actor"] = actor,
+            ["reason"] = reason,
             ["started"] = _started.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
             ["releases"] = plan.Actions.Count,
             // What the plan changes, so that another process (the dashboard) can show its stages and releases.
@@ -424,8 +432,12 @@ internal sealed class DeployJournal(IStateStore store, string key, Plan plan, st
                 ["change"] = a.Change.ToString(),
             })]),
         };
-        await store.CommitAsync(new StoreTxn([], [new StoreOp.Put(key, header.ToJsonString())]), cancellationToken);
+        await store.CommitAsync(new StoreTxn([], [new StoreOp.Put(key, header.ToJsonString()), new StoreOp.Put(PhasesKey, PhaseTiming.ToJson(phasesBefore).ToJsonString())]), cancellationToken);
     }
+
+    /// <summary>Records the phases timed so far.</summary>
+    public Task PhasesAsync(IReadOnlyList<PhaseTiming> phases, CancellationToken cancellationToken) =>
+        store.CommitAsync(new StoreTxn([], [new StoreOp.Put(PhasesKey, PhaseTiming.ToJson(phases).ToJsonString())]), cancellationToken);
 
     public Task UpdateAsync(ReleaseId id, ReleaseState state, CancellationToken cancellationToken) =>
         store.CommitAsync(new StoreTxn([], [new StoreOp.Put(ReleasesPrefix + id, state.ToString())]), cancellationToken);
@@ -473,7 +485,7 @@ internal sealed class DeployJournal(IStateStore store, string key, Plan plan, st
         var recordKey = $"{recordsPrefix}{_started.UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff'Z'", invariant)}-{plan.Id}";
         var current = await store.GetAsync(key, cancellationToken);
         var compares = current is null ? new List<StoreCompare>() : [new StoreCompare(key, current.ModRevision)];
-        var ops = new List<StoreOp> { new StoreOp.Put(recordKey, record.ToJsonString()) };
+        var ops = new List<StoreOp> { new StoreOp.Put(recordKey, record.ToJsonString()), new StoreOp.Delete(PhasesKey) };
         if (current is not null)
         {
             ops.Add(new StoreOp.Delete(key));

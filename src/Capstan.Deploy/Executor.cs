@@ -89,6 +89,9 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
     /// <summary>Called after every change of a release's state (the journal listens).</summary>
     public Func<ReleaseId, ReleaseState, Task>? StateChanged { get; init; }
 
+    /// <summary>Called with the phases timed so far each time one ends (the journal listens, so a dashboard shows them while the deploy runs).</summary>
+    public Func<IReadOnlyList<PhaseTiming>, Task>? PhasesChanged { get; init; }
+
     /// <summary>Runs the plan to the end (or to its rollback).</summary>
     public async Task<DeployResult> RunAsync(Plan plan, CancellationToken cancellationToken)
     {
@@ -167,12 +170,12 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
                 {
                     gated.Add(done.Stage);
                     var word = done.Stage.ToString().ToLowerInvariant();
-                    _phases.Add(new PhaseTiming($"stage {word}", watch.Elapsed - stageStarted[done.Stage]));
+                    await PhaseAsync(new PhaseTiming($"stage {word}", watch.Elapsed - stageStarted[done.Stage]));
                     var gateStarted = watch.Elapsed;
                     var verdict = await GateAsync(plan, done.Stage, stop.Token);
                     if (verdict is not null)
                     {
-                        _phases.Add(new PhaseTiming($"gate after {word}", watch.Elapsed - gateStarted));
+                        await PhaseAsync(new PhaseTiming($"gate after {word}", watch.Elapsed - gateStarted));
                     }
 
                     if (verdict is { Passed: false })
@@ -187,7 +190,7 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
                         paused = true;
                         var asked = watch.Elapsed;
                         halted = await ask(stop.Token);
-                        _phases.Add(new PhaseTiming($"pause after {word}", watch.Elapsed - asked));
+                        await PhaseAsync(new PhaseTiming($"pause after {word}", watch.Elapsed - asked));
                         if (halted is not null)
                         {
                             _failures.Enqueue((plan.Actions.First(a => a.Stage == done.Stage).Id, $"stopped after {word}: {halted}"));
@@ -516,6 +519,15 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
     }
 
     private void Report(ReleaseId? id, ReleaseState? state, string message) => observer.OnEvent(new DeployEvent(time.GetUtcNow(), id, state, message));
+
+    private async Task PhaseAsync(PhaseTiming phase)
+    {
+        _phases.Add(phase);
+        if (PhasesChanged is not null)
+        {
+            await PhasesChanged([.. _phases]);
+        }
+    }
 }
 
 /// <summary>The deploy stopped part-way for a reason that is not a release's failure (the cluster's API went away).</summary>

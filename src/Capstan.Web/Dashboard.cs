@@ -126,6 +126,7 @@ public sealed partial class Dashboard : IAsyncDisposable
         app.MapGet("/api/v1/deploy/events", DeployEventsAsync);
         app.MapGet("/api/v1/environments", c => Json(c, _data.EnvironmentsAsync(c.RequestAborted)));
         app.MapGet("/api/v1/environments/{name}", (HttpContext c, string name) => Found(c, _data.EnvironmentAsync(name, c.RequestAborted)));
+        app.MapGet("/api/v1/train", c => Json(c, _data.TrainAsync(c.RequestAborted)));
         app.MapGet("/api/v1/switchover", c => Found(c, _data.SwitchoverAsync(c.RequestAborted)));
         app.MapPost("/api/v1/environments", c => ApiWriteAsync(c, async (actor, body) => await CreateAsync(Fields.FromJson(body), actor, _stopping)));
         app.MapPost("/api/v1/environments/{name}/extend", (HttpContext c, string name) => ApiWriteAsync(c, async (actor, body) => await ExtendAsync(name, Fields.FromJson(body), actor, _stopping)));
@@ -150,6 +151,7 @@ public sealed partial class Dashboard : IAsyncDisposable
             await (await _data.EnvironmentAsync(name, c.RequestAborted) is { } data
                 ? PageAsync(c, $"Environment {name}", "Environments", Pages.Environment(data, Viewer(c), null))
                 : PageAsync(c, "Not found", "Environments", Pages.Message($"There is no environment '{name}'."), 404)));
+        app.MapGet("/train", async c => await PageAsync(c, "Train", "Train", Pages.Train(await _data.TrainAsync(c.RequestAborted))));
         app.MapGet("/switchover", async c => await PageAsync(c, "Switchover", "Switchover", Pages.Switchover(await _data.SwitchoverAsync(c.RequestAborted))));
         app.MapGet("/login", c => PageAsync(c, "Sign in", string.Empty, Pages.Login(_options.Users.Any ? null : "This server has no users (it was started without --tokens): it is read-only.", SafeReturn(Query(c, "returnTo")))));
         app.MapPost("/login", LoginAsync);

@@ -283,6 +283,18 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
         };
     }
 
+    /// <summary>Where the train is (as <c>capstan train status -o json</c>), with what the pods serve; <c>configured: false</c> for a farm without a train.</summary>
+    public async Task<JsonObject> TrainAsync(CancellationToken cancellationToken)
+    {
+        if (model.Train is null)
+        {
+            return new JsonObject { ["configured"] = false };
+        }
+
+        var status = await Capstan.Deploy.Train.TrainStatus.ReadAsync(new Capstan.Deploy.Train.TrainService(model, files, store, time), clusters, cancellationToken);
+        return status.ToJson();
+    }
+
     /// <summary>The environments with health and drift count, soonest expiry first.</summary>
     public async Task<JsonObject> EnvironmentsAsync(CancellationToken cancellationToken)
     {

@@ -32,7 +32,7 @@ internal static class Pages
     public static string Layout(string project, string title, string active, Viewer viewer, string body)
     {
         var nav = new StringBuilder();
-        foreach (var (href, label) in new[] { ("/", "Overview"), ("/deploy", "Deploy"), ("/history", "History"), ("/environments", "Environments"), ("/switchover", "Switchover") })
+        foreach (var (href, label) in new[] { ("/", "Overview"), ("/deploy", "Deploy"), ("/history", "History"), ("/environments", "Environments"), ("/train", "Train"), ("/switchover", "Switchover") })
         {
             nav.Append($"<a href=\"{href}\"{(label == active ? " class=\"active\" aria-current=\"page\"" : string.Empty)}>{label}</a>");
         }
@@ -191,6 +191,12 @@ internal static class Pages
         if (data["running"] is JsonObject running)
         {
             html.Append($"<p id=\"deploy-state\" data-state=\"running\">Deploy <strong>{H(S(running["planId"]))}</strong> by {H(S(running["actor"]))}, started {H(S(running["started"]))}.</p>");
+            if (running["reason"] is not null)
+            {
+                html.Append($"<p id=\"deploy-reason\">{H(S(running["reason"]))}</p>");
+            }
+
+            html.Append(Phases("deploy-phases", running["phases"]));
             var actions = running["plan"]?.AsArray().Select(a => a!.AsObject()).ToList() ?? [];
             var done = actions.Count(a => S(a["state"]) is "Done" or "Unchanged");
             html.Append($"<p><progress max=\"{actions.Count}\" value=\"{done}\"></progress> {done} of {actions.Count} releases done</p>");
@@ -234,6 +240,7 @@ internal static class Pages
         if (data["last"] is JsonObject last)
         {
             html.Append($"<h2>Last deploy</h2><p id=\"last-deploy\">{H(S(last["planId"]))} by {H(S(last["actor"]))}: <strong class=\"{(last["succeeded"]?.GetValue<bool>() == true ? "ok" : "bad")}\">{(last["succeeded"]?.GetValue<bool>() == true ? "succeeded" : "failed")}</strong>, finished {H(S(last["finished"]))}. {H(S(last["reason"]))} {H(S(last["cause"]))}</p>");
+            html.Append(Phases("last-phases", last["phases"]));
             html.Append("<table><thead><tr><th>Release</th><th>Result</th><th>Revision</th><th>Detail</th></tr></thead><tbody>");
             foreach (var r in last["releases"]?.AsArray() ?? [])
             {
@@ -465,6 +472,50 @@ internal static class Pages
         html.Append("</ol>");
         return html.ToString();
     }
+
+    /// <summary>The train page: where the train is, each group's version(s), the blocker, and what the pods serve.</summary>
+    public static string Train(JsonObject data)
+    {
+        if (data["configured"]?.GetValue<bool>() == false)
+        {
+            return "<p id=\"no-train\">This farm has no train: capstan.yaml has no train: section.</p>";
+        }
+
+        var html = new StringBuilder($"<p id=\"train-position\">The train is at <strong>{H(S(data["position"]))}</strong>. Versions in the image: {H(string.Join(", ", (data["imageVersions"]?.AsArray() ?? []).Select(S)))}.</p>");
+        html.Append(data["blocker"] is JsonObject blocker
+            ? $"<p id=\"train-blocker\" class=\"bad\">Blocked by {H(S(blocker["actor"]))} at {H(S(blocker["at"]))}: {H(S(blocker["reason"]))}</p>"
+            : "<p id=\"train-blocker\">Not blocked.</p>");
+        html.Append("<table id=\"train-groups\"><thead><tr><th>Group</th><th>Wikis</th><th>Version</th></tr></thead><tbody>");
+        foreach (var group in data["groups"]?.AsArray() ?? [])
+        {
+            var versions = group!["versions"]!.AsObject().Select(v => group["versions"]!.AsObject().Count == 1 ? v.Key : $"{v.Key} ({S(v.Value)})");
+            html.Append($"<tr><td>{H(S(group["name"]))}</td><td>{H(S(group["wikis"]))}</td><td>{H(string.Join(", ", versions))}</td></tr>");
+        }
+
+        html.Append("</tbody></table>");
+        if (data["live"] is JsonObject live)
+        {
+            html.Append("<h2>What the pods serve</h2><table id=\"train-images\"><thead><tr><th>Image</th><th>Pods</th><th>wikiversions</th></tr></thead><tbody>");
+            foreach (var image in live["images"]?.AsArray() ?? [])
+            {
+                var matches = image!["matchesRepo"] is null ? "unknown" : image["matchesRepo"]!.GetValue<bool>() ? "as in the repo" : "differs from the repo's";
+                html.Append($"<tr><td><code>{H(S(image["digest"]))}</code></td><td>{H(S(image["pods"]))}</td><td>{H(matches)}</td></tr>");
+            }
+
+            html.Append("</tbody></table>");
+            html.Append(live["oneWikiVersions"]?.GetValue<bool>() == true
+                ? "<p id=\"train-one\" class=\"ok\">Every pod serves the same wikiversions.</p>"
+                : "<p id=\"train-one\" class=\"bad\">Not every pod is known to serve the same wikiversions.</p>");
+        }
+
+        return html.ToString();
+    }
+
+    /// <summary>A deploy's phases (build, push, plan, pre-pull, each stage, gate and pause) and their seconds.</summary>
+    private static string Phases(string id, JsonNode? phases) =>
+        phases is JsonArray { Count: > 0 } list
+            ? $"<p id=\"{id}\" class=\"phases\">Phases: {H(string.Join(", ", list.Select(p => $"{S(p!["name"])} {p["seconds"]!.GetValue<double>().ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)} s")))}</p>"
+            : string.Empty;
 
     public static string Login(string? error, string? returnTo) =>
         $"{Error(error)}<form method=\"post\" action=\"/login\" id=\"login\" class=\"stack\"><input type=\"hidden\" name=\"returnTo\" value=\"{H(returnTo)}\"><label>Token <input type=\"password\" name=\"token\" autocomplete=\"current-password\" required></label><button type=\"submit\">Sign in</button></form><p class=\"muted\">A token from the server's tokens file. Tools can send it as <code>Authorization: Bearer</code> instead.</p>";

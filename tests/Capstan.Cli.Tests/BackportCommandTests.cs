@@ -13,22 +13,6 @@ public sealed class BackportCommandTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
-    private static string Git(string dir, params string[] args)
-    {
-        var start = new ProcessStartInfo("git") { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEnd();
-        var error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"git {string.Join(' ', args)}: {error}");
-        return output.Trim();
-    }
-
     /// <summary>The example farm whose config tree is a repository on 'main', following 'upstream', with one commit on upstream not yet deployed.</summary>
     private (string Repo, string Config, string Commit) Farm(bool prometheusAnswers = true)
     {
@@ -39,19 +23,7 @@ public sealed class BackportCommandTests : IDisposable
             File.WriteAllText(yaml, File.ReadAllText(yaml).Replace("http://127.0.0.1:9090", $"http://127.0.0.1:{Testing.EtcdServer.FreePort()}", StringComparison.Ordinal));
         }
 
-        var config = Path.Combine(repo, "mediawiki-config");
-        Git(config, "init", "-q", "-b", "main");
-        Git(config, "config", "user.name", "Deployer");
-        Git(config, "config", "user.email", "deployer@example.org");
-        Git(config, "add", "-A");
-        Git(config, "commit", "-q", "-m", "Base");
-        Git(config, "branch", "upstream");
-        Git(config, "branch", "-q", "--set-upstream-to=upstream");
-        Git(config, "checkout", "-q", "upstream");
-        File.AppendAllText(Path.Combine(config, "wmf-config", "InitialiseSettings.php"), "// raise the upload limit\n");
-        Git(config, "commit", "-q", "-am", "Raise the upload limit");
-        var commit = Git(config, "rev-parse", "HEAD");
-        Git(config, "checkout", "-q", "main");
+        var (config, commit) = GitFarm.WithConfigCommit(repo);
         return (repo, config, commit);
     }
 
@@ -74,11 +46,11 @@ public sealed class BackportCommandTests : IDisposable
         Assert.True(backport.ExitCode == 0, backport.Err + backport.Out);
         Assert.Contains($"capstan: backport: shipping config {commit[..7]} Raise the upload limit", backport.Err, StringComparison.Ordinal);
         Assert.Contains("raise the upload limit", File.ReadAllText(Path.Combine(config, "wmf-config", "InitialiseSettings.php")), StringComparison.Ordinal);
-        Assert.Contains($"(cherry picked from commit {commit})", Git(config, "log", "-1", "--format=%B"), StringComparison.Ordinal);
+        Assert.Contains($"(cherry picked from commit {commit})", GitFarm.Git(config, "log", "-1", "--format=%B"), StringComparison.Ordinal);
         var result = JsonNode.Parse(backport.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1])!;
         Assert.True(result["succeeded"]!.GetValue<bool>());
         var phases = result["phases"]!.AsArray().Select(p => p!["name"]!.GetValue<string>()).ToList();
-        Assert.Equal(["build", "plan", "stage testservers", "stage canaries", "stage production"], phases);
+        Assert.Equal(["build", "open", "plan", "stage testservers", "stage canaries", "stage production"], phases);
         var after = ImageOf(repo);
         Assert.NotEqual(before, after);
         Assert.Equal(Layers(repo, before)[..^1], Layers(repo, after)[..^1]);
@@ -94,7 +66,7 @@ public sealed class BackportCommandTests : IDisposable
         Assert.Equal(2, again.ExitCode);
         Assert.Equal($"capstan: error: {commit[..7]} Raise the upload limit is already deployed: the config tree's HEAD holds it\n", again.Err);
 
-        var revert = CliRunner.Run("backport", "--revert", Git(config, "rev-parse", "HEAD"), "--repo", repo, "--yes", "--skip-gates", "--reason", "T7 broke uploads");
+        var revert = CliRunner.Run("backport", "--revert", GitFarm.Git(config, "rev-parse", "HEAD"), "--repo", repo, "--yes", "--skip-gates", "--reason", "T7 broke uploads");
         Assert.True(revert.ExitCode == 0, revert.Err + revert.Out);
         Assert.DoesNotContain("raise the upload limit", File.ReadAllText(Path.Combine(config, "wmf-config", "InitialiseSettings.php")), StringComparison.Ordinal);
         Assert.Equal(Layers(repo, before), Layers(repo, ImageOf(repo)));
@@ -105,14 +77,14 @@ public sealed class BackportCommandTests : IDisposable
     {
         var (repo, config, commit) = Farm(prometheusAnswers: false);
         Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--build-image", "--yes").ExitCode);
-        var head = Git(config, "rev-parse", "HEAD");
+        var head = GitFarm.Git(config, "rev-parse", "HEAD");
         var images = File.ReadAllText(Path.Combine(repo, "deploy", "images", "default.yaml"));
 
-        Git(config, "checkout", "-q", "-b", "side", "main");
+        GitFarm.Git(config, "checkout", "-q", "-b", "side", "main");
         File.AppendAllText(Path.Combine(config, "wmf-config", "CommonSettings.php"), "// a side change\n");
-        Git(config, "commit", "-q", "-am", "A side change");
-        var side = Git(config, "rev-parse", "HEAD");
-        Git(config, "checkout", "-q", "main");
+        GitFarm.Git(config, "commit", "-q", "-am", "A side change");
+        var side = GitFarm.Git(config, "rev-parse", "HEAD");
+        GitFarm.Git(config, "checkout", "-q", "main");
 
         var offBranch = CliRunner.Run("backport", side, "--repo", repo, "--yes");
         Assert.Equal(2, offBranch.ExitCode);
@@ -126,15 +98,15 @@ public sealed class BackportCommandTests : IDisposable
         var dirty = CliRunner.Run("backport", commit, "--repo", repo, "--yes");
         Assert.Equal(2, dirty.ExitCode);
         Assert.Contains("has uncommitted changes", dirty.Err, StringComparison.Ordinal);
-        Git(config, "checkout", "--", ".");
+        GitFarm.Git(config, "checkout", "--", ".");
 
         // Prometheus does not answer: the gate refuses the deploy before anything is applied, and the tree goes back.
         var refused = CliRunner.Run("backport", commit, "--repo", repo, "--yes");
         Assert.Equal(2, refused.ExitCode);
         Assert.Contains("does not answer", refused.Err, StringComparison.Ordinal);
         Assert.Contains("capstan: backport: the trees and the images values file are as they were: the backport did not go through", refused.Err, StringComparison.Ordinal);
-        Assert.Equal(head, Git(config, "rev-parse", "HEAD"));
-        Assert.Equal(string.Empty, Git(config, "status", "--porcelain"));
+        Assert.Equal(head, GitFarm.Git(config, "rev-parse", "HEAD"));
+        Assert.Equal(string.Empty, GitFarm.Git(config, "status", "--porcelain"));
         Assert.Equal(images, File.ReadAllText(Path.Combine(repo, "deploy", "images", "default.yaml")));
     }
 
@@ -143,31 +115,53 @@ public sealed class BackportCommandTests : IDisposable
     {
         var (repo, config, commit) = Farm();
         Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--build-image", "--yes").ExitCode);
-        var head = Git(config, "rev-parse", "HEAD");
+        var head = GitFarm.Git(config, "rev-parse", "HEAD");
 
-        // A pseudo-terminal (Python's pty module, no shell) answers yes to the plan and no at the test servers.
+        // A pseudo-terminal answers yes to the plan and no at the test servers.
+        var (exit, text) = await OnTerminalAsync("y\nn\n", "backport", commit, "--repo", repo, "--skip-gates", "--reason", "T8");
+
+        Assert.Equal(7, exit);
+        Assert.Contains("Check your change on the test servers; continue? [y/N]", text, StringComparison.Ordinal);
+        Assert.Contains("the backport did not go through", text, StringComparison.Ordinal);
+        Assert.Equal(head, GitFarm.Git(config, "rev-parse", "HEAD"));
+        var history = CliRunner.Run("history", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "-r", "pinkunicorn");
+        Assert.Contains("rollback to revision", history.Out, StringComparison.Ordinal);
+        Assert.Contains("the deployer did not continue after the test servers", CliRunner.Run("status", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug").Out, StringComparison.Ordinal);
+        Assert.Single(CliRunner.Run("history", "--repo", repo, "--dc", "eqiad", "-n", "mw-web", "-r", "main").Out.Split('\n'), l => l.StartsWith("eqiad/mw-web/main", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_unanswered_pause_continues_after_its_timeout_when_told_to()
+    {
+        var (repo, config, commit) = Farm();
+        Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--build-image", "--yes").ExitCode);
+
+        // Yes to the plan, then nothing: the pause waits two seconds and goes on.
+        var (exit, text) = await OnTerminalAsync("y\n", "backport", commit, "--repo", repo, "--skip-gates", "--reason", "T9", "--pause-timeout", "2s", "--on-timeout", "continue");
+
+        Assert.True(exit == 0, text);
+        Assert.Contains("Check your change on the test servers; continue? [y/N]", text, StringComparison.Ordinal);
+        Assert.Contains("no answer within 2s: continuing (--on-timeout continue)", text, StringComparison.Ordinal);
+        Assert.Contains($"(cherry picked from commit {commit})", GitFarm.Git(config, "log", "-1", "--format=%B"), StringComparison.Ordinal);
+        Assert.Matches(@"phases: .*pause after testservers [0-9.]+ s, stage canaries", text);
+    }
+
+    /// <summary>Runs capstan on a pseudo-terminal (Python's pty module, no shell) that is fed <paramref name="input"/>; its exit code and all it wrote.</summary>
+    private static async Task<(int ExitCode, string Text)> OnTerminalAsync(string input, params string[] args)
+    {
         var start = new ProcessStartInfo("python3") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { "-c", "import os, pty, sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))", "dotnet", Path.Combine(AppContext.BaseDirectory, "capstan.dll"),
-                     "backport", commit, "--repo", repo, "--skip-gates", "--reason", "T8" })
+        foreach (var arg in new[] { "-c", "import os, pty, sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))", "dotnet", Path.Combine(AppContext.BaseDirectory, "capstan.dll") }.Concat(args))
         {
             start.ArgumentList.Add(arg);
         }
 
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
-        process.StandardInput.Write("y\nn\n");
-        process.StandardInput.Flush();
+        var errors = process.StandardError.ReadToEndAsync();
+        process.StandardInput.Write(input);
+        process.StandardInput.Close();
         using var patience = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         await process.WaitForExitAsync(patience.Token);
-        var text = await output;
-
-        Assert.Equal(7, process.ExitCode);
-        Assert.Contains("Check your change on the test servers; continue? [y/N]", text, StringComparison.Ordinal);
-        Assert.Contains("the backport did not go through", text, StringComparison.Ordinal);
-        Assert.Equal(head, Git(config, "rev-parse", "HEAD"));
-        var history = CliRunner.Run("history", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "-r", "pinkunicorn");
-        Assert.Contains("rollback to revision", history.Out, StringComparison.Ordinal);
-        Assert.Contains("the deployer did not continue after the test servers", CliRunner.Run("status", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug").Out, StringComparison.Ordinal);
-        Assert.Single(CliRunner.Run("history", "--repo", repo, "--dc", "eqiad", "-n", "mw-web", "-r", "main").Out.Split('\n'), l => l.StartsWith("eqiad/mw-web/main", StringComparison.Ordinal));
+        return (process.ExitCode, await output + await errors);
     }
 }

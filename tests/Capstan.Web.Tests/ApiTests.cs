@@ -58,6 +58,37 @@ public sealed partial class ApiTests(DashboardFarm farm)
     }
 
     [Fact]
+    public async Task The_train_page_says_where_the_train_is_its_blocker_and_what_the_pods_serve()
+    {
+        var train = await farm.GetJsonAsync("/api/v1/train");
+        Assert.Equal("START", train["position"]!.GetValue<string>());
+        Assert.Equal(["testwikis", "group0", "group1", "group2"], train["groups"]!.AsArray().Select(g => g!["name"]!.GetValue<string>()));
+        Assert.All(train["groups"]!.AsArray(), g => Assert.Equal(["php-1.44"], g!["versions"]!.AsObject().Select(v => v.Key)));
+        Assert.Equal(["php-1.44", "php-1.45"], train["imageVersions"]!.AsArray().Select(v => v!.GetValue<string>()));
+        Assert.Null(train["blocker"]);
+        Assert.True(train["live"]!["images"]!.AsArray().Sum(i => i!["pods"]!.GetValue<int>()) > 0);
+
+        // The same as the CLI says, from another process; and a blocker recorded there shows here.
+        var (code, output, error) = await farm.RunCliAsync("train", "status", "-o", "json");
+        Assert.True(code == 0, error);
+        Assert.Equal(train.ToJsonString(), JsonNode.Parse(output)!.ToJsonString());
+        (code, _, error) = await farm.RunCliAsync("train", "block", "--reason", "https://tasks.example/T<1>", "--actor", "carol");
+        Assert.True(code == 0, error);
+        try
+        {
+            var page = await (await farm.Client().GetAsync("/train")).Content.ReadAsStringAsync();
+            Assert.Contains("The train is at <strong>START</strong>. Versions in the image: php-1.44, php-1.45.", page, StringComparison.Ordinal);
+            Assert.Matches("<p id=\"train-blocker\" class=\"bad\">Blocked by carol at [^<]+: https://tasks.example/T&lt;1&gt;</p>", page);
+            Assert.Contains("<tr><td>group0</td><td>3</td><td>php-1.44</td></tr>", page, StringComparison.Ordinal);
+        }
+        finally
+        {
+            (code, _, error) = await farm.RunCliAsync("train", "unblock", "--reason", "done");
+            Assert.True(code == 0, error);
+        }
+    }
+
+    [Fact]
     public async Task Changes_need_a_token_and_get_the_clis_rules_and_messages()
     {
         using var anonymous = farm.Client();

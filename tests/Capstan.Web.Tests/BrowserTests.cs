@@ -58,11 +58,14 @@ public sealed class BrowserTests(DashboardFarm farm, Browser browser)
             await page.WaitForSelectorAsync("#deploy-state[data-state=running]");
             Assert.Contains("codfw/mw-debug/pinkunicorn", await page.Locator("table.stages").InnerTextAsync(), StringComparison.Ordinal);
             Assert.Matches(@"Testservers\s+0/1 done", await page.Locator("#stage-grid").InnerTextAsync());
+            Assert.Equal("try the new branch", await page.Locator("#deploy-reason").InnerTextAsync());
+            Assert.Matches(@"^Phases: open [0-9.]+ s, plan [0-9.]+ s", await page.Locator("#deploy-phases").InnerTextAsync());
             await Browser.ScreenshotAsync(page, "deploy-running");
             var (code, _, error) = await cli.WaitAsync();
             Assert.True(code == 0, error);
             await page.WaitForSelectorAsync("#deploy-state[data-state=idle]");
             Assert.Contains("carol: succeeded", await page.Locator("#last-deploy").InnerTextAsync(), StringComparison.Ordinal);
+            Assert.Matches(@"^Phases: open [0-9.]+ s, plan [0-9.]+ s, stage testservers [0-9.]+ s$", await page.Locator("#last-phases").InnerTextAsync());
             await Browser.ScreenshotAsync(page, "deploy-finished");
         }
         finally

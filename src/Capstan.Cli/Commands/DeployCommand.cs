@@ -96,7 +96,9 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
             built = publisher.Phases;
         }
 
+        var opening = TimeProvider.System.GetTimestamp();
         await using var session = await DeploySession.OpenAsync(env, repo, state, stateFile, intent.Selection, ct, overrides: overrides, testEnvironment: testEnvironment);
+        built = [.. built, new PhaseTiming("open", TimeProvider.System.GetElapsedTime(opening))];
         var action = session.Deploy(state);
         DeployProposal proposal;
         try

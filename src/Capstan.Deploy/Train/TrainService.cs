@@ -28,6 +28,9 @@ public sealed class TrainBlockedException(TrainBlocker blocker)
 /// </summary>
 public sealed class TrainService(FarmModel model, IRepoFiles files, IStateStore store, TimeProvider time)
 {
+    /// <summary>The farm the train runs on.</summary>
+    public FarmModel Model => model;
+
     private string BlockerKey => $"{model.Project}/train/blocker";
 
     /// <summary>The versions the image carries (its code trees).</summary>

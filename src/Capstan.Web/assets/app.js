@@ -27,6 +27,12 @@ function table(headers, rows, attrs) {
 
 const stageOrder = { Testservers: 0, Canaries: 1 };
 
+// A deploy's phases (build, push, plan, pre-pull, each stage, gate and pause) with their seconds, or nothing.
+function phases(id, list) {
+  if (!list || list.length === 0) return [];
+  return [el('p', 'Phases: ' + list.map(p => `${p.name} ${Number(p.seconds).toFixed(1)} s`).join(', '), { id, class: 'phases' })];
+}
+
 function renderDeploy(container, view) {
   const parts = [];
   const running = view.running;
@@ -34,6 +40,8 @@ function renderDeploy(container, view) {
     const p = el('p', null, { id: 'deploy-state', 'data-state': 'running' });
     p.append('Deploy ', el('strong', running.planId), ` by ${running.actor}, started ${running.started}.`);
     parts.push(p);
+    if (running.reason) parts.push(el('p', running.reason, { id: 'deploy-reason' }));
+    parts.push(...phases('deploy-phases', running.phases));
     const actions = (running.plan || []).slice().sort((a, b) =>
       ((stageOrder[a.stage] ?? 2) - (stageOrder[b.stage] ?? 2)) || a.release.localeCompare(b.release));
     const done = actions.filter(a => a.state === 'Done' || a.state === 'Unchanged').length;
@@ -66,6 +74,7 @@ function renderDeploy(container, view) {
     p.append(`${last.planId} by ${last.actor}: `, el('strong', last.succeeded ? 'succeeded' : 'failed', { class: last.succeeded ? 'ok' : 'bad' }),
       `, finished ${last.finished}. ${last.reason || ''} ${last.cause || ''}`);
     parts.push(p);
+    parts.push(...phases('last-phases', last.phases));
     parts.push(table(['Release', 'Result', 'Revision', 'Detail'], (last.releases || []).map(r =>
       row([r.release, r.result, r.revision ?? '', r.detail || '']))));
   }

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using Capstan.Core.Config;
-using Capstan.Core.Environments;
 using Capstan.Core.Rendering;
 using Capstan.Deploy;
 using Capstan.Deploy.Actions;
@@ -35,7 +34,9 @@ internal sealed class BackportCommand(IAnsiConsole console, TextWriter error, Cl
         var command = new Command("backport", "Ship commits of the code or config trees: build the image from them, deploy the test servers, pause for a check, then canaries (gated) and production") { commits, repo, state, revert, reason, actor, output, yes, dryRun, skipGates, pauseTimeout, onTimeout };
         command.SetAction(async (parse, ct) =>
         {
-            var timeout = parse.GetValue(pauseTimeout) is { } text ? EnvironmentPolicy.ParseDuration(text) : (TimeSpan?)null;
+            var timeout = parse.GetValue(pauseTimeout) is { } text
+                ? Core.Config.Durations.TryParse(text) ?? throw new Core.Diagnostics.UserInputException($"--pause-timeout '{text}' is not a duration (a whole number and s, m, h or d: 90s, 30m, 2h)")
+                : (TimeSpan?)null;
             var repoSession = RepoSession.Open(env, parse.GetValue(repo));
             var plan = await Backports.PlanAsync(repoSession.Model, parse.GetValue(commits)!, parse.GetValue(revert), ct);
             foreach (var change in plan.Changes)
@@ -106,8 +107,11 @@ internal sealed class BackportCommand(IAnsiConsole console, TextWriter error, Cl
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
+            var waited = Core.Config.Durations.Human(timeout!.Value);
             writer.WriteLine();
-            return continueOnTimeout ? null : $"no answer after the test servers within {timeout}";
+            writer.WriteLine(continueOnTimeout ? $"no answer within {waited}: continuing (--on-timeout continue)" : $"no answer within {waited}: rolling back");
+            writer.Flush();
+            return continueOnTimeout ? null : $"no answer after the test servers within {waited}";
         }
     }
 

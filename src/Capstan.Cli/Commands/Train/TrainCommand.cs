@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json.Nodes;
 using Capstan.Core.Rendering;
 using Capstan.Core.Train;
 using Capstan.Deploy.Actions;
@@ -40,23 +39,25 @@ internal sealed class TrainCommand(IAnsiConsole console, TextWriter error, CliEn
             await using (store)
             {
                 var train = new TrainService(repoSession.Model, repoSession.Files, store, TimeProvider.System);
-                var map = train.Map();
-                var blocker = await train.BlockerAsync(ct);
-                TrainLive? live = null;
-                if (!parse.GetValue(noLive))
+                TrainStatus status;
+                if (parse.GetValue(noLive))
+                {
+                    status = await TrainStatus.ReadAsync(train, null, ct);
+                }
+                else
                 {
                     await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new RenderSelection(), ct, readState: false);
-                    live = await TrainLive.ReadAsync(session.Repo.Model, session.Clusters, ct);
+                    status = await TrainStatus.ReadAsync(train, session.Clusters, ct);
                 }
 
                 var writer = console.Profile.Out.Writer;
                 if (parse.GetValue(output) == "json")
                 {
-                    writer.WriteLine(Json(map, train.ImageVersions, blocker, live).ToJsonString());
+                    writer.WriteLine(status.ToJson().ToJsonString());
                 }
                 else
                 {
-                    Print(writer, map, train.ImageVersions, blocker, live);
+                    Print(writer, status);
                 }
 
                 return ExitCodes.Success;
@@ -183,8 +184,9 @@ internal sealed class TrainCommand(IAnsiConsole console, TextWriter error, CliEn
         return command;
     }
 
-    private static void Print(TextWriter writer, TrainMap map, IReadOnlyList<string> imageVersions, TrainBlocker? blocker, TrainLive? live)
+    private static void Print(TextWriter writer, TrainStatus status)
     {
+        var (map, imageVersions, blocker, live) = (status.Map, status.ImageVersions, status.Blocker, status.Live);
         var table = new PlainTable("GROUP", "WIKIS", "VERSION");
         foreach (var group in map.Groups)
         {
@@ -193,6 +195,7 @@ internal sealed class TrainCommand(IAnsiConsole console, TextWriter error, CliEn
         }
 
         writer.Write(table.ToString());
+        writer.WriteLine($"the train is at {status.Position}");
         writer.WriteLine($"versions in the image: {string.Join(", ", imageVersions)}");
         writer.WriteLine(blocker is null ? "blocked: no" : $"blocked: {Core.Diagnostics.FreeText.Printable(blocker.ToString())}");
         if (live is null)
@@ -215,31 +218,5 @@ internal sealed class TrainCommand(IAnsiConsole console, TextWriter error, CliEn
         }
 
         writer.WriteLine(live.OneWikiVersions ? "every pod serves the same wikiversions" : "not every pod is known to serve the same wikiversions (see the images above)");
-    }
-
-    private static JsonObject Json(TrainMap map, IReadOnlyList<string> imageVersions, TrainBlocker? blocker, TrainLive? live)
-    {
-        var repoText = map.Versions.Write();
-        return new JsonObject
-        {
-            ["groups"] = new JsonArray([.. map.Groups.Select(g => (JsonNode)new JsonObject
-            {
-                ["name"] = g.Name,
-                ["wikis"] = g.Wikis.Count,
-                ["versions"] = new JsonObject([.. map.VersionsOf(g).Select(v => KeyValuePair.Create(v.Version, (JsonNode?)v.Wikis))]),
-            })]),
-            ["imageVersions"] = new JsonArray([.. imageVersions.Select(v => (JsonNode)v)]),
-            ["blocker"] = blocker is null ? null : System.Text.Json.JsonSerializer.SerializeToNode(blocker, Deploy.Json.CapstanJsonContext.Plain.TrainBlocker),
-            ["live"] = live is null ? null : new JsonObject
-            {
-                ["oneWikiVersions"] = live.OneWikiVersions,
-                ["images"] = new JsonArray([.. live.Images.Select(i => (JsonNode)new JsonObject
-                {
-                    ["digest"] = i.Digest,
-                    ["pods"] = i.Pods,
-                    ["matchesRepo"] = i.Versions is null ? null : i.Versions.Write() == repoText,
-                })]),
-            },
-        };
     }
 }

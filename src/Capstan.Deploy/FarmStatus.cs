@@ -18,11 +18,20 @@ public sealed record Readiness(int? Ready, int? Desired, string? Problem, bool M
         Missing ? "missing" : Ready is null ? "-" : $"{Ready}/{Desired}" + (Problem is null ? string.Empty : $" ({Problem})");
 }
 
-/// <summary>One deployed release: its current record and how ready it is.</summary>
+/// <summary>One deployed release: its current record, how ready it is, and (once judged) whether it runs what the repo says.</summary>
 public sealed record ReleaseStatus(ReleaseRecord Record, Readiness Ready)
 {
     /// <summary>The MediaWiki image (the app container's), or null for a release without MediaWiki.</summary>
     public string? MediaWikiImage => Record.MediaWikiImage;
+
+    /// <summary>The live workloads (Deployments) of the release as read, with their managedFields.</summary>
+    public IReadOnlyList<JsonObject> Live { get; init; } = [];
+
+    /// <summary>The sync verdict (<see cref="ReleaseSync"/>); null until judged.</summary>
+    public SyncVerdict? Sync { get; init; }
+
+    /// <summary>Its health, from its readiness.</summary>
+    public HealthVerdict Health => HealthVerdict.Of(Ready);
 }
 
 /// <summary>
@@ -100,16 +109,22 @@ public sealed record FarmStatus(IReadOnlyList<ReleaseStatus> Releases)
         {
             var current = history.Where(r => r.Status == "deployed").MaxBy(r => r.Revision) ?? history.MaxBy(r => r.Revision)!;
             var ready = Readiness.None;
+            var workloads = new List<JsonObject>();
             foreach (var deployment in current.Manifest.Where(o => o.Kube.Kind == "Deployment"))
             {
                 // Pods only name a problem while a rollout is unfinished, as the request-based read does.
-                ready = view.Get("apps/v1", "Deployment", deployment.Kube.Name) is { } live
+                var live = view.Get("apps/v1", "Deployment", deployment.Kube.Name);
+                ready = live is not null
                     && (RolloutStatus.Of(live, sets, []) is { Done: true } done ? done : RolloutStatus.Of(live, sets, pods)) is var s
                     ? new Readiness(s.Available, s.Desired, s.PodProblem, Missing: false)
                     : new Readiness(null, null, null, Missing: true);
+                if (live is not null)
+                {
+                    workloads.Add(live);
+                }
             }
 
-            rows.Add(new ReleaseStatus(current, ready));
+            rows.Add(new ReleaseStatus(current, ready) { Live = workloads });
         }
 
         return rows;
@@ -118,18 +133,30 @@ public sealed record FarmStatus(IReadOnlyList<ReleaseStatus> Releases)
     private static async Task<List<ReleaseStatus>> ReadDcAsync(IClusterClient client, string dc, List<string> namespaces, string? release, CancellationToken cancellationToken)
     {
         var rows = new List<ReleaseStatus>();
+        var deployments = new Dictionary<string, Dictionary<string, JsonObject>>(StringComparer.Ordinal);
         var records = await ReleaseRecords.ListAsync(client, dc, namespaces, cancellationToken);
         foreach (var (id, history) in records.Where(r => release is null || r.Key.Release == release)
                      .OrderBy(r => r.Key.Namespace, StringComparer.Ordinal).ThenBy(r => r.Key.Release, StringComparer.Ordinal))
         {
             var current = history.FirstOrDefault(r => r.Status == "deployed") ?? history[0];
             var ready = Readiness.None;
+            var workloads = new List<JsonObject>();
             foreach (var deployment in current.Manifest.Where(o => o.Kube.Kind == "Deployment"))
             {
+                if (!deployments.TryGetValue(id.Namespace, out var listed))
+                {
+                    listed = (await client.ListAsync("apps/v1", "Deployment", id.Namespace, null, cancellationToken)).Items.ToDictionary(d => d.Kube.Name, StringComparer.Ordinal);
+                    deployments[id.Namespace] = listed;
+                }
+
                 try
                 {
                     var s = await client.GetRolloutStatusAsync(id.Namespace, deployment.Kube.Name, cancellationToken);
                     ready = new Readiness(s.Available, s.Desired, s.PodProblem, Missing: false);
+                    if (listed.GetValueOrDefault(deployment.Kube.Name) is { } live)
+                    {
+                        workloads.Add(live);
+                    }
                 }
                 catch (KubeNotFoundException)
                 {
@@ -137,7 +164,7 @@ public sealed record FarmStatus(IReadOnlyList<ReleaseStatus> Releases)
                 }
             }
 
-            rows.Add(new ReleaseStatus(current, ready));
+            rows.Add(new ReleaseStatus(current, ready) { Live = workloads });
         }
 
         return rows;
@@ -174,6 +201,10 @@ public sealed record FarmStatus(IReadOnlyList<ReleaseStatus> Releases)
             ["planId"] = r.Record.PlanId,
             ["mediawikiImage"] = r.MediaWikiImage,
             ["images"] = new JsonObject(r.Record.Images.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            ["health"] = r.Health.State.ToString(),
+            ["healthDetail"] = r.Health.Why,
+            ["sync"] = r.Sync?.State.ToString(),
+            ["syncDetail"] = r.Sync?.Why,
         })]),
         ["mediawikiVersions"] = new JsonObject(Versions.Select(g => KeyValuePair.Create(g.Key, (JsonNode?)new JsonArray([.. g.Select(x => (JsonNode)x.Record.Id.ToString())])))),
         ["consistent"] = Consistent,

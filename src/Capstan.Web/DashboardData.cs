@@ -6,6 +6,7 @@ using Capstan.Core.Environments;
 using Capstan.Core.Kubernetes;
 using Capstan.Core.Yaml;
 using Capstan.Core.Planning;
+using Capstan.Core.Rendering;
 using Capstan.Core.State;
 using Capstan.Deploy;
 using Capstan.Deploy.Json;
@@ -29,6 +30,8 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
 
     /// <summary>The farm's model.</summary>
     public FarmModel Model => model;
+
+    private readonly FarmRenderer _renderer = new(model, files);
 
     /// <summary>The farm's state store.</summary>
     public IStateStore Store => store;
@@ -60,9 +63,9 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
         var stateRead = State.ReadAsync(cancellationToken);
         var holder = DeployLock.HolderAsync(store, model.Project, cancellationToken);
         var running = DeployProgress.RunningAsync(store, model.Project, cancellationToken);
-        var status = FarmStatus.ReadAsync(_watchers, model.Groups.Select(g => g.Namespace), null, cancellationToken);
-        var holds = new HoldStore(store, model.Project).ListAsync(cancellationToken);
+        var holds = await new HoldStore(store, model.Project).ListAsync(cancellationToken);
         var state = (await stateRead).Document;
+        var status = StatusAsync(state?.State, holds, cancellationToken);
         return new JsonObject
         {
             ["project"] = model.Project,
@@ -77,13 +80,18 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
             ["lock"] = LockJson(await holder),
             ["deploying"] = (await running)?["planId"]?.GetValue<string>(),
             ["status"] = (await status).ToJson(),
-            ["holds"] = new JsonArray([.. (await holds).Select(h => JsonNode.Parse(h.ToJson()))]),
+            ["holds"] = new JsonArray([.. holds.Select(h => JsonNode.Parse(h.ToJson()))]),
         };
     }
 
     /// <summary>Every deployed release: the JSON of <c>capstan status -o json</c>.</summary>
     public async Task<JsonObject> ReleasesAsync(CancellationToken cancellationToken) =>
-        (await FarmStatus.ReadAsync(_watchers, model.Groups.Select(g => g.Namespace), null, cancellationToken)).ToJson();
+        (await StatusAsync((await State.ReadAsync(cancellationToken)).State, await new HoldStore(store, model.Project).ListAsync(cancellationToken), cancellationToken)).ToJson();
+
+    /// <summary>Every deployed release with its sync and health verdicts, as <c>capstan status</c> judges them.</summary>
+    private async Task<FarmStatus> StatusAsync(Core.State.DynamicState? state, IReadOnlyList<ReleaseHold> holds, CancellationToken cancellationToken) =>
+        await ReleaseSync.JudgeAsync(
+            await FarmStatus.ReadAsync(_watchers, model.Groups.Select(g => g.Namespace), null, cancellationToken), model, _renderer, clusters, state, holds, cancellationToken);
 
     /// <summary>One release: its revisions, its pods and their problems, and recent events; null when the farm has no such release.</summary>
     public async Task<JsonObject?> ReleaseAsync(string dc, string ns, string release, CancellationToken cancellationToken)

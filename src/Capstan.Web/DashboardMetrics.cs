@@ -14,6 +14,8 @@ public sealed class DashboardMetrics
     private readonly DashboardData _data;
     private readonly Gauge _ready;
     private readonly Gauge _desired;
+    private readonly Gauge _sync;
+    private readonly Gauge _health;
     private readonly Gauge _deploys;
     private readonly Gauge _deploySeconds;
     private readonly SemaphoreSlim _collecting = new(1, 1);
@@ -31,6 +33,8 @@ public sealed class DashboardMetrics
         var factory = Metrics.WithCustomRegistry(_registry);
         _ready = factory.CreateGauge("capstan_release_ready_replicas", "Ready replicas of a release's Deployment.", ["datacenter", "namespace", "release"]);
         _desired = factory.CreateGauge("capstan_release_desired_replicas", "Replicas a release's Deployment wants.", ["datacenter", "namespace", "release"]);
+        _sync = factory.CreateGauge("capstan_release_sync", "1 for a release's sync state (Synced, OutOfSync, Drifted, Held), 0 for the others.", ["datacenter", "namespace", "release", "state"]);
+        _health = factory.CreateGauge("capstan_release_health", "1 for a release's health (Healthy, Progressing, Degraded, Missing), 0 for the others.", ["datacenter", "namespace", "release", "state"]);
         _deploys = factory.CreateGauge("capstan_recent_deploys", $"Deploys among the last {DashboardData.DeployJournalLimit} the state store keeps, by result.", ["result"]);
         _deploySeconds = factory.CreateGauge("capstan_recent_deploy_seconds", $"Seconds the last {DashboardData.DeployJournalLimit} deploys the state store keeps took, summed by result.", ["result"]);
         _primary = factory.CreateGauge("capstan_primary_datacenter", "1 for the primary datacenter.", ["datacenter"]);
@@ -71,11 +75,21 @@ public sealed class DashboardMetrics
         var status = await _data.ReleasesAsync(cancellationToken);
         foreach (var r in status["releases"]!.AsArray())
         {
-            if (r!["desired"] is { } desired)
+            string[] labels = [r!["datacenter"]!.GetValue<string>(), r["namespace"]!.GetValue<string>(), r["name"]!.GetValue<string>()];
+            if (r["desired"] is { } desired)
             {
-                string[] labels = [r["datacenter"]!.GetValue<string>(), r["namespace"]!.GetValue<string>(), r["name"]!.GetValue<string>()];
                 Set(_ready, r["ready"]?.GetValue<int>() ?? 0, labels);
                 Set(_desired, desired.GetValue<int>(), labels);
+            }
+
+            foreach (var verdict in Enum.GetNames<SyncState>())
+            {
+                Set(_sync, r["sync"]?.GetValue<string>() == verdict ? 1 : 0, [.. labels, verdict]);
+            }
+
+            foreach (var verdict in Enum.GetNames<HealthState>())
+            {
+                Set(_health, r["health"]?.GetValue<string>() == verdict ? 1 : 0, [.. labels, verdict]);
             }
         }
 

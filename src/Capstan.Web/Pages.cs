@@ -167,9 +167,13 @@ internal static class Pages
                 }
 
                 var ready = r["ready"] is null ? (r["missing"]?.GetValue<bool>() == true ? "missing" : string.Empty) : $"{S(r["ready"])}/{S(r["desired"])}";
-                var healthy = r["ready"] is null || S(r["ready"]) == S(r["desired"]);
+                var healthy = S(r["health"]) is "Healthy" or "";
+                var sync = S(r["sync"]);
                 html.Append($"<td class=\"{(healthy ? "ok" : "bad")}\"><a href=\"/releases/{Seg(dc)}/{Seg(S(r["namespace"]))}/{Seg(S(r["name"]))}\">")
                     .Append($"<span class=\"image\">{H(ImageLabel(S(r["mediawikiImage"])))}</span> <span class=\"rev\">r{H(S(r["revision"]))}</span> <span class=\"ready\">{H(ready)}</span></a>")
+                    .Append($" <span class=\"badge sync sync-{H(sync.ToLowerInvariant())}\" title=\"{H(S(r["syncDetail"]))}\">{H(sync)}</span>")
+                    .Append($" <span class=\"badge health health-{H(S(r["health"]).ToLowerInvariant())}\" title=\"{H(S(r["healthDetail"]))}\">{H(S(r["health"]))}</span>")
+                    .Append(r["syncDetail"] is { } why && sync != "Held" ? $"<div class=\"sync-detail\">{H(S(why))}</div>" : string.Empty)
                     .Append(r["problem"] is { } p ? $"<div class=\"problem\">{H(S(p))}</div>" : string.Empty)
                     .Append("</td>");
             }

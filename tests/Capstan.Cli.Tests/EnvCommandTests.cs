@@ -52,7 +52,7 @@ public sealed class EnvCommandTests : IDisposable
         Assert.Equal("alice-test: up to date with the repo\n", CliRunner.Run("env", "refresh", "--all-behind", "--repo", repo, "--actor", "bob").Out);
 
         // --environment names a test environment for status, history and rollback: its own revisions, in its namespaces.
-        Assert.Matches(@"eqiad/alice-test--mw-web/main\s+2\s+1/1", CliRunner.Run("status", "--repo", repo, "--environment", "alice-test").Out);
+        Assert.Matches(@"eqiad/alice-test--mw-web/main\s+2\s+Synced\s+Healthy\s+1/1", CliRunner.Run("status", "--repo", repo, "--environment", "alice-test").Out);
         Assert.Contains("eqiad/alice-test--mw-web/main         1          superseded", CliRunner.Run("history", "--repo", repo, "--environment", "alice-test", "-n", "mw-web").Out, StringComparison.Ordinal);
         var rolledBack = CliRunner.Run("rollback", "eqiad/mw-web/main", "--repo", repo, "--environment", "alice-test", "--reason", "the new image breaks search", "--yes", "--actor", "alice");
         Assert.True(rolledBack.ExitCode == 0, rolledBack.Err);

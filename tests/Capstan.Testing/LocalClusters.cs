@@ -53,7 +53,10 @@ public sealed class Cluster : IAsyncDisposable
     }
 
     /// <summary>A kubeconfig for outside clients (kubectl, the Python client): the server, its CA and the admin token.</summary>
-    public string Kubeconfig() => $$"""
+    public string Kubeconfig() => KubeconfigFor(Server);
+
+    /// <summary>The same, for any local cluster server (one a farm's clusters host, say).</summary>
+    public static string KubeconfigFor(LocalClusterServer Server) => $$"""
         apiVersion: v1
         kind: Config
         clusters:

@@ -275,6 +275,40 @@ public sealed partial class ApiTests(DashboardFarm farm)
     }
 
     [Fact]
+    public async Task A_release_kubectl_scaled_is_drifted_in_the_api_the_overview_and_metrics()
+    {
+        var release = await farm.GetJsonAsync("/api/v1/releases");
+        static JsonNode Row(JsonNode status) => status["releases"]!.AsArray().Single(r => r!["release"]!.GetValue<string>() == "codfw/mw-api-ext/main")!;
+        Assert.Equal("Synced", Row(release)["sync"]!.GetValue<string>());
+        Assert.Equal("Healthy", Row(release)["health"]!.GetValue<string>());
+        var deployment = (await farm.Clusters["codfw"].ListAsync("apps/v1", "Deployment", "mw-api-ext", "app.kubernetes.io/instance=main", default)).Items.Single()["metadata"]!["name"]!.GetValue<string>();
+        var kubeconfig = Path.Combine(farm.Root, ".kube-codfw", "config");
+        Directory.CreateDirectory(Path.GetDirectoryName(kubeconfig)!);
+        File.WriteAllText(kubeconfig, Testing.Cluster.KubeconfigFor(farm.Clusters.LocalServer("codfw")!));
+        var scaled = await Testing.Kubectl.RunAsync(kubeconfig, "-n", "mw-api-ext", "scale", "deployment/" + deployment, "--replicas=1");
+        Assert.True(scaled.Code == 0, scaled.Err);
+        try
+        {
+            var drifted = Row(await farm.GetJsonAsync("/api/v1/releases"));
+            Assert.Equal("Drifted", drifted["sync"]!.GetValue<string>());
+            Assert.Equal($"Deployment {deployment} .spec.replicas changed by kubectl", drifted["syncDetail"]!.GetValue<string>());
+            using var client = farm.Client();
+            var metrics = await client.GetStringAsync("/metrics");
+            Assert.Contains("capstan_release_sync{datacenter=\"codfw\",namespace=\"mw-api-ext\",release=\"main\",state=\"Drifted\"} 1", metrics, StringComparison.Ordinal);
+            Assert.Contains("capstan_release_sync{datacenter=\"codfw\",namespace=\"mw-api-ext\",release=\"main\",state=\"Synced\"} 0", metrics, StringComparison.Ordinal);
+            Assert.Contains("capstan_release_sync{datacenter=\"eqiad\",namespace=\"mw-api-ext\",release=\"main\",state=\"Synced\"} 1", metrics, StringComparison.Ordinal);
+            var page = await client.GetStringAsync("/");
+            Assert.Contains($"<span class=\"badge sync sync-drifted\" title=\"Deployment {deployment} .spec.replicas changed by kubectl\">Drifted</span>", page, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await farm.DeployAsync(new RenderSelection("codfw", "mw-api-ext", "main"), "back to the repo", forceConflicts: true);
+        }
+
+        Assert.Equal("Synced", Row(await farm.GetJsonAsync("/api/v1/releases"))["sync"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Metrics_carry_readiness_the_state_the_lock_and_environments()
     {
         using var client = farm.Client();

@@ -89,12 +89,12 @@ public sealed class DashboardFarm : IAsyncLifetime
     }
 
     /// <summary>Deploys a selection in this process, with the repo as it is now.</summary>
-    public async Task<DeployResult> DeployAsync(RenderSelection selection, string reason)
+    public async Task<DeployResult> DeployAsync(RenderSelection selection, string reason, bool forceConflicts = false)
     {
         var model = RepoLoader.Load(Files).Model;
         var service = new DeployService(model, new FarmRenderer(model, Files), Clusters, Store, TimeProvider.System);
         var state = await new DynamicStateService(Store, model.Project, [.. model.DatacenterNames], TimeProvider.System).ReadRequiredAsync(default);
-        var options = new ExecutorOptions { Actor = "ops", Reason = reason };
+        var options = new ExecutorOptions { Actor = "ops", Reason = reason, ForceConflicts = forceConflicts };
         var prepared = await service.PrepareAsync(new DeployRequest(selection, false, false, Planner.DefaultConcurrency, options), state, default);
         var result = await service.RunAsync(prepared.Plan, options, SilentObserver.Instance, default);
         Assert.True(result.Succeeded, result.Cause);

@@ -141,36 +141,61 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         var release = CommonOptions.Release();
         var output = CommonOptions.Output("table", "json");
         var environment = CommonOptions.TestEnvironment();
-        var command = new Command("status", "Every release in every datacenter: revision, readiness, image, and whether all run the same MediaWiki version") { repo, dc, ns, release, environment, output };
+        var outOfSync = new Option<bool>("--out-of-sync") { Description = "List only the releases that are not Synced (OutOfSync, Drifted or Held); exit 2 when there is any" };
+        var command = new Command("status", "Every release in every datacenter: revision, sync (does it run what the repo says?), health, image, and whether all run the same MediaWiki version. Exit 2 with --out-of-sync when a release is not Synced")
+        {
+            repo, dc, ns, release, environment, output, outOfSync,
+        };
         command.SetAction(async (parse, ct) =>
         {
             var selection = new RenderSelection(parse.GetValue(dc), parse.GetValue(ns), parse.GetValue(release));
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), null, null, selection, ct, readState: false, testEnvironment: parse.GetValue(environment));
-            var status = await FarmStatus.ReadAsync(session.Clusters, Namespaces(session, parse.GetValue(ns)), parse.GetValue(release), ct);
             var holds = await new HoldStore(session.Store, session.Repo.Model.Project).ListAsync(ct);
+            var (stateStore, stateService) = session.Repo.OpenState(null);
+            Core.State.DynamicState? state;
+            await using (stateStore)
+            {
+                state = (await stateService.ReadAsync(ct)).State;
+            }
+
+            var status = await ReleaseSync.JudgeAsync(
+                await FarmStatus.ReadAsync(session.Clusters, Namespaces(session, parse.GetValue(ns)), parse.GetValue(release), ct),
+                session.Repo.Model, session.Repo.Renderer, session.Clusters, state, holds, ct);
+            var onlyOutOfSync = parse.GetValue(outOfSync);
+            if (onlyOutOfSync)
+            {
+                status = status with { Releases = [.. status.Releases.Where(r => r.Sync?.State != SyncState.Synced)] };
+            }
+
+            var code = onlyOutOfSync && status.Releases.Count > 0 ? ExitCodes.UserError : ExitCodes.Success;
             var writer = console.Profile.Out.Writer;
             if (parse.GetValue(output) == "json")
             {
                 var doc = status.ToJson();
                 doc["holds"] = new JsonArray([.. holds.Select(h => JsonNode.Parse(h.ToJson()))]);
                 writer.WriteLine(KubeSerializer.ToJson(doc));
-                return ExitCodes.Success;
+                return code;
             }
 
             if (status.Releases.Count == 0)
             {
-                writer.WriteLine("no release has been deployed");
-                return ExitCodes.Success;
+                writer.WriteLine(onlyOutOfSync ? "every release is Synced: it runs what the repo says" : "no release has been deployed");
+                return code;
             }
 
-            var table = new PlainTable("RELEASE", "REVISION", "READY", "DEPLOYED", "BY", "MEDIAWIKI IMAGE");
-            foreach (var (record, ready) in status.Releases)
+            var table = new PlainTable("RELEASE", "REVISION", "SYNC", "HEALTH", "READY", "DEPLOYED", "BY", "MEDIAWIKI IMAGE");
+            foreach (var r in status.Releases)
             {
-                table.Add(record.Id.ToString(), record.Revision.ToString(CultureInfo.InvariantCulture), ready.ToString(), record.At.UtcDateTime.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture), record.Actor,
-                    new ReleaseStatus(record, ready).MediaWikiImage ?? "-");
+                table.Add(r.Record.Id.ToString(), r.Record.Revision.ToString(CultureInfo.InvariantCulture), r.Sync?.State.ToString() ?? "-", r.Health.State.ToString(), r.Ready.ToString(),
+                    r.Record.At.UtcDateTime.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture), r.Record.Actor, r.MediaWikiImage ?? "-");
             }
 
             writer.Write(table.ToString());
+            foreach (var r in status.Releases.Where(r => r.Sync is { Why: not null }))
+            {
+                writer.WriteLine($"{r.Record.Id}: {FreeText.Printable(r.Sync!.ToString())}");
+            }
+
             var versions = status.Versions;
             writer.WriteLine(status.Consistent
                 ? $"MediaWiki: every release runs {versions.FirstOrDefault()?.Key ?? "nothing yet"}"
@@ -180,7 +205,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
                 writer.WriteLine($"held: {FreeText.Printable(hold.ToString())}");
             }
 
-            return ExitCodes.Success;
+            return code;
         });
         return command;
     }

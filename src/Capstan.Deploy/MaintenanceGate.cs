@@ -50,14 +50,7 @@ public sealed class MaintenanceGateApplier(FarmModel model, DeployService deploy
             }
 
             var client = clusters[dc];
-            var (cronJobs, active) = (0, 0);
-            foreach (var group in periodic)
-            {
-                // A suspended CronJob starts nothing (an environment keeps its CronJobs, suspended, while maintenance is off).
-                var items = (await client.ListAsync("batch/v1", "CronJob", model.LiveNamespace(group), "app.kubernetes.io/managed-by=capstan", cancellationToken)).Items;
-                cronJobs += items.Count;
-                active += items.Count(c => c["spec"]?["suspend"]?.GetValue<bool>() != true);
-            }
+            var (cronJobs, active) = await MaintenanceReflection.CountCronJobsAsync(model, client, cancellationToken);
 
             var deleted = 0;
             var still = new List<string>();
@@ -161,4 +154,52 @@ internal sealed record GatePass(IReadOnlyList<string> Still, IReadOnlyList<JsonO
         ["kind"] = kind,
         ["metadata"] = new JsonObject { ["namespace"] = obj["metadata"]?["namespace"]?.DeepClone(), ["name"] = obj["metadata"]?["name"]?.DeepClone() },
     };
+}
+
+/// <summary>
+/// Whether the clusters reflect the maintenance gate of a state: active CronJobs only in the datacenter where
+/// maintenance may run. A state changed without a deploy that follows (a forced <c>state set</c>) leaves them behind.
+/// </summary>
+public static class MaintenanceReflection
+{
+    /// <summary>The periodic groups' CronJobs Capstan deployed in a cluster, and how many of them are not suspended.</summary>
+    public static async Task<(int CronJobs, int Active)> CountCronJobsAsync(FarmModel model, IClusterClient client, CancellationToken cancellationToken)
+    {
+        var (cronJobs, active) = (0, 0);
+        foreach (var group in model.Groups.Where(g => g.Traits.Periodic))
+        {
+            // A suspended CronJob starts nothing (an environment keeps its CronJobs, suspended, while maintenance is off).
+            var items = (await client.ListAsync("batch/v1", "CronJob", model.LiveNamespace(group), "app.kubernetes.io/managed-by=capstan", cancellationToken)).Items;
+            cronJobs += items.Count;
+            active += items.Count(c => c["spec"]?["suspend"]?.GetValue<bool>() != true);
+        }
+
+        return (cronJobs, active);
+    }
+
+    /// <summary>Where the clusters do not reflect <paramref name="state"/>'s maintenance gate, one line each, with the command that fixes it.</summary>
+    public static async Task<IReadOnlyList<string>> MismatchesAsync(FarmModel model, IClusters clusters, DynamicState state, CancellationToken cancellationToken)
+    {
+        if (!model.Groups.Any(g => g.Traits.Periodic))
+        {
+            return [];
+        }
+
+        var problems = new List<string>();
+        foreach (var dc in clusters.Datacenters.Order(StringComparer.Ordinal))
+        {
+            var (_, active) = await CountCronJobsAsync(model, clusters[dc], cancellationToken);
+            var allowed = Core.State.MaintenanceGate.AllowsCronJobs(state, dc);
+            if (allowed && active == 0)
+            {
+                problems.Add($"maintenance should run in {dc}, but no active CronJob is there: 'capstan maintenance reconcile' makes the clusters follow the state");
+            }
+            else if (!allowed && active > 0)
+            {
+                problems.Add($"{active} active CronJob{(active == 1 ? string.Empty : "s")} in {dc}, where maintenance should not run ({Core.State.MaintenanceGate.ClosedBecause(state, dc)}): 'capstan maintenance reconcile' makes the clusters follow the state");
+            }
+        }
+
+        return problems;
+    }
 }

@@ -13,7 +13,11 @@ public sealed record StateRead(StateDocument? Document, long ModRevision)
 }
 
 /// <summary>The result of a write: the change, whether anything was written, and the new document.</summary>
-public sealed record StateWrite(string Description, bool Written, StateDocument Document);
+public sealed record StateWrite(string Description, bool Written, StateDocument Document)
+{
+    /// <summary>True when the write went through only because it was forced (recorded so in the history).</summary>
+    public bool Forced { get; init; }
+}
 
 /// <summary>Someone else changed the state between our read and our write; nothing was written.</summary>
 public sealed class StateConflictException(string message) : StateStoreException(message, null, RefusalKind.Conflict);
@@ -55,9 +59,19 @@ public sealed class DynamicStateService(IStateStore store, string project, IRead
     /// Applies a change with compare-and-swap. Throws <see cref="StateRefusedException"/> when the rules refuse it and
     /// <see cref="StateConflictException"/> when the state changed since it was read; in both cases nothing is written.
     /// </summary>
-    public async Task<StateWrite> ChangeAsync(StateChange change, string actor, string reason, bool force, CancellationToken cancellationToken)
+    /// <param name="change">The change.</param>
+    /// <param name="actor">Who makes it.</param>
+    /// <param name="reason">Why (required).</param>
+    /// <param name="force">Write a nonsense state anyway; with <paramref name="byHand"/>, also a switchover's step.</param>
+    /// <param name="cancellationToken">Stops the write.</param>
+    /// <param name="byHand">
+    /// The change is asked for on its own (<c>capstan state set</c>), not by a switchover: a step of a switchover (moving
+    /// the primary, making the primary read-only) is then refused unless forced, and a forced one is recorded as such.
+    /// </param>
+    public async Task<StateWrite> ChangeAsync(StateChange change, string actor, string reason, bool force, CancellationToken cancellationToken, bool byHand = false)
     {
         var current = await ReadAsync(cancellationToken);
+        var step = byHand ? CheckByHand(current.State, change, force, datacenters) : null;
         var outcome = StateRules.Apply(current.State, change, datacenters, reason, force);
         if (!outcome.Accepted)
         {
@@ -72,7 +86,7 @@ public sealed class DynamicStateService(IStateStore store, string project, IRead
         var stamp = new ChangeStamp(actor, time.GetUtcNow(), reason);
         var sequence = (current.Document?.Sequence ?? 0) + 1;
         var document = new StateDocument(outcome.NewState!, sequence, stamp);
-        var forced = force && outcome.NewState!.Incoherences().Count > 0;
+        var forced = force && (step is not null || outcome.NewState!.Incoherences().Count > 0);
         var history = new StateHistoryEntry(sequence, stamp, outcome.Description, forced, current.State, outcome.NewState!);
         var txn = new StoreTxn(
             [new StoreCompare(StateKey, current.ModRevision)],
@@ -87,14 +101,33 @@ public sealed class DynamicStateService(IStateStore store, string project, IRead
             var now = await ReadAsync(cancellationToken);
             if (now.Document is { } d && d.Sequence == sequence && d.Updated == stamp)
             {
-                return new StateWrite(outcome.Description, true, d);
+                return new StateWrite(outcome.Description, true, d) { Forced = forced };
             }
 
             throw new StateConflictException(
                 $"the state changed under you (someone wrote it after we read it); nothing was written. Check 'capstan state get' and run the command again");
         }
 
-        return new StateWrite(outcome.Description, true, document);
+        return new StateWrite(outcome.Description, true, document) { Forced = forced };
+    }
+
+    /// <summary>
+    /// The switchover step a change asked for on its own is (null for none); refused with <see cref="StateRefusedException"/>
+    /// unless <paramref name="force"/>.
+    /// </summary>
+    public static string? CheckByHand(DynamicState? current, StateChange change, bool force, IReadOnlyList<string> datacenters)
+    {
+        // A change naming an unknown datacenter is left to the rules, which say which are allowed.
+        var named = change switch { StateChange.SetPrimaryDc p => p.Datacenter, StateChange.SetReadOnly r => r.Datacenter, _ => null };
+        var step = current is null || (named is not null && !datacenters.Contains(named)) ? null : StateRules.SwitchoverStep(current, change);
+        if (step is not null && !force)
+        {
+            throw new StateRefusedException(
+                $"{step} is a step of a switchover, which makes the primary read-only first, then moves the primary, makes the CronJobs follow and lifts read-only: " +
+                "run 'capstan switchover --from DC --to DC' instead, or add --force to do only this step (recorded as forced and announced)");
+        }
+
+        return step;
     }
 
     /// <summary>The history, oldest first.</summary>

@@ -81,6 +81,7 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
             ["deploying"] = (await running)?["planId"]?.GetValue<string>(),
             ["status"] = (await status).ToJson(),
             ["holds"] = new JsonArray([.. holds.Select(h => JsonNode.Parse(h.ToJson()))]),
+            ["stateMismatches"] = state is null ? null : new JsonArray([.. (await MaintenanceReflection.MismatchesAsync(model, clusters, state.State, cancellationToken)).Select(m => (JsonNode)m)]),
         };
     }
 

@@ -127,6 +127,11 @@ internal static class Pages
             }
         }
 
+        foreach (var mismatch in data["stateMismatches"]?.AsArray() ?? [])
+        {
+            html.Append($"<div class=\"banner error state-mismatch\" role=\"alert\">The clusters do not reflect the state: {H(S(mismatch))}</div>");
+        }
+
         if (data["holds"] is JsonArray { Count: > 0 } holds)
         {
             // A rolled-back release stays where it is until the repo stops naming what was rolled back, or a deploy lifts the hold.

@@ -204,7 +204,7 @@ public sealed class DeployCommandTests : IDisposable
         var deploy = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-cron", "--yes", "--reason", "first");
         Assert.True(deploy.ExitCode == 0, deploy.Err);
         Assert.Contains("was empty: initialised it from the state-seed state.yaml", deploy.Err, StringComparison.Ordinal);
-        Assert.Equal(0, CliRunner.Run("state", "set", "primary-dc", "codfw", "--repo", repo, "--reason", "switchover").ExitCode);
+        Assert.Equal(0, CliRunner.Run("state", "set", "primary-dc", "codfw", "--repo", repo, "--reason", "switchover", "--force").ExitCode);
 
         Directory.Delete(Path.Combine(repo, ".capstan", "state"), recursive: true);
         foreach (var args in new[] { new[] { "--dry-run" }, ["--yes", "--reason", "again"] })

@@ -49,7 +49,7 @@ public sealed class StateCommandTests : IDisposable
     [Fact]
     public async Task A_state_that_vanished_while_its_history_stayed_is_an_error_not_a_re_seed()
     {
-        Assert.Equal(0, Run("state", "set", "primary-dc", "codfw", "--reason", "switchover").ExitCode);
+        Assert.Equal(0, Run("state", "set", "primary-dc", "codfw", "--reason", "switchover", "--force").ExitCode);
         await using (var store = new Capstan.State.Files.FileStateStore(Path.Combine(_temp.Path, "store")))
         {
             var key = (await store.GetAsync("wikifarm/state", default))!;
@@ -87,7 +87,7 @@ public sealed class StateCommandTests : IDisposable
     public void Switching_the_primary_moves_the_cron_jobs()
     {
         Assert.Equal(0, Run("maintenance", "disable", "--reason", "switch", "--state-only").ExitCode);
-        Assert.Equal(0, Run("state", "set", "primary-dc", "codfw", "--reason", "switch").ExitCode);
+        Assert.Equal(0, Run("state", "set", "primary-dc", "codfw", "--reason", "switch", "--force").ExitCode);
         Assert.Equal(0, Run("maintenance", "enable", "--reason", "switch", "--state-only").ExitCode);
         Assert.DoesNotContain("kind: CronJob", Run("render", "-n", "mw-cron", "--dc", "eqiad").Out, StringComparison.Ordinal);
         Assert.Contains("kind: CronJob", Run("render", "-n", "mw-cron", "--dc", "codfw").Out, StringComparison.Ordinal);

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Capstan.Core.Diagnostics;
 using Capstan.Core.Kubernetes;
 using Capstan.Core.State;
+using Capstan.Deploy;
 using Capstan.State;
 using Spectre.Console;
 
@@ -29,7 +30,8 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
         var environment = CommonOptions.TestEnvironment();
         var state = CommonOptions.State();
         var output = CommonOptions.Output("table", "json");
-        var command = new Command("get", "Show the whole state, flagging a nonsense combination") { repo, environment, state, output };
+        var noLive = new Option<bool>("--no-live") { Description = "Do not read the clusters (which flags a state they do not reflect)" };
+        var command = new Command("get", "Show the whole state, flagging a nonsense combination and a state the clusters do not reflect") { repo, environment, state, output, noLive };
         command.SetAction(async (parse, ct) =>
         {
             var session = await RepoSession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(environment), parse.GetValue(state), ct);
@@ -46,6 +48,13 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
                     : null;
 
                 var problems = doc.State.Incoherences();
+                IReadOnlyList<string> mismatches = [];
+                if (!parse.GetValue(noLive))
+                {
+                    await using var live = await DeploySession.OpenAsync(env, parse.GetValue(repo), parse.GetValue(state), null, new Core.Rendering.RenderSelection(), ct, readState: false, testEnvironment: parse.GetValue(environment));
+                    mismatches = await MaintenanceReflection.MismatchesAsync(live.Repo.Model, live.Clusters, doc.State, ct);
+                }
+
                 if (parse.GetValue(output) == "json")
                 {
                     var node = StateJson.StateNode(doc.State);
@@ -54,6 +63,7 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
                     node["seed"] = session.StateFromUnwrittenSeed;
                     node["store"] = store.Address;
                     node["incoherences"] = new JsonArray([.. problems.Select(p => (JsonNode)JsonValue.Create(p))]);
+                    node["clusterMismatches"] = parse.GetValue(noLive) ? null : new JsonArray([.. mismatches.Select(p => (JsonNode)JsonValue.Create(p))]);
                     console.Profile.Out.Writer.WriteLine(KubeSerializer.ToJson(node));
                 }
                 else
@@ -76,6 +86,11 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
                     error.WriteLine($"capstan: warning: nonsense state: {problem}");
                 }
 
+                foreach (var mismatch in mismatches)
+                {
+                    error.WriteLine($"capstan: warning: the clusters do not reflect the state: {mismatch}");
+                }
+
                 return ExitCodes.Success;
             }
         });
@@ -89,7 +104,7 @@ internal sealed class StateCommand(IAnsiConsole console, TextWriter error, CliEn
         var state = CommonOptions.State();
         var reason = CommonOptions.Reason();
         var actor = CommonOptions.Actor();
-        var force = new Option<bool>("--force") { Description = "Write even when the result is a nonsense state" };
+        var force = new Option<bool>("--force") { Description = "Write even a nonsense state, or a switchover's step on its own (primary-dc, or read-only of the primary): recorded as forced and announced" };
         var key = new Argument<string>("key") { Description = $"What to set: {string.Join(", ", SetKeys)}" };
         var values = new Argument<string[]>("value")
         {
@@ -275,6 +290,7 @@ internal static class StateWriter
             var current = await session.ReadStateAsync(null, stateOption, ct);
             if (session.StateFromUnwrittenSeed is not null)
             {
+                DynamicStateService.CheckByHand(current, change, force, [.. session.Model.DatacenterNames]);
                 var outcome = StateRules.Apply(current, change, [.. session.Model.DatacenterNames], reason, force);
                 if (!outcome.Accepted)
                 {
@@ -288,7 +304,18 @@ internal static class StateWriter
         var (store, service) = session.OpenState(stateOption);
         await using (store)
         {
-            return (await service.ChangeAsync(change, actor, reason, force, ct), store.Address);
+            var write = await service.ChangeAsync(change, actor, reason, force, ct, byHand: true);
+            if (write.Forced)
+            {
+                var text = $"Forced a change of the dynamic state by hand: {write.Description} ({reason})";
+                var fields = new JsonObject { ["change"] = write.Description, ["sequence"] = write.Document.Sequence, ["reason"] = reason };
+                foreach (var problem in await Announcer.For(session.Model, TimeProvider.System).AnnounceAsync(new Announcement("state.forced", actor, text, TimeProvider.System.GetUtcNow(), fields), ct))
+                {
+                    session.Env.Error.WriteLine("capstan: warning: " + problem);
+                }
+            }
+
+            return (write, store.Address);
         }
     }
 }

@@ -33,6 +33,17 @@ public sealed record StateChangeOutcome(DynamicState? NewState, string Descripti
 /// </summary>
 public static class StateRules
 {
+    /// <summary>
+    /// What part of a switchover a change is, when it is one: moving the primary to another datacenter, or making the
+    /// primary read-only. Null for any other change (a secondary's read-only, lifting read-only, maintenance).
+    /// </summary>
+    public static string? SwitchoverStep(DynamicState current, StateChange change) => change switch
+    {
+        StateChange.SetPrimaryDc { Datacenter: var dc } when dc != current.PrimaryDc => $"moving the primary datacenter from {current.PrimaryDc} to {dc}",
+        StateChange.SetReadOnly { Datacenter: var dc, Reason: not null } when dc == current.PrimaryDc && !current.IsReadOnly(dc) => $"making the primary datacenter {dc} read-only",
+        _ => null,
+    };
+
     /// <summary>Applies a change to the current state (null when the store holds none yet).</summary>
     public static StateChangeOutcome Apply(DynamicState? current, StateChange change, IReadOnlyList<string> datacenters, string reason, bool force)
     {

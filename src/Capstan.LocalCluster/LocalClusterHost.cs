@@ -137,16 +137,19 @@ public sealed class LocalClusterHost : IAsyncDisposable
     }
 
     /// <summary>A kubeconfig for the server, for kubectl and other clients.</summary>
-    public string Kubeconfig(string name) => Capstan.Core.Yaml.YamlEmitter.Emit(new JsonObject
+    public string Kubeconfig(string name) => KubeconfigFor(name, Url, Token, CertificateAuthorityPem);
+
+    /// <summary>A kubeconfig for a served cluster (its URL, admin token and CA), with one context named <paramref name="name"/>.</summary>
+    public static string KubeconfigFor(string name, Uri url, string token, string authorityPem) => Capstan.Core.Yaml.YamlEmitter.Emit(new JsonObject
     {
         ["apiVersion"] = "v1",
         ["kind"] = "Config",
         ["clusters"] = new JsonArray(new JsonObject { ["name"] = name, ["cluster"] = new JsonObject
         {
-            ["server"] = Url.ToString().TrimEnd('/'),
-            ["certificate-authority-data"] = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(CertificateAuthorityPem)),
+            ["server"] = url.ToString().TrimEnd('/'),
+            ["certificate-authority-data"] = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(authorityPem)),
         } }),
-        ["users"] = new JsonArray(new JsonObject { ["name"] = name, ["user"] = new JsonObject { ["token"] = Token } }),
+        ["users"] = new JsonArray(new JsonObject { ["name"] = name, ["user"] = new JsonObject { ["token"] = token } }),
         ["contexts"] = new JsonArray(new JsonObject { ["name"] = name, ["context"] = new JsonObject { ["cluster"] = name, ["user"] = name } }),
         ["current-context"] = name,
     });

@@ -139,5 +139,27 @@ public sealed class LocalServeTests : IDisposable
         Assert.DoesNotContain("   at ", result.Err, StringComparison.Ordinal);
     }
 
+    [Fact(Timeout = 300_000)]
+    public async Task While_the_dashboard_hosts_the_clusters_local_kubeconfig_lets_kubectl_reach_them()
+    {
+        var repo = CliRunner.CopyFarm(Path.Combine(_temp.Path, "farm"));
+        var notServed = CliRunner.Run("local", "kubeconfig", "--dc", "codfw", "--repo", repo);
+        Assert.Equal(2, notServed.ExitCode);
+        Assert.Equal("capstan: error: local://codfw is not served: start 'capstan local serve --dc codfw' or 'capstan serve', then run this again\n", notServed.Err);
+        Assert.Equal(0, CliRunner.Run("deploy", "--repo", repo, "--dc", "codfw", "-n", "mw-web", "--yes").ExitCode);
+
+        using var dashboard = CliRunner.StartChild(new Dictionary<string, string>(), "serve", "--repo", repo, "--listen", "127.0.0.1:0");
+        await dashboard.WaitForAsync("http://127.0.0.1:", 120);
+        var file = Path.Combine(_temp.Path, "kube", "config");
+        var written = CliRunner.Run("local", "kubeconfig", "--dc", "codfw", "--repo", repo, "--out", file);
+        Assert.True(written.ExitCode == 0, written.Err);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+        Assert.DoesNotContain("token", written.Out + written.Err, StringComparison.OrdinalIgnoreCase);
+
+        var pods = await Testing.Kubectl.RunAsync(file, "get", "pods", "-n", "mw-web", "-o", "name");
+        Assert.True(pods.Code == 0, pods.Err);
+        Assert.Contains("pod/", pods.Out, StringComparison.Ordinal);
+    }
+
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 }

@@ -6,12 +6,12 @@ using Spectre.Console;
 
 namespace Capstan.Cli.Commands;
 
-/// <summary><c>capstan local serve | prometheus | reset</c>: the embedded Kubernetes API server of a datacenter.</summary>
+/// <summary><c>capstan local serve | kubeconfig | prometheus | reset</c>: the embedded Kubernetes API server of a datacenter.</summary>
 internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEnvironment env)
 {
-    public Command Build() => new("local", "The embedded local cluster (local://DC): serve it for kubectl and other clients, scrape its pods with Prometheus, or wipe it")
+    public Command Build() => new("local", "The embedded local cluster (local://DC): serve it for kubectl and other clients, write a kubeconfig for a served one, scrape its pods with Prometheus, or wipe it")
     {
-        BuildServe(), new LocalPrometheusCommand(console, error, env).Build(), BuildReset(),
+        BuildServe(), BuildKubeconfig(), new LocalPrometheusCommand(console, error, env).Build(), BuildReset(),
     };
 
     private Command BuildServe()
@@ -122,6 +122,35 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
     /// <summary>A rate in bytes per second from <c>125MB/s</c>, <c>1Gbit/s</c>, <c>10Gbps</c> or a plain number of bytes per second.</summary>
     internal static long Rate(string text, string option) =>
         Core.Config.Rates.TryParse(text) ?? throw new UserInputException($"{option} '{text}' is not a rate (such as 125MB/s, 1Gbit/s or 10Gbps)");
+
+    private Command BuildKubeconfig()
+    {
+        var repo = CommonOptions.Repo();
+        var dc = new Option<string>("--dc") { Description = "The datacenter whose served local cluster to reach", Required = true, HelpName = "DC" };
+        var outFile = new Option<string?>("--out") { Description = "Where to write it (default: .capstan/kubeconfig-DC in the repo); written readable by you alone, as it holds the admin token", HelpName = "FILE" };
+        var command = new Command("kubeconfig", "Write a kubeconfig for a local cluster that 'capstan local serve' or 'capstan serve' is serving, for kubectl and other clients") { dc, repo, outFile };
+        command.SetAction(async (parse, ct) =>
+        {
+            var session = RepoSession.Open(env, parse.GetValue(repo));
+            var name = parse.GetValue(dc)!;
+            if (!session.Model.DatacenterNames.Contains(name))
+            {
+                throw new UserInputException($"unknown datacenter '{name}' (allowed: {string.Join(", ", session.Model.DatacenterNames)})");
+            }
+
+            var cluster = LocalClusterName(session, name);
+            var served = LocalClusterHost.RunningServer(LocalClusterHost.DirectoryFor(session.Files.Root, cluster))
+                ?? throw new UserInputException($"local://{cluster} is not served: start 'capstan local serve --dc {name}' or 'capstan serve', then run this again");
+            var file = parse.GetValue(outFile) ?? Path.Combine(session.Files.Root, ".capstan", $"kubeconfig-{name}");
+            var path = env.Resolve(file);
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+            await PrivateFiles.WriteAllTextAsync(path, LocalClusterHost.KubeconfigFor($"capstan-local-{name}", served.Url, served.Token, served.Authority), ct);
+            console.Profile.Out.Writer.WriteLine(path);
+            error.WriteLine($"capstan: wrote kubeconfig {file} (context capstan-local-{name}); try: KUBECONFIG={file} kubectl get pods -A");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
 
     private Command BuildReset()
     {

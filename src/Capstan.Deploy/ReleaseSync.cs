@@ -9,7 +9,7 @@ using Capstan.Kubernetes;
 
 namespace Capstan.Deploy;
 
-/// <summary>Whether a release runs what the repo says, as Argo CD's Synced/OutOfSync, with Capstan's own two.</summary>
+/// <summary>Whether a release runs what the repo says, as Argo CD's Synced/OutOfSync/Unknown, with Capstan's own two.</summary>
 public enum SyncState
 {
     /// <summary>The repo renders what was last deployed, and live matches it.</summary>
@@ -23,6 +23,9 @@ public enum SyncState
 
     /// <summary>Rolled back and held: the repo's revision may not be applied again until the hold is lifted.</summary>
     Held,
+
+    /// <summary>Cannot be told: the repo does not render (no dynamic state yet, or a repo error).</summary>
+    Unknown,
 }
 
 /// <summary>How a release's workload is doing.</summary>
@@ -78,7 +81,7 @@ public static class ReleaseSync
 
     /// <summary>
     /// The status with a verdict on every release. <paramref name="state"/> is the dynamic state the repo renders with;
-    /// when it is null (no state yet), or the repo does not render, OutOfSync cannot be told and says why.
+    /// when it is null (no state yet), or the repo does not render, the verdict is Unknown and says why.
     /// </summary>
     public static async Task<FarmStatus> JudgeAsync(
         FarmStatus status, FarmModel model, FarmRenderer renderer, IClusters clusters, DynamicState? state, IReadOnlyList<ReleaseHold> holds, CancellationToken cancellationToken)
@@ -105,7 +108,7 @@ public static class ReleaseSync
 
         if (rendered is null)
         {
-            return new SyncVerdict(SyncState.OutOfSync, renderError);
+            return new SyncVerdict(SyncState.Unknown, renderError);
         }
 
         if (!rendered.TryGetValue(release.Record.Id, out var objects))
@@ -181,7 +184,7 @@ public static class ReleaseSync
         var work = renderer.Select(new RenderSelection()).Where(w => ids.Contains(new ReleaseId(w.Dc, model.LiveNamespace(w.Group), w.Release.Name))).ToList();
         if (state is null && renderer.NeedsState(new RenderSelection()))
         {
-            return (null, "unknown: the dynamic state has not been set, so the repo cannot be rendered");
+            return (null, "the dynamic state has not been set, so the repo cannot be rendered");
         }
 
         try
@@ -197,7 +200,7 @@ public static class ReleaseSync
         }
         catch (CapstanException ex) when (ex.Kind is RefusalKind.UserError)
         {
-            return (null, $"unknown: the repo does not render ({ex.Message})");
+            return (null, $"the repo does not render: {ex.Message}");
         }
     }
 }

@@ -141,7 +141,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
         var release = CommonOptions.Release();
         var output = CommonOptions.Output("table", "json");
         var environment = CommonOptions.TestEnvironment();
-        var outOfSync = new Option<bool>("--out-of-sync") { Description = "List only the releases that are not Synced (OutOfSync, Drifted or Held); exit 2 when there is any" };
+        var outOfSync = new Option<bool>("--out-of-sync") { Description = "List only the releases that are not Synced (OutOfSync, Drifted, Held or Unknown); exit 2 when there is any" };
         var command = new Command("status", "Every release in every datacenter: revision, sync (does it run what the repo says?), health, image, and whether all run the same MediaWiki version. Exit 2 with --out-of-sync when a release is not Synced")
         {
             repo, dc, ns, release, environment, output, outOfSync,
@@ -151,11 +151,17 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             var selection = new RenderSelection(parse.GetValue(dc), parse.GetValue(ns), parse.GetValue(release));
             await using var session = await DeploySession.OpenAsync(env, parse.GetValue(repo), null, null, selection, ct, readState: false, testEnvironment: parse.GetValue(environment));
             var holds = await new HoldStore(session.Store, session.Repo.Model.Project).ListAsync(ct);
-            var (stateStore, stateService) = session.Repo.OpenState(null);
+            // The state the repo renders with, as render and diff read it (the state-seed while the store is empty); a
+            // state that cannot be read (vanished, or the store is down) leaves the verdicts Unknown, and the status is still shown.
             Core.State.DynamicState? state;
-            await using (stateStore)
+            try
             {
-                state = (await stateService.ReadAsync(ct)).State;
+                state = await session.Repo.ReadStateAsync(null, null, ct);
+            }
+            catch (CapstanException ex)
+            {
+                error.WriteLine($"capstan: warning: the sync of the releases is Unknown: {ex.Display}");
+                state = null;
             }
 
             var status = await ReleaseSync.JudgeAsync(

@@ -29,6 +29,39 @@ internal static class Pages
 
     private static string Seg(string text) => Uri.EscapeDataString(text);
 
+    /// <summary>
+    /// A time as people read it: the minute in UTC, the exact second on hover (a <c>time</c> element, which the page's
+    /// script turns into "3 min ago"); a value that is not a time is shown as it is.
+    /// </summary>
+    private static string When(JsonNode? node)
+    {
+        var text = S(node);
+        if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var at))
+        {
+            return H(text);
+        }
+
+        var utc = at.UtcDateTime;
+        return $"<time datetime=\"{H(utc.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture))}\" title=\"{H(utc.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture))} UTC\">{H(utc.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture))} UTC</time>";
+    }
+
+    /// <summary>A duration rounded as people read it: 0.35 s, 12 s, 1 m 12 s, 2 h 5 m.</summary>
+    internal static string Duration(double seconds)
+    {
+        if (seconds < 10)
+        {
+            return Math.Round(seconds, 2).ToString("0.##", CultureInfo.InvariantCulture) + " s";
+        }
+
+        var whole = (long)Math.Round(seconds);
+        return whole switch
+        {
+            < 60 => $"{whole} s",
+            < 3600 => $"{whole / 60} m {whole % 60} s",
+            _ => $"{whole / 3600} h {whole % 3600 / 60} m",
+        };
+    }
+
     public static string Layout(string project, string title, string active, Viewer viewer, string body)
     {
         var nav = new StringBuilder();
@@ -115,12 +148,12 @@ internal static class Pages
 
         var lockJson = data["lock"];
         html.Append("<div class=\"card\" id=\"lock\"><h2>Deploy lock</h2>")
-            .Append(lockJson is null ? "<p>free</p>" : $"<p><span class=\"badge warn\">held</span> by {H(S(lockJson["actor"]))}{(lockJson["manual"]?.GetValue<bool>() == true ? " (operator lock)" : string.Empty)}</p><p>{H(S(lockJson["reason"]))}</p><p class=\"muted\">since {H(S(lockJson["since"]))}</p>")
+            .Append(lockJson is null ? "<p>free</p>" : $"<p><span class=\"badge warn\">held</span> by {H(S(lockJson["actor"]))}{(lockJson["manual"]?.GetValue<bool>() == true ? " (operator lock)" : string.Empty)}</p><p>{H(S(lockJson["reason"]))}</p><p class=\"muted\">taken {When(lockJson["since"])}</p>")
             .Append(data["deploying"] is { } plan ? $"<p><a href=\"/deploy\">deploy {H(S(plan))} running</a></p>" : string.Empty)
             .Append("</div></section>");
         if (data["state"] is JsonObject state)
         {
-            html.Append($"<p class=\"muted\" id=\"state-line\">State #{H(S(state["sequence"]))}: maintenance {(state["maintenance_enabled"]?.GetValue<bool>() == true ? "enabled" : "disabled")}; last changed by {H(S(state["updatedBy"]))} at {H(S(state["updatedAt"]))}: {H(S(state["reason"]))}</p>");
+            html.Append($"<p class=\"muted\" id=\"state-line\">State #{H(S(state["sequence"]))}: maintenance {(state["maintenance_enabled"]?.GetValue<bool>() == true ? "enabled" : "disabled")}; last changed by {H(S(state["updatedBy"]))} {When(state["updatedAt"])}: {H(S(state["reason"]))}</p>");
             foreach (var problem in state["incoherences"]?.AsArray() ?? [])
             {
                 html.Append($"<div class=\"banner error\">{H(S(problem))}</div>");
@@ -138,7 +171,7 @@ internal static class Pages
             html.Append("<h2>Held releases</h2><table id=\"holds\"><thead><tr><th>Release</th><th>Held image</th><th>By</th><th>Since</th><th>Why</th></tr></thead><tbody>");
             foreach (var hold in holds)
             {
-                html.Append($"<tr><td>{H(S(hold!["release"]))}</td><td>{H(S(hold["image"]))}</td><td>{H(S(hold["actor"]))}</td><td>{H(S(hold["at"]))}</td><td>{H(S(hold["reason"]))}</td></tr>");
+                html.Append($"<tr><td>{H(S(hold!["release"]))}</td><td>{H(S(hold["image"]))}</td><td>{H(S(hold["actor"]))}</td><td>{When(hold["at"])}</td><td>{H(S(hold["reason"]))}</td></tr>");
             }
 
             html.Append("</tbody></table><p class=\"muted\">A deploy that would apply a held image again stops; <code>deploy --release-hold RELEASE --reason …</code> lifts a hold.</p>");
@@ -199,7 +232,7 @@ internal static class Pages
         var html = new StringBuilder();
         if (data["running"] is JsonObject running)
         {
-            html.Append($"<p id=\"deploy-state\" data-state=\"running\">Deploy <strong>{H(S(running["planId"]))}</strong> by {H(S(running["actor"]))}, started {H(S(running["started"]))}.</p>");
+            html.Append($"<p id=\"deploy-state\" data-state=\"running\">Deploy <strong>{H(S(running["planId"]))}</strong> by {H(S(running["actor"]))}, started {When(running["started"])}.</p>");
             if (running["reason"] is not null)
             {
                 html.Append($"<p id=\"deploy-reason\">{H(S(running["reason"]))}</p>");
@@ -248,7 +281,7 @@ internal static class Pages
 
         if (data["last"] is JsonObject last)
         {
-            html.Append($"<h2>Last deploy</h2><p id=\"last-deploy\">{H(S(last["planId"]))} by {H(S(last["actor"]))}: <strong class=\"{(last["succeeded"]?.GetValue<bool>() == true ? "ok" : "bad")}\">{(last["succeeded"]?.GetValue<bool>() == true ? "succeeded" : "failed")}</strong>, finished {H(S(last["finished"]))}. {H(S(last["reason"]))} {H(S(last["cause"]))}</p>");
+            html.Append($"<h2>Last deploy</h2><p id=\"last-deploy\">{H(S(last["planId"]))} by {H(S(last["actor"]))}: <strong class=\"{(last["succeeded"]?.GetValue<bool>() == true ? "ok" : "bad")}\">{(last["succeeded"]?.GetValue<bool>() == true ? "succeeded" : "failed")}</strong>, finished {When(last["finished"])}. {H(S(last["reason"]))} {H(S(last["cause"]))}</p>");
             html.Append(Phases("last-phases", last["phases"]));
             html.Append("<table><thead><tr><th>Release</th><th>Result</th><th>Revision</th><th>Detail</th></tr></thead><tbody>");
             foreach (var r in last["releases"]?.AsArray() ?? [])
@@ -284,13 +317,13 @@ internal static class Pages
                 }
             }
 
-            html.Append($"<tr><td>{H(S(d["planId"]))}</td><td>{H(S(d["actor"]))}</td><td>{H(S(d["started"]))}</td><td>{H(S(d["reason"]))}</td><td>{(d["succeeded"]?.GetValue<bool>() == true ? "succeeded" : "failed: " + H(S(d["cause"])))}</td><td>{H(S(d["seconds"]))}</td><td>{links}</td></tr>");
+            html.Append($"<tr><td>{H(S(d["planId"]))}</td><td>{H(S(d["actor"]))}</td><td>{When(d["started"])}</td><td>{H(S(d["reason"]))}</td><td>{(d["succeeded"]?.GetValue<bool>() == true ? "succeeded" : "failed: " + H(S(d["cause"])))}</td><td>{H(S(d["seconds"]))}</td><td>{links}</td></tr>");
         }
 
         html.Append("</tbody></table><h2>Dynamic state</h2><table id=\"state-changes\"><thead><tr><th>#</th><th>Who</th><th>When</th><th>Why</th><th>Change</th><th>Before</th><th>After</th></tr></thead><tbody>");
         foreach (var c in data["stateChanges"]!.AsArray())
         {
-            html.Append($"<tr><td>{H(S(c!["sequence"]))}</td><td>{H(S(c["actor"]))}</td><td>{H(S(c["at"]))}</td><td>{H(S(c["reason"]))}</td><td>{H(S(c["change"]))}{(c["forced"]?.GetValue<bool>() == true ? " (forced)" : string.Empty)}</td><td><code>{H(S(c["before"]))}</code></td><td><code>{H(S(c["after"]))}</code></td></tr>");
+            html.Append($"<tr><td>{H(S(c!["sequence"]))}</td><td>{H(S(c["actor"]))}</td><td>{When(c["at"])}</td><td>{H(S(c["reason"]))}</td><td>{H(S(c["change"]))}{(c["forced"]?.GetValue<bool>() == true ? " (forced)" : string.Empty)}</td><td><code>{H(S(c["before"]))}</code></td><td><code>{H(S(c["after"]))}</code></td></tr>");
         }
 
         html.Append("</tbody></table>");
@@ -306,7 +339,7 @@ internal static class Pages
         foreach (var r in revisions)
         {
             var rev = r["revision"]!.GetValue<int>();
-            html.Append($"<tr><td>{rev}</td><td>{H(S(r["status"]))}</td><td>{H(S(r["at"]))}</td><td>{H(S(r["actor"]))}</td><td>{H(S(r["reason"]))}</td><td>{H(S(r["planId"]))}</td><td>{H(r["mediawikiImage"] is { } image ? S(image) : "-")}</td><td>{(revisions.Any(o => o["revision"]!.GetValue<int>() == rev - 1) ? $"<a href=\"{basePath}/diff?from={rev - 1}&amp;to={rev}\">from r{rev - 1}</a>" : string.Empty)}</td></tr>");
+            html.Append($"<tr><td>{rev}</td><td>{H(S(r["status"]))}</td><td>{When(r["at"])}</td><td>{H(S(r["actor"]))}</td><td>{H(S(r["reason"]))}</td><td>{H(S(r["planId"]))}</td><td>{H(r["mediawikiImage"] is { } image ? S(image) : "-")}</td><td>{(revisions.Any(o => o["revision"]!.GetValue<int>() == rev - 1) ? $"<a href=\"{basePath}/diff?from={rev - 1}&amp;to={rev}\">from r{rev - 1}</a>" : string.Empty)}</td></tr>");
         }
 
         html.Append("</tbody></table>");
@@ -325,7 +358,7 @@ internal static class Pages
         html.Append("</tbody></table><h2>Recent events</h2><table id=\"events\"><thead><tr><th>When</th><th>Type</th><th>Reason</th><th>Object</th><th>Message</th></tr></thead><tbody>");
         foreach (var e in data["events"]!.AsArray())
         {
-            html.Append($"<tr><td>{H(S(e!["at"]))}</td><td>{H(S(e["type"]))}</td><td>{H(S(e["reason"]))}</td><td>{H(S(e["object"]))}</td><td>{H(S(e["message"]))}</td></tr>");
+            html.Append($"<tr><td>{When(e!["at"])}</td><td>{H(S(e["type"]))}</td><td>{H(S(e["reason"]))}</td><td>{H(S(e["object"]))}</td><td>{H(S(e["message"]))}</td></tr>");
         }
 
         html.Append("</tbody></table>");
@@ -444,7 +477,7 @@ internal static class Pages
         html.Append("<h2>History</h2><table id=\"history\"><thead><tr><th>When</th><th>Who</th><th>What</th></tr></thead><tbody>");
         foreach (var h in data["history"]?.AsArray() ?? [])
         {
-            html.Append($"<tr><td>{H(S(h!["at"]))}</td><td>{H(S(h["actor"]))}</td><td>{H(S(h["what"]))}{(h["forced"]?.GetValue<bool>() == true ? " (forced)" : string.Empty)}</td></tr>");
+            html.Append($"<tr><td>{When(h!["at"])}</td><td>{H(S(h["actor"]))}</td><td>{H(S(h["what"]))}{(h["forced"]?.GetValue<bool>() == true ? " (forced)" : string.Empty)}</td></tr>");
         }
 
         html.Append("</tbody></table>");
@@ -466,16 +499,16 @@ internal static class Pages
             return "<p id=\"no-switchover\">No switchover has run.</p>";
         }
 
-        var html = new StringBuilder($"<p id=\"switchover-summary\">{H(S(journal["from"]))} → {H(S(journal["to"]))}{(journal["liveTest"]?.GetValue<bool>() == true ? " (live test)" : string.Empty)} by {H(S(journal["actor"]))}, started {H(S(journal["started"]))}: {H(S(journal["reason"]))}. {(journal["complete"]?.GetValue<bool>() == true ? "Complete" : "<strong>In progress or stopped</strong>")}.</p>");
+        var html = new StringBuilder($"<p id=\"switchover-summary\">{H(S(journal["from"]))} → {H(S(journal["to"]))}{(journal["liveTest"]?.GetValue<bool>() == true ? " (live test)" : string.Empty)} by {H(S(journal["actor"]))}, started {When(journal["started"])}: {H(S(journal["reason"]))}. {(journal["complete"]?.GetValue<bool>() == true ? "Complete" : "<strong>In progress or stopped</strong>")}.</p>");
         if (journal["readOnlySeconds"] is { } window)
         {
-            html.Append($"<p id=\"read-only-window\">Read-only for {H(S(window))} s ({H(S(journal["readOnlySince"]))} to {H(S(journal["readOnlyUntil"]))}).</p>");
+            html.Append($"<p id=\"read-only-window\">Read-only for {H(Duration(window.GetValue<double>()))} ({When(journal["readOnlySince"])} to {When(journal["readOnlyUntil"])}).</p>");
         }
 
         html.Append("<ol class=\"steps\" id=\"steps\">");
         foreach (var step in journal["steps"]!.AsArray())
         {
-            html.Append($"<li class=\"step-{H(S(step!["status"]))}\"><strong>{H(S(step["title"]))}</strong> <span class=\"badge\">{H(S(step["status"]))}</span> {(step["seconds"] is { } s ? H($"{s.GetValue<double>():0.##} s") : string.Empty)}<div class=\"muted\">{H(S(step["detail"]))}</div></li>");
+            html.Append($"<li class=\"step-{H(S(step!["status"]))}\"><strong>{H(S(step["title"]))}</strong> <span class=\"badge\">{H(S(step["status"]))}</span> {(step["seconds"] is { } s ? H(Duration(s.GetValue<double>())) : string.Empty)}<div class=\"muted\">{H(S(step["detail"]))}</div></li>");
         }
 
         html.Append("</ol>");
@@ -492,7 +525,7 @@ internal static class Pages
 
         var html = new StringBuilder($"<p id=\"train-position\">The train is at <strong>{H(S(data["position"]))}</strong>. Versions in the image: {H(string.Join(", ", (data["imageVersions"]?.AsArray() ?? []).Select(S)))}.</p>");
         html.Append(data["blocker"] is JsonObject blocker
-            ? $"<p id=\"train-blocker\" class=\"bad\">Blocked by {H(S(blocker["actor"]))} at {H(S(blocker["at"]))}: {H(S(blocker["reason"]))}</p>"
+            ? $"<p id=\"train-blocker\" class=\"bad\">Blocked by {H(S(blocker["actor"]))}, {When(blocker["at"])}: {H(S(blocker["reason"]))}</p>"
             : "<p id=\"train-blocker\">Not blocked.</p>");
         html.Append("<table id=\"train-groups\"><thead><tr><th>Group</th><th>Wikis</th><th>Version</th></tr></thead><tbody>");
         foreach (var group in data["groups"]?.AsArray() ?? [])
@@ -523,7 +556,7 @@ internal static class Pages
     /// <summary>A deploy's phases (build, push, plan, pre-pull, each stage, gate and pause) and their seconds.</summary>
     private static string Phases(string id, JsonNode? phases) =>
         phases is JsonArray { Count: > 0 } list
-            ? $"<p id=\"{id}\" class=\"phases\">Phases: {H(string.Join(", ", list.Select(p => $"{S(p!["name"])} {p["seconds"]!.GetValue<double>().ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)} s")))}</p>"
+            ? $"<p id=\"{id}\" class=\"phases\">Phases: {H(string.Join(", ", list.Select(p => $"{S(p!["name"])} {Duration(p["seconds"]!.GetValue<double>())}")))}</p>"
             : string.Empty;
 
     public static string Login(string? error, string? returnTo) =>

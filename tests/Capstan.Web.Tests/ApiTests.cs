@@ -78,8 +78,9 @@ public sealed partial class ApiTests(DashboardFarm farm)
         {
             var page = await (await farm.Client().GetAsync("/train")).Content.ReadAsStringAsync();
             Assert.Contains("The train is at <strong>START</strong>. Versions in the image: php-1.44, php-1.45.", page, StringComparison.Ordinal);
-            Assert.Matches("<p id=\"train-blocker\" class=\"bad\">Blocked by carol at [^<]+: https://tasks.example/T&lt;1&gt;</p>", page);
+            Assert.Matches("<p id=\"train-blocker\" class=\"bad\">Blocked by carol, <time [^>]+>[^<]+</time>: https://tasks.example/T&lt;1&gt;</p>", page);
             Assert.Contains("<tr><td>group0</td><td>3</td><td>php-1.44</td></tr>", page, StringComparison.Ordinal);
+            Assert.Matches("Blocked by carol, <time datetime=\"\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ\" title=\"[0-9: -]+ UTC\">[0-9: -]+ UTC</time>:", page);
         }
         finally
         {

@@ -65,6 +65,9 @@ public sealed class BrowserTests(DashboardFarm farm, Browser browser)
             Assert.True(code == 0, error);
             await page.WaitForSelectorAsync("#deploy-state[data-state=idle]");
             Assert.Contains("carol: succeeded", await page.Locator("#last-deploy").InnerTextAsync(), StringComparison.Ordinal);
+            var finished = page.Locator("#last-deploy time");
+            Assert.Matches(@"^(just now|\d+ s ago)$", await finished.InnerTextAsync());
+            Assert.Matches(@"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$", await finished.GetAttributeAsync("title"));
             Assert.Matches(@"^Phases: open [0-9.]+ s, plan [0-9.]+ s, stage testservers [0-9.]+ s$", await page.Locator("#last-phases").InnerTextAsync());
             await Browser.ScreenshotAsync(page, "deploy-finished");
         }

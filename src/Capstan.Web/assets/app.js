@@ -1,4 +1,5 @@
-// The dashboard's only script: the deploy page follows the running deploy through server-sent events.
+// The dashboard's only script: the deploy page follows the running deploy through server-sent events, and every
+// time shows how long ago it was (the exact time stays on hover).
 // It builds elements with textContent only, so no value from the server is ever parsed as HTML.
 'use strict';
 
@@ -27,10 +28,47 @@ function table(headers, rows, attrs) {
 
 const stageOrder = { Testservers: 0, Canaries: 1 };
 
+// How long ago (or how soon) a time is, as people say it: "just now", "3 min ago", "in 2 h".
+function ago(iso) {
+  const seconds = Math.round((Date.now() - Date.parse(iso)) / 1000);
+  const abs = Math.abs(seconds);
+  const text = abs < 10 ? null
+    : abs < 60 ? `${abs} s`
+    : abs < 3600 ? `${Math.round(abs / 60)} min`
+    : abs < 86400 ? `${Math.round(abs / 3600)} h`
+    : `${Math.round(abs / 86400)} d`;
+  if (text === null) return 'just now';
+  return seconds >= 0 ? `${text} ago` : `in ${text}`;
+}
+
+// Every <time datetime> under root shows how long ago it was; the exact time stays in its title.
+function relativeTimes(root) {
+  for (const t of root.querySelectorAll('time[datetime]')) {
+    if (!Number.isNaN(Date.parse(t.getAttribute('datetime')))) t.textContent = ago(t.getAttribute('datetime'));
+  }
+}
+
+// A <time> element for a time from the server (ISO 8601), as the server renders one.
+function timeEl(iso) {
+  const at = new Date(Date.parse(iso));
+  if (Number.isNaN(at.getTime())) return document.createTextNode(String(iso ?? ''));
+  const exact = at.toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
+  return el('time', ago(iso), { datetime: at.toISOString().slice(0, 19) + 'Z', title: exact });
+}
+
+// A duration rounded as people read it (the server's Pages.Duration): 0.35 s, 12 s, 1 m 12 s, 2 h 5 m.
+function duration(seconds) {
+  if (seconds < 10) return `${Math.round(seconds * 100) / 100} s`;
+  const whole = Math.round(seconds);
+  if (whole < 60) return `${whole} s`;
+  if (whole < 3600) return `${Math.floor(whole / 60)} m ${whole % 60} s`;
+  return `${Math.floor(whole / 3600)} h ${Math.floor((whole % 3600) / 60)} m`;
+}
+
 // A deploy's phases (build, push, plan, pre-pull, each stage, gate and pause) with their seconds, or nothing.
 function phases(id, list) {
   if (!list || list.length === 0) return [];
-  return [el('p', 'Phases: ' + list.map(p => `${p.name} ${Number(p.seconds).toFixed(1)} s`).join(', '), { id, class: 'phases' })];
+  return [el('p', 'Phases: ' + list.map(p => `${p.name} ${duration(Number(p.seconds))}`).join(', '), { id, class: 'phases' })];
 }
 
 function renderDeploy(container, view) {
@@ -38,7 +76,7 @@ function renderDeploy(container, view) {
   const running = view.running;
   if (running) {
     const p = el('p', null, { id: 'deploy-state', 'data-state': 'running' });
-    p.append('Deploy ', el('strong', running.planId), ` by ${running.actor}, started ${running.started}.`);
+    p.append('Deploy ', el('strong', running.planId), ` by ${running.actor}, started `, timeEl(running.started), '.');
     parts.push(p);
     if (running.reason) parts.push(el('p', running.reason, { id: 'deploy-reason' }));
     parts.push(...phases('deploy-phases', running.phases));
@@ -72,7 +110,7 @@ function renderDeploy(container, view) {
     parts.push(el('h2', 'Last deploy'));
     const p = el('p', null, { id: 'last-deploy' });
     p.append(`${last.planId} by ${last.actor}: `, el('strong', last.succeeded ? 'succeeded' : 'failed', { class: last.succeeded ? 'ok' : 'bad' }),
-      `, finished ${last.finished}. ${last.reason || ''} ${last.cause || ''}`);
+      ', finished ', timeEl(last.finished), `. ${last.reason || ''} ${last.cause || ''}`);
     parts.push(p);
     parts.push(...phases('last-phases', last.phases));
     parts.push(table(['Release', 'Result', 'Revision', 'Detail'], (last.releases || []).map(r =>
@@ -82,6 +120,7 @@ function renderDeploy(container, view) {
 }
 
 document.addEventListener('DOMContentLoaded', () => {
+  relativeTimes(document);
   const deploy = document.getElementById('deploy');
   if (deploy && deploy.dataset.events && window.EventSource) {
     const live = document.getElementById('live');

@@ -58,6 +58,27 @@ public sealed record DeployIntent(RenderSelection Selection, string Actor)
     private bool HasReason => !string.IsNullOrWhiteSpace(Reason);
 
     /// <summary>Refuses an intent that contradicts itself or lacks what it needs, before anything is read.</summary>
+    /// <summary>
+    /// The checked intent of a deploy that ships a change the command made to the repo (a train move, a backport): the
+    /// whole farm, recorded with the change's description and then <paramref name="why"/>; skipping the gates needs a why.
+    /// </summary>
+    public static DeployIntent ForRepoChange(string description, string? why, bool dryRun, bool skipGates)
+    {
+        var intent = new DeployIntent(new RenderSelection(), string.Empty)
+        {
+            Reason = string.IsNullOrWhiteSpace(why) ? description : $"{description}: {why}",
+            DryRun = dryRun,
+            SkipGates = skipGates,
+        };
+        if (skipGates && string.IsNullOrWhiteSpace(why))
+        {
+            throw new UserInputException("--skip-gates needs --reason: deploying past the gates is recorded and announced with why");
+        }
+
+        intent.Check();
+        return intent;
+    }
+
     public void Check()
     {
         if (Concurrency is < 1 or > 500)

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using Capstan.Core.Config;
-using Capstan.Core.Rendering;
 using Capstan.Deploy;
 using Capstan.Deploy.Actions;
 using Capstan.Deploy.Backport;
@@ -44,19 +43,7 @@ internal sealed class BackportCommand(IAnsiConsole console, TextWriter error, Cl
                 error.WriteLine($"capstan: backport: {(plan.Revert ? "reverting" : "shipping")} {change.Tree.Name} {FreeText(change.Description)}");
             }
 
-            var given = parse.GetValue(reason);
-            var intent = new DeployIntent(new RenderSelection(), string.Empty)
-            {
-                Reason = string.IsNullOrWhiteSpace(given) ? plan.Describe() : $"{plan.Describe()}: {given}",
-                DryRun = parse.GetValue(dryRun),
-                SkipGates = parse.GetValue(skipGates),
-            };
-            if (intent.SkipGates && string.IsNullOrWhiteSpace(given))
-            {
-                throw new Core.Diagnostics.UserInputException("--skip-gates needs --reason: deploying past the gates is recorded and announced with why");
-            }
-
-            intent.Check();
+            var intent = DeployIntent.ForRepoChange(plan.Describe(), parse.GetValue(reason), parse.GetValue(dryRun), parse.GetValue(skipGates));
             var snapshot = RepoSnapshot.Take(repoSession.Model.RepoRoot, [ImagePublisher.ImagesFile(repoSession.Model)]);
             var confirmed = parse.GetValue(yes);
             var code = ExitCodes.Failure;

@@ -107,19 +107,7 @@ internal sealed class TrainCommand(IAnsiConsole console, TextWriter error, CliEn
                 error.WriteLine($"capstan: train: {change.Group}: {change.From} → {change.To} ({change.Wikis} wiki{(change.Wikis == 1 ? string.Empty : "s")})");
             }
 
-            var given = parse.GetValue(reason);
-            var intent = new DeployIntent(new RenderSelection(), string.Empty)
-            {
-                Reason = string.IsNullOrWhiteSpace(given) ? move.Describe() : $"{move.Describe()}: {given}",
-                DryRun = parse.GetValue(dryRun),
-                SkipGates = parse.GetValue(skipGates),
-            };
-            if (intent.SkipGates && string.IsNullOrWhiteSpace(given))
-            {
-                throw new Core.Diagnostics.UserInputException("--skip-gates needs --reason: deploying past the gates is recorded and announced with why");
-            }
-
-            intent.Check();
+            var intent = DeployIntent.ForRepoChange(move.Describe(), parse.GetValue(reason), parse.GetValue(dryRun), parse.GetValue(skipGates));
             var versionsFile = train.WikiVersionsFile;
             var snapshot = train.Write(move, [ImagePublisher.ImagesFile(repoSession.Model)]);
             var code = ExitCodes.Failure;

@@ -40,7 +40,7 @@ public sealed class CliApp(IAnsiConsole console, TextWriter error, CliEnvironmen
             new ServeCommand(console, error, env).Build(),
         };
 
-        foreach (var command in new ReleaseCommands(console, error, env).Build())
+        foreach (var command in new ReleaseCommands(console, error, env).Build().Concat(new LockCommands(console, error, env).Build()))
         {
             root.Add(command);
         }

@@ -27,10 +27,10 @@ public static class ExitCodes
     /// <summary>A gate between stages failed: the plan stopped, and every release it changed was rolled back and held.</summary>
     public const int GateFailed = 7;
 
-    /// <summary>The command was interrupted (Ctrl-C).</summary>
+    /// <summary>The command was interrupted (Ctrl-C), or its deploy was cancelled (what finished stays; run it again to continue).</summary>
     public const int Interrupted = 130;
 
     /// <summary>The exit code of a deploy's result: success, a failure that was rolled back, a failed gate, or a failed rollback.</summary>
     public static int Of(Capstan.Deploy.DeployResult result) =>
-        result.Succeeded ? Success : result.RollbackFailed ? RollbackFailed : result.GateFailure is not null || result.Halted is not null ? GateFailed : Failure;
+        result.Succeeded ? Success : result.RollbackFailed ? RollbackFailed : result.Cancelled is not null && !result.Releases.Any(r => r.State == Capstan.Deploy.ReleaseState.Failed) ? Interrupted : result.GateFailure is not null || result.Halted is not null ? GateFailed : Failure;
 }

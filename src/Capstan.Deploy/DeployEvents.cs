@@ -86,6 +86,9 @@ public sealed record DeployResult(string PlanId, bool Succeeded, IReadOnlyList<R
 
     /// <summary>How long each stage, gate and pause took, in order.</summary>
     public IReadOnlyList<PhaseTiming> Phases { get; init; } = [];
+
+    /// <summary>The cancel request that stopped the plan (no release started after it; nothing was rolled back), or null.</summary>
+    public CancelRequest? Cancelled { get; init; }
 }
 
 /// <summary>The time one phase of a deploy took: <c>stage testservers</c>, <c>gate after canaries</c>, <c>build</c>…</summary>

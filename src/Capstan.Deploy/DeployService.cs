@@ -234,14 +234,29 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
                 await AnnounceAsync(DeployAnnouncements.Start(plan, options, time.GetUtcNow()), observer, cancellationToken);
             }
 
-            var executor = new Executor(clusters, observer, options, time) 
+            // A cancel request (from the dashboard or 'capstan cancel', in any process) stops the plan cooperatively.
+            using var watching = CancellationTokenSource.CreateLinkedTokenSource(fenced.Token);
+            var cancelRequested = DeployCancel.WaitAsync(store, model.Project, plan.Id, watching.Token);
+            DeployResult result;
+            try
             {
-                StateChanged = (id, state) => journal.UpdateAsync(id, state, fenced.Token),
-                PhasesChanged = phases => journal.PhasesAsync([.. before, .. phases], fenced.Token),
-            };
-            var result = await executor.RunAsync(plan, fenced.Token);
+                var executor = new Executor(clusters, observer, options, time)
+                {
+                    StateChanged = (id, state) => journal.UpdateAsync(id, state, fenced.Token),
+                    PhasesChanged = phases => journal.PhasesAsync([.. before, .. phases], fenced.Token),
+                    CancelRequested = cancelRequested,
+                };
+                result = await executor.RunAsync(plan, fenced.Token);
+            }
+            finally
+            {
+                await watching.CancelAsync();
+                await cancelRequested.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+
             result = result with { Phases = [.. before, .. result.Phases] };
             await journal.FinishAsync(PlanRecordsKey, result, options.Reason, fenced.Token);
+            await DeployCancel.ClearAsync(store, model.Project, plan.Id, fenced.Token);
             if ((result.GateFailure?.Summary ?? result.Halted) is { } why)
             {
                 await HoldRolledBackAsync(plan, result, why, options.Actor, fenced.Token);
@@ -473,6 +488,7 @@ internal sealed class DeployJournal(IStateStore store, string key, Plan plan, st
             ["gatesSkipped"] = result.GatesSkipped,
             ["gates"] = new JsonArray([.. result.Gates.Select(g => (JsonNode)g.ToJson())]),
             ["halted"] = result.Halted,
+            ["cancelled"] = result.Cancelled is { } cancel ? new JsonObject { ["actor"] = cancel.Actor, ["reason"] = cancel.Reason, ["at"] = cancel.At.ToString("O", invariant) } : null,
             ["phases"] = PhaseTiming.ToJson(result.Phases),
             ["releases"] = new JsonArray([.. result.Releases.Select(r => (JsonNode)new JsonObject
             {

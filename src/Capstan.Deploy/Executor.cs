@@ -92,6 +92,12 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
     /// <summary>Called with the phases timed so far each time one ends (the journal listens, so a dashboard shows them while the deploy runs).</summary>
     public Func<IReadOnlyList<PhaseTiming>, Task>? PhasesChanged { get; init; }
 
+    /// <summary>
+    /// Completes when someone cancels the deploy (<see cref="DeployCancel"/>): no release starts after that, the ones
+    /// running finish, and nothing is rolled back (running the deploy again continues). Null: not cancellable.
+    /// </summary>
+    public Task<CancelRequest>? CancelRequested { get; init; }
+
     /// <summary>Runs the plan to the end (or to its rollback).</summary>
     public async Task<DeployResult> RunAsync(Plan plan, CancellationToken cancellationToken)
     {
@@ -123,11 +129,18 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
         var stageStarted = new Dictionary<Stage, TimeSpan>();
         Gates.GateVerdict? gateFailure = null;
         string? halted = null;
+        CancelRequest? cancelled = null;
         var paused = false;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         while (true)
         {
-            foreach (var action in scheduler.StartNext())
+            if (cancelled is null && CancelRequested is { IsCompletedSuccessfully: true } request)
+            {
+                cancelled = request.Result;
+                Report(null, null, $"{cancelled}; the releases already started finish, no other starts");
+            }
+
+            foreach (var action in cancelled is null ? scheduler.StartNext() : [])
             {
                 stageStarted.TryAdd(action.Stage, watch.Elapsed);
                 running[Task.Run(() => RunReleaseAsync(plan, action, stop.Token), CancellationToken.None)] = action;
@@ -166,7 +179,7 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
             if (ok)
             {
                 _completed.Enqueue(done);
-                if (running.Count == 0 && !gated.Contains(done.Stage) && StageDone(plan, done.Stage))
+                if (running.Count == 0 && !gated.Contains(done.Stage) && StageDone(plan, done.Stage) && CancelRequested is not { IsCompletedSuccessfully: true })
                 {
                     gated.Add(done.Stage);
                     var word = done.Stage.ToString().ToLowerInvariant();
@@ -205,7 +218,8 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
         foreach (var action in plan.Actions.Where(a => !_outcomes.ContainsKey(a.Id)))
         {
             _outcomes[action.Id] = new ReleaseOutcome(action.Id, ReleaseState.NotStarted, action.PreviousRevision,
-                gateFailure is not null ? $"the gate after {gateFailure.Gate.StageWord} failed" : halted is not null ? $"stopped: {halted}" : "an earlier release failed");
+                gateFailure is not null ? $"the gate after {gateFailure.Gate.StageWord} failed" : halted is not null ? $"stopped: {halted}"
+                : cancelled is not null && failed.Count == 0 ? $"{cancelled}; run the deploy again to continue" : "an earlier release failed");
             Report(action.Id, ReleaseState.NotStarted, "not started");
         }
 
@@ -221,8 +235,10 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
         }
 
         var outcomes = plan.Actions.Select(a => _outcomes[a.Id]).ToList();
-        return new DeployResult(plan.Id, failed.Count == 0 && gateFailure is null && halted is null, outcomes, watch.Elapsed, Cause())
+        var cause = Cause() ?? (cancelled is null ? null : $"{cancelled}: {outcomes.Count(o => o.State == ReleaseState.NotStarted)} releases not started; run the same deploy again to continue from what the clusters hold");
+        return new DeployResult(plan.Id, failed.Count == 0 && gateFailure is null && halted is null && cancelled is null, outcomes, watch.Elapsed, cause)
         {
+            Cancelled = cancelled,
             Gates = [.. _verdicts],
             Halted = halted,
             Phases = [.. _phases],

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
 using Capstan.Deploy.Actions;
 using Capstan.Images;
 
@@ -19,14 +18,6 @@ internal static class DeployPullCostView
         var notes = string.Concat(rows.Where(r => r.Unknown is not null).Select(r => $"  {r.Datacenter}/{r.What}: layers unknown: {r.Unknown}\n"));
         return "\nimage pull cost (the new images' layers each node lacks):\n" + table + notes;
     }
-
-    public static JsonArray Json(IReadOnlyList<DeployPullCost> rows) => [.. rows.Select(r =>
-    {
-        var node = r.Estimate is { } e ? PullCostView.Json(e) : new JsonObject { ["unknown"] = r.Unknown };
-        node.Remove("datacenter");
-        node.Insert(0, "release", $"{r.Datacenter}/{r.What}");
-        return (JsonNode)node;
-    })];
 }
 
 /// <summary>How a pull-cost estimate prints (<c>image pull-cost</c> and <c>deploy --dry-run</c>).</summary>
@@ -39,14 +30,4 @@ internal static class PullCostView
         e.Nodes.ToString(CultureInfo.InvariantCulture), Commands.ImageCommand.Size(e.BytesPerNode), Commands.ImageCommand.Size(e.TotalBytes),
         e.RegistrySeconds.ToString("0.0 s", CultureInfo.InvariantCulture), e.PeerToPeerSeconds.ToString("0.0 s", CultureInfo.InvariantCulture),
     ];
-
-    public static JsonObject Json(PullCostEstimate e) => new()
-    {
-        ["datacenter"] = e.Datacenter,
-        ["nodes"] = e.Nodes,
-        ["bytesPerNode"] = e.BytesPerNode,
-        ["registryEgressBytes"] = e.TotalBytes,
-        ["registrySeconds"] = Math.Round(e.RegistrySeconds, 3),
-        ["peerToPeerSeconds"] = Math.Round(e.PeerToPeerSeconds, 3),
-    };
 }

@@ -38,6 +38,13 @@ public sealed record DeployEvent(DateTimeOffset At, ReleaseId? Release, ReleaseS
 {
     /// <summary>Where a gate's soak stands, on the events a gate sends while it samples.</summary>
     public Gates.GateProgress? Gate { get; init; }
+
+    /// <summary>False for a gate's countdown ticks between samples: a live view shows them, a log leaves them out.</summary>
+    public bool Logged => Gate is not { Sampled: false };
+
+    /// <summary>The event as a log line: <c>12:03:04  eqiad/mw-web/canary  waiting for …</c>.</summary>
+    public string LogLine() =>
+        $"{At.UtcDateTime.ToString("HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)}  {(Release?.ToString() ?? "-"),-36} {Message}";
 }
 
 /// <summary>Receives progress events (a terminal view, plain log lines, a JSON stream).</summary>

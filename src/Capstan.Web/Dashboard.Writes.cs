@@ -12,14 +12,27 @@ public sealed partial class Dashboard
     /// <summary>The message of a refused change, as the CLI would print it; null for anything that is not the user's doing.</summary>
     private static string? Refusal(Exception ex) => Refusals.Classify(ex)?.Message;
 
-    private async Task ApiWriteAsync(HttpContext context, Func<string, JsonObject?, Task<JsonObject>> write)
+    /// <summary>Why a user may not do something (null: they may): the user, their role and the role it needs.</summary>
+    internal static string? Forbidden(User user, Role needed, string what) =>
+        user.May(needed) ? null : $"refused: {user.Name} is a {user.RoleWord}, and {what} needs the {needed.ToString().ToLowerInvariant()} role (the tokens file's third column); nothing was changed";
+
+    private Task ApiWriteAsync(HttpContext context, Func<string, JsonObject?, Task<JsonObject>> write) =>
+        ApiWriteAsync(context, Role.Deployer, "a change", write);
+
+    private async Task ApiWriteAsync(HttpContext context, Role needed, string what, Func<string, JsonObject?, Task<JsonObject>> write)
     {
-        var actor = BearerActor(context);
-        if (actor is null)
+        var user = BearerUser(context);
+        if (user is null)
         {
             await Problem(context, 401, _options.Users.Any
                 ? "changes need a token: send Authorization: Bearer TOKEN (a token from the server's tokens file)"
                 : "this server has no users (it was started without --tokens): it is read-only");
+            return;
+        }
+
+        if (Forbidden(user, needed, what) is { } forbidden)
+        {
+            await Problem(context, 403, forbidden);
             return;
         }
 
@@ -45,7 +58,11 @@ public sealed partial class Dashboard
 
         try
         {
-            await Json(context, write(actor, body));
+            await Json(context, write(user.Name, body));
+        }
+        catch (JobForbiddenException ex)
+        {
+            await Problem(context, 403, ex.Message);
         }
         catch (Exception ex) when (Refusal(ex) is { } message)
         {
@@ -53,38 +70,53 @@ public sealed partial class Dashboard
         }
     }
 
-    private async Task FormWriteAsync(HttpContext context, string? environment, Func<string, Fields, Task<string>> write)
+    private Task FormWriteAsync(HttpContext context, string? environment, Func<string, Fields, Task<string>> write) =>
+        FormWriteAsync(context, Role.Deployer, "a change", write, (viewer, error, form, status) => RenderFormPageAsync(context, environment, viewer, error, form, status));
+
+    /// <summary>
+    /// A form's change: refused (the form's page again, with why) without a sign-in, without the session's CSRF token, from
+    /// another origin, or without the role; otherwise done as the user, then a redirect to where <paramref name="write"/> says.
+    /// </summary>
+    private async Task FormWriteAsync(HttpContext context, Role needed, string what, Func<string, Fields, Task<string>> write, Func<Viewer, string, Fields, int, Task> refuse)
     {
         var viewer = Viewer(context);
         var form = await FormAsync(context);
-        var bearer = BearerActor(context);
-        var session = _sessions.Find(context.Request.Cookies[Sessions.Cookie]);
-        string? refusal = null;
-        if (bearer is null && session is null)
+        var (user, refusal, status) = FormUser(context, form, needed, what);
+        if (user is null)
         {
-            refusal = "refused: sign in with a token to make changes; nothing was changed";
-        }
-        else if (bearer is null && (!Sessions.CsrfMatches(session!, form.One("csrf")) || !SameOrigin(context)))
-        {
-            refusal = "refused: the form's token does not match your session (reload the page and try again); nothing was changed";
-        }
-
-        if (refusal is not null)
-        {
-            await RenderFormPageAsync(context, environment, viewer, refusal, form, bearer is null && session is null ? 401 : 403);
+            await refuse(viewer, refusal!, form, status);
             return;
         }
 
         try
         {
-            var location = await write(bearer ?? session!.Actor, form);
+            var location = await write(user.Name, form);
             context.Response.StatusCode = 303;
             context.Response.Headers.Location = location;
         }
         catch (Exception ex) when (Refusal(ex) is { } message)
         {
-            await RenderFormPageAsync(context, environment, viewer, message, form, 400);
+            await refuse(viewer, message, form, 400);
         }
+    }
+
+    /// <summary>The user a form post acts as, or why it is refused (and the status of the refusal).</summary>
+    private (User? User, string? Refusal, int Status) FormUser(HttpContext context, Fields form, Role needed, string what)
+    {
+        var bearer = BearerUser(context);
+        var session = _sessions.Find(context.Request.Cookies[Sessions.Cookie]);
+        if (bearer is null && session is null)
+        {
+            return (null, "refused: sign in with a token to make changes; nothing was changed", 401);
+        }
+
+        if (bearer is null && (!Sessions.CsrfMatches(session!, form.One("csrf")) || !SameOrigin(context)))
+        {
+            return (null, "refused: the form's token does not match your session (reload the page and try again); nothing was changed", 403);
+        }
+
+        var user = bearer ?? session!.User;
+        return Forbidden(user, needed, what) is { } forbidden ? (null, forbidden, 403) : (user, null, 200);
     }
 
     /// <summary>The page a form was on, again, with the error above it and (for create) what was typed.</summary>
@@ -109,14 +141,14 @@ public sealed partial class Dashboard
             return;
         }
 
-        var actor = _options.Users.Authenticate(form.One("token"));
-        if (actor is null)
+        var user = _options.Users.Authenticate(form.One("token"));
+        if (user is null)
         {
             await PageAsync(context, "Sign in", string.Empty, Pages.Login(_options.Users.Any ? "That token is not valid." : "This server has no users (it was started without --tokens): it is read-only.", SafeReturn(form.One("returnTo"))), 401);
             return;
         }
 
-        var session = _sessions.Start(actor);
+        var session = _sessions.Start(user);
         context.Response.Cookies.Append(Sessions.Cookie, session.Id, new CookieOptions
         {
             HttpOnly = true,
@@ -153,13 +185,13 @@ public sealed partial class Dashboard
     [System.Text.RegularExpressions.GeneratedRegex("^/[A-Za-z0-9._~/-]*$")]
     private static partial System.Text.RegularExpressions.Regex ReturnPath();
 
-    private string? BearerActor(HttpContext context) =>
+    private User? BearerUser(HttpContext context) =>
         context.Request.Headers.Authorization.ToString() is var header && header.StartsWith("Bearer ", StringComparison.Ordinal)
             ? _options.Users.Authenticate(header["Bearer ".Length..].Trim())
             : null;
 
     private Viewer Viewer(HttpContext context) =>
-        _sessions.Find(context.Request.Cookies[Sessions.Cookie]) is { } session ? new Viewer(session.Actor, session.CsrfToken) : Web.Viewer.Anonymous;
+        _sessions.Find(context.Request.Cookies[Sessions.Cookie]) is { } session ? new Viewer(session.User.Name, session.CsrfToken, session.User.Role) : Web.Viewer.Anonymous;
 
     /// <summary>A browser's form post names its origin; one from another origin is refused even with a valid token.</summary>
     private static bool SameOrigin(HttpContext context) =>

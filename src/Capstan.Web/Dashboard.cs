@@ -3,6 +3,8 @@ using System.Reflection;
 using System.Text.Json.Nodes;
 using Capstan.Core.Diagnostics;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Components;
+using Microsoft.AspNetCore.Components.Web;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -41,6 +43,11 @@ public sealed partial class Dashboard : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly DeployEventHub _events;
     private readonly ILogger _log;
+    private readonly JobBoard _jobs;
+    private readonly JobActions _jobActions;
+
+    /// <summary>Renders the pages written as Razor components (encoded by default).</summary>
+    private readonly HtmlRenderer _html = new(new ServiceCollection().BuildServiceProvider(), NullLoggerFactory.Instance);
     private WebApplication? _app;
 
     /// <summary>Cancelled when the server stops: changes run to their end even when the browser that asked leaves.</summary>
@@ -55,6 +62,8 @@ public sealed partial class Dashboard : IAsyncDisposable
         _metrics = new DashboardMetrics(data);
         _log = options.Logger ?? NullLogger.Instance;
         _events = new DeployEventHub(data, _log);
+        _jobs = new JobBoard(data.Store, data.Model.Project, time, _log);
+        _jobActions = new JobActions(data, _jobs, time, _log);
     }
 
     /// <summary>The address it serves on.</summary>
@@ -103,6 +112,8 @@ public sealed partial class Dashboard : IAsyncDisposable
             await _app.DisposeAsync();
         }
 
+        await _jobs.DisposeAsync();
+        await _html.DisposeAsync();
         await _events.DisposeAsync();
     }
 
@@ -164,6 +175,7 @@ public sealed partial class Dashboard : IAsyncDisposable
         app.MapPost("/environments/{name}/extend", (HttpContext c, string name) => FormWriteAsync(c, name, async (actor, form) => { await ExtendAsync(name, form, actor, _stopping); return $"/environments/{Uri.EscapeDataString(name)}"; }));
         app.MapPost("/environments/{name}/sleep", (HttpContext c, string name) => FormWriteAsync(c, name, async (actor, form) => { await SleepAsync(name, form, actor, _stopping); return $"/environments/{Uri.EscapeDataString(name)}"; }));
         app.MapPost("/environments/{name}/wake", (HttpContext c, string name) => FormWriteAsync(c, name, async (actor, form) => { await WakeAsync(name, form, actor, _stopping); return $"/environments/{Uri.EscapeDataString(name)}"; }));
+        MapJobs(app);
         app.MapPost("/environments/{name}/delete", (HttpContext c, string name) => FormWriteAsync(c, name, async (actor, form) => { await DeleteAsync(name, form, actor, _stopping); return "/environments"; }));
     }
 
@@ -245,6 +257,14 @@ public sealed partial class Dashboard : IAsyncDisposable
         context.Response.ContentType = "text/html; charset=utf-8";
         context.Response.Headers.CacheControl = "no-store";
         return context.Response.WriteAsync(Pages.Layout(_data.Model.Project, title, active, Viewer(context), body), context.RequestAborted);
+    }
+
+    /// <summary>A page whose body is a Razor component, in the dashboard's layout.</summary>
+    private async Task ComponentPageAsync<T>(HttpContext context, string title, Dictionary<string, object?> parameters, int status = 200)
+        where T : IComponent
+    {
+        var body = await _html.Dispatcher.InvokeAsync(async () => (await _html.RenderComponentAsync<T>(ParameterView.FromDictionary(parameters))).ToHtmlString());
+        await PageAsync(context, title, "Jobs", body, status);
     }
 
     private static string? Query(HttpContext context, string key) => context.Request.Query[key].ToString() is { Length: > 0 } v ? v : null;

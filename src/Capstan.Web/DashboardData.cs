@@ -36,6 +36,12 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
     /// <summary>The farm's state store.</summary>
     public IStateStore Store => store;
 
+    /// <summary>The repo's files (read again by every action, so that a job deploys the repo as it is then).</summary>
+    public IRepoFiles Files => files;
+
+    /// <summary>The clusters of every datacenter.</summary>
+    public IClusters Clusters => clusters;
+
     /// <summary>The dynamic state service (the same rules as <c>capstan state</c>).</summary>
     public DynamicStateService State { get; } = new(store, model.Project, [.. model.DatacenterNames], time);
 

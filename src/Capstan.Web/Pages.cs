@@ -6,8 +6,11 @@ using System.Text.Json.Nodes;
 namespace Capstan.Web;
 
 /// <summary>Who is looking at a page: the signed-in user and the token forms carry, or nobody (read-only).</summary>
-public sealed record Viewer(string? Actor, string? Csrf)
+public sealed record Viewer(string? Actor, string? Csrf, Role Role = Role.Viewer)
 {
+    /// <summary>True when the viewer is signed in with a role that includes <paramref name="needed"/> (the page offers the action).</summary>
+    public bool May(Role needed) => Actor is not null && Role >= needed;
+
     /// <summary>Nobody signed in.</summary>
     public static Viewer Anonymous { get; } = new(null, null);
 }
@@ -33,7 +36,7 @@ internal static class Pages
     /// A time as people read it: the minute in UTC, the exact second on hover (a <c>time</c> element, which the page's
     /// script turns into "3 min ago"); a value that is not a time is shown as it is.
     /// </summary>
-    private static string When(JsonNode? node)
+    internal static string When(JsonNode? node)
     {
         var text = S(node);
         if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var at))
@@ -65,7 +68,7 @@ internal static class Pages
     public static string Layout(string project, string title, string active, Viewer viewer, string body)
     {
         var nav = new StringBuilder();
-        foreach (var (href, label) in new[] { ("/", "Overview"), ("/deploy", "Deploy"), ("/history", "History"), ("/environments", "Environments"), ("/train", "Train"), ("/switchover", "Switchover") })
+        foreach (var (href, label) in new[] { ("/", "Overview"), ("/deploy", "Deploy"), ("/jobs", "Jobs"), ("/history", "History"), ("/environments", "Environments"), ("/train", "Train"), ("/switchover", "Switchover") })
         {
             nav.Append($"<a href=\"{href}\"{(label == active ? " class=\"active\" aria-current=\"page\"" : string.Empty)}>{label}</a>");
         }
@@ -370,8 +373,18 @@ internal static class Pages
         var text = S(data["diff"]);
         return text.Length == 0
             ? "<p id=\"diff-empty\">The two revisions render the same objects.</p>"
-            : $"<pre class=\"diff\" id=\"diff\">{H(text)}</pre><p class=\"muted\">Secret values are masked.</p>";
+            : $"<pre class=\"diff\" id=\"diff\">{string.Join("\n", text.Split('\n').Select(DiffLine))}</pre><p class=\"muted\">Secret values are masked.</p>";
     }
+
+    /// <summary>A unified diff's line, coloured by what it is: added, removed, a hunk's header, or context.</summary>
+    private static string DiffLine(string line) => line switch
+    {
+        _ when line.StartsWith("+++", StringComparison.Ordinal) || line.StartsWith("---", StringComparison.Ordinal) => $"<span class=\"file\">{H(line)}</span>",
+        _ when line.StartsWith('+') => $"<span class=\"add\">{H(line)}</span>",
+        _ when line.StartsWith('-') => $"<span class=\"del\">{H(line)}</span>",
+        _ when line.StartsWith("@@", StringComparison.Ordinal) => $"<span class=\"hunk\">{H(line)}</span>",
+        _ => H(line),
+    };
 
     public static string Environments(JsonObject data, Viewer viewer, string? error, IReadOnlyDictionary<string, string>? form = null)
     {

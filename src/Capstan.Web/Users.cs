@@ -5,15 +5,40 @@ using Capstan.Core.Diagnostics;
 
 namespace Capstan.Web;
 
+/// <summary>What a user may do, each role including the ones before it.</summary>
+public enum Role
+{
+    /// <summary>Reads everything (as anyone can) and signs in; changes nothing.</summary>
+    Viewer,
+
+    /// <summary>Deploys, rolls back and cancels deploys; creates and changes test environments.</summary>
+    Deployer,
+
+    /// <summary>Also locks and unlocks the farm's deploys.</summary>
+    Admin,
+}
+
+/// <summary>A user of the dashboard: the name recorded with their changes, and their role.</summary>
+public sealed record User(string Name, Role Role)
+{
+    /// <summary>The role's word in the tokens file and on the page.</summary>
+    public string RoleWord => Role.ToString().ToLowerInvariant();
+
+    /// <summary>True when the user's role includes <paramref name="needed"/>.</summary>
+    public bool May(Role needed) => Role >= needed;
+}
+
 /// <summary>
-/// Who may change things through the dashboard: a tokens file in kube-apiserver's static-token format
-/// (<c>TOKEN,NAME</c> per line, <c>#</c> comments), readable by its owner only. Without one the dashboard is read-only.
+/// Who may change things through the dashboard: a tokens file in the spirit of kube-apiserver's static-token format
+/// (<c>TOKEN,NAME[,ROLE]</c> per line, <c>#</c> comments), readable by its owner only. The role is <c>viewer</c>,
+/// <c>deployer</c> or <c>admin</c>; a line without one is a deployer (as every user was before roles). Without a tokens
+/// file the dashboard is read-only.
 /// </summary>
 public sealed class Users
 {
-    private readonly Dictionary<string, string> _byTokenHash;
+    private readonly Dictionary<string, User> _byTokenHash;
 
-    private Users(Dictionary<string, string> byTokenHash) => _byTokenHash = byTokenHash;
+    private Users(Dictionary<string, User> byTokenHash) => _byTokenHash = byTokenHash;
 
     /// <summary>Nobody: every write is refused.</summary>
     public static Users None { get; } = new([]);
@@ -21,9 +46,9 @@ public sealed class Users
     /// <summary>True when at least one user can sign in.</summary>
     public bool Any => _byTokenHash.Count > 0;
 
-    /// <summary>Users from given tokens (name by token).</summary>
-    public static Users Of(IReadOnlyDictionary<string, string> nameByToken) =>
-        new(nameByToken.ToDictionary(kv => Hash(kv.Key), kv => kv.Value, StringComparer.Ordinal));
+    /// <summary>Users from given tokens (user by token).</summary>
+    public static Users Of(IReadOnlyDictionary<string, User> userByToken) =>
+        new(userByToken.ToDictionary(kv => Hash(kv.Key), kv => kv.Value, StringComparer.Ordinal));
 
     /// <summary>Reads a tokens file; a bad line is an error with its line number, a file others can read is refused.</summary>
     public static Users Load(string path)
@@ -38,7 +63,7 @@ public sealed class Users
             throw new UserInputException($"tokens file '{path}' can be read by others; make it private first: chmod 600 {path}");
         }
 
-        var users = new Dictionary<string, string>(StringComparer.Ordinal);
+        var users = new Dictionary<string, User>(StringComparer.Ordinal);
         var lineNumber = 0;
         foreach (var line in File.ReadLines(path))
         {
@@ -50,14 +75,20 @@ public sealed class Users
             }
 
             var parts = text.Split(',', StringSplitOptions.TrimEntries);
-            if (parts.Length < 2 || parts[0].Length < 16 || parts[1].Length == 0)
+            if (parts.Length is < 2 or > 3 || parts[0].Length < 16 || parts[1].Length == 0)
             {
-                throw new UserInputException($"{path}:{lineNumber}: expected TOKEN,NAME with a token of at least 16 characters");
+                throw new UserInputException($"{path}:{lineNumber}: expected TOKEN,NAME[,ROLE] with a token of at least 16 characters");
             }
 
-            if (!users.TryAdd(Hash(parts[0]), parts[1]))
+            var role = Role.Deployer;
+            if (parts.Length == 3 && !TryRole(parts[2], out role))
             {
-                throw new UserInputException($"{path}:{lineNumber}: this token is already given to {users[Hash(parts[0])]}");
+                throw new UserInputException($"{path}:{lineNumber}: '{parts[2]}' is not a role: use viewer, deployer or admin");
+            }
+
+            if (!users.TryAdd(Hash(parts[0]), new User(parts[1], role)))
+            {
+                throw new UserInputException($"{path}:{lineNumber}: this token is already given to {users[Hash(parts[0])].Name}");
             }
         }
 
@@ -65,15 +96,21 @@ public sealed class Users
     }
 
     /// <summary>The user a token belongs to, or null.</summary>
-    public string? Authenticate(string? token) =>
+    public User? Authenticate(string? token) =>
         string.IsNullOrEmpty(token) ? null : _byTokenHash.GetValueOrDefault(Hash(token));
+
+    private static bool TryRole(string word, out Role role)
+    {
+        role = word switch { "viewer" => Role.Viewer, "deployer" => Role.Deployer, "admin" => Role.Admin, _ => (Role)(-1) };
+        return role >= 0;
+    }
 
     // Tokens are looked up by their hash, so the comparison does not depend on how much of a guess was right.
     private static string Hash(string token) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
 }
 
 /// <summary>A signed-in browser: who, the token its forms must carry, and until when.</summary>
-public sealed record Session(string Id, string Actor, string CsrfToken, DateTimeOffset Expires);
+public sealed record Session(string Id, User User, string CsrfToken, DateTimeOffset Expires);
 
 /// <summary>
 /// Browser sessions after a sign-in: an unguessable id in an HttpOnly, SameSite=Strict cookie, and a per-session
@@ -90,9 +127,9 @@ public sealed class Sessions(TimeProvider time)
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
 
     /// <summary>Starts a session for a user.</summary>
-    public Session Start(string actor)
+    public Session Start(User user)
     {
-        var session = new Session(RandomToken(), actor, RandomToken(), time.GetUtcNow() + Lifetime);
+        var session = new Session(RandomToken(), user, RandomToken(), time.GetUtcNow() + Lifetime);
         _sessions[session.Id] = session;
         return session;
     }

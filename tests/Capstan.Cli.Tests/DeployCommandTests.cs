@@ -463,6 +463,6 @@ public sealed class PlanViewTests
         var result = new Capstan.Deploy.DeployResult("p1", false, [new Capstan.Deploy.ReleaseOutcome(id, Capstan.Deploy.ReleaseState.RolledBack, 3, "x; rolled back: back to revision 1 (as revision 3)")], TimeSpan.FromSeconds(2), Cause);
         var summary = Commands.PlanView.Summary(result);
         Assert.Contains("FAILED: plan p1 in 2.0 s\ncause: " + Cause + "\n", summary, StringComparison.Ordinal);
-        Assert.Equal(Cause, Commands.PlanView.Json(result)["cause"]!.GetValue<string>());
+        Assert.Equal(Cause, Capstan.Deploy.Json.PlanJson.Of(result)["cause"]!.GetValue<string>());
     }
 }

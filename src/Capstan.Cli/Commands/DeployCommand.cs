@@ -7,6 +7,7 @@ using Capstan.Core.Rendering;
 using Capstan.Deploy;
 using Capstan.Deploy.Actions;
 using Capstan.Deploy.Gates;
+using Capstan.Deploy.Json;
 using Spectre.Console;
 
 namespace Capstan.Cli.Commands;
@@ -184,7 +185,7 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
             error.WriteLine($"capstan: the hold of {lifted} is lifted ({FreeText.Printable(proposal.Executor.Reason)})");
         }
 
-        writer.Write(json ? PlanView.Json(outcome.Result).ToJsonString() + "\n" : PlanView.Summary(outcome.Result));
+        writer.Write(json ? PlanJson.Of(outcome.Result).ToJsonString() + "\n" : PlanView.Summary(outcome.Result));
         writer.Flush();
         return ExitCodes.Of(outcome.Result);
     }
@@ -194,10 +195,10 @@ internal sealed class DeployCommand(IAnsiConsole console, TextWriter error, CliE
     {
         if (json)
         {
-            var planJson = PlanView.Json(proposal.Plan);
+            var planJson = PlanJson.Of(proposal.Plan);
             if (proposal.PullCost is { } cost)
             {
-                planJson["pullCost"] = DeployPullCostView.Json(cost);
+                planJson["pullCost"] = PlanJson.PullCost(cost);
             }
 
             writer.WriteLine(planJson.ToJsonString());
@@ -258,15 +259,14 @@ internal sealed class LineObserver(TextWriter writer) : IDeployObserver
 
     public void OnEvent(DeployEvent e)
     {
-        if (e.Gate is { Sampled: false })
+        if (!e.Logged)
         {
-            // The countdown's ticks between samples are for the live view; a log gets a line per round of samples.
             return;
         }
 
         lock (_lock)
         {
-            writer.WriteLine($"{e.At.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture)}  {(e.Release?.ToString() ?? "-"),-36} {e.Message}");
+            writer.WriteLine(e.LogLine());
             writer.Flush();
         }
     }
@@ -279,7 +279,7 @@ internal sealed class JsonEventObserver(TextWriter writer) : IDeployObserver
 
     public void OnEvent(DeployEvent e)
     {
-        if (e.Gate is { Sampled: false })
+        if (!e.Logged)
         {
             return;
         }
@@ -318,33 +318,15 @@ internal static class PlanView
         return head + table;
     }
 
-    public static JsonObject Json(Plan plan) => new()
-    {
-        ["kind"] = "Plan",
-        ["id"] = plan.Id,
-        ["concurrencyPerCluster"] = plan.ConcurrencyPerCluster,
-        ["namespaces"] = new JsonArray([.. plan.Namespaces.Select(n => (JsonNode)$"{n.Datacenter}/{n.Namespace}")]),
-        ["releases"] = new JsonArray([.. plan.Actions.Select(a => (JsonNode)new JsonObject
-        {
-            ["release"] = a.Id.ToString(),
-            ["stage"] = a.Stage.ToString().ToLowerInvariant(),
-            ["change"] = a.Change.ToString().ToLowerInvariant(),
-            ["needs"] = new JsonArray([.. a.Needs.Select(n => (JsonNode)n.ToString())]),
-            ["apply"] = new JsonArray([.. a.Apply.Select(c => (JsonNode)new JsonObject { ["kind"] = c.Kind, ["name"] = c.Name, ["why"] = c.Why })]),
-            ["prune"] = new JsonArray([.. a.Prune.Select(p => (JsonNode)new JsonObject { ["kind"] = p.Kind, ["name"] = p.Name })]),
-            ["previousRevision"] = a.PreviousRevision,
-        })]),
-    };
-
     public static string Summary(DeployResult result)
     {
         var table = new PlainTable("RELEASE", "RESULT", "REVISION", "DETAIL");
         foreach (var r in result.Releases)
         {
-            table.Add(r.Id.ToString(), Word(r.State), r.Revision?.ToString(CultureInfo.InvariantCulture) ?? "-", r.Detail);
+            table.Add(r.Id.ToString(), PlanJson.Word(r.State), r.Revision?.ToString(CultureInfo.InvariantCulture) ?? "-", r.Detail);
         }
 
-        return $"\n{table}{(result.Succeeded ? "deployed" : "FAILED")}: plan {result.PlanId} in {result.Duration.TotalSeconds:0.0} s\n" +
+        return $"\n{table}{PlanJson.Verdict(result)}\n" +
                (result.Cause is null ? string.Empty : $"cause: {result.Cause}\n") +
                (result.GateFailure is { } gate ? string.Join("\n", gate.Explain().Skip(1)) + "\nthe releases rolled back are held: 'capstan status' lists them; fix the image or the repo, or lift a hold with 'deploy --release-hold RELEASE --reason …'\n" : string.Empty) +
                (result.Halted is not null && !result.Succeeded ? "the releases rolled back are held: 'capstan status' lists them\n" : string.Empty) +
@@ -354,34 +336,4 @@ internal static class PlanView
                    ? $"rollback failed for {string.Join(", ", result.Releases.Where(r => r.State == ReleaseState.RollbackFailed).Select(r => r.Id))}: they run neither the new nor the old revision; 'capstan status' shows them, and a deploy or 'capstan rollback' repairs them\n"
                    : string.Empty);
     }
-
-    public static JsonObject Json(DeployResult result) => new()
-    {
-        ["event"] = "result",
-        ["plan"] = result.PlanId,
-        ["succeeded"] = result.Succeeded,
-        ["rollbackFailed"] = result.RollbackFailed,
-        ["seconds"] = Math.Round(result.Duration.TotalSeconds, 3),
-        ["cause"] = result.Cause,
-        ["gatesSkipped"] = result.GatesSkipped,
-        ["gates"] = new JsonArray([.. result.Gates.Select(g => (JsonNode)g.ToJson())]),
-        ["halted"] = result.Halted,
-        ["phases"] = PhaseTiming.ToJson(result.Phases),
-        ["releases"] = new JsonArray([.. result.Releases.Select(r => (JsonNode)new JsonObject
-        {
-            ["release"] = r.Id.ToString(),
-            ["result"] = Word(r.State),
-            ["revision"] = r.Revision,
-            ["detail"] = r.Detail,
-        })]),
-    };
-
-    private static string Word(ReleaseState state) => state switch
-    {
-        ReleaseState.Done => "deployed",
-        ReleaseState.RolledBack => "rolled back",
-        ReleaseState.RollbackFailed => "rollback failed",
-        ReleaseState.NotStarted => "not started",
-        _ => state.ToString().ToLowerInvariant(),
-    };
 }

@@ -370,7 +370,7 @@ internal sealed class ReleaseCommands(IAnsiConsole console, TextWriter error, Cl
             {
                 if (json)
                 {
-                    writer.WriteLine(PlanView.Json(result).ToJsonString());
+                    writer.WriteLine(PlanJson.Of(result).ToJsonString());
                 }
                 else
                 {

@@ -119,8 +119,40 @@ function renderDeploy(container, view) {
   container.replaceChildren(...parts);
 }
 
+/* A running job's log: new lines as they are written, then how it ended. */
+function followJob(job) {
+  const log = document.getElementById('job-log');
+  const state = document.getElementById('job-state');
+  const live = document.getElementById('job-live');
+  // The page already holds the log so far; the stream starts from the beginning, so it is replaced by the first event.
+  let first = true;
+  const source = new EventSource(job.dataset.events);
+  source.addEventListener('log', e => {
+    const lines = JSON.parse(e.data);
+    if (first) { log.textContent = ''; first = false; }
+    log.textContent += (log.textContent ? '\n' : '') + lines.join('\n');
+    log.scrollTop = log.scrollHeight;
+  });
+  source.addEventListener('end', e => {
+    source.close();
+    const end = JSON.parse(e.data);
+    state.textContent = end.state;
+    state.dataset.state = end.state;
+    state.className = end.state === 'succeeded' ? 'ok' : 'bad';
+    if (live) live.textContent = end.outcome || '';
+    const cancel = document.getElementById('cancel-job');
+    if (cancel) cancel.remove();
+  });
+  source.addEventListener('error', () => { if (live && !state.dataset.state.match(/succeeded|failed|cancelled|interrupted/)) live.textContent = 'Reconnecting…'; });
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   relativeTimes(document);
+  const job = document.getElementById('job');
+  if (job && job.dataset.events && window.EventSource) {
+    followJob(job);
+  }
+
   const deploy = document.getElementById('deploy');
   if (deploy && deploy.dataset.events && window.EventSource) {
     const live = document.getElementById('live');

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using Capstan.Core.Diagnostics;
 using Capstan.Deploy.Actions;
 using Capstan.Images;
@@ -49,13 +48,7 @@ internal sealed class ImageCommand(IAnsiConsole console, TextWriter error, CliEn
         return ImagePublisher.LayoutOf(session.Model);
     }
 
-    internal static string Size(long bytes) => bytes switch
-    {
-        >= 1 << 30 => (bytes / (double)(1 << 30)).ToString("0.00", CultureInfo.InvariantCulture) + " GiB",
-        >= 1 << 20 => (bytes / (double)(1 << 20)).ToString("0.0", CultureInfo.InvariantCulture) + " MiB",
-        >= 1 << 10 => (bytes / 1024.0).ToString("0.0", CultureInfo.InvariantCulture) + " KiB",
-        _ => bytes.ToString(CultureInfo.InvariantCulture) + " B",
-    };
+    internal static string Size(long bytes) => Capstan.Core.Values.ByteSize.Format(bytes);
 
     internal sealed class TransferProgress(TextWriter error) : IProgress<(string What, long Done, long Total)>
     {

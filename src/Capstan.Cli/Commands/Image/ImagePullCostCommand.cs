@@ -54,7 +54,7 @@ internal sealed class ImagePullCostCommand(IAnsiConsole console, CliEnvironment 
             var writer = console.Profile.Out.Writer;
             if (parse.GetValue(output) == "json")
             {
-                writer.WriteLine(new System.Text.Json.Nodes.JsonArray([.. estimates.Select(e => (System.Text.Json.Nodes.JsonNode)PullCostView.Json(e))]).ToJsonString());
+                writer.WriteLine(new System.Text.Json.Nodes.JsonArray([.. estimates.Select(e => (System.Text.Json.Nodes.JsonNode)Capstan.Deploy.Json.PlanJson.PullCost(e))]).ToJsonString());
                 return ExitCodes.Success;
             }
 

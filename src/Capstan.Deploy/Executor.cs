@@ -217,6 +217,13 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
         var failed = _outcomes.Values.Where(o => o.State == ReleaseState.Failed).Select(o => o.Id).ToHashSet();
         foreach (var action in plan.Actions.Where(a => !_outcomes.ContainsKey(a.Id)))
         {
+            if (cancelled is not null && action.Change == ReleaseChange.NoOp)
+            {
+                // Cancelled before its turn, but it had nothing to do: it matches the repo, and the next deploy leaves it too.
+                _outcomes[action.Id] = new ReleaseOutcome(action.Id, ReleaseState.Unchanged, action.PreviousRevision, "unchanged");
+                continue;
+            }
+
             _outcomes[action.Id] = new ReleaseOutcome(action.Id, ReleaseState.NotStarted, action.PreviousRevision,
                 gateFailure is not null ? $"the gate after {gateFailure.Gate.StageWord} failed" : halted is not null ? $"stopped: {halted}"
                 : cancelled is not null && failed.Count == 0 ? $"{cancelled}; run the deploy again to continue" : "an earlier release failed");

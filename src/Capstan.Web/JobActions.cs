@@ -149,12 +149,11 @@ internal sealed class JobActions(DashboardData data, JobBoard board, TimeProvide
                 return board.Start(request.Kind, request.What, actor, request.Reason, async (job, ct) =>
                 {
                     var rollbacks = Rollbacks();
-                    (string State, string Outcome) end = ("succeeded", $"rolled back {targets.Count} releases; each is held at the revision it left");
                     foreach (var target in targets)
                     {
                         var result = await rollbacks.RunAsync(target, actor, request.Reason, job, ct);
                         job.PlanId = result.PlanId;
-                        end = Ended(job, result);
+                        var end = Ended(job, result);
                         if (!result.Succeeded)
                         {
                             // The rest of a plan's rollback waits: the farm is between revisions.
@@ -164,7 +163,7 @@ internal sealed class JobActions(DashboardData data, JobBoard board, TimeProvide
                         job.Log($"{target.Release} is held at revision {target.Current.Revision}'s image: a deploy that would apply it again stops");
                     }
 
-                    return targets.Count == 1 ? end : ("succeeded", $"rolled back {targets.Count} releases; each is held at the revision it left");
+                    return ("succeeded", $"rolled back {string.Join(", ", targets.Select(t => $"{t.Release} to revision {t.Target.Revision}"))}; each is held at the revision it left");
                 }, stopping);
             }
 
@@ -194,7 +193,7 @@ internal sealed class JobActions(DashboardData data, JobBoard board, TimeProvide
     /// <summary>The job's end from a deploy's result: each release's result in the log, then the verdict and cause.</summary>
     private static (string State, string Outcome) Ended(DashboardJob job, DeployResult result)
     {
-        foreach (var release in result.Releases)
+        foreach (var release in result.Releases.Where(r => r.State != ReleaseState.Unchanged))
         {
             job.Log($"{release.Id}: {PlanJson.Word(release.State)}{(release.Detail is { Length: > 0 } detail ? " — " + detail : string.Empty)}");
         }

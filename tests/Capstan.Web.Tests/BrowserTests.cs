@@ -7,7 +7,7 @@ namespace Capstan.Web.Tests;
 [Collection(DashboardCollection.Name)]
 public sealed class BrowserTests(DashboardFarm farm, Browser browser)
 {
-    private static async Task SignInAsync(IPage page, string token)
+    internal static async Task SignInAsync(IPage page, string token)
     {
         await page.GotoAsync("/login");
         await page.FillAsync("input[name=token]", token);
@@ -16,7 +16,7 @@ public sealed class BrowserTests(DashboardFarm farm, Browser browser)
     }
 
     /// <summary>Submits a form and waits for the page it leads to; a page with an error fails the test with its message.</summary>
-    private static async Task SubmitAsync(IPage page, string form)
+    internal static async Task SubmitAsync(IPage page, string form)
     {
         // The page before the click is marked; the wait ends when a new document (the form's answer) has loaded.
         await page.EvaluateAsync("() => { window.capstanOldPage = true; }");

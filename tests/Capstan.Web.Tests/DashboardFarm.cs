@@ -25,6 +25,12 @@ public sealed class DashboardFarm : IAsyncLifetime
     /// <summary>Bob's token.</summary>
     public const string BobToken = "bob-0123456789abcdef012345";
 
+    /// <summary>Vic's token: a viewer, who may read and act on nothing.</summary>
+    public const string ViewerToken = "vic-0123456789abcdef012345";
+
+    /// <summary>Ada's token: an admin, who may also lock and unlock deploys.</summary>
+    public const string AdminToken = "ada-0123456789abcdef012345";
+
     public string Root { get; } = Path.Combine(Path.GetTempPath(), "capstan-web-" + Guid.NewGuid().ToString("N"));
 
     public FarmModel Model { get; private set; } = null!;
@@ -60,7 +66,7 @@ public sealed class DashboardFarm : IAsyncLifetime
         await DeployAsync(new RenderSelection(), "first deploy");
 
         var tokens = Path.Combine(Root, "tokens.csv");
-        File.WriteAllText(tokens, $"# the dashboard's users\n{AliceToken},alice\n{BobToken},bob\n");
+        File.WriteAllText(tokens, $"# the dashboard's users (a line without a role is a deployer)\n{AliceToken},alice\n{BobToken},bob,deployer\n{ViewerToken},vic,viewer\n{AdminToken},ada,admin\n");
         if (!OperatingSystem.IsWindows())
         {
             File.SetUnixFileMode(tokens, UnixFileMode.UserRead | UnixFileMode.UserWrite);

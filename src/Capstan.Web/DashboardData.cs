@@ -108,9 +108,17 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
             return null;
         }
 
-        var client = clusters[dc];
-        var records = await ReleaseRecords.ListAsync(client, dc, ns, cancellationToken);
-        var history = records.GetValueOrDefault(new ReleaseId(dc, ns, release)) ?? [];
+        // The records and pods come from the watches the overview keeps open: no request to the cluster for them.
+        var (history, livePods) = await _watchers[dc].WaitAsync<Tuple<List<ReleaseRecord>, IReadOnlyList<JsonObject>>>(ns, FarmStatus.WatchedKinds, view =>
+        {
+            var records = view.Objects("v1", "Secret")
+                .Where(s => s["metadata"]?["labels"]?[ReleaseRecords.RecordLabel]?.GetValue<string>() == "true" && s["metadata"]?["labels"]?[ReleaseRecords.RecordOfLabel]?.GetValue<string>() == release)
+                .Select(s => ReleaseRecords.FromSecret(dc, s))
+                .Where(r => r.Id.Release == release)
+                .OrderByDescending(r => r.Revision)
+                .ToList();
+            return Tuple.Create(records, view.Objects("v1", "Pod"));
+        }, new WaitLimits { ApiOutageTolerance = TimeSpan.FromSeconds(5) }, null, cancellationToken);
         var current = history.FirstOrDefault(r => r.Status == "deployed") ?? history.FirstOrDefault();
         var pods = new JsonArray();
         var podNames = new HashSet<string>(StringComparer.Ordinal);
@@ -123,8 +131,8 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
                 continue;
             }
 
-            var selector = string.Join(",", labels.Select(kv => $"{kv.Key}={kv.Value}"));
-            foreach (var pod in (await client.ListAsync("v1", "Pod", ns, selector, cancellationToken)).Items.OrderBy(p => p.Kube.Name, StringComparer.Ordinal))
+            var selector = labels.Select(kv => (kv.Key, Value: kv.Value?.GetValue<string>())).ToList();
+            foreach (var pod in livePods.Where(p => selector.All(l => p["metadata"]?["labels"]?[l.Key]?.GetValue<string>() == l.Value)).OrderBy(p => p.Kube.Name, StringComparer.Ordinal))
             {
                 var name = pod.Kube.Name;
                 podNames.Add(name);
@@ -141,7 +149,9 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
             }
         }
 
-        var events = (await client.ListAsync("v1", "Event", ns, null, cancellationToken)).Items
+        // Events too, from a watch of the namespace's Events kept open once a release page of it was read.
+        var namespaceEvents = await _watchers[dc].WaitAsync(ns, EventKinds, view => view.Objects("v1", "Event"), new WaitLimits { ApiOutageTolerance = TimeSpan.FromSeconds(5) }, null, cancellationToken);
+        var events = namespaceEvents
             .Where(e => e["involvedObject"]?["name"]?.GetValue<string>() is { } target && (podNames.Contains(target) || deploymentNames.Any(d => target.StartsWith(d, StringComparison.Ordinal))))
             .OrderByDescending(e => e["lastTimestamp"]?.GetValue<string>() ?? e["eventTime"]?.GetValue<string>() ?? string.Empty, StringComparer.Ordinal)
             .Take(20)
@@ -161,6 +171,7 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
             ["name"] = release,
             ["current"] = current?.Revision,
             ["revisions"] = RevisionJson.ToNode(history.OrderByDescending(r => r.Revision).Select(RevisionJson.Of)),
+            ["podSummary"] = PodSummary(pods),
             ["pods"] = pods,
             ["events"] = new JsonArray([.. events]),
         };
@@ -444,6 +455,30 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
         ["manual"] = holder.Manual,
         ["host"] = holder.Host,
     };
+
+    private static readonly IReadOnlyList<(string ApiVersion, string Kind)> EventKinds = [("v1", "Event")];
+
+    /// <summary>Most pod problems a release's summary lists (the rest are in the full list of pods).</summary>
+    public const int ProblemsShown = 20;
+
+    /// <summary>
+    /// A release's pods at a glance: how many, how many ready, how many in each phase, and the first
+    /// <see cref="ProblemsShown"/> with a problem.
+    /// </summary>
+    private static JsonObject PodSummary(JsonArray pods)
+    {
+        var all = pods.OfType<JsonObject>().ToList();
+        var problems = all.Where(p => p["problem"] is not null).ToList();
+        return new JsonObject
+        {
+            ["total"] = all.Count,
+            ["ready"] = all.Count(p => p["containers"]!.GetValue<int>() > 0 && p["ready"]!.GetValue<int>() == p["containers"]!.GetValue<int>()),
+            ["byPhase"] = new JsonObject(all.GroupBy(p => p["phase"]?.GetValue<string>() ?? "Unknown").OrderBy(g => g.Key, StringComparer.Ordinal)
+                .Select(g => KeyValuePair.Create(g.Key, (JsonNode?)g.Count()))),
+            ["problems"] = new JsonArray([.. problems.Take(ProblemsShown).Select(p => (JsonNode)new JsonObject { ["name"] = p["name"]!.GetValue<string>(), ["problem"] = p["problem"]!.GetValue<string>() })]),
+            ["moreProblems"] = Math.Max(0, problems.Count - ProblemsShown),
+        };
+    }
 
     /// <summary>The first thing wrong with a pod: a waiting or terminated container's reason, or its phase when not running.</summary>
     private static string? PodProblem(JsonObject pod)

@@ -352,13 +352,32 @@ internal static class Pages
             html.Append($"<form method=\"get\" action=\"{basePath}/diff\" class=\"filter\" id=\"compare\"><label>From <select name=\"from\">{Options(revisions[^1]["revision"]!.GetValue<int>())}</select></label> <label>to <select name=\"to\">{Options(revisions[0]["revision"]!.GetValue<int>())}</select></label> <button type=\"submit\">Compare</button></form>");
         }
 
-        html.Append("<h2>Pods</h2><table id=\"pods\"><thead><tr><th>Pod</th><th>Phase</th><th>Ready</th><th>Node</th><th>Problem</th></tr></thead><tbody>");
+        // The pods at a glance; the whole list (hundreds in a large release) behind "show all".
+        var summary = data["podSummary"]!.AsObject();
+        var phases = string.Join(", ", summary["byPhase"]!.AsObject().Select(kv => $"{kv.Value} {H(kv.Key)}"));
+        html.Append($"<h2>Pods</h2><p id=\"pod-summary\"><strong>{summary["ready"]}/{summary["total"]} ready</strong>{(phases.Length > 0 ? " · " + phases : string.Empty)}</p>");
+        if (summary["problems"] is JsonArray { Count: > 0 } problems)
+        {
+            html.Append("<table id=\"pod-problems\"><thead><tr><th>Pod</th><th>Problem</th></tr></thead><tbody>");
+            foreach (var p in problems)
+            {
+                html.Append($"<tr><td>{H(S(p!["name"]))}</td><td class=\"problem\">{H(S(p["problem"]))}</td></tr>");
+            }
+
+            html.Append("</tbody></table>");
+            if (summary["moreProblems"]!.GetValue<int>() is > 0 and var more)
+            {
+                html.Append($"<p class=\"muted\">and {more} more pods with a problem (in the full list).</p>");
+            }
+        }
+
+        html.Append($"<details id=\"all-pods\"><summary>show all {summary["total"]} pods</summary><table id=\"pods\"><thead><tr><th>Pod</th><th>Phase</th><th>Ready</th><th>Node</th><th>Problem</th></tr></thead><tbody>");
         foreach (var p in data["pods"]!.AsArray())
         {
             html.Append($"<tr><td>{H(S(p!["name"]))}</td><td>{H(S(p["phase"]))}</td><td>{H(S(p["ready"]))}/{H(S(p["containers"]))}</td><td>{H(S(p["node"]))}</td><td class=\"problem\">{H(S(p["problem"]))}</td></tr>");
         }
 
-        html.Append("</tbody></table><h2>Recent events</h2><table id=\"events\"><thead><tr><th>When</th><th>Type</th><th>Reason</th><th>Object</th><th>Message</th></tr></thead><tbody>");
+        html.Append("</tbody></table></details><h2>Recent events</h2><table id=\"events\"><thead><tr><th>When</th><th>Type</th><th>Reason</th><th>Object</th><th>Message</th></tr></thead><tbody>");
         foreach (var e in data["events"]!.AsArray())
         {
             html.Append($"<tr><td>{When(e!["at"])}</td><td>{H(S(e["type"]))}</td><td>{H(S(e["reason"]))}</td><td>{H(S(e["object"]))}</td><td>{H(S(e["message"]))}</td></tr>");

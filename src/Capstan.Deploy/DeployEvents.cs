@@ -94,6 +94,10 @@ public sealed record DeployResult(string PlanId, bool Succeeded, IReadOnlyList<R
     /// <summary>How long each stage, gate and pause took, in order.</summary>
     public IReadOnlyList<PhaseTiming> Phases { get; init; } = [];
 
+    /// <summary>When each release reached each state, in seconds since the plan started running (the deploy's timeline).</summary>
+    public IReadOnlyDictionary<Capstan.Core.Planning.ReleaseId, IReadOnlyDictionary<ReleaseState, double>> Times { get; init; } =
+        new Dictionary<Capstan.Core.Planning.ReleaseId, IReadOnlyDictionary<ReleaseState, double>>();
+
     /// <summary>The cancel request that stopped the plan (no release started after it; nothing was rolled back), or null.</summary>
     public CancelRequest? Cancelled { get; init; }
 }
@@ -101,7 +105,23 @@ public sealed record DeployResult(string PlanId, bool Succeeded, IReadOnlyList<R
 /// <summary>The time one phase of a deploy took: <c>stage testservers</c>, <c>gate after canaries</c>, <c>build</c>…</summary>
 public sealed record PhaseTiming(string Name, TimeSpan Duration)
 {
-    /// <summary>Phases as JSON: <c>[{"name": "build", "seconds": 0.081}, …]</c>.</summary>
+    /// <summary>When it started, since the plan started running (stages, gates and pauses); null for phases before it (build, plan).</summary>
+    public TimeSpan? Start { get; init; }
+
+    /// <summary>Phases as JSON: <c>[{"name": "build", "seconds": 0.081}, {"name": "gate after canaries", "seconds": 120.4, "start": 12.5}, …]</c>.</summary>
     public static System.Text.Json.Nodes.JsonArray ToJson(IEnumerable<PhaseTiming> phases) =>
-        [.. phases.Select(p => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject { ["name"] = p.Name, ["seconds"] = Math.Round(p.Duration.TotalSeconds, 3) })];
+        [.. phases.Select(p =>
+        {
+            var json = new System.Text.Json.Nodes.JsonObject { ["name"] = p.Name, ["seconds"] = Math.Round(p.Duration.TotalSeconds, 3) };
+            if (p.Start is { } start)
+            {
+                json["start"] = Math.Round(start.TotalSeconds, 3);
+            }
+
+            return (System.Text.Json.Nodes.JsonNode)json;
+        })];
+
+    /// <summary>A release's times as JSON: <c>{"Applying": 0.01, "Waiting": 0.2, "Done": 3.4}</c>.</summary>
+    public static System.Text.Json.Nodes.JsonObject TimesJson(IReadOnlyDictionary<ReleaseState, double>? times) =>
+        new((times ?? new Dictionary<ReleaseState, double>()).OrderBy(kv => kv.Value).Select(kv => KeyValuePair.Create(kv.Key.ToString(), (System.Text.Json.Nodes.JsonNode?)kv.Value)));
 }

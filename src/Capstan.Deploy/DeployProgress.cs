@@ -37,7 +37,11 @@ public static class DeployProgress
         {
             if (action is JsonObject a && a["release"]?.GetValue<string>() is { } id)
             {
-                a["state"] = byRelease.GetValueOrDefault(id, nameof(ReleaseState.Pending));
+                // {"state": …, "times": …}; a journal written before times were kept holds the state's name alone.
+                var value = byRelease.GetValueOrDefault(id, nameof(ReleaseState.Pending));
+                var entry = value.StartsWith('{') ? JsonNode.Parse(value) as JsonObject : null;
+                a["state"] = entry?["state"]?.GetValue<string>() ?? value;
+                a["times"] = entry?["times"]?.DeepClone() ?? new JsonObject();
             }
         }
 

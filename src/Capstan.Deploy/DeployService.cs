@@ -242,7 +242,7 @@ public sealed class DeployService(FarmModel model, FarmRenderer renderer, IClust
             {
                 var executor = new Executor(clusters, observer, options, time)
                 {
-                    StateChanged = (id, state) => journal.UpdateAsync(id, state, fenced.Token),
+                    StateChanged = (id, state, times) => journal.UpdateAsync(id, state, times, fenced.Token),
                     PhasesChanged = phases => journal.PhasesAsync([.. before, .. phases], fenced.Token),
                     CancelRequested = cancelRequested,
                 };
@@ -454,8 +454,9 @@ internal sealed class DeployJournal(IStateStore store, string key, Plan plan, st
     public Task PhasesAsync(IReadOnlyList<PhaseTiming> phases, CancellationToken cancellationToken) =>
         store.CommitAsync(new StoreTxn([], [new StoreOp.Put(PhasesKey, PhaseTiming.ToJson(phases).ToJsonString())]), cancellationToken);
 
-    public Task UpdateAsync(ReleaseId id, ReleaseState state, CancellationToken cancellationToken) =>
-        store.CommitAsync(new StoreTxn([], [new StoreOp.Put(ReleasesPrefix + id, state.ToString())]), cancellationToken);
+    /// <summary>Records a release's state and when it reached each state so far: <c>{"state": "Waiting", "times": {…}}</c>.</summary>
+    public Task UpdateAsync(ReleaseId id, ReleaseState state, IReadOnlyDictionary<ReleaseState, double> times, CancellationToken cancellationToken) =>
+        store.CommitAsync(new StoreTxn([], [new StoreOp.Put(ReleasesPrefix + id, new JsonObject { ["state"] = state.ToString(), ["times"] = PhaseTiming.TimesJson(times) }.ToJsonString())]), cancellationToken);
 
     private async Task DeleteReleaseKeysAsync(CancellationToken cancellationToken)
     {
@@ -493,9 +494,11 @@ internal sealed class DeployJournal(IStateStore store, string key, Plan plan, st
             ["releases"] = new JsonArray([.. result.Releases.Select(r => (JsonNode)new JsonObject
             {
                 ["release"] = r.Id.ToString(),
+                ["stage"] = plan.Actions.FirstOrDefault(a => a.Id == r.Id)?.Stage.ToString(),
                 ["result"] = r.State.ToString(),
                 ["revision"] = r.Revision,
                 ["detail"] = r.Detail,
+                ["times"] = PhaseTiming.TimesJson(result.Times.GetValueOrDefault(r.Id)),
             })]),
         };
         var recordKey = $"{recordsPrefix}{_started.UtcDateTime.ToString("yyyyMMdd'T'HHmmssfff'Z'", invariant)}-{plan.Id}";

@@ -85,9 +85,13 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
     private readonly ConcurrentQueue<(ReleaseId Id, string Detail)> _failures = new();
     private readonly List<Gates.GateVerdict> _verdicts = [];
     private readonly List<PhaseTiming> _phases = [];
+    private readonly Stopwatch _clock = new();
 
-    /// <summary>Called after every change of a release's state (the journal listens).</summary>
-    public Func<ReleaseId, ReleaseState, Task>? StateChanged { get; init; }
+    /// <summary>When each release reached each state, in seconds since the plan started (the deploy's timeline).</summary>
+    private readonly ConcurrentDictionary<ReleaseId, ConcurrentDictionary<ReleaseState, double>> _times = new();
+
+    /// <summary>Called after every change of a release's state, with when it reached each state so far (the journal listens).</summary>
+    public Func<ReleaseId, ReleaseState, IReadOnlyDictionary<ReleaseState, double>, Task>? StateChanged { get; init; }
 
     /// <summary>Called with the phases timed so far each time one ends (the journal listens, so a dashboard shows them while the deploy runs).</summary>
     public Func<IReadOnlyList<PhaseTiming>, Task>? PhasesChanged { get; init; }
@@ -116,7 +120,8 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
 
     private async Task<DeployResult> RunPlanAsync(Plan plan, CancellationToken cancellationToken)
     {
-        var watch = Stopwatch.StartNew();
+        _clock.Start();
+        var watch = _clock;
         foreach (var (dc, ns) in plan.Namespaces)
         {
             Report(null, null, $"{dc}: creating namespace {ns}");
@@ -183,12 +188,12 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
                 {
                     gated.Add(done.Stage);
                     var word = done.Stage.ToString().ToLowerInvariant();
-                    await PhaseAsync(new PhaseTiming($"stage {word}", watch.Elapsed - stageStarted[done.Stage]));
+                    await PhaseAsync(new PhaseTiming($"stage {word}", watch.Elapsed - stageStarted[done.Stage]) { Start = stageStarted[done.Stage] });
                     var gateStarted = watch.Elapsed;
                     var verdict = await GateAsync(plan, done.Stage, stop.Token);
                     if (verdict is not null)
                     {
-                        await PhaseAsync(new PhaseTiming($"gate after {word}", watch.Elapsed - gateStarted));
+                        await PhaseAsync(new PhaseTiming($"gate after {word}", watch.Elapsed - gateStarted) { Start = gateStarted });
                     }
 
                     if (verdict is { Passed: false })
@@ -203,7 +208,7 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
                         paused = true;
                         var asked = watch.Elapsed;
                         halted = await ask(stop.Token);
-                        await PhaseAsync(new PhaseTiming($"pause after {word}", watch.Elapsed - asked));
+                        await PhaseAsync(new PhaseTiming($"pause after {word}", watch.Elapsed - asked) { Start = asked });
                         if (halted is not null)
                         {
                             _failures.Enqueue((plan.Actions.First(a => a.Stage == done.Stage).Id, $"stopped after {word}: {halted}"));
@@ -246,6 +251,7 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
         return new DeployResult(plan.Id, failed.Count == 0 && gateFailure is null && halted is null && cancelled is null, outcomes, watch.Elapsed, cause)
         {
             Cancelled = cancelled,
+            Times = _times.ToDictionary(kv => kv.Key, kv => (IReadOnlyDictionary<ReleaseState, double>)kv.Value.ToDictionary()),
             Gates = [.. _verdicts],
             Halted = halted,
             Phases = [.. _phases],
@@ -534,10 +540,12 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
 
     private async Task SetStateAsync(ReleaseId id, ReleaseState state, string message)
     {
+        var times = _times.GetOrAdd(id, _ => new());
+        times.TryAdd(state, Math.Round(_clock.Elapsed.TotalSeconds, 3));
         Report(id, state, message);
         if (StateChanged is not null)
         {
-            await StateChanged(id, state);
+            await StateChanged(id, state, times.ToDictionary());
         }
     }
 

@@ -135,6 +135,7 @@ public sealed partial class Dashboard : IAsyncDisposable
         app.MapGet("/api/v1/history", c => Json(c, _data.HistoryAsync(Query(c, "actor"), Query(c, "q"), c.RequestAborted)));
         app.MapGet("/api/v1/deploy", c => Json(c, _data.DeployAsync(c.RequestAborted)));
         app.MapGet("/api/v1/deploy/events", DeployEventsAsync);
+        app.MapGet("/api/v1/deploys/{planId}", (HttpContext c, string planId) => Found(c, _data.DeployRecordAsync(planId, c.RequestAborted)));
         app.MapGet("/api/v1/environments", c => Json(c, _data.EnvironmentsAsync(c.RequestAborted)));
         app.MapGet("/api/v1/environments/{name}", (HttpContext c, string name) => Found(c, _data.EnvironmentAsync(name, c.RequestAborted)));
         app.MapGet("/api/v1/train", c => Json(c, _data.TrainAsync(c.RequestAborted)));
@@ -148,6 +149,10 @@ public sealed partial class Dashboard : IAsyncDisposable
         // The pages.
         app.MapGet("/", async c => await PageAsync(c, "Overview", "Overview", Pages.Overview(await _data.OverviewAsync(c.RequestAborted), null)));
         app.MapGet("/deploy", async c => await PageAsync(c, "Deploy", "Deploy", Pages.Deploy(await _data.DeployAsync(c.RequestAborted))));
+        app.MapGet("/deploys/{planId}", async (HttpContext c, string planId) =>
+            await (await _data.DeployRecordAsync(planId, c.RequestAborted) is { } record
+                ? PageAsync(c, $"Deploy {planId}", "History", Pages.DeployRecord(record))
+                : PageAsync(c, "Not found", "History", Pages.Message($"No finished deploy '{planId}' is kept."), 404)));
         app.MapGet("/history", async c => await PageAsync(c, "History", "History", Pages.History(await _data.HistoryAsync(Query(c, "actor"), Query(c, "q"), c.RequestAborted))));
         app.MapGet("/releases/{dc}/{ns}/{release}", async (HttpContext c, string dc, string ns, string release) =>
             await (await _data.ReleaseAsync(dc, ns, release, c.RequestAborted) is { } data

@@ -288,7 +288,7 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
                     // The latest events of its Deployments and their pods (one list per namespace in flight).
                     if (!events.TryGetValue((dc, ns), out var list))
                     {
-                        list = (await clusters[dc].ListAsync("v1", "Event", ns, null, cancellationToken)).Items;
+                        list = await watcher.WaitAsync(ns, EventKinds, view => view.Objects("v1", "Event"), new WaitLimits { ApiOutageTolerance = TimeSpan.FromSeconds(5) }, null, cancellationToken);
                         events[(dc, ns)] = list;
                     }
 
@@ -302,11 +302,34 @@ public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters c
             }
         }
 
+        if (running is not null && DateTimeOffset.TryParse(running["started"]?.GetValue<string>(), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var started))
+        {
+            running["timeline"] = DeployTimeline.Svg(running, (time.GetUtcNow() - started).TotalSeconds, "running-timeline");
+        }
+
+        var last = (await DeployProgress.FinishedAsync(store, model.Project, 1, cancellationToken)).FirstOrDefault()?.DeepClone().AsObject();
+        if (last is not null)
+        {
+            last["timeline"] = DeployTimeline.Svg(last, id: "last-timeline");
+        }
+
         return new JsonObject
         {
             ["running"] = running,
-            ["last"] = (await DeployProgress.FinishedAsync(store, model.Project, 1, cancellationToken)).FirstOrDefault()?.DeepClone(),
+            ["last"] = last,
         };
+    }
+
+    /// <summary>One finished deploy: its record (who, why, each release's result and times) and its timeline; null when it is not kept.</summary>
+    public async Task<JsonObject?> DeployRecordAsync(string planId, CancellationToken cancellationToken)
+    {
+        var record = (await DeployProgress.FinishedAsync(store, model.Project, DeployJournalLimit, cancellationToken)).FirstOrDefault(d => d["planId"]?.GetValue<string>() == planId)?.DeepClone().AsObject();
+        if (record is not null)
+        {
+            record["timeline"] = DeployTimeline.Svg(record);
+        }
+
+        return record;
     }
 
     /// <summary>Where the train is (as <c>capstan train status -o json</c>), with what the pods serve; <c>configured: false</c> for a farm without a train.</summary>

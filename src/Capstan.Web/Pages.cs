@@ -226,6 +226,29 @@ internal static class Pages
         return html.ToString();
     }
 
+    /// <summary>A deploy's timeline: the SVG the data carries (drawn by <see cref="DeployTimeline"/>, every text in it encoded), in a figure.</summary>
+    private static string Timeline(JsonObject deploy) =>
+        deploy["timeline"]?.GetValue<string>() is { } svg ? $"<figure class=\"timeline\">{svg}</figure>" : string.Empty;
+
+    /// <summary>One finished deploy: who, why, how it ended, its timeline and each release's result.</summary>
+    public static string DeployRecord(JsonObject record)
+    {
+        var html = new StringBuilder($"<p id=\"deploy-record\">By {H(S(record["actor"]))}, started {When(record["started"])}, finished {When(record["finished"])}: <strong class=\"{(record["succeeded"]?.GetValue<bool>() == true ? "ok" : "bad")}\">{(record["succeeded"]?.GetValue<bool>() == true ? "succeeded" : "failed")}</strong>. {H(S(record["reason"]))}</p>");
+        if (record["cause"] is not null)
+        {
+            html.Append($"<p class=\"problem\">{H(S(record["cause"]))}</p>");
+        }
+
+        html.Append(Phases("record-phases", record["phases"])).Append(Timeline(record));
+        html.Append("<table id=\"record-releases\"><thead><tr><th>Release</th><th>Stage</th><th>Result</th><th>Revision</th><th>Detail</th></tr></thead><tbody>");
+        foreach (var r in record["releases"]?.AsArray() ?? [])
+        {
+            html.Append($"<tr><td>{H(S(r!["release"]))}</td><td>{H(S(r["stage"]))}</td><td>{H(S(r["result"]))}</td><td>{H(S(r["revision"]))}</td><td>{H(S(r["detail"]))}</td></tr>");
+        }
+
+        return html.Append("</tbody></table>").ToString();
+    }
+
     public static string Deploy(JsonObject data) =>
         $"<div id=\"deploy\" data-events=\"/api/v1/deploy/events\">{DeployBody(data)}</div><p class=\"muted\" id=\"live\">Updates live.</p>";
 
@@ -268,6 +291,7 @@ internal static class Pages
             }
 
             html.Append("</tbody></table>");
+            html.Append(Timeline(running));
             html.Append("<table class=\"stages\"><thead><tr><th>Stage</th><th>Release</th><th>State</th><th>Ready</th><th>Problem</th><th>Events</th></tr></thead><tbody>");
             foreach (var a in actions.OrderBy(a => StageOrder(S(a["stage"]))).ThenBy(a => S(a["release"]), StringComparer.Ordinal))
             {
@@ -286,6 +310,7 @@ internal static class Pages
         {
             html.Append($"<h2>Last deploy</h2><p id=\"last-deploy\">{H(S(last["planId"]))} by {H(S(last["actor"]))}: <strong class=\"{(last["succeeded"]?.GetValue<bool>() == true ? "ok" : "bad")}\">{(last["succeeded"]?.GetValue<bool>() == true ? "succeeded" : "failed")}</strong>, finished {When(last["finished"])}. {H(S(last["reason"]))} {H(S(last["cause"]))}</p>");
             html.Append(Phases("last-phases", last["phases"]));
+            html.Append(Timeline(last));
             html.Append("<table><thead><tr><th>Release</th><th>Result</th><th>Revision</th><th>Detail</th></tr></thead><tbody>");
             foreach (var r in last["releases"]?.AsArray() ?? [])
             {
@@ -320,7 +345,7 @@ internal static class Pages
                 }
             }
 
-            html.Append($"<tr><td>{H(S(d["planId"]))}</td><td>{H(S(d["actor"]))}</td><td>{When(d["started"])}</td><td>{H(S(d["reason"]))}</td><td>{(d["succeeded"]?.GetValue<bool>() == true ? "succeeded" : "failed: " + H(S(d["cause"])))}</td><td>{H(S(d["seconds"]))}</td><td>{links}</td></tr>");
+            html.Append($"<tr><td><a href=\"/deploys/{Seg(S(d["planId"]))}\">{H(S(d["planId"]))}</a></td><td>{H(S(d["actor"]))}</td><td>{When(d["started"])}</td><td>{H(S(d["reason"]))}</td><td>{(d["succeeded"]?.GetValue<bool>() == true ? "succeeded" : "failed: " + H(S(d["cause"])))}</td><td>{H(S(d["seconds"]))}</td><td>{links}</td></tr>");
         }
 
         html.Append("</tbody></table><h2>Dynamic state</h2><table id=\"state-changes\"><thead><tr><th>#</th><th>Who</th><th>When</th><th>Why</th><th>Change</th><th>Before</th><th>After</th></tr></thead><tbody>");

@@ -64,6 +64,12 @@ public sealed class JobTests(DashboardFarm farm, Browser browser)
             Assert.Contains("eqiad/mw-debug/pinkunicorn: deployed", log, StringComparison.Ordinal);
             Assert.StartsWith("deployed: plan ", await page.Locator("#job-live").InnerTextAsync(), StringComparison.Ordinal);
             await Browser.ScreenshotAsync(page, "job-finished");
+            // Its timeline on the deploy page: the one release that moved, applied then rolled out, on the critical path.
+            await page.GotoAsync("/deploy");
+            var bar = page.Locator("#last-timeline g.bar[data-release='eqiad/mw-debug/pinkunicorn']");
+            Assert.Equal("bar critical", await bar.GetAttributeAsync("class"));
+            Assert.Matches(@"applied in [0-9.]+ s, rolled out in [0-9.]+ s \(Done\); on the critical path", await bar.Locator("title").TextContentAsync());
+            await Browser.ScreenshotAsync(page, "deploy-timeline");
             var revision = (await farm.GetJsonAsync("/api/v1/releases/eqiad/mw-debug/pinkunicorn"))["revisions"]!.AsArray()[0]!;
             Assert.Equal("alice", revision["actor"]!.GetValue<string>());
             Assert.Equal("T4242: the next branch on the test server", revision["reason"]!.GetValue<string>());

@@ -71,6 +71,15 @@ function phases(id, list) {
   return [el('p', 'Phases: ' + list.map(p => `${p.name} ${duration(Number(p.seconds))}`).join(', '), { id, class: 'phases' })];
 }
 
+// A deploy's timeline: the server draws it as SVG (every text in it encoded); the page puts it in a figure.
+function timeline(svg) {
+  if (!svg) return [];
+  const doc = new DOMParser().parseFromString(svg, 'image/svg+xml');
+  const figure = el('figure', null, { class: 'timeline' });
+  figure.appendChild(document.importNode(doc.documentElement, true));
+  return [figure];
+}
+
 function renderDeploy(container, view) {
   const parts = [];
   const running = view.running;
@@ -99,6 +108,7 @@ function renderDeploy(container, view) {
       }
       return tr;
     }), { class: 'grid', id: 'stage-grid' }));
+    parts.push(...timeline(running.timeline));
     parts.push(table(['Stage', 'Release', 'State', 'Ready', 'Problem', 'Events'], actions.map(a =>
       row([a.stage, a.release, a.state, a.desired == null ? '' : `${a.ready ?? 0}/${a.desired}`, a.problem || '', (a.events || []).join('\n')],
         { class: `state-${String(a.state).toLowerCase()}` })), { class: 'stages' }));
@@ -113,6 +123,7 @@ function renderDeploy(container, view) {
       ', finished ', timeEl(last.finished), `. ${last.reason || ''} ${last.cause || ''}`);
     parts.push(p);
     parts.push(...phases('last-phases', last.phases));
+    parts.push(...timeline(last.timeline));
     parts.push(table(['Release', 'Result', 'Revision', 'Detail'], (last.releases || []).map(r =>
       row([r.release, r.result, r.revision ?? '', r.detail || '']))));
   }

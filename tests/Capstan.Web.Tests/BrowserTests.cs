@@ -192,4 +192,34 @@ public sealed class BrowserTests(DashboardFarm farm, Browser browser)
             Assert.Equal(0, (await farm.RunCliAsync("state", "set", "read-only", "codfw", "false", "--reason", "db upgrade done", "--actor", "dora")).ExitCode);
         }
     }
+
+    [Fact]
+    public async Task No_page_is_wider_than_a_1280_pixel_window()
+    {
+        var (context, page, problems) = await browser.OpenAsync(farm.Url);
+        await using var _ = context;
+        await SignInAsync(page, DashboardFarm.AliceToken);
+        var pages = new[] { "/", "/deploy", "/jobs", "/history", "/environments", "/train", "/switchover", "/releases/eqiad/mw-web/main" };
+        var wide = new List<string>();
+        foreach (var path in pages)
+        {
+            await page.GotoAsync(path);
+            var (content, window) = (await page.EvaluateAsync<int>("() => document.documentElement.scrollWidth"), await page.EvaluateAsync<int>("() => window.innerWidth"));
+            if (content > window)
+            {
+                wide.Add($"{path}: {content} px");
+            }
+        }
+
+        await page.GotoAsync("/releases/eqiad/mw-web/main");
+        Assert.Matches(@"^352/352 ready · 352 Running$", await page.Locator("#pod-summary").InnerTextAsync());
+        Assert.False(await page.Locator("#pods").IsVisibleAsync());
+        await page.ClickAsync("#all-pods summary");
+        Assert.Equal(352, await page.Locator("#pods tbody tr").CountAsync());
+        await Browser.ScreenshotAsync(page, "release-pods");
+        await page.GotoAsync("/jobs");
+        await Browser.ScreenshotAsync(page, "jobs");
+        Assert.Empty(wide);
+        Assert.Empty(problems);
+    }
 }

@@ -22,8 +22,11 @@ public static class DeployCancel
     /// <summary>The key of a farm's cancel request.</summary>
     public static string Key(string project) => $"{project}/deploy-cancel";
 
-    /// <summary>Asks the running deploy to stop; a user error when none runs.</summary>
-    public static async Task<CancelRequest> RequestAsync(IStateStore store, string project, string actor, string reason, TimeProvider time, CancellationToken cancellationToken)
+    /// <summary>
+    /// Asks the running deploy to stop; a user error when none runs. <paramref name="starting"/> names a plan that is about
+    /// to run (its caller started it and it has not written its journal yet): the request waits for it.
+    /// </summary>
+    public static async Task<CancelRequest> RequestAsync(IStateStore store, string project, string actor, string reason, TimeProvider time, CancellationToken cancellationToken, string? starting = null)
     {
         if (string.IsNullOrWhiteSpace(reason))
         {
@@ -31,24 +34,33 @@ public static class DeployCancel
         }
 
         var journal = await store.GetAsync(DeployProgress.JournalKey(project), cancellationToken);
-        if (journal is null || JsonNode.Parse(journal.Value)?["planId"]?.GetValue<string>() is not { } planId)
+        var running = journal is null ? null : JsonNode.Parse(journal.Value)?["planId"]?.GetValue<string>();
+        if (running is null && starting is not null)
+        {
+            // The deploy reads the request when it starts: no journal to compare against yet.
+            var early = new CancelRequest(starting, actor, reason.Trim(), time.GetUtcNow());
+            await store.CommitAsync(new StoreTxn([], [new StoreOp.Put(Key(project), Json(early))]), cancellationToken);
+            return early;
+        }
+
+        if (running is not { } planId)
         {
             throw new UserInputException("no deploy is running: there is nothing to cancel");
         }
 
         var request = new CancelRequest(planId, actor, reason.Trim(), time.GetUtcNow());
-        var value = new JsonObject
-        {
-            ["planId"] = request.PlanId,
-            ["actor"] = request.Actor,
-            ["reason"] = request.Reason,
-            ["at"] = request.At.ToString("O", CultureInfo.InvariantCulture),
-        };
-
         // Only while that deploy's journal is still there: a request for a plan that just ended is not left for a later one.
-        var written = await store.CommitAsync(new StoreTxn([new StoreCompare(journal.Key, journal.ModRevision)], [new StoreOp.Put(Key(project), value.ToJsonString())]), cancellationToken);
+        var written = await store.CommitAsync(new StoreTxn([new StoreCompare(journal!.Key, journal.ModRevision)], [new StoreOp.Put(Key(project), Json(request))]), cancellationToken);
         return written.Succeeded ? request : throw new UserInputException("the deploy ended before it could be cancelled");
     }
+
+    private static string Json(CancelRequest request) => new JsonObject
+    {
+        ["planId"] = request.PlanId,
+        ["actor"] = request.Actor,
+        ["reason"] = request.Reason,
+        ["at"] = request.At.ToString("O", CultureInfo.InvariantCulture),
+    }.ToJsonString();
 
     /// <summary>Completes when a cancel request for <paramref name="planId"/> arrives; runs until then or until cancelled.</summary>
     public static async Task<CancelRequest> WaitAsync(IStateStore store, string project, string planId, CancellationToken cancellationToken)

@@ -25,8 +25,8 @@ public sealed partial class Dashboard
         app.MapGet("/jobs", c => JobsPageAsync(c, Viewer(c), null, 200));
         app.MapGet("/jobs/{id}", async (HttpContext c, string id) =>
             await (await _jobs.FindAsync(id, c.RequestAborted) is { } job
-                ? ComponentPageAsync<JobLog>(c, $"Job: {job["what"]}", new() { ["Job"] = job, ["Viewer"] = Viewer(c) })
-                : PageAsync(c, "Not found", "Jobs", Pages.Message($"There is no job '{id}'."), 404)));
+                ? PageAsync<JobLog>(c, $"Job: {job["what"]}", "Jobs", new() { ["Job"] = job, ["Viewer"] = Viewer(c) })
+                : MessageAsync(c, "Jobs", $"There is no job '{id}'.", 404)));
         app.MapPost("/jobs/preview", c => FormJobAsync(c, start: false));
         app.MapPost("/jobs", c => FormJobAsync(c, start: true));
     }
@@ -68,7 +68,7 @@ public sealed partial class Dashboard
             }
 
             var preview = await _jobActions.PreviewAsync(request, user.Name, context.RequestAborted);
-            await ComponentPageAsync<JobPreview>(context, $"Confirm: {request.What}", new() { ["Preview"] = preview, ["Fields"] = request.Fields().ToList(), ["Viewer"] = viewer });
+            await PageAsync<JobPreview>(context, $"Confirm: {request.What}", "Jobs", new() { ["Preview"] = preview, ["Fields"] = request.Fields().ToList(), ["Viewer"] = viewer });
         }
         catch (Exception ex) when (Refusal(ex) is { } message)
         {
@@ -107,7 +107,7 @@ public sealed partial class Dashboard
         var jobs = await _jobs.ListAsync(context.RequestAborted);
         var running = await DeployProgress.RunningAsync(_data.Store, _data.Model.Project, context.RequestAborted);
         var holder = await DeployLock.HolderAsync(_data.Store, _data.Model.Project, context.RequestAborted);
-        await ComponentPageAsync<JobsPage>(context, "Jobs", new()
+        await PageAsync<JobsPage>(context, "Jobs", "Jobs", new()
         {
             ["Jobs"] = jobs["jobs"]!.AsArray(),
             ["Viewer"] = viewer,

@@ -124,11 +124,11 @@ public sealed partial class Dashboard
     {
         if (environment is not null && await _data.EnvironmentAsync(environment, context.RequestAborted) is { } data)
         {
-            await PageAsync(context, $"Environment {environment}", "Environments", Pages.Environment(data, viewer, error), status);
+            await PageAsync<Components.EnvironmentPage>(context, $"Environment {environment}", "Environments", new() { ["Data"] = data, ["Viewer"] = viewer, ["Problem"] = error }, status);
             return;
         }
 
-        await PageAsync(context, "Environments", "Environments", Pages.Environments(await _data.EnvironmentsAsync(context.RequestAborted), viewer, error, form.Typed()), status);
+        await PageAsync<Components.EnvironmentsPage>(context, "Environments", "Environments", new() { ["Data"] = await _data.EnvironmentsAsync(context.RequestAborted), ["Viewer"] = viewer, ["Problem"] = error, ["Form"] = form.Typed() }, status);
     }
 
     private async Task LoginAsync(HttpContext context)
@@ -137,14 +137,14 @@ public sealed partial class Dashboard
         if (!SameOrigin(context))
         {
             // A form on another site must not sign a visitor in (as someone else, whose name would then go on the visitor's changes).
-            await PageAsync(context, "Sign in", string.Empty, Pages.Login("refused: the sign-in did not come from this dashboard's own page", null), 403);
+            await LoginPageAsync(context, "refused: the sign-in did not come from this dashboard's own page", null, 403);
             return;
         }
 
         var user = _options.Users.Authenticate(form.One("token"));
         if (user is null)
         {
-            await PageAsync(context, "Sign in", string.Empty, Pages.Login(_options.Users.Any ? "That token is not valid." : "This server has no users (it was started without --tokens): it is read-only.", SafeReturn(form.One("returnTo"))), 401);
+            await LoginPageAsync(context, _options.Users.Any ? "That token is not valid." : "This server has no users (it was started without --tokens): it is read-only.", SafeReturn(form.One("returnTo")), 401);
             return;
         }
 

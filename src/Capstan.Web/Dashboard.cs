@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Components.Web;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Capstan.Web.Components;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -147,29 +148,29 @@ public sealed partial class Dashboard : IAsyncDisposable
         app.MapDelete("/api/v1/environments/{name}", (HttpContext c, string name) => ApiWriteAsync(c, async (actor, body) => await DeleteAsync(name, Fields.FromJson(body), actor, _stopping)));
 
         // The pages.
-        app.MapGet("/", async c => await PageAsync(c, "Overview", "Overview", Pages.Overview(await _data.OverviewAsync(c.RequestAborted), null)));
-        app.MapGet("/deploy", async c => await PageAsync(c, "Deploy", "Deploy", Pages.Deploy(await _data.DeployAsync(c.RequestAborted))));
+        app.MapGet("/", async c => await PageAsync<OverviewPage>(c, "Overview", "Overview", new() { ["Data"] = await _data.OverviewAsync(c.RequestAborted) }));
+        app.MapGet("/deploy", async c => await PageAsync<DeployPage>(c, "Deploy", "Deploy", new() { ["Data"] = await _data.DeployAsync(c.RequestAborted) }));
         app.MapGet("/deploys/{planId}", async (HttpContext c, string planId) =>
             await (await _data.DeployRecordAsync(planId, c.RequestAborted) is { } record
-                ? PageAsync(c, $"Deploy {planId}", "History", Pages.DeployRecord(record))
-                : PageAsync(c, "Not found", "History", Pages.Message($"No finished deploy '{planId}' is kept."), 404)));
-        app.MapGet("/history", async c => await PageAsync(c, "History", "History", Pages.History(await _data.HistoryAsync(Query(c, "actor"), Query(c, "q"), c.RequestAborted))));
+                ? PageAsync<DeployRecordPage>(c, $"Deploy {planId}", "History", new() { ["Record"] = record })
+                : MessageAsync(c, "History", $"No finished deploy '{planId}' is kept.", 404)));
+        app.MapGet("/history", async c => await PageAsync<HistoryPage>(c, "History", "History", new() { ["Data"] = await _data.HistoryAsync(Query(c, "actor"), Query(c, "q"), c.RequestAborted) }));
         app.MapGet("/releases/{dc}/{ns}/{release}", async (HttpContext c, string dc, string ns, string release) =>
             await (await _data.ReleaseAsync(dc, ns, release, c.RequestAborted) is { } data
-                ? PageAsync(c, $"{dc}/{ns}/{release}", "Overview", Pages.Release(data))
-                : PageAsync(c, "Not found", string.Empty, Pages.Message($"The farm has no release {ns}/{release} in {dc}."), 404)));
+                ? PageAsync<ReleasePage>(c, $"{dc}/{ns}/{release}", "Overview", new() { ["Data"] = data })
+                : MessageAsync(c, string.Empty, $"The farm has no release {ns}/{release} in {dc}.", 404)));
         app.MapGet("/releases/{dc}/{ns}/{release}/diff", async (HttpContext c, string dc, string ns, string release) =>
             await (Revisions(c, out var from, out var to) && await _data.DiffAsync(dc, ns, release, from, to, c.RequestAborted) is { } diff
-                ? PageAsync(c, $"{dc}/{ns}/{release}: r{from} → r{to}", "Overview", Pages.Diff(diff))
-                : PageAsync(c, "Not found", string.Empty, Pages.Message("No such release or revisions."), 404)));
-        app.MapGet("/environments", async c => await PageAsync(c, "Environments", "Environments", Pages.Environments(await _data.EnvironmentsAsync(c.RequestAborted), Viewer(c), null)));
+                ? PageAsync<DiffPage>(c, $"{dc}/{ns}/{release}: r{from} → r{to}", "Overview", new() { ["Data"] = diff })
+                : MessageAsync(c, string.Empty, "No such release or revisions.", 404)));
+        app.MapGet("/environments", async c => await PageAsync<EnvironmentsPage>(c, "Environments", "Environments", new() { ["Data"] = await _data.EnvironmentsAsync(c.RequestAborted), ["Viewer"] = Viewer(c) }));
         app.MapGet("/environments/{name}", async (HttpContext c, string name) =>
             await (await _data.EnvironmentAsync(name, c.RequestAborted) is { } data
-                ? PageAsync(c, $"Environment {name}", "Environments", Pages.Environment(data, Viewer(c), null))
-                : PageAsync(c, "Not found", "Environments", Pages.Message($"There is no environment '{name}'."), 404)));
-        app.MapGet("/train", async c => await PageAsync(c, "Train", "Train", Pages.Train(await _data.TrainAsync(c.RequestAborted))));
-        app.MapGet("/switchover", async c => await PageAsync(c, "Switchover", "Switchover", Pages.Switchover(await _data.SwitchoverAsync(c.RequestAborted))));
-        app.MapGet("/login", c => PageAsync(c, "Sign in", string.Empty, Pages.Login(_options.Users.Any ? null : "This server has no users (it was started without --tokens): it is read-only.", SafeReturn(Query(c, "returnTo")))));
+                ? PageAsync<EnvironmentPage>(c, $"Environment {name}", "Environments", new() { ["Data"] = data, ["Viewer"] = Viewer(c) })
+                : MessageAsync(c, "Environments", $"There is no environment '{name}'.", 404)));
+        app.MapGet("/train", async c => await PageAsync<TrainPage>(c, "Train", "Train", new() { ["Data"] = await _data.TrainAsync(c.RequestAborted) }));
+        app.MapGet("/switchover", async c => await PageAsync<SwitchoverPage>(c, "Switchover", "Switchover", new() { ["Journal"] = await _data.SwitchoverAsync(c.RequestAborted) }));
+        app.MapGet("/login", c => LoginPageAsync(c, _options.Users.Any ? null : "This server has no users (it was started without --tokens): it is read-only.", SafeReturn(Query(c, "returnTo")), 200));
         app.MapPost("/login", LoginAsync);
         app.MapPost("/logout", LogoutAsync);
         app.MapPost("/environments/new", c => FormWriteAsync(c, null, async (actor, form) =>
@@ -256,21 +257,35 @@ public sealed partial class Dashboard : IAsyncDisposable
         return context.Response.WriteAsync(new JsonObject { ["error"] = message }.ToJsonString(), context.RequestAborted);
     }
 
-    private Task PageAsync(HttpContext context, string title, string active, string body, int status = 200)
+    /// <summary>A page: its body (a Razor component with its parameters) in the dashboard's layout, rendered on the server.</summary>
+    private async Task PageAsync<T>(HttpContext context, string title, string active, Dictionary<string, object?> parameters, int status = 200)
+        where T : IComponent
     {
+        var viewer = Viewer(context);
+        var html = await _html.Dispatcher.InvokeAsync(async () =>
+        {
+            var body = (await _html.RenderComponentAsync<T>(ParameterView.FromDictionary(parameters))).ToHtmlString();
+            return (await _html.RenderComponentAsync<LayoutPage>(ParameterView.FromDictionary(new Dictionary<string, object?>
+            {
+                ["Project"] = _data.Model.Project,
+                ["Title"] = title,
+                ["Active"] = active,
+                ["Viewer"] = viewer,
+                ["Body"] = new MarkupString(body),
+            }))).ToHtmlString();
+        });
         context.Response.StatusCode = status;
         context.Response.ContentType = "text/html; charset=utf-8";
         context.Response.Headers.CacheControl = "no-store";
-        return context.Response.WriteAsync(Pages.Layout(_data.Model.Project, title, active, Viewer(context), body), context.RequestAborted);
+        await context.Response.WriteAsync(html, context.RequestAborted);
     }
 
-    /// <summary>A page whose body is a Razor component, in the dashboard's layout.</summary>
-    private async Task ComponentPageAsync<T>(HttpContext context, string title, Dictionary<string, object?> parameters, int status = 200)
-        where T : IComponent
-    {
-        var body = await _html.Dispatcher.InvokeAsync(async () => (await _html.RenderComponentAsync<T>(ParameterView.FromDictionary(parameters))).ToHtmlString());
-        await PageAsync(context, title, "Jobs", body, status);
-    }
+    /// <summary>A page that only says something (not found, say).</summary>
+    private Task MessageAsync(HttpContext context, string active, string text, int status) =>
+        PageAsync<MessagePage>(context, status == 404 ? "Not found" : "Capstan", active, new() { ["Text"] = text }, status);
+
+    private Task LoginPageAsync(HttpContext context, string? problem, string? returnTo, int status) =>
+        PageAsync<LoginPage>(context, "Sign in", string.Empty, new() { ["Problem"] = problem, ["ReturnTo"] = returnTo }, status);
 
     private static string? Query(HttpContext context, string key) => context.Request.Query[key].ToString() is { Length: > 0 } v ? v : null;
 

@@ -18,7 +18,7 @@ namespace Capstan.Web;
 
 /// <summary>
 /// The data of every page and of <c>/api/v1</c>, as JSON: built once here, served as it is by the API and rendered
-/// as HTML by <see cref="Pages"/>. It reads the repo, the state store and the clusters, the way the CLI does.
+/// as HTML by the Razor components of <c>Components/</c>. It reads the repo, the state store and the clusters, the way the CLI does.
 /// </summary>
 public sealed class DashboardData(FarmModel model, IRepoFiles files, IClusters clusters, IStateStore store, TimeProvider time) : IAsyncDisposable
 {

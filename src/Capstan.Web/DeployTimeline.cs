@@ -179,7 +179,7 @@ internal static class DeployTimeline
         return new[] { 1, 2, 5, 10 }.Select(m => m * magnitude).First(s => s >= raw);
     }
 
-    private static string Seconds(double seconds) => Pages.Duration(seconds);
+    private static string Seconds(double seconds) => Markup.Duration(seconds);
 
     private static string H(string text) => WebUtility.HtmlEncode(text);
 }

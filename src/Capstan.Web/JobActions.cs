@@ -131,11 +131,10 @@ internal sealed class JobActions(DashboardData data, JobBoard board, TimeProvide
 
                 return board.Start(request.Kind, request.What, actor, request.Reason, async (job, ct) =>
                 {
-                    job.PlanId = proposal.Plan.Id;
                     job.Log($"plan {proposal.Plan.Id}: {proposal.Changing} releases change");
                     var outcome = await action.RunAsync(proposal, job, ct);
                     return Ended(job, outcome.Result);
-                }, stopping);
+                }, stopping, proposal.Plan.Id);
             }
 
             case "rollback":
@@ -168,12 +167,15 @@ internal sealed class JobActions(DashboardData data, JobBoard board, TimeProvide
             }
 
             case "cancel":
-                if ((await DeployProgress.RunningAsync(data.Store, data.Model.Project, stopping))?["planId"]?.GetValue<string>() != digest)
+                // The deploy running now; or the one a job of this server has just started, before it wrote its journal.
+                var running = (await DeployProgress.RunningAsync(data.Store, data.Model.Project, stopping))?["planId"]?.GetValue<string>();
+                var starting = running is null && request.Plan is { } plan && board.Runs(plan) ? plan : null;
+                if ((running ?? starting) != digest)
                 {
                     throw new UserInputException(changed);
                 }
 
-                var cancel = await DeployCancel.RequestAsync(data.Store, data.Model.Project, actor, request.Reason, time, stopping);
+                var cancel = await DeployCancel.RequestAsync(data.Store, data.Model.Project, actor, request.Reason, time, stopping, starting);
                 return board.Start(request.Kind, request.What, actor, request.Reason, (job, _) =>
                 {
                     job.PlanId = cancel.PlanId;

@@ -165,9 +165,10 @@ public sealed class JobBoard(IStateStore store, string project, TimeProvider tim
     /// Starts a job in the background (it outlives the request that asked; the server's stop interrupts it). The work
     /// returns the job's end state and outcome line; a refusal ends it as failed with the refusal's message.
     /// </summary>
-    public DashboardJob Start(string kind, string what, string actor, string reason, Func<DashboardJob, CancellationToken, Task<(string State, string Outcome)>> work, CancellationToken stopping)
+    public DashboardJob Start(string kind, string what, string actor, string reason, Func<DashboardJob, CancellationToken, Task<(string State, string Outcome)>> work, CancellationToken stopping, string? planId = null)
     {
         var job = DashboardJob.Start(kind, what, actor, reason, time.GetUtcNow());
+        job.PlanId = planId;
         job.Log($"{job.Started.UtcDateTime.ToString("HH:mm:ss", CultureInfo.InvariantCulture)}  {kind} by {actor}: {reason}");
         var run = Task.Run(async () =>
         {
@@ -211,6 +212,9 @@ public sealed class JobBoard(IStateStore store, string project, TimeProvider tim
 
         return await store.GetAsync(Prefix + id, cancellationToken) is { } stored ? JsonNode.Parse(stored.Value) as JsonObject : null;
     }
+
+    /// <summary>True while a job of this server runs the deploy plan <paramref name="planId"/>.</summary>
+    public bool Runs(string planId) => _live.Values.Any(l => !l.Job.Ended && l.Job.PlanId == planId);
 
     /// <summary>A job running (or just ended) in this server, for its live log.</summary>
     public DashboardJob? Live(string id) => _live.TryGetValue(id, out var live) ? live.Job : null;

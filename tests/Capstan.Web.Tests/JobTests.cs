@@ -145,6 +145,10 @@ public sealed class JobTests(DashboardFarm farm, Browser browser)
             Faults.Clear();
             File.Delete(Path.Combine(farm.Root, "deploy/images/mw-debug/pinkunicorn.yaml"));
             File.Delete(Path.Combine(farm.Root, "deploy/images/mw-api-int/main.yaml"));
+
+            // Whatever happened above, the dashboard's deploy ends before the farm is put back.
+            await Capstan.Testing.Cluster.EventuallyAsync(
+                async () => await Capstan.Deploy.DeployProgress.RunningAsync(farm.Store, farm.Model.Project, default) is null ? "idle" : null, "the dashboard's deploy to end", 120);
             await farm.DeployAsync(new RenderSelection("eqiad"), "back to the farm's images");
         }
     }

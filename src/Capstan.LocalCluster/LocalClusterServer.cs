@@ -146,6 +146,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         {
             var time = _options.Time;
             _collector.Reconcile();
+            _namespaces.Reconcile();
             _events.Expire();
             _deployments.Reconcile();
             _replicaSets.Reconcile();
@@ -159,6 +160,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
 
     private EventRecorder _events = null!;
     private GarbageCollector _collector = null!;
+    private NamespaceController _namespaces = null!;
     private ReplicaSetController _replicaSets = null!;
     private DeploymentController _deployments = null!;
     private Kubelet _kubelet = null!;
@@ -189,6 +191,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
     {
         _events = new EventRecorder(Store, _options.Time);
         _collector = new GarbageCollector(Store);
+        _namespaces = new NamespaceController(Store, () => CertificateAuthorityPem);
         _replicaSets = new ReplicaSetController(Store, _events, _options.Time);
         _deployments = new DeploymentController(Store, _options.Time, _events);
         _kubelet = new Kubelet(Store, Faults, Images, _options.Timing, _options.Time, _events)
@@ -227,6 +230,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
                 Store.Create(nodes, null, new JsonObject
                 {
                     ["metadata"] = new JsonObject { ["name"] = name, ["labels"] = new JsonObject { ["kubernetes.io/hostname"] = name, ["kubernetes.io/os"] = "linux" } },
+                    ["spec"] = NodeSpec(name),
                     ["status"] = new JsonObject
                     {
                         ["capacity"] = Quantities(),
@@ -237,9 +241,23 @@ public sealed class LocalClusterServer : IAsyncDisposable
                             ["lastHeartbeatTime"] = Controllers.Json.Stamp(_options.Time.GetUtcNow()), ["lastTransitionTime"] = Controllers.Json.Stamp(_options.Time.GetUtcNow()),
                         }),
                         ["addresses"] = new JsonArray(new JsonObject { ["type"] = "InternalIP", ["address"] = $"10.{n / 256}.{n % 256}.1" }, new JsonObject { ["type"] = "Hostname", ["address"] = name }),
-                        ["nodeInfo"] = new JsonObject { ["kubeletVersion"] = "v1.32.0-capstan", ["operatingSystem"] = "linux", ["architecture"] = "amd64", ["containerRuntimeVersion"] = "simulated://1" },
+                        ["nodeInfo"] = NodeInfo(name),
                     },
                 }, "kubelet");
+            }
+        }
+
+        // A node registered by an older version lacks what clients' typed models require (its spec, the whole nodeInfo).
+        foreach (var node in Store.ListShared(nodes, null).Items.Where(n => n["status"]?["nodeInfo"]?["bootID"] is null || n["spec"] is null))
+        {
+            var status = (JsonObject)node["status"]!.DeepClone();
+            status["nodeInfo"] = NodeInfo(node.Kube.Name);
+            Store.Update(nodes, null, node.Kube.Name, new JsonObject { ["status"] = status }, statusOnly: true, "kubelet");
+            if (Store.Get(nodes, null, node.Kube.Name)?["spec"] is null)
+            {
+                var withSpec = (JsonObject)Store.Get(nodes, null, node.Kube.Name)!.DeepClone();
+                withSpec["spec"] = NodeSpec(node.Kube.Name);
+                Store.Update(nodes, null, node.Kube.Name, withSpec, statusOnly: false, "kubelet");
             }
         }
 
@@ -415,5 +433,33 @@ public sealed class LocalClusterServer : IAsyncDisposable
         _wake.Dispose();
         _database?.Dispose();
         _serving?.Dispose();
+    }
+
+    /// <summary>A node's spec as kube-controller-manager leaves it: its pod CIDR.</summary>
+    private static JsonObject NodeSpec(string name)
+    {
+        var n = int.TryParse(name.AsSpan(name.LastIndexOf('-') + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var i) ? i : 0;
+        var cidr = $"10.244.{n % 256}.0/24";
+        return new JsonObject { ["podCIDR"] = cidr, ["podCIDRs"] = new JsonArray(cidr) };
+    }
+
+    /// <summary>What a kubelet reports about its machine: every field clients' typed models require, stable per node.</summary>
+    private static JsonObject NodeInfo(string name)
+    {
+        var id = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name))).ToLowerInvariant();
+        string Uuid(int from) => $"{id[from..(from + 8)]}-{id[(from + 8)..(from + 12)]}-{id[(from + 12)..(from + 16)]}-{id[(from + 16)..(from + 20)]}-{id[(from + 20)..(from + 32)]}";
+        return new JsonObject
+        {
+            ["machineID"] = id[..32],
+            ["systemUUID"] = Uuid(0),
+            ["bootID"] = Uuid(32),
+            ["kernelVersion"] = Environment.OSVersion.Version.ToString(),
+            ["osImage"] = "Capstan embedded node",
+            ["containerRuntimeVersion"] = "simulated://1",
+            ["kubeletVersion"] = "v1.32.0-capstan",
+            ["kubeProxyVersion"] = "v1.32.0-capstan",
+            ["operatingSystem"] = "linux",
+            ["architecture"] = "amd64",
+        };
     }
 }

@@ -63,6 +63,7 @@ public sealed class AdmissionTests
     [InlineData("labels: {app: web, tier: x}", "labels: {app: other}", "spec.template.metadata.labels", "`selector` does not match template `labels`")]
     [InlineData("name: main", "name: Main", "spec.template.spec.containers[0].name", "Invalid value: \"Main\"")]
     [InlineData("memory: 1024Mi", "memory: 1x", "spec.template.spec.containers[0].resources.requests[memory]", "quantities must match the regular expression")]
+    [InlineData("requests: {memory: 1024Mi}}", "requests: {memory: 2Gi}, limits: {memory: 1Gi}}", "spec.template.spec.containers[0].resources.requests[memory]", "Invalid value: \"2Gi\": must be less than or equal to memory limit of 1Gi")]
     [InlineData("defaultMode: 420", "defaultMode: 1000", "spec.template.spec.volumes[0].secret.defaultMode", "Invalid value: 1000: must be a number between 0 and 0777 (octal), both inclusive")]
     public async Task An_invalid_deployment_is_refused_with_the_field_and_the_server_s_words(string valid, string invalid, string field, string message)
     {

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json.Nodes;
 using Capstan.Core.Diagnostics;
 using Capstan.LocalCluster.Auth;
 
@@ -92,7 +93,10 @@ public sealed class AuthTests : IDisposable
             data: {a: "1"}
             """), force: false, dryRun: false, default);
         Assert.Equal("settings", created["metadata"]!["name"]!.GetValue<string>());
-        Assert.Single((await dana.ListAsync("v1", "ConfigMap", "team", null, default)).Items);
+        // Hers, and the CA every namespace publishes (kube-root-ca.crt), once its controller has run.
+        var names = (await dana.ListAsync("v1", "ConfigMap", "team", null, default)).Items.Select(c => c["metadata"]!["name"]!.GetValue<string>()).ToList();
+        Assert.Contains("settings", names);
+        Assert.All(names, n => Assert.Contains(n, new[] { "settings", "kube-root-ca.crt" }));
 
         var otherNamespace = await Assert.ThrowsAsync<KubeForbiddenException>(() => dana.ListAsync("v1", "ConfigMap", "other", null, default));
         Assert.Equal("configmaps is forbidden: User \"dana\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"other\"", otherNamespace.Message);
@@ -281,5 +285,42 @@ public sealed class AuthTests : IDisposable
             Content = new StringContent("""{"rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]}""", System.Text.Encoding.UTF8, "application/merge-patch+json"),
         };
         Assert.Equal(HttpStatusCode.Forbidden, (await dana.SendAsync(widened)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Self_reviews_answer_what_the_caller_may_do_as_rbac_decides_it()
+    {
+        await using var cluster = await StartWithUsersAsync();
+        using var http = cluster.Http(DanaToken);
+        async Task<JsonNode> ReviewAsync(string kind, string spec)
+        {
+            using var response = await http.PostAsync($"/apis/authorization.k8s.io/v1/{kind.ToLowerInvariant()}s", new StringContent(
+                $$"""{"apiVersion": "authorization.k8s.io/v1", "kind": "{{kind}}", "spec": {{spec}}}""", System.Text.Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+            return JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        }
+
+        async Task<bool> MayAsync(string verb, string resource, string ns) =>
+            (await ReviewAsync("SelfSubjectAccessReview", $$$"""{"resourceAttributes": {"verb": "{{{verb}}}", "resource": "{{{resource}}}", "namespace": "{{{ns}}}"}}"""))["status"]!["allowed"]!.GetValue<bool>();
+
+        Assert.True(await MayAsync("create", "configmaps", "team"));
+        Assert.False(await MayAsync("get", "secrets", "team"));
+        Assert.False(await MayAsync("list", "configmaps", "other"));
+        Assert.False(await MayAsync("list", "namespaces", string.Empty));
+        var discovery = await ReviewAsync("SelfSubjectAccessReview", """{"nonResourceAttributes": {"verb": "get", "path": "/apis"}}""");
+        Assert.True(discovery["status"]!["allowed"]!.GetValue<bool>());
+
+        // The same answers as the requests themselves get.
+        using (var forbidden = await http.GetAsync("/api/v1/namespaces/team/secrets/db"))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
+        }
+
+        var rules = (await ReviewAsync("SelfSubjectRulesReview", """{"namespace": "team"}"""))["status"]!;
+        Assert.False(rules["incomplete"]!.GetValue<bool>());
+        Assert.Contains(rules["resourceRules"]!.AsArray(), r => r!["resources"]!.AsArray().Any(x => x!.GetValue<string>() == "configmaps") && r["verbs"]!.AsArray().Any(v => v!.GetValue<string>() == "create"));
+        Assert.Contains(rules["resourceRules"]!.AsArray(), r => r!["resources"]!.AsArray().Any(x => x!.GetValue<string>() == "selfsubjectaccessreviews"));
+        Assert.DoesNotContain(rules["resourceRules"]!.AsArray(), r => r!["resources"]!.AsArray().Any(x => x!.GetValue<string>() is "secrets" or "*"));
+        Assert.Contains(rules["nonResourceRules"]!.AsArray(), r => r!["nonResourceURLs"]!.AsArray().Any(u => u!.GetValue<string>() == "/apis"));
     }
 }

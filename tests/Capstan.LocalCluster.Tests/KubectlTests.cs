@@ -346,4 +346,40 @@ public sealed class KubectlTests : IAsyncLifetime
         using var scaled = JsonDocument.Parse((await KubectlAsync("get", "deployment/web", "-n", "app", "-o", "json")).Out);
         Assert.Equal(3, scaled.RootElement.GetProperty("spec").GetProperty("replicas").GetInt32());
     }
+
+    [Fact]
+    public async Task Kubectl_json_patch_replaces_adds_and_removes_a_top_level_field()
+    {
+        await _cluster.NamespaceAsync("app");
+        await _cluster.ApplyAsync("""
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: settings, namespace: app}
+            data: {mode: production}
+            """);
+        async Task<JsonElement> DataAsync()
+        {
+            var got = await KubectlAsync("get", "configmap/settings", "-n", "app", "-o", "json");
+            Assert.True(got.Code == 0, got.Err);
+            return JsonDocument.Parse(got.Out).RootElement.Clone();
+        }
+
+        var replace = await KubectlAsync("patch", "configmap/settings", "-n", "app", "--type=json", "-p", """[{"op":"replace","path":"/data","value":{"mode":"canary","tracing":"on"}}]""");
+        Assert.True(replace.Code == 0, replace.Err);
+        Assert.Equal("canary", (await DataAsync()).GetProperty("data").GetProperty("mode").GetString());
+
+        var remove = await KubectlAsync("patch", "configmap/settings", "-n", "app", "--type=json", "-p", """[{"op":"remove","path":"/data"}]""");
+        Assert.True(remove.Code == 0, remove.Err);
+        Assert.False((await DataAsync()).TryGetProperty("data", out _));
+
+        var add = await KubectlAsync("patch", "configmap/settings", "-n", "app", "--type=json", "-p", """[{"op":"add","path":"/data","value":{"mode":"again"}}]""");
+        Assert.True(add.Code == 0, add.Err);
+        Assert.Equal("again", (await DataAsync()).GetProperty("data").GetProperty("mode").GetString());
+
+        // A path that does not exist is still a 422 that names it, and changes nothing.
+        var missing = await KubectlAsync("patch", "configmap/settings", "-n", "app", "--type=json", "-p", """[{"op":"replace","path":"/nothing/here","value":1}]""");
+        Assert.NotEqual(0, missing.Code);
+        Assert.Contains("/nothing/here", missing.Err, StringComparison.Ordinal);
+        Assert.Equal("again", (await DataAsync()).GetProperty("data").GetProperty("mode").GetString());
+    }
 }

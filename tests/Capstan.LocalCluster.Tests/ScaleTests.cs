@@ -115,5 +115,19 @@ public sealed class ScaleTests
         await Cluster.EventuallyAsync(
             async () => (await cluster.Client.GetAsync(new ObjectRef("autoscaling/v2", "HorizontalPodAutoscaler", "app", "web"), default))!["status"]?["desiredReplicas"]?.GetValue<int>() == 4 ? "ok" : null,
             "the autoscaler's status at its maximum");
+
+        // Settled, its status is not written again: passes of every controller leave its resourceVersion alone, and its
+        // conditions carry only autoscaling/v2's fields.
+        var settled = await Cluster.EventuallyAsync(
+            async () => (await cluster.Client.GetAsync(new ObjectRef("autoscaling/v2", "HorizontalPodAutoscaler", "app", "web"), default)) is { } h && h["status"]?["currentReplicas"]?.GetValue<int>() == 4 ? h : null,
+            "the autoscaler's target at 4 replicas");
+        for (var pass = 0; pass < 5; pass++)
+        {
+            cluster.Server.RunControllers();
+        }
+
+        var later = (await cluster.Client.GetAsync(new ObjectRef("autoscaling/v2", "HorizontalPodAutoscaler", "app", "web"), default))!;
+        Assert.Equal(settled["metadata"]!["resourceVersion"]!.GetValue<string>(), later["metadata"]!["resourceVersion"]!.GetValue<string>());
+        Assert.All(later["status"]!["conditions"]!.AsArray(), c => Assert.Null(c!["lastUpdateTime"]));
     }
 }

@@ -147,4 +147,40 @@ public sealed class ServerSideApplyTests
         Assert.Equal(400, refused);
         Assert.Contains("'$unknownDirective' is not supported", status["message"]!.GetValue<string>(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_conflict_with_an_updating_manager_names_its_api_version_and_time_and_the_status_names_the_group()
+    {
+        await using var cluster = await StartAsync();
+        var (code, patched) = await StrategicPatchAsync(cluster, """{"spec": {"replicas": 5}}""");
+        Assert.Equal(200, code);
+        var edit = patched["metadata"]!["managedFields"]!.AsArray().Single(m => m!["manager"]!.GetValue<string>() == "kubectl-edit")!;
+        var at = DateTimeOffset.Parse(edit["time"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture).UtcDateTime;
+
+        var (conflict, status) = await ApplyAsAsync(cluster, "capstan", Mine.Replace("replicas: 2", "replicas: 3", StringComparison.Ordinal));
+        Assert.Equal(409, conflict);
+        Assert.Equal(
+            $"Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1 at {at:yyyy-MM-dd'T'HH:mm:ss'Z'}: .spec.replicas",
+            status["message"]!.GetValue<string>());
+        Assert.Equal($"conflict with \"kubectl-edit\" using apps/v1 at {at:yyyy-MM-dd'T'HH:mm:ss'Z'}", status["details"]!["causes"]![0]!["message"]!.GetValue<string>());
+        Assert.Equal("apps", status["details"]!["group"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_status_body_is_written_as_kube_apiserver_writes_it_and_an_empty_namespace_is_unset()
+    {
+        await using var cluster = await StartAsync();
+        using var http = cluster.Http();
+        using var missing = await http.GetAsync("/apis/apps/v1/namespaces/app/deployments/nothing");
+        var raw = await missing.Content.ReadAsStringAsync();
+        Assert.Equal(404, (int)missing.StatusCode);
+        Assert.EndsWith("}\n", raw, StringComparison.Ordinal);
+        Assert.Contains("\"message\":\"deployments.apps \\\"nothing\\\" not found\"", raw, StringComparison.Ordinal);
+        Assert.Contains("\"details\":{\"name\":\"nothing\",\"group\":\"apps\",\"kind\":\"deployments\"}", raw, StringComparison.Ordinal);
+
+        // "namespace": "" in a body is no namespace: the request's applies (kube-apiserver does the same).
+        using var created = await http.PostAsync("/api/v1/namespaces/app/configmaps", new StringContent("""{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"settings","namespace":""},"data":{"a":"1"}}""", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(201, (int)created.StatusCode);
+        Assert.Equal("app", JsonNode.Parse(await created.Content.ReadAsStringAsync())!["metadata"]!["namespace"]!.GetValue<string>());
+    }
 }

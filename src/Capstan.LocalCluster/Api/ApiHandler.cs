@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Capstan.Core.Diagnostics;
+using Capstan.Core.Kubernetes;
 using Capstan.Core.Yaml;
 using Capstan.LocalCluster.Auth;
 using Capstan.LocalCluster.Schema;
@@ -179,7 +180,8 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
         app.MapGet("/apis/{group}/{version}", context =>
         {
             var (group, version) = (Route(context, "group"), Route(context, "version"));
-            return ResourceTypes.All.Any(r => r.Group == group && r.Version == version) ? WriteAsync(context, 200, Discovery.Resources(group, version)) : throw NotFound();
+            return group == Discovery.Reviews && version == "v1" ? WriteAsync(context, 200, Discovery.ReviewResourceList())
+                : ResourceTypes.All.Any(r => r.Group == group && r.Version == version) ? WriteAsync(context, 200, Discovery.Resources(group, version)) : throw NotFound();
         });
 
         // kube-apiserver serves v2 as JSON or protobuf; this server only as JSON (kubectl reads v3).
@@ -215,6 +217,9 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
             app.Map($"/api/v1/namespaces/{{namespace}}/pods/{{name}}/{action}", context =>
                 throw new ApiError(501, "NotImplemented", $"the embedded cluster runs no containers, so {action} is not available for pod {Route(context, "name")}"));
         }
+
+        app.MapPost("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", SelfSubjectAccessReviewAsync);
+        app.MapPost("/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", SelfSubjectRulesReviewAsync);
 
         // Resources: /api/v1/… (the core group) and /apis/GROUP/VERSION/…, namespaced or not, with a subresource.
         foreach (var prefix in new[] { "/api/{version}", "/apis/{group}/{version}" })
@@ -313,25 +318,68 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
                 await PatchAsync(context, type, ns, name, status, manager);
                 return;
             case "DELETE" when name is not null:
-                var options = request.ContentLength > 0 ? await ReadBodyAsync(context) : [];
-                var propagation = options["propagationPolicy"]?.GetValue<string>() ?? request.Query["propagationPolicy"].FirstOrDefault() ?? "Background";
-                if (propagation is not ("Background" or "Foreground" or "Orphan"))
-                {
-                    throw ApiError.BadRequest($"propagationPolicy must be Background, Foreground or Orphan, not {propagation}");
-                }
-
-                var grace = JsonNumber.Long(options["gracePeriodSeconds"])
-                    ?? (long.TryParse(request.Query["gracePeriodSeconds"].FirstOrDefault(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var g) ? g : null);
-                if (grace < 0)
-                {
-                    throw ApiError.BadRequest($"gracePeriodSeconds must not be negative, not {grace}");
-                }
-
+                var (propagation, grace) = await DeleteOptionsAsync(context);
                 await WriteAsync(context, 200, store.Delete(type, ns, name, propagation, grace));
+                return;
+            case "DELETE" when type.Kind != "Namespace":
+                await DeleteCollectionAsync(context, type, ns);
                 return;
             default:
                 throw new ApiError(405, "MethodNotAllowed", $"the server does not allow this method on the requested resource");
         }
+    }
+
+    /// <summary>A delete's options, from its DeleteOptions body or the query: the propagation policy and the grace period.</summary>
+    private static async Task<(string Propagation, long? Grace)> DeleteOptionsAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var options = request.ContentLength > 0 ? await ReadBodyAsync(context) : [];
+        var propagation = options["propagationPolicy"]?.GetValue<string>() ?? request.Query["propagationPolicy"].FirstOrDefault() ?? "Background";
+        if (propagation is not ("Background" or "Foreground" or "Orphan"))
+        {
+            throw ApiError.BadRequest($"propagationPolicy must be Background, Foreground or Orphan, not {propagation}");
+        }
+
+        var grace = JsonNumber.Long(options["gracePeriodSeconds"])
+            ?? (long.TryParse(request.Query["gracePeriodSeconds"].FirstOrDefault(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var g) ? g : null);
+        if (grace < 0)
+        {
+            throw ApiError.BadRequest($"gracePeriodSeconds must not be negative, not {grace}");
+        }
+
+        return (propagation, grace);
+    }
+
+    /// <summary>
+    /// Deletes every object of the collection the label and field selectors choose (all of them without one), as
+    /// kube-apiserver's deletecollection does, and answers the list of what it deleted.
+    /// </summary>
+    private async Task DeleteCollectionAsync(HttpContext context, ResourceType type, string? ns)
+    {
+        var (propagation, grace) = await DeleteOptionsAsync(context);
+        var labels = LabelQuery.Parse(context.Request.Query["labelSelector"].FirstOrDefault());
+        var fields = FieldQuery(context.Request.Query["fieldSelector"].FirstOrDefault());
+        var (items, _) = store.ListShared(type, ns, labels, fields);
+        var deleted = new JsonArray();
+        foreach (var item in items)
+        {
+            try
+            {
+                deleted.Add(store.Delete(type, item.Kube.Namespace, item.Kube.Name, propagation, grace).DeepClone());
+            }
+            catch (ApiError gone) when (gone.Code == 404)
+            {
+                // Deleted meanwhile by someone else: not this request's to report.
+            }
+        }
+
+        await WriteAsync(context, 200, new JsonObject
+        {
+            ["kind"] = type.Kind + "List",
+            ["apiVersion"] = type.ApiVersion,
+            ["metadata"] = new JsonObject { ["resourceVersion"] = store.ResourceVersion.ToString(CultureInfo.InvariantCulture) },
+            ["items"] = deleted,
+        });
     }
 
     private static bool IsTrue(string? value) => RequestInfo.IsTrue(value);
@@ -461,16 +509,22 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
         await context.Response.WriteAsync(json, context.RequestAborted);
     }
 
+    /// <summary>
+    /// How a body is written, as Go's encoder does: a quote inside a string is <c>\"</c> (not <c>\u0022</c>), and each
+    /// body ends with a newline.
+    /// </summary>
+    private static readonly JsonSerializerOptions Wire = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     private static async Task WriteAsync(HttpContext context, int code, JsonObject body)
     {
         context.Response.StatusCode = code;
         context.Response.ContentType = "application/json";
-        await context.Response.WriteAsync(body.ToJsonString(), context.RequestAborted);
+        await context.Response.WriteAsync(body.ToJsonString(Wire) + "\n", context.RequestAborted);
     }
 
     private static async Task WriteLineAsync(HttpContext context, JsonObject body, CancellationToken cancellationToken)
     {
-        await context.Response.WriteAsync(body.ToJsonString() + "\n", cancellationToken);
+        await context.Response.WriteAsync(body.ToJsonString(Wire) + "\n", cancellationToken);
         await context.Response.Body.FlushAsync(cancellationToken);
     }
 }

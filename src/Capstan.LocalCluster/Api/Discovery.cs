@@ -6,7 +6,10 @@ namespace Capstan.LocalCluster.Api;
 /// <summary>The discovery documents kubectl and clients read first.</summary>
 internal static class Discovery
 {
-    private static readonly string[] Verbs = ["create", "delete", "get", "list", "patch", "update", "watch"];
+    private static readonly string[] Verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+
+    /// <summary>What a kind serves: every verb, but namespaces have no deletecollection (as on kube-apiserver).</summary>
+    private static IEnumerable<string> VerbsOf(string kind) => kind == "Namespace" ? Verbs.Where(v => v != "deletecollection") : Verbs;
 
     public static JsonObject CoreVersions(string address) => new()
     {
@@ -19,12 +22,34 @@ internal static class Discovery
     {
         ["kind"] = "APIGroupList",
         ["apiVersion"] = "v1",
-        ["groups"] = new JsonArray([.. ResourceTypes.Groups.Select(g => (JsonNode)Group(g)!)]),
+        ["groups"] = new JsonArray([.. ResourceTypes.Groups.Append(Reviews).Select(g => (JsonNode)Group(g)!)]),
+    };
+
+    /// <summary>The group of the access reviews (create-only: nothing is stored).</summary>
+    public const string Reviews = "authorization.k8s.io";
+
+    /// <summary>The reviews a user asks about themselves: <c>kubectl auth can-i</c> and <c>can-i --list</c>.</summary>
+    private static readonly (string Plural, string Kind)[] ReviewResources = [("selfsubjectaccessreviews", "SelfSubjectAccessReview"), ("selfsubjectrulesreviews", "SelfSubjectRulesReview")];
+
+    /// <summary>The reviews' resource list.</summary>
+    public static JsonObject ReviewResourceList() => new()
+    {
+        ["kind"] = "APIResourceList",
+        ["apiVersion"] = "v1",
+        ["groupVersion"] = Reviews + "/v1",
+        ["resources"] = new JsonArray([.. ReviewResources.Select(r => (JsonNode)new JsonObject
+        {
+            ["name"] = r.Plural,
+            ["singularName"] = r.Kind.ToLowerInvariant(),
+            ["namespaced"] = false,
+            ["kind"] = r.Kind,
+            ["verbs"] = new JsonArray("create"),
+        })]),
     };
 
     public static JsonObject? Group(string group)
     {
-        var versions = ResourceTypes.All.Where(r => r.Group == group).Select(r => r.Version).Distinct().ToList();
+        var versions = group == Reviews ? ["v1"] : ResourceTypes.All.Where(r => r.Group == group).Select(r => r.Version).Distinct().ToList();
         if (versions.Count == 0)
         {
             return null;
@@ -51,7 +76,7 @@ internal static class Discovery
                 ["singularName"] = r.Singular,
                 ["namespaced"] = r.Namespaced,
                 ["kind"] = r.Kind,
-                ["verbs"] = new JsonArray([.. Verbs.Select(v => (JsonNode)JsonValue.Create(v))]),
+                ["verbs"] = new JsonArray([.. VerbsOf(r.Kind).Select(v => (JsonNode)JsonValue.Create(v))]),
                 ["shortNames"] = new JsonArray([.. r.ShortNames.Select(s => (JsonNode)JsonValue.Create(s))]),
                 ["categories"] = r.Kind is "Pod" or "Service" or "Deployment" or "ReplicaSet" or "Job" or "CronJob" or "HorizontalPodAutoscaler" ? new JsonArray("all") : new JsonArray(),
             });

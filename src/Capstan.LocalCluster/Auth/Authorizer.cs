@@ -62,6 +62,35 @@ internal sealed class Authorizer(ObjectStore store)
     }
 
     /// <summary>
+    /// The rules that apply to a user in a namespace (SelfSubjectRulesReview): those of every ClusterRole bound to them
+    /// cluster-wide, and of every role bound to them in the namespace.
+    /// </summary>
+    public IReadOnlyList<JsonObject> RulesFor(UserInfo user, string ns)
+    {
+        var rules = new List<JsonObject>();
+        foreach (var binding in store.List(ClusterRoleBindings, null).Items.Where(b => Binds(b, user, bindingNamespace: null)))
+        {
+            if (RoleRef(binding) is ("ClusterRole", { } role) && store.Get(ClusterRoles, null, role) is { } clusterRole)
+            {
+                rules.AddRange(Rules(clusterRole));
+            }
+        }
+
+        foreach (var binding in ns.Length == 0 ? [] : store.List(RoleBindings, ns).Items.Where(b => Binds(b, user, ns)))
+        {
+            var role = RoleRef(binding) switch
+            {
+                ("ClusterRole", { } name) => store.Get(ClusterRoles, null, name),
+                ("Role", { } name) => store.Get(Roles, ns, name),
+                _ => null,
+            };
+            rules.AddRange(role is null ? [] : Rules(role));
+        }
+
+        return rules;
+    }
+
+    /// <summary>
     /// RBAC's escalation prevention for a Role, ClusterRole, RoleBinding or ClusterRoleBinding being written: a role may
     /// only hold rules its writer holds (in its namespace, or cluster-wide for a ClusterRole) unless the writer may
     /// <c>escalate</c> roles; a binding may only grant a role whose rules its writer holds unless the writer may

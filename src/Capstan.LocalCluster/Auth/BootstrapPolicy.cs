@@ -23,6 +23,8 @@ internal static class BootstrapPolicy
             NonResource(["get"], ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"]));
         yield return Role("system:public-info-viewer",
             NonResource(["get"], ["/healthz", "/livez", "/readyz", "/version", "/version/"]));
+        yield return Role("system:basic-user",
+            Rule(["create"], ["authorization.k8s.io"], ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]));
         yield return Role("view", ViewRules().ToArray());
         yield return Role("edit", [.. EditRules(), .. ViewRules()]);
         yield return Role("admin", [
@@ -36,6 +38,7 @@ internal static class BootstrapPolicy
     {
         yield return Binding("cluster-admin", "system:masters");
         yield return Binding("system:discovery", "system:authenticated");
+        yield return Binding("system:basic-user", "system:authenticated");
         yield return Binding("system:public-info-viewer", "system:authenticated", "system:unauthenticated");
     }
 

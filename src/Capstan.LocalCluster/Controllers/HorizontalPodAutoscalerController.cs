@@ -71,6 +71,13 @@ internal sealed class HorizontalPodAutoscalerController(ObjectStore store, TimeP
                 }
             }
 
+            // autoscaling/v2's conditions have no lastUpdateTime: without it the status is the same from one pass to the
+            // next, so it is written only when something changed (a client's read-modify-write does not lose to it).
+            foreach (var condition in (status["conditions"] as JsonArray ?? []).OfType<JsonObject>())
+            {
+                condition.Remove("lastUpdateTime");
+            }
+
             if (!JsonNode.DeepEquals(status, hpa["status"]))
             {
                 store.Update(Autoscalers, ns, Json.Name(hpa), new JsonObject { ["status"] = status }, statusOnly: true, Manager);

@@ -126,6 +126,8 @@ internal sealed partial class Kubelet
             status["initContainerStatuses"] = initStatuses;
         }
 
+        KeepQosClass(status, pod);
+
         if (status["podIP"] is null)
         {
             status.Remove("podIP");
@@ -190,12 +192,36 @@ internal sealed partial class Kubelet
         return null;
     }
 
+    /// <summary>The pod's QoS class, set when it was created, stays in every status the kubelet writes (as on a real node).</summary>
+    private static void KeepQosClass(JsonObject status, JsonObject pod)
+    {
+        if (pod["status"]?["qosClass"] is { } qos)
+        {
+            status["qosClass"] = qos.DeepClone();
+        }
+    }
+
+    /// <summary>
+    /// The IDs a started container has on a real node: the image by digest, the container by the runtime's id. Here both
+    /// are derived from what identifies them (the image's name; the container, its image and when it started).
+    /// </summary>
+    private static void Identify(JsonObject status, DateTimeOffset started)
+    {
+        var image = Json.Str(status["image"]) ?? string.Empty;
+        status["imageID"] = $"{image.Split('@')[0]}@sha256:{Hash(image)}";
+        status["containerID"] = $"containerd://{Hash($"{Json.Str(status["name"])}\n{image}\n{Json.Stamp(started)}")}";
+    }
+
+    private static string Hash(string text) =>
+        Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text))).ToLowerInvariant();
+
     private static JsonObject Condition(string type, bool value) => new() { ["type"] = type, ["status"] = value ? "True" : "False" };
 
     private static JsonObject Base(JsonObject c, bool ready, int restarts) => new()
     {
         ["name"] = Json.Str(c["name"]),
         ["image"] = Json.Str(c["image"]),
+        ["imageID"] = string.Empty,
         ["ready"] = ready,
         ["restartCount"] = restarts,
     };
@@ -216,6 +242,7 @@ internal sealed partial class Kubelet
     private static JsonObject Running(JsonObject c, DateTimeOffset started, bool ready)
     {
         var s = Base(c, ready, 0);
+        Identify(s, started);
         s["state"] = new JsonObject { ["running"] = new JsonObject { ["startedAt"] = Json.Stamp(started) } };
         s["started"] = true;
         return s;
@@ -224,6 +251,7 @@ internal sealed partial class Kubelet
     private static JsonObject Terminated(JsonObject c, int code, string reason, string? message, DateTimeOffset started)
     {
         var s = Base(c, false, 0);
+        Identify(s, started);
         s["state"] = new JsonObject { ["terminated"] = TerminatedState(code, reason, message, started) };
         return s;
     }

@@ -217,6 +217,7 @@ internal sealed partial class Kubelet(ObjectStore store, FaultInjector faults, I
                 ["hostIP"] = "10.0.0.1",
                 ["containerStatuses"] = new JsonArray([.. (pod["spec"]?["containers"] as JsonArray ?? []).OfType<JsonObject>().Select(c => (JsonNode)Waiting(c, "ContainerCreating", null, 0))]),
             };
+            KeepQosClass(waiting, pod);
             if (!JsonNode.DeepEquals(waiting, pod["status"]))
             {
                 store.Update(Pods, Json.Namespace(pod)!, Json.Name(pod), new JsonObject { ["status"] = waiting }, statusOnly: true, Manager);

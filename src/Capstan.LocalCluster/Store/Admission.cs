@@ -315,6 +315,8 @@ internal static partial class Admission
                 {
                     causes.Add(($"{path}.{list}[{i}].name", $"Duplicate value: \"{name}\""));
                 }
+
+                Resources(items[i]?["resources"] as JsonObject, $"{path}.{list}[{i}].resources", causes);
             }
         }
 
@@ -332,6 +334,19 @@ internal static partial class Admission
                 {
                     causes.Add(($"{path}.volumes[{i}].{source}.defaultMode", $"Invalid value: {mode.ToJsonString()}: must be a number between 0 and 0777 (octal), both inclusive"));
                 }
+            }
+        }
+    }
+
+    /// <summary>A container's requests may not exceed its limits (kube-apiserver's ValidateResourceRequirements).</summary>
+    private static void Resources(JsonObject? resources, string path, List<(string Field, string Message)> causes)
+    {
+        foreach (var (name, request) in resources?["requests"] as JsonObject ?? [])
+        {
+            if (resources!["limits"]?[name] is { } limit && request is not null
+                && Quantity.TryParse(request.ToString(), out var asked) && Quantity.TryParse(limit.ToString(), out var most) && asked.Nanos > most.Nanos)
+            {
+                causes.Add(($"{path}.requests[{name}]", $"Invalid value: \"{asked}\": must be less than or equal to {name} limit of {most}"));
             }
         }
     }

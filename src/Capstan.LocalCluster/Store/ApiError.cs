@@ -50,15 +50,15 @@ public sealed class ApiError(int code, string reason, string message, JsonArray?
 
     /// <summary>404 for a missing object.</summary>
     public static ApiError NotFound(ResourceType type, string name) =>
-        new(404, "NotFound", $"{type.Plural}{GroupSuffix(type)} \"{name}\" not found", kind: type.Plural, name: name);
+        new(404, "NotFound", $"{type.Plural}{GroupSuffix(type)} \"{name}\" not found", kind: type.Plural, name: name, group: GroupOf(type));
 
     /// <summary>409 for an object that exists already.</summary>
     public static ApiError AlreadyExists(ResourceType type, string name) =>
-        new(409, "AlreadyExists", $"{type.Plural}{GroupSuffix(type)} \"{name}\" already exists", kind: type.Plural, name: name);
+        new(409, "AlreadyExists", $"{type.Plural}{GroupSuffix(type)} \"{name}\" already exists", kind: type.Plural, name: name, group: GroupOf(type));
 
     /// <summary>409 for a write based on an old resourceVersion.</summary>
     public static ApiError Conflict(ResourceType type, string name, string why) =>
-        new(409, "Conflict", $"Operation cannot be fulfilled on {type.Plural}{GroupSuffix(type)} \"{name}\": {why}", kind: type.Plural, name: name);
+        new(409, "Conflict", $"Operation cannot be fulfilled on {type.Plural}{GroupSuffix(type)} \"{name}\": {why}", kind: type.Plural, name: name, group: GroupOf(type));
 
     /// <summary>422 for an invalid object, with its causes.</summary>
     public static ApiError Invalid(ResourceType type, string name, params (string Field, string Message)[] causes)
@@ -68,7 +68,7 @@ public sealed class ApiError(int code, string reason, string message, JsonArray?
         return new(422, "Invalid",
             $"{type.Kind}{GroupSuffix(type)} \"{name}\" is invalid: {(causes.Length > 1 ? $"[{all}]" : all)}",
             new JsonArray([.. causes.Select(c => (JsonNode)new JsonObject { ["reason"] = CauseReason(c.Message), ["message"] = c.Message, ["field"] = c.Field })]),
-            type.Kind, name);
+            type.Kind, name, GroupOf(type));
     }
 
     private static string CauseReason(string message) =>
@@ -84,6 +84,9 @@ public sealed class ApiError(int code, string reason, string message, JsonArray?
 
     /// <summary>400 for a request that makes no sense.</summary>
     public static ApiError BadRequest(string message) => new(400, "BadRequest", message);
+
+    /// <summary>The group in a Status's details: omitted for the core group, as kube-apiserver's omitempty does.</summary>
+    private static string? GroupOf(ResourceType type) => type.Group.Length == 0 ? null : type.Group;
 
     private static string GroupSuffix(ResourceType type) => type.Group.Length == 0 ? string.Empty : "." + type.Group;
 }

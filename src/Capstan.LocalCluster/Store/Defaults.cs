@@ -25,6 +25,11 @@ internal static class Defaults
                 spec["replicas"] ??= 1;
                 break;
             case "Service" when spec is not null:
+                if (live is null)
+                {
+                    obj["status"] ??= new JsonObject { ["loadBalancer"] = new JsonObject() };
+                }
+
                 spec["type"] ??= "ClusterIP";
                 spec["sessionAffinity"] ??= "None";
                 if (spec["clusterIP"] is null && live?["spec"]?["clusterIP"] is { } kept)
@@ -64,6 +69,17 @@ internal static class Defaults
                 break;
             case "Pod" when spec is not null:
                 PodSpec(spec, "Always");
+
+                // What admission and the Pod's own defaulting add on a real server (not to a template): the service
+                // account, service links, and a status from the moment it is created.
+                spec["serviceAccountName"] ??= spec["serviceAccount"]?.DeepClone() ?? "default";
+                spec["serviceAccount"] ??= spec["serviceAccountName"]!.DeepClone();
+                spec["enableServiceLinks"] ??= true;
+                if (live is null)
+                {
+                    obj["status"] ??= new JsonObject { ["phase"] = "Pending", ["qosClass"] = QosClass(spec) };
+                }
+
                 break;
         }
 
@@ -80,12 +96,58 @@ internal static class Defaults
         spec["restartPolicy"] ??= restartPolicy;
         spec["terminationGracePeriodSeconds"] ??= 30;
         spec["dnsPolicy"] ??= "ClusterFirst";
+        spec["schedulerName"] ??= "default-scheduler";
+        spec["securityContext"] ??= new JsonObject();
         foreach (var container in (spec["containers"] as JsonArray ?? []).Concat(spec["initContainers"] as JsonArray ?? []))
         {
-            foreach (var port in container?["ports"] as JsonArray ?? [])
+            if (container is not JsonObject c)
+            {
+                continue;
+            }
+
+            c["imagePullPolicy"] ??= PullPolicy(c["image"]?.GetValue<string>());
+            c["terminationMessagePath"] ??= "/dev/termination-log";
+            c["terminationMessagePolicy"] ??= "File";
+            foreach (var port in c["ports"] as JsonArray ?? [])
             {
                 port!["protocol"] ??= "TCP";
             }
         }
     }
+
+    /// <summary>As kube-apiserver defaults it: Always for an image without a tag or tagged latest, IfNotPresent otherwise.</summary>
+    private static string PullPolicy(string? image)
+    {
+        if (image is null || image.Contains('@', StringComparison.Ordinal))
+        {
+            return "IfNotPresent";
+        }
+
+        var slash = image.LastIndexOf('/');
+        var colon = image.LastIndexOf(':');
+        return colon <= slash || image[(colon + 1)..] == "latest" ? "Always" : "IfNotPresent";
+    }
+
+    /// <summary>
+    /// A pod's quality-of-service class: Guaranteed when every container's requests equal its limits for both cpu and
+    /// memory, BestEffort when no container asks for or limits either, Burstable otherwise.
+    /// </summary>
+    private static string QosClass(JsonObject spec)
+    {
+        var containers = (spec["containers"] as JsonArray ?? []).Concat(spec["initContainers"] as JsonArray ?? []).OfType<JsonObject>().ToList();
+        static JsonObject? Of(JsonObject c, string what) => c["resources"]?[what] as JsonObject;
+        bool Any(JsonObject c) => new[] { "requests", "limits" }.Any(w => Of(c, w) is { } r && (r.ContainsKey("cpu") || r.ContainsKey("memory")));
+        if (!containers.Any(Any))
+        {
+            return "BestEffort";
+        }
+
+        return containers.All(c => new[] { "cpu", "memory" }.All(r => Of(c, "limits")?[r] is { } limit
+            && (Of(c, "requests")?[r] is not { } request || Quantity(request) == Quantity(limit))))
+            ? "Guaranteed"
+            : "Burstable";
+    }
+
+    private static System.Numerics.BigInteger? Quantity(JsonNode node) =>
+        Capstan.Core.Kubernetes.Quantity.TryParse(node.ToString(), out var value) ? value.Nanos : null;
 }

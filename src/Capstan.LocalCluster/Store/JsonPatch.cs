@@ -98,10 +98,18 @@ internal static class JsonPatch
             throw ApiError.BadRequest("a JSON patch may not replace or remove the whole object");
         }
 
-        var parent = Get(root, "/" + string.Join('/', tokens[..^1].Select(t => t.Replace("~", "~0", StringComparison.Ordinal).Replace("/", "~1", StringComparison.Ordinal))));
-        if (tokens.Count == 1)
+        // A top-level path (/data) has the object itself as its parent.
+        JsonNode? parent;
+        try
         {
-            parent = root;
+            parent = tokens.Count == 1
+                ? root
+                : Get(root, "/" + string.Join('/', tokens[..^1].Select(t => t.Replace("~", "~0", StringComparison.Ordinal).Replace("/", "~1", StringComparison.Ordinal))));
+        }
+        catch (ApiError)
+        {
+            // The error names the path the patch gave, not the part of it that is missing.
+            throw Missing(pointer);
         }
 
         return (parent ?? throw Missing(pointer), tokens[^1]);

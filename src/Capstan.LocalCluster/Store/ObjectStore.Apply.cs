@@ -69,6 +69,31 @@ public sealed partial class ObjectStore
         return Notify(type, ns, name);
     }
 
+    /// <summary>
+    /// A field manager as a conflict names it: quoted, and for a manager that updated (not applied) the API version and
+    /// time of its last write, <c>"kubectl-create" using apps/v1 at 2026-12-07T10:00:00Z</c>.
+    /// </summary>
+    private static string ManagerWords(JsonObject live, string manager, string operation)
+    {
+        var words = $"\"{manager}\"";
+        var entry = (live["metadata"]?["managedFields"] as JsonArray ?? []).OfType<JsonObject>()
+            .FirstOrDefault(e => e["manager"]?.GetValue<string>() == manager && (e["operation"]?.GetValue<string>() ?? "Update") == operation);
+        if (entry?["subresource"]?.GetValue<string>() is { Length: > 0 } subresource)
+        {
+            words += $" with subresource \"{subresource}\"";
+        }
+
+        if (operation != "Update" || entry is null)
+        {
+            return words;
+        }
+
+        var apiVersion = entry["apiVersion"]?.GetValue<string>();
+        return entry["time"]?.GetValue<string>() is { } time
+            ? $"{words} using {apiVersion} at {DateTimeOffset.Parse(time, System.Globalization.CultureInfo.InvariantCulture).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture)}"
+            : $"{words} using {apiVersion}";
+    }
+
     private JsonObject ApplyToLive(ResourceType type, JsonObject live, JsonObject body, string manager, bool force, bool statusOnly)
     {
         var name = live.Kube.Name;
@@ -78,14 +103,14 @@ public sealed partial class ObjectStore
         var owners = FieldOwnership.Read(live);
 
         // Conflicts are per field: another manager owns a value this apply would change.
-        var conflicts = new List<(string Path, string Manager)>();
+        var conflicts = new List<(string Path, string Manager, string Words)>();
         foreach (var path in newPaths.Where(p => !FieldOwnership.IsItemPresence(p)))
         {
             foreach (var other in owners.Where(o => o.Manager != manager && o.Paths.Contains(path)))
             {
                 if (!FieldOwnership.SameValue(live, body, path))
                 {
-                    conflicts.Add((path, other.Manager));
+                    conflicts.Add((path, other.Manager, ManagerWords(live, other.Manager, other.Operation)));
                 }
             }
         }
@@ -95,13 +120,16 @@ public sealed partial class ObjectStore
             var causes = new JsonArray([.. conflicts.Select(c => (JsonNode)new JsonObject
             {
                 ["reason"] = "FieldManagerConflict",
-                ["message"] = $"conflict with \"{c.Manager}\"",
+                ["message"] = $"conflict with {c.Words}",
                 ["field"] = FieldOwnership.Display(c.Path),
             })]);
-            throw new ApiError(409, "Conflict",
-                $"Apply failed with {conflicts.Count} conflict{(conflicts.Count == 1 ? string.Empty : "s")}: " +
-                string.Join("; ", conflicts.Select(c => $"conflict with \"{c.Manager}\": {FieldOwnership.Display(c.Path)}")),
-                causes, type.Kind, name);
+
+            // As kube-apiserver words it: one conflict on a line, several grouped by manager with a line per field.
+            var message = conflicts.Count == 1
+                ? $"conflict with {conflicts[0].Words}: {FieldOwnership.Display(conflicts[0].Path)}"
+                : string.Concat(conflicts.GroupBy(c => c.Words).OrderBy(g => g.Key, StringComparer.Ordinal)
+                    .Select(g => $"conflicts with {g.Key}:\n{string.Join("\n", g.Select(c => "- " + FieldOwnership.Display(c.Path)))}\n"));
+            throw new ApiError(409, "Conflict", $"Apply failed with {conflicts.Count} conflict{(conflicts.Count == 1 ? string.Empty : "s")}: {message}", causes, type.Kind, name, type.Group.Length == 0 ? null : type.Group);
         }
 
         // Fields this manager applied before and no longer applies go, unless another manager owns them: values first,

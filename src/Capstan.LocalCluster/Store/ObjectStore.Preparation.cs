@@ -73,7 +73,8 @@ public sealed partial class ObjectStore
             throw ApiError.BadRequest($"the API version of the object ({apiVersion}) does not match the URL ({type.ApiVersion})");
         }
 
-        if (type.Namespaced && obj.Kube.Namespace is { } objNs && objNs != ns)
+        // An empty namespace is unset, as kube-apiserver reads it: the request's applies.
+        if (type.Namespaced && obj.Kube.Namespace is { Length: > 0 } objNs && objNs != ns)
         {
             throw ApiError.BadRequest($"the namespace of the object ({objNs}) does not match the namespace on the request ({ns})");
         }

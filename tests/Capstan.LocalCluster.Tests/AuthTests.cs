@@ -222,7 +222,7 @@ public sealed class AuthTests : IDisposable
     }
 
     [Fact]
-    public async Task A_cluster_scoped_kind_has_no_namespaced_path_and_a_dry_run_that_would_write_is_refused()
+    public async Task A_cluster_scoped_kind_has_no_namespaced_path_and_a_dry_run_writes_nothing()
     {
         await using var cluster = await StartWithUsersAsync();
         using var admin = cluster.Http();
@@ -233,9 +233,14 @@ public sealed class AuthTests : IDisposable
         using var dana = cluster.Http(DanaToken);
         Assert.NotEqual(HttpStatusCode.OK, (await dana.GetAsync("/api/v1/namespaces/team/namespaces")).StatusCode);
 
-        using var body = new StringContent("""{"metadata": {"name": "dry"}, "data": {"a": "1"}}""", System.Text.Encoding.UTF8, "application/json");
-        using var dryRun = await admin.PostAsync("/api/v1/namespaces/team/configmaps?dryRun=All", body);
-        Assert.Equal(HttpStatusCode.BadRequest, dryRun.StatusCode);
+        // A dry run answers what it would store and stores nothing; an unknown dry-run value is refused, not ignored.
+        StringContent Body() => new("""{"metadata": {"name": "dry"}, "data": {"a": "1"}}""", System.Text.Encoding.UTF8, "application/json");
+        using var dryRun = await admin.PostAsync("/api/v1/namespaces/team/configmaps?dryRun=All", Body());
+        Assert.Equal(HttpStatusCode.Created, dryRun.StatusCode);
+        Assert.Equal("1", JsonNode.Parse(await dryRun.Content.ReadAsStringAsync())!["data"]!["a"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.NotFound, (await admin.GetAsync("/api/v1/namespaces/team/configmaps/dry")).StatusCode);
+        using var unknown = await admin.PostAsync("/api/v1/namespaces/team/configmaps?dryRun=Some", Body());
+        Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await admin.GetAsync("/api/v1/namespaces/team/configmaps/dry")).StatusCode);
     }
 

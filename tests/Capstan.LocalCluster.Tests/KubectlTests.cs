@@ -382,4 +382,27 @@ public sealed class KubectlTests : IAsyncLifetime
         Assert.Contains("/nothing/here", missing.Err, StringComparison.Ordinal);
         Assert.Equal("again", (await DataAsync()).GetProperty("data").GetProperty("mode").GetString());
     }
+
+    [Fact]
+    public async Task Kubectl_dry_runs_on_the_server_and_diff_without_server_side_change_nothing()
+    {
+        await _cluster.NamespaceAsync("app");
+        var file = Path.Combine(_dir, "settings.yaml");
+        await File.WriteAllTextAsync(file, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: app}\ndata: {mode: production}\n");
+        var dryCreate = await KubectlAsync("apply", "-f", file, "--dry-run=server");
+        Assert.True(dryCreate.Code == 0, dryCreate.Err);
+        Assert.Contains("(server dry run)", dryCreate.Out, StringComparison.Ordinal);
+        Assert.NotEqual(0, (await KubectlAsync("get", "configmap/settings", "-n", "app")).Code);
+
+        Assert.Equal(0, (await KubectlAsync("apply", "-f", file)).Code);
+        await File.WriteAllTextAsync(file, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: app}\ndata: {mode: canary}\n");
+        var diff = await KubectlAsync("diff", "-f", file);
+        Assert.True(diff.Code == 1, diff.Err);
+        Assert.Contains("+  mode: canary", diff.Out, StringComparison.Ordinal);
+
+        var dryDelete = await KubectlAsync("delete", "configmap/settings", "-n", "app", "--dry-run=server");
+        Assert.True(dryDelete.Code == 0, dryDelete.Err);
+        var kept = await KubectlAsync("get", "configmap/settings", "-n", "app", "-o", "jsonpath={.data.mode}");
+        Assert.Equal((0, "production"), (kept.Code, kept.Out));
+    }
 }

@@ -97,7 +97,7 @@ internal sealed partial class ApiHandler
         if (contentType == "application/json-patch+json")
         {
             var operations = await ReadArrayAsync(context);
-            await WriteAsync(context, 200, store.JsonPatch(type, ns, name, operations, status, manager ?? DefaultManager(context)));
+            await WriteAsync(context, 200, store.JsonPatch(type, ns, name, operations, status, manager ?? DefaultManager(context), DryRun(context)));
             return;
         }
 
@@ -117,7 +117,7 @@ internal sealed partial class ApiHandler
             CheckEscalation(context, type, ns, name, after);
         }
 
-        var dryRun = context.Request.Query["dryRun"].FirstOrDefault() == "All";
+        var dryRun = DryRun(context);
         switch (contentType)
         {
             case "application/apply-patch+yaml":
@@ -132,15 +132,18 @@ internal sealed partial class ApiHandler
                     : store.Apply(type, ns, name, body, manager, force, status));
                 return;
             case "application/merge-patch+json":
-                await WriteAsync(context, 200, store.MergePatch(type, ns, name, body, status, manager ?? DefaultManager(context)));
+                await WriteAsync(context, 200, store.MergePatch(type, ns, name, body, status, manager ?? DefaultManager(context), dryRun));
                 return;
             case "application/strategic-merge-patch+json":
-                await WriteAsync(context, 200, store.StrategicPatch(type, ns, name, body, status, manager ?? DefaultManager(context)));
+                await WriteAsync(context, 200, store.StrategicPatch(type, ns, name, body, status, manager ?? DefaultManager(context), dryRun));
                 return;
             default:
                 throw new ApiError(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {contentType})");
         }
     }
+
+    /// <summary>True for <c>?dryRun=All</c> (any other value was refused before the request got here).</summary>
+    private static bool DryRun(HttpContext context) => context.Request.Query["dryRun"].FirstOrDefault() == "All";
 
     private static async Task<JsonArray> ReadArrayAsync(HttpContext context)
     {
@@ -182,10 +185,10 @@ internal sealed partial class ApiHandler
 
         CheckEscalation(context, type, ns, name, after);
         var written = operations is not null
-            ? store.JsonPatch(type, ns, name, operations, status, manager ?? DefaultManager(context))
+            ? store.JsonPatch(type, ns, name, operations, status, manager ?? DefaultManager(context), DryRun(context))
             : contentType == "application/merge-patch+json"
-                ? store.MergePatch(type, ns, name, patch!, status, manager ?? DefaultManager(context))
-                : store.StrategicPatch(type, ns, name, patch!, status, manager ?? DefaultManager(context));
+                ? store.MergePatch(type, ns, name, patch!, status, manager ?? DefaultManager(context), DryRun(context))
+                : store.StrategicPatch(type, ns, name, patch!, status, manager ?? DefaultManager(context), DryRun(context));
         await WriteAsync(context, 200, written);
     }
 }

@@ -282,10 +282,11 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
         }
 
         var request = context.Request;
-        if (request.Query["dryRun"].FirstOrDefault() is { Length: > 0 } dryRunValue && !(request.Method == "PATCH" && request.ContentType?.StartsWith("application/apply-patch", StringComparison.Ordinal) == true))
+        var dryRun = false;
+        foreach (var value in request.Query["dryRun"])
         {
-            // Refused rather than ignored: a dry run that wrote would be worse than none.
-            throw ApiError.BadRequest($"dryRun={dryRunValue} is supported here only for server-side apply (PATCH application/apply-patch+yaml), not for {request.Method} {request.ContentType}");
+            // As kube-apiserver: All is the only dry run there is; anything else is refused, never ignored.
+            dryRun = value == "All" ? true : throw new ApiError(400, "BadRequest", $"Invalid dry run value: \"{value}\": supported values: \"All\"");
         }
 
         var manager = request.Query["fieldManager"].FirstOrDefault();
@@ -306,23 +307,23 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
             case "POST" when name is null:
                 var created = CheckFields(context, type, await ReadBodyAsync(context), apply: false);
                 CheckEscalation(context, type, ns, created["metadata"]?["name"]?.GetValue<string>() ?? string.Empty, created);
-                await WriteAsync(context, 201, store.Create(type, ns, created, manager ?? DefaultManager(context)));
+                await WriteAsync(context, 201, store.Create(type, ns, created, manager ?? DefaultManager(context), dryRun));
                 return;
             case "PUT" when name is not null:
                 var replaced = CheckFields(context, type, await ReadBodyAsync(context), apply: false);
                 ObjectStore.CheckUrlNames(type, ns, name, replaced, nameRequired: true);
                 CheckEscalation(context, type, ns, name, replaced);
-                await WriteAsync(context, 200, store.Update(type, ns, name, replaced, status, manager ?? DefaultManager(context)));
+                await WriteAsync(context, 200, store.Update(type, ns, name, replaced, status, manager ?? DefaultManager(context), dryRun));
                 return;
             case "PATCH" when name is not null:
                 await PatchAsync(context, type, ns, name, status, manager);
                 return;
             case "DELETE" when name is not null:
-                var (propagation, grace) = await DeleteOptionsAsync(context);
-                await WriteAsync(context, 200, store.Delete(type, ns, name, propagation, grace));
+                var (propagation, grace, dryRunBody) = await DeleteOptionsAsync(context);
+                await WriteAsync(context, 200, store.Delete(type, ns, name, propagation, grace, dryRun || dryRunBody));
                 return;
             case "DELETE" when type.Kind != "Namespace":
-                await DeleteCollectionAsync(context, type, ns);
+                await DeleteCollectionAsync(context, type, ns, dryRun);
                 return;
             default:
                 throw new ApiError(405, "MethodNotAllowed", $"the server does not allow this method on the requested resource");
@@ -330,10 +331,18 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
     }
 
     /// <summary>A delete's options, from its DeleteOptions body or the query: the propagation policy and the grace period.</summary>
-    private static async Task<(string Propagation, long? Grace)> DeleteOptionsAsync(HttpContext context)
+    private static async Task<(string Propagation, long? Grace, bool DryRun)> DeleteOptionsAsync(HttpContext context)
     {
         var request = context.Request;
         var options = request.ContentLength > 0 ? await ReadBodyAsync(context) : [];
+
+        // kubectl delete --dry-run=server says it in the DeleteOptions body, not the query.
+        var dryRun = false;
+        foreach (var value in options["dryRun"] as JsonArray ?? [])
+        {
+            dryRun = value?.ToString() == "All" ? true : throw new ApiError(400, "BadRequest", $"Invalid dry run value: \"{value}\": supported values: \"All\"");
+        }
+
         var propagation = options["propagationPolicy"]?.GetValue<string>() ?? request.Query["propagationPolicy"].FirstOrDefault() ?? "Background";
         if (propagation is not ("Background" or "Foreground" or "Orphan"))
         {
@@ -347,16 +356,17 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
             throw ApiError.BadRequest($"gracePeriodSeconds must not be negative, not {grace}");
         }
 
-        return (propagation, grace);
+        return (propagation, grace, dryRun);
     }
 
     /// <summary>
     /// Deletes every object of the collection the label and field selectors choose (all of them without one), as
     /// kube-apiserver's deletecollection does, and answers the list of what it deleted.
     /// </summary>
-    private async Task DeleteCollectionAsync(HttpContext context, ResourceType type, string? ns)
+    private async Task DeleteCollectionAsync(HttpContext context, ResourceType type, string? ns, bool dryRun)
     {
-        var (propagation, grace) = await DeleteOptionsAsync(context);
+        var (propagation, grace, dryRunBody) = await DeleteOptionsAsync(context);
+        dryRun |= dryRunBody;
         var labels = LabelQuery.Parse(context.Request.Query["labelSelector"].FirstOrDefault());
         var fields = FieldQuery(context.Request.Query["fieldSelector"].FirstOrDefault());
         var (items, _) = store.ListShared(type, ns, labels, fields);
@@ -365,7 +375,7 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
         {
             try
             {
-                deleted.Add(store.Delete(type, item.Kube.Namespace, item.Kube.Name, propagation, grace).DeepClone());
+                deleted.Add(store.Delete(type, item.Kube.Namespace, item.Kube.Name, propagation, grace, dryRun).DeepClone());
             }
             catch (ApiError gone) when (gone.Code == 404)
             {

@@ -21,13 +21,19 @@ public sealed partial class ObjectStore
     /// terminationGracePeriodSeconds) for the kubelet to stop it; a grace period of 0 removes it at once. Returns the
     /// deleted (or marked) object.
     /// </summary>
-    public JsonObject Delete(ResourceType type, string? ns, string name, string propagation = "Background", long? gracePeriodSeconds = null)
+    public JsonObject Delete(ResourceType type, string? ns, string name, string propagation = "Background", long? gracePeriodSeconds = null, bool dryRun = false)
     {
         lock (_lock)
         {
             EnsureEvents(type);
             var key = Key(type, ns, name);
             var live = _objects.GetValueOrDefault(key) ?? throw ApiError.NotFound(type, name);
+            if (dryRun)
+            {
+                // What would be deleted; nothing is (nor are its dependents orphaned).
+                return (JsonObject)live.DeepClone();
+            }
+
             var uid = live["metadata"]!["uid"]!.GetValue<string>();
             if (propagation == "Orphan")
             {

@@ -120,8 +120,8 @@ public sealed partial class ObjectStore
         }
     }
 
-    /// <summary>Creates an object; 409 when it exists, 404 when its namespace does not.</summary>
-    public JsonObject Create(ResourceType type, string? ns, JsonObject obj, string manager = "unknown")
+    /// <summary>Creates an object; 409 when it exists, 404 when its namespace does not. A dry run stores nothing and answers what it would have stored.</summary>
+    public JsonObject Create(ResourceType type, string? ns, JsonObject obj, string manager = "unknown", bool dryRun = false)
     {
         var name = Validate(type, ns, obj);
         lock (_lock)
@@ -135,6 +135,11 @@ public sealed partial class ObjectStore
 
             var created = Prepare(type, ns, obj);
             FieldOwnership.Write(created, [(manager, "Update", FieldOwnership.Paths(created, includeStatus: false))], type.ApiVersion, Now());
+            if (dryRun)
+            {
+                return created;
+            }
+
             Commit(type, ns, name, created, "ADDED");
         }
 
@@ -192,7 +197,7 @@ public sealed partial class ObjectStore
     /// Replaces an object (PUT). A stale <c>metadata.resourceVersion</c> is a 409; the main resource ignores status
     /// and the status subresource ignores everything but status, as the real server does.
     /// </summary>
-    public JsonObject Update(ResourceType type, string? ns, string name, JsonObject obj, bool statusOnly, string manager = "unknown")
+    public JsonObject Update(ResourceType type, string? ns, string name, JsonObject obj, bool statusOnly, string manager = "unknown", bool dryRun = false)
     {
         lock (_lock)
         {
@@ -238,6 +243,11 @@ public sealed partial class ObjectStore
             }
 
             BumpGeneration(live, next);
+            if (dryRun)
+            {
+                return next;
+            }
+
             if (CommitChange(type, ns, name, live, next))
             {
                 Wake(type);
@@ -276,23 +286,23 @@ public sealed partial class ObjectStore
     }
 
     /// <summary>A JSON merge patch (RFC 7386): mappings merge, lists are replaced, null removes.</summary>
-    public JsonObject MergePatch(ResourceType type, string? ns, string name, JsonObject patch, bool statusOnly, string manager = "unknown") =>
-        Patch(type, ns, name, next => ApplyMergePatch(next, patch), statusOnly, manager);
+    public JsonObject MergePatch(ResourceType type, string? ns, string name, JsonObject patch, bool statusOnly, string manager = "unknown", bool dryRun = false) =>
+        Patch(type, ns, name, next => ApplyMergePatch(next, patch), statusOnly, manager, dryRun);
 
     /// <summary>A strategic merge patch: lists merge by the key the schema gives them (see <see cref="StrategicMergePatch"/>).</summary>
-    public JsonObject StrategicPatch(ResourceType type, string? ns, string name, JsonObject patch, bool statusOnly, string manager = "unknown") =>
-        Patch(type, ns, name, next => StrategicMergePatch.Apply(type.Kind, next, patch), statusOnly, manager);
+    public JsonObject StrategicPatch(ResourceType type, string? ns, string name, JsonObject patch, bool statusOnly, string manager = "unknown", bool dryRun = false) =>
+        Patch(type, ns, name, next => StrategicMergePatch.Apply(type.Kind, next, patch), statusOnly, manager, dryRun);
 
     /// <summary>A JSON patch (RFC 6902).</summary>
-    public JsonObject JsonPatch(ResourceType type, string? ns, string name, JsonArray operations, bool statusOnly, string manager = "unknown") =>
-        Patch(type, ns, name, next => Store.JsonPatch.Apply(type, name, next, operations), statusOnly, manager);
+    public JsonObject JsonPatch(ResourceType type, string? ns, string name, JsonArray operations, bool statusOnly, string manager = "unknown", bool dryRun = false) =>
+        Patch(type, ns, name, next => Store.JsonPatch.Apply(type, name, next, operations), statusOnly, manager, dryRun);
 
     /// <summary>
     /// Applies a patch to the live object and stores the result. As kube-apiserver's update loop does, a patch that
     /// names no resourceVersion of its own is applied again to the newer object when another write came in between
     /// (a controller's status update, say): only a patch that names a stale version gets the 409.
     /// </summary>
-    private JsonObject Patch(ResourceType type, string? ns, string name, Action<JsonObject> patch, bool statusOnly, string manager)
+    private JsonObject Patch(ResourceType type, string? ns, string name, Action<JsonObject> patch, bool statusOnly, string manager, bool dryRun)
     {
         for (var attempt = 0; ; attempt++)
         {
@@ -310,7 +320,7 @@ public sealed partial class ObjectStore
             var namesVersion = next["metadata"]?["resourceVersion"]?.GetValue<string>() != versionRead;
             try
             {
-                return Update(type, ns, name, next, statusOnly, manager);
+                return Update(type, ns, name, next, statusOnly, manager, dryRun);
             }
             catch (ApiError error) when (error.Code == 409 && !namesVersion && attempt < 16)
             {

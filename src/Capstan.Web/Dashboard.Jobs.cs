@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text.Json.Nodes;
 using Capstan.Core.Diagnostics;
 using Capstan.Deploy;
@@ -123,75 +122,48 @@ public sealed partial class Dashboard
     /// Server-sent events of a job's log: <c>log</c> with the new lines (a JSON array) as they are written, then
     /// <c>end</c> with the job once it ended. A finished job sends its whole log and ends at once.
     /// </summary>
-    private async Task JobEventsAsync(HttpContext context, string id)
+    private Task JobEventsAsync(HttpContext context, string id) => EventStreamAsync(context, async cancellationToken =>
     {
-        var (lease, refusal) = _events.Admit(context.Connection.RemoteIpAddress ?? IPAddress.None);
-        if (lease is null)
+        var live = _jobs.Live(id);
+        var stored = live is null ? await _jobs.FindAsync(id, cancellationToken) : null;
+        if (live is null && stored is null)
         {
-            await Problem(context, 429, refusal!);
+            await Problem(context, 404, "not found");
             return;
         }
 
-        using (lease)
+        StartEvents(context);
+        if (stored is not null)
         {
-            using var stream = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping);
-            var cancellationToken = stream.Token;
-            var live = _jobs.Live(id);
-            var stored = live is null ? await _jobs.FindAsync(id, cancellationToken) : null;
-            if (live is null && stored is null)
+            var log = stored["log"]?.DeepClone() ?? new JsonArray();
+            stored.Remove("log");
+            await SendEventAsync(context, "log", log.ToJsonString(), cancellationToken);
+            await SendEventAsync(context, "end", stored.ToJsonString(), cancellationToken);
+            return;
+        }
+
+        var seen = 0;
+        while (true)
+        {
+            var (lines, ended, changed) = live!.Since(seen);
+            if (lines.Count > 0)
             {
-                await Problem(context, 404, "not found");
+                await SendEventAsync(context, "log", new JsonArray([.. lines.Select(l => (JsonNode)l)]).ToJsonString(), cancellationToken);
+                seen += lines.Count;
+            }
+
+            if (ended)
+            {
+                await SendEventAsync(context, "end", live.ToJson(withLog: false).ToJsonString(), cancellationToken);
                 return;
             }
 
-            context.Response.ContentType = "text/event-stream";
-            context.Response.Headers.CacheControl = "no-store";
-            try
+            if (await Task.WhenAny(changed, Task.Delay(TimeSpan.FromSeconds(15), cancellationToken)) != changed)
             {
-                if (stored is not null)
-                {
-                    var log = stored["log"]?.DeepClone() ?? new JsonArray();
-                    stored.Remove("log");
-                    await SendAsync("log", log.ToJsonString());
-                    await SendAsync("end", stored.ToJsonString());
-                    return;
-                }
-
-                var seen = 0;
-                while (true)
-                {
-                    var (lines, ended, changed) = live!.Since(seen);
-                    if (lines.Count > 0)
-                    {
-                        await SendAsync("log", new JsonArray([.. lines.Select(l => (JsonNode)l)]).ToJsonString());
-                        seen += lines.Count;
-                    }
-
-                    if (ended)
-                    {
-                        await SendAsync("end", live.ToJson(withLog: false).ToJsonString());
-                        return;
-                    }
-
-                    if (await Task.WhenAny(changed, Task.Delay(TimeSpan.FromSeconds(15), cancellationToken)) != changed)
-                    {
-                        await context.Response.WriteAsync(": keep-alive\n\n", cancellationToken);
-                        await context.Response.Body.FlushAsync(cancellationToken);
-                    }
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                // The browser went away, or the server stops.
-            }
-
-            async Task SendAsync(string name, string data)
-            {
-                await context.Response.WriteAsync($"event: {name}\ndata: {data}\n\n", cancellationToken);
-                await context.Response.Body.FlushAsync(cancellationToken);
+                await SendEventAsync(context, null, string.Empty, cancellationToken);
             }
         }
-    }
+    });
 }
 
 /// <summary>The user's role does not allow the job (answered 403 with who, their role and the role needed).</summary>

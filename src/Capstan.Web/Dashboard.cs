@@ -195,7 +195,23 @@ public sealed partial class Dashboard : IAsyncDisposable
     /// Server-sent events of the deploy view: the whole view at once, then again whenever the farm's deploy keys change
     /// in the state store (a deploy in any process), and every second while a deploy runs (its pods' readiness).
     /// </summary>
-    private async Task DeployEventsAsync(HttpContext context)
+    private Task DeployEventsAsync(HttpContext context) => EventStreamAsync(context, async cancellationToken =>
+    {
+        StartEvents(context);
+        var seen = 0L;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var snapshot = await _events.NextAsync(seen, s => s.View["running"] is null ? TimeSpan.FromSeconds(15) : TimeSpan.FromSeconds(5), cancellationToken);
+            await SendEventAsync(context, snapshot.Version > seen ? "deploy" : null, snapshot.Json, cancellationToken);
+            seen = snapshot.Version;
+        }
+    });
+
+    /// <summary>
+    /// A stream of server-sent events: admitted per client address (429 past the limit), ended by the browser or by the
+    /// server's stop, which end it quietly.
+    /// </summary>
+    private async Task EventStreamAsync(HttpContext context, Func<CancellationToken, Task> stream)
     {
         var (lease, refusal) = _events.Admit(context.Connection.RemoteIpAddress ?? IPAddress.None);
         if (lease is null)
@@ -206,27 +222,29 @@ public sealed partial class Dashboard : IAsyncDisposable
 
         using (lease)
         {
-            // Ends with the browser's request or with the server.
-            using var stream = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping);
-            var cancellationToken = stream.Token;
-            context.Response.ContentType = "text/event-stream";
-            context.Response.Headers.CacheControl = "no-store";
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping);
             try
             {
-                var seen = 0L;
-                while (!cancellationToken.IsCancellationRequested)
-                {
-                    var snapshot = await _events.NextAsync(seen, s => s.View["running"] is null ? TimeSpan.FromSeconds(15) : TimeSpan.FromSeconds(5), cancellationToken);
-                    await context.Response.WriteAsync(snapshot.Version > seen ? $"event: deploy\ndata: {snapshot.Json}\n\n" : ": keep-alive\n\n", cancellationToken);
-                    await context.Response.Body.FlushAsync(cancellationToken);
-                    seen = snapshot.Version;
-                }
+                await stream(linked.Token);
             }
             catch (OperationCanceledException)
             {
-                // The browser went away.
+                // The browser went away, or the server stops.
             }
         }
+    }
+
+    private static void StartEvents(HttpContext context)
+    {
+        context.Response.ContentType = "text/event-stream";
+        context.Response.Headers.CacheControl = "no-store";
+    }
+
+    /// <summary>Sends one event (or, without a name, a keep-alive comment) and flushes it.</summary>
+    private static async Task SendEventAsync(HttpContext context, string? name, string data, CancellationToken cancellationToken)
+    {
+        await context.Response.WriteAsync(name is null ? ": keep-alive\n\n" : $"event: {name}\ndata: {data}\n\n", cancellationToken);
+        await context.Response.Body.FlushAsync(cancellationToken);
     }
 
     // ---- Responses ----

@@ -405,4 +405,75 @@ public sealed class KubectlTests : IAsyncLifetime
         var kept = await KubectlAsync("get", "configmap/settings", "-n", "app", "-o", "jsonpath={.data.mode}");
         Assert.Equal((0, "production"), (kept.Code, kept.Out));
     }
+
+    [Fact]
+    public async Task Kubectl_create_and_auth_can_i_speak_protobuf_and_read_what_json_reads()
+    {
+        await _cluster.NamespaceAsync("app");
+
+        // kubectl create uses client-go's typed clients: the body goes as protobuf and the answer comes back in it.
+        var created = await KubectlAsync("create", "configmap", "settings", "-n", "app", "--from-literal=mode=production", "--from-literal=empty=", "-o", "json", "-v=8");
+        Assert.True(created.Code == 0, created.Err);
+        Assert.Contains("Content-Type: application/vnd.kubernetes.protobuf", RequestHeaders(created.Err), StringComparison.Ordinal);
+        Assert.Contains("Content-Type: application/vnd.kubernetes.protobuf", ResponseHeaders(created.Err), StringComparison.Ordinal);
+        var read = await KubectlAsync("get", "configmap/settings", "-n", "app", "-o", "json");
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse(read.Out), JsonNode.Parse(created.Out)), $"protobuf:\n{created.Out}\njson:\n{read.Out}");
+        Assert.Equal(string.Empty, JsonNode.Parse(read.Out)!["data"]!["empty"]!.GetValue<string>());
+
+        // A pointer field's zero survives protobuf (replicas 0 is not "unset", which would default to 1); a strategy a
+        // typed client sends empty is defaulted as Go defaults it.
+        var deployment = await KubectlAsync("create", "deployment", "web", "-n", "app", "--image=docker-registry.wikimedia.org/mediawiki:1", "--replicas=0", "-o", "json");
+        Assert.True(deployment.Code == 0, deployment.Err);
+        var spec = JsonNode.Parse(deployment.Out)!["spec"]!;
+        Assert.Equal(0, spec["replicas"]!.GetValue<int>());
+        Assert.Equal("RollingUpdate", spec["strategy"]!["type"]!.GetValue<string>());
+        Assert.Equal("25%", spec["strategy"]!["rollingUpdate"]!["maxSurge"]!.GetValue<string>());
+        Assert.Equal("IfNotPresent", spec["template"]!["spec"]!["containers"]![0]!["imagePullPolicy"]!.GetValue<string>());
+        // kubectl prints a typed object's empty template time as null (Go's zero Time); the JSON it read has none.
+        Assert.Equal("null", spec["template"]!["metadata"]!.AsObject().TryGetPropertyValue("creationTimestamp", out var zero) && zero is null ? "null" : "set");
+        spec["template"]!["metadata"]!.AsObject().Remove("creationTimestamp");
+        var stored = JsonNode.Parse((await KubectlAsync("get", "deployment/web", "-n", "app", "-o", "json")).Out)!;
+        Assert.True(JsonNode.DeepEquals(stored["spec"], spec), $"protobuf:\n{spec}\njson:\n{stored["spec"]}");
+
+        // SelfSubjectAccessReview and SelfSubjectRulesReview, both in protobuf.
+        var canI = await KubectlAsync("auth", "can-i", "create", "deployments", "-n", "app", "-v=8");
+        Assert.Equal((0, "yes"), (canI.Code, canI.Out.Trim()));
+        Assert.Contains("Content-Type: application/vnd.kubernetes.protobuf", ResponseHeaders(canI.Err), StringComparison.Ordinal);
+        var list = await KubectlAsync("auth", "can-i", "--list", "-n", "app");
+        Assert.True(list.Code == 0, list.Err);
+        Assert.Contains("selfsubjectaccessreviews.authorization.k8s.io", list.Out, StringComparison.Ordinal);
+
+        // A typed delete sends its DeleteOptions in protobuf.
+        var deleted = await KubectlAsync("delete", "configmap/settings", "-n", "app", "--grace-period=0", "--force");
+        Assert.True(deleted.Code == 0, deleted.Err);
+        Assert.NotEqual(0, (await KubectlAsync("get", "configmap/settings", "-n", "app")).Code);
+    }
+
+    /// <summary>The request headers kubectl -v=8 logged.</summary>
+    private static string RequestHeaders(string log) => string.Join('\n', HeaderBlocks(log, "Request Headers:"));
+
+    /// <summary>The response headers kubectl -v=8 logged.</summary>
+    private static string ResponseHeaders(string log) => string.Join('\n', HeaderBlocks(log, "Response Headers:"));
+
+    private static IEnumerable<string> HeaderBlocks(string log, string heading)
+    {
+        // Each header is a line of its own after the heading, indented by four spaces after the log prefix's ']'.
+        var inside = false;
+        foreach (var line in log.Split('\n'))
+        {
+            var text = line[(line.IndexOf(']', StringComparison.Ordinal) + 1)..];
+            if (text.Contains(heading, StringComparison.Ordinal))
+            {
+                inside = true;
+            }
+            else if (inside && text.StartsWith("    ", StringComparison.Ordinal))
+            {
+                yield return text.Trim();
+            }
+            else
+            {
+                inside = false;
+            }
+        }
+    }
 }

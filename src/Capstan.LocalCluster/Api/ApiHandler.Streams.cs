@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using System.Runtime.CompilerServices;
 using Capstan.Core.Kubernetes;
+using Capstan.LocalCluster.Schema;
 using Capstan.LocalCluster.Store;
 using Microsoft.AspNetCore.Http;
 
@@ -19,6 +21,18 @@ internal sealed partial class ApiHandler
         {
             await WriteAsync(context, 200, TablePrinter.Table(type, items, rv, context.Request.Query["includeObject"].FirstOrDefault(), store.Clock.GetUtcNow()));
             return;
+        }
+
+        if (Protobuf.Preferred(context.Request.Headers.Accept.ToString()) && ApiSchema.Default.ForKind(type.Kind) is { } schemaType)
+        {
+            var messages = items.Select(item => MessageOf(schemaType, item)).ToList();
+            if (messages.TrueForAll(m => m is not null))
+            {
+                context.Response.StatusCode = 200;
+                context.Response.ContentType = Protobuf.MediaType;
+                await context.Response.Body.WriteAsync(Protobuf.EncodeList(type.ApiVersion, type.Kind + "List", rv.ToString(CultureInfo.InvariantCulture), messages!), context.RequestAborted);
+                return;
+            }
         }
 
         // Written item by item: stored objects are shared, not copied, and a JSON node can only have one parent. Their
@@ -50,6 +64,11 @@ internal sealed partial class ApiHandler
     /// <summary>The UTF-8 JSON of a stored object, serialized once.</summary>
     private static byte[] Utf8Of(JsonObject stored) => Serialized.GetValue(stored, o => System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(o));
 
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<JsonObject, StrongBox<byte[]?>> Messages = [];
+
+    /// <summary>The protobuf message of a stored object, encoded once; null when it has no protobuf form.</summary>
+    private static byte[]? MessageOf(SchemaType type, JsonObject stored) => Messages.GetValue(stored, o => new StrongBox<byte[]?>(Protobuf.TryMessage(type, o))).Value;
+
     private static void Write(System.IO.Pipelines.PipeWriter writer, string text) => writer.Write(System.Text.Encoding.UTF8.GetBytes(text));
 
     private async Task WatchAsync(HttpContext context, ResourceType type, string? ns)
@@ -60,6 +79,7 @@ internal sealed partial class ApiHandler
         var from = long.TryParse(query["resourceVersion"].FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var rv) ? rv : 0;
         var bookmarks = IsTrue(query["allowWatchBookmarks"].FirstOrDefault());
         var table = TablePrinter.Wanted(context.Request.Headers.Accept.ToString());
+        var protobuf = !table && Protobuf.Preferred(context.Request.Headers.Accept.ToString());
         var includeObject = query["includeObject"].FirstOrDefault();
         var timeout = int.TryParse(query["timeoutSeconds"].FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var t) && t > 0 ? TimeSpan.FromSeconds(t) : TimeSpan.FromMinutes(30);
 
@@ -68,7 +88,7 @@ internal sealed partial class ApiHandler
         cts.CancelAfter(timeout);
         var reader = store.Watch(type, ns, from, cts.Token);
         context.Response.StatusCode = 200;
-        context.Response.ContentType = "application/json";
+        context.Response.ContentType = protobuf ? Protobuf.WatchMediaType : "application/json";
         await context.Response.Body.FlushAsync(cts.Token);
         var lastRv = Math.Max(from, store.ResourceVersion);
         try
@@ -88,15 +108,11 @@ internal sealed partial class ApiHandler
                 }
                 catch (OperationCanceledException) when (!cts.IsCancellationRequested)
                 {
-                    await WriteLineAsync(context, new JsonObject
+                    await WriteEventAsync(context, protobuf, "BOOKMARK", new JsonObject
                     {
-                        ["type"] = "BOOKMARK",
-                        ["object"] = new JsonObject
-                        {
-                            ["kind"] = type.Kind,
-                            ["apiVersion"] = type.ApiVersion,
-                            ["metadata"] = new JsonObject { ["resourceVersion"] = Math.Max(lastRv, store.ResourceVersion).ToString(CultureInfo.InvariantCulture) },
-                        },
+                        ["kind"] = type.Kind,
+                        ["apiVersion"] = type.ApiVersion,
+                        ["metadata"] = new JsonObject { ["resourceVersion"] = Math.Max(lastRv, store.ResourceVersion).ToString(CultureInfo.InvariantCulture) },
                     }, cts.Token);
                     continue;
                 }
@@ -106,7 +122,7 @@ internal sealed partial class ApiHandler
                 {
                     // A watch for a Table gets each object as a one-row Table (kubectl get -w).
                     var item = table ? TablePrinter.Table(type, [e.Object], e.ResourceVersion, includeObject, store.Clock.GetUtcNow()) : e.Object;
-                    await WriteLineAsync(context, new JsonObject { ["type"] = e.Type, ["object"] = item }, cts.Token);
+                    await WriteEventAsync(context, protobuf, e.Type, item, cts.Token);
                 }
             }
         }
@@ -121,6 +137,30 @@ internal sealed partial class ApiHandler
         {
             // Cut by a fault: the connection drops mid-stream, with no clean end of the response.
             context.Abort();
+        }
+    }
+
+    /// <summary>
+    /// One watch event: a JSON line, or a protobuf frame (an object without a protobuf form, which a stored object of
+    /// a served kind always has, ends the stream with an ERROR event).
+    /// </summary>
+    private static async Task WriteEventAsync(HttpContext context, bool protobuf, string type, JsonObject obj, CancellationToken cancellationToken)
+    {
+        if (!protobuf)
+        {
+            await WriteLineAsync(context, new JsonObject { ["type"] = type, ["object"] = obj }, cancellationToken);
+            return;
+        }
+
+        var encoded = Protobuf.TryEncode(obj);
+        var frame = encoded is null
+            ? Protobuf.WatchFrame("ERROR", Protobuf.TryEncode(new ApiError(500, "InternalError", $"{obj["kind"]} {obj.Kube.Name} has no protobuf form; watch with Accept: application/json").ToStatus())!)
+            : Protobuf.WatchFrame(type, encoded);
+        await context.Response.Body.WriteAsync(frame, cancellationToken);
+        await context.Response.Body.FlushAsync(cancellationToken);
+        if (encoded is null)
+        {
+            throw new OperationCanceledException();
         }
     }
 

@@ -454,14 +454,19 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
 
     private static async Task<JsonObject> ReadBodyAsync(HttpContext context)
     {
-        if (context.Request.ContentType?.Contains("protobuf", StringComparison.Ordinal) == true ||
-            context.Request.ContentType?.Contains("cbor", StringComparison.Ordinal) == true)
+        if (context.Request.ContentType?.Contains("cbor", StringComparison.Ordinal) == true)
         {
-            // Only JSON and YAML bodies are understood; clients that prefer protobuf fall back to JSON on 415.
-            throw new ApiError(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json");
+            // JSON, YAML and protobuf bodies are understood; clients that prefer CBOR fall back to JSON on 415.
+            throw new ApiError(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf, application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json");
         }
 
-        var text = await ReadBodyTextAsync(context);
+        using var body = await ReadBodyBytesAsync(context);
+        if (Protobuf.IsProtobuf(context.Request.ContentType))
+        {
+            return Protobuf.Decode(body.GetBuffer(), (int)body.Length);
+        }
+
+        var text = Encoding.UTF8.GetString(body.GetBuffer(), 0, (int)body.Length);
         if (text.TrimStart().StartsWith('{'))
         {
             try
@@ -490,26 +495,33 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
     /// <summary>The body as text, refused with kube-apiserver's 413 past <see cref="MaxRequestBodyBytes"/>, declared or not.</summary>
     internal static async Task<string> ReadBodyTextAsync(HttpContext context)
     {
+        using var body = await ReadBodyBytesAsync(context);
+        return Encoding.UTF8.GetString(body.GetBuffer(), 0, (int)body.Length);
+    }
+
+    private static async Task<MemoryStream> ReadBodyBytesAsync(HttpContext context)
+    {
         var tooLarge = new ApiError(413, "RequestEntityTooLarge", $"Request entity too large: limit is {MaxRequestBodyBytes}");
         if (context.Request.ContentLength > MaxRequestBodyBytes)
         {
             throw tooLarge;
         }
 
-        using var buffer = new MemoryStream();
+        var buffer = new MemoryStream();
         var chunk = new byte[81920];
         int read;
         while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
         {
             if (buffer.Length + read > MaxRequestBodyBytes)
             {
+                await buffer.DisposeAsync();
                 throw tooLarge;
             }
 
             buffer.Write(chunk, 0, read);
         }
 
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        return buffer;
     }
 
     private static async Task WriteTextAsync(HttpContext context, string json)
@@ -525,9 +537,20 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
     /// </summary>
     private static readonly JsonSerializerOptions Wire = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    /// <summary>
+    /// Writes a body in protobuf when the client prefers it and the body's kind has a protobuf form (as kube-apiserver,
+    /// which answers JSON for what has none), else in JSON.
+    /// </summary>
     private static async Task WriteAsync(HttpContext context, int code, JsonObject body)
     {
         context.Response.StatusCode = code;
+        if (Protobuf.Preferred(context.Request.Headers.Accept.ToString()) && Protobuf.TryEncode(body) is { } encoded)
+        {
+            context.Response.ContentType = Protobuf.MediaType;
+            await context.Response.Body.WriteAsync(encoded, context.RequestAborted);
+            return;
+        }
+
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync(body.ToJsonString(Wire) + "\n", context.RequestAborted);
     }

@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using System.Globalization;
 using System.Text.Json.Nodes;
 
 namespace Capstan.LocalCluster.Schema;
@@ -28,7 +29,20 @@ internal sealed record SchemaField(
     IReadOnlyList<string> MapKeys,
     string? MergeKey,
     bool MergePrimitives,
-    bool RetainKeys);
+    bool RetainKeys)
+{
+    /// <summary>
+    /// The field's number in its type's protobuf message (<c>[2]</c>), or in a message embedded in it (<c>[2, 19]</c>:
+    /// field 19 of the message in field 2); empty when the field has no protobuf form.
+    /// </summary>
+    public IReadOnlyList<int> Protobuf { get; init; } = [];
+
+    /// <summary>True when a zero scalar read from protobuf is a value, not an absence (a Go pointer, or no omitempty).</summary>
+    public bool ZeroIsValue { get; init; }
+
+    /// <summary>True for a free-form field that protobuf carries as its JSON bytes (FieldsV1).</summary>
+    public bool RawJson { get; init; }
+}
 
 /// <summary>A named object type (a Go struct of the API), possibly a kind.</summary>
 internal sealed record SchemaType(
@@ -186,7 +200,13 @@ internal sealed class ApiSchema
                 Flag("map=")?.Split(',') ?? [],
                 Flag("merge="),
                 flags.Contains("mergeprim"),
-                flags.Contains("retainkeys"));
+                flags.Contains("retainkeys"))
+            {
+                Protobuf = Flag("pb=")?.Split('.').Select(n => int.TryParse(n, NumberStyles.None, CultureInfo.InvariantCulture, out var number) && number > 0
+                    ? number : throw new FormatException($"api.schema:{lineNumber}: pb= takes field numbers, as pb=3 or pb=2.19")).ToArray() ?? [],
+                ZeroIsValue = flags.Contains("zero"),
+                RawJson = flags.Contains("raw"),
+            };
         }
 
         Flush();

@@ -18,7 +18,16 @@ internal static class Defaults
                 spec["replicas"] ??= 1;
                 spec["revisionHistoryLimit"] ??= 10;
                 spec["progressDeadlineSeconds"] ??= 600;
-                spec["strategy"] ??= new JsonObject { ["type"] = "RollingUpdate", ["rollingUpdate"] = new JsonObject { ["maxSurge"] = "25%", ["maxUnavailable"] = "25%" } };
+                // As Go's defaulting: a strategy without a type (absent, or the {} a typed client sends) rolls, by 25 %.
+                var strategy = spec["strategy"] as JsonObject ?? (JsonObject)(spec["strategy"] = new JsonObject());
+                strategy["type"] ??= "RollingUpdate";
+                if (strategy["type"] is JsonValue kind && kind.TryGetValue<string>(out var name) && name == "RollingUpdate")
+                {
+                    var rolling = strategy["rollingUpdate"] as JsonObject ?? (JsonObject)(strategy["rollingUpdate"] = new JsonObject());
+                    rolling["maxUnavailable"] ??= "25%";
+                    rolling["maxSurge"] ??= "25%";
+                }
+
                 PodSpec(spec["template"]?["spec"] as JsonObject, "Always");
                 break;
             case "ReplicaSet" when spec is not null:

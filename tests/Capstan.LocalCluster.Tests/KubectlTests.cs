@@ -449,6 +449,51 @@ public sealed class KubectlTests : IAsyncLifetime
         Assert.NotEqual(0, (await KubectlAsync("get", "configmap/settings", "-n", "app")).Code);
     }
 
+    [Fact]
+    public async Task Kubectl_events_watch_reads_protobuf_watch_frames()
+    {
+        await _cluster.NamespaceAsync("app");
+
+        // kubectl events -w is a typed client's watch: the stream is length-prefixed protobuf WatchEvents.
+        var psi = new ProcessStartInfo("kubectl", ["events", "-n", "app", "--watch", "-v=8"]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.Environment["KUBECONFIG"] = Kubeconfig;
+        psi.Environment["HOME"] = _dir;
+        using var watch = Process.Start(psi)!;
+        var log = new StringBuilder();
+        watch.ErrorDataReceived += (_, e) => { lock (log) { log.AppendLine(e.Data); } };
+        watch.BeginErrorReadLine();
+        try
+        {
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+            // The stream is open once kubectl logged the answer's headers; what happens after comes through it.
+            await Cluster.EventuallyAsync(() => Task.FromResult(Locked(log).Contains("stream=watch", StringComparison.Ordinal) ? "open" : null), "the watch to open", 60);
+            Assert.Contains("Content-Type: application/vnd.kubernetes.protobuf;stream=watch", ResponseHeaders(Locked(log)), StringComparison.Ordinal);
+            var run = await KubectlAsync("run", "probe", "-n", "app", "--image=docker-registry.wikimedia.org/mediawiki:1");
+            Assert.True(run.Code == 0, run.Err);
+            string? line;
+            while ((line = await watch.StandardOutput.ReadLineAsync(deadline.Token)) is not null && !line.Contains("Pod/probe", StringComparison.Ordinal))
+            {
+            }
+
+            Assert.NotNull(line);
+            Assert.Contains("Scheduled", line, StringComparison.Ordinal);
+        }
+        finally
+        {
+            watch.Kill();
+            await watch.WaitForExitAsync();
+        }
+    }
+
+    private static string Locked(StringBuilder log)
+    {
+        lock (log)
+        {
+            return log.ToString();
+        }
+    }
+
     /// <summary>The request headers kubectl -v=8 logged.</summary>
     private static string RequestHeaders(string log) => string.Join('\n', HeaderBlocks(log, "Request Headers:"));
 

@@ -69,6 +69,15 @@ internal sealed partial class ApiHandler
     /// <summary>The protobuf message of a stored object, encoded once; null when it has no protobuf form.</summary>
     private static byte[]? MessageOf(SchemaType type, JsonObject stored) => Messages.GetValue(stored, o => new StrongBox<byte[]?>(Protobuf.TryMessage(type, o))).Value;
 
+    /// <summary>
+    /// An object in the protobuf envelope, its message encoded once (a stored object never changes); null when it has
+    /// no protobuf form.
+    /// </summary>
+    private static byte[]? EnvelopeOf(JsonObject obj) =>
+        obj["kind"] is JsonValue kind && kind.TryGetValue<string>(out var name) && ApiSchema.Default.ForKind(name) is { } type && MessageOf(type, obj) is { } message
+            ? Protobuf.Envelope(obj["apiVersion"]?.ToString() ?? string.Empty, name, message)
+            : null;
+
     private static void Write(System.IO.Pipelines.PipeWriter writer, string text) => writer.Write(System.Text.Encoding.UTF8.GetBytes(text));
 
     private async Task WatchAsync(HttpContext context, ResourceType type, string? ns)
@@ -152,7 +161,7 @@ internal sealed partial class ApiHandler
             return;
         }
 
-        var encoded = Protobuf.TryEncode(obj);
+        var encoded = EnvelopeOf(obj);
         var frame = encoded is null
             ? Protobuf.WatchFrame("ERROR", Protobuf.TryEncode(new ApiError(500, "InternalError", $"{obj["kind"]} {obj.Kube.Name} has no protobuf form; watch with Accept: application/json").ToStatus())!)
             : Protobuf.WatchFrame(type, encoded);

@@ -298,11 +298,13 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
             case "GET" when name is null:
                 await ListAsync(context, type, ns);
                 return;
+            case "GET" when TablePrinter.Wanted(request.Headers.Accept.ToString()):
+                var row = store.Get(type, ns, name) ?? throw ApiError.NotFound(type, name);
+                await WriteAsync(context, 200, TablePrinter.Table(type, [row], null, request.Query["includeObject"].FirstOrDefault(), store.Clock.GetUtcNow()));
+                return;
             case "GET":
-                var found = store.Get(type, ns, name) ?? throw ApiError.NotFound(type, name);
-                await WriteAsync(context, 200, TablePrinter.Wanted(request.Headers.Accept.ToString())
-                    ? TablePrinter.Table(type, [found], null, request.Query["includeObject"].FirstOrDefault(), store.Clock.GetUtcNow())
-                    : found);
+                // The stored object itself (only read from here on), so that its protobuf message is encoded once.
+                await WriteAsync(context, 200, store.GetShared(type, ns, name) ?? throw ApiError.NotFound(type, name));
                 return;
             case "POST" when name is null:
                 var created = CheckFields(context, type, await ReadBodyAsync(context), apply: false);
@@ -544,7 +546,7 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
     private static async Task WriteAsync(HttpContext context, int code, JsonObject body)
     {
         context.Response.StatusCode = code;
-        if (Protobuf.Preferred(context.Request.Headers.Accept.ToString()) && Protobuf.TryEncode(body) is { } encoded)
+        if (Protobuf.Preferred(context.Request.Headers.Accept.ToString()) && EnvelopeOf(body) is { } encoded)
         {
             context.Response.ContentType = Protobuf.MediaType;
             await context.Response.Body.WriteAsync(encoded, context.RequestAborted);

@@ -73,7 +73,7 @@ internal static class Protobuf
         try
         {
             using var buffer = new MemoryStream();
-            var output = new CodedOutputStream(buffer, leaveOpen: true);
+            var output = new CodedOutputStream(buffer, 512, leaveOpen: true);
             WriteMessage(ProtobufLayout.Of(type), obj, output);
             output.Flush();
             return buffer.ToArray();
@@ -88,7 +88,7 @@ internal static class Protobuf
     public static byte[] EncodeList(string apiVersion, string kind, string resourceVersion, IEnumerable<byte[]> items)
     {
         using var buffer = new MemoryStream();
-        var output = new CodedOutputStream(buffer, leaveOpen: true);
+        var output = new CodedOutputStream(buffer, 512, leaveOpen: true);
         using (var meta = new MemoryStream())
         {
             var metaOutput = new CodedOutputStream(meta, leaveOpen: true);
@@ -112,7 +112,7 @@ internal static class Protobuf
     {
         using var buffer = new MemoryStream();
         buffer.Write(new byte[4]);
-        var output = new CodedOutputStream(buffer, leaveOpen: true);
+        var output = new CodedOutputStream(buffer, 512, leaveOpen: true);
         output.WriteTag(1, WireFormat.WireType.LengthDelimited);
         output.WriteString(type);
         using (var raw = new MemoryStream())
@@ -129,11 +129,12 @@ internal static class Protobuf
         return frame;
     }
 
-    private static byte[] Envelope(string apiVersion, string kind, ReadOnlyMemory<byte> message)
+    /// <summary>A message in the envelope, with its type.</summary>
+    public static byte[] Envelope(string apiVersion, string kind, ReadOnlyMemory<byte> message)
     {
         using var buffer = new MemoryStream(message.Length + 64);
         buffer.Write(Magic);
-        var output = new CodedOutputStream(buffer, leaveOpen: true);
+        var output = new CodedOutputStream(buffer, 512, leaveOpen: true);
         using (var typeMeta = new MemoryStream())
         {
             var typeOutput = new CodedOutputStream(typeMeta, leaveOpen: true);
@@ -185,7 +186,7 @@ internal static class Protobuf
     private static ReadOnlyMemory<byte> Nested(ProtobufLayout layout, JsonObject obj)
     {
         var buffer = new MemoryStream();
-        var output = new CodedOutputStream(buffer, leaveOpen: true);
+        var output = new CodedOutputStream(buffer, 512, leaveOpen: true);
         WriteMessage(layout, obj, output);
         output.Flush();
         return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
@@ -194,7 +195,7 @@ internal static class Protobuf
     private static ReadOnlyMemory<byte> Nested(Action<CodedOutputStream> write)
     {
         var buffer = new MemoryStream();
-        var output = new CodedOutputStream(buffer, leaveOpen: true);
+        var output = new CodedOutputStream(buffer, 512, leaveOpen: true);
         write(output);
         output.Flush();
         return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);

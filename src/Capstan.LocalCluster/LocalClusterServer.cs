@@ -199,7 +199,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
             Pulls = _options.PullBandwidth is { } bandwidth ? new ImagePulls(Images, bandwidth, _options.RegistryEgress, _options.DefaultImageBytes) : null,
         };
         _scheduler = new Scheduler(Store, _options.Time, _events);
-        Autoscalers = new HorizontalPodAutoscalerController(Store, _options.Time);
+        Autoscalers = new HorizontalPodAutoscalerController(Store, _options.Time, _options.Timing.AutoscalerSync);
         if (_options.DataDirectory is { } dir)
         {
             var legacy = Path.Combine(dir, LegacySnapshotFile);
@@ -248,17 +248,19 @@ public sealed class LocalClusterServer : IAsyncDisposable
         }
 
         // A node registered by an older version lacks what clients' typed models require (its spec, the whole nodeInfo).
-        foreach (var node in Store.ListShared(nodes, null).Items.Where(n => n["status"]?["nodeInfo"]?["bootID"] is null || n["spec"] is null))
+        foreach (var node in Store.ListShared(nodes, null).Items.Where(n => n["status"]?["nodeInfo"]?["bootID"] is null || n["spec"]?["providerID"] is null))
         {
             var status = (JsonObject)node["status"]!.DeepClone();
             status["nodeInfo"] = NodeInfo(node.Kube.Name);
             Store.Update(nodes, null, node.Kube.Name, new JsonObject { ["status"] = status }, statusOnly: true, "kubelet");
-            if (Store.Get(nodes, null, node.Kube.Name)?["spec"] is null)
+            var withSpec = (JsonObject)Store.Get(nodes, null, node.Kube.Name)!.DeepClone();
+            var spec = withSpec["spec"] as JsonObject ?? (JsonObject)(withSpec["spec"] = new JsonObject());
+            foreach (var (key, value) in NodeSpec(node.Kube.Name))
             {
-                var withSpec = (JsonObject)Store.Get(nodes, null, node.Kube.Name)!.DeepClone();
-                withSpec["spec"] = NodeSpec(node.Kube.Name);
-                Store.Update(nodes, null, node.Kube.Name, withSpec, statusOnly: false, "kubelet");
+                spec[key] ??= value!.DeepClone();
             }
+
+            Store.Update(nodes, null, node.Kube.Name, withSpec, statusOnly: false, "kubelet");
         }
 
         // A node's image cache is not kept between runs: what its status said it held is gone.
@@ -440,7 +442,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
     {
         var n = int.TryParse(name.AsSpan(name.LastIndexOf('-') + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var i) ? i : 0;
         var cidr = $"10.244.{n % 256}.0/24";
-        return new JsonObject { ["podCIDR"] = cidr, ["podCIDRs"] = new JsonArray(cidr) };
+        return new JsonObject { ["podCIDR"] = cidr, ["podCIDRs"] = new JsonArray(cidr), ["providerID"] = $"capstan-local://{name}" };
     }
 
     /// <summary>What a kubelet reports about its machine: every field clients' typed models require, stable per node.</summary>

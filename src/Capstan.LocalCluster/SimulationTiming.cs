@@ -16,6 +16,7 @@ public sealed record SimulationTiming
         PodTerminate = TimeSpan.FromSeconds(2),
         ControllerLatency = TimeSpan.FromMilliseconds(150),
         Tick = TimeSpan.FromMilliseconds(200),
+        AutoscalerSync = TimeSpan.FromSeconds(15),
     };
 
     /// <summary>From pod creation to its containers running.</summary>
@@ -44,6 +45,12 @@ public sealed record SimulationTiming
 
     /// <summary>How often controllers run when nothing wakes them.</summary>
     public TimeSpan Tick { get; init; } = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>
+    /// How often the autoscaler controller looks again at an autoscaler whose spec it has seen (kube-controller-manager's
+    /// <c>--horizontal-pod-autoscaler-sync-period</c>, 15 s); a new or changed spec is acted on at once.
+    /// </summary>
+    public TimeSpan AutoscalerSync { get; init; } = TimeSpan.Zero;
 
     /// <summary>How often a watch that asked for bookmarks gets one.</summary>
     public TimeSpan Bookmark { get; init; } = TimeSpan.FromSeconds(5);

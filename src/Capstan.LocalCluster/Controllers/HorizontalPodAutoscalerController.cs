@@ -9,15 +9,19 @@ namespace Capstan.LocalCluster.Controllers;
 /// the real controller does, and so owns <c>spec.replicas</c>. No metrics run here: the wanted count holds at
 /// <c>minReplicas</c>, or at a value set through <c>POST /capstan/autoscale</c>, always within min and max.
 /// </summary>
-internal sealed class HorizontalPodAutoscalerController(ObjectStore store, TimeProvider time)
+internal sealed class HorizontalPodAutoscalerController(ObjectStore store, TimeProvider time, TimeSpan syncPeriod)
 {
     private const string Manager = "horizontal-pod-autoscaler";
     private static readonly ResourceType Autoscalers = ResourceTypes.ByKind("HorizontalPodAutoscaler")!;
     private readonly ConcurrentDictionary<(string Ns, string Name), int> _wanted = new();
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _synced = new(StringComparer.Ordinal);
 
     /// <summary>Sets the simulated metric's answer for one autoscaler (null: back to minReplicas).</summary>
     public void Want(string ns, string name, int? replicas)
     {
+        // A new answer of the metric is acted on at the next pass, not the next sync period.
+        _synced.Clear();
+
         if (replicas is { } n)
         {
             _wanted[(ns, name)] = n;
@@ -30,8 +34,24 @@ internal sealed class HorizontalPodAutoscalerController(ObjectStore store, TimeP
 
     public void Reconcile()
     {
-        foreach (var hpa in store.ListShared(Autoscalers, null).Items.Where(h => !Json.Deleting(h)))
+        var at = time.GetUtcNow();
+        var autoscalers = store.ListShared(Autoscalers, null).Items;
+        foreach (var gone in _synced.Keys.Except(autoscalers.Select(h => Json.Str(h["metadata"]?["uid"]) ?? string.Empty)))
         {
+            _synced.TryRemove(gone, out _);
+        }
+
+        foreach (var hpa in autoscalers.Where(h => !Json.Deleting(h)))
+        {
+            // Once per sync period, unless the spec is new or changed (or a simulated metric was set since).
+            var uid = Json.Str(hpa["metadata"]?["uid"]) ?? string.Empty;
+            var seen = Json.Int(hpa["status"]?["observedGeneration"], -1) == Json.Generation(hpa);
+            if (seen && _synced.TryGetValue(uid, out var last) && at - last < syncPeriod)
+            {
+                continue;
+            }
+
+            _synced[uid] = at;
             var ns = Json.Namespace(hpa)!;
             var spec = hpa["spec"] as JsonObject ?? [];
             var targetRef = spec["scaleTargetRef"] as JsonObject ?? [];

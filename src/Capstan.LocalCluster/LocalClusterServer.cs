@@ -147,6 +147,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
             var time = _options.Time;
             _collector.Reconcile();
             _namespaces.Reconcile();
+            _endpoints.Reconcile();
             _events.Expire();
             _deployments.Reconcile();
             _replicaSets.Reconcile();
@@ -161,6 +162,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
     private EventRecorder _events = null!;
     private GarbageCollector _collector = null!;
     private NamespaceController _namespaces = null!;
+    private EndpointsController _endpoints = null!;
     private ReplicaSetController _replicaSets = null!;
     private DeploymentController _deployments = null!;
     private Kubelet _kubelet = null!;
@@ -192,6 +194,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         _events = new EventRecorder(Store, _options.Time);
         _collector = new GarbageCollector(Store);
         _namespaces = new NamespaceController(Store, () => CertificateAuthorityPem);
+        _endpoints = new EndpointsController(Store);
         _replicaSets = new ReplicaSetController(Store, _events, _options.Time);
         _deployments = new DeploymentController(Store, _options.Time, _events);
         _kubelet = new Kubelet(Store, Faults, Images, _options.Timing, _options.Time, _events)

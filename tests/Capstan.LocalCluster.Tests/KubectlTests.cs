@@ -450,6 +450,34 @@ public sealed class KubectlTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Kubectl_apply_prune_with_its_default_list_removes_what_left_the_file()
+    {
+        await _cluster.NamespaceAsync("app");
+        var file = Path.Combine(_dir, "set.yaml");
+        await File.WriteAllTextAsync(file, """
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: kept, namespace: app, labels: {set: web}}
+            data: {a: b}
+            ---
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: dropped, namespace: app, labels: {set: web}}
+            data: {a: b}
+            """);
+        var first = await KubectlAsync("apply", "--prune", "-l", "set=web", "-n", "app", "-f", file);
+        Assert.True(first.Code == 0, first.Err);
+
+        // kubectl lists every kind of its default prune list (Endpoints, PersistentVolumeClaims, DaemonSets, …).
+        await File.WriteAllTextAsync(file, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kept, namespace: app, labels: {set: web}}\ndata: {a: b}\n");
+        var second = await KubectlAsync("apply", "--prune", "-l", "set=web", "-n", "app", "-f", file);
+        Assert.True(second.Code == 0, second.Err);
+        Assert.Contains("configmap/dropped pruned", second.Out, StringComparison.Ordinal);
+        Assert.NotEqual(0, (await KubectlAsync("get", "configmap/dropped", "-n", "app")).Code);
+        Assert.Equal(0, (await KubectlAsync("get", "configmap/kept", "-n", "app")).Code);
+    }
+
+    [Fact]
     public async Task Kubectl_events_watch_reads_protobuf_watch_frames()
     {
         await _cluster.NamespaceAsync("app");

@@ -116,8 +116,9 @@ public sealed class ScaleTests
             async () => (await cluster.Client.GetAsync(new ObjectRef("autoscaling/v2", "HorizontalPodAutoscaler", "app", "web"), default))!["status"]?["desiredReplicas"]?.GetValue<int>() == 4 ? "ok" : null,
             "the autoscaler's status at its maximum");
 
-        // Settled, its status is not written again: passes of every controller leave its resourceVersion alone, and its
-        // conditions carry only autoscaling/v2's fields.
+        // Settled (the rollout of web:2 done, so no surge pod moves currentReplicas), its status is not written again:
+        // passes of every controller leave its resourceVersion alone, and its conditions carry only autoscaling/v2's fields.
+        await cluster.RolledOutAsync("app", "web", "the rollout of web:2 at 4 replicas");
         var settled = await Cluster.EventuallyAsync(
             async () => (await cluster.Client.GetAsync(new ObjectRef("autoscaling/v2", "HorizontalPodAutoscaler", "app", "web"), default)) is { } h && h["status"]?["currentReplicas"]?.GetValue<int>() == 4 ? h : null,
             "the autoscaler's target at 4 replicas");

@@ -44,8 +44,9 @@ internal static class BootstrapPolicy
 
     private static IEnumerable<JsonObject> ViewRules()
     {
-        yield return Rule(Read, [string.Empty], ["configmaps", "events", "limitranges", "namespaces", "namespaces/status", "pods", "pods/log", "pods/status", "serviceaccounts", "services", "services/status"]);
-        yield return Rule(Read, ["apps"], ["deployments", "deployments/scale", "deployments/status", "replicasets", "replicasets/scale", "replicasets/status"]);
+        yield return Rule(Read, [string.Empty], ["configmaps", "endpoints", "events", "limitranges", "namespaces", "namespaces/status", "persistentvolumeclaims", "persistentvolumeclaims/status", "pods", "pods/log", "pods/status", "replicationcontrollers", "replicationcontrollers/status", "serviceaccounts", "services", "services/status"]);
+        yield return Rule(Read, ["apps"], ["daemonsets", "daemonsets/status", "deployments", "deployments/scale", "deployments/status", "replicasets", "replicasets/scale", "replicasets/status", "statefulsets", "statefulsets/status"]);
+        yield return Rule(Read, ["discovery.k8s.io"], ["endpointslices"]);
         yield return Rule(Read, ["autoscaling"], ["horizontalpodautoscalers", "horizontalpodautoscalers/status"]);
         yield return Rule(Read, ["batch"], ["cronjobs", "cronjobs/status", "jobs", "jobs/status"]);
         yield return Rule(Read, ["networking.k8s.io"], ["networkpolicies"]);
@@ -53,8 +54,9 @@ internal static class BootstrapPolicy
 
     private static IEnumerable<JsonObject> EditRules()
     {
-        yield return Rule([.. Read, .. Write], [string.Empty], ["configmaps", "pods", "secrets", "serviceaccounts", "services"]);
-        yield return Rule([.. Read, .. Write], ["apps"], ["deployments", "deployments/scale", "replicasets", "replicasets/scale"]);
+        yield return Rule([.. Read, .. Write], [string.Empty], ["configmaps", "endpoints", "persistentvolumeclaims", "pods", "replicationcontrollers", "secrets", "serviceaccounts", "services"]);
+        yield return Rule([.. Read, .. Write], ["apps"], ["daemonsets", "deployments", "deployments/scale", "replicasets", "replicasets/scale", "statefulsets"]);
+        yield return Rule([.. Read, .. Write], ["discovery.k8s.io"], ["endpointslices"]);
         yield return Rule([.. Read, .. Write], ["autoscaling"], ["horizontalpodautoscalers"]);
         yield return Rule([.. Read, .. Write], ["batch"], ["cronjobs", "jobs"]);
         yield return Rule([.. Read, .. Write], ["networking.k8s.io"], ["networkpolicies"]);

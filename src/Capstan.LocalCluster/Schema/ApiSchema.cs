@@ -65,12 +65,15 @@ internal sealed record SchemaType(
 internal sealed class ApiSchema
 {
     private readonly FrozenDictionary<string, SchemaType> _byShortName;
+    private readonly FrozenDictionary<string, SchemaType> _byFullName;
     private readonly FrozenDictionary<string, SchemaType> _byKind;
 
     private ApiSchema(List<SchemaType> types)
     {
         Types = types;
-        _byShortName = types.ToFrozenDictionary(t => t.ShortName, StringComparer.Ordinal);
+        // A short name two groups share (EndpointPort of core/v1 and of discovery/v1) is referred to by its full name.
+        _byShortName = types.GroupBy(t => t.ShortName).Where(g => g.Count() == 1).ToFrozenDictionary(g => g.Key, g => g.Single(), StringComparer.Ordinal);
+        _byFullName = types.ToFrozenDictionary(t => t.FullName, StringComparer.Ordinal);
         _byKind = types.Where(t => t.Gvk is not null).ToFrozenDictionary(t => t.Gvk!.Value.Kind, StringComparer.Ordinal);
     }
 
@@ -80,8 +83,8 @@ internal sealed class ApiSchema
     /// <summary>Every type, in the file's order.</summary>
     public IReadOnlyList<SchemaType> Types { get; }
 
-    /// <summary>The type a field refers to.</summary>
-    public SchemaType Resolve(string shortName) => _byShortName[shortName];
+    /// <summary>The type a field refers to, by its short name or (where two share it) its full name.</summary>
+    public SchemaType Resolve(string name) => name.Contains('.', StringComparison.Ordinal) ? _byFullName[name] : _byShortName[name];
 
     /// <summary>The root type of a kind, or null when the schema has none.</summary>
     public SchemaType? ForKind(string kind) => _byKind.GetValueOrDefault(kind);
@@ -217,9 +220,11 @@ internal sealed class ApiSchema
             {
                 for (var t = field.Type; t is not null; t = t.Element)
                 {
-                    if (t.Reference is { } reference && !schema._byShortName.ContainsKey(reference))
+                    if (t.Reference is { } reference && !schema._byShortName.ContainsKey(reference) && !schema._byFullName.ContainsKey(reference))
                     {
-                        throw new FormatException($"api.schema: {type.ShortName}.{field.Name} refers to an unknown type {reference}");
+                        throw new FormatException(types.Count(x => x.ShortName == reference) > 1
+                            ? $"api.schema: {type.ShortName}.{field.Name} refers to {reference}, which names several types: use the full name"
+                            : $"api.schema: {type.ShortName}.{field.Name} refers to an unknown type {reference}");
                     }
                 }
             }

@@ -148,6 +148,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
             _collector.Reconcile();
             _namespaces.Reconcile();
             _endpoints.Reconcile();
+            _quotas.Reconcile();
             _events.Expire();
             _deployments.Reconcile();
             _replicaSets.Reconcile();
@@ -163,6 +164,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
     private GarbageCollector _collector = null!;
     private NamespaceController _namespaces = null!;
     private EndpointsController _endpoints = null!;
+    private ResourceQuotaController _quotas = null!;
     private ReplicaSetController _replicaSets = null!;
     private DeploymentController _deployments = null!;
     private Kubelet _kubelet = null!;
@@ -195,6 +197,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         _collector = new GarbageCollector(Store);
         _namespaces = new NamespaceController(Store, () => CertificateAuthorityPem);
         _endpoints = new EndpointsController(Store);
+        _quotas = new ResourceQuotaController(Store);
         _replicaSets = new ReplicaSetController(Store, _events, _options.Time);
         _deployments = new DeploymentController(Store, _options.Time, _events);
         _kubelet = new Kubelet(Store, Faults, Images, _options.Timing, _options.Time, _events)

@@ -30,6 +30,9 @@ public readonly partial record struct Quantity
     /// <summary>The message of the real server for text that is not a quantity.</summary>
     public const string SyntaxMessage = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
 
+    /// <summary>A quantity of so many 10⁻⁹ units, written in the given form (a sum of quantities, for example).</summary>
+    public static Quantity FromNanos(BigInteger nanos, QuantityFormat format) => new(nanos, format);
+
     /// <summary>Parses a quantity; false for text that is not one.</summary>
     public static bool TryParse(string text, out Quantity quantity)
     {

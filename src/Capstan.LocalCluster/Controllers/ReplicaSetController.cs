@@ -106,6 +106,13 @@ internal sealed class ReplicaSetController(ObjectStore store, EventRecorder even
                     var created = store.Create(Pods, ns, pod, Manager);
                     events.Normal(rs, "SuccessfulCreate", $"Created pod: {Json.Name(created)}", "replicaset-controller");
                 }
+                catch (ApiError refused) when (refused.Code == 403 && refused.Reason == "Forbidden" && refused.Message.Contains("is forbidden:", StringComparison.Ordinal))
+                {
+                    // Refused by a quota or a LimitRange: said on the ReplicaSet as the real controller says it; the next
+                    // pass tries again (a quota may have room by then).
+                    events.Warning(rs, "FailedCreate", $"Error creating: {refused.Message}", "replicaset-controller");
+                    break;
+                }
                 catch (ApiError)
                 {
                     // The namespace is going away, or a name collided: the next pass tries again.

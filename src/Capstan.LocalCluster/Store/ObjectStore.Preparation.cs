@@ -135,6 +135,11 @@ public sealed partial class ObjectStore
         }
 
         Admission.Admit(type, copy, null);
+        if (type.Kind == "Pod" && ns is not null)
+        {
+            AdmitPodResources(ns, copy);
+        }
+
         return copy;
     }
 

@@ -245,9 +245,20 @@ public static partial class ValuesBinder
             }
 
             var current = result[e.Key];
-            result[e.Key] = new ResourceValues(
+            var bound = result[e.Key] = new ResourceValues(
                 Quantities(r, c["requests"], $"resources.{e.Key}.requests") ?? current.Requests,
                 Quantities(r, c["limits"], $"resources.{e.Key}.limits") ?? current.Limits);
+
+            // kube-apiserver refuses a request above its limit; say so here rather than at deploy time.
+            foreach (var (resource, request) in bound.Requests)
+            {
+                if (bound.Limits.TryGetValue(resource, out var limit) && Quantity.TryParse(request, out var asked)
+                    && Quantity.TryParse(limit, out var most) && asked.Nanos > most.Nanos)
+                {
+                    r.Diagnostics.Error((c["requests"] ?? c["limits"] ?? e.Value).Location,
+                        $"resources.{e.Key}.requests.{resource}: {request} is more than its limit {limit} (the API server refuses a request above its limit)");
+                }
+            }
         }
 
         return result.ToImmutable();

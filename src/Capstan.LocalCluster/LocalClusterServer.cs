@@ -152,6 +152,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
             _events.Expire();
             _deployments.Reconcile();
             _replicaSets.Reconcile();
+            _daemonSets.Reconcile();
             _scheduler.Reconcile();
             _kubelet.Reconcile();
             new JobController(Store, time, _events).Reconcile();
@@ -165,6 +166,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
     private NamespaceController _namespaces = null!;
     private EndpointsController _endpoints = null!;
     private ResourceQuotaController _quotas = null!;
+    private DaemonSetController _daemonSets = null!;
     private ReplicaSetController _replicaSets = null!;
     private DeploymentController _deployments = null!;
     private Kubelet _kubelet = null!;
@@ -198,6 +200,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         _namespaces = new NamespaceController(Store, () => CertificateAuthorityPem);
         _endpoints = new EndpointsController(Store);
         _quotas = new ResourceQuotaController(Store);
+        _daemonSets = new DaemonSetController(Store, _events);
         _replicaSets = new ReplicaSetController(Store, _events, _options.Time);
         _deployments = new DeploymentController(Store, _options.Time, _events);
         _kubelet = new Kubelet(Store, Faults, Images, _options.Timing, _options.Time, _events)

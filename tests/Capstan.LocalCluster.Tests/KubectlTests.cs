@@ -478,6 +478,49 @@ public sealed class KubectlTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Kubectl_rolls_out_a_daemon_set_on_every_node_and_again_on_a_new_template()
+    {
+        await using var cluster = await Cluster.StartAsync(new LocalClusterOptions { Nodes = 3 });
+        var kubeconfig = Path.Combine(_dir, "three-nodes");
+        await File.WriteAllTextAsync(kubeconfig, cluster.Kubeconfig());
+        var env = new Dictionary<string, string> { ["KUBECONFIG"] = kubeconfig };
+        await cluster.NamespaceAsync("logs");
+        var file = Path.Combine(_dir, "ds.yaml");
+        async Task ApplyAsync(string image)
+        {
+            await File.WriteAllTextAsync(file, $$$"""
+                apiVersion: apps/v1
+                kind: DaemonSet
+                metadata: {name: rsyslog, namespace: logs}
+                spec:
+                  selector: {matchLabels: {app: rsyslog}}
+                  template:
+                    metadata: {labels: {app: rsyslog}}
+                    spec:
+                      containers:
+                      - {name: rsyslog, image: "{{{image}}}" }
+                """);
+            var applied = await KubectlAsync(env, "apply", "-f", file);
+            Assert.True(applied.Code == 0, applied.Err);
+            var rollout = await KubectlAsync(env, "rollout", "status", "daemonset/rsyslog", "-n", "logs", "--timeout=60s");
+            Assert.True(rollout.Code == 0, rollout.Out + rollout.Err);
+        }
+
+        await ApplyAsync("docker-registry.wikimedia.org/rsyslog:1");
+        var pods = await KubectlAsync(env, "get", "pods", "-n", "logs", "-o", "jsonpath={range .items[*]}{.spec.nodeName} {.spec.containers[0].image}{\"\\n\"}{end}");
+        Assert.Equal(["local-node-1 docker-registry.wikimedia.org/rsyslog:1", "local-node-2 docker-registry.wikimedia.org/rsyslog:1", "local-node-3 docker-registry.wikimedia.org/rsyslog:1"],
+            pods.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+
+        await ApplyAsync("docker-registry.wikimedia.org/rsyslog:2");
+        await Cluster.EventuallyAsync(async () =>
+        {
+            var now = await KubectlAsync(env, "get", "pods", "-n", "logs", "-o", "jsonpath={range .items[*]}{.spec.containers[0].image}{\"\\n\"}{end}");
+            var images = now.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            return images.Length == 3 && images.All(i => i.EndsWith(":2", StringComparison.Ordinal)) ? "rolled" : null;
+        }, "every node on rsyslog:2", 60);
+    }
+
+    [Fact]
     public async Task Kubectl_events_watch_reads_protobuf_watch_frames()
     {
         await _cluster.NamespaceAsync("app");

@@ -58,5 +58,7 @@ public sealed class PythonClientTests : IAsyncLifetime
         Assert.All(seen["nodes"]!.AsArray(), n => Assert.True(n!.GetValue<bool>()));
         Assert.True(seen["service_status"]!.GetValue<bool>());
         Assert.Equal("one-off", seen["deleted_pod"]!.GetValue<string>());
+        Assert.Equal(["ConfigMap", "DaemonSet", "Service"], seen["from_yaml"]!.AsArray().Select(n => n!.GetValue<string>()));
+        Assert.Equal(1, seen["daemon_set_ready"]!.GetValue<int>());
     }
 }

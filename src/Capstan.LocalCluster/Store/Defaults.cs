@@ -30,6 +30,19 @@ internal static class Defaults
 
                 PodSpec(spec["template"]?["spec"] as JsonObject, "Always");
                 break;
+            case "DaemonSet" when spec is not null:
+                spec["revisionHistoryLimit"] ??= 10;
+                var update = spec["updateStrategy"] as JsonObject ?? (JsonObject)(spec["updateStrategy"] = new JsonObject());
+                update["type"] ??= "RollingUpdate";
+                if (update["type"] is JsonValue updateKind && updateKind.TryGetValue<string>(out var updateName) && updateName == "RollingUpdate")
+                {
+                    var rollingDaemons = update["rollingUpdate"] as JsonObject ?? (JsonObject)(update["rollingUpdate"] = new JsonObject());
+                    rollingDaemons["maxUnavailable"] ??= 1;
+                    rollingDaemons["maxSurge"] ??= 0;
+                }
+
+                PodSpec(spec["template"]?["spec"] as JsonObject, "Always");
+                break;
             case "ReplicaSet" when spec is not null:
                 spec["replicas"] ??= 1;
                 break;

@@ -7,7 +7,10 @@ import sys
 import threading
 import time
 
-from kubernetes import client, config, watch
+import os
+import tempfile
+
+from kubernetes import client, config, utils, watch
 
 config.load_kube_config(config_file=sys.argv[1])
 ns = sys.argv[2]
@@ -94,5 +97,38 @@ core.patch_namespaced_config_map("c", ns, [{"op": "replace", "path": "/data", "v
 seen["replaced_data"] = dict(core.read_namespaced_config_map("c", ns).data)
 core.delete_collection_namespaced_config_map(ns, label_selector="batch=old")
 seen["after_collection_delete"] = sorted(c.metadata.name for c in core.list_namespaced_config_map(ns, label_selector="batch").items)
+
+# A multi-document file with a DaemonSet, created as utils.create_from_yaml does (each kind through its typed API).
+manifest = os.path.join(tempfile.mkdtemp(), "agent.yaml")
+with open(manifest, "w") as f:
+    f.write("""apiVersion: v1
+kind: ConfigMap
+metadata: {name: agent-config}
+data: {level: info}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: agent, image: docker-registry.wikimedia.org/agent:1}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: agent}
+spec: {selector: {app: agent}, ports: [{port: 9100}]}
+""")
+created_objects = utils.create_from_yaml(client.ApiClient(), manifest, namespace=ns)
+seen["from_yaml"] = sorted(o.kind for group in created_objects for o in group)
+deadline = time.time() + 60
+ready = 0
+while time.time() < deadline:
+    ready = apps.read_namespaced_daemon_set("agent", ns).status.number_ready if apps.read_namespaced_daemon_set("agent", ns).status else 0
+    if ready == len(core.list_node().items):
+        break
+    time.sleep(0.2)
+seen["daemon_set_ready"] = ready
 
 print(json.dumps(seen))

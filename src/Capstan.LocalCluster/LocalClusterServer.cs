@@ -153,6 +153,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
             _deployments.Reconcile();
             _replicaSets.Reconcile();
             _daemonSets.Reconcile();
+            _statefulSets.Reconcile();
             _scheduler.Reconcile();
             _kubelet.Reconcile();
             new JobController(Store, time, _events).Reconcile();
@@ -167,6 +168,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
     private EndpointsController _endpoints = null!;
     private ResourceQuotaController _quotas = null!;
     private DaemonSetController _daemonSets = null!;
+    private StatefulSetController _statefulSets = null!;
     private ReplicaSetController _replicaSets = null!;
     private DeploymentController _deployments = null!;
     private Kubelet _kubelet = null!;
@@ -201,6 +203,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         _endpoints = new EndpointsController(Store);
         _quotas = new ResourceQuotaController(Store);
         _daemonSets = new DaemonSetController(Store, _events);
+        _statefulSets = new StatefulSetController(Store, _events);
         _replicaSets = new ReplicaSetController(Store, _events, _options.Time);
         _deployments = new DeploymentController(Store, _options.Time, _events);
         _kubelet = new Kubelet(Store, Faults, Images, _options.Timing, _options.Time, _events)

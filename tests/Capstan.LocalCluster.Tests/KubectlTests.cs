@@ -521,6 +521,61 @@ public sealed class KubectlTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Kubectl_rolls_out_a_stateful_set_in_order_and_a_partitioned_update_only_above_its_partition()
+    {
+        await _cluster.NamespaceAsync("db");
+        var file = Path.Combine(_dir, "sts.yaml");
+        async Task ApplyAsync(string image, int partition, bool wait = true)
+        {
+            await File.WriteAllTextAsync(file, $$$"""
+                apiVersion: apps/v1
+                kind: StatefulSet
+                metadata: {name: mariadb, namespace: db}
+                spec:
+                  replicas: 3
+                  serviceName: mariadb
+                  selector: {matchLabels: {app: mariadb}}
+                  updateStrategy: {type: RollingUpdate, rollingUpdate: {partition: {{{partition}}} } }
+                  template:
+                    metadata: {labels: {app: mariadb}}
+                    spec:
+                      containers:
+                      - {name: mariadb, image: "{{{image}}}" }
+                """);
+            var applied = await KubectlAsync("apply", "-f", file);
+            Assert.True(applied.Code == 0, applied.Err);
+            if (wait)
+            {
+                var rollout = await KubectlAsync("rollout", "status", "statefulset/mariadb", "-n", "db", "--timeout=60s");
+                Assert.True(rollout.Code == 0, rollout.Out + rollout.Err);
+            }
+        }
+
+        async Task<string[]> PodsAsync() =>
+            (await KubectlAsync("get", "pods", "-n", "db", "--sort-by=.metadata.name", "-o", "jsonpath={range .items[*]}{.metadata.name} {.spec.hostname}.{.spec.subdomain} {.spec.containers[0].image}{\"\\n\"}{end}"))
+            .Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+        // Made in order: while mariadb-1 crashes (an injected fault), mariadb-2 is not made; once it runs, it is.
+        using var http = _cluster.Http();
+        (await http.PostAsync("/capstan/faults", new StringContent("""{"type": "crashloop", "namespace": "db", "selector": "statefulset.kubernetes.io/pod-name=mariadb-1"}""", Encoding.UTF8, "application/json"))).EnsureSuccessStatusCode();
+        await ApplyAsync("docker-registry.wikimedia.org/mariadb:10.6", 0, wait: false);
+        await Cluster.EventuallyAsync(async () =>
+        {
+            var restarts = await KubectlAsync("get", "pod/mariadb-1", "-n", "db", "-o", "jsonpath={.status.containerStatuses[0].restartCount}");
+            return restarts.Code == 0 && int.TryParse(restarts.Out, out var n) && n > 0 ? "crashed" : null;
+        }, "mariadb-1 to crash", 30);
+        Assert.Equal(["mariadb-0", "mariadb-1"], (await PodsAsync()).Select(p => p.Split(' ')[0]));
+        (await http.DeleteAsync("/capstan/faults")).EnsureSuccessStatusCode();
+        var rolled = await KubectlAsync("rollout", "status", "statefulset/mariadb", "-n", "db", "--timeout=60s");
+        Assert.True(rolled.Code == 0, rolled.Out + rolled.Err);
+        Assert.Equal(["mariadb-0 mariadb-0.mariadb docker-registry.wikimedia.org/mariadb:10.6", "mariadb-1 mariadb-1.mariadb docker-registry.wikimedia.org/mariadb:10.6", "mariadb-2 mariadb-2.mariadb docker-registry.wikimedia.org/mariadb:10.6"], await PodsAsync());
+
+        // A partition of 2 updates only mariadb-2; the rollout says the partitioned roll out is complete.
+        await ApplyAsync("docker-registry.wikimedia.org/mariadb:10.11", 2);
+        await Cluster.EventuallyAsync(async () => (await PodsAsync()) is [var a, var b, var c] && c.EndsWith(":10.11", StringComparison.Ordinal) && a.EndsWith(":10.6", StringComparison.Ordinal) && b.EndsWith(":10.6", StringComparison.Ordinal) ? "partitioned" : null, "only mariadb-2 on 10.11", 60);
+    }
+
+    [Fact]
     public async Task Kubectl_events_watch_reads_protobuf_watch_frames()
     {
         await _cluster.NamespaceAsync("app");

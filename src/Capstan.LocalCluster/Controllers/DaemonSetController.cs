@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json.Nodes;
 using Capstan.LocalCluster.Store;
 
@@ -62,7 +60,7 @@ internal sealed class DaemonSetController(ObjectStore store, EventRecorder event
         var ns = Json.Namespace(ds)!;
         var uid = Json.Uid(ds);
         var template = ds["spec"]?["template"] as JsonObject ?? [];
-        var hash = Hash(template.ToJsonString());
+        var hash = Json.ShortHash(template.ToJsonString());
         var eligible = nodes.Where(n => Fits(template, n)).Select(Json.Name).ToHashSet(StringComparer.Ordinal);
         var owned = store.ListShared(Pods, ns, filter: p => Json.OwnedBy(p, uid)).Items;
         var live = owned.Where(p => !Json.Deleting(p)).ToList();
@@ -86,16 +84,16 @@ internal sealed class DaemonSetController(ObjectStore store, EventRecorder event
         if (Json.Str(strategy?["type"]) != "OnDelete")
         {
             var maxUnavailable = Json.Scaled(strategy?["rollingUpdate"]?["maxUnavailable"], eligible.Count, roundUp: true, fallback: 1);
-            var unavailable = eligible.Count - current.Count(Ready);
-            foreach (var old in current.Where(p => Json.Str(p["metadata"]?["labels"]?[HashLabel]) != hash).OrderBy(Ready).ThenBy(p => NodeOf(p), StringComparer.Ordinal))
+            var unavailable = eligible.Count - current.Count(Json.PodReady);
+            foreach (var old in current.Where(p => Json.Str(p["metadata"]?["labels"]?[HashLabel]) != hash).OrderBy(Json.PodReady).ThenBy(p => NodeOf(p), StringComparer.Ordinal))
             {
-                if (Ready(old) && unavailable >= Math.Max(1, maxUnavailable))
+                if (Json.PodReady(old) && unavailable >= Math.Max(1, maxUnavailable))
                 {
                     break;
                 }
 
                 store.Delete(Pods, ns, Json.Name(old));
-                if (Ready(old))
+                if (Json.PodReady(old))
                 {
                     unavailable++;
                 }
@@ -107,12 +105,12 @@ internal sealed class DaemonSetController(ObjectStore store, EventRecorder event
             ["currentNumberScheduled"] = current.Count,
             ["numberMisscheduled"] = 0,
             ["desiredNumberScheduled"] = eligible.Count,
-            ["numberReady"] = current.Count(Ready),
+            ["numberReady"] = current.Count(Json.PodReady),
             ["observedGeneration"] = Json.Generation(ds),
             ["updatedNumberScheduled"] = current.Count(p => Json.Str(p["metadata"]?["labels"]?[HashLabel]) == hash),
-            ["numberAvailable"] = current.Count(Ready),
+            ["numberAvailable"] = current.Count(Json.PodReady),
         };
-        if (eligible.Count - current.Count(Ready) is > 0 and var down)
+        if (eligible.Count - current.Count(Json.PodReady) is > 0 and var down)
         {
             status["numberUnavailable"] = down;
         }
@@ -171,9 +169,4 @@ internal sealed class DaemonSetController(ObjectStore store, EventRecorder event
                     && (Json.Str(o["operator"]) == "Exists" || Json.Str(o["value"]) == Json.Str(t["value"])))
                 && (Json.Str(o["effect"]) is null or "" || Json.Str(o["effect"]) == Json.Str(t["effect"]))));
     }
-
-    private static bool Ready(JsonObject pod) => Json.Str(Json.Condition(pod["status"] as JsonObject, "Ready")?["status"]) == "True";
-
-    private static string Hash(string text) =>
-        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..10].ToLowerInvariant();
 }

@@ -78,8 +78,7 @@ internal sealed class EndpointsController(ObjectStore store)
         public string Ip => Json.Str(Pod["status"]?["podIP"])!;
     }
 
-    private static bool Ready(JsonObject pod) =>
-        !Json.Deleting(pod) && Json.Str(Json.Condition(pod["status"] as JsonObject, "Ready")?["status"]) == "True";
+    private static bool Ready(JsonObject pod) => !Json.Deleting(pod) && Json.PodReady(pod);
 
     /// <summary>The service's ports as this pod serves them: a named target port is the pod's container port of that name.</summary>
     private static JsonArray Ports(JsonObject service, JsonObject pod)

@@ -113,4 +113,11 @@ internal static class Json
 
     public static JsonObject? Condition(JsonObject? status, string type) =>
         (status?["conditions"] as JsonArray ?? []).FirstOrDefault(c => Str(c?["type"]) == type) as JsonObject;
+
+    /// <summary>True when a pod's Ready condition is True.</summary>
+    public static bool PodReady(JsonObject pod) => Str(Condition(pod["status"] as JsonObject, "Ready")?["status"]) == "True";
+
+    /// <summary>A short stable hash of a text: the revision of a pod template, as the controllers label their pods with it.</summary>
+    public static string ShortHash(string text) =>
+        Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..10].ToLowerInvariant();
 }

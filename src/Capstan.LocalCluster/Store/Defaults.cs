@@ -43,6 +43,21 @@ internal static class Defaults
 
                 PodSpec(spec["template"]?["spec"] as JsonObject, "Always");
                 break;
+            case "StatefulSet" when spec is not null:
+                spec["replicas"] ??= 1;
+                spec["podManagementPolicy"] ??= "OrderedReady";
+                spec["revisionHistoryLimit"] ??= 10;
+                spec["persistentVolumeClaimRetentionPolicy"] ??= new JsonObject { ["whenDeleted"] = "Retain", ["whenScaled"] = "Retain" };
+                var setUpdate = spec["updateStrategy"] as JsonObject ?? (JsonObject)(spec["updateStrategy"] = new JsonObject());
+                setUpdate["type"] ??= "RollingUpdate";
+                if (setUpdate["type"] is JsonValue setKind && setKind.TryGetValue<string>(out var setName) && setName == "RollingUpdate")
+                {
+                    var rollingSet = setUpdate["rollingUpdate"] as JsonObject ?? (JsonObject)(setUpdate["rollingUpdate"] = new JsonObject());
+                    rollingSet["partition"] ??= 0;
+                }
+
+                PodSpec(spec["template"]?["spec"] as JsonObject, "Always");
+                break;
             case "ReplicaSet" when spec is not null:
                 spec["replicas"] ??= 1;
                 break;

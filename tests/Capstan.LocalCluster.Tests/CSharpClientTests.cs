@@ -57,6 +57,18 @@ public sealed class CSharpClientTests : IAsyncLifetime
         Assert.Equal("BestEffort", created.Status.QosClass);
         Assert.Equal("IfNotPresent", created.Spec.Containers[0].ImagePullPolicy);
         Assert.Equal(30, created.Spec.TerminationGracePeriodSeconds);
+
+        // A Service and a Job come back with what kube-apiserver fills in.
+        var service = await _client.CoreV1.CreateNamespacedServiceAsync(
+            new V1Service { Metadata = new V1ObjectMeta { Name = "web" }, Spec = new V1ServiceSpec { Selector = new Dictionary<string, string> { ["app"] = "web" }, Ports = [new V1ServicePort { Port = 80 }] } },
+            "app");
+        Assert.Equal([service.Spec.ClusterIP], service.Spec.ClusterIPs);
+        Assert.Equal(["IPv4"], service.Spec.IpFamilies);
+        Assert.Equal(("SingleStack", "Cluster", "None"), (service.Spec.IpFamilyPolicy, service.Spec.InternalTrafficPolicy, service.Spec.SessionAffinity));
+        var job = await _client.BatchV1.CreateNamespacedJobAsync(
+            new V1Job { Metadata = new V1ObjectMeta { Name = "once" }, Spec = new V1JobSpec { Template = new V1PodTemplateSpec { Spec = new V1PodSpec { RestartPolicy = "Never", Containers = [new V1Container { Name = "run", Image = "docker-registry.wikimedia.org/mediawiki:1" }] } } } },
+            "app");
+        Assert.Equal(("NonIndexed", false, "TerminatingOrFailed", 6), (job.Spec.CompletionMode, job.Spec.Suspend, job.Spec.PodReplacementPolicy, job.Spec.BackoffLimit));
     }
 
     [Fact]

@@ -93,16 +93,18 @@ internal static class Defaults
 
                 break;
             case "Job" when spec is not null:
-                spec["backoffLimit"] ??= 6;
-                spec["completions"] ??= 1;
-                spec["parallelism"] ??= 1;
-                PodSpec(spec["template"]?["spec"] as JsonObject, "Never");
+                JobSpec(spec);
                 break;
             case "CronJob" when spec is not null:
                 spec["concurrencyPolicy"] ??= "Allow";
                 spec["suspend"] ??= false;
                 spec["successfulJobsHistoryLimit"] ??= 3;
                 spec["failedJobsHistoryLimit"] ??= 1;
+                if (spec["jobTemplate"]?["spec"] is JsonObject jobTemplate)
+                {
+                    JobSpec(jobTemplate);
+                }
+
                 break;
             case "Pod" when spec is not null:
                 PodSpec(spec, "Always");
@@ -121,6 +123,18 @@ internal static class Defaults
         }
 
         return obj;
+    }
+
+    /// <summary>A Job's defaults (also in a CronJob's job template), as kube-apiserver's for batch/v1.</summary>
+    private static void JobSpec(JsonObject spec)
+    {
+        spec["backoffLimit"] ??= 6;
+        spec["completions"] ??= 1;
+        spec["parallelism"] ??= 1;
+        spec["completionMode"] ??= "NonIndexed";
+        spec["suspend"] ??= false;
+        spec["podReplacementPolicy"] ??= spec["podFailurePolicy"] is null ? "TerminatingOrFailed" : "Failed";
+        PodSpec(spec["template"]?["spec"] as JsonObject, "Never");
     }
 
     private static void PodSpec(JsonObject? spec, string restartPolicy)

@@ -107,5 +107,18 @@ internal static class ServiceAddresses
         {
             throw ApiError.Invalid(type, name, [.. causes]);
         }
+
+        // What kube-apiserver sets beside the address: its list form and the single IPv4 family.
+        if (serviceType != "ExternalName" && spec["clusterIP"]?.GetValue<string>() is { } allocated)
+        {
+            spec["clusterIPs"] ??= new JsonArray(allocated);
+            spec["ipFamilies"] ??= new JsonArray("IPv4");
+            spec["ipFamilyPolicy"] ??= "SingleStack";
+            spec["internalTrafficPolicy"] ??= "Cluster";
+            if (serviceType is "NodePort" or "LoadBalancer")
+            {
+                spec["externalTrafficPolicy"] ??= "Cluster";
+            }
+        }
     }
 }

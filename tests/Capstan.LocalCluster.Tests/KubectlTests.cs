@@ -511,6 +511,9 @@ public sealed class KubectlTests : IAsyncLifetime
         Assert.Equal(["local-node-1 docker-registry.wikimedia.org/rsyslog:1", "local-node-2 docker-registry.wikimedia.org/rsyslog:1", "local-node-3 docker-registry.wikimedia.org/rsyslog:1"],
             pods.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
 
+        var table = await KubectlAsync(env, "get", "daemonset/rsyslog", "-n", "logs");
+        Assert.Matches(@"(?m)^rsyslog\s+3\s+3\s+3\s+3\s+3\s+<none>\s", table.Out);
+
         await ApplyAsync("docker-registry.wikimedia.org/rsyslog:2");
         await Cluster.EventuallyAsync(async () =>
         {

@@ -49,6 +49,40 @@ internal static class TablePrinter
             AgeColumn,
             .. TemplateColumns(o => o["spec"]?["template"]),
         ],
+        ["DaemonSet"] =
+        [
+            NameColumn,
+            new("Desired", "integer", (o, _) => Int(o["status"]?["desiredNumberScheduled"])),
+            new("Current", "integer", (o, _) => Int(o["status"]?["currentNumberScheduled"])),
+            new("Ready", "integer", (o, _) => Int(o["status"]?["numberReady"])),
+            new("Up-to-date", "integer", (o, _) => Int(o["status"]?["updatedNumberScheduled"])),
+            new("Available", "integer", (o, _) => Int(o["status"]?["numberAvailable"])),
+            new("Node Selector", "string", (o, _) => Pairs(o["spec"]?["template"]?["spec"]?["nodeSelector"]) ?? "<none>"),
+            AgeColumn,
+            .. TemplateColumns(o => o["spec"]?["template"]),
+        ],
+        ["StatefulSet"] =
+        [
+            NameColumn,
+            new("Ready", "string", (o, _) => $"{Int(o["status"]?["readyReplicas"])}/{Int(o["spec"]?["replicas"])}"),
+            AgeColumn,
+            .. TemplateColumns(o => o["spec"]?["template"]),
+        ],
+        ["Endpoints"] =
+        [
+            NameColumn,
+            new("Endpoints", "string", (o, _) => Endpoints(o)),
+            AgeColumn,
+        ],
+        ["EndpointSlice"] =
+        [
+            NameColumn,
+            new("AddressType", "string", (o, _) => Str(o["addressType"])),
+            new("Ports", "string", (o, _) => Array(o["ports"]) is { Count: > 0 } ports ? string.Join(",", ports.Select(p => Int(p?["port"]).ToString(CultureInfo.InvariantCulture))) : "<unset>"),
+            new("Endpoints", "string", (o, _) => Array(o["endpoints"]).SelectMany(e => Array(e?["addresses"])).Select(Str).ToList() is { Count: > 0 } ips ? Shortened(ips!) : "<unset>"),
+            AgeColumn,
+        ],
+        ["Lease"] = [NameColumn, new("Holder", "string", (o, _) => Str(o["spec"]?["holderIdentity"]) ?? string.Empty), AgeColumn],
         ["Job"] =
         [
             NameColumn,
@@ -388,4 +422,14 @@ internal static class TablePrinter
 
     private static string? Pairs(JsonNode? node) =>
         node is JsonObject { Count: > 0 } map ? string.Join(",", map.Select(p => $"{p.Key}={Str(p.Value)}")) : null;
+
+    /// <summary>An Endpoints' addresses as kubectl shows them: IP:PORT of each ready address, the first three, then "+ N more...".</summary>
+    private static string Endpoints(JsonObject o)
+    {
+        var all = Array(o["subsets"]).SelectMany(s => Array(s?["addresses"]).SelectMany(a => Array(s?["ports"]).Select(p => $"{Str(a?["ip"])}:{Int(p?["port"])}"))).ToList();
+        return all.Count == 0 ? "<none>" : Shortened(all);
+    }
+
+    private static string Shortened(List<string> items) =>
+        items.Count <= 3 ? string.Join(",", items) : $"{string.Join(",", items.Take(3))} + {items.Count - 3} more...";
 }

@@ -71,6 +71,22 @@ public sealed class ProtobufTests
     }
 
     [Fact]
+    public void Daemon_and_stateful_sets_with_their_pointers_and_partition_read_back_as_written()
+    {
+        foreach (var text in new[]
+        {
+            """{"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"}, "spec": {"selector": {"matchLabels": {"app": "a"}}, "template": {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "a", "image": "i"}]}}, "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}, "revisionHistoryLimit": 10}, "status": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 3, "numberReady": 0}}""",
+            """{"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"}, "spec": {"replicas": 0, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}}, "template": {"spec": {"containers": [{"name": "db", "image": "i"}]}}, "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}}, "status": {"replicas": 0, "availableReplicas": 0, "currentRevision": "db-1"}}""",
+        })
+        {
+            var obj = (JsonObject)JsonNode.Parse(text)!;
+            var encoded = Protobuf.TryEncode(obj);
+            Assert.NotNull(encoded);
+            Assert.True(JsonNode.DeepEquals(obj, Protobuf.Decode(encoded, encoded.Length)), text);
+        }
+    }
+
+    [Fact]
     public void Times_keep_seconds_and_micro_times_their_microseconds()
     {
         var ev = (JsonObject)JsonNode.Parse("""

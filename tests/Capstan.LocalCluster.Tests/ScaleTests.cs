@@ -131,4 +131,38 @@ public sealed class ScaleTests
         Assert.Equal(settled["metadata"]!["resourceVersion"]!.GetValue<string>(), later["metadata"]!["resourceVersion"]!.GetValue<string>());
         Assert.All(later["status"]!["conditions"]!.AsArray(), c => Assert.Null(c!["lastUpdateTime"]));
     }
+
+    [Fact]
+    public async Task An_autoscaler_looks_again_at_a_spec_it_has_seen_once_per_sync_period()
+    {
+        var clock = new ManualClock(DateTimeOffset.Parse("2026-12-07T10:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        await using var cluster = await Cluster.StartAsync(new LocalClusterOptions { Time = clock, Timing = SimulationTiming.Instant with { AutoscalerSync = TimeSpan.FromSeconds(15) } });
+        await cluster.NamespaceAsync("app");
+        await cluster.ApplyAsync(Deployment("web:1", 2));
+        await cluster.RolledOutAsync("app", "web", "web at 2 replicas");
+
+        // A new spec is acted on at once: the target goes to the minimum of 3, and the status says 2 were running.
+        await cluster.ApplyAsync("""
+            apiVersion: autoscaling/v2
+            kind: HorizontalPodAutoscaler
+            metadata: {name: web, namespace: app}
+            spec:
+              scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+              minReplicas: 3
+              maxReplicas: 4
+            """);
+        var hpa = new ObjectRef("autoscaling/v2", "HorizontalPodAutoscaler", "app", "web");
+        await Cluster.EventuallyAsync(async () => (await cluster.Client.GetAsync(hpa, default))?["status"]?["desiredReplicas"]?.GetValue<int>() == 3 ? "seen" : null, "the autoscaler's first pass");
+        await cluster.RolledOutAsync("app", "web", "web at 3 replicas");
+
+        // Until the sync period has passed on the clock, the status is not looked at again.
+        for (var pass = 0; pass < 5; pass++)
+        {
+            cluster.Server.RunControllers();
+        }
+
+        Assert.Equal(2, (await cluster.Client.GetAsync(hpa, default))!["status"]!["currentReplicas"]!.GetValue<int>());
+        clock.Advance(TimeSpan.FromSeconds(15));
+        await Cluster.EventuallyAsync(async () => (await cluster.Client.GetAsync(hpa, default))?["status"]?["currentReplicas"]?.GetValue<int>() == 3 ? "synced" : null, "the next sync");
+    }
 }

@@ -111,6 +111,11 @@ internal sealed class JobController(ObjectStore store, TimeProvider time, EventR
             var created = store.Create(Pods, ns, pod, Manager);
             events.Normal(job, "SuccessfulCreate", $"Created pod: {Json.Name(created)}", "job-controller");
         }
+        catch (ApiError refused) when (refused.Code == 403 && refused.Message.Contains("is forbidden:", StringComparison.Ordinal))
+        {
+            // Refused by a quota or a LimitRange: said on the Job as the real controller says it; the next pass tries again.
+            events.Warning(job, "FailedCreate", $"Error creating: {refused.Message}", "job-controller");
+        }
         catch (ApiError)
         {
             // Namespace terminating: the Job goes with it.

@@ -147,6 +147,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
             var time = _options.Time;
             _collector.Reconcile();
             _namespaces.Reconcile();
+            _definitions.Reconcile();
             _endpoints.Reconcile();
             _quotas.Reconcile();
             _events.Expire();
@@ -165,6 +166,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
     private EventRecorder _events = null!;
     private GarbageCollector _collector = null!;
     private NamespaceController _namespaces = null!;
+    private DefinitionController _definitions = null!;
     private EndpointsController _endpoints = null!;
     private ResourceQuotaController _quotas = null!;
     private DaemonSetController _daemonSets = null!;
@@ -200,6 +202,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         _events = new EventRecorder(Store, _options.Time);
         _collector = new GarbageCollector(Store);
         _namespaces = new NamespaceController(Store, () => CertificateAuthorityPem);
+        _definitions = new DefinitionController(Store);
         _endpoints = new EndpointsController(Store);
         _quotas = new ResourceQuotaController(Store);
         _daemonSets = new DaemonSetController(Store, _events);

@@ -23,7 +23,7 @@ internal sealed partial class ApiHandler
             return;
         }
 
-        if (Protobuf.Preferred(context.Request.Headers.Accept.ToString()) && ApiSchema.Default.ForKind(type.Kind) is { } schemaType)
+        if (type.Custom is null && Protobuf.Preferred(context.Request.Headers.Accept.ToString()) && ApiSchema.Default.ForKind(type.Kind) is { } schemaType)
         {
             var messages = items.Select(item => MessageOf(schemaType, item)).ToList();
             if (messages.TrueForAll(m => m is not null))
@@ -74,9 +74,18 @@ internal sealed partial class ApiHandler
     /// no protobuf form.
     /// </summary>
     private static byte[]? EnvelopeOf(JsonObject obj) =>
-        obj["kind"] is JsonValue kind && kind.TryGetValue<string>(out var name) && ApiSchema.Default.ForKind(name) is { } type && MessageOf(type, obj) is { } message
+        obj["kind"] is JsonValue kind && kind.TryGetValue<string>(out var name) && BuiltIn(obj["apiVersion"]?.ToString())
+            && ApiSchema.Default.ForKind(name) is { } type && MessageOf(type, obj) is { } message
             ? Protobuf.Envelope(obj["apiVersion"]?.ToString() ?? string.Empty, name, message)
             : null;
+
+    /// <summary>
+    /// True for an apiVersion of Kubernetes' own groups (the core group, a group without a dot, or one under
+    /// <c>k8s.io</c>): a custom resource is never written in protobuf, even when its kind's name is a built-in one.
+    /// </summary>
+    private static bool BuiltIn(string? apiVersion) =>
+        apiVersion is not null && (apiVersion.IndexOf('/', StringComparison.Ordinal) is var slash && slash < 0
+            || !apiVersion[..slash].Contains('.', StringComparison.Ordinal) || apiVersion[..slash].EndsWith(".k8s.io", StringComparison.Ordinal));
 
     private static void Write(System.IO.Pipelines.PipeWriter writer, string text) => writer.Write(System.Text.Encoding.UTF8.GetBytes(text));
 

@@ -39,7 +39,7 @@ internal sealed partial class ApiHandler
                     case "application/apply-patch+yaml" when !string.IsNullOrEmpty(manager):
                         var replicasNode = patch["spec"]?["replicas"] ?? throw ApiError.Invalid(type, name, ("spec.replicas", "Required value"));
                         var force = IsTrue(request.Query["force"].FirstOrDefault());
-                        var applied = store.Apply(type, ns, name, new JsonObject { ["apiVersion"] = type.ApiVersion, ["kind"] = type.Kind, ["spec"] = new JsonObject { ["replicas"] = replicasNode.DeepClone() } }, manager, force);
+                        var applied = store.Apply(type, ns, name, ReplicasAt(type, replicasNode.DeepClone(), withType: true), manager, force);
                         await WriteAsync(context, 200, Scale(type, applied));
                         return;
                     default:
@@ -58,30 +58,52 @@ internal sealed partial class ApiHandler
                 throw ApiError.Invalid(type, name, ("spec.replicas", $"Invalid value: {wanted["spec"]?["replicas"]?.ToJsonString() ?? "null"}: must be greater than or equal to 0"));
             }
 
-            live = store.MergePatch(type, ns, name, new JsonObject { ["spec"] = new JsonObject { ["replicas"] = replicas } }, statusOnly: false, manager ?? DefaultManager(context));
+            live = store.MergePatch(type, ns, name, ReplicasAt(type, replicas, withType: false), statusOnly: false, manager ?? DefaultManager(context));
         }
 
         await WriteAsync(context, 200, Scale(type, live));
     }
 
-    private static JsonObject Scale(ResourceType type, JsonObject obj) => new()
+    /// <summary>An object holding only the replicas, where the kind keeps them (a custom resource: its specReplicasPath).</summary>
+    private static JsonObject ReplicasAt(ResourceType type, JsonNode replicas, bool withType)
+    {
+        var obj = withType ? new JsonObject { ["apiVersion"] = type.ApiVersion, ["kind"] = type.Kind } : [];
+        CustomResource.Set(obj, type.Custom?.Scale?.SpecReplicas ?? ".spec.replicas", replicas);
+        return obj;
+    }
+
+    private static JsonObject Scale(ResourceType type, JsonObject obj) => type.Custom?.Scale is { } paths ? new()
     {
         ["kind"] = "Scale",
         ["apiVersion"] = "autoscaling/v1",
-        ["metadata"] = new JsonObject
+        ["metadata"] = ScaleMetadata(obj),
+        ["spec"] = new JsonObject { ["replicas"] = JsonNumber.Long(CustomResource.At(obj, paths.SpecReplicas)) ?? 0 },
+        ["status"] = new JsonObject
         {
-            ["name"] = obj["metadata"]?["name"]?.DeepClone(),
-            ["namespace"] = obj["metadata"]?["namespace"]?.DeepClone(),
-            ["uid"] = obj["metadata"]?["uid"]?.DeepClone(),
-            ["resourceVersion"] = obj["metadata"]?["resourceVersion"]?.DeepClone(),
-            ["creationTimestamp"] = obj["metadata"]?["creationTimestamp"]?.DeepClone(),
+            ["replicas"] = JsonNumber.Long(CustomResource.At(obj, paths.StatusReplicas)) ?? 0,
+            ["selector"] = paths.LabelSelector is { } selector && CustomResource.At(obj, selector) is JsonValue value && value.TryGetValue<string>(out var text) ? text : null,
         },
+    }
+    : new()
+    {
+        ["kind"] = "Scale",
+        ["apiVersion"] = "autoscaling/v1",
+        ["metadata"] = ScaleMetadata(obj),
         ["spec"] = new JsonObject { ["replicas"] = JsonNumber.Long(obj["spec"]?["replicas"]) ?? 1 },
         ["status"] = new JsonObject
         {
             ["replicas"] = JsonNumber.Long(obj["status"]?["replicas"]) ?? 0,
             ["selector"] = string.Join(",", (obj["spec"]?["selector"]?["matchLabels"] as JsonObject ?? []).Select(kv => $"{kv.Key}={kv.Value}")),
         },
+    };
+
+    private static JsonObject ScaleMetadata(JsonObject obj) => new()
+    {
+        ["name"] = obj["metadata"]?["name"]?.DeepClone(),
+        ["namespace"] = obj["metadata"]?["namespace"]?.DeepClone(),
+        ["uid"] = obj["metadata"]?["uid"]?.DeepClone(),
+        ["resourceVersion"] = obj["metadata"]?["resourceVersion"]?.DeepClone(),
+        ["creationTimestamp"] = obj["metadata"]?["creationTimestamp"]?.DeepClone(),
     };
 
     private async Task PatchAsync(HttpContext context, ResourceType type, string? ns, string name, bool status, string? manager)
@@ -92,6 +114,12 @@ internal sealed partial class ApiHandler
             // A patch's result is only known once applied: judge the escalation on it (a dry run of the patch).
             await PatchRbacAsync(context, type, ns, name, status, manager, contentType);
             return;
+        }
+
+        if (type.Custom is not null && contentType == "application/strategic-merge-patch+json")
+        {
+            // As kube-apiserver: a custom resource has no patch strategies to merge by.
+            throw new ApiError(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml");
         }
 
         if (contentType == "application/json-patch+json")

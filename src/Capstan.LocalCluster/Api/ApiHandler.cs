@@ -171,24 +171,24 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
             await context.Response.WriteAsync(Metrics.Text(), context.RequestAborted);
         });
         app.MapGet("/api", context => WriteAsync(context, 200, Discovery.CoreVersions(serverAddress())));
-        app.MapGet("/apis", context => WriteAsync(context, 200, Discovery.Groups()));
-        app.MapGet("/api/v1", context => WriteAsync(context, 200, Discovery.Resources(string.Empty, "v1")));
-        app.MapGet("/apis/{group}", context => WriteAsync(context, 200, Discovery.Group(Route(context, "group")) ?? throw NotFound()));
+        app.MapGet("/apis", context => WriteAsync(context, 200, Discovery.Groups(store.Types)));
+        app.MapGet("/api/v1", context => WriteAsync(context, 200, Discovery.Resources(store.Types, string.Empty, "v1")));
+        app.MapGet("/apis/{group}", context => WriteAsync(context, 200, Discovery.Group(store.Types, Route(context, "group")) ?? throw NotFound()));
         app.MapGet("/apis/{group}/{version}", context =>
         {
             var (group, version) = (Route(context, "group"), Route(context, "version"));
             return group == Discovery.Reviews && version == "v1" ? WriteAsync(context, 200, Discovery.ReviewResourceList())
-                : ResourceTypes.All.Any(r => r.Group == group && r.Version == version) ? WriteAsync(context, 200, Discovery.Resources(group, version)) : throw NotFound();
+                : store.Types.All.Any(r => r.Group == group && r.Version == version) ? WriteAsync(context, 200, Discovery.Resources(store.Types, group, version)) : throw NotFound();
         });
 
         // kube-apiserver serves v2 as JSON or protobuf; this server only as JSON (kubectl reads v3).
         app.MapGet("/openapi/v2", context => AcceptsJson(context.Request.Headers.Accept.ToString())
             ? WriteTextAsync(context, OpenApi.V2Document)
             : throw new ApiError(406, "NotAcceptable", "only the following media types are accepted: application/json"));
-        app.MapGet("/openapi/v3", context => WriteAsync(context, 200, OpenApi.V3Index()));
-        app.MapGet("/openapi/v3/api/{version}", context => WriteTextAsync(context, OpenApi.V3Document(Route(context, "version")) ?? throw NotFound()));
+        app.MapGet("/openapi/v3", context => WriteAsync(context, 200, OpenApi.V3Index(store.Types)));
+        app.MapGet("/openapi/v3/api/{version}", context => WriteTextAsync(context, OpenApi.V3Document(store.Types, Route(context, "version")) ?? throw NotFound()));
         app.MapGet("/openapi/v3/apis/{group}/{version}", context =>
-            WriteTextAsync(context, OpenApi.V3Document($"{Route(context, "group")}/{Route(context, "version")}") ?? throw NotFound()));
+            WriteTextAsync(context, OpenApi.V3Document(store.Types, $"{Route(context, "group")}/{Route(context, "version")}") ?? throw NotFound()));
 
         app.MapGet("/capstan/pod-metrics", async context =>
         {
@@ -249,7 +249,7 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
             (plural, name, subresource, ns) = ("namespaces", ns, plural, null);
         }
 
-        var type = ResourceTypes.Find(group, version, plural) ?? throw NotFound();
+        var type = store.Types.Find(group, version, plural) ?? throw NotFound();
         if (subresource is not (null or "status" or "scale") || (subresource == "scale" && !type.HasScale))
         {
             throw new ApiError(404, "NotFound", "the server could not find the requested resource");
@@ -425,7 +425,7 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
             throw ApiError.BadRequest($"fieldValidation must be one of \"Ignore\", \"Warn\" or \"Strict\", not \"{mode}\"");
         }
 
-        var unknown = ApiSchema.Default.UnknownFields(type.Kind, body, prune: mode != "Strict");
+        var unknown = type.Custom is { } custom ? custom.UnknownFields(body) : ApiSchema.Default.UnknownFields(type.Kind, body, prune: mode != "Strict");
         if (unknown.Count == 0)
         {
             return body;

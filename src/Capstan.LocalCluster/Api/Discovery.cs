@@ -18,11 +18,11 @@ internal static class Discovery
         ["serverAddressByClientCIDRs"] = new JsonArray(new JsonObject { ["clientCIDR"] = "0.0.0.0/0", ["serverAddress"] = address }),
     };
 
-    public static JsonObject Groups() => new()
+    public static JsonObject Groups(ResourceRegistry types) => new()
     {
         ["kind"] = "APIGroupList",
         ["apiVersion"] = "v1",
-        ["groups"] = new JsonArray([.. ResourceTypes.Groups.Append(Reviews).Select(g => (JsonNode)Group(g)!)]),
+        ["groups"] = new JsonArray([.. types.Groups.Append(Reviews).Select(g => (JsonNode)Group(types, g)!)]),
     };
 
     /// <summary>The group of the access reviews (create-only: nothing is stored).</summary>
@@ -47,9 +47,9 @@ internal static class Discovery
         })]),
     };
 
-    public static JsonObject? Group(string group)
+    public static JsonObject? Group(ResourceRegistry types, string group)
     {
-        var versions = group == Reviews ? ["v1"] : ResourceTypes.All.Where(r => r.Group == group).Select(r => r.Version).Distinct().ToList();
+        var versions = group == Reviews ? ["v1"] : types.All.Where(r => r.Group == group).Select(r => r.Version).Distinct().ToList();
         if (versions.Count == 0)
         {
             return null;
@@ -65,10 +65,10 @@ internal static class Discovery
         };
     }
 
-    public static JsonObject Resources(string group, string version)
+    public static JsonObject Resources(ResourceRegistry types, string group, string version)
     {
         var resources = new JsonArray();
-        foreach (var r in ResourceTypes.All.Where(r => r.Group == group && r.Version == version))
+        foreach (var r in types.All.Where(r => r.Group == group && r.Version == version))
         {
             resources.Add(new JsonObject
             {
@@ -78,7 +78,8 @@ internal static class Discovery
                 ["kind"] = r.Kind,
                 ["verbs"] = new JsonArray([.. VerbsOf(r.Kind).Select(v => (JsonNode)JsonValue.Create(v))]),
                 ["shortNames"] = new JsonArray([.. r.ShortNames.Select(s => (JsonNode)JsonValue.Create(s))]),
-                ["categories"] = r.Kind is "Pod" or "Service" or "Deployment" or "ReplicaSet" or "Job" or "CronJob" or "HorizontalPodAutoscaler" ? new JsonArray("all") : new JsonArray(),
+                ["categories"] = r.Custom is { } custom ? new JsonArray([.. custom.Categories.Select(c => (JsonNode)JsonValue.Create(c))])
+                    : r.Kind is "Pod" or "Service" or "Deployment" or "ReplicaSet" or "Job" or "CronJob" or "HorizontalPodAutoscaler" ? new JsonArray("all") : new JsonArray(),
             });
             if (r.HasScale)
             {

@@ -169,6 +169,20 @@ internal static class TablePrinter
     /// <summary>True when the Accept header asks for a Table (kubectl get does).</summary>
     public static bool Wanted(string? accept) => accept?.Contains("as=Table", StringComparison.Ordinal) == true;
 
+    /// <summary>A custom resource's columns: its name, then its definition's printer columns (or its age when it has none).</summary>
+    private static Column[] CustomColumns(Store.CustomResource custom) => custom.Columns.Count == 0
+        ? [NameColumn, AgeColumn]
+        : [NameColumn, .. custom.Columns.Select(c => new Column(c.Name, c.Type, (o, now) => Store.CustomResource.At(o, c.JsonPath) switch
+        {
+            // As kube-apiserver's table convertor: a date reads as an age.
+            { } date when c.Type == "date" => Age(date, now),
+            JsonValue value when value.TryGetValue<string>(out var text) => text,
+            JsonValue value when value.TryGetValue<bool>(out var flag) => flag,
+            JsonValue value => value.ToJsonString(),
+            { } node => node.ToJsonString(),
+            null => null,
+        }, c.Priority))];
+
     /// <summary>A Table of the objects, with each row's object as <paramref name="includeObject"/> says (None, Metadata, Object).</summary>
     public static JsonObject Table(ResourceType type, IEnumerable<JsonObject> items, long? resourceVersion, string? includeObject, DateTimeOffset now)
     {
@@ -177,7 +191,7 @@ internal static class TablePrinter
             throw ApiError.BadRequest($"includeObject must be None, Metadata or Object, not {includeObject}");
         }
 
-        var columns = Columns.GetValueOrDefault(type.Kind) ?? [NameColumn, CreatedAtColumn];
+        var columns = type.Custom is { } custom ? CustomColumns(custom) : Columns.GetValueOrDefault(type.Kind) ?? [NameColumn, CreatedAtColumn];
         var rows = new JsonArray();
         foreach (var item in items)
         {

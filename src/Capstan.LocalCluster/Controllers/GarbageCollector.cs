@@ -104,7 +104,7 @@ internal sealed class GarbageCollector(ObjectStore store)
 
     private bool OwnerExists(JsonObject? reference, string? ns)
     {
-        var type = ResourceTypes.ByKind(Json.Str(reference?["kind"]) ?? string.Empty);
+        var type = store.Types.ByKind(Json.Str(reference?["apiVersion"]), Json.Str(reference?["kind"]));
         var owner = type is null ? null : store.GetShared(type, type.Namespaced ? ns : null, Json.Str(reference?["name"]) ?? string.Empty);
         return owner is not null && Json.Uid(owner) == Json.Str(reference?["uid"]);
     }

@@ -23,14 +23,19 @@ internal static class OpenApi
     /// <summary>The v2 document, serialized once.</summary>
     public static string V2Document => V2Text.Value;
 
-    /// <summary>The v3 document of a group version (<c>v1</c>, <c>apps/v1</c>), or null when none is served.</summary>
-    public static string? V3Document(string groupVersion) => V3Texts.Value.GetValueOrDefault(groupVersion);
+    /// <summary>
+    /// The v3 document of a group version (<c>v1</c>, <c>apps/v1</c>, or a custom resource's, made from its definition's
+    /// schema), or null when none is served.
+    /// </summary>
+    public static string? V3Document(ResourceRegistry types, string groupVersion) =>
+        V3Texts.Value.GetValueOrDefault(groupVersion) ?? (types.Custom.Any(t => t.ApiVersion == groupVersion) ? CustomV3(types, groupVersion).ToJsonString() : null);
 
     /// <summary>The v3 index: each group version's path with a hash of its document, as the real server gives it.</summary>
-    public static JsonObject V3Index()
+    public static JsonObject V3Index(ResourceRegistry types)
     {
         var paths = new JsonObject();
-        foreach (var (gv, text) in V3Texts.Value)
+        var custom = types.Custom.Select(t => t.ApiVersion).Distinct().Where(gv => !V3Texts.Value.ContainsKey(gv)).Select(gv => (gv, CustomV3(types, gv).ToJsonString()));
+        foreach (var (gv, text) in V3Texts.Value.Select(kv => (kv.Key, kv.Value)).Concat(custom))
         {
             var hash = Convert.ToHexString(SHA512.HashData(Encoding.UTF8.GetBytes(text)))[..64];
             var path = gv.Contains('/', StringComparison.Ordinal) ? $"apis/{gv}" : $"api/{gv}";
@@ -99,6 +104,46 @@ internal static class OpenApi
         {
             ["openapi"] = "3.0.0",
             ["info"] = new JsonObject { ["title"] = "Kubernetes", ["version"] = "v1.32.0" },
+            ["paths"] = paths,
+            ["components"] = new JsonObject { ["schemas"] = schemas },
+        };
+    }
+
+    /// <summary>
+    /// A custom resources' group version: their paths, and each definition's schema under the name kube-apiserver gives
+    /// it (the group reversed, the version, the kind: <c>org.example.v1.Widget</c>).
+    /// </summary>
+    private static JsonObject CustomV3(ResourceRegistry types, string groupVersion)
+    {
+        var paths = new JsonObject();
+        var schemas = new JsonObject();
+        foreach (var resource in types.Custom.Where(r => r.ApiVersion == groupVersion))
+        {
+            var name = string.Join('.', resource.Group.Split('.').Reverse()) + $".{resource.Version}.{resource.Kind}";
+            AddPaths(paths, resource, v3: true, name);
+            var schema = (JsonObject)resource.Custom!.Schema.DeepClone();
+            var properties = schema["properties"] as JsonObject ?? [];
+            properties["apiVersion"] = new JsonObject { ["type"] = "string" };
+            properties["kind"] = new JsonObject { ["type"] = "string" };
+            properties["metadata"] = new JsonObject { ["type"] = "object" };
+            schema["properties"] = properties;
+            schema["x-kubernetes-group-version-kind"] = new JsonArray(Gvk(resource.Group, resource.Version, resource.Kind));
+            schemas[name] = schema;
+            if (resource.HasScale)
+            {
+                var reached = new SortedSet<string>(StringComparer.Ordinal);
+                Reach(ApiSchema.Default, ApiSchema.Default.ForKind("Scale"), reached);
+                foreach (var scaleType in reached)
+                {
+                    schemas[scaleType] = TypeSchema(ApiSchema.Default.Types.First(t => t.FullName == scaleType), V3Prefix);
+                }
+            }
+        }
+
+        return new JsonObject
+        {
+            ["openapi"] = "3.0.0",
+            ["info"] = new JsonObject { ["title"] = "Kubernetes CRD Swagger", ["version"] = "v0.1.0" },
             ["paths"] = paths,
             ["components"] = new JsonObject { ["schemas"] = schemas },
         };
@@ -249,16 +294,17 @@ internal static class OpenApi
 
     private static void AddPaths(JsonObject paths, ResourceType resource, bool v3)
     {
-        var schema = ApiSchema.Default.ForKind(resource.Kind);
-        if (schema is null)
+        if (ApiSchema.Default.ForKind(resource.Kind) is { } schema)
         {
-            return;
+            AddPaths(paths, resource, v3, schema.FullName);
         }
+    }
 
+    private static void AddPaths(JsonObject paths, ResourceType resource, bool v3, string type)
+    {
         var root = resource.Group.Length == 0 ? $"/api/{resource.Version}" : $"/apis/{resource.Group}/{resource.Version}";
         var collection = resource.Namespaced ? $"{root}/namespaces/{{namespace}}/{resource.Plural}" : $"{root}/{resource.Plural}";
         var gvk = Gvk(resource.Group, resource.Version, resource.Kind);
-        var type = schema.FullName;
         var names = resource.Namespaced ? new[] { "namespace" } : [];
         paths[collection] = Path(names, v3,
             ("get", Operation("list", resource, type + "List", gvk, v3, ["fieldSelector", "labelSelector", "limit", "resourceVersion", "timeoutSeconds", "watch"], listOf: type)),

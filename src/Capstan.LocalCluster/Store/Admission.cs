@@ -23,6 +23,20 @@ internal static partial class Admission
     /// <summary>Admits <paramref name="obj"/> (changed in place) as a create (<paramref name="live"/> null) or an update.</summary>
     public static void Admit(ResourceType type, JsonObject obj, JsonObject? live)
     {
+        if (type.Custom is { } custom)
+        {
+            // A custom resource is judged by its definition's schema alone (pruned, defaulted, validated).
+            Refuse(type, obj, custom.Admit(obj));
+            return;
+        }
+
+        if (type.Kind == "CustomResourceDefinition")
+        {
+            Definitions.Default(obj);
+            Refuse(type, obj, Definitions.Validate(obj, live));
+            return;
+        }
+
         Defaults.Apply(type, obj, live);
         var causes = new List<(string Field, string Message)>();
         Normalize(obj, string.Empty, null, causes);
@@ -32,6 +46,11 @@ internal static partial class Admission
         }
 
         Validate(type, obj, live, causes);
+        Refuse(type, obj, causes);
+    }
+
+    private static void Refuse(ResourceType type, JsonObject obj, List<(string Field, string Message)> causes)
+    {
         if (causes.Count > 0)
         {
             throw ApiError.Invalid(type, obj["metadata"]?["name"]?.GetValue<string>() ?? string.Empty, [.. causes]);
@@ -45,6 +64,11 @@ internal static partial class Admission
     /// </summary>
     public static void NormalizeApplied(ResourceType type, JsonObject applied)
     {
+        if (type.Custom is not null)
+        {
+            return;
+        }
+
         var causes = new List<(string Field, string Message)>();
         Normalize(applied, string.Empty, null, causes);
         if (type.Kind == "Secret")
@@ -354,6 +378,7 @@ internal static partial class Admission
     /// <summary>Why a name is not valid for the kind; null when it is.</summary>
     public static string? NameProblem(ResourceType type, string name) => type.Kind switch
     {
+        _ when type.Custom is not null => KubeNames.CheckDnsSubdomain(name),
         // RBAC names are path segments: anything but '.', '..' and names with '/' or '%' (system:discovery…).
         "Role" or "RoleBinding" or "ClusterRole" or "ClusterRoleBinding" =>
             name is "." or ".." ? $"may not be '{name}'" : name.IndexOfAny(['/', '%']) >= 0 ? "may not contain '/' or '%'" : null,

@@ -181,7 +181,7 @@ public sealed partial class ObjectStore
             .Append((manager, "Apply", newPaths))
             .ToList();
         FieldOwnership.Write(next, updated, type.ApiVersion, Now());
-        BumpGeneration(live, next);
+        BumpGeneration(type, live, next);
         return next;
     }
 }

@@ -46,7 +46,7 @@ public sealed partial class ObjectStore
                         refs.Remove(r);
                     }
 
-                    Commit(ResourceTypes.All.First(t => TypeKey(t) == depKey.Type), depKey.Ns.Length == 0 ? null : depKey.Ns, depKey.Name, copy, "MODIFIED");
+                    Commit(Types.ByKey(depKey.Type)!, depKey.Ns.Length == 0 ? null : depKey.Ns, depKey.Name, copy, "MODIFIED");
                 }
             }
 

@@ -73,9 +73,21 @@ public sealed partial class ObjectStore
 
     private void LoadRows(IEnumerable<string> bodies)
     {
-        foreach (var body in bodies)
+        // Definitions first: the custom resources they serve are known only once they are.
+        var objects = bodies.Select(b => JsonNode.Parse(b)!.AsObject()).ToLookup(o => TypeOf(o) == DefinitionType);
+        Index(objects[true]);
+        if (objects[true].Any())
         {
-            var obj = JsonNode.Parse(body)!.AsObject();
+            ServeDefinitions();
+        }
+
+        Index(objects[false]);
+    }
+
+    private void Index(IEnumerable<JsonObject> objects)
+    {
+        foreach (var obj in objects)
+        {
             if (TypeOf(obj) is { } type)
             {
                 var key = Key(type, obj.Kube.Namespace, obj.Kube.Name);
@@ -85,6 +97,5 @@ public sealed partial class ObjectStore
         }
     }
 
-    private static ResourceType? TypeOf(JsonObject obj) =>
-        ResourceTypes.All.FirstOrDefault(t => t.ApiVersion == obj["apiVersion"]?.GetValue<string>() && t.Kind == obj["kind"]?.GetValue<string>());
+    private ResourceType? TypeOf(JsonObject obj) => Types.Of(obj);
 }

@@ -107,9 +107,21 @@ public sealed partial class ObjectStore
 
         meta["uid"] = Guid.NewGuid().ToString();
         meta["creationTimestamp"] = Now();
-        if (copy["spec"] is not null)
+        if (copy["spec"] is not null || type.Custom is not null)
         {
             meta["generation"] = 1;
+        }
+
+        if (type.Kind == "CustomResourceDefinition" && type.Custom is null)
+        {
+            // The definition stays until the controller has deleted its custom resources.
+            var finalizers = meta["finalizers"] as JsonArray ?? [];
+            if (!finalizers.Any(f => f?.GetValue<string>() == Definitions.CleanupFinalizer))
+            {
+                finalizers.Add(Definitions.CleanupFinalizer);
+            }
+
+            meta["finalizers"] = finalizers;
         }
 
         if (!type.HasStatus)
@@ -158,8 +170,21 @@ public sealed partial class ObjectStore
         }
     }
 
-    private static void BumpGeneration(JsonObject live, JsonObject next)
+    private static void BumpGeneration(ResourceType type, JsonObject live, JsonObject next)
     {
+        if (type.Custom is { } custom)
+        {
+            // A custom resource's generation counts changes to anything but its metadata (and status, when that is a
+            // subresource of its own).
+            if (next.Any(kv => kv.Key is not ("metadata" or "apiVersion" or "kind") && !(kv.Key == "status" && custom.StatusSubresource) && !JsonNode.DeepEquals(kv.Value, live[kv.Key]))
+                || live.Any(kv => kv.Key is not ("metadata" or "apiVersion" or "kind") && !(kv.Key == "status" && custom.StatusSubresource) && !next.ContainsKey(kv.Key)))
+            {
+                next["metadata"]!["generation"] = (JsonNumber.Long(live["metadata"]?["generation"]) ?? 0) + 1;
+            }
+
+            return;
+        }
+
         if (next["spec"] is not null && !JsonNode.DeepEquals(live["spec"], next["spec"]))
         {
             next["metadata"]!["generation"] = (JsonNumber.Long(live["metadata"]?["generation"]) ?? 0) + 1;

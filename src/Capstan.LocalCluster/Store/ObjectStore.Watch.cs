@@ -98,6 +98,11 @@ public sealed partial class ObjectStore
             Database?.Delete(key.Item1, key.Item2, key.Item3, _resourceVersion);
         }
 
+        if (type == DefinitionType)
+        {
+            ServeDefinitions();
+        }
+
         var e = new StoreEvent(eventType, type, obj, _resourceVersion);
         _history.Add(e);
         if (_history.Count > KeptEvents)
@@ -114,6 +119,14 @@ public sealed partial class ObjectStore
             }
         }
     }
+
+    private static readonly ResourceType DefinitionType = ResourceTypes.ByKind("CustomResourceDefinition")!;
+
+    /// <summary>Serves the custom resources of the established definitions (the caller holds the lock).</summary>
+    private void ServeDefinitions() =>
+        Types.SetCustom(_byType.TryGetValue(TypeKey(DefinitionType), out var definitions)
+            ? definitions.Values.SelectMany(n => n.Values).Select(CustomResource.Served).OfType<ResourceType>()
+            : []);
 
     private static bool Matches(StoreEvent e, string? ns) => ns is null || e.Object.Kube.Namespace == ns;
 }

@@ -39,6 +39,9 @@ public sealed partial class ObjectStore
     /// <summary>The cluster's clock.</summary>
     public TimeProvider Clock => _time;
 
+    /// <summary>The resources this cluster serves: the built-in ones and its established custom resources.</summary>
+    public ResourceRegistry Types { get; } = new();
+
     /// <summary>Where every committed change is written before it is acknowledged (null: memory only).</summary>
     internal ClusterDatabase? Database { get; set; }
 
@@ -242,7 +245,7 @@ public sealed partial class ObjectStore
                 FieldOwnership.Write(next, owners, type.ApiVersion, Now());
             }
 
-            BumpGeneration(live, next);
+            BumpGeneration(type, live, next);
             if (dryRun)
             {
                 return next;
@@ -342,11 +345,10 @@ public sealed partial class ObjectStore
                 EnsureEvents(null);
             }
 
-            return [.. _objects.Select(kv => (TypesByKey[kv.Key.Type], kv.Value))];
+            // Objects of a custom resource no longer served (its definition gone, not yet cleaned up) are left out.
+            return [.. _objects.Select(kv => (Type: Types.ByKey(kv.Key.Type), Object: kv.Value)).Where(o => o.Type is not null).Select(o => (o.Type!, o.Object))];
         }
     }
-
-    private static readonly Dictionary<string, ResourceType> TypesByKey = ResourceTypes.All.ToDictionary(TypeKey, StringComparer.Ordinal);
 
     private JsonObject Notify(ResourceType type, string? ns, string name)
     {

@@ -17,7 +17,20 @@ public sealed record ResourceType(
     public string Singular => Kind.ToLowerInvariant();
 
     /// <summary>True for the kinds with a <c>/scale</c> subresource (autoscaling/v1 Scale).</summary>
-    public bool HasScale => Kind is "Deployment" or "ReplicaSet";
+    public bool HasScale => Custom is { } custom ? custom.Scale is not null : Kind is "Deployment" or "ReplicaSet";
+
+    /// <summary>What a CustomResourceDefinition says of a custom resource (null for a built-in kind).</summary>
+    public CustomResource? Custom { get; init; }
+
+    /// <summary>
+    /// One resource is one group, version and plural: a custom resource read again from its changed definition is
+    /// still the resource watches and controllers hold.
+    /// </summary>
+    public bool Equals(ResourceType? other) =>
+        other is not null && Group == other.Group && Version == other.Version && Plural == other.Plural;
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(Group, Version, Plural);
 }
 
 /// <summary>The resources of the local cluster: those Capstan renders and the ones controllers create.</summary>
@@ -51,6 +64,7 @@ public static class ResourceTypes
         new("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, ["hpa"], true),
         new("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true, [], false),
         new("coordination.k8s.io", "v1", "Lease", "leases", true, [], false),
+        new("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, ["crd", "crds"], true),
         new("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, [], false),
         new("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, [], false),
         new("rbac.authorization.k8s.io", "v1", "Role", "roles", true, [], false),

@@ -322,8 +322,20 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
         {
             await SetStateAsync(action.Id, ReleaseState.Applying, $"applying {action.Apply.Count} of {action.Desired.Count} objects" + (action.Prune.Count > 0 ? $", pruning {action.Prune.Count}" : string.Empty));
             var generations = new Dictionary<string, long>(StringComparer.Ordinal);
-            foreach (var change in action.Apply)
+            var definitions = new List<JsonObject>();
+            foreach (var change in action.Apply.OrderBy(c => c.Kind == "CustomResourceDefinition" ? 0 : 1))
             {
+                if (definitions.Count > 0 && change.Kind != "CustomResourceDefinition")
+                {
+                    // Definitions go first, and the custom resources they serve only once they are established.
+                    if (await WaitReadyAsync(action, definitions, generations, cancellationToken) is { } notServed)
+                    {
+                        throw new DeployFailedException(notServed);
+                    }
+
+                    definitions.Clear();
+                }
+
                 if (ReplicasHandover(change) is { } handover)
                 {
                     // Autoscaling turned on for a running release: the apply that stops sending replicas would remove
@@ -335,6 +347,10 @@ public sealed class Executor(IClusters clusters, IDeployObserver observer, Execu
 
                 var applied = await client.ApplyAsync(change.Desired, options.ForceConflicts, dryRun: false, cancellationToken);
                 generations[LiveRelease.Key(change.Kind, change.Name)] = applied.Kube.Generation;
+                if (change.Kind == "CustomResourceDefinition")
+                {
+                    definitions.Add(change.Desired);
+                }
             }
 
             foreach (var prune in action.Prune)

@@ -32,7 +32,7 @@ public static class LiveReader
             .Where(k => k.Scope is null || namespaces.Contains(k.Scope))
             .ToHashSet();
         var listed = wanted.Where(k => k.Kind != "Namespace")
-            .ToDictionary(k => k, k => client.ListAsync(k.ApiVersion, k.Kind, k.Scope, selector, cancellationToken));
+            .ToDictionary(k => k, k => ListServedAsync(client, k.ApiVersion, k.Kind, k.Scope, selector, cancellationToken));
 
         // Kinds only the records still name (objects to prune) follow.
         Dictionary<ReleaseId, List<ReleaseRecord>> records;
@@ -54,7 +54,7 @@ public static class LiveReader
                 var key = (Scope: obj.Kube.Namespace, ApiVersion: obj.Kube.ApiVersion, Kind: obj.Kube.Kind);
                 if (key.Kind != "Namespace" && !listed.ContainsKey(key))
                 {
-                    listed[key] = client.ListAsync(key.ApiVersion, key.Kind, key.Scope, selector, cancellationToken);
+                    listed[key] = ListServedAsync(client, key.ApiVersion, key.Kind, key.Scope, selector, cancellationToken);
                 }
             }
         }
@@ -93,6 +93,26 @@ public static class LiveReader
 
         return new LiveDatacenter(dc, namespaces, live, records);
     }
+
+    /// <summary>
+    /// The objects of a kind, none when the cluster does not serve it: a custom resource whose definition this deploy
+    /// applies first (or whose definition was deleted, taking its objects with it).
+    /// </summary>
+    private static async Task<ObjectList> ListServedAsync(IClusterClient client, string apiVersion, string kind, string? ns, string selector, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await client.ListAsync(apiVersion, kind, ns, selector, cancellationToken);
+        }
+        catch (KubeNotFoundException) when (!IsBuiltIn(apiVersion))
+        {
+            return new ObjectList([], "0");
+        }
+    }
+
+    /// <summary>True for Kubernetes' own API groups (the core group, a group without a dot, or one under k8s.io).</summary>
+    private static bool IsBuiltIn(string apiVersion) =>
+        apiVersion.IndexOf('/', StringComparison.Ordinal) is var slash && (slash < 0 || !apiVersion[..slash].Contains('.', StringComparison.Ordinal) || apiVersion[..slash].EndsWith(".k8s.io", StringComparison.Ordinal));
 
     /// <summary>
     /// Whether a namespace exists (and is not being deleted). A deployer who may not read it gets "yes": only an admin

@@ -16,8 +16,10 @@ public static class ObjectScopes
     /// <summary>The releases with every manifests object's namespace as the cluster's discovery says.</summary>
     public static async Task<IReadOnlyList<RenderedRelease>> ResolveAsync(IClusterClient client, IEnumerable<RenderedRelease> releases, CancellationToken cancellationToken)
     {
+        var all = releases.ToList();
+        var defined = Defined(all);
         var resolved = new List<RenderedRelease>();
-        foreach (var release in releases)
+        foreach (var release in all)
         {
             if (release.Kind != ReleaseKind.Manifests)
             {
@@ -33,11 +35,16 @@ public static class ObjectScopes
                 {
                     namespaced = await client.IsNamespacedAsync(obj.ApiVersion, obj.Kind, cancellationToken);
                 }
+                catch (KubeNotFoundException) when (defined.TryGetValue((obj.ApiVersion, obj.Kind), out var scope))
+                {
+                    // Not served yet: a definition this deploy applies serves it, with the scope it declares.
+                    namespaced = scope;
+                }
                 catch (KubeNotFoundException)
                 {
                     throw new UserInputException(
                         $"{release.Datacenter}/{release.Namespace}/{release.Release}: {obj.Kind} {obj.Metadata.Name} has apiVersion {obj.ApiVersion}, which the cluster at {client.Server} does not serve" +
-                        " (for a custom resource, install its CustomResourceDefinition first)");
+                        " (for a custom resource, install its CustomResourceDefinition first, or deploy it with the resource)");
                 }
 
                 if (!namespaced && release.Environment is not null)
@@ -56,4 +63,31 @@ public static class ObjectScopes
 
         return resolved;
     }
+
+    /// <summary>The custom resources the CustomResourceDefinitions among the releases define: (apiVersion, kind) → namespaced.</summary>
+    private static Dictionary<(string ApiVersion, string Kind), bool> Defined(IEnumerable<RenderedRelease> releases)
+    {
+        var defined = new Dictionary<(string, string), bool>();
+        foreach (var crd in releases.SelectMany(r => r.Objects).Where(o => o.Kind == "CustomResourceDefinition" && o.ApiVersion.StartsWith("apiextensions.k8s.io/", StringComparison.Ordinal)))
+        {
+            var spec = KubeSerializer.ToNode(crd)["spec"];
+            if (Str(spec?["group"]) is not { } group || Str(spec?["names"]?["kind"]) is not { } kind)
+            {
+                continue;
+            }
+
+            foreach (var version in spec?["versions"] as System.Text.Json.Nodes.JsonArray ?? [])
+            {
+                if (Str(version?["name"]) is { } name)
+                {
+                    defined[($"{group}/{name}", kind)] = Str(spec?["scope"]) != "Cluster";
+                }
+            }
+        }
+
+        return defined;
+    }
+
+    private static string? Str(System.Text.Json.Nodes.JsonNode? node) =>
+        node is System.Text.Json.Nodes.JsonValue value && value.TryGetValue<string>(out var text) ? text : null;
 }

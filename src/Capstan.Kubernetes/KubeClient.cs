@@ -164,10 +164,11 @@ public sealed partial class KubeClient : IClusterClient
     /// <inheritdoc/>
     public async Task<bool> DeleteAsync(ObjectRef reference, Propagation propagation, CancellationToken cancellationToken)
     {
-        var resource = await ResourceAsync(reference.ApiVersion, reference.Kind, cancellationToken);
         var body = new JsonObject { ["kind"] = "DeleteOptions", ["apiVersion"] = "v1", ["propagationPolicy"] = propagation.ToString() }.ToJsonString();
         try
         {
+            // A kind the server no longer serves (a custom resource whose definition went) has nothing left to delete.
+            var resource = await ResourceAsync(reference.ApiVersion, reference.Kind, cancellationToken);
             await SendAsync(
                 () => new HttpRequestMessage(HttpMethod.Delete, resource.ItemPath(reference.Namespace, reference.Name))
                 {

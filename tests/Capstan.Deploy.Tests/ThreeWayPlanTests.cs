@@ -407,13 +407,63 @@ public sealed class ManifestsKindTests
     }
 
     [Fact]
+    public async Task A_custom_resource_is_deployed_with_its_definition_found_again_and_pruned()
+    {
+        await using var farm = await FarmHarness.StartAsync();
+        var limits = new RenderSelection("eqiad", "mw-debug", "limits");
+        farm.Write("manifests/limits/crd.yaml", """
+            apiVersion: apiextensions.k8s.io/v1
+            kind: CustomResourceDefinition
+            metadata: {name: widgets.example.org}
+            spec:
+              group: example.org
+              scope: Namespaced
+              names: {plural: widgets, kind: Widget}
+              versions:
+              - name: v1
+                served: true
+                storage: true
+                schema:
+                  openAPIV3Schema:
+                    type: object
+                    properties:
+                      spec:
+                        type: object
+                        properties:
+                          size: {type: integer}
+                          colour: {type: string, default: red}
+            """);
+        // Sorted before the definition's file: the definition is still applied (and established) first.
+        farm.Write("manifests/limits/a-widget.yaml", "apiVersion: example.org/v1\nkind: Widget\nmetadata:\n  name: blue\nspec:\n  size: 3\n");
+        var (_, first) = await farm.DeployAsync(limits);
+        Assert.True(first!.Succeeded, first.Cause);
+        var eqiad = farm.Clusters["eqiad"];
+        var widget = new ObjectRef("example.org/v1", "Widget", "mw-debug", "blue");
+        var live = await eqiad.GetAsync(widget, default);
+        Assert.Equal("limits", live!["metadata"]!["labels"]![ObjectLabels.ReleaseLabel]!.GetValue<string>());
+        Assert.Equal("red", live["spec"]!["colour"]!.GetValue<string>());
+
+        // Found again (its server-set default is no change): the next plan changes nothing.
+        var (again, result) = await farm.DeployAsync(limits);
+        Assert.True(again.Plan.IsNoOp, string.Join("; ", again.Plan.Actions.Select(a => $"{a.Id}: {a.Change} {string.Join(",", a.Apply.Select(c => $"{c.Kind}/{c.Name} {c.Action} {c.Why}"))}")));
+        Assert.Null(result);
+
+        File.Delete(Path.Combine(farm.Root, "manifests/limits/a-widget.yaml"));
+        var (pruned, prunedResult) = await farm.DeployAsync(limits);
+        Assert.True(prunedResult!.Succeeded, prunedResult.Cause);
+        Assert.Contains(pruned.Plan.Actions.Single().Prune, p => p.Kind == "Widget" && p.Name == "blue");
+        Assert.Null(await eqiad.GetAsync(widget, default));
+        Assert.NotNull(await eqiad.GetAsync(new ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition", null, "widgets.example.org"), default));
+    }
+
+    [Fact]
     public async Task A_kind_the_cluster_does_not_serve_is_a_clear_error_before_anything_is_applied()
     {
         await using var farm = await FarmHarness.StartAsync();
         farm.Write("manifests/limits/widget.yaml", "apiVersion: widgets.example.org/v1\nkind: Widget\nmetadata:\n  name: blue\nspec:\n  size: 3\n");
         var error = await Assert.ThrowsAsync<Core.Diagnostics.UserInputException>(() => farm.DeployAsync(new RenderSelection("eqiad", "mw-debug", "limits")));
         Assert.Equal(
-            $"eqiad/mw-debug/limits: Widget blue has apiVersion widgets.example.org/v1, which the cluster at {farm.Clusters["eqiad"].Server} does not serve (for a custom resource, install its CustomResourceDefinition first)",
+            $"eqiad/mw-debug/limits: Widget blue has apiVersion widgets.example.org/v1, which the cluster at {farm.Clusters["eqiad"].Server} does not serve (for a custom resource, install its CustomResourceDefinition first, or deploy it with the resource)",
             error.Message);
         Assert.DoesNotContain((await farm.Clusters["eqiad"].ListAsync("v1", "Namespace", null, null, default)).Items, n => n["metadata"]!["name"]!.GetValue<string>() == "mw-debug");
     }

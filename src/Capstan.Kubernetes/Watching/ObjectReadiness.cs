@@ -20,7 +20,8 @@ public enum Readiness
 /// Judges an applied workload from its status alone, kind by kind, as <c>kubectl rollout status</c> and kstatus do: a
 /// StatefulSet when every replica is updated and ready at the update revision (up to its partition), a DaemonSet when
 /// every scheduled pod is updated and available, a Job when it completes (its Failed condition fails it), a ReplicaSet
-/// when its replicas are available, a Pod when it is ready or succeeded, and any other kind that reports an observed
+/// when its replicas are available, a Pod when it is ready or succeeded, a CustomResourceDefinition when it is
+/// established, and any other kind that reports an observed
 /// generation or Ready/Stalled conditions by those. Deployments have <see cref="RolloutStatus"/> (their pods tell why).
 /// Kinds without status (ConfigMaps, Services, roles) are current once applied.
 /// </summary>
@@ -115,6 +116,16 @@ public static class ObjectReadiness
                     _ when Condition(status, "Ready")?["status"]?.GetValue<string>() == "True" => (Readiness.Current, "ready"),
                     _ => (Readiness.InProgress, $"waiting for the pod to be ready ({phase ?? "Pending"})"),
                 };
+            case "CustomResourceDefinition":
+                // As kstatus: its resource is served once established; names another resource holds never will be.
+                if (Condition(status, "NamesAccepted") is { } names && names["status"]?.GetValue<string>() == "False")
+                {
+                    return (Readiness.Failed, $"names not accepted: {names["message"]?.GetValue<string>()}");
+                }
+
+                return Condition(status, "Established")?["status"]?.GetValue<string>() == "True"
+                    ? (Readiness.Current, "established")
+                    : (Readiness.InProgress, "waiting for the definition to be established");
             default:
                 if (Condition(status, "Stalled") is { } stalled && stalled["status"]?.GetValue<string>() == "True")
                 {

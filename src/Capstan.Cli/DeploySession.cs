@@ -1,4 +1,5 @@
 using Capstan.Clusters;
+using Capstan.Core.Config;
 using Capstan.Core.Rendering;
 using Capstan.Core.State;
 using Capstan.Deploy;
@@ -42,7 +43,7 @@ internal sealed class DeploySession : IAsyncDisposable
             : null;
         var dcs = selection.Datacenter is { } dc ? [dc] : repo.Model.DatacenterNames.ToList();
         var timing = env.Get("CAPSTAN_LOCAL_TIMING") == "realistic" ? SimulationTiming.Realistic : SimulationTiming.Instant;
-        var clusters = await ClusterSet.ConnectAsync(repo.Model, dcs, env.Get, new LocalClusterOptions { Timing = timing }, cancellationToken);
+        var clusters = await ClusterSet.ConnectAsync(repo.Model, dcs, env.Get, new LocalClusterOptions { Timing = timing, SeedImages = () => RepoImages.Named(repo.Model) }, cancellationToken);
         var (store, _) = repo.OpenState(stateOption);
         return new DeploySession(repo, clusters, store, state, env.Error);
     }

@@ -209,7 +209,10 @@ internal sealed class RepoSession
 
     /// <summary>Builds and publishes the farm's image from this repo, its progress on stderr.</summary>
     public Capstan.Deploy.Actions.ImagePublisher Images() =>
-        new(Model, Files, Env.Get, line => Env.Error.WriteLine("capstan: image: " + line), TimeProvider.System);
+        new(Model, Files, Env.Get, line => Env.Error.WriteLine("capstan: image: " + line), TimeProvider.System)
+        {
+            Pushed = reference => Commands.LocalImagesCommand.Publish(Model, [reference], Env.Error),
+        };
 
     /// <summary>Who is acting: --actor, else the OS user.</summary>
     public string Actor(string? actorOption) => actorOption ?? Env.Get("USER") ?? Environment.UserName;

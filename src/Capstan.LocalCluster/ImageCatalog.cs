@@ -3,13 +3,21 @@ using System.Text.Json.Nodes;
 namespace Capstan.LocalCluster;
 
 /// <summary>
-/// Which images the local cluster can pull. By default every image can; once a list is set, a pod whose image is not
-/// in it gets ErrImagePull and then ImagePullBackOff, as a node does for an image missing from its registry.
+/// Which images the local cluster can pull. An image of the farm's own OCI layout (<c>capstan.local/…</c>) can be
+/// pulled when the layout holds it. Any other image can be pulled when the catalog's list names it: a cluster of a
+/// repo keeps that list in its directory (<c>images.json</c>, seeded with every image the repo names when the cluster
+/// is made, read again when it changes), a test may set one; without a list every image can be pulled. A pod whose
+/// image cannot be pulled gets ErrImagePull and then ImagePullBackOff, as a node does for an image missing from its
+/// registry.
 /// </summary>
-public sealed class ImageCatalog(string? layout = null)
+public sealed class ImageCatalog(string? layout = null, string? file = null)
 {
+    /// <summary>The name of the list in a cluster's directory.</summary>
+    public const string FileName = "images.json";
+
     private readonly Lock _lock = new();
     private HashSet<string>? _images;
+    private DateTime _read;
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<(string Digest, long Size)>> _layers = new(StringComparer.Ordinal);
 
@@ -26,9 +34,61 @@ public sealed class ImageCatalog(string? layout = null)
 
         lock (_lock)
         {
+            Refresh();
             return _images is null || _images.Contains(image);
         }
     }
+
+    /// <summary>Reads the list file again when it changed since it was read (the caller holds the lock).</summary>
+    private void Refresh()
+    {
+        if (file is null)
+        {
+            return;
+        }
+
+        var written = File.GetLastWriteTimeUtc(file);
+        if (written == _read)
+        {
+            return;
+        }
+
+        _images = Read(file) is { } images ? new HashSet<string>(images, StringComparer.Ordinal) : null;
+        _read = written;
+    }
+
+    /// <summary>The images a list file names, or null when there is none (or it cannot be read).</summary>
+    public static IReadOnlyList<string>? Read(string path)
+    {
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(path))?["images"] is JsonArray list
+                ? [.. list.Select(i => i is JsonValue v && v.TryGetValue<string>(out var s) ? s : null).OfType<string>()]
+                : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Writes a list file, readable by its owner only, whole (a reader never sees half of it).</summary>
+    public static void Write(string path, IEnumerable<string> images)
+    {
+        var text = new JsonObject
+        {
+            ["images"] = new JsonArray([.. images.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).Select(i => (JsonNode)JsonValue.Create(i))]),
+        }.ToJsonString(Indented) + "\n";
+        var temporary = path + ".new";
+        using (var stream = new FileStream(temporary, Core.Security.PrivateFiles.Options(FileMode.Create, FileAccess.Write)))
+        {
+            stream.Write(System.Text.Encoding.UTF8.GetBytes(text));
+        }
+
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    private static readonly System.Text.Json.JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     /// <summary>The manifest digest a reference of the layout names (a digest it holds, or a tag in index.json), else null.</summary>
     private static string? Manifest(string layout, string reference)
@@ -64,12 +124,25 @@ public sealed class ImageCatalog(string? layout = null)
         return [("image:" + image, defaultBytes)];
     }
 
-    /// <summary>Sets the pullable images; null means every image.</summary>
+    /// <summary>Sets the pullable images (kept in the list file, when the catalog has one); null means every image.</summary>
     public void Set(IEnumerable<string>? images)
     {
         lock (_lock)
         {
             _images = images is null ? null : new HashSet<string>(images, StringComparer.Ordinal);
+            if (file is not null)
+            {
+                if (_images is null)
+                {
+                    File.Delete(file);
+                }
+                else
+                {
+                    Write(file, _images);
+                }
+
+                _read = File.GetLastWriteTimeUtc(file);
+            }
         }
     }
 
@@ -78,6 +151,7 @@ public sealed class ImageCatalog(string? layout = null)
     {
         lock (_lock)
         {
+            Refresh();
             return new JsonObject { ["images"] = _images is null ? "all" : new JsonArray([.. _images.Order(StringComparer.Ordinal).Select(i => (JsonNode)JsonValue.Create(i))]) };
         }
     }

@@ -73,6 +73,13 @@ public sealed record LocalClusterOptions
 
     /// <summary>The OCI layout behind <c>capstan.local/</c> image references (the farm's <c>registry: oci-layout://…</c>).</summary>
     public string? ImageLayout { get; init; }
+
+    /// <summary>
+    /// The images the nodes of a cluster with a <see cref="DataDirectory"/> can pull, besides those of the OCI layout:
+    /// read when the directory has no image list yet (a new cluster), which is kept there from then on and changed by
+    /// <c>capstan local images</c> or <c>/capstan/images</c>. Null: every image can be pulled.
+    /// </summary>
+    public Func<IEnumerable<string>>? SeedImages { get; init; }
 }
 
 /// <summary>
@@ -106,7 +113,13 @@ public sealed class LocalClusterServer : IAsyncDisposable
         Store = new ObjectStore(options.Time);
         Faults = new FaultInjector();
         Traffic = new PodTraffic(Store, Faults, _options.Time);
-        Images = new ImageCatalog(options.ImageLayout);
+        var imageList = options.DataDirectory is { } dir && options.SeedImages is { } seed ? Path.Combine(dir, ImageCatalog.FileName) : null;
+        if (imageList is not null && !File.Exists(imageList))
+        {
+            ImageCatalog.Write(imageList, options.SeedImages!());
+        }
+
+        Images = new ImageCatalog(options.ImageLayout, imageList);
         Authenticator = new Authenticator(options.AdminToken ?? Authenticator.NewToken(), options.Users);
     }
 

@@ -32,6 +32,16 @@ internal static class CliRunner
 
     public static Result Run(params string[] args) => Run(null, args);
 
+    /// <summary>Lets the repo's local clusters pull these images, as pushing them to a real registry would (<c>capstan local images add</c>).</summary>
+    public static void Publish(string repo, params string[] images)
+    {
+        var added = Run(["local", "images", "add", .. images, "--repo", repo]);
+        if (added.ExitCode != 0)
+        {
+            throw new InvalidOperationException("capstan local images add failed: " + added.Err);
+        }
+    }
+
     /// <summary>Runs the CLI as a child process (to be killed); stdout is collected as it comes.</summary>
     public static ChildRun StartChild(IReadOnlyDictionary<string, string> variables, params string[] args)
     {

@@ -127,6 +127,7 @@ public sealed class DeployCommandTests : IDisposable
         var images = Path.Combine(repo, "deploy", "images", "default.yaml");
         var good = File.ReadAllText(images);
         File.WriteAllText(images, good.Replace("083015-publish", "101500-publish", StringComparison.Ordinal));
+        CliRunner.Publish(repo, "docker-registry.wikifarm.example/restricted/mediawiki-multiversion:2026-11-20-101500-publish");
         Assert.Equal(0, CliRunner.Run([.. deploy, "T123 search ranking"]).ExitCode);
 
         var rollback = CliRunner.Run("rollback", "eqiad/mw-web/main", "--repo", repo, "--yes", "--reason", "T123 broke search", "--actor", "alice");
@@ -172,6 +173,7 @@ public sealed class DeployCommandTests : IDisposable
         File.WriteAllText(images, File.ReadAllText(images).Replace("083015-publish", "101500-publish", StringComparison.Ordinal));
         var canary = Path.Combine(repo, "deploy", "images", "mw-web", "canary.yaml");
         File.WriteAllText(canary, File.ReadAllText(canary).Replace("2026-11-21-101204-publish", "2026-11-20-101500-publish", StringComparison.Ordinal));
+        CliRunner.Publish(repo, "docker-registry.wikifarm.example/restricted/mediawiki-multiversion:2026-11-20-101500-publish");
         var train = CliRunner.Run([.. deploy, "train", "-o", "json", "--skip-gates"]);
         Assert.True(train.ExitCode == 0, train.Err);
         var planId = System.Text.Json.Nodes.JsonNode.Parse(train.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1])!["plan"]!.GetValue<string>();

@@ -38,6 +38,7 @@ public sealed class EnvCommandTests : IDisposable
         // Production moves to a new image: the environment, which follows it, is behind until refreshed, by its owner or with --force.
         var images = Path.Combine(repo, "deploy", "images", "default.yaml");
         File.WriteAllText(images, File.ReadAllText(images).Replace("083015-publish", "101500-publish", StringComparison.Ordinal));
+        CliRunner.Publish(repo, "docker-registry.wikifarm.example/restricted/mediawiki-multiversion:2026-11-20-101500-publish");
         Assert.Matches(@"alice-test\s.*\sfollows, behind\s+awake", CliRunner.Run("env", "list", "--repo", repo).Out);
         Assert.Contains("behind: eqiad/mw-web/main: container mediawiki-main-app runs docker-registry.wikifarm.example/restricted/mediawiki-multiversion:2026-11-20-083015-publish; the repo now gives docker-registry.wikifarm.example/restricted/mediawiki-multiversion:2026-11-20-101500-publish",
             CliRunner.Run("env", "show", "alice-test", "--repo", repo).Out, StringComparison.Ordinal);

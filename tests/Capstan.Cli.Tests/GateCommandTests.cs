@@ -23,6 +23,7 @@ public sealed class GateCommandTests : IDisposable
         var file = $"images:\n  mediawiki: docker-registry.wikifarm.example/restricted/mediawiki-multiversion:{tag}\n";
         File.WriteAllText(Path.Combine(repo, "deploy", "images", "default.yaml"), file);
         File.WriteAllText(Path.Combine(repo, "deploy", "images", "mw-web", "canary.yaml"), file);
+        CliRunner.Publish(repo, $"docker-registry.wikifarm.example/restricted/mediawiki-multiversion:{tag}");
     }
 
     [Fact]

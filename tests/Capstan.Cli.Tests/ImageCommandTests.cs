@@ -206,6 +206,8 @@ public sealed class BuildImageToRegistryTests(Capstan.Testing.RegistryServer reg
         var deploy = CliRunner.Run("deploy", "--repo", repo, "--dc", "eqiad", "-n", "mw-debug", "--build-image", "--yes");
         Assert.True(deploy.ExitCode == 0, deploy.Err + deploy.Out);
         Assert.Contains($"pushed to http://127.0.0.1:{registry.Port}/wikifarm/mediawiki:", deploy.Err, StringComparison.Ordinal);
+        // Pushed by Capstan: the local cluster, made before the image existed, may pull it (its pods started above).
+        Assert.Contains($"capstan: local://eqiad can pull 127.0.0.1:{registry.Port}/wikifarm/mediawiki:", deploy.Err, StringComparison.Ordinal);
 
         var values = File.ReadAllText(Path.Combine(repo, "deploy", "images", "default.yaml"));
         var reference = System.Text.RegularExpressions.Regex.Match(values, $"127\\.0\\.0\\.1:{registry.Port}/wikifarm/mediawiki:([0-9-]+)@(sha256:[0-9a-f]{{64}})");

@@ -47,6 +47,7 @@ public sealed class SyncStatusTests : IDisposable
         Directory.CreateDirectory(Path.Combine(repo, "deploy", "images", "mw-debug"));
         File.WriteAllText(Path.Combine(repo, "deploy", "images", "mw-debug", "pinkunicorn.yaml"),
             "images:\n  mediawiki: docker-registry.wikifarm.example/restricted/mediawiki-multiversion:2026-12-01-090000-publish\n");
+        CliRunner.Publish(repo, "docker-registry.wikifarm.example/restricted/mediawiki-multiversion:2026-12-01-090000-publish");
 
         var status = JsonNode.Parse(CliRunner.Run("status", "--repo", repo, "-o", "json").Out)!;
         var web = Row(status, "eqiad/mw-web/main");

@@ -143,6 +143,51 @@ public sealed class ScenarioTests
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task A_cluster_of_a_directory_pulls_only_the_images_its_list_names_and_reads_the_list_again_when_it_changes()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "capstan-images-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            await using (var cluster = await Cluster.StartAsync(new LocalClusterOptions { DataDirectory = dir, SeedImages = () => ["registry.example/proxy:1"] }))
+            {
+                var list = Path.Combine(dir, ImageCatalog.FileName);
+                Assert.Equal(["registry.example/proxy:1"], ImageCatalog.Read(list));
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(list));
+                await cluster.NamespaceAsync("app");
+                await cluster.ApplyAsync("""
+                    apiVersion: apps/v1
+                    kind: Deployment
+                    metadata: {name: web, namespace: app}
+                    spec:
+                      replicas: 1
+                      selector: {matchLabels: {app: web}}
+                      template:
+                        metadata: {labels: {app: web}}
+                        spec:
+                          containers: [{name: proxy, image: registry.example/proxy:1}, {name: main, image: "registry.example/web:2026-12-01"}]
+                    """);
+                var failing = await Cluster.EventuallyAsync(async () => (await cluster.Client.GetRolloutStatusAsync("app", "web", default)).PodProblem is { } problem ? problem : null, "a pull error");
+                Assert.Contains("main: rpc error: code = Unknown desc = reading manifest 2026-12-01 in registry.example/web: manifest unknown", failing, StringComparison.Ordinal);
+
+                // Published: the list names it (capstan local images add writes the same file); the pod starts.
+                ImageCatalog.Write(list, ["registry.example/proxy:1", "registry.example/web:2026-12-01"]);
+                await Cluster.EventuallyAsync(async () => (await cluster.Client.GetRolloutStatusAsync("app", "web", default)).Done ? "done" : null, "the rollout after the image was published");
+            }
+
+            // The list is kept: a cluster started again does not seed it again.
+            await using var again = await Cluster.StartAsync(new LocalClusterOptions { DataDirectory = dir, SeedImages = () => throw new InvalidOperationException("seeded twice") });
+            Assert.True(again.Server.Images.Exists("registry.example/web:2026-12-01"));
+            Assert.False(again.Server.Images.Exists("registry.example/web:2026-12-02"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_rolling_update_moves_every_replica_to_the_new_revision()
     {
         await using var cluster = await Cluster.StartAsync();

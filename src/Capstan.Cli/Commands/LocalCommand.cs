@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Capstan.Core.Config;
 using Capstan.Core.Diagnostics;
 using Capstan.Core.Security;
 using Capstan.LocalCluster;
@@ -6,12 +7,12 @@ using Spectre.Console;
 
 namespace Capstan.Cli.Commands;
 
-/// <summary><c>capstan local serve | kubeconfig | prometheus | reset</c>: the embedded Kubernetes API server of a datacenter.</summary>
+/// <summary><c>capstan local serve | kubeconfig | prometheus | images | reset</c>: the embedded Kubernetes API server of a datacenter.</summary>
 internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEnvironment env)
 {
-    public Command Build() => new("local", "The embedded local cluster (local://DC): serve it for kubectl and other clients, write a kubeconfig for a served one, scrape its pods with Prometheus, or wipe it")
+    public Command Build() => new("local", "The embedded local cluster (local://DC): serve it for kubectl and other clients, write a kubeconfig for a served one, scrape its pods with Prometheus, list the images its nodes can pull, or wipe it")
     {
-        BuildServe(), BuildKubeconfig(), new LocalPrometheusCommand(console, error, env).Build(), BuildReset(),
+        BuildServe(), BuildKubeconfig(), new LocalPrometheusCommand(console, error, env).Build(), new LocalImagesCommand(console, error, env).Build(), BuildReset(),
     };
 
     private Command BuildServe()
@@ -84,6 +85,7 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
                 Timing = parse.GetValue(realistic) ? SimulationTiming.Realistic : SimulationTiming.Instant,
                 Logger = env.Logger($"local://{name}"),
                 ImageLayout = session.Model.RegistryLayout,
+                SeedImages = () => RepoImages.Named(session.Model),
                 Users = parse.GetValue(users) is { } usersFile ? Capstan.LocalCluster.Auth.Authenticator.ReadTokenFile(env.Resolve(usersFile)) : [],
             };
             await using var host = await LocalClusterHost.OpenAsync(LocalClusterHost.DirectoryFor(session.Files.Root, LocalClusterName(session, name)), options, requireOwnServer: true, ct);

@@ -54,7 +54,7 @@ internal sealed class ScriptCommands(IAnsiConsole console, TextWriter error, Cli
             }
 
             var dcs = new[] { dcName ?? current.PrimaryDc };
-            await using var clusters = await ClusterSet.ConnectAsync(session.Model, dcs, env.Get, new LocalCluster.LocalClusterOptions(), ct);
+            await using var clusters = await ClusterSet.ConnectAsync(session.Model, dcs, env.Get, new LocalCluster.LocalClusterOptions { SeedImages = () => Core.Config.RepoImages.Named(session.Model) }, ct);
             var runner = new ScriptRunner(session.Model, session.Renderer, clusters);
             ScriptStarted started;
             try
@@ -154,7 +154,7 @@ internal sealed class ScriptCommands(IAnsiConsole console, TextWriter error, Cli
 
             var (group, release) = DebugRelease(session.Model);
             error.WriteLine($"Finding a {group.Namespace} pod in {dcName}...");
-            await using var clusters = await ClusterSet.ConnectAsync(session.Model, [dcName], env.Get, new LocalCluster.LocalClusterOptions(), ct);
+            await using var clusters = await ClusterSet.ConnectAsync(session.Model, [dcName], env.Get, new LocalCluster.LocalClusterOptions { SeedImages = () => Core.Config.RepoImages.Named(session.Model) }, ct);
             var pods = (await clusters[dcName].ListAsync("v1", "Pod", group.Namespace, $"deployment={group.Namespace},release={release.Name}", ct)).Items;
             var ready = pods.FirstOrDefault(p => p["metadata"]?["deletionTimestamp"] is null &&
                 (p["status"]?["conditions"] as JsonArray ?? []).Any(c => c?["type"]?.GetValue<string>() == "Ready" && c["status"]?.GetValue<string>() == "True"));

@@ -22,6 +22,9 @@ public sealed class ImagePublisher(FarmModel model, IRepoFiles files, Func<strin
     /// <summary>How long each build (and push) of this publisher took, in order.</summary>
     public List<PhaseTiming> Phases { get; } = [];
 
+    /// <summary>Told each reference pushed to a registry, as pods will name it (the local clusters learn they can pull it).</summary>
+    public Action<string>? Pushed { get; init; }
+
     /// <summary>The images values file <c>deploy --build-image</c> writes (the first of values.images without placeholders).</summary>
     public static string ImagesFile(FarmModel model) =>
         model.Values.For(ValuesLayer.Images).FirstOrDefault(t => !t.Contains('{', StringComparison.Ordinal))
@@ -113,7 +116,9 @@ public sealed class ImagePublisher(FarmModel model, IRepoFiles files, Func<strin
         await new ImageCopier(layout, registry).CopyAsync(flavour.Tag, flavour.Tag, cancellationToken);
         Phases.Add(new PhaseTiming("push", time.GetElapsedTime(pushing)));
         log($"pushed to {target} ({registry.BytesUploaded / 1048576.0:0.00} MiB sent)");
-        return $"{target.Registry.Authority}/{target.Repository}:{flavour.Tag}@{flavour.Manifest.Digest}";
+        var reference = $"{target.Registry.Authority}/{target.Repository}:{flavour.Tag}@{flavour.Manifest.Digest}";
+        Pushed?.Invoke(reference);
+        return reference;
     }
 
     /// <summary>The MediaWiki image the images values file names now, if it names one.</summary>

@@ -33,7 +33,7 @@ internal sealed partial class Kubelet
             else if (now == "ErrImagePull" && was != now)
             {
                 events.Normal(pod, "Pulling", $"Pulling image \"{image}\"", "kubelet");
-                events.Warning(pod, "Failed", $"Failed to pull image \"{image}\": not found in the image store", "kubelet");
+                events.Warning(pod, "Failed", $"Failed to pull image \"{image}\": {PullError(image)}", "kubelet");
                 events.Warning(pod, "Failed", "Error: ErrImagePull", "kubelet");
             }
             else if (now == "ImagePullBackOff" && was != now)

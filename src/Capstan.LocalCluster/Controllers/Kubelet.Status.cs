@@ -143,12 +143,25 @@ internal sealed partial class Kubelet
             var image = Json.Str(c["image"]) ?? string.Empty;
             if (!images.Exists(image))
             {
-                var reason = sinceFirstSeen < timing.CrashRestart ? "ErrImagePull" : "ImagePullBackOff";
-                return (reason, $"Back-off pulling image \"{image}\": not found in the image store (container {Json.Str(c["name"])})", Json.Str(c["name"]));
+                // As a kubelet reports a registry that has no such manifest: the pull's error, then the back-off.
+                return sinceFirstSeen < timing.CrashRestart
+                    ? ("ErrImagePull", PullError(image), Json.Str(c["name"]))
+                    : ("ImagePullBackOff", $"Back-off pulling image \"{image}\"", Json.Str(c["name"]));
             }
         }
 
         return null;
+    }
+
+    /// <summary>The runtime's error for an image its registry does not have (<c>manifest unknown</c>).</summary>
+    internal static string PullError(string image)
+    {
+        var at = image.LastIndexOf('@');
+        var colon = image.LastIndexOf(':');
+        var (repository, reference) = at > 0 ? (image[..at], image[(at + 1)..])
+            : colon > image.LastIndexOf('/') ? (image[..colon], image[(colon + 1)..])
+            : (image, "latest");
+        return $"rpc error: code = Unknown desc = reading manifest {reference} in {repository}: manifest unknown";
     }
 
     private (string Reason, string Message)? ConfigProblem(string ns, JsonObject spec, IEnumerable<JsonObject> containers)

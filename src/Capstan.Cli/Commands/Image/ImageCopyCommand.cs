@@ -20,6 +20,13 @@ internal sealed class ImageCopyCommand(IAnsiConsole console, TextWriter error, C
             var from = ImageReference.Parse(parse.GetValue(source)!, env.Resolve("."));
             var to = ImageReference.Parse(parse.GetValue(target)!, env.Resolve("."));
             var result = await ImageCommand.CopyAsync(env, error, from, to, parse.GetValue(output) == "json", ct);
+            if (!to.IsLayout && TryRepo(parse.GetValue(repo)) is { } model)
+            {
+                // Pushed to a registry: the repo's local clusters can pull it from now on, by tag and by digest.
+                var name = $"{to.Registry!.Authority}/{to.Repository}";
+                LocalImagesCommand.Publish(model, [$"{name}:{to.Tag ?? from.Tag ?? "latest"}", $"{name}@{result.Digest}"], error);
+            }
+
             var writer = console.Profile.Out.Writer;
             if (parse.GetValue(output) == "json")
             {
@@ -44,5 +51,18 @@ internal sealed class ImageCopyCommand(IAnsiConsole console, TextWriter error, C
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>The repo's model when there is a repo here (a push needs none), else null.</summary>
+    private Core.Config.FarmModel? TryRepo(string? repoOption)
+    {
+        try
+        {
+            return RepoSession.Open(env, repoOption).Model;
+        }
+        catch (Exception ex) when (ex is Core.Diagnostics.UserInputException or Core.Diagnostics.RepoValidationException)
+        {
+            return null;
+        }
     }
 }

@@ -28,11 +28,12 @@ public static class LiveReader
             .Where(n => n.Exists).Select(n => n.Namespace).ToHashSet(StringComparer.Ordinal);
         // Only the deployed revision matters for planning; the history is not decompressed.
         var recordsRead = ReleaseRecords.ListAsync(client, dc, namespaces, cancellationToken, deployedOnly: true);
+        var defined = ObjectScopes.Defined(releases);
         var wanted = releases.SelectMany(r => r.Objects.Select(o => (Scope: o.Metadata.Namespace, o.ApiVersion, o.Kind)))
             .Where(k => k.Scope is null || namespaces.Contains(k.Scope))
             .ToHashSet();
         var listed = wanted.Where(k => k.Kind != "Namespace")
-            .ToDictionary(k => k, k => ListServedAsync(client, k.ApiVersion, k.Kind, k.Scope, selector, cancellationToken));
+            .ToDictionary(k => k, k => ListServedAsync(client, k.ApiVersion, k.Kind, k.Scope, selector, defined.ContainsKey((k.ApiVersion, k.Kind)), cancellationToken));
 
         // Kinds only the records still name (objects to prune) follow.
         Dictionary<ReleaseId, List<ReleaseRecord>> records;
@@ -54,7 +55,7 @@ public static class LiveReader
                 var key = (Scope: obj.Kube.Namespace, ApiVersion: obj.Kube.ApiVersion, Kind: obj.Kube.Kind);
                 if (key.Kind != "Namespace" && !listed.ContainsKey(key))
                 {
-                    listed[key] = ListServedAsync(client, key.ApiVersion, key.Kind, key.Scope, selector, cancellationToken);
+                    listed[key] = ListServedAsync(client, key.ApiVersion, key.Kind, key.Scope, selector, mayBeUnserved: true, cancellationToken);
                 }
             }
         }
@@ -95,24 +96,21 @@ public static class LiveReader
     }
 
     /// <summary>
-    /// The objects of a kind, none when the cluster does not serve it: a custom resource whose definition this deploy
-    /// applies first (or whose definition was deleted, taking its objects with it).
+    /// The objects of a kind. With <paramref name="mayBeUnserved"/>, a kind the cluster does not serve has none: a
+    /// custom resource whose definition this deploy applies first, or one only the records name (its definition
+    /// deleted, taking its objects with it).
     /// </summary>
-    private static async Task<ObjectList> ListServedAsync(IClusterClient client, string apiVersion, string kind, string? ns, string selector, CancellationToken cancellationToken)
+    private static async Task<ObjectList> ListServedAsync(IClusterClient client, string apiVersion, string kind, string? ns, string selector, bool mayBeUnserved, CancellationToken cancellationToken)
     {
         try
         {
             return await client.ListAsync(apiVersion, kind, ns, selector, cancellationToken);
         }
-        catch (KubeNotFoundException) when (!IsBuiltIn(apiVersion))
+        catch (KubeNotFoundException) when (mayBeUnserved)
         {
             return new ObjectList([], "0");
         }
     }
-
-    /// <summary>True for Kubernetes' own API groups (the core group, a group without a dot, or one under k8s.io).</summary>
-    private static bool IsBuiltIn(string apiVersion) =>
-        apiVersion.IndexOf('/', StringComparison.Ordinal) is var slash && (slash < 0 || !apiVersion[..slash].Contains('.', StringComparison.Ordinal) || apiVersion[..slash].EndsWith(".k8s.io", StringComparison.Ordinal));
 
     /// <summary>
     /// Whether a namespace exists (and is not being deleted). A deployer who may not read it gets "yes": only an admin

@@ -65,7 +65,7 @@ public static class ObjectScopes
     }
 
     /// <summary>The custom resources the CustomResourceDefinitions among the releases define: (apiVersion, kind) → namespaced.</summary>
-    private static Dictionary<(string ApiVersion, string Kind), bool> Defined(IEnumerable<RenderedRelease> releases)
+    public static Dictionary<(string ApiVersion, string Kind), bool> Defined(IEnumerable<RenderedRelease> releases)
     {
         var defined = new Dictionary<(string, string), bool>();
         foreach (var crd in releases.SelectMany(r => r.Objects).Where(o => o.Kind == "CustomResourceDefinition" && o.ApiVersion.StartsWith("apiextensions.k8s.io/", StringComparison.Ordinal)))

@@ -17,7 +17,7 @@ public sealed class ImageCatalog(string? layout = null, string? file = null)
 
     private readonly Lock _lock = new();
     private HashSet<string>? _images;
-    private DateTime _read;
+    private (DateTime, long) _read;
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<(string Digest, long Size)>> _layers = new(StringComparer.Ordinal);
 
@@ -39,7 +39,10 @@ public sealed class ImageCatalog(string? layout = null, string? file = null)
         }
     }
 
-    /// <summary>Reads the list file again when it changed since it was read (the caller holds the lock).</summary>
+    /// <summary>
+    /// Reads the list file again when it changed since it was read (its time or size; the caller holds the lock). A file
+    /// that is gone means every image; one that cannot be read keeps the list read last.
+    /// </summary>
     private void Refresh()
     {
         if (file is null)
@@ -47,14 +50,22 @@ public sealed class ImageCatalog(string? layout = null, string? file = null)
             return;
         }
 
-        var written = File.GetLastWriteTimeUtc(file);
-        if (written == _read)
+        var info = new FileInfo(file);
+        var seen = info.Exists ? (info.LastWriteTimeUtc, info.Length) : default;
+        if (seen == _read)
         {
             return;
         }
 
-        _images = Read(file) is { } images ? new HashSet<string>(images, StringComparer.Ordinal) : null;
-        _read = written;
+        _read = seen;
+        if (!info.Exists)
+        {
+            _images = null;
+        }
+        else if (Read(file) is { } images)
+        {
+            _images = new HashSet<string>(images, StringComparer.Ordinal);
+        }
     }
 
     /// <summary>The images a list file names, or null when there is none (or it cannot be read).</summary>
@@ -62,7 +73,7 @@ public sealed class ImageCatalog(string? layout = null, string? file = null)
     {
         try
         {
-            return JsonNode.Parse(File.ReadAllText(path))?["images"] is JsonArray list
+            return (JsonNode.Parse(File.ReadAllText(path)) as JsonObject)?["images"] is JsonArray list
                 ? [.. list.Select(i => i is JsonValue v && v.TryGetValue<string>(out var s) ? s : null).OfType<string>()]
                 : null;
         }
@@ -72,20 +83,30 @@ public sealed class ImageCatalog(string? layout = null, string? file = null)
         }
     }
 
-    /// <summary>Writes a list file, readable by its owner only, whole (a reader never sees half of it).</summary>
+    /// <summary>
+    /// Writes a list file, readable by its owner only, whole: written beside it under a name of its own, then moved
+    /// over it, so a reader never sees half of it and two writers never share a file.
+    /// </summary>
     public static void Write(string path, IEnumerable<string> images)
     {
         var text = new JsonObject
         {
             ["images"] = new JsonArray([.. images.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).Select(i => (JsonNode)JsonValue.Create(i))]),
         }.ToJsonString(Indented) + "\n";
-        var temporary = path + ".new";
-        using (var stream = new FileStream(temporary, Core.Security.PrivateFiles.Options(FileMode.Create, FileAccess.Write)))
+        var temporary = $"{path}.{Guid.NewGuid():N}.new";
+        try
         {
-            stream.Write(System.Text.Encoding.UTF8.GetBytes(text));
-        }
+            using (var stream = new FileStream(temporary, Core.Security.PrivateFiles.Options(FileMode.CreateNew, FileAccess.Write)))
+            {
+                stream.Write(System.Text.Encoding.UTF8.GetBytes(text));
+            }
 
-        File.Move(temporary, path, overwrite: true);
+            File.Move(temporary, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
     }
 
     private static readonly System.Text.Json.JsonSerializerOptions Indented = new() { WriteIndented = true };
@@ -141,7 +162,7 @@ public sealed class ImageCatalog(string? layout = null, string? file = null)
                     Write(file, _images);
                 }
 
-                _read = File.GetLastWriteTimeUtc(file);
+                _read = default;
             }
         }
     }

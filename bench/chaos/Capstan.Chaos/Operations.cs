@@ -59,6 +59,8 @@ internal static class Operations
         {
             await MustAsync(farm, ["deploy", .. Debug, "--yes", "--reason", "before"]);
             Edit(farm, "deploy/images/default.yaml", "083015-publish", "101500-publish");
+            // The new image is in the registry, as a publish would have put it: the local clusters may pull it.
+            await MustAsync(farm, ["local", "images", "add", "docker-registry.wikifarm.example/restricted/mediawiki-multiversion:2026-11-20-101500-publish"]);
         }, ["deploy", .. Debug, "--pre-pull", "--yes", "--reason", Reason], RerunAsync(["deploy", .. Debug, "--pre-pull", "--yes", "--reason", Reason]), DeployedAsync),
     ];
 

@@ -75,11 +75,10 @@ internal sealed class LocalImagesCommand(IAnsiConsole console, TextWriter error,
     /// </summary>
     public static void Publish(FarmModel model, IReadOnlyList<string> images, TextWriter error)
     {
-        foreach (var datacenter in model.Datacenters)
+        foreach (var cluster in model.Datacenters.Select(d => LocalClusterHost.ClusterName(d.Cluster)).OfType<string>().Distinct(StringComparer.Ordinal))
         {
-            if (LocalClusterHost.ClusterName(datacenter.Cluster) is { } cluster
-                && Path.Combine(LocalClusterHost.DirectoryFor(model.RepoRoot, cluster), ImageCatalog.FileName) is var file
-                && ImageCatalog.Read(file) is { } current)
+            var file = Path.Combine(LocalClusterHost.DirectoryFor(model.RepoRoot, cluster), ImageCatalog.FileName);
+            if (ImageCatalog.Read(file) is { } current)
             {
                 ImageCatalog.Write(file, current.Union(images, StringComparer.Ordinal));
                 error.WriteLine($"capstan: local://{cluster} can pull {string.Join(", ", images)}");
@@ -114,7 +113,8 @@ internal sealed class LocalImagesCommand(IAnsiConsole console, TextWriter error,
             lists.Add((datacenter.Name, Path.Combine(directory, ImageCatalog.FileName), () => RepoImages.Named(model)));
         }
 
-        return lists.Count > 0 ? lists : throw new UserInputException("this repo has no local:// datacenter");
+        // Datacenters that share a local cluster share its list.
+        return lists.Count > 0 ? [.. lists.DistinctBy(l => l.Item2)] : throw new UserInputException("this repo has no local:// datacenter");
     }
 
     private void Print(IEnumerable<(string Datacenter, IReadOnlyList<string> Images)> lists, bool json)

@@ -97,7 +97,7 @@ internal sealed partial class ApiHandler
         var from = long.TryParse(query["resourceVersion"].FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var rv) ? rv : 0;
         var bookmarks = IsTrue(query["allowWatchBookmarks"].FirstOrDefault());
         var table = TablePrinter.Wanted(context.Request.Headers.Accept.ToString());
-        var protobuf = !table && Protobuf.Preferred(context.Request.Headers.Accept.ToString());
+        var protobuf = !table && type.Custom is null && Protobuf.Preferred(context.Request.Headers.Accept.ToString());
         var includeObject = query["includeObject"].FirstOrDefault();
         var timeout = int.TryParse(query["timeoutSeconds"].FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var t) && t > 0 ? TimeSpan.FromSeconds(t) : TimeSpan.FromMinutes(30);
 

@@ -250,7 +250,7 @@ internal sealed partial class ApiHandler(ObjectStore store, FaultInjector faults
         }
 
         var type = store.Types.Find(group, version, plural) ?? throw NotFound();
-        if (subresource is not (null or "status" or "scale") || (subresource == "scale" && !type.HasScale))
+        if (subresource is not (null or "status" or "scale") || (subresource == "scale" && !type.HasScale) || (subresource == "status" && type.Custom is not null && !type.HasStatus))
         {
             throw new ApiError(404, "NotFound", "the server could not find the requested resource");
         }

@@ -85,7 +85,11 @@ internal sealed class DefinitionController(ObjectStore store)
         return JsonNode.DeepEquals(a, b);
     }
 
-    /// <summary>Why a definition's names cannot be accepted (a built-in resource or an older definition holds them), or null.</summary>
+    /// <summary>
+    /// Why a definition's names cannot be accepted, or null: a built-in resource of its group holds them, or another
+    /// definition of the group does (one that holds them already, or an older one; the name breaks a tie). Names once
+    /// accepted are kept, as kube-apiserver keeps them.
+    /// </summary>
     private static string? Conflict(JsonObject crd, List<JsonObject> all)
     {
         var group = Json.Str(crd["spec"]?["group"]) ?? string.Empty;
@@ -96,10 +100,23 @@ internal sealed class DefinitionController(ObjectStore store)
             return $"\"{plural}\" is already in use";
         }
 
-        var older = all.Where(o => Json.Name(o) != Json.Name(crd) && Json.Str(o["spec"]?["group"]) == group
-            && string.CompareOrdinal(Json.Str(o["metadata"]?["creationTimestamp"]), Json.Str(crd["metadata"]?["creationTimestamp"])) <= 0);
-        return older.Any(o => Json.Str(o["spec"]?["names"]?["kind"]) == kind) ? $"\"{kind}\" is already in use" : null;
+        if (Accepted(crd))
+        {
+            return null;
+        }
+
+        var holder = all.FirstOrDefault(o => Json.Name(o) != Json.Name(crd) && Json.Str(o["spec"]?["group"]) == group
+            && Json.Str(o["spec"]?["names"]?["kind"]) == kind && (Accepted(o) || Older(o, crd)));
+        return holder is null ? null : $"\"{kind}\" is already in use";
     }
+
+    private static bool Accepted(JsonObject crd) =>
+        ((crd["status"] as JsonObject)?["conditions"] as JsonArray ?? []).OfType<JsonObject>()
+            .Any(c => Json.Str(c["type"]) == "NamesAccepted" && Json.Str(c["status"]) == "True");
+
+    private static bool Older(JsonObject a, JsonObject b) =>
+        (string.CompareOrdinal(Json.Str(a["metadata"]?["creationTimestamp"]), Json.Str(b["metadata"]?["creationTimestamp"])) is var byTime && byTime != 0
+            ? byTime : string.CompareOrdinal(Json.Name(a), Json.Name(b))) < 0;
 
     private void CleanUp(JsonObject crd)
     {

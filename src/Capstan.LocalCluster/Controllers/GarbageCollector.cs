@@ -46,7 +46,7 @@ internal sealed class GarbageCollector(ObjectStore store)
         _deleting = deleting.Count > 0;
         foreach (var (type, obj) in deleting)
         {
-            if (type.Kind == "Namespace")
+            if (type.Is("Namespace"))
             {
                 // Everything in it is deleted as a user's delete would be (pods gracefully, finalizers honoured); the
                 // namespace goes when it is empty.
@@ -66,7 +66,7 @@ internal sealed class GarbageCollector(ObjectStore store)
             }
 
             var finalizers = (obj["metadata"]?["finalizers"] as JsonArray ?? []).Select(f => Json.Str(f)).ToList();
-            if (type.Kind == "Pod" || !finalizers.Contains("foregroundDeletion"))
+            if (type.Is("Pod") || !finalizers.Contains("foregroundDeletion"))
             {
                 // The kubelet finishes pods; anyone else's finalizer is for its owner to remove.
                 continue;
@@ -104,8 +104,18 @@ internal sealed class GarbageCollector(ObjectStore store)
 
     private bool OwnerExists(JsonObject? reference, string? ns)
     {
-        var type = store.Types.ByKind(Json.Str(reference?["apiVersion"]), Json.Str(reference?["kind"]));
-        var owner = type is null ? null : store.GetShared(type, type.Namespaced ? ns : null, Json.Str(reference?["name"]) ?? string.Empty);
+        // The owner's kind is found by group and kind (any served version); one this cluster cannot resolve is not
+        // taken as gone, as the real collector waits rather than deletes.
+        var apiVersion = Json.Str(reference?["apiVersion"]) ?? string.Empty;
+        var group = apiVersion.Contains('/', StringComparison.Ordinal) ? apiVersion[..apiVersion.IndexOf('/', StringComparison.Ordinal)] : string.Empty;
+        var kind = Json.Str(reference?["kind"]);
+        var type = store.Types.All.FirstOrDefault(t => t.Kind == kind && t.Group == group);
+        if (type is null)
+        {
+            return true;
+        }
+
+        var owner = store.GetShared(type, type.Namespaced ? ns : null, Json.Str(reference?["name"]) ?? string.Empty);
         return owner is not null && Json.Uid(owner) == Json.Str(reference?["uid"]);
     }
 

@@ -16,9 +16,10 @@ public sealed class CustomResource
 {
     private readonly JsonObject _schema;
 
-    private CustomResource(string definition, JsonObject schema, bool status, ScalePaths? scale, IReadOnlyList<PrinterColumn> columns, IReadOnlyList<string> categories)
+    private CustomResource(string definition, string singular, JsonObject schema, bool status, ScalePaths? scale, IReadOnlyList<PrinterColumn> columns, IReadOnlyList<string> categories)
     {
         Definition = definition;
+        Singular = singular;
         _schema = schema;
         StatusSubresource = status;
         Scale = scale;
@@ -28,6 +29,9 @@ public sealed class CustomResource
 
     /// <summary>The name of the CustomResourceDefinition.</summary>
     public string Definition { get; }
+
+    /// <summary>The singular name (<c>names.singular</c>).</summary>
+    public string Singular { get; }
 
     /// <summary>True when the definition declares the status subresource.</summary>
     public bool StatusSubresource { get; }
@@ -50,7 +54,8 @@ public sealed class CustomResource
     /// </summary>
     public static ResourceType? Served(JsonObject crd)
     {
-        if (!(crd["status"]?["conditions"] as JsonArray ?? []).Any(c => Str(c?["type"]) == "Established" && Str(c?["status"]) == "True"))
+        // Read defensively: a definition's status is whatever its writers put there.
+        if (!((crd["status"] as JsonObject)?["conditions"] as JsonArray ?? []).OfType<JsonObject>().Any(c => Str(c["type"]) == "Established" && Str(c["status"]) == "True"))
         {
             return null;
         }
@@ -73,8 +78,9 @@ public sealed class CustomResource
             .Select(c => new PrinterColumn(Str(c["name"])!, Str(c["type"]) ?? "string", Str(c["jsonPath"])!, (int)(JsonNumber.Long(c["priority"]) ?? 0)))
             .ToList();
         var custom = new CustomResource(
-            crd["metadata"]?["name"]?.GetValue<string>() ?? string.Empty,
-            (JsonObject?)version["schema"]?["openAPIV3Schema"]?.DeepClone() ?? new JsonObject { ["type"] = "object", ["x-kubernetes-preserve-unknown-fields"] = true },
+            Str(crd["metadata"]?["name"]) ?? string.Empty,
+            Str(names["singular"]) ?? kind.ToLowerInvariant(),
+            (JsonObject?)((version["schema"] as JsonObject)?["openAPIV3Schema"] as JsonObject)?.DeepClone() ?? new JsonObject { ["type"] = "object", ["x-kubernetes-preserve-unknown-fields"] = true },
             subresources?["status"] is JsonObject,
             scale,
             columns,
@@ -101,7 +107,14 @@ public sealed class CustomResource
 
             if (Property(root, key) is { } property)
             {
-                Prune(property, value);
+                if (value is null && !Flag(property["nullable"]))
+                {
+                    obj.Remove(key);
+                }
+                else
+                {
+                    Prune(property, value);
+                }
             }
             else if (!PreservesUnknown(root))
             {
@@ -167,6 +180,11 @@ public sealed class CustomResource
     public static void Set(JsonObject obj, string path, JsonNode? value)
     {
         var steps = path.TrimStart('.').Split('.', StringSplitOptions.RemoveEmptyEntries);
+        if (steps.Length == 0)
+        {
+            return;
+        }
+
         var node = obj;
         foreach (var step in steps[..^1])
         {
@@ -191,7 +209,15 @@ public sealed class CustomResource
                 {
                     if (properties[key] is JsonObject property)
                     {
-                        Prune(property, value);
+                        if (value is null && !Flag(property["nullable"]))
+                        {
+                            // As kube-apiserver: a null where the schema does not allow one is dropped (then defaulted).
+                            map.Remove(key);
+                        }
+                        else
+                        {
+                            Prune(property, value);
+                        }
                     }
                     else if (!PreservesUnknown(schema) && !(Flag(schema["x-kubernetes-embedded-resource"]) && key is "apiVersion" or "kind" or "metadata"))
                     {
@@ -347,12 +373,13 @@ public sealed class CustomResource
                 break;
             case JsonValue value when actual == "string":
                 var text = value.GetValue<string>();
-                if (JsonNumber.Long(schema["maxLength"]) is { } maxLength && text.Length > maxLength)
+                var runes = text.EnumerateRunes().Count();
+                if (JsonNumber.Long(schema["maxLength"]) is { } maxLength && runes > maxLength)
                 {
                     causes.Add((path, $"Too long: may not be more than {maxLength} bytes"));
                 }
 
-                if (JsonNumber.Long(schema["minLength"]) is { } minLength && text.Length < minLength)
+                if (JsonNumber.Long(schema["minLength"]) is { } minLength && runes < minLength)
                 {
                     causes.Add((path, $"Invalid value: {Display(node)}: {path} in body should be at least {minLength} chars long"));
                 }
@@ -419,21 +446,30 @@ public sealed class CustomResource
         System.Text.Json.JsonValueKind.Array => "array",
         System.Text.Json.JsonValueKind.String => "string",
         System.Text.Json.JsonValueKind.True or System.Text.Json.JsonValueKind.False => "boolean",
-        System.Text.Json.JsonValueKind.Number => JsonNumber.Long(node) is not null && !node.ToJsonString().Contains('.', StringComparison.Ordinal) ? "integer" : "number",
+        // A whole number is an integer however it is written (1.0 too), as go-openapi judges it.
+        System.Text.Json.JsonValueKind.Number => JsonNumber.Double(node) is { } d && double.IsFinite(d) && Math.Floor(d) == d ? "integer" : "number",
         _ => "null",
     };
 
-    private static bool Matches(string pattern, string text)
+    private static bool Matches(string pattern, string text) => Pattern(pattern)?.IsMatch(text) ?? false;
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, System.Text.RegularExpressions.Regex?> Patterns = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// A schema's pattern, compiled once, matched in linear time as RE2 (Go's regexp) does: no backtracking, so no
+    /// value can make a match take long. Null when it is not a pattern this engine takes.
+    /// </summary>
+    internal static System.Text.RegularExpressions.Regex? Pattern(string pattern) => Patterns.GetOrAdd(pattern, p =>
     {
         try
         {
-            return System.Text.RegularExpressions.Regex.IsMatch(text, pattern, System.Text.RegularExpressions.RegexOptions.None, TimeSpan.FromSeconds(1));
+            return new System.Text.RegularExpressions.Regex(p, System.Text.RegularExpressions.RegexOptions.NonBacktracking | System.Text.RegularExpressions.RegexOptions.CultureInvariant);
         }
-        catch (Exception ex) when (ex is ArgumentException or System.Text.RegularExpressions.RegexMatchTimeoutException)
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
         {
-            return false;
+            return null;
         }
-    }
+    });
 
     /// <summary>A value as Go's field errors print it: strings quoted, numbers and booleans bare, the rest as JSON.</summary>
     private static string Display(JsonNode node) =>

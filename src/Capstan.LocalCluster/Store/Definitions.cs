@@ -100,7 +100,8 @@ internal static class Definitions
                 causes.Add((path + ".name", $"Invalid value: \"{version}\": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character"));
             }
 
-            if (versions[i]["schema"]?["openAPIV3Schema"] is not JsonObject schema)
+            CheckScale(versions[i], path, causes);
+            if ((versions[i]["schema"] as JsonObject)?["openAPIV3Schema"] is not JsonObject schema)
             {
                 causes.Add((path + ".schema.openAPIV3Schema", "Required value: schemas are required"));
                 continue;
@@ -114,12 +115,51 @@ internal static class Definitions
             Structural(schema, path + ".schema.openAPIV3Schema", causes);
         }
 
-        if (live is not null && Str(live["spec"]?["scope"]) is { } was && Str(spec?["scope"]) is { } now && was != now)
+        if (live is not null && Str((live["spec"] as JsonObject)?["scope"]) is { } was && Str(spec?["scope"]) is { } now && was != now)
         {
             causes.Add(("spec.scope", $"Invalid value: \"{now}\": field is immutable"));
         }
 
+        // Objects stored at a version stay readable only while the definition keeps it (there is no conversion here).
+        var stored = live is null ? [] : StoredVersions(live).ToList();
+        for (var i = 0; i < stored.Count; i++)
+        {
+            if (!versions.Any(v => Str(v["name"]) == stored[i]))
+            {
+                causes.Add(($"status.storedVersions[{i}]", $"Invalid value: \"{stored[i]}\": must appear in spec.versions"));
+            }
+        }
+
         return causes;
+    }
+
+    /// <summary>The scale subresource's paths: the replicas under <c>.spec</c> and <c>.status</c>, as kube-apiserver requires.</summary>
+    private static void CheckScale(JsonObject version, string path, List<(string, string)> causes)
+    {
+        if ((version["subresources"] as JsonObject)?["scale"] is not JsonObject scale)
+        {
+            return;
+        }
+
+        path += ".subresources.scale";
+        foreach (var (field, prefixes) in new[] { ("specReplicasPath", new[] { ".spec." }), ("statusReplicasPath", [".status."]), ("labelSelectorPath", [".spec.", ".status."]) })
+        {
+            var value = Str(scale[field]);
+            if (value is null)
+            {
+                if (field != "labelSelectorPath")
+                {
+                    causes.Add(($"{path}.{field}", "Required value"));
+                }
+
+                continue;
+            }
+
+            if (!prefixes.Any(p => value.StartsWith(p, StringComparison.Ordinal) && value.Length > p.Length) || value.Contains("..", StringComparison.Ordinal))
+            {
+                causes.Add(($"{path}.{field}", $"Invalid value: \"{value}\": should be a json path under {string.Join(" or ", prefixes.Select(p => p.TrimEnd('.')))}"));
+            }
+        }
     }
 
     /// <summary>
@@ -133,6 +173,11 @@ internal static class Definitions
         if (Str(schema["type"]) is null && !preserves && !intOrString)
         {
             causes.Add((path + ".type", "Required value: must not be empty for specified object fields"));
+        }
+
+        if (Str(schema["pattern"]) is { } pattern && CustomResource.Pattern(pattern) is null)
+        {
+            causes.Add((path + ".pattern", $"Invalid value: \"{pattern}\": must be a valid regular expression"));
         }
 
         if (schema["properties"] is JsonObject && schema["additionalProperties"] is JsonObject)
@@ -166,9 +211,9 @@ internal static class Definitions
     /// <summary>The status the API server's controllers give an accepted definition.</summary>
     public static JsonObject EstablishedStatus(JsonObject crd, string now)
     {
-        var spec = (JsonObject)crd["spec"]!;
+        var spec = crd["spec"] as JsonObject ?? [];
         var storage = (spec["versions"] as JsonArray ?? []).OfType<JsonObject>().Where(v => Flag(v["storage"])).Select(v => Str(v["name"])).OfType<string>();
-        var stored = (crd["status"]?["storedVersions"] as JsonArray ?? []).Select(Str).OfType<string>().Union(storage);
+        var stored = StoredVersions(crd).Union(storage);
         return new JsonObject
         {
             ["acceptedNames"] = spec["names"]?.DeepClone(),
@@ -187,6 +232,10 @@ internal static class Definitions
             Condition("NamesAccepted", "False", "NameConflict", message, now),
             Condition("Established", "False", "NotAccepted", "not all names are accepted", now)),
     };
+
+    /// <summary>The versions a definition's objects were ever stored at (<c>status.storedVersions</c>).</summary>
+    private static IEnumerable<string> StoredVersions(JsonObject crd) =>
+        ((crd["status"] as JsonObject)?["storedVersions"] as JsonArray ?? []).Select(Str).OfType<string>();
 
     private static JsonObject Condition(string type, string status, string reason, string message, string now) => new()
     {

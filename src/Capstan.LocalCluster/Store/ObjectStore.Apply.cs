@@ -42,7 +42,7 @@ public sealed partial class ObjectStore
             {
                 RequireNamespace(type, ns);
                 var created = Prepare(type, ns, body);
-                FieldOwnership.Write(created, [(manager, "Apply", FieldOwnership.Paths(body, includeStatus: statusOnly))], type.ApiVersion, Now());
+                FieldOwnership.Write(created, [(manager, "Apply", FieldOwnership.Paths(body, includeStatus: statusOnly || !type.HasStatus))], type.ApiVersion, Now());
                 if (dryRun)
                 {
                     return created;
@@ -99,7 +99,7 @@ public sealed partial class ObjectStore
         var name = live.Kube.Name;
         var newPaths = statusOnly
             ? FieldOwnership.Paths(new JsonObject { ["kind"] = type.Kind, ["status"] = body["status"]?.DeepClone() }, includeStatus: true)
-            : FieldOwnership.Paths(body, includeStatus: false);
+            : FieldOwnership.Paths(body, includeStatus: !type.HasStatus);
         var owners = FieldOwnership.Read(live);
 
         // Conflicts are per field: another manager owns a value this apply would change.
@@ -161,14 +161,25 @@ public sealed partial class ObjectStore
                 }
                 else
                 {
-                    FieldOwnership.Merge(type.Kind, liveStatus, status);
+                    FieldOwnership.Merge(type.SchemaKind, liveStatus, status);
                 }
+            }
+
+            if (type.Custom is not null)
+            {
+                // A custom resource's status is judged by its schema too.
+                Admission.Admit(type, next, live);
             }
         }
         else
         {
-            body.Remove("status");
-            FieldOwnership.Merge(type.Kind, next, body);
+            // Without a status subresource, status is a field like any other.
+            if (type.HasStatus)
+            {
+                body.Remove("status");
+            }
+
+            FieldOwnership.Merge(type.SchemaKind, next, body);
             Admission.Admit(type, next, live);
         }
 

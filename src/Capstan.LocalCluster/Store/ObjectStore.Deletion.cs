@@ -10,7 +10,7 @@ public sealed partial class ObjectStore
     /// kubelet to finish stopping it). New finalizers may not be added to an object being deleted.
     /// </summary>
     private static bool FinalizedNow(ResourceType type, JsonObject live, JsonObject next) =>
-        type.Kind is not ("Pod" or "Namespace") && next["metadata"]?["deletionTimestamp"] is not null
+        !type.Is("Pod") && !type.Is("Namespace") && next["metadata"]?["deletionTimestamp"] is not null
         && next["metadata"]?["finalizers"] is not JsonArray { Count: > 0 } && live["metadata"]?["finalizers"] is JsonArray { Count: > 0 };
 
     /// <summary>
@@ -46,14 +46,20 @@ public sealed partial class ObjectStore
                         refs.Remove(r);
                     }
 
-                    Commit(Types.ByKey(depKey.Type)!, depKey.Ns.Length == 0 ? null : depKey.Ns, depKey.Name, copy, "MODIFIED");
+                    // A dependent of a resource no longer served (its definition gone) is left as it is.
+                    if (Types.ByKey(depKey.Type) is { } depType)
+                    {
+                        Commit(depType, depKey.Ns.Length == 0 ? null : depKey.Ns, depKey.Name, copy, "MODIFIED");
+                    }
                 }
             }
 
-            var grace = type.Kind == "Pod" ? gracePeriodSeconds ?? JsonNumber.Long(live["spec"]?["terminationGracePeriodSeconds"]) ?? 30 : 0;
+            var grace = type.Is("Pod") ? gracePeriodSeconds ?? JsonNumber.Long(live["spec"]?["terminationGracePeriodSeconds"]) ?? 30 : 0;
             var foreground = propagation == "Foreground" && DependentsOf(uid).Any();
-            var hasFinalizers = live["metadata"]?["finalizers"] is JsonArray { Count: > 0 };
-            if (type.Kind == "Namespace" || foreground || hasFinalizers || grace > 0)
+            // As kube-apiserver: a definition being deleted keeps its cleanup finalizer until its resources are gone.
+            var cleanup = type.Is("CustomResourceDefinition") && live["metadata"]?["deletionTimestamp"] is null;
+            var hasFinalizers = live["metadata"]?["finalizers"] is JsonArray { Count: > 0 } || cleanup;
+            if (type.Is("Namespace") || foreground || hasFinalizers || grace > 0)
             {
                 if (live["metadata"]?["deletionTimestamp"] is null)
                 {
@@ -61,9 +67,15 @@ public sealed partial class ObjectStore
                     var meta = copy["metadata"]!.AsObject();
                     meta["deletionTimestamp"] = Stamp(_time.GetUtcNow().AddSeconds(grace));
                     meta["deletionGracePeriodSeconds"] = grace;
-                    if (type.Kind == "Namespace")
+                    if (type.Is("Namespace"))
                     {
                         copy["status"] = new JsonObject { ["phase"] = "Terminating" };
+                    }
+                    else if (cleanup)
+                    {
+                        var finalizers = meta["finalizers"] as JsonArray ?? [];
+                        finalizers.Add(Definitions.CleanupFinalizer);
+                        meta["finalizers"] = finalizers;
                     }
                     else if (foreground)
                     {

@@ -92,6 +92,12 @@ public sealed partial class ObjectStore
 
     private JsonObject Prepare(ResourceType type, string? ns, JsonObject obj)
     {
+        if (type.Custom is { } custom && _objects.GetValueOrDefault(Key(DefinitionType, null, custom.Definition))?["metadata"]?["deletionTimestamp"] is not null)
+        {
+            // As kube-apiserver: the definition's cleanup is not chased by new objects.
+            throw new ApiError(405, "MethodNotAllowed", "create not allowed while custom resource definition is terminating");
+        }
+
         var copy = (JsonObject)obj.DeepClone();
         copy["apiVersion"] = type.ApiVersion;
         copy["kind"] = type.Kind;
@@ -112,17 +118,6 @@ public sealed partial class ObjectStore
             meta["generation"] = 1;
         }
 
-        if (type.Kind == "CustomResourceDefinition" && type.Custom is null)
-        {
-            // The definition stays until the controller has deleted its custom resources.
-            var finalizers = meta["finalizers"] as JsonArray ?? [];
-            if (!finalizers.Any(f => f?.GetValue<string>() == Definitions.CleanupFinalizer))
-            {
-                finalizers.Add(Definitions.CleanupFinalizer);
-            }
-
-            meta["finalizers"] = finalizers;
-        }
 
         if (!type.HasStatus)
         {
@@ -131,12 +126,12 @@ public sealed partial class ObjectStore
         }
 
         // A Node keeps the status it is created with: a kubelet registers its node with its capacity in the create.
-        if (type.Kind != "Node")
+        if (!type.Is("Node"))
         {
             copy.Remove("status");
         }
 
-        if (type.Kind == "Namespace")
+        if (type.Is("Namespace"))
         {
             copy["spec"] = new JsonObject { ["finalizers"] = new JsonArray("kubernetes") };
             copy["status"] = new JsonObject { ["phase"] = "Active" };
@@ -147,7 +142,7 @@ public sealed partial class ObjectStore
         }
 
         Admission.Admit(type, copy, null);
-        if (type.Kind == "Pod" && ns is not null)
+        if (type.Is("Pod") && ns is not null)
         {
             AdmitPodResources(ns, copy);
         }

@@ -66,7 +66,7 @@ public sealed partial class ObjectStore
     /// <summary>Wakes the controllers after a write, except for Events, which no controller acts on.</summary>
     private void Wake(ResourceType type)
     {
-        if (type.Kind != "Event")
+        if (!type.Is("Event"))
         {
             Changed?.Invoke();
         }
@@ -216,6 +216,11 @@ public sealed partial class ObjectStore
             {
                 next = (JsonObject)live.DeepClone();
                 next["status"] = obj["status"]?.DeepClone();
+                if (type.Custom is not null)
+                {
+                    // A custom resource's status is pruned and validated by its schema too.
+                    Admission.Admit(type, next, live);
+                }
             }
             else
             {
@@ -358,7 +363,7 @@ public sealed partial class ObjectStore
 
     private void Commit(ResourceType type, string? ns, string name, JsonObject obj, string eventType)
     {
-        if (type.Kind == "Service" && eventType != "DELETED")
+        if (type.Is("Service") && eventType != "DELETED")
         {
             ServiceAddresses.Allocate(type, obj, _objects.Where(kv => kv.Key.Type == TypeKey(type) && kv.Key != Key(type, ns, name)).Select(kv => kv.Value));
         }

@@ -14,7 +14,16 @@ public sealed record ResourceType(
     public string ApiVersion => Group.Length == 0 ? Version : $"{Group}/{Version}";
 
     /// <summary>The singular name (lower-case kind).</summary>
-    public string Singular => Kind.ToLowerInvariant();
+    public string Singular => Custom?.Singular ?? Kind.ToLowerInvariant();
+
+    /// <summary>
+    /// The kind the built-in schema knows this resource by (its list semantics in apply), or empty for a custom resource,
+    /// whose lists are atomic here even when its kind's name is a built-in one.
+    /// </summary>
+    public string SchemaKind => Custom is null ? Kind : string.Empty;
+
+    /// <summary>True for Kubernetes' own kind of this name (a custom resource may share a built-in kind's name).</summary>
+    public bool Is(string kind) => Custom is null && Kind == kind;
 
     /// <summary>True for the kinds with a <c>/scale</c> subresource (autoscaling/v1 Scale).</summary>
     public bool HasScale => Custom is { } custom ? custom.Scale is not null : Kind is "Deployment" or "ReplicaSet";

@@ -113,4 +113,35 @@ public sealed class DefinitionStoreTests
         Assert.NotNull(store.Types.Find("example.org", "v1", "widgets"));
         Assert.Null(store.Types.Find("example.org", "v1", "zidgets"));
     }
+
+    [Fact]
+    public async Task An_autoscaler_scales_a_custom_resource_through_its_scale_paths()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        var store = cluster.Server.Store;
+        await cluster.NamespaceAsync("app");
+        var definition = Definition("widgets.example.org", "widgets", "Widget");
+        definition["spec"]!["versions"]![0]!["subresources"]!["scale"] = new JsonObject { ["specReplicasPath"] = ".spec.size", ["statusReplicasPath"] = ".status.count" };
+        definition["spec"]!["versions"]![0]!["schema"]!["openAPIV3Schema"]!["properties"]!["status"]!["properties"]!["count"] = new JsonObject { ["type"] = "integer" };
+        store.Create(Definitions, null, definition);
+        cluster.Server.RunControllers();
+        var widgets = store.Types.Find("example.org", "v1", "widgets")!;
+        store.Create(widgets, "app", Widget("blue"));
+        store.MergePatch(widgets, "app", "blue", Cluster.Yaml("{status: {count: 3}}"), statusOnly: true);
+        store.Create(ResourceTypes.ByKind("HorizontalPodAutoscaler")!, "app", Cluster.Yaml("""
+            apiVersion: autoscaling/v2
+            kind: HorizontalPodAutoscaler
+            metadata: {name: blue}
+            spec:
+              scaleTargetRef: {apiVersion: example.org/v1, kind: Widget, name: blue}
+              minReplicas: 5
+              maxReplicas: 8
+            """));
+        cluster.Server.RunControllers();
+
+        Assert.Equal("5", store.Get(widgets, "app", "blue")!["spec"]!["size"]!.ToJsonString());
+        var status = store.Get(ResourceTypes.ByKind("HorizontalPodAutoscaler")!, "app", "blue")!["status"]!;
+        Assert.Equal("3", status["currentReplicas"]!.ToJsonString());
+        Assert.Equal("5", status["desiredReplicas"]!.ToJsonString());
+    }
 }

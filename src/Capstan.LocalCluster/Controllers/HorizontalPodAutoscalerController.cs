@@ -55,14 +55,18 @@ internal sealed class HorizontalPodAutoscalerController(ObjectStore store, TimeP
             var ns = Json.Namespace(hpa)!;
             var spec = hpa["spec"] as JsonObject ?? [];
             var targetRef = spec["scaleTargetRef"] as JsonObject ?? [];
-            var type = ResourceTypes.ByKind(Json.Str(targetRef["kind"]) ?? string.Empty);
+            // The target by apiVersion and kind (a custom resource with a scale subresource too), or a built-in kind alone.
+            var type = Json.Str(targetRef["apiVersion"]) is { } apiVersion
+                ? store.Types.ByKind(apiVersion, Json.Str(targetRef["kind"]))
+                : ResourceTypes.ByKind(Json.Str(targetRef["kind"]) ?? string.Empty);
+            var paths = type?.Custom?.Scale ?? new ScalePaths(".spec.replicas", ".status.replicas", null);
             var min = Json.Int(spec["minReplicas"], 1);
             var max = Json.Int(spec["maxReplicas"], min);
             var wanted = Math.Clamp(_wanted.GetValueOrDefault((ns, Json.Name(hpa)), min), min, max);
             var target = type is { HasScale: true } ? store.GetShared(type, ns, Json.Str(targetRef["name"]) ?? string.Empty) : null;
             var status = new JsonObject
             {
-                ["currentReplicas"] = Json.Int(target?["status"]?["replicas"]),
+                ["currentReplicas"] = target is null ? 0 : Json.Int(CustomResource.At(target, paths.StatusReplicas)),
                 ["desiredReplicas"] = wanted,
                 ["lastScaleTime"] = hpa["status"]?["lastScaleTime"]?.DeepClone(),
                 ["observedGeneration"] = Json.Generation(hpa),
@@ -75,9 +79,11 @@ internal sealed class HorizontalPodAutoscalerController(ObjectStore store, TimeP
             else
             {
                 Json.SetCondition(status, "AbleToScale", "True", "SucceededRescale", "the HPA controller was able to update the target scale", now);
-                if (Json.Int(target["spec"]?["replicas"], 1) != wanted)
+                if (Json.Int(CustomResource.At(target, paths.SpecReplicas), 1) != wanted)
                 {
-                    store.MergePatch(type!, ns, Json.Name(target), new JsonObject { ["spec"] = new JsonObject { ["replicas"] = wanted } }, statusOnly: false, Manager);
+                    var patch = new JsonObject();
+                    CustomResource.Set(patch, paths.SpecReplicas, wanted);
+                    store.MergePatch(type!, ns, Json.Name(target), patch, statusOnly: false, Manager);
                     status["lastScaleTime"] = now;
                 }
             }

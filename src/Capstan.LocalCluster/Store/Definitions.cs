@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Capstan.Core.Kubernetes;
+using static Capstan.LocalCluster.Store.StructuralSchema;
 
 namespace Capstan.LocalCluster.Store;
 
@@ -175,7 +176,7 @@ internal static class Definitions
             causes.Add((path + ".type", "Required value: must not be empty for specified object fields"));
         }
 
-        if (Str(schema["pattern"]) is { } pattern && CustomResource.Pattern(pattern) is null)
+        if (Str(schema["pattern"]) is { } pattern && StructuralSchema.Pattern(pattern) is null)
         {
             causes.Add((path + ".pattern", $"Invalid value: \"{pattern}\": must be a valid regular expression"));
         }
@@ -245,8 +246,4 @@ internal static class Definitions
         ["reason"] = reason,
         ["message"] = message,
     };
-
-    private static bool Flag(JsonNode? node) => node is JsonValue v && v.TryGetValue<bool>(out var b) && b;
-
-    private static string? Str(JsonNode? node) => node is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
 }

@@ -83,30 +83,14 @@ public sealed class ImageCatalog(string? layout = null, string? file = null)
         }
     }
 
-    /// <summary>
-    /// Writes a list file, readable by its owner only, whole: written beside it under a name of its own, then moved
-    /// over it, so a reader never sees half of it and two writers never share a file.
-    /// </summary>
+    /// <summary>Writes a list file, readable by its owner only, whole (a reader never sees half of it).</summary>
     public static void Write(string path, IEnumerable<string> images)
     {
         var text = new JsonObject
         {
             ["images"] = new JsonArray([.. images.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).Select(i => (JsonNode)JsonValue.Create(i))]),
         }.ToJsonString(Indented) + "\n";
-        var temporary = $"{path}.{Guid.NewGuid():N}.new";
-        try
-        {
-            using (var stream = new FileStream(temporary, Core.Security.PrivateFiles.Options(FileMode.CreateNew, FileAccess.Write)))
-            {
-                stream.Write(System.Text.Encoding.UTF8.GetBytes(text));
-            }
-
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);
-        }
+        Core.Security.PrivateFiles.WriteAtomically(path, text);
     }
 
     private static readonly System.Text.Json.JsonSerializerOptions Indented = new() { WriteIndented = true };

@@ -48,10 +48,7 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
         {
             var session = RepoSession.Open(env, parse.GetValue(repo));
             var name = parse.GetValue(dc)!;
-            if (!session.Model.DatacenterNames.Contains(name))
-            {
-                throw new UserInputException($"unknown datacenter '{name}' (allowed: {string.Join(", ", session.Model.DatacenterNames)})");
-            }
+            CheckDatacenter(session.Model, name);
 
             var requestedPort = parse.GetValue(port);
             if (requestedPort is < 0 or > 65535)
@@ -113,6 +110,15 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
         return command;
     }
 
+    /// <summary>Refuses a datacenter the repo does not have, naming those it has.</summary>
+    internal static void CheckDatacenter(Core.Config.FarmModel model, string name)
+    {
+        if (!model.DatacenterNames.Contains(name))
+        {
+            throw new UserInputException($"unknown datacenter '{name}' (allowed: {string.Join(", ", model.DatacenterNames)})");
+        }
+    }
+
     /// <summary>The local cluster a datacenter uses (<c>local://NAME</c>); a datacenter on another cluster is refused.</summary>
     private static string LocalClusterName(RepoSession session, string dc)
     {
@@ -135,10 +141,7 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
         {
             var session = RepoSession.Open(env, parse.GetValue(repo));
             var name = parse.GetValue(dc)!;
-            if (!session.Model.DatacenterNames.Contains(name))
-            {
-                throw new UserInputException($"unknown datacenter '{name}' (allowed: {string.Join(", ", session.Model.DatacenterNames)})");
-            }
+            CheckDatacenter(session.Model, name);
 
             var cluster = LocalClusterName(session, name);
             var served = LocalClusterHost.RunningServer(LocalClusterHost.DirectoryFor(session.Files.Root, cluster))
@@ -163,10 +166,7 @@ internal sealed class LocalCommand(IAnsiConsole console, TextWriter error, CliEn
         {
             var session = RepoSession.Open(env, parse.GetValue(repo));
             var name = parse.GetValue(dc)!;
-            if (!session.Model.DatacenterNames.Contains(name))
-            {
-                throw new UserInputException($"unknown datacenter '{name}' (allowed: {string.Join(", ", session.Model.DatacenterNames)})");
-            }
+            CheckDatacenter(session.Model, name);
 
             LocalClusterHost.Reset(LocalClusterHost.DirectoryFor(session.Files.Root, LocalClusterName(session, name)));
             console.Profile.Out.Writer.WriteLine($"local://{name}: reset");

@@ -91,9 +91,9 @@ internal sealed class LocalImagesCommand(IAnsiConsole console, TextWriter error,
     {
         var session = RepoSession.Open(env, repoOption);
         var model = session.Model;
-        if (only is not null && !model.DatacenterNames.Contains(only))
+        if (only is not null)
         {
-            throw new UserInputException($"unknown datacenter '{only}' (allowed: {string.Join(", ", model.DatacenterNames)})");
+            LocalCommand.CheckDatacenter(model, only);
         }
 
         var lists = new List<(string, string, Func<IReadOnlyList<string>>)>();

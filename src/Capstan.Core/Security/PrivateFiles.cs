@@ -47,6 +47,28 @@ public static class PrivateFiles
         await writer.WriteAsync(text.AsMemory(), cancellationToken);
     }
 
+    /// <summary>
+    /// Writes a whole file, created 0600, so that a reader never sees half of it: written beside it under a name of its
+    /// own (two writers never share one), then moved over it.
+    /// </summary>
+    public static void WriteAtomically(string path, string text)
+    {
+        var temporary = $"{path}.{Guid.NewGuid():N}.new";
+        try
+        {
+            using (var stream = new FileStream(temporary, Options(System.IO.FileMode.CreateNew, FileAccess.Write)))
+            {
+                stream.Write(System.Text.Encoding.UTF8.GetBytes(text));
+            }
+
+            File.Move(temporary, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+    }
+
     /// <summary>Makes an existing file 0600.</summary>
     public static void Narrow(string path)
     {
